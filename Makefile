@@ -1,0 +1,40 @@
+# Every target that runs project code first makes sure .venv exists and holds
+# the project with its test extra; a fresh clone needs only python3 (3.11+) and make.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: test unit lint format demo bench soak clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "raftcluster needs Python 3.11 or newer")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --editable '.[test]'
+	@touch $(STAMP)
+
+test: lint unit
+
+unit: $(STAMP)
+	$(PY) -m pytest -q -m 'not soak' -n 2
+
+lint: $(STAMP)
+	$(PY) -m ruff check statemachine raftcluster chaos tests bench
+	$(PY) -m ruff format --check --quiet statemachine raftcluster chaos tests bench
+	$(PY) -m mypy statemachine raftcluster chaos
+
+format: $(STAMP)
+	$(PY) -m ruff format statemachine raftcluster chaos tests bench
+	$(PY) -m ruff check --fix statemachine raftcluster chaos tests bench
+
+demo: $(STAMP)
+	$(PY) -m raftcluster demo
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+soak: $(STAMP)
+	$(PY) -m pytest -q -m soak -n 2
+
+clean:
+	rm -rf $(VENV) build *.egg-info bench/results

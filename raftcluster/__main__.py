@@ -1,0 +1,5 @@
+import sys
+
+from raftcluster.cli import main
+
+sys.exit(main())

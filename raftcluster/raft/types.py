@@ -1,0 +1,71 @@
+"""Values the Raft core, its storage and the simulator share.
+
+Node ids are positive integers; 0 means "none" (no vote, no known leader).
+Log indexes and terms start at 1; index 0 / term 0 is the empty log's sentinel.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from statemachine.codec import Message, max_len, non_negative, tagged
+
+NONE = 0  # "no node": no vote cast, no leader known
+
+MAX_ENTRY_BYTES = 2 * 1024 * 1024  # one log entry's payload
+MAX_MEMBERS = 64  # voters plus learners in one configuration
+
+
+class EntryKind(enum.IntEnum):
+    NORMAL = 0  # a state machine command (empty data: the leader's no-op of its term)
+    CONF_CHANGE = 1  # data is an encoded membership change, interpreted by the core
+
+
+@tagged(1000)
+@attrs.frozen
+class Entry(Message):
+    term: int = attrs.field(validator=non_negative)
+    index: int = attrs.field(validator=non_negative)
+    kind: EntryKind = EntryKind.NORMAL
+    data: bytes = attrs.field(default=b"", validator=max_len(MAX_ENTRY_BYTES))
+
+
+@tagged(1001)
+@attrs.frozen
+class HardState(Message):
+    """What must be durable before any message that depends on it is sent."""
+
+    term: int = attrs.field(default=0, validator=non_negative)
+    vote: int = attrs.field(default=NONE, validator=non_negative)
+    commit: int = attrs.field(default=0, validator=non_negative)
+
+
+@tagged(1002)
+@attrs.frozen
+class ConfState(Message):
+    """A cluster configuration. `voters_outgoing` is non-empty only in a joint configuration."""
+
+    voters: tuple[int, ...] = attrs.field(default=(), validator=max_len(MAX_MEMBERS, "members"))
+    learners: tuple[int, ...] = attrs.field(default=(), validator=max_len(MAX_MEMBERS, "members"))
+    voters_outgoing: tuple[int, ...] = attrs.field(
+        default=(), validator=max_len(MAX_MEMBERS, "members")
+    )
+
+
+@tagged(1003)
+@attrs.frozen
+class SnapshotMeta(Message):
+    """The log position a state machine snapshot stands for, and the configuration there."""
+
+    index: int = attrs.field(validator=non_negative)
+    term: int = attrs.field(validator=non_negative)
+    conf: ConfState = ConfState()
+
+
+@tagged(1004)
+@attrs.frozen
+class Snapshot(Message):
+    meta: SnapshotMeta
+    data: bytes  # the state machine's snapshot bytes; size bounded by the storage, not here
