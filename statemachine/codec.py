@@ -38,6 +38,10 @@ INT_MIN = -(2**63)
 INT_MAX = 2**64 - 1
 # Hard cap on any array, whatever its field says: bounds what a hostile frame can make us build.
 MAX_ITEMS_DEFAULT = 1_000_000
+# Messages nested in messages, at most. Decoding recurses per level, so without this bound a
+# deeply nested frame (cbor2 accepts 400 levels) would hit Python's recursion limit, and where
+# that happens depends on the caller's stack depth: two replicas could disagree on one frame.
+MAX_NESTING = 32
 
 M = TypeVar("M", bound="Message")
 T = TypeVar("T")
@@ -131,6 +135,9 @@ def decode_value(raw: Any, tp: type[T], path: str = "<value>") -> T:
 
 def _message_decoder(base: type[Message]) -> Callable[[Any, str], Any]:
     def decode_message(raw: Any, path: str) -> Message:
+        # The path grows by one ".field" per message level, so it measures the nesting.
+        if path.count(".") > MAX_NESTING:
+            raise DecodeError(path, f"messages nested more than {MAX_NESTING} deep")
         if type(raw) is not list or not raw:
             raise DecodeError(path, "expected a tagged array")
         tag = raw[0]

@@ -7,6 +7,26 @@ without importing upwards; `raftcluster` re-exports it and adds runtime errors.
 
 from __future__ import annotations
 
+import enum
+
+
+class Code(enum.IntEnum):
+    """Stable numbers for the reasons a request is refused, carried by `Failure` results.
+
+    Numbers never change meaning; user parts may use their own codes from 10000 up.
+    """
+
+    REJECTED = 1  # refused for a reason of the part's own (see the message)
+    MALFORMED = 2  # the bytes do not decode to a valid command
+    INVALID_ARGUMENT = 3  # well formed, but not acceptable (duplicate key in a txn...)
+    LIMIT_EXCEEDED = 4  # over a size or count limit
+    UNKNOWN_COMMAND = 5  # no registered part handles this command or query
+    COMPACTED = 10  # the revision asked for was compacted; detail = compact revision
+    FUTURE_REVISION = 11  # the revision asked for is not written yet; detail = current revision
+    UNKNOWN_SESSION = 20  # the session is not open (never was, closed, or expired)
+    REPLY_DISCARDED = 21  # the reply to this sequence was discarded; detail = the sequence
+    TOO_MANY_SESSIONS = 22  # the session table is full
+
 
 class ClusterError(Exception):
     """Root of every error raftcluster raises on purpose."""
@@ -52,11 +72,12 @@ class Rejected(ClusterError):
     """The replicated state machine refused a request: a definite outcome.
 
     Nothing was changed by the refused request. `code` is the stable number of
-    the reason (see `statemachine.results.Code`); subclasses exist for the reasons
-    callers usually handle.
+    the reason (`Code`, or a user part's own number from 10000 up); `detail` is a
+    number that goes with it (a revision, a sequence). Subclasses exist for the
+    reasons callers usually handle.
     """
 
-    code: int = 0
+    code: int = Code.REJECTED
 
     def __init__(self, message: str, *, code: int | None = None, detail: int = 0) -> None:
         super().__init__(message)
@@ -65,8 +86,16 @@ class Rejected(ClusterError):
         self.detail = detail
 
 
+class BadRequest(Rejected):
+    """The request itself is wrong: malformed, an invalid argument, or over a limit."""
+
+    code = Code.INVALID_ARGUMENT
+
+
 class Compacted(Rejected):
     """The revision asked for was compacted away. `compact_revision` is the oldest readable."""
+
+    code = Code.COMPACTED
 
     @property
     def compact_revision(self) -> int:
@@ -74,12 +103,23 @@ class Compacted(Rejected):
 
 
 class FutureRevision(Rejected):
-    """The revision asked for is newer than the store's current revision."""
+    """The revision asked for is newer than the store's current revision (`detail`)."""
+
+    code = Code.FUTURE_REVISION
 
 
 class SessionError(Rejected):
-    """The client session is unknown, expired, or the reply to this sequence is gone."""
+    """The client session is unknown or expired, the table is full, or a reply is gone.
+
+    `code` tells which: `UNKNOWN_SESSION` (open a new session), `TOO_MANY_SESSIONS`,
+    or `REPLY_DISCARDED` (this retry was not applied; whether the original request
+    was applied is no longer known).
+    """
+
+    code = Code.UNKNOWN_SESSION
 
 
 class UnknownPart(Rejected):
     """A command or query names a state machine part that is not registered."""
+
+    code = Code.UNKNOWN_COMMAND

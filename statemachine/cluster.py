@@ -1,0 +1,230 @@
+"""`ClusterState`: the replicated state machine, a composition of named parts.
+
+Commands are routed to the part that registered their class; `SessionRequest`
+envelopes are unwrapped here, with the `sessions` part deciding whether the inner
+command is new (apply it, keep the reply) or a retry (answer the kept reply). The
+snapshot is the canonical encoding of every part's snapshot, sorted by part name.
+
+`apply(index, bytes)` is what the Raft log drives; `execute(index, command)` is the
+same for a command already built in-process. Neither raises for a bad command: it
+gets a `Failure` result and changes nothing.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from statemachine.codec import Message, decode, encode, max_len, tagged
+from statemachine.errors import ClusterError, Code, DecodeError, InvalidArgument
+from statemachine.kv import part as kv_part
+from statemachine.kv.limits import MAX_REQUEST_BYTES, KvConfig
+from statemachine.part import ApplyContext, Part, PartSpec
+from statemachine.protocol import Applied
+from statemachine.results import Failure, failure_of
+from statemachine.sessions import part as sessions_part
+from statemachine.sessions.messages import SessionRequest
+from statemachine.sessions.table import SessionLimits
+
+BUILTIN_PARTS = (kv_part.NAME, sessions_part.NAME)
+MAX_PARTS = 64
+
+
+@tagged(2)
+@attrs.frozen
+class PartState(Message):
+    name: str
+    state: Message
+
+
+@tagged(3)
+@attrs.frozen
+class ClusterSnapshot(Message):
+    parts: tuple[PartState, ...] = attrs.field(validator=max_len(MAX_PARTS, "parts"))
+
+
+@attrs.frozen
+class Executed:
+    """The typed outcome of one command: its result and the events it caused, in order."""
+
+    result: Message
+    events: tuple[Message, ...] = ()
+
+
+class ClusterState:
+    """The built-in cluster state (`kv`, `sessions`) plus any parts a user registers.
+
+    Every replica must be built with the same configuration and register the same
+    parts, in any order, before it applies anything.
+    """
+
+    def __init__(
+        self,
+        *,
+        kv: KvConfig | None = None,
+        sessions: SessionLimits | None = None,
+        max_command_bytes: int = MAX_REQUEST_BYTES,
+    ) -> None:
+        self.max_command_bytes = max_command_bytes
+        self._specs: dict[str, PartSpec] = {}
+        self._parts: dict[str, Part] = {}
+        self._command_owner: dict[type[Message], str] = {}
+        self._query_owner: dict[type[Message], str] = {}
+        self._add(kv_part.spec(kv))
+        self._add(sessions_part.spec(sessions))
+
+    # -- composition --------------------------------------------------------------------
+
+    def register(self, spec: PartSpec) -> None:
+        """Add a user part. Its command and query classes must use tags >= 10000."""
+        spec.check_user_tags()
+        self._add(spec)
+
+    def _add(self, spec: PartSpec) -> None:
+        if spec.name in self._specs:
+            raise InvalidArgument("PartSpec.name", f"a part named {spec.name!r} exists")
+        if len(self._specs) >= MAX_PARTS:
+            raise InvalidArgument("PartSpec.name", f"at most {MAX_PARTS} parts")
+        for owners, classes in (
+            (self._command_owner, spec.commands),
+            (self._query_owner, spec.queries),
+        ):
+            taken = [c.__name__ for c in classes if c in owners or c is SessionRequest]
+            if taken:
+                raise InvalidArgument(f"{spec.name}", f"already routed elsewhere: {taken}")
+        self._specs[spec.name] = spec
+        self._parts[spec.name] = spec.factory()
+        self._command_owner.update(dict.fromkeys(spec.commands, spec.name))
+        self._query_owner.update(dict.fromkeys(spec.queries, spec.name))
+
+    def part(self, name: str) -> Part:
+        """The running part named `name` (for inspection; change it only through commands)."""
+        return self._parts[name]
+
+    @property
+    def part_names(self) -> tuple[str, ...]:
+        return tuple(sorted(self._parts))
+
+    # -- commands -----------------------------------------------------------------------
+
+    def apply(self, index: int, command: bytes) -> Applied:
+        """Apply the encoded command of log entry `index`; never raises for any bytes."""
+        if len(command) > self.max_command_bytes:
+            result: Message = _too_large(len(command), self.max_command_bytes)
+            return Applied(encode(result))
+        try:
+            decoded = decode(command, Message)
+        except DecodeError as e:
+            return Applied(encode(failure_of(e)))
+        done = self._execute(index, decoded)
+        return Applied(encode(done.result), tuple(encode(e) for e in done.events))
+
+    def execute(self, index: int, command: Message) -> Executed:
+        """Apply a command built in-process: exactly what `apply(index, encode(command))`
+        does, without decoding (the size limit is checked on its encoding)."""
+        size = len(encode(command))
+        if size > self.max_command_bytes:
+            return Executed(_too_large(size, self.max_command_bytes))
+        return self._execute(index, command)
+
+    def _execute(self, index: int, command: Message) -> Executed:
+        if index < 1:
+            raise InvalidArgument("index", f"log indexes start at 1, got {index}")
+        if isinstance(command, SessionRequest):
+            return self._in_session(index, command)
+        return self._dispatch(index, command)
+
+    def _dispatch(self, index: int, command: Message) -> Executed:
+        owner = self._command_owner.get(type(command))
+        if owner is None:
+            message = f"no part handles the command {type(command).__name__}"
+            return Executed(Failure.of(Code.UNKNOWN_COMMAND, message))
+        events: list[Message] = []
+        try:
+            result = self._parts[owner].apply(command, ApplyContext(index, events.append))
+        except ClusterError as e:  # the part refused before changing anything
+            return Executed(failure_of(e))
+        return Executed(result, tuple(events))
+
+    def _in_session(self, index: int, request: SessionRequest) -> Executed:
+        inner = request.command
+        owner = self._command_owner.get(type(inner))
+        if isinstance(inner, SessionRequest) or owner == sessions_part.NAME:
+            message = f"a SessionRequest cannot carry {type(inner).__name__}"
+            return Executed(Failure.of(Code.INVALID_ARGUMENT, message))
+        if owner is None:
+            message = f"no part handles the command {type(inner).__name__}"
+            return Executed(Failure.of(Code.UNKNOWN_COMMAND, message))
+        table = self._sessions().table
+        try:
+            kept = table.admit(request.session, request.seq, request.ack)
+        except ClusterError as e:
+            return Executed(failure_of(e))
+        if kept is not None:  # a retry: the reply it had, and nothing applied again
+            return Executed(decode(kept, Message))
+        done = self._dispatch(index, inner)
+        table.record(request.session, request.seq, encode(done.result))
+        return done
+
+    def _sessions(self) -> sessions_part.SessionsPart:
+        found = self._parts[sessions_part.NAME]
+        assert isinstance(found, sessions_part.SessionsPart)
+        return found
+
+    # -- queries ------------------------------------------------------------------------
+
+    def query(self, query: bytes) -> bytes:
+        """Answer an encoded read-only query; never raises for any bytes."""
+        if len(query) > self.max_command_bytes:
+            return encode(_too_large(len(query), self.max_command_bytes))
+        try:
+            decoded = decode(query, Message)
+        except DecodeError as e:
+            return encode(failure_of(e))
+        return encode(self.read(decoded))
+
+    def read(self, query: Message) -> Message:
+        """Answer a read-only query built in-process: its result, or a `Failure`."""
+        owner = self._query_owner.get(type(query))
+        if owner is None:
+            return Failure.of(Code.UNKNOWN_COMMAND, f"no part answers {type(query).__name__}")
+        try:
+            return self._parts[owner].query(query)
+        except ClusterError as e:
+            return failure_of(e)
+
+    # -- snapshots ----------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """Canonical bytes of every part's state, by part name: equal states, equal bytes."""
+        return encode(self.snapshot_message())
+
+    def snapshot_message(self) -> ClusterSnapshot:
+        return ClusterSnapshot(
+            tuple(PartState(name, self._parts[name].snapshot()) for name in sorted(self._parts))
+        )
+
+    def restore(self, snapshot: bytes) -> None:
+        """Replace the whole state with `snapshot`, or raise DecodeError and keep the current
+        one. A registered part missing from the snapshot starts empty (it was added since);
+        a part in the snapshot that is not registered is an error (its state would be lost)."""
+        parts = self._restored(decode(snapshot, ClusterSnapshot))
+        self._parts = parts
+
+    def _restored(self, snapshot: ClusterSnapshot) -> dict[str, Part]:
+        fresh = {name: spec.factory() for name, spec in self._specs.items()}
+        previous = ""
+        for i, saved in enumerate(snapshot.parts):
+            path = f"ClusterSnapshot.parts[{i}]"
+            if saved.name <= previous:
+                raise DecodeError(path, "part names are not in ascending order")
+            previous = saved.name
+            if saved.name not in fresh:
+                raise DecodeError(path, f"no part named {saved.name!r} is registered")
+            fresh[saved.name].restore(saved.state)
+        return fresh
+
+
+def _too_large(size: int, limit: int) -> Failure:
+    return Failure.of(
+        Code.LIMIT_EXCEEDED, f"the command is {size} bytes, over the limit of {limit} bytes", limit
+    )

@@ -1,0 +1,100 @@
+"""A part of the cluster state: one namespace with its own commands, queries and snapshot.
+
+`ClusterState` is a composition of parts (the configuration database `kv`, client
+`sessions`, and whatever a user registers). Each part is a plain synchronous object
+implementing `Part`; `PartSpec` says under which name it lives and which command and
+query classes are routed to it. Adding a part is: write the messages, write the
+`Part`, add one `PartSpec`.
+
+The contract a part keeps (the cluster relies on it for determinism and atomicity):
+- `apply` checks everything first and raises a `ClusterError` (`Rejected`,
+  `InvalidArgument`, `LimitExceeded`...) before it changes anything; the cluster turns
+  that into a `Failure` result and drops the events emitted so far. Any other exception
+  is a bug and propagates: a part that failed half-way may be inconsistent, and stopping
+  is safer than replicating a guess.
+- it reads no clock and no global randomness: time arrives inside commands.
+- `snapshot` returns the same message for the same state, with every collection in a
+  canonical order; `restore` accepts what `snapshot` produced and raises `DecodeError`
+  for anything inconsistent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+import attrs
+
+from statemachine.codec import Message
+from statemachine.errors import DecodeError, InvalidArgument
+
+USER_TAG_MIN = 10_000
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+S = TypeVar("S", bound=Message)
+
+
+@attrs.frozen
+class ApplyContext:
+    """What a part learns about the log entry it applies, and where its events go."""
+
+    index: int  # the log index of the entry: unique and increasing, usable as an id
+    emit: Callable[[Message], None]  # report an event; events come out in emission order
+
+
+class Part(Protocol):
+    """One namespace of the replicated state."""
+
+    def apply(self, command: Message, context: ApplyContext) -> Message:
+        """Apply one command routed here; return its result. Raise before changing anything."""
+        ...
+
+    def query(self, query: Message) -> Message:
+        """Answer a read-only query routed here; changes nothing."""
+        ...
+
+    def snapshot(self) -> Message:
+        """The part's whole state, canonical: equal states give equal messages."""
+        ...
+
+    def restore(self, snapshot: Message) -> None:
+        """Replace the whole state with `snapshot` (from `snapshot()`); DecodeError if invalid."""
+        ...
+
+
+def _check_name(instance: object, attribute: object, name: str) -> None:
+    if not _NAME.fullmatch(name):
+        raise InvalidArgument("PartSpec.name", f"{name!r} is not [a-z][a-z0-9_]{{0,63}}")
+
+
+@attrs.frozen
+class PartSpec:
+    """How a part is registered: its name, how to build an empty one, what it handles.
+
+    `factory` builds the part in its initial state; the cluster calls it at start and
+    again to restore a snapshot into a fresh instance (so a failed restore leaves the
+    running state untouched). Every replica must register the same parts with the same
+    configuration.
+    """
+
+    name: str = attrs.field(validator=_check_name)
+    factory: Callable[[], Part]
+    commands: tuple[type[Message], ...] = ()
+    queries: tuple[type[Message], ...] = ()
+
+    def check_user_tags(self) -> None:
+        """User parts keep to tags from `USER_TAG_MIN` up, clear of the built-in ranges."""
+        for cls in (*self.commands, *self.queries):
+            if cls.TAG < USER_TAG_MIN:
+                raise InvalidArgument(
+                    f"{self.name}.{cls.__name__}",
+                    f"tag {cls.TAG} is below {USER_TAG_MIN}, the first tag for user parts",
+                )
+
+
+def expect_snapshot(snapshot: Message, kind: type[S], part: str) -> S:
+    """`snapshot` as `kind`, or the DecodeError a part's `restore` raises."""
+    if not isinstance(snapshot, kind):
+        raise DecodeError(part, f"expected {kind.__name__}, got {type(snapshot).__name__}")
+    return snapshot
