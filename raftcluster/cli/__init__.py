@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 from types import ModuleType
 
+from raftcluster.cli import demo
 from statemachine.errors import ClusterError
 
 # Built-in subcommand modules, in the order `--help` lists them.
-BUILTIN: tuple[ModuleType, ...] = ()
+BUILTIN: tuple[ModuleType, ...] = (demo,)
 
 
 def build_parser() -> argparse.ArgumentParser:
