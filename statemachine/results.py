@@ -44,8 +44,13 @@ class Failure(Message):
 
     @classmethod
     def of(cls, code: int, message: str, detail: int = 0) -> Failure:
-        """A failure whose message is cut to the limit rather than refused for its length."""
-        return cls(code, message[:MAX_MESSAGE_CHARS], max(detail, 0))
+        """A failure built from anything a part raised: the message is cut to the limit, a
+        code or detail out of range becomes REJECTED or 0, so reporting never fails."""
+        if not 1 <= code < 2**31:
+            code = Code.REJECTED
+        if not 0 <= detail <= INT_MAX:
+            detail = 0
+        return cls(code, message[:MAX_MESSAGE_CHARS], detail)
 
 
 _exceptions: dict[int, type[Rejected]] = {

@@ -199,6 +199,18 @@ def test_failure_messages_are_cut_to_the_limit() -> None:
     assert len(Failure.of(Code.REJECTED, "x" * 5000).message) == 1024
 
 
+def test_a_part_refusing_with_an_odd_code_still_gets_a_failure() -> None:
+    class Odd(Counter):
+        def apply(self, command: Message, context: ApplyContext) -> Message:
+            raise Rejected("odd", code=0, detail=-5)
+
+    state = ClusterState()
+    state.register(PartSpec("odd", Odd, (Increment,)))
+    assert decode(state.apply(1, encode(Increment(1))).result, Message) == Failure(
+        Code.REJECTED, "odd", 0
+    )
+
+
 def test_restore_refuses_inconsistent_snapshots_and_keeps_the_state() -> None:
     state = ClusterState()
     state.execute(1, Put(b"k", b"v"))

@@ -28,6 +28,7 @@ from statemachine.kv import (
     DeleteRange,
     KvConfig,
     KvEvent,
+    KvPart,
     Put,
     Range,
     Txn,
@@ -189,6 +190,11 @@ class KvMachine(RuleBasedStateMachine):
         restored = ClusterState(kv=CONFIG)
         restored.restore(snapshot)
         assert restored.snapshot() == snapshot
+        # What the limits count must not drift from what a snapshot rebuilds.
+        old, new = self.sut.part("kv"), restored.part("kv")
+        assert isinstance(old, KvPart) and isinstance(new, KvPart)
+        assert new.store.stored_bytes == old.store.stored_bytes
+        assert len(new.store.index) == len(old.store.index) == len(new.store.history)
         self.sut = restored
 
     @invariant()
