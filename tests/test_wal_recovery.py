@@ -91,8 +91,9 @@ def test_a_tail_cut_anywhere_is_cut_back_to_the_last_whole_record(
         with caplog.at_level(logging.WARNING, "raftcluster.storage"):
             loaded = load(copy)
         assert loaded.entries == tuple(written[: max(whole - 1, 0)]), cut
-        if cut == 0 or cut in offsets:
+        if cut in offsets:
             assert not caplog.records, cut
+            assert segments(copy) == ([] if cut == 0 else [copy / segment.name])
             continue
         assert any("torn tail" in r.getMessage() for r in caplog.records), cut
         if whole == 0:  # torn inside the header: the segment itself goes
@@ -191,6 +192,22 @@ def test_an_earlier_segment_cut_short_is_refused(tmp_path: Path) -> None:
     first.write_bytes(first.read_bytes()[:-5])
     with pytest.raises(StorageCorrupted, match="not the last"):
         load(tmp_path)
+
+
+def test_an_empty_earlier_segment_is_refused(tmp_path: Path) -> None:
+    found = many_segments(tmp_path)
+    found[1].write_bytes(b"")
+    with pytest.raises(StorageCorrupted, match="empty file") as refused:
+        load(tmp_path)
+    assert (refused.value.path, refused.value.offset) == (str(found[1]), 0)
+
+
+def test_an_empty_last_segment_is_removed(tmp_path: Path) -> None:
+    write(tmp_path, [[entry(1)]])
+    empty = tmp_path / f"wal-{2:012d}-{2:020d}.log"
+    empty.write_bytes(b"")  # created, then the power went before its first write
+    assert load(tmp_path).entries == (entry(1),)
+    assert not empty.exists()
 
 
 def test_a_missing_middle_segment_is_refused(tmp_path: Path) -> None:

@@ -123,10 +123,14 @@ def _replay_one(
         except (ReplayError, PayloadError) as e:
             raise StorageCorrupted(where, offset, str(e)) from None
         offset = frame.end
-    if offset == len(data):
+    if offset == len(data) and offset > 0:
         return offset
     if not is_last:
-        raise StorageCorrupted(where, offset, "bad record in a segment that is not the last")
+        reason = "bad record" if data else "empty file"
+        raise StorageCorrupted(where, offset, f"{reason} in a segment that is not the last")
+    if not data:
+        log.info("storage: removing %s: empty, created just before a crash", where)
+        return 0
     _check_torn(where, data, offset, max_record_bytes)
     log.warning(
         "storage: torn tail in %s: cutting %d bytes at byte %d (a write interrupted by a crash)",
