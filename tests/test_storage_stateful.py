@@ -11,7 +11,14 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from storage_model import Harness, MemoryHarness, Model, SimFileHarness
 
 from raftcluster.raft.types import ConfState, Entry, EntryKind, HardState, Snapshot, SnapshotMeta
@@ -147,3 +154,12 @@ def test_the_model_check_catches_a_storage_that_lies_about_sync() -> None:
     loaded = harness.crash(lambda n: 0, fail_at_op=1)
     with pytest.raises(AssertionError, match="loaded"):
         model.recovered(loaded)
+
+
+@pytest.mark.soak
+@pytest.mark.parametrize("machine", [MemoryMachine, WalOnSimulatedDiskMachine])
+def test_soak(machine: type[StorageMachine]) -> None:
+    run_state_machine_as_test(
+        machine,
+        settings=settings(SETTINGS, max_examples=3000, stateful_step_count=100, database=None),
+    )

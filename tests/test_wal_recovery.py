@@ -303,6 +303,22 @@ def test_a_snapshot_is_written_before_the_log_refers_to_it(tmp_path: Path) -> No
     assert calls[5:7] == ["write wal", "fsync wal"]
 
 
+def test_a_batch_is_one_write_and_one_fsync(tmp_path: Path) -> None:
+    calls: list[str] = []
+    with FileStorage(RecordingDirectory(str(tmp_path), calls), SMALL) as wal:
+        wal.load()
+        wal.append([entry(1)])
+        wal.sync()
+        assert calls == ["create wal", "write wal", "fsync wal", "fsync-dir"]  # new segment
+        calls.clear()
+        wal.append([entry(2), entry(3)])
+        wal.set_hard_state(HardState(1, 1, 1))
+        wal.append([entry(4)])
+        wal.sync()
+        wal.sync()  # nothing pending: no I/O
+        assert calls == ["write wal", "fsync wal"]
+
+
 # -- the directory ------------------------------------------------------------------------
 
 
@@ -419,7 +435,7 @@ class RecordingDirectory(OsDirectory):
         self.calls = calls
 
     def create(self, name: str) -> File:
-        self.calls.append(f"create {name}")
+        self.calls.append(f"create {'wal' if name.endswith('.log') else name}")
         return RecordingFile(super().create(name), name, self.calls)
 
     def append(self, name: str) -> File:
