@@ -8,7 +8,7 @@ import pytest
 
 from raftcluster.raft.types import Entry, HardState, Snapshot, SnapshotMeta
 from raftcluster.storage import DurableState, MemoryStorage, StorageClosed
-from statemachine.errors import InvalidArgument
+from statemachine.errors import InvalidArgument, LimitExceeded
 
 
 def loaded(**kwargs: bool) -> MemoryStorage:
@@ -99,3 +99,13 @@ def test_writes_are_validated_against_pending_ones_too() -> None:
     s.save_snapshot(Snapshot(SnapshotMeta(5, 2), b""))
     with pytest.raises(InvalidArgument):
         s.append([Entry(2, 3)])  # at or below the pending snapshot
+
+
+def test_pending_writes_are_bounded() -> None:
+    s = MemoryStorage(max_pending_writes=3)
+    s.load()
+    s.append([Entry(1, 1), Entry(1, 2)])
+    with pytest.raises(LimitExceeded, match="pending writes"):
+        s.append([Entry(1, 3), Entry(1, 4)])
+    s.sync()
+    s.append([Entry(1, 3), Entry(1, 4)])

@@ -161,5 +161,5 @@ def test_the_model_check_catches_a_storage_that_lies_about_sync() -> None:
 def test_soak(machine: type[StorageMachine]) -> None:
     run_state_machine_as_test(
         machine,
-        settings=settings(SETTINGS, max_examples=3000, stateful_step_count=100, database=None),
+        settings=settings(SETTINGS, max_examples=1000, stateful_step_count=100, database=None),
     )

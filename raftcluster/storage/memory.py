@@ -32,6 +32,8 @@ from statemachine.errors import InvalidArgument, LimitExceeded
 log = logging.getLogger("raftcluster.storage")
 
 DEFAULT_MAX_SNAPSHOT_BYTES = 1024 * 1024 * 1024
+# A shell that never syncs is a bug; this bound makes it fail loudly instead of growing.
+DEFAULT_MAX_PENDING_WRITES = 1_000_000
 
 
 @attrs.frozen
@@ -46,10 +48,15 @@ class MemoryStorage:
     """`Storage` in memory with crash semantics. Deterministic; not thread-safe."""
 
     def __init__(
-        self, *, lie_on_sync: bool = False, max_snapshot_bytes: int = DEFAULT_MAX_SNAPSHOT_BYTES
+        self,
+        *,
+        lie_on_sync: bool = False,
+        max_snapshot_bytes: int = DEFAULT_MAX_SNAPSHOT_BYTES,
+        max_pending_writes: int = DEFAULT_MAX_PENDING_WRITES,
     ) -> None:
         self.lie_on_sync = lie_on_sync
         self.max_snapshot_bytes = max_snapshot_bytes
+        self.max_pending_writes = max_pending_writes
         self._durable = LogState()
         self._durable_snapshot: Snapshot | None = None
         self._current: LogState | None = None  # durable plus pending; None until load()
@@ -75,7 +82,7 @@ class MemoryStorage:
         )
 
     def append(self, entries: Sequence[Entry]) -> None:
-        current = self._writable()
+        current = self._writable(len(entries))
         current.check_append(entries)
         for entry in entries:
             current.apply_entry(entry)
@@ -99,7 +106,7 @@ class MemoryStorage:
         self._pending.append(_Write(snapshot=snapshot, retained_last=retained_last))
 
     def sync(self) -> None:
-        self._writable()
+        self._writable(0)
         if not self._pending or self.lie_on_sync:
             return
         self.syncs += 1
@@ -144,9 +151,13 @@ class MemoryStorage:
                 self._durable_snapshot = snapshot
         del self._pending[:count]
 
-    def _writable(self) -> LogState:
+    def _writable(self, writes: int = 1) -> LogState:
         if self._current is None:
             raise StorageClosed("call load() before writing (again after a crash or close)")
+        if len(self._pending) + writes > self.max_pending_writes:
+            raise LimitExceeded(
+                "pending writes", self.max_pending_writes, len(self._pending) + writes, "writes"
+            )
         return self._current
 
 

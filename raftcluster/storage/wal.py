@@ -58,7 +58,8 @@ class WalOptions:
         default=MAX_ENTRY_BYTES + ENTRY_OVERHEAD_BYTES, validator=int_range(64)
     )
     max_snapshot_bytes: int = attrs.field(default=1024 * MiB, validator=int_range(64))
-    # Buffered, unsynced bytes; past this a write syncs on its own (durable earlier: allowed).
+    # Buffered, unsynced bytes (records and snapshot files); past this a write syncs on its
+    # own (durable earlier than asked: allowed).
     max_buffer_bytes: int = attrs.field(default=16 * MiB, validator=int_range(1))
 
     def __attrs_post_init__(self) -> None:
@@ -177,6 +178,7 @@ class FileStorage:
         state.apply_snapshot(meta.index, meta.term, retained_last)
         self._snapshot_crc = encoded.crc
         self._snapshots.append(encoded)
+        self._buffered_bytes += len(encoded.content)
         self._sync_if_full()
 
     def sync(self) -> None:
@@ -257,6 +259,7 @@ class FileStorage:
             write_snapshot(self._dir, encoded)
         if self._snapshots:
             self._dir.sync()
+        self._buffered_bytes -= sum(len(encoded.content) for encoded in self._snapshots)
         self._snapshots = []
 
     def _write_chunks(self) -> None:
