@@ -1,0 +1,255 @@
+"""A directory in memory with the crash semantics of a real disk, for tests and simulation.
+
+What survives a crash (`SimDirectory.crash`):
+- a file's bytes up to its last `sync()` survive; of the bytes appended since, a prefix
+  survives (possibly none, possibly all, possibly cutting a record in two); a file cut
+  (truncated) since its last sync is either cut or not;
+- creations, renames and removals since the last directory `sync()` survive as a
+  prefix of their order (a journaling file system orders its metadata).
+Which prefix is not decided here: `crash` asks a `choose(n) -> 0..n` function, so the
+caller's seeded generator or Hypothesis decides, and the same choices give the same
+disk. The directory has no randomness of its own.
+
+Two more hooks for tests: `observer` sees every mutating operation before it happens
+(to take `clone()`s at every write boundary) and `fail_at_op` makes the n-th mutating
+operation raise `SimulatedCrash` (power lost in the middle of `sync()`; a write that
+is interrupted is applied, unsynced, so `crash` decides how much of it survives).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+
+from raftcluster.storage.errors import StorageLocked
+from raftcluster.storage.fs import File
+
+Choose = Callable[[int], int]
+
+
+class SimulatedCrash(Exception):
+    """Raised by a `SimDirectory` operation chosen with `fail_at_op`: the power went."""
+
+
+@attrs.frozen
+class SimOp:
+    """A mutating operation: write, sync, create, truncate, remove, rename, sync_dir."""
+
+    kind: str
+    name: str = ""
+    data: bytes = b""
+    dst: str = ""  # rename target
+    size: int = 0  # truncate size
+
+
+@attrs.define(eq=False)
+class _Inode:
+    """A file's bytes now, and as of its last sync."""
+
+    data: bytearray = attrs.field(factory=bytearray)
+    durable: bytes = b""
+
+    def copy(self) -> _Inode:
+        return _Inode(bytearray(self.data), self.durable)
+
+
+class _SimFile:
+    def __init__(self, directory: SimDirectory, name: str, inode: _Inode) -> None:
+        self._dir, self._name, self._inode = directory, name, inode
+        self._open = True
+
+    def write(self, data: bytes) -> None:
+        assert self._open, "write to a closed file"
+        self._dir._mutate(SimOp("write", self._name, bytes(data)), self._write, bytes(data))
+
+    def _write(self, data: bytes) -> None:
+        self._inode.data += data
+
+    def sync(self) -> None:
+        assert self._open, "sync of a closed file"
+        self._dir._mutate(SimOp("sync", self._name), self._sync)
+
+    def _sync(self) -> None:
+        self._inode.durable = bytes(self._inode.data)
+
+    def close(self) -> None:
+        self._open = False
+
+
+class SimDirectory:
+    """A flat directory held in memory. Deterministic: no clock, no randomness."""
+
+    def __init__(self, path: str = "sim") -> None:
+        self.path = path
+        self._files: dict[str, _Inode] = {}
+        self._durable_names: dict[str, _Inode] = {}
+        self._pending_names: list[_NameOp] = []  # namespace changes since the last dir sync
+        self._locked = False
+        self.observer: Callable[[SimOp], None] | None = None
+        self.fail_at_op: int | None = None  # raise SimulatedCrash at this operation number
+        self.ops = 0  # mutating operations so far
+
+    # -- Directory protocol ----------------------------------------------------------
+
+    def names(self) -> list[str]:
+        return sorted(self._files)
+
+    def read(self, name: str) -> bytes:
+        return bytes(self._inode(name).data)
+
+    def size(self, name: str) -> int:
+        return len(self._inode(name).data)
+
+    def create(self, name: str) -> File:
+        if name in self._files:
+            raise FileExistsError(name)
+        inode = _Inode()
+        self._mutate(SimOp("create", name), self._link, name, inode)
+        return _SimFile(self, name, inode)
+
+    def append(self, name: str) -> File:
+        return _SimFile(self, name, self._inode(name))
+
+    def truncate(self, name: str, size: int) -> None:
+        inode = self._inode(name)
+        self._mutate(SimOp("truncate", name, size=size), self._cut, inode, size)
+        self._mutate(SimOp("sync", name), self._sync_inode, inode)
+
+    def remove(self, name: str) -> None:
+        self._inode(name)
+        self._mutate(SimOp("remove", name), self._unlink, name)
+
+    def rename(self, src: str, dst: str) -> None:
+        self._inode(src)
+        self._mutate(SimOp("rename", src, dst=dst), self._move, src, dst)
+
+    def sync(self) -> None:
+        self._mutate(SimOp("sync_dir"), self._sync_names)
+
+    def lock(self) -> None:
+        if self._locked:
+            raise StorageLocked(self.path, "another storage on this simulated directory")
+        self._locked = True
+
+    def unlock(self) -> None:
+        self._locked = False
+
+    # -- crash and copies ------------------------------------------------------------
+
+    def crash(self, choose: Choose) -> None:
+        """Lose what a power cut may lose, as `choose` decides; release the lock.
+
+        `choose(n)` must return 0..n. It is called first once for the namespace changes
+        not yet synced (how many survive, in order), then once per surviving file in
+        name order (how many unsynced bytes survive, or 0/1 for an unsynced cut).
+        """
+        names = dict(self._durable_names)
+        kept = _pick(choose, len(self._pending_names))
+        for op in self._pending_names[:kept]:
+            _replay_name_op(names, op)
+        for name in sorted(names):
+            inode = names[name]
+            if inode.data.startswith(inode.durable):
+                extra = len(inode.data) - len(inode.durable)
+                inode.data = inode.data[: len(inode.durable) + _pick(choose, extra)]
+            elif not _pick(choose, 1):
+                inode.data = bytearray(inode.durable)
+            inode.durable = bytes(inode.data)
+        self._files = names
+        self._durable_names = dict(names)
+        self._pending_names = []
+        self._locked = False
+        self.fail_at_op = None
+
+    def clone(self) -> SimDirectory:
+        """An independent copy, unlocked, without observer or planned failure."""
+        other = SimDirectory(self.path)
+        copies = {id(inode): inode.copy() for inode in self._all_inodes()}
+        other._files = {n: copies[id(i)] for n, i in self._files.items()}
+        other._durable_names = {n: copies[id(i)] for n, i in self._durable_names.items()}
+        other._pending_names = [
+            _NameOp(op.kind, op.name, op.dst, None if op.inode is None else copies[id(op.inode)])
+            for op in self._pending_names
+        ]
+        return other
+
+    def unsynced(self) -> bool:
+        """Whether anything (data or names) is not durable yet."""
+        if self._pending_names:
+            return True
+        return any(bytes(i.data) != i.durable for i in self._files.values())
+
+    # -- internals -------------------------------------------------------------------
+
+    def _all_inodes(self) -> list[_Inode]:
+        seen: dict[int, _Inode] = {}
+        linked = [op.inode for op in self._pending_names if op.inode is not None]
+        for inode in [*self._files.values(), *self._durable_names.values(), *linked]:
+            seen[id(inode)] = inode
+        return list(seen.values())
+
+    def _inode(self, name: str) -> _Inode:
+        try:
+            return self._files[name]
+        except KeyError:
+            raise FileNotFoundError(name) from None
+
+    def _mutate(self, op: SimOp, apply: Callable[..., None], *args: object) -> None:
+        if self.observer is not None:
+            self.observer(op)
+        self.ops += 1
+        if self.fail_at_op is not None and self.ops >= self.fail_at_op:
+            if op.kind == "write":  # the interrupted write reached the page cache
+                apply(*args)
+            raise SimulatedCrash(f"simulated power cut at operation {self.ops} ({op.kind})")
+        apply(*args)
+
+    def _link(self, name: str, inode: _Inode) -> None:
+        self._files[name] = inode
+        self._pending_names.append(_NameOp("link", name, "", inode))
+
+    def _unlink(self, name: str) -> None:
+        del self._files[name]
+        self._pending_names.append(_NameOp("remove", name, "", None))
+
+    def _move(self, src: str, dst: str) -> None:
+        self._files[dst] = self._files.pop(src)
+        self._pending_names.append(_NameOp("rename", src, dst, None))
+
+    def _sync_names(self) -> None:
+        self._durable_names = dict(self._files)
+        self._pending_names = []
+
+    @staticmethod
+    def _cut(inode: _Inode, size: int) -> None:
+        del inode.data[size:]
+
+    @staticmethod
+    def _sync_inode(inode: _Inode) -> None:
+        inode.durable = bytes(inode.data)
+
+
+@attrs.frozen
+class _NameOp:
+    kind: str  # link, remove, rename
+    name: str
+    dst: str
+    inode: _Inode | None  # the file a link creates
+
+
+def _replay_name_op(names: dict[str, _Inode], op: _NameOp) -> None:
+    if op.kind == "link":
+        assert op.inode is not None
+        names[op.name] = op.inode
+    elif op.kind == "remove":
+        del names[op.name]
+    else:
+        names[op.dst] = names.pop(op.name)
+
+
+def _pick(choose: Choose, n: int) -> int:
+    picked = choose(n)
+    if not 0 <= picked <= n:
+        raise ValueError(f"choose({n}) returned {picked}, outside 0..{n}")
+    return picked

@@ -1,0 +1,115 @@
+"""The simulated disk loses exactly what a real one may lose, and nothing it may not:
+the WAL crash tests are only as good as this."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from raftcluster.storage import StorageLocked
+from raftcluster.storage.simfs import SimDirectory, SimulatedCrash
+
+
+def disk_with(name: str, synced: bytes, unsynced: bytes) -> SimDirectory:
+    disk = SimDirectory()
+    f = disk.create(name)
+    f.write(synced)
+    f.sync()
+    disk.sync()
+    f.write(unsynced)
+    return disk
+
+
+@given(keep=st.integers(0, 5))
+def test_a_prefix_of_unsynced_bytes_survives(keep: int) -> None:
+    disk = disk_with("a", b"synced", b"12345")
+    disk.crash(lambda n: min(n, keep))
+    assert disk.read("a") == b"synced" + b"12345"[:keep]
+
+
+def test_synced_bytes_always_survive() -> None:
+    disk = disk_with("a", b"synced", b"more")
+    disk.crash(lambda n: 0)
+    assert disk.read("a") == b"synced"
+    assert not disk.unsynced()
+
+
+def test_a_new_name_needs_a_directory_sync() -> None:
+    disk = SimDirectory()
+    f = disk.create("a")
+    f.write(b"data")
+    f.sync()  # the data is durable, the name is not
+    disk.crash(lambda n: 0)
+    assert disk.names() == []
+    f = disk.create("a")
+    f.sync()
+    disk.sync()
+    disk.crash(lambda n: 0)
+    assert disk.names() == ["a"]
+
+
+def test_renames_and_removals_survive_in_order_as_a_prefix() -> None:
+    disk = disk_with("a", b"A", b"")
+    t = disk.create("t")
+    t.write(b"T")
+    t.sync()
+    disk.rename("t", "b")
+    disk.remove("a")
+    outcomes = []
+    for kept in range(4):  # link t, rename t->b, remove a
+        image = disk.clone()
+        image.crash(first_then_all(kept))  # the first choice is the names' prefix
+        outcomes.append(image.names())
+    assert outcomes == [["a"], ["a", "t"], ["a", "b"], ["b"]]
+
+
+def first_then_all(first: int) -> Callable[[int], int]:
+    calls: list[int] = []
+
+    def choose(n: int) -> int:
+        calls.append(n)
+        return min(first, n) if len(calls) == 1 else n
+
+    return choose
+
+
+def test_a_truncate_is_durable_when_it_returns() -> None:
+    disk = disk_with("a", b"0123456789", b"")
+    disk.truncate("a", 4)
+    disk.crash(lambda n: 0)
+    assert disk.read("a") == b"0123"
+
+
+def test_a_planned_failure_interrupts_a_write_after_it_reached_the_cache() -> None:
+    disk = disk_with("a", b"synced", b"")
+    f = disk.append("a")
+    disk.fail_at_op = disk.ops + 1
+    with pytest.raises(SimulatedCrash):
+        f.write(b"interrupted")
+    image = disk.clone()
+    image.crash(lambda n: n)
+    assert image.read("a") == b"syncedinterrupted"
+    disk.crash(lambda n: min(n, 3))
+    assert disk.read("a") == b"syncedint"
+
+
+def test_clones_are_independent_and_unlocked() -> None:
+    disk = disk_with("a", b"x", b"y")
+    disk.lock()
+    with pytest.raises(StorageLocked):
+        disk.lock()
+    copy = disk.clone()
+    copy.lock()
+    copy.append("a").write(b"z")
+    assert disk.read("a") == b"xy"
+    disk.crash(lambda n: n)
+    disk.lock()  # a crash releases the lock
+
+
+def test_choices_out_of_range_are_refused() -> None:
+    disk = disk_with("a", b"", b"abc")
+    with pytest.raises(ValueError, match="outside"):
+        disk.crash(lambda n: n + 1)
