@@ -75,6 +75,11 @@ class RaftConfig:
             raise InvalidArgument("RaftConfig.learners", "a node is either a peer or a learner")
         if self.learners and not self.peers:
             raise InvalidArgument("RaftConfig.learners", "founding learners need founding peers")
+        if self.peers and self.node_id not in self.peers + self.learners:
+            raise InvalidArgument(
+                "RaftConfig.peers",
+                f"a founding configuration must include node {self.node_id} itself",
+            )
 
     @property
     def stall_timeout_ms(self) -> int:
