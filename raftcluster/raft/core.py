@@ -723,10 +723,14 @@ class RaftCore:
             self._send(AppendResponse(self._term, self.id, m.src, index=self._log.committed))
             return
         inc = self._incoming
-        if m.offset == 0 and (inc is None or inc.meta != meta or inc.leader_term != m.term):
+        # Chunks are joined only from one leader (term) and one snapshot: another leader's
+        # snapshot at the same index holds the same state, but not necessarily the same bytes.
+        same = inc is not None and inc.meta == meta and inc.leader_term == m.term
+        if m.offset == 0 and not same:
             inc = self._incoming = _IncomingSnapshot(meta, m.term)
-        if inc is None or inc.meta != meta or m.offset != len(inc.data):
-            have = len(inc.data) if inc is not None and inc.meta == meta else 0
+            same = True
+        if inc is None or not same or m.offset != len(inc.data):
+            have = len(inc.data) if inc is not None and same else 0
             self._send(SnapshotResponse(self._term, self.id, m.src, meta.index, have))
             return
         if len(inc.data) + len(m.data) > self.config.max_snapshot_bytes:
