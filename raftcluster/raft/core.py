@@ -465,6 +465,10 @@ class RaftCore:
         self._flush()
         soft = self._soft_state()
         hard = HardState(self._term, self._vote, self._log.committed)
+        prev = self._prev_hard
+        assert hard.term >= prev.term, f"term went back: {prev} -> {hard}"
+        assert hard.term > prev.term or prev.vote in (NONE, hard.vote), f"two votes: {hard}"
+        assert hard.commit >= prev.commit, f"commit went back: {prev} -> {hard}"
         rd = Ready(
             soft_state=soft if soft != self._prev_soft else None,
             hard_state=hard if hard != self._prev_hard else None,
@@ -657,6 +661,7 @@ class RaftCore:
 
     def _become_leader(self) -> None:
         assert self._role == Role.CANDIDATE and self._vote == self.id
+        assert self._log.last_term() <= self._term, "a log entry from a future term"
         self._become_role(Role.LEADER, self.id)
         self._became_leader_ms = self._now_ms
         self._heartbeat_due_ms = self._now_ms + self.config.heartbeat_interval_ms
