@@ -812,11 +812,11 @@ class RaftCore:
         caught_up = pr.match >= self._log.snapshot_index  # can be served from the log
         if pr.state == ProgressState.PROBE or (pr.state == ProgressState.SNAPSHOT and caught_up):
             pr.become_replicate()
-        if moved:
-            self._maybe_commit()
+        self._dirty.add(m.src)
         if m.src == self._transferee and pr.match == self._log.last_index():
             self._send(TimeoutNow(self._term, self.id, m.src))
-        self._dirty.add(m.src)
+        if moved:
+            self._maybe_commit()  # last: a committed removal of this leader ends its term here
 
     def _handle_heartbeat_response(self, m: HeartbeatResponse, pr: Progress) -> None:
         if m.round > pr.read_round:
@@ -879,6 +879,7 @@ class RaftCore:
         batch per follower (this is where proposals are batched)."""
         if self._role != Role.LEADER:
             return
+        assert self._dirty <= self._progress.keys(), "a follower to send to has no progress"
         if self._reads.needs_round():
             self._reads.start_round()
             self._heartbeat_due_ms = self._now_ms + self.config.heartbeat_interval_ms

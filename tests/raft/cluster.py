@@ -275,13 +275,14 @@ class RandomCluster:
 
     def change_membership(self, leader: Node) -> None:
         conf = leader.core.conf
-        node_id = self.rng.choice(self.ids)
+        # Often the leader itself: removing a leader is the delicate case.
+        node_id = leader.core.id if self.rng.random() < 0.3 else self.rng.choice(self.ids)
         if node_id in conf.learners:
             op = ConfChangeOp.ADD_VOTER
         elif node_id in conf.voters:
             if len(conf.voters) <= 3:
                 return  # keep a majority able to survive one fault
-            op = ConfChangeOp.REMOVE_NODE
+            op = ConfChangeOp.REMOVE_NODE if self.rng.random() < 0.7 else ConfChangeOp.ADD_LEARNER
         else:
             op = ConfChangeOp.ADD_LEARNER
         try:

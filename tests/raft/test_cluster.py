@@ -50,6 +50,21 @@ def test_heavy_faults_small_windows(seed: int) -> None:
     cluster.heal_and_converge()
 
 
+CHURN = Faults(
+    loss=0.1, dup=0.3, max_delay_ms=30, partition=0.01, heal=0.05, crash=0.02,
+    compact=0.1, conf_change=0.03, propose=0.2, read=0.3,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_membership_churn_with_crashes_and_compaction(seed: int) -> None:
+    voters, spare = (5, 1) if seed % 2 else (3, 2)
+    cluster = RandomCluster(seed, voters=voters, spare=spare, faults=CHURN, check_quorum=False)
+    cluster.run(10_000)
+    cluster.heal_and_converge()
+    assert cluster.stats.conf_changes > 0
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_without_prevote_or_checkquorum(seed: int) -> None:
     cluster = RandomCluster(seed, voters=5, spare=0, pre_vote=False, check_quorum=False)
