@@ -34,7 +34,7 @@ HEAVY = Faults(
 SMALL_WINDOWS = {"max_inflight_msgs": 4, "max_entries_per_msg": 8, "max_snapshot_chunk_bytes": 64}
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(20))
 def test_random_faults_three_voters(seed: int) -> None:
     cluster = RandomCluster(seed, voters=3, spare=2)
     cluster.run(10_000)
@@ -42,7 +42,7 @@ def test_random_faults_three_voters(seed: int) -> None:
     assert cluster.stats.proposed > 0 and cluster.checker.committed
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(20))
 def test_heavy_faults_small_windows(seed: int) -> None:
     voters, spare = (3, 2) if seed % 2 else (5, 1)
     cluster = RandomCluster(seed, voters=voters, spare=spare, faults=HEAVY, **SMALL_WINDOWS)
@@ -56,7 +56,7 @@ CHURN = Faults(
 )  # fmt: skip
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(16))
 def test_membership_churn_with_crashes_and_compaction(seed: int) -> None:
     voters, spare = (5, 1) if seed % 2 else (3, 2)
     cluster = RandomCluster(seed, voters=voters, spare=spare, faults=CHURN, check_quorum=False)
@@ -222,7 +222,7 @@ class RaftEvents(RuleBasedStateMachine):
 
 TestRaftEvents = RaftEvents.TestCase
 TestRaftEvents.settings = settings(
-    max_examples=150,
+    max_examples=250,
     stateful_step_count=80,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
