@@ -227,3 +227,16 @@ TestRaftEvents.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+@pytest.mark.soak
+@pytest.mark.parametrize("variant", ["default", "heavy", "churn"])
+def test_soak_many_seeds(variant: str) -> None:
+    """`make soak`: hundreds of seeds per fault mix (minutes, not part of `make test`)."""
+    faults = {"default": Faults(), "heavy": HEAVY, "churn": CHURN}[variant]
+    options = SMALL_WINDOWS if variant == "heavy" else {}
+    for seed in range(1000, 1300):
+        voters, spare = ((3, 2), (5, 1), (3, 0))[seed % 3]
+        cluster = RandomCluster(seed, voters=voters, spare=spare, faults=faults, **options)
+        cluster.run(10_000)
+        cluster.heal_and_converge()
