@@ -69,3 +69,29 @@ class SnapshotMeta(Message):
 class Snapshot(Message):
     meta: SnapshotMeta
     data: bytes  # the state machine's snapshot bytes; size bounded by the storage, not here
+
+
+MAX_CONF_CONTEXT_BYTES = 1024  # caller's note attached to a membership change
+
+
+class ConfChangeOp(enum.IntEnum):
+    BOOTSTRAP = 0  # the initial configuration, written at index 1 by every founding node
+    ADD_VOTER = 1  # add a voter, or promote a learner
+    ADD_LEARNER = 2  # add a learner, or demote a voter
+    REMOVE_NODE = 3  # remove a voter or a learner
+
+
+@tagged(1005)
+@attrs.frozen
+class ConfChange(Message):
+    """The payload of a CONF_CHANGE entry: one membership step and the configuration after it.
+
+    `conf` is computed by the leader when it proposes the change and is what every node
+    switches to as soon as the entry is in its log (see `raftcluster.raft.membership`);
+    `op` and `node_id` say what changed, for the application's benefit.
+    """
+
+    op: ConfChangeOp
+    node_id: int = attrs.field(validator=non_negative)
+    conf: ConfState
+    context: bytes = attrs.field(default=b"", validator=max_len(MAX_CONF_CONTEXT_BYTES))
