@@ -14,7 +14,6 @@ from collections.abc import Callable
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
-from kv_model import KvModel, Refused
 
 from statemachine.cluster import ClusterState
 from statemachine.codec import Message, decode, encode
@@ -36,6 +35,7 @@ from statemachine.kv import (
     prefix_end,
 )
 from statemachine.results import Failure
+from tests.kv_model import KvModel, Refused
 
 CONFIG = KvConfig(
     max_range_kvs=3,

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from storage_model import Harness, MemoryHarness, Model, OsFileHarness, SimFileHarness
 
 from raftcluster.raft.types import ConfState, Entry, EntryKind, HardState, Snapshot, SnapshotMeta
 from raftcluster.storage import DurableState, StorageClosed
 from statemachine.errors import InvalidArgument, LimitExceeded
+from tests.storage_model import Harness, MemoryHarness, Model, OsFileHarness, SimFileHarness
 
 MAKERS: dict[str, Callable[[Path], Harness]] = {
     "memory": lambda _: MemoryHarness(),

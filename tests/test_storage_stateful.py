@@ -19,10 +19,10 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from storage_model import Harness, MemoryHarness, Model, SimFileHarness
 
 from raftcluster.raft.types import ConfState, Entry, EntryKind, HardState, Snapshot, SnapshotMeta
 from statemachine.errors import InvalidArgument
+from tests.storage_model import Harness, MemoryHarness, Model, SimFileHarness
 
 DATA = st.one_of(st.binary(max_size=12), st.binary(min_size=100, max_size=200))
 

@@ -18,12 +18,12 @@ import random
 from collections.abc import Callable
 
 import pytest
-from storage_model import SMALL, Model, describe_mismatch
 
 from raftcluster.raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMeta
 from raftcluster.storage import DurableState, FileStorage
 from raftcluster.storage.records import HEADER_BYTES, declared_end
 from raftcluster.storage.simfs import SimDirectory, SimOp, SimulatedCrash
+from tests.storage_model import SMALL, Model, describe_mismatch
 
 
 def cut_points(name: str, data: bytes) -> list[int]:
