@@ -11,7 +11,7 @@ from bench.table import Row
 from raftcluster.raft.config import RaftConfig
 from raftcluster.raft.core import RaftCore
 from raftcluster.raft.ready import Role
-from raftcluster.storage.interface import DurableState
+from raftcluster.raft.types import DurableState
 
 IDS = (1, 2, 3)
 

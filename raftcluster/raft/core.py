@@ -71,13 +71,13 @@ from raftcluster.raft.types import (
     ConfChange,
     ConfChangeOp,
     ConfState,
+    DurableState,
     Entry,
     EntryKind,
     HardState,
     Snapshot,
     SnapshotMeta,
 )
-from raftcluster.storage.interface import DurableState
 from statemachine.codec import encode
 from statemachine.errors import InvalidArgument, LimitExceeded
 

@@ -95,3 +95,16 @@ class ConfChange(Message):
     node_id: int = attrs.field(validator=non_negative)
     conf: ConfState
     context: bytes = attrs.field(default=b"", validator=max_len(MAX_CONF_CONTEXT_BYTES))
+
+
+@attrs.frozen
+class DurableState:
+    """What a node finds on start: the last synced hard state, snapshot and entries.
+
+    Storage returns it from `load()`; the Raft core is built from it. `entries` are
+    contiguous and follow the snapshot (if any) without a gap.
+    """
+
+    hard_state: HardState = HardState()
+    snapshot: Snapshot | None = None
+    entries: tuple[Entry, ...] = ()

@@ -11,21 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-import attrs
+from raftcluster.raft.types import DurableState, Entry, HardState, Snapshot
 
-from raftcluster.raft.types import Entry, HardState, Snapshot
-
-
-@attrs.frozen
-class DurableState:
-    """What a node finds on start: the last synced hard state, snapshot and entries.
-
-    `entries` are contiguous and follow the snapshot (if any) without a gap.
-    """
-
-    hard_state: HardState = HardState()
-    snapshot: Snapshot | None = None
-    entries: tuple[Entry, ...] = ()
+__all__ = ["DurableState", "Storage"]
 
 
 class Storage(Protocol):

@@ -16,8 +16,7 @@ from raftcluster.raft.config import RaftConfig
 from raftcluster.raft.core import RaftCore
 from raftcluster.raft.messages import RaftMessage
 from raftcluster.raft.ready import Ready
-from raftcluster.raft.types import Entry, EntryKind, HardState, Snapshot
-from raftcluster.storage.interface import DurableState
+from raftcluster.raft.types import DurableState, Entry, EntryKind, HardState, Snapshot
 
 
 @attrs.define

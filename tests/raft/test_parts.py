@@ -34,12 +34,12 @@ from raftcluster.raft.types import (
     ConfChange,
     ConfChangeOp,
     ConfState,
+    DurableState,
     Entry,
     EntryKind,
     HardState,
     SnapshotMeta,
 )
-from raftcluster.storage.interface import DurableState
 from statemachine.codec import decode, encode
 from statemachine.errors import DecodeError, InvalidArgument, LimitExceeded
 from tests.raft.harness import Node
