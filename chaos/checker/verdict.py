@@ -1,0 +1,285 @@
+"""`check(history, model)`: the verdict on a whole history, with its witness.
+
+The history's operations are prepared by the model (operations that constrain nothing
+are left out), split into independent partitions (P-compositionality), and each
+partition is searched (`chaos.checker.search`) until one is illegal or the time budget
+runs out. The verdict is `ok` only when every partition has a linearization, `illegal`
+when one has none, and `unknown` when the budget ran out first: never a guess.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+import attrs
+
+from chaos.checker.errors import ModelError
+from chaos.checker.history import History, Operation, Status
+from chaos.checker.model import Model
+from chaos.checker.search import ANYWHERE, Deadline, Item, Outcome, SearchResult, search
+from chaos.checker.witness import IllegalTest, Witness, build_witness
+
+Clock = Callable[[], float]
+
+_INFO = Status.INFO
+_new_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__
+
+
+def _call_order(op: Operation) -> tuple[int, int]:
+    return (op.call, op.id)
+
+
+class Verdict(enum.Enum):
+    OK = "ok"
+    ILLEGAL = "illegal"
+    UNKNOWN = "unknown"
+
+
+@attrs.frozen
+class ClockDeadline:
+    """Expires when `clock()` reaches `at` (seconds, on the clock's own scale)."""
+
+    at: float
+    clock: Clock
+
+    def expired(self) -> bool:
+        return self.clock() >= self.at
+
+
+class Never:
+    """A deadline that never expires."""
+
+    def expired(self) -> bool:
+        return False
+
+
+@attrs.frozen
+class CheckResult:
+    """The verdict on a history and how it was reached. `to_json()` gives the CLI's answer."""
+
+    verdict: Verdict
+    model: str
+    options: dict[str, Any]
+    source: str
+    elapsed_s: float
+    operations: int  # in the history
+    checked: int  # kept by the model (the others constrain nothing)
+    pending: int  # kept operations with an unknown outcome (info)
+    partition_sizes: tuple[int, ...]  # kept operations per partition, in the order checked
+    partitions_checked: int  # partitions fully searched before the verdict was known
+    configurations: int  # configurations entered, over all partitions
+    witness: Witness | None = None  # when illegal
+    reason: str = ""  # when unknown: what ran out
+    # When ok: for each partition, its operation ids in linearized order.
+    linearizations: tuple[tuple[int, ...], ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict is Verdict.OK
+
+    def to_json(self, include_linearization: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "verdict": self.verdict.value,
+            "model": self.model,
+            "options": self.options,
+            "file": self.source,
+            "elapsed_s": round(self.elapsed_s, 6),
+            "operations": {
+                "total": self.operations,
+                "checked": self.checked,
+                "dropped": self.operations - self.checked,
+                "pending": self.pending,
+            },
+            "partitions": {
+                "count": len(self.partition_sizes),
+                "checked": self.partitions_checked,
+                "largest": max(self.partition_sizes, default=0),
+            },
+            "configurations": self.configurations,
+            "witness": self.witness.to_json() if self.witness else None,
+            "reason": self.reason or None,
+        }
+        if include_linearization:
+            data["linearizations"] = [list(order) for order in self.linearizations]
+        return data
+
+
+@attrs.frozen
+class _Partition:
+    model: Model  # the model that checks this partition (`for_partition`)
+    ops: tuple[Operation, ...]  # those the model kept
+    items: tuple[Item, ...]
+
+
+def check(
+    history: History | Sequence[Operation],
+    model: Model,
+    *,
+    timeout_s: float | None = None,
+    deadline: Deadline | None = None,
+    core_timeout_s: float | None = None,
+    clock: Clock = time.perf_counter,
+) -> CheckResult:
+    """Check `history` against `model`.
+
+    `timeout_s` bounds the search for the verdict (`deadline` may be given instead, e.g.
+    one shared by several checks); when it runs out the verdict is `unknown`. For an
+    illegal history the witness is always given; with `core_timeout_s` it also holds a
+    core (see `chaos.checker.witness`), searched for at most that many seconds more.
+    `clock` (seconds) times the check and the budgets.
+    """
+    started = clock()
+    if deadline is None:
+        deadline = Never() if timeout_s is None else ClockDeadline(started + timeout_s, clock)
+    source = history.source if isinstance(history, History) else "<operations>"
+    ops = history.operations if isinstance(history, History) else tuple(history)
+    partitions = prepare(ops, model)
+    sizes = tuple(len(p.items) for p in partitions)
+    checked = sum(sizes)
+    pending = sum(1 for p in partitions for item in p.items if item.ret is None)
+    configurations = 0
+    orders: list[tuple[int, ...]] = []
+    for index, part in enumerate(partitions):
+        result = search(part.items, part.model.init(), part.model.step, deadline)
+        configurations += result.configurations
+        if result.outcome is Outcome.OK:
+            assert result.linearization is not None
+            orders.append(tuple(part.ops[i].id for i in result.linearization))
+            continue
+        elapsed = clock() - started
+        base = CheckResult(
+            Verdict.OK,
+            model.name,
+            model.options(),
+            source,
+            elapsed,
+            len(ops),
+            checked,
+            pending,
+            sizes,
+            index,
+            configurations,
+        )
+        if result.outcome is Outcome.UNKNOWN:
+            reason = (
+                f"time budget ran out in partition {index + 1} of {len(partitions)} "
+                f"({len(part.items)} operations, {result.configurations} configurations)"
+            )
+            return attrs.evolve(base, verdict=Verdict.UNKNOWN, reason=reason)
+        witness = _witness(part, index, result, core_timeout_s, clock)
+        return attrs.evolve(base, verdict=Verdict.ILLEGAL, witness=witness)
+    return CheckResult(
+        Verdict.OK,
+        model.name,
+        model.options(),
+        source,
+        clock() - started,
+        len(ops),
+        checked,
+        pending,
+        sizes,
+        len(partitions),
+        configurations,
+        linearizations=tuple(orders),
+    )
+
+
+def prepare(ops: Sequence[Operation], model: Model) -> list[_Partition]:
+    """Partitions of the operations, each with its model's view of them, smallest first."""
+    groups = model.partition(ops)
+    if sum(len(g) for g in groups) != len(ops):
+        raise ModelError(model.name, "partition() must place every operation in one group")
+    partitions = []
+    for group in groups:
+        sub = model.for_partition(group)
+        kept: list[Operation] = []
+        items: list[Item] = []
+        for op in sorted(group, key=_call_order):
+            p = sub.prepare(op)
+            if p is not None:
+                kept.append(op)
+                ret = None if op.status is _INFO else op.complete
+                items.append(_new_tuple(Item, (op.call, ret, *p)))
+                if p[3] is not ANYWHERE and not p[2]:
+                    raise ModelError(model.name, "only_in is for read-only operations")
+        if kept:
+            partitions.append(_Partition(sub, tuple(kept), tuple(items)))
+    # Small partitions first: a violation there is found before a long search elsewhere.
+    partitions.sort(key=lambda p: (len(p.items), p.ops[0].id))
+    return partitions
+
+
+def relax(ops: Sequence[Operation], keep: Collection[int], model: Model) -> tuple[Operation, ...]:
+    """`ops` with every operation whose id is not in `keep` relaxed.
+
+    A relaxed operation that the model says cannot change the state (a read, a cas that
+    definitely failed) is left out; any other is given an unknown outcome (info): it may
+    have taken effect at any time after its call, or never. Either way constraints are
+    only removed, so relaxing never turns a linearizable history into one that is not.
+    """
+    relaxed = []
+    for op in ops:
+        if op.id in keep:
+            relaxed.append(op)
+            continue
+        p = model.for_partition([op]).prepare(op)
+        if p is not None and not p.read_only:
+            relaxed.append(attrs.evolve(op, status=Status.INFO))
+    return tuple(relaxed)
+
+
+def _witness(
+    part: _Partition,
+    index: int,
+    result: SearchResult,
+    core_timeout_s: float | None,
+    clock: Clock,
+) -> Witness:
+    assert result.dead_end is not None, "an illegal search always records a dead end"
+    if core_timeout_s is None:
+        return build_witness(part.model, part.ops, part.items, index, result.dead_end, None)
+    return build_witness(
+        part.model,
+        part.ops,
+        part.items,
+        index,
+        result.dead_end,
+        _core_test(part, ClockDeadline(clock() + core_timeout_s, clock), core_timeout_s, clock),
+    )
+
+
+def _core_test(
+    part: _Partition, overall: ClockDeadline, core_timeout_s: float, clock: Clock
+) -> IllegalTest:
+    """`illegal(kept)`: is the partition illegal with only the `kept` items as recorded?
+
+    Every other operation is relaxed (see `relax`); one relaxed and called after every
+    kept item returned is left out, since it could only take effect after all of them,
+    where nothing observes it.
+    """
+    model = part.model
+    relaxed: list[Item | None] = []
+    for op, item in zip(part.ops, part.items, strict=True):
+        p = None if item.read_only else model.prepare(attrs.evolve(op, status=Status.INFO))
+        relaxed.append(None if p is None else _new_tuple(Item, (op.call, None, *p)))
+
+    def illegal(kept: Sequence[int]) -> bool | None:
+        keep = set(kept)
+        horizon = max((part.items[k].ret or 0 for k in keep), default=-1)
+        items = []
+        for k, item in enumerate(part.items):
+            if k in keep:
+                items.append(item)
+            else:
+                loose = relaxed[k]
+                if loose is not None and loose.call <= horizon:
+                    items.append(loose)
+        # One hard sub-history must not eat the whole budget: each gets a share of it.
+        deadline = ClockDeadline(min(overall.at, clock() + core_timeout_s / 16), clock)
+        outcome = search(items, model.init(), model.step, deadline).outcome
+        return None if outcome is Outcome.UNKNOWN else outcome is Outcome.ILLEGAL
+
+    return illegal
