@@ -69,7 +69,7 @@ class CheckResult:
     checked: int  # kept by the model (the others constrain nothing)
     pending: int  # kept operations with an unknown outcome (info)
     partition_sizes: tuple[int, ...]  # kept operations per partition, in the order checked
-    partitions_checked: int  # partitions fully searched before the verdict was known
+    partitions_linearizable: int  # partitions shown linearizable before the verdict
     configurations: int  # configurations entered, over all partitions
     witness: Witness | None = None  # when illegal
     reason: str = ""  # when unknown: what ran out
@@ -95,7 +95,7 @@ class CheckResult:
             },
             "partitions": {
                 "count": len(self.partition_sizes),
-                "checked": self.partitions_checked,
+                "linearizable": self.partitions_linearizable,
                 "largest": max(self.partition_sizes, default=0),
             },
             "configurations": self.configurations,

@@ -53,12 +53,16 @@ class Witness:
         blocked = self.ops[self.blocked]
         others = len(self.candidates) - 1
         return (
-            f"after {len(self.prefix)} operations linearized the state is "
-            f"{json.dumps(self.model.describe_state(self.state))}; operation {blocked.id} "
-            f"({self.model.describe_operation(blocked)}, process {blocked.process}) returned "
-            "before any other could follow it"
-            + (f", and neither it nor the {others} others called by then" if others else "")
-            + (" can take effect in that state" if others else ", and it cannot take effect")
+            f"after {len(self.prefix)} operations are linearized the state is "
+            f"{json.dumps(self.model.describe_state(self.state))}, and operation "
+            f"{blocked.id} ({self.model.describe_operation(blocked)}, process "
+            f"{blocked.process}), which must come next because it returned first, cannot "
+            "take effect in that state"
+            + (
+                f", nor can the {others} other operations called before it returned"
+                if others
+                else ""
+            )
         )
 
     def describe(self, op_id: int) -> dict[str, Any]:

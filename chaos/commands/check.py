@@ -111,14 +111,11 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("--max-operations must be positive")
         model = make_model(args.model, parse_options(args.option))
         history = load_history(args.file, HistoryLimits(max_operations=args.max_operations))
-    except (UsageError, ModelError, HistoryError) as e:
+        result = check(
+            history, model, timeout_s=args.timeout, core_timeout_s=args.core_timeout or None
+        )
+    except (UsageError, ModelError, HistoryError) as e:  # prepare() may reject an operation
         return _fail(args, e)
-    result = check(
-        history,
-        model,
-        timeout_s=args.timeout,
-        core_timeout_s=args.core_timeout or None,
-    )
     emit(args, result.to_json(include_linearization=args.linearization), lambda _: human(result))
     return EXIT_STATUS[result.verdict]
 
