@@ -19,7 +19,7 @@ from chaos.checker import Verdict, check, history_from_events, make_model
 from chaos.checker.verdict import relax
 
 MODELS = ["register", "kv", "mutex", "multi-register"]
-EXAMPLES = {"register": 1500, "kv": 600, "mutex": 600, "multi-register": 600}
+EXAMPLES = {"register": 1500, "kv": 1000, "mutex": 1000, "multi-register": 1000}
 
 
 def cross_check(model_name: str, events: list[dict[str, Any]], options: dict[str, Any]) -> None:

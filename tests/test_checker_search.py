@@ -92,3 +92,12 @@ def test_the_budget_gives_unknown_never_a_guess() -> None:
 def test_a_budget_that_suffices_changes_nothing() -> None:
     items = (write(0, 1, 2), read(2, 3, 2), read(4, 5, 7))
     assert search(items, REGISTER.init(), REGISTER.step, AfterPolls(10)).outcome is Outcome.ILLEGAL
+
+
+def test_the_configuration_limit_gives_unknown_too() -> None:
+    history = load_history(find_corpus() / "etcd-register/etcd_002.jsonl")
+    model = make_model("register", {"initial": None, "fail": "definite"})
+    result = check(history, model, max_configurations=1000)
+    assert result.verdict is Verdict.UNKNOWN
+    assert "configuration limit reached" in result.reason
+    assert result.configurations < 1000 + 512

@@ -46,6 +46,9 @@ ANYWHERE: Final[Any] = _Anywhere()
 
 # How many configurations are entered between two looks at the deadline.
 POLL_EVERY = 512
+# The default bound on configurations per search: ten times what the hardest corpus
+# history needs, and a few hundred megabytes of cache at most.
+MAX_CONFIGURATIONS = 2_000_000
 # Kinds of item. The first two are also how backtracking goes on over a linearized item:
 # with the next item of the same kind after it (updates first, then pending ones), or
 # FORCED: with none, since the read-only rule left no choice.
@@ -122,6 +125,7 @@ class _List(NamedTuple):
 
 
 def _entries(calls: list[int], rets: list[int | None]) -> _List:
+    """The linked lists of entries, for items in order of call (checked by the caller)."""
     n = len(calls)
     shift = n.bit_length()
     # (position, call 0 / return 1, item) packed in one int: ints sort fast, and a call
@@ -132,45 +136,58 @@ def _entries(calls: list[int], rets: list[int | None]) -> _List:
     m = len(codes)
     tail = m + 1
     mask = (1 << shift) - 1
-    owner = [c & mask for c in codes]
-    returning = [c >> shift & 1 for c in codes]
-    cop = [-1, *[-1 if r else i for i, r in zip(owner, returning, strict=True)], -2]
-    rop = [-1, *[i if r else -1 for i, r in zip(owner, returning, strict=True)], -1]
-    # Items come in order of call, so the k-th call entry is item k's.
-    cent = [e for e in range(1, m + 1) if cop[e] >= 0]
-    returns = [e for e in range(1, m + 1) if cop[e] == -1]
+    returning = 1 << shift
+    cop = [-1] * (m + 2)
+    cop[tail] = -2
+    rop = [-1] * (m + 2)
+    cent: list[int] = []  # items come in order of call: item k's call is the k-th
     rent = [-1] * n
-    for e in returns:
-        rent[rop[e]] = e
+    returns = [0]
+    for entry, code in enumerate(codes, start=1):
+        if code & returning:
+            i = code & mask
+            if i >= len(cent):
+                raise ValueError("an item returns before its call")
+            rop[entry] = i
+            rent[i] = entry
+            returns.append(entry)
+        else:
+            cop[entry] = code & mask
+            cent.append(entry)
+    returns.append(tail)
     rnx = [0] * (m + 2)
     rpv = [0] * (m + 2)
-    for a, b in zip([0, *returns], [*returns, tail], strict=True):
-        rnx[a] = b
-        rpv[b] = a
+    previous = 0
+    for entry in returns[1:]:
+        rnx[previous] = entry
+        rpv[entry] = previous
+        previous = entry
     nxt = [*range(1, m + 2), tail]
     prv = [0, *range(m + 1)]
     return _List(nxt, prv, cop, rop, cent, rent, rnx, rpv)
 
 
-def search(items: Sequence[Item], init: Hashable, step: Step, deadline: Deadline) -> SearchResult:
-    """Find a linearization of `items` (in order of call) from `init`, or show there is none."""
+def search(
+    items: Sequence[Item],
+    init: Hashable,
+    step: Step,
+    deadline: Deadline,
+    max_configurations: int = MAX_CONFIGURATIONS,
+) -> SearchResult:
+    """Find a linearization of `items` (in order of call) from `init`, or show there is none.
+
+    Gives up (UNKNOWN) when `deadline` expires or after `max_configurations`, which
+    bounds the memory of the cache (about 100 bytes a configuration).
+    """
     calls = [item.call for item in items]
-    rets = [item.ret for item in items]
-    if any(a > b for a, b in zip(calls, calls[1:], strict=False)):
+    if calls != sorted(calls):
         raise ValueError("search() takes items in order of call")
-    if any(r is not None and r < c for c, r in zip(calls, rets, strict=True)):
-        raise ValueError("an item returns before its call")
-    nxt, prv, cop, rop, cent, rent, rnx, rpv = _entries(calls, rets)
-    tail = len(nxt) - 1
     n = len(items)
-    inputs = [item.input for item in items]
-    outputs = [item.output for item in items]
-    kind = [
-        (ASK_BY_STATE if item.only_in is not ANYWHERE else ASK_MODEL)
-        if item.read_only
-        else (PENDING if item.ret is None else UPDATE)
-        for item in items
-    ]
+    rets: list[int | None] = []
+    inputs = []
+    outputs = []
+    kind = []
+    twin = []
     # Items found by state: one circular list per only_in value of the items not yet
     # linearized, in order of call, so the first is the one to test against the window.
     # Node n + g is the sentinel of group g. Lifts and unlifts come in stack order, so
@@ -178,12 +195,21 @@ def search(items: Sequence[Item], init: Hashable, step: Step, deadline: Deadline
     group_of: dict[Hashable, int] = {}
     vnext = list(range(n))
     vprev = list(range(n))
-    for i in range(n):
-        if kind[i] == ASK_BY_STATE:
-            value = items[i].only_in
-            g = group_of.get(value)
+    # Pending items with equal input and output: the previous one of each (see _twin).
+    last_twin: dict[tuple[Any, Any], int] = {}
+    for i, (_, ret, input, output, read_only, only_in) in enumerate(items):
+        rets.append(ret)
+        inputs.append(input)
+        outputs.append(output)
+        twin.append(-1)
+        if read_only:
+            if only_in is ANYWHERE:
+                kind.append(ASK_MODEL)
+                continue
+            kind.append(ASK_BY_STATE)
+            g = group_of.get(only_in)
             if g is None:
-                g = group_of[value] = len(group_of)
+                g = group_of[only_in] = len(group_of)
                 vnext.append(n + g)
                 vprev.append(n + g)
             head = n + g
@@ -192,7 +218,15 @@ def search(items: Sequence[Item], init: Hashable, step: Step, deadline: Deadline
             vprev[i] = last
             vnext[i] = head
             vprev[head] = i
-    twin = _twins(items)
+        elif only_in is not ANYWHERE:
+            raise ValueError("only_in is for read-only items")
+        elif ret is None:
+            kind.append(PENDING)
+            twin[i] = _twin(last_twin, i, input, output)
+        else:
+            kind.append(UPDATE)
+    nxt, prv, cop, rop, cent, rent, rnx, rpv = _entries(calls, rets)
+    tail = len(nxt) - 1
     bits = [1 << i for i in range(n)]
     states: list[Hashable] = [init]
     state_ids: dict[Hashable, int] = {init: 0}
@@ -232,7 +266,7 @@ def search(items: Sequence[Item], init: Hashable, step: Step, deadline: Deadline
     while True:
         # A configuration entered for the first time.
         entered += 1
-        if not entered % POLL_EVERY and deadline.expired():
+        if not entered % POLL_EVERY and (deadline.expired() or entered >= max_configurations):
             return SearchResult(Outcome.UNKNOWN, None, None, entered, len(states))
         end = rnx[0]  # the window ends at the first return entry left
         if end == tail:  # every item that returned is linearized; the rest may never happen
@@ -407,17 +441,16 @@ def _dead_end(
     return DeadEnd(tuple(stack), state, rop[ret_entry], tuple(candidates))
 
 
-def _twins(items: Sequence[Item]) -> list[int]:
-    """For each pending item, the previous pending item with equal input and output, or -1."""
-    twin = [-1] * len(items)
-    last: dict[tuple[Any, Any], int] = {}
-    for i, item in enumerate(items):  # in order of call
-        if item.ret is not None or item.read_only:
-            continue
-        try:
-            key = (item.input, item.output)
-            twin[i] = last.get(key, -1)
-            last[key] = i
-        except TypeError:  # an unhashable input: no twin, only a missed shortcut
-            continue
-    return twin
+def _twin(last: dict[tuple[Any, Any], int], i: int, input: Any, output: Any) -> int:
+    """The previous pending item with this input and output, or -1; records item i.
+
+    Pending items with equal input and output are interchangeable once called, so the
+    search only tries the earliest unlinearized one of them.
+    """
+    try:
+        key = (input, output)
+        previous = last.get(key, -1)
+        last[key] = i
+    except TypeError:  # an unhashable input: no twin, only a missed shortcut
+        return -1
+    return previous

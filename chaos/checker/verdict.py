@@ -19,7 +19,14 @@ import attrs
 from chaos.checker.errors import ModelError
 from chaos.checker.history import History, Operation, Status
 from chaos.checker.model import Model
-from chaos.checker.search import ANYWHERE, Deadline, Item, Outcome, SearchResult, search
+from chaos.checker.search import (
+    MAX_CONFIGURATIONS,
+    Deadline,
+    Item,
+    Outcome,
+    SearchResult,
+    search,
+)
 from chaos.checker.witness import IllegalTest, Witness, build_witness
 
 Clock = Callable[[], float]
@@ -121,6 +128,7 @@ def check(
     timeout_s: float | None = None,
     deadline: Deadline | None = None,
     core_timeout_s: float | None = None,
+    max_configurations: int = MAX_CONFIGURATIONS,
     clock: Clock = time.perf_counter,
 ) -> CheckResult:
     """Check `history` against `model`.
@@ -129,7 +137,8 @@ def check(
     one shared by several checks); when it runs out the verdict is `unknown`. For an
     illegal history the witness is always given; with `core_timeout_s` it also holds a
     core (see `chaos.checker.witness`), searched for at most that many seconds more.
-    `clock` (seconds) times the check and the budgets.
+    `max_configurations` bounds each partition's search (and so its memory): past it the
+    verdict is `unknown` too. `clock` (seconds) times the check and the budgets.
     """
     started = clock()
     if deadline is None:
@@ -143,7 +152,9 @@ def check(
     configurations = 0
     orders: list[tuple[int, ...]] = []
     for index, part in enumerate(partitions):
-        result = search(part.items, part.model.init(), part.model.step, deadline)
+        result = search(
+            part.items, part.model.init(), part.model.step, deadline, max_configurations
+        )
         configurations += result.configurations
         if result.outcome is Outcome.OK:
             assert result.linearization is not None
@@ -164,8 +175,13 @@ def check(
             configurations,
         )
         if result.outcome is Outcome.UNKNOWN:
+            limit = (
+                "configuration limit reached"
+                if result.configurations >= max_configurations
+                else "time budget ran out"
+            )
             reason = (
-                f"time budget ran out in partition {index + 1} of {len(partitions)} "
+                f"{limit} in partition {index + 1} of {len(partitions)} "
                 f"({len(part.items)} operations, {result.configurations} configurations)"
             )
             return attrs.evolve(base, verdict=Verdict.UNKNOWN, reason=reason)
@@ -195,16 +211,17 @@ def prepare(ops: Sequence[Operation], model: Model) -> list[_Partition]:
     partitions = []
     for group in groups:
         sub = model.for_partition(group)
+        calls = [op.call for op in group]
+        ordered = group if calls == sorted(calls) else sorted(group, key=_call_order)
         kept: list[Operation] = []
         items: list[Item] = []
-        for op in sorted(group, key=_call_order):
-            p = sub.prepare(op)
+        prepare_one = sub.prepare
+        for op in ordered:
+            p = prepare_one(op)
             if p is not None:
                 kept.append(op)
                 ret = None if op.status is _INFO else op.complete
                 items.append(_new_tuple(Item, (op.call, ret, *p)))
-                if p[3] is not ANYWHERE and not p[2]:
-                    raise ModelError(model.name, "only_in is for read-only operations")
         if kept:
             partitions.append(_Partition(sub, tuple(kept), tuple(items)))
     # Small partitions first: a violation there is found before a long search elsewhere.

@@ -23,6 +23,7 @@ from chaos.checker import (
     load_history,
     make_model,
 )
+from chaos.checker.search import MAX_CONFIGURATIONS
 from raftcluster.cli.output import add_json_flag, emit
 
 EXIT_OK = 0
@@ -79,6 +80,14 @@ def register(chaos_sub: Any) -> None:
         help="refuse histories with more operations (default %(default)s)",
     )
     parser.add_argument(
+        "--max-configurations",
+        type=int,
+        default=MAX_CONFIGURATIONS,
+        metavar="N",
+        help="give up (unknown) after N configurations in one partition, which bounds "
+        "memory (default %(default)s)",
+    )
+    parser.add_argument(
         "--linearization",
         action="store_true",
         help="with --json, include a linearization of each partition when ok",
@@ -107,12 +116,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.timeout <= 0 or args.core_timeout < 0:
             raise UsageError("--timeout must be positive and --core-timeout not negative")
-        if args.max_operations <= 0:
-            raise UsageError("--max-operations must be positive")
+        if args.max_operations <= 0 or args.max_configurations <= 0:
+            raise UsageError("--max-operations and --max-configurations must be positive")
         model = make_model(args.model, parse_options(args.option))
         history = load_history(args.file, HistoryLimits(max_operations=args.max_operations))
         result = check(
-            history, model, timeout_s=args.timeout, core_timeout_s=args.core_timeout or None
+            history,
+            model,
+            timeout_s=args.timeout,
+            core_timeout_s=args.core_timeout or None,
+            max_configurations=args.max_configurations,
         )
     except (UsageError, ModelError, HistoryError) as e:  # prepare() may reject an operation
         return _fail(args, e)
