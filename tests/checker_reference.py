@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 from hypothesis import strategies as st
 
-from chaos.checker import History, Operation, Status
+from chaos.checker import Operation, Status
 
 # A model's statement of one operation: (kind, apply), kind one of ABSENT (constrains
 # nothing), REQUIRED (took effect between call and return), OPTIONAL (took effect after
@@ -336,5 +336,17 @@ def options_for(model: str) -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
-def ops_of(history: History) -> tuple[Operation, ...]:
-    return history.operations
+def hard_register_history(k: int) -> list[dict[str, Any]]:
+    """A register history the search can only reject by trying ~k * 2**(k-1) configurations.
+
+    k writes of distinct values are all pending (info), then a read returns a value none
+    of them wrote: every subset of the writes, in every order that ends on a different
+    value, has to be tried. (Whatever heuristics the search gains, it cannot know.)
+    """
+    events: list[dict[str, Any]] = []
+    for process in range(k):
+        events.append({"process": process, "type": "invoke", "f": "write", "value": process})
+        events.append({"process": process, "type": "info", "f": "write", "value": process})
+    events.append({"process": k, "type": "invoke", "f": "read", "value": None})
+    events.append({"process": k, "type": "ok", "f": "read", "value": -1})
+    return events

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from checker_reference import hard_register_history
 
 from chaos.checker.corpus import find_corpus
 from chaos.commands.check import parse_options
@@ -16,7 +17,6 @@ from chaos.commands.check import parse_options
 CORPUS = find_corpus()
 OK_FILE = CORPUS / "etcd-register" / "etcd_005.jsonl"
 ILLEGAL_FILE = CORPUS / "etcd-register" / "etcd_000.jsonl"
-HARD_FILE = CORPUS / "etcd-register" / "etcd_002.jsonl"  # linearizable, ~30,000 configurations
 ETCD = ["--model", "register", "--option", "initial=null", "--option", "fail=definite"]
 
 
@@ -66,9 +66,11 @@ def test_illegal_history_with_its_witness() -> None:
     assert "core" not in human.stdout  # --core-timeout 0 skips it
 
 
-def test_unknown_when_the_budget_runs_out() -> None:
-    # The search looks at the clock every 512 configurations; this history needs far more.
-    run = chaos_check(HARD_FILE, *ETCD, "--timeout", "1e-9", "--json")
+def test_unknown_when_the_budget_runs_out(tmp_path: Path) -> None:
+    # The search looks at the clock every 512 configurations; this history needs ~24,000.
+    hard = tmp_path / "hard.jsonl"
+    hard.write_text("".join(json.dumps(e) + "\n" for e in hard_register_history(12)))
+    run = chaos_check(hard, "--model", "register", "--timeout", "1e-9", "--json")
     assert run.returncode == 2
     data = answer(run)
     assert data["verdict"] == "unknown" and "time budget ran out" in data["reason"]

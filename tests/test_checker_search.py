@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from checker_reference import hard_register_history
 
-from chaos.checker import Verdict, check, load_history, make_model
-from chaos.checker.corpus import find_corpus
+from chaos.checker import Verdict, check, history_from_events, make_model
 from chaos.checker.models.register import RegisterModel
 from chaos.checker.search import Item, Outcome, search
 from chaos.checker.verdict import Never
@@ -78,15 +78,15 @@ def test_items_must_come_in_order_of_call() -> None:
 
 
 def test_the_budget_gives_unknown_never_a_guess() -> None:
-    entry = "etcd-register/etcd_002.jsonl"  # linearizable; needs ~30,000 configurations
-    history = load_history(find_corpus() / entry)
-    model = make_model("register", {"initial": None, "fail": "definite"})
-    result = check(history, model, deadline=AfterPolls(3))
+    history = history_from_events(hard_register_history(10))  # ~5,000 configurations
+    model = make_model("register")
+    result = check(history, model, deadline=AfterPolls(3))  # gone at the 4th look: 2,048
     assert result.verdict is Verdict.UNKNOWN
     assert result.witness is None and result.linearizations == ()
     assert "time budget ran out" in result.reason
     assert result.to_json()["verdict"] == "unknown"
-    assert check(history, model, deadline=Never()).verdict is Verdict.OK
+    finished = check(history, model, deadline=Never())
+    assert finished.verdict is Verdict.ILLEGAL and finished.configurations > 2048
 
 
 def test_a_budget_that_suffices_changes_nothing() -> None:
@@ -95,8 +95,8 @@ def test_a_budget_that_suffices_changes_nothing() -> None:
 
 
 def test_the_configuration_limit_gives_unknown_too() -> None:
-    history = load_history(find_corpus() / "etcd-register/etcd_002.jsonl")
-    model = make_model("register", {"initial": None, "fail": "definite"})
+    history = history_from_events(hard_register_history(10))
+    model = make_model("register")
     result = check(history, model, max_configurations=1000)
     assert result.verdict is Verdict.UNKNOWN
     assert "configuration limit reached" in result.reason

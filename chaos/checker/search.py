@@ -20,6 +20,11 @@ Two reductions on top, both exact (they never change the verdict):
 - pending operations with equal input and output are interchangeable once called, so
   only the earliest unlinearized one of such a group is tried.
 
+The order in which candidates are tried is a heuristic, which changes the time and never
+the verdict: when the item whose return ends the window is a read legal in one state
+only, an item leading to that state comes first; then items that returned, in order of
+call; then pending ones (a linearization seldom needs them).
+
 This module is a pure function of its inputs: no clock (the caller passes a `Deadline`),
 no I/O. Transitions are memoized per (operation, state), so the model's `step` runs once
 per pair however often the search comes back.
@@ -57,6 +62,7 @@ PENDING = 3  # may change the state, pending: may take effect any time after its
 ASK_MODEL = 1  # read-only, legal where `step` says
 ASK_BY_STATE = 2  # read-only, legal only in state `only_in`
 FORCED = 4
+RESTART = 5  # picked out of order: backtracking looks again from the window's start
 
 
 class Deadline(Protocol):
@@ -193,6 +199,7 @@ def search(
     # Node n + g is the sentinel of group g. Lifts and unlifts come in stack order, so
     # removing and restoring in place (dancing links again) keeps every list exact.
     group_of: dict[Hashable, int] = {}
+    goal_of = [-1] * n  # per read-only item found by state: its group's sentinel
     vnext = list(range(n))
     vprev = list(range(n))
     # Pending items with equal input and output: the previous one of each (see _twin).
@@ -213,6 +220,7 @@ def search(
                 vnext.append(n + g)
                 vprev.append(n + g)
             head = n + g
+            goal_of[i] = head
             last = vprev[head]
             vnext[last] = i
             vprev[i] = last
@@ -279,9 +287,11 @@ def search(
             if i < n and cent[i] < end:
                 forced = True
         if not forced:
-            # ... or one the model says is legal here. Else the first item of the window
-            # that leads somewhere new: updates that returned first, then pending ones
-            # (a linearization rarely needs those, and leaving them out costs nothing).
+            # ... or one the model says is legal here. Else the item to try first: one
+            # that leads to the state the read ending the window needs, if that read is
+            # legal in one state only; else the first item of the window that leads
+            # somewhere new: updates that returned first, then pending ones (a
+            # linearization rarely needs those, and leaving them out costs nothing).
             choice = -1
             e = nxt[0]
             i = cop[e]
@@ -305,30 +315,47 @@ def search(
                             break
                 e = nxt[e]
                 i = cop[e]
-            if not forced:
-                mode = UPDATE
-                if choice >= 0:
-                    i = choice
-                    t = choice_sid
-                else:
-                    i = -1
-                    if has_pending:
-                        mode = PENDING
-                        e = nxt[0]
+        if not forced:
+            mode = UPDATE
+            goal = goal_of[rop[end]]
+            if goal >= 0:
+                e = nxt[0]
+                i = cop[e]
+                while i >= 0:
+                    k = kind[i]
+                    if k == UPDATE or (k == PENDING and (twin[i] < 0 or lin & bits[twin[i]])):
+                        t = trans[i].get(sid, -2)
+                        if t == -2:
+                            t = transition(i, sid)
+                        if t >= 0 and legal_here[t] == goal and lin | bits[i] not in seen[t]:
+                            choice = i
+                            choice_sid = t
+                            mode = RESTART
+                            break
+                    e = nxt[e]
+                    i = cop[e]
+            if choice >= 0:
+                i = choice
+                t = choice_sid
+            else:
+                i = -1
+                if has_pending:
+                    mode = PENDING
+                    e = nxt[0]
+                    i = cop[e]
+                    while i >= 0:
+                        if kind[i] == PENDING:
+                            tw = twin[i]
+                            if tw < 0 or lin & bits[tw]:
+                                t = trans[i].get(sid, -2)
+                                if t == -2:
+                                    t = transition(i, sid)
+                                if t >= 0 and lin | bits[i] not in seen[t]:
+                                    break
+                        e = nxt[e]
                         i = cop[e]
-                        while i >= 0:
-                            if kind[i] == PENDING:
-                                tw = twin[i]
-                                if tw < 0 or lin & bits[tw]:
-                                    t = trans[i].get(sid, -2)
-                                    if t == -2:
-                                        t = transition(i, sid)
-                                    if t >= 0 and lin | bits[i] not in seen[t]:
-                                        break
-                            e = nxt[e]
-                            i = cop[e]
-                    if i < 0 and (dead_end is None or len(stack) > len(dead_end.prefix)):
-                        dead_end = _dead_end(stack, states[sid], end, nxt, cop, rop)
+                if i < 0 and (dead_end is None or len(stack) > len(dead_end.prefix)):
+                    dead_end = _dead_end(stack, states[sid], end, nxt, cop, rop)
         if forced:
             new_lin = lin | bits[i]
             cache = seen[sid]
@@ -386,8 +413,13 @@ def search(
                         vnext[p] = i
                         vprev[x] = i
                 # The next item after it, of its kind (updates, then pending ones), that
-                # leads somewhere new; read-only items here were all illegal on entry.
-                e = nxt[c]
+                # leads somewhere new; read-only items here were all illegal on entry. An
+                # item picked out of order sends the search back to the window's start.
+                if mode == RESTART:
+                    mode = UPDATE
+                    e = nxt[0]
+                else:
+                    e = nxt[c]
                 while True:
                     i = cop[e]
                     while i >= 0:

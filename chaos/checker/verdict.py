@@ -65,7 +65,12 @@ class Never:
 
 @attrs.frozen
 class CheckResult:
-    """The verdict on a history and how it was reached. `to_json()` gives the CLI's answer."""
+    """The verdict on a history and how it was reached. `to_json()` gives the CLI's answer.
+
+    Partitions are examined smallest first and the check stops at the first that is not
+    linearizable (or when the budget runs out): the counts are of the partitions examined,
+    and `unexamined` counts the operations of the others.
+    """
 
     verdict: Verdict
     model: str
@@ -73,11 +78,14 @@ class CheckResult:
     source: str
     elapsed_s: float
     operations: int  # in the history
-    checked: int  # kept by the model (the others constrain nothing)
-    pending: int  # kept operations with an unknown outcome (info)
-    partition_sizes: tuple[int, ...]  # kept operations per partition, in the order checked
-    partitions_linearizable: int  # partitions shown linearizable before the verdict
-    configurations: int  # configurations entered, over all partitions
+    checked: int  # kept by the model, in the partitions examined
+    dropped: int  # left out by the model (they constrain nothing), in those partitions
+    pending: int  # checked operations with an unknown outcome (info)
+    unexamined: int  # operations of partitions not examined
+    partitions: int
+    partitions_linearizable: int  # partitions shown linearizable
+    largest_partition: int  # operations checked in the largest partition examined
+    configurations: int  # configurations entered, over all partitions examined
     witness: Witness | None = None  # when illegal
     reason: str = ""  # when unknown: what ran out
     # When ok: for each partition, its operation ids in linearized order.
@@ -97,13 +105,14 @@ class CheckResult:
             "operations": {
                 "total": self.operations,
                 "checked": self.checked,
-                "dropped": self.operations - self.checked,
+                "dropped": self.dropped,
                 "pending": self.pending,
+                "unexamined": self.unexamined,
             },
             "partitions": {
-                "count": len(self.partition_sizes),
+                "count": self.partitions,
                 "linearizable": self.partitions_linearizable,
-                "largest": max(self.partition_sizes, default=0),
+                "largest": self.largest_partition,
             },
             "configurations": self.configurations,
             "witness": self.witness.to_json() if self.witness else None,
@@ -119,6 +128,22 @@ class _Partition:
     model: Model  # the model that checks this partition (`for_partition`)
     ops: tuple[Operation, ...]  # those the model kept
     items: tuple[Item, ...]
+
+
+@attrs.define
+class _Tally:
+    checked: int = 0
+    dropped: int = 0
+    pending: int = 0
+    largest: int = 0
+    linearizable: int = 0
+    configurations: int = 0
+
+    def add(self, group_size: int, part: _Partition) -> None:
+        self.checked += len(part.items)
+        self.dropped += group_size - len(part.items)
+        self.pending += sum(1 for item in part.items if item.ret is None)
+        self.largest = max(self.largest, len(part.items))
 
 
 def check(
@@ -145,88 +170,91 @@ def check(
         deadline = Never() if timeout_s is None else ClockDeadline(started + timeout_s, clock)
     source = history.source if isinstance(history, History) else "<operations>"
     ops = history.operations if isinstance(history, History) else tuple(history)
-    partitions = prepare(ops, model)
-    sizes = tuple(len(p.items) for p in partitions)
-    checked = sum(sizes)
-    pending = sum(1 for p in partitions for item in p.items if item.ret is None)
-    configurations = 0
+    groups = partitions_of(ops, model)
+    tally = _Tally()
     orders: list[tuple[int, ...]] = []
-    for index, part in enumerate(partitions):
+    verdict, witness, reason = Verdict.OK, None, ""
+    examined = 0
+    for index, group in enumerate(groups):
+        part = prepare(group, model)
+        tally.add(len(group), part)
+        examined += len(group)
         result = search(
             part.items, part.model.init(), part.model.step, deadline, max_configurations
         )
-        configurations += result.configurations
+        tally.configurations += result.configurations
         if result.outcome is Outcome.OK:
             assert result.linearization is not None
             orders.append(tuple(part.ops[i].id for i in result.linearization))
+            tally.linearizable += 1
             continue
-        elapsed = clock() - started
-        base = CheckResult(
-            Verdict.OK,
-            model.name,
-            model.options(),
-            source,
-            elapsed,
-            len(ops),
-            checked,
-            pending,
-            sizes,
-            index,
-            configurations,
-        )
         if result.outcome is Outcome.UNKNOWN:
             limit = (
                 "configuration limit reached"
                 if result.configurations >= max_configurations
                 else "time budget ran out"
             )
+            verdict = Verdict.UNKNOWN
             reason = (
-                f"{limit} in partition {index + 1} of {len(partitions)} "
+                f"{limit} in partition {index + 1} of {len(groups)} "
                 f"({len(part.items)} operations, {result.configurations} configurations)"
             )
-            return attrs.evolve(base, verdict=Verdict.UNKNOWN, reason=reason)
-        witness = _witness(part, index, result, core_timeout_s, clock)
-        return attrs.evolve(base, verdict=Verdict.ILLEGAL, witness=witness)
+        else:
+            verdict = Verdict.ILLEGAL
+            witness = _witness(part, index, result, core_timeout_s, clock)
+        break
     return CheckResult(
-        Verdict.OK,
+        verdict,
         model.name,
         model.options(),
         source,
         clock() - started,
         len(ops),
-        checked,
-        pending,
-        sizes,
-        len(partitions),
-        configurations,
-        linearizations=tuple(orders),
+        tally.checked,
+        tally.dropped,
+        tally.pending,
+        len(ops) - examined,
+        len(groups),
+        tally.linearizable,
+        tally.largest,
+        tally.configurations,
+        witness,
+        reason,
+        tuple(orders) if verdict is Verdict.OK else (),
     )
 
 
-def prepare(ops: Sequence[Operation], model: Model) -> list[_Partition]:
-    """Partitions of the operations, each with its model's view of them, smallest first."""
+def partitions_of(ops: Sequence[Operation], model: Model) -> list[list[Operation]]:
+    """The model's partitions of the operations, smallest first, each in order of call.
+
+    Small partitions first: a violation there is found before a long search elsewhere,
+    and the partitions after it need not even be prepared.
+    """
     groups = model.partition(ops)
     if sum(len(g) for g in groups) != len(ops):
         raise ModelError(model.name, "partition() must place every operation in one group")
-    partitions = []
+    ordered = []
     for group in groups:
-        sub = model.for_partition(group)
         calls = [op.call for op in group]
-        ordered = group if calls == sorted(calls) else sorted(group, key=_call_order)
-        kept: list[Operation] = []
-        items: list[Item] = []
-        prepare_one = sub.prepare
-        for op in ordered:
-            p = prepare_one(op)
-            if p is not None:
-                kept.append(op)
-                ret = None if op.status is _INFO else op.complete
-                items.append(_new_tuple(Item, (op.call, ret, *p)))
-        if kept:
-            partitions.append(_Partition(sub, tuple(kept), tuple(items)))
-    # Small partitions first: a violation there is found before a long search elsewhere.
-    partitions.sort(key=lambda p: (len(p.items), p.ops[0].id))
-    return partitions
+        ordered.append(list(group) if calls == sorted(calls) else sorted(group, key=_call_order))
+    ordered = [g for g in ordered if g]
+    ordered.sort(key=lambda g: (len(g), g[0].id))
+    return ordered
+
+
+def prepare(group: Sequence[Operation], model: Model) -> _Partition:
+    """One partition (in order of call) as its model sees it."""
+    sub = model.for_partition(group)
+    kept: list[Operation] = []
+    items: list[Item] = []
+    prepare_one = sub.prepare
+    for op in group:
+        p = prepare_one(op)
+        if p is not None:
+            kept.append(op)
+            ret = None if op.status is _INFO else op.complete
+            items.append(_new_tuple(Item, (op.call, ret, *p)))
+    return _Partition(sub, tuple(kept), tuple(items))
 
 
 def relax(ops: Sequence[Operation], keep: Collection[int], model: Model) -> tuple[Operation, ...]:

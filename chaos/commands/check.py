@@ -146,10 +146,11 @@ def _fail(args: argparse.Namespace, error: Exception) -> int:
 
 def human(result: CheckResult) -> str:
     """The answer as people read it."""
+    unexamined = f", {result.unexamined} not examined" if result.unexamined else ""
     lines = [
         f"{result.source}: {result.verdict.value.upper()} ({result.model}; "
-        f"{result.operations} operations, {result.checked} checked, "
-        f"{len(result.partition_sizes)} partition(s); {result.elapsed_s:.3f} s)"
+        f"{result.operations} operations, {result.checked} checked{unexamined}, "
+        f"{result.partitions} partition(s); {result.elapsed_s:.3f} s)"
     ]
     if result.reason:
         lines.append(f"  {result.reason}")

@@ -19,10 +19,14 @@ from chaos.checker.errors import ModelError
 from chaos.checker.history import Operation, Status
 from chaos.checker.model import BaseModel, Model, OptionReader, Prepared, State, show
 from chaos.checker.models.mapstate import EMPTY, MapState, map_get, map_set
+from chaos.checker.search import ANYWHERE
 
 GET: Final = "get"
 PUT: Final = "put"
 APPEND: Final = "append"
+_OK: Final = Status.OK
+_FAIL: Final = Status.FAIL
+_new = tuple.__new__
 
 
 class KvModel(BaseModel):
@@ -110,15 +114,35 @@ class KvKeyModel(KvModel):
         return self.initial
 
     def prepare(self, op: Operation) -> Prepared | None:
-        if op.key != self.key or type(op.key) is not type(self.key):
+        # As KvModel.prepare, plus only_in for a get, written out: it runs once per
+        # operation of every kv history (tuple.__new__ skips the NamedTuple's __new__).
+        key = op.key
+        if key is None:
+            raise ModelError(self.name, f"line {op.line}: {op.f} needs a key")
+        if key != self.key or type(key) is not type(self.key):
             raise ModelError(
-                self.name, f"line {op.line}: key {op.key!r} in the partition of {self.key!r}"
+                self.name, f"line {op.line}: key {key!r} in the partition of {self.key!r}"
             )
-        prepared = super().prepare(op)
-        if prepared is not None and prepared.read_only:
+        f = op.f
+        status = op.status
+        if f == GET:
+            if status is not _OK:
+                return None
+            seen = op.output
+            if type(seen) is not str:
+                self._string(op, seen)
             # A get is legal exactly when the key holds what it returned.
-            return prepared._replace(only_in=prepared.output)
-        return prepared
+            return _new(Prepared, ((GET, key, None), seen, True, seen))
+        if f in (PUT, APPEND):
+            if status is _FAIL:
+                return None
+            value = op.input
+            if type(value) is not str:
+                self._string(op, value)
+            return _new(
+                Prepared, ((PUT if f == PUT else APPEND, key, value), None, False, ANYWHERE)
+            )
+        return super().prepare(op)  # raises for an operation kv does not know
 
     def step(self, state: State, input: Any, output: Any) -> tuple[bool, State]:
         kind, _, value = input
