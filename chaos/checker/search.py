@@ -54,15 +54,16 @@ POLL_EVERY = 512
 # The default bound on configurations per search: ten times what the hardest corpus
 # history needs, and a few hundred megabytes of cache at most.
 MAX_CONFIGURATIONS = 2_000_000
-# Kinds of item. The first two are also how backtracking goes on over a linearized item:
-# with the next item of the same kind after it (updates first, then pending ones), or
-# FORCED: with none, since the read-only rule left no choice.
+# Kinds of item.
 UPDATE = 0  # may change the state, returned
-PENDING = 3  # may change the state, pending: may take effect any time after its call, or never
 ASK_MODEL = 1  # read-only, legal where `step` says
 ASK_BY_STATE = 2  # read-only, legal only in state `only_in`
+PENDING = 3  # may change the state, pending: may take effect any time after its call, or never
+# How backtracking goes on over a linearized item: UPDATE or PENDING, with the next item of
+# that kind after it (updates first, then pending ones); FORCED, with none (the read-only
+# rule left no choice); RESTART, from the window's start (it was picked out of order).
 FORCED = 4
-RESTART = 5  # picked out of order: backtracking looks again from the window's start
+RESTART = 5
 
 
 class Deadline(Protocol):
@@ -297,7 +298,7 @@ def search(
             i = cop[e]
             while i >= 0:
                 k = kind[i]
-                if k == 1:
+                if k == ASK_MODEL:
                     t = trans[i].get(sid, -2)
                     if t == -2:
                         t = transition(i, sid)

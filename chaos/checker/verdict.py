@@ -76,7 +76,7 @@ class CheckResult:
     model: str
     options: dict[str, Any]
     source: str
-    elapsed_s: float
+    elapsed_s: float  # to the verdict (a core's search is timed in the witness)
     operations: int  # in the history
     checked: int  # kept by the model, in the partitions examined
     dropped: int  # left out by the model (they constrain nothing), in those partitions
@@ -175,6 +175,7 @@ def check(
     orders: list[tuple[int, ...]] = []
     verdict, witness, reason = Verdict.OK, None, ""
     examined = 0
+    elapsed = None
     for index, group in enumerate(groups):
         part = prepare(group, model)
         tally.add(len(group), part)
@@ -201,6 +202,7 @@ def check(
             )
         else:
             verdict = Verdict.ILLEGAL
+            elapsed = clock() - started  # the verdict's time: the core has its own
             witness = _witness(part, index, result, core_timeout_s, clock)
         break
     return CheckResult(
@@ -208,7 +210,7 @@ def check(
         model.name,
         model.options(),
         source,
-        clock() - started,
+        clock() - started if elapsed is None else elapsed,
         len(ops),
         tally.checked,
         tally.dropped,
@@ -286,14 +288,16 @@ def _witness(
     assert result.dead_end is not None, "an illegal search always records a dead end"
     if core_timeout_s is None:
         return build_witness(part.model, part.ops, part.items, index, result.dead_end, None)
-    return build_witness(
+    started = clock()
+    witness = build_witness(
         part.model,
         part.ops,
         part.items,
         index,
         result.dead_end,
-        _core_test(part, ClockDeadline(clock() + core_timeout_s, clock), core_timeout_s, clock),
+        _core_test(part, ClockDeadline(started + core_timeout_s, clock), core_timeout_s, clock),
     )
+    return attrs.evolve(witness, core_elapsed_s=clock() - started)
 
 
 def _core_test(

@@ -48,6 +48,7 @@ class Witness:
     core_minimal: bool
     model: Model = attrs.field(eq=False, repr=False)
     ops: Mapping[int, Operation] = attrs.field(eq=False, repr=False)  # the partition's
+    core_elapsed_s: float | None = None  # the time the core's search took
 
     def explanation(self) -> str:
         blocked = self.ops[self.blocked]
@@ -82,6 +83,9 @@ class Witness:
             "candidates": list(self.candidates),
             "core": None if self.core is None else list(self.core),
             "core_minimal": self.core_minimal,
+            "core_elapsed_s": None
+            if self.core_elapsed_s is None
+            else round(self.core_elapsed_s, 6),
             "operations": {str(i): self.describe(i) for i in sorted(named)},
         }
 

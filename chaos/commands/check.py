@@ -19,6 +19,7 @@ from chaos.checker import (
     HistoryLimits,
     ModelError,
     Verdict,
+    Witness,
     check,
     load_history,
     make_model,
@@ -134,7 +135,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _fail(args: argparse.Namespace, error: Exception) -> int:
-    kind = {UsageError: "usage", ModelError: "model", HistoryError: "history"}[type(error)]
+    kind = "history" if isinstance(error, HistoryError) else "model"
+    if isinstance(error, UsageError):
+        kind = "usage"
     detail: dict[str, Any] = {"kind": kind, "message": str(error)}
     if isinstance(error, HistoryError):
         detail.update(file=error.source, line=error.line, reason=error.reason)
@@ -172,7 +175,7 @@ def human(result: CheckResult) -> str:
     return "\n".join(lines)
 
 
-def _op_line(witness: Any, op_id: int) -> str:
+def _op_line(witness: Witness, op_id: int) -> str:
     op = witness.describe(op_id)
     span = f"events {op['call']}..{op['complete'] if op['complete'] is not None else 'end'}"
     return f"#{op_id} process {op['process']}: {op['description']} [{span}]"
