@@ -22,8 +22,10 @@ Two reductions on top, both exact (they never change the verdict):
 
 The order in which candidates are tried is a heuristic, which changes the time and never
 the verdict: when the item whose return ends the window is a read legal in one state
-only, an item leading to that state comes first; then items that returned, in order of
-call; then pending ones (a linearization seldom needs them).
+only, an item leading to that state comes first, and failing one, a pending item (the
+state may need several steps, and pending items are the ones left untried longest);
+otherwise items that returned, in order of call, then pending ones (a linearization
+seldom needs them).
 
 This module is a pure function of its inputs: no clock (the caller passes a `Deadline`),
 no I/O. Transitions are memoized per (operation, state), so the model's `step` runs once
@@ -320,6 +322,7 @@ def search(
             mode = UPDATE
             goal = goal_of[rop[end]]
             if goal >= 0:
+                spare = -1
                 e = nxt[0]
                 i = cop[e]
                 while i >= 0:
@@ -328,13 +331,21 @@ def search(
                         t = trans[i].get(sid, -2)
                         if t == -2:
                             t = transition(i, sid)
-                        if t >= 0 and legal_here[t] == goal and lin | bits[i] not in seen[t]:
-                            choice = i
-                            choice_sid = t
-                            mode = RESTART
-                            break
+                        if t >= 0 and lin | bits[i] not in seen[t]:
+                            if legal_here[t] == goal:
+                                choice = i
+                                choice_sid = t
+                                mode = RESTART
+                                break
+                            if k == PENDING and spare < 0:
+                                spare = i
+                                spare_sid = t
                     e = nxt[e]
                     i = cop[e]
+                if mode != RESTART and spare >= 0:
+                    choice = spare
+                    choice_sid = spare_sid
+                    mode = RESTART
             if choice >= 0:
                 i = choice
                 t = choice_sid
