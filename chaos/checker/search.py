@@ -192,11 +192,20 @@ def search(
     if calls != sorted(calls):
         raise ValueError("search() takes items in order of call")
     n = len(items)
-    rets: list[int | None] = []
-    inputs = []
-    outputs = []
-    kind = []
-    twin = []
+    rets = [item[1] for item in items]
+    inputs = [item[2] for item in items]
+    outputs = [item[3] for item in items]
+    kind = [
+        (ASK_BY_STATE if only_in is not ANYWHERE else ASK_MODEL)
+        if read_only
+        else (UPDATE if ret is not None else PENDING)
+        if only_in is ANYWHERE
+        else -1
+        for _, ret, _, _, read_only, only_in in items
+    ]
+    if -1 in kind:
+        raise ValueError("only_in is for read-only items")
+    twin = [-1] * n
     # Items found by state: one circular list per only_in value of the items not yet
     # linearized, in order of call, so the first is the one to test against the window.
     # Node n + g is the sentinel of group g. Lifts and unlifts come in stack order, so
@@ -207,16 +216,9 @@ def search(
     vprev = list(range(n))
     # Pending items with equal input and output: the previous one of each (see _twin).
     last_twin: dict[tuple[Any, Any], int] = {}
-    for i, (_, ret, input, output, read_only, only_in) in enumerate(items):
-        rets.append(ret)
-        inputs.append(input)
-        outputs.append(output)
-        twin.append(-1)
-        if read_only:
-            if only_in is ANYWHERE:
-                kind.append(ASK_MODEL)
-                continue
-            kind.append(ASK_BY_STATE)
+    for i, k in enumerate(kind):
+        if k == ASK_BY_STATE:
+            only_in = items[i].only_in
             g = group_of.get(only_in)
             if g is None:
                 g = group_of[only_in] = len(group_of)
@@ -229,13 +231,8 @@ def search(
             vprev[i] = last
             vnext[i] = head
             vprev[head] = i
-        elif only_in is not ANYWHERE:
-            raise ValueError("only_in is for read-only items")
-        elif ret is None:
-            kind.append(PENDING)
-            twin[i] = _twin(last_twin, i, input, output)
-        else:
-            kind.append(UPDATE)
+        elif k == PENDING:
+            twin[i] = _twin(last_twin, i, inputs[i], outputs[i])
     nxt, prv, cop, rop, cent, rent, rnx, rpv = _entries(calls, rets)
     tail = len(nxt) - 1
     bits = [1 << i for i in range(n)]
