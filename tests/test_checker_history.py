@@ -22,7 +22,7 @@ from chaos.checker import (
     parse_history,
     thaw,
 )
-from chaos.checker.history import JSON_FALSE, JSON_TRUE, JsonObject
+from chaos.checker.values import JSON_FALSE, JSON_TRUE, JsonObject
 
 
 def lines(*events: dict[str, Any]) -> list[str]:

@@ -18,16 +18,15 @@ from chaos.checker.history import (
     Operation,
     Status,
     dump_events,
-    freeze,
     history_from_events,
     load_history,
     parse_history,
-    thaw,
 )
 from chaos.checker.model import BaseModel, Model, OptionReader, Prepared
 from chaos.checker.models import MODELS, make_model, register_model
 from chaos.checker.search import Deadline
-from chaos.checker.verdict import CheckResult, ClockDeadline, Never, Verdict, check
+from chaos.checker.values import freeze, thaw
+from chaos.checker.verdict import CheckResult, ClockDeadline, Never, Verdict, check, relax
 from chaos.checker.witness import Witness
 
 __all__ = [
@@ -57,5 +56,6 @@ __all__ = [
     "make_model",
     "parse_history",
     "register_model",
+    "relax",
     "thaw",
 ]

@@ -16,9 +16,7 @@ order (a line's position is its time):
 The order of lines, not `time`, decides which operations overlap: recorded clocks may
 disagree with the order in which events were observed (the corpus's mutex history does).
 
-Values are frozen into hashable equivalents (lists become tuples, objects `JsonObject`,
-booleans the `JSON_TRUE`/`JSON_FALSE` singletons so that `true` never equals `1`);
-`thaw` turns them back into plain JSON values.
+Values are frozen into hashable equivalents (`chaos.checker.values`).
 """
 
 from __future__ import annotations
@@ -32,69 +30,7 @@ from typing import Any, Final
 import attrs
 
 from chaos.checker.errors import HistoryError
-
-Frozen = Any  # a frozen JSON value: None, int, float, str, JsonBool, tuple, JsonObject
-
-
-class JsonBool:
-    """A JSON boolean that, unlike Python's, is not equal to 0 or 1."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: bool) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return "true" if self.value else "false"
-
-    def __bool__(self) -> bool:
-        return self.value
-
-
-JSON_TRUE: Final = JsonBool(True)
-JSON_FALSE: Final = JsonBool(False)
-
-
-class JsonObject(tuple[tuple[str, Frozen], ...]):
-    """A frozen JSON object: its (key, value) pairs sorted by key. Never equal to a list."""
-
-    __slots__ = ()
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is JsonObject and tuple.__eq__(self, other)
-
-    def __ne__(self, other: object) -> bool:
-        return not self == other
-
-    def __hash__(self) -> int:
-        return hash(("JsonObject", tuple(self)))
-
-
-def freeze(value: Any) -> Frozen:
-    """The hashable equivalent of a parsed JSON value."""
-    kind = type(value)
-    if kind is int or kind is str or value is None or kind is float:
-        return value
-    if kind is bool:
-        return JSON_TRUE if value else JSON_FALSE
-    if kind is list or kind is tuple:
-        return tuple(freeze(v) for v in value)
-    if kind is dict:
-        return JsonObject(sorted((str(k), freeze(v)) for k, v in value.items()))
-    if isinstance(value, JsonBool | JsonObject):
-        return value
-    raise TypeError(f"not a JSON value: {kind.__name__}")
-
-
-def thaw(value: Frozen) -> Any:
-    """The plain JSON value (lists, dicts, bools) of a frozen one."""
-    if isinstance(value, JsonBool):
-        return value.value
-    if isinstance(value, JsonObject):
-        return {k: thaw(v) for k, v in value}
-    if isinstance(value, tuple):
-        return [thaw(v) for v in value]
-    return value
+from chaos.checker.values import Frozen, freeze, thaw
 
 
 class Status(enum.Enum):

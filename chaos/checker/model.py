@@ -27,8 +27,9 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from chaos.checker.errors import ModelError
-from chaos.checker.history import Frozen, Operation, Status, thaw
+from chaos.checker.history import Operation, Status
 from chaos.checker.search import ANYWHERE
+from chaos.checker.values import Frozen, thaw
 
 State = Hashable
 

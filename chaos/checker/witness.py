@@ -7,9 +7,10 @@ Two complementary parts, both naming operations by their id in the history:
   whose return came first, so it could not be put off): every one of them is illegal in
   that state. It is exact and always present;
 - the *core*: a set of operations that cannot be linearized even when every other
-  operation is relaxed to an unknown outcome (`info`: it may have taken effect at any
-  time after its call, or never; a read then says nothing), and, when `core_minimal`,
-  relaxing any one more of them makes the history linearizable. Every relaxation is
+  operation is relaxed (see verdict.relax: one that cannot change the state, a read, is
+  left out; any other gets an unknown outcome, `info`, so it may have taken effect at any
+  time after its call, or never), and, when `core_minimal`, relaxing any one more of
+  them makes the history linearizable. Every relaxation is
   confirmed by the search itself; the core is absent unless asked for (it costs up to
   its own time budget). Relaxing, not removing, keeps the core honest: removing the write
   a stale read saw would make any read look wrong.

@@ -23,9 +23,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from chaos.checker.errors import ModelError
-from chaos.checker.history import Frozen, Operation, Status, freeze, thaw
+from chaos.checker.history import Operation, Status
 from chaos.checker.model import BaseModel, OptionReader, Prepared, State, show
 from chaos.checker.models.mapstate import MapState, map_from, map_get, map_set
+from chaos.checker.values import Frozen, freeze, thaw
 
 FAIL_MODES: Final = ("did-not-happen", "definite")
 READ_NIL_MODES: Final = ("only-while-absent", "unknown-value")

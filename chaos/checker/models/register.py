@@ -20,9 +20,10 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from chaos.checker.errors import ModelError
-from chaos.checker.history import Frozen, Operation, Status, freeze
+from chaos.checker.history import Operation, Status
 from chaos.checker.model import BaseModel, OptionReader, Prepared, State, show
 from chaos.checker.search import ANYWHERE
+from chaos.checker.values import Frozen, freeze
 
 FAIL_MODES: Final = ("did-not-happen", "definite")
 READ_NIL_MODES: Final = ("only-while-absent", "unknown-value")
