@@ -153,7 +153,7 @@ def human(result: CheckResult) -> str:
     lines = [
         f"{result.source}: {result.verdict.value.upper()} ({result.model}; "
         f"{result.operations} operations, {result.checked} checked{unexamined}, "
-        f"{result.partitions} partition(s); {result.elapsed_s:.3f} s)"
+        f"{result.partitions} partition(s); {result.elapsed_s * 1000:.3g} ms)"
     ]
     if result.reason:
         lines.append(f"  {result.reason}")

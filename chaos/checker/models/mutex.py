@@ -73,4 +73,4 @@ class MutexModel(BaseModel):
 
     def describe_operation(self, op: Operation) -> str:
         result = {Status.OK: "ok", Status.FAIL: "fail", Status.INFO: "?"}[op.status]
-        return f"{op.f}() by process {op.process} -> {result}"
+        return f"{op.f}() -> {result}"
