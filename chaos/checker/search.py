@@ -287,12 +287,15 @@ def search(
             if i < n and cent[i] < end:
                 forced = True
         if not forced:
-            # ... or one the model says is legal here. Else the item to try first: one
-            # that leads to the state the read ending the window needs, if that read is
-            # legal in one state only; else the first item of the window that leads
-            # somewhere new: updates that returned first, then pending ones (a
-            # linearization rarely needs those, and leaving them out costs nothing).
+            # ... or one the model says is legal here. Else the item to try first: when
+            # the item whose return ends the window is a read legal in one state only
+            # (`goal`), one that leads to that state, failing one the first pending item
+            # that leads somewhere new (`spare`); else the first update that does
+            # (`choice`); else, below, the pending items in order.
+            goal = goal_of[rop[end]]
             choice = -1
+            spare = -1
+            mode = UPDATE
             e = nxt[0]
             i = cop[e]
             while i >= 0:
@@ -304,45 +307,36 @@ def search(
                     if t >= 0:
                         forced = True
                         break
-                elif not k and choice < 0:
+                elif (not k and (choice < 0 or goal >= 0)) or (
+                    k == PENDING and goal >= 0 and (twin[i] < 0 or lin & bits[twin[i]])
+                ):
                     t = trans[i].get(sid, -2)
                     if t == -2:
                         t = transition(i, sid)
                     if t >= 0 and lin | bits[i] not in seen[t]:
-                        choice = i
-                        choice_sid = t
-                        if not has_asked:
-                            break
+                        if goal >= 0 and legal_here[t] == goal:
+                            choice = i
+                            choice_sid = t
+                            mode = RESTART
+                            if not has_asked:
+                                break
+                            goal = -1  # found: only read-only items matter from here
+                        elif k == PENDING:
+                            if spare < 0:
+                                spare = i
+                                spare_sid = t
+                        elif choice < 0:
+                            choice = i
+                            choice_sid = t
+                            if goal < 0 and not has_asked:
+                                break
                 e = nxt[e]
                 i = cop[e]
         if not forced:
-            mode = UPDATE
-            goal = goal_of[rop[end]]
-            if goal >= 0:
-                spare = -1
-                e = nxt[0]
-                i = cop[e]
-                while i >= 0:
-                    k = kind[i]
-                    if k == UPDATE or (k == PENDING and (twin[i] < 0 or lin & bits[twin[i]])):
-                        t = trans[i].get(sid, -2)
-                        if t == -2:
-                            t = transition(i, sid)
-                        if t >= 0 and lin | bits[i] not in seen[t]:
-                            if legal_here[t] == goal:
-                                choice = i
-                                choice_sid = t
-                                mode = RESTART
-                                break
-                            if k == PENDING and spare < 0:
-                                spare = i
-                                spare_sid = t
-                    e = nxt[e]
-                    i = cop[e]
-                if mode != RESTART and spare >= 0:
-                    choice = spare
-                    choice_sid = spare_sid
-                    mode = RESTART
+            if mode != RESTART and spare >= 0:
+                choice = spare
+                choice_sid = spare_sid
+                mode = RESTART
             if choice >= 0:
                 i = choice
                 t = choice_sid
