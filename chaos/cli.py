@@ -1,9 +1,20 @@
-"""`raftcluster chaos ...`: registered through the `raftcluster.commands` entry point."""
+"""`raftcluster chaos ...`: registered through the `raftcluster.commands` entry point.
+
+Each chaos subcommand lives in a module of `chaos.commands` with a
+`register(chaos_subparsers)` function that adds its parser and sets `run=func`
+(func(args) -> exit status). Adding one (`run`, `live`) is one line in SUBCOMMANDS.
+"""
 
 from __future__ import annotations
 
 import argparse
+from types import ModuleType
 from typing import Any
+
+from chaos.commands import check
+
+# In the order `raftcluster chaos --help` lists them.
+SUBCOMMANDS: tuple[ModuleType, ...] = (check,)
 
 
 def register(subparsers: Any) -> None:
@@ -11,4 +22,5 @@ def register(subparsers: Any) -> None:
         "chaos", help="the chaos harness: simulated and live fault campaigns, history checkers"
     )
     chaos_sub = parser.add_subparsers(dest="chaos_command", metavar="CHAOS_COMMAND", required=True)
-    del chaos_sub  # subcommands are added as the harness grows (run, check, live)
+    for module in SUBCOMMANDS:
+        module.register(chaos_sub)

@@ -1,0 +1,1 @@
+"""The `raftcluster chaos` subcommands, one module each (see chaos/cli.py)."""

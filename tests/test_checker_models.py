@@ -1,0 +1,260 @@
+"""The models: options, what each operation means, the promises the search relies on.
+
+Their semantics are cross-checked against an independent statement in
+test_checker_bruteforce.py; here are the rules stated one by one, the `read_only` and
+`only_in` promises as properties, partitions, errors, and the docs' example model.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chaos.checker import (
+    MODELS,
+    ModelError,
+    Operation,
+    Status,
+    Verdict,
+    check,
+    freeze,
+    history_from_events,
+    make_model,
+)
+from chaos.checker.model import Model
+from chaos.checker.search import ANYWHERE
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def op(f: str, status: str = "ok", value: Any = None, output: Any = None, **kw: Any) -> Operation:
+    return Operation(
+        id=kw.get("id", 0),
+        process=kw.get("process", 1),
+        f=f,
+        key=freeze(kw.get("key")),
+        input=freeze(value),
+        output=freeze(output),
+        status=Status(status),
+        call=0,
+        complete=1,
+        line=7,
+    )
+
+
+def legal(model: Model, operation: Operation, state: Any) -> bool | None:
+    """None when the model leaves the operation out; else whether it is legal in `state`."""
+    prepared = model.prepare(operation)
+    if prepared is None:
+        return None
+    return model.step(state, prepared.input, prepared.output)[0]
+
+
+def test_make_model_rejects_unknown_models_and_options() -> None:
+    with pytest.raises(
+        ModelError, match=r"unknown model \(known: .*kv, multi-register, mutex, register"
+    ):
+        make_model("queue")
+    with pytest.raises(ModelError, match="unknown option colour"):
+        make_model("register", {"colour": "red"})
+    with pytest.raises(ModelError, match="fail must be one of did-not-happen, definite"):
+        make_model("register", {"fail": "sometimes"})
+    with pytest.raises(ModelError, match="read_nil must be one of"):
+        make_model("multi-register", {"read_nil": 3})
+    with pytest.raises(ModelError, match="initial must be a string"):
+        make_model("kv", {"initial": 0})
+    with pytest.raises(ModelError, match="initial must be an object"):
+        make_model("multi-register", {"initial": [1]})
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("register", {"initial": None, "fail": "definite", "read_nil": "only-while-absent"}),
+        ("register", {"initial": 0, "fail": "did-not-happen", "read_nil": "unknown-value"}),
+        ("kv", {"initial": ""}),
+        ("mutex", {"fail": "did-not-happen"}),
+        (
+            "multi-register",
+            {"initial": {"x": 0}, "fail": "did-not-happen", "read_nil": "unknown-value"},
+        ),
+    ],
+)
+def test_options_are_reported_as_given(name: str, options: dict[str, Any]) -> None:
+    assert make_model(name, options).options() == options
+
+
+def test_register_rules() -> None:
+    definite = make_model("register", {"initial": None, "fail": "definite"})
+    loose = make_model("register", {"initial": 0, "read_nil": "unknown-value"})
+    assert legal(definite, op("read", output=None), None) is True  # absent
+    assert legal(definite, op("read", output=None), 3) is False
+    assert legal(loose, op("read", output=None), 3) is None  # unknown value: no constraint
+    assert legal(definite, op("read", "fail"), 3) is None
+    assert legal(definite, op("read", "info"), 3) is None
+    assert legal(definite, op("write", "fail", 2), 3) is None
+    assert legal(definite, op("cas", "ok", [1, 2]), 1) is True
+    assert legal(definite, op("cas", "ok", [1, 2]), 3) is False
+    assert legal(definite, op("cas", "info", [1, 2]), 3) is False  # took effect: it matched
+    assert legal(definite, op("cas", "fail", [1, 2]), 3) is True  # saw a different value
+    assert legal(definite, op("cas", "fail", [1, 2]), 1) is False
+    assert legal(loose, op("cas", "fail", [1, 2]), 1) is None  # did not happen
+    prepared = definite.prepare(op("cas", "ok", [1, 2]))
+    assert prepared is not None
+    assert definite.step(1, prepared.input, prepared.output) == (True, 2)
+
+
+def test_mutex_rules() -> None:
+    definite = make_model("mutex", {"fail": "definite"})
+    assert legal(definite, op("acquire", process=4), None) is True
+    assert legal(definite, op("acquire", process=4), 5) is False
+    assert legal(definite, op("release", process=4), 4) is True
+    assert legal(definite, op("release", process=4), 5) is False  # only by the holder
+    assert legal(definite, op("acquire", "fail", process=4), 5) is True  # saw it held
+    assert legal(definite, op("acquire", "fail", process=4), None) is False
+    assert legal(definite, op("release", "fail", process=4), 4) is False
+    assert legal(make_model("mutex"), op("acquire", "fail"), None) is None
+
+
+def test_kv_and_multi_register_rules() -> None:
+    kv = make_model("kv")
+    assert legal(kv, op("get", key="a", output=""), ()) is True
+    assert legal(kv, op("get", key="a", output="x"), (("a", "x"),)) is True
+    assert legal(kv, op("get", key="a", output="x"), (("b", "x"),)) is False
+    appended = kv.prepare(op("append", value="y", key="a"))
+    assert appended is not None
+    assert kv.step((("a", "x"),), appended.input, None) == (True, (("a", "xy"),))
+    assert legal(kv, op("put", "fail", "z", key="a"), ()) is None
+    multi = make_model("multi-register", {"initial": {"x": 0}})
+    txn = op(
+        "txn",
+        value=[["read", "x", None], ["write", "y", 1]],
+        output=[["read", "x", 0], ["write", "y", 1]],
+    )
+    assert legal(multi, txn, ()) is True
+    assert (
+        legal(multi, op("txn", value=[["read", "y", None]], output=[["read", "y", None]]), ())
+        is True
+    )
+    info = multi.prepare(op("txn", "info", [["read", "x", None], ["write", "y", 2]]))
+    assert info is not None and info.input == (("write", "y", 2),)
+    assert multi.prepare(op("txn", "info", [["read", "x", None]])) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "operation", "words"),
+    [
+        ("register", op("push", value=1), "line 7: no operation 'push'"),
+        ("register", op("cas", value=[1]), "cas takes [expected, new]"),
+        ("kv", op("get", output=""), "get needs a key"),
+        ("kv", op("put", value=3, key="a"), "values are strings"),
+        ("mutex", op("lock"), "no operation 'lock'"),
+        ("multi-register", op("txn", value=[["inc", "x", 1]]), "is not"),
+        ("multi-register", op("txn", value=3), "txn takes a list"),
+        (
+            "multi-register",
+            op("txn", value=[["read", "x", None]], output=[["read", "y", 1]]),
+            "differ from the invoke's",
+        ),
+    ],
+)
+def test_operations_a_model_cannot_read_are_errors(
+    name: str, operation: Operation, words: str
+) -> None:
+    model = make_model(name)
+    with pytest.raises(ModelError) as caught:
+        model.for_partition([operation]).prepare(operation)
+    assert words in str(caught.value)
+
+
+values = st.sampled_from([None, 0, 1, 2])
+
+
+@given(
+    st.sampled_from(["read", "write", "cas"]),
+    st.sampled_from(["ok", "fail", "info"]),
+    st.tuples(values, values),
+    values,
+    values,
+    st.sampled_from(["did-not-happen", "definite"]),
+)
+def test_register_keeps_the_promises_the_search_relies_on(
+    f: str, status: str, args: tuple[Any, Any], output: Any, state: Any, fail: str
+) -> None:
+    model = make_model("register", {"fail": fail})
+    value = list(args) if f == "cas" else args[0]
+    prepared = model.prepare(op(f, status, value, output))
+    if prepared is None:
+        return
+    ok, new = model.step(state, prepared.input, prepared.output)
+    if prepared.read_only:
+        assert new == state  # read_only: the state never changes
+    if prepared.only_in is not ANYWHERE:
+        assert prepared.read_only and ok == (state == prepared.only_in)
+
+
+@given(st.sampled_from(["", "x", "xy"]), st.sampled_from(["", "x", "xy"]))
+def test_a_kv_partition_model_keeps_the_promises(state: str, seen: str) -> None:
+    get = op("get", key="k", output=seen)
+    model = make_model("kv").for_partition([get])
+    prepared = model.prepare(get)
+    assert prepared is not None and prepared.read_only and prepared.only_in == seen
+    assert model.step(state, prepared.input, prepared.output) == (state == seen, state)
+
+
+def test_partitions() -> None:
+    kv = make_model("kv")
+    ops = [op("get", key=k, output="", id=i) for i, k in enumerate(["a", "b", "a", 1])]
+    groups = kv.partition(ops)
+    assert sorted(len(g) for g in groups) == [1, 1, 2]
+    assert all(len({(type(o.key), o.key) for o in g}) == 1 for g in groups)
+    multi = make_model("multi-register")
+    txns = [
+        op("txn", value=[["read", "x", None]], id=0),
+        op("txn", value=[["read", "y", None], ["write", "z", 1]], id=1),
+        op("txn", value=[["write", "w", 1]], id=2),
+        op("txn", value=[["write", "z", 2], ["read", "x", None]], id=3),
+    ]
+    assert sorted(sorted(o.id for o in g) for g in multi.partition(txns)) == [[0, 1, 3], [2]]
+
+
+def test_every_model_is_registered() -> None:
+    assert {"register", "kv", "mutex", "multi-register"} <= set(MODELS)
+
+
+def test_the_docs_example_model_works() -> None:
+    """docs/checker.md's "Adding a model" example, run as written."""
+    text = (ROOT / "docs" / "checker.md").read_text()
+    match = re.search(r"<!-- example: counter-model -->\n```python\n(.*?)```", text, re.S)
+    assert match, "the example is marked in docs/checker.md"
+    exec(compile(match.group(1), "docs/checker.md", "exec"), {})  # noqa: S102
+    counter = make_model("counter", {"initial": 5})
+
+    def history(*events: tuple[int, str, str, Any]) -> Any:
+        return history_from_events(
+            {"process": p, "type": t, "f": f, "value": v} for p, t, f, v in events
+        )
+
+    racing = history(
+        (1, "invoke", "add", 2),
+        (2, "invoke", "read", None),
+        (2, "ok", "read", 7),
+        (1, "info", "add", 2),
+        (3, "invoke", "read", None),
+        (3, "ok", "read", 5),
+    )
+    assert check(racing, counter).verdict is Verdict.ILLEGAL  # 7, then 5: cannot go back
+    lost = history(
+        (1, "invoke", "add", 2),
+        (1, "info", "add", 2),
+        (3, "invoke", "read", None),
+        (3, "ok", "read", 5),
+    )
+    assert check(lost, counter).verdict is Verdict.OK  # the add may never have happened
+    with pytest.raises(ModelError, match="unknown option"):
+        make_model("counter", {"start": 1})
