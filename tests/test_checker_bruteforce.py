@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from checker_reference import brute_force, histories, options_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chaos.checker import Verdict, check, history_from_events, make_model
 from chaos.checker.verdict import relax
+from tests.checker_reference import brute_force, histories, options_for
 
 MODELS = ["register", "kv", "mutex", "multi-register"]
 EXAMPLES = {"register": 1500, "kv": 1000, "mutex": 1000, "multi-register": 1000}

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from checker_reference import hard_register_history
 
 from chaos.checker.corpus import find_corpus
 from chaos.commands.check import parse_options
+from tests.checker_reference import hard_register_history
 
 CORPUS = find_corpus()
 OK_FILE = CORPUS / "etcd-register" / "etcd_005.jsonl"

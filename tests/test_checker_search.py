@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from checker_reference import hard_register_history
 
 from chaos.checker import Verdict, check, history_from_events, make_model
 from chaos.checker.models.register import RegisterModel
 from chaos.checker.search import Item, Outcome, search
 from chaos.checker.verdict import Never
+from tests.checker_reference import hard_register_history
 
 REGISTER = RegisterModel(initial=0)
 
