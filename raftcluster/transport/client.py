@@ -75,6 +75,7 @@ async def _connect(address: Address, config: ClientConfig, expected_node_id: int
         sender_id=config.client_id,
         expected_id=expected_node_id,
         link=0,
+        incarnation=secrets.randbits(63),
         nonce=secrets.token_bytes(NONCE_BYTES),
     )
     try:

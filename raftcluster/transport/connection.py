@@ -189,9 +189,10 @@ class Connection:
         counters: LinkCounters,
         call_ids: itertools.count[int],
         handler: Callable[[], RpcHandler | None],
-        on_raft: Callable[[Message], None] | None,
+        on_raft: Callable[[Connection, RaftFrame], None] | None,
         budget: QueueBudget | None,
         faults: Callable[[], Verdict] | None = None,
+        on_closed: Callable[[Connection], None] | None = None,
     ) -> None:
         self.session = session
         self.label = label
@@ -207,6 +208,7 @@ class Connection:
         self._handler = handler
         self._on_raft = on_raft
         self._faults = faults
+        self._on_closed = on_closed
         self._calls: dict[int, _PendingCall] = {}
         self._serving = 0
         self._caller = Caller(session.peer_kind, session.peer_id)
@@ -222,8 +224,10 @@ class Connection:
 
         Returns normally; the reason is in `failure` (None for a clean close). When it
         returns the stream is closed, handlers started by the peer's requests are
-        cancelled and pending calls have failed with ConnectionLost. Queued raft
-        frames stay in `outbox` for the owner to re-route. Cancellation leaves the same.
+        cancelled, pending calls have failed with ConnectionLost, and `on_closed` has
+        run (synchronously, as soon as the connection stopped being open, so the owner
+        can re-route its queued raft frames before anyone queues more elsewhere).
+        Cancellation leaves the same.
         """
         try:
             with self._scope:
@@ -232,14 +236,20 @@ class Connection:
                     nursery.start_soon(self._write_loop, nursery.cancel_scope)
                     nursery.start_soon(self._read_loop, nursery.cancel_scope)
         finally:
-            self.open = False
+            self._mark_closed()
             for pending in self._calls.values():
                 pending.resolve(ConnectionLost(f"connection to {self.label} closed"))
             await trio.aclose_forcefully(self._stream)
 
     def close(self) -> None:
-        self.open = False
+        self._mark_closed()
         self._scope.cancel()
+
+    def _mark_closed(self) -> None:
+        if self.open:
+            self.open = False
+            if self._on_closed is not None:
+                self._on_closed(self)
 
     def _fail(self, error: BaseException, scope: trio.CancelScope) -> None:
         if self.failure is None:
@@ -255,14 +265,19 @@ class Connection:
             while True:
                 now = trio.current_time()
                 bodies, next_due = self.outbox.take_ready(now, self._limits.write_batch_bytes)
-                if not bodies and now - last_write >= keepalive_s:
+                # One expression for "keepalive due", used for both the test and the wait:
+                # comparing `now - last` with an interval here and sleeping until
+                # `last + interval` there can disagree by a rounding error and spin.
+                keepalive_due = last_write + keepalive_s
+                if not bodies and now >= keepalive_due:
                     bodies = [_KEEPALIVE_BODY]
                 if bodies:
                     await self._write(bodies)
                     last_write = trio.current_time()
                     continue
-                wake = last_write + keepalive_s
-                await self.outbox.wait(wake if next_due is None else min(wake, next_due))
+                await self.outbox.wait(
+                    keepalive_due if next_due is None else min(keepalive_due, next_due)
+                )
         except trio.TooSlowError:
             self._fail(TransportError(f"{self.label} does not read (write timeout)"), scope)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
@@ -313,7 +328,7 @@ class Connection:
         if isinstance(frame, RaftFrame):
             if self._on_raft is None:
                 raise ProtocolError(f"{self.label} may not send raft messages")
-            self._on_raft(frame.message)
+            self._on_raft(self, frame)
         elif isinstance(frame, RpcRequest):
             self._accept_request(frame)
         elif isinstance(frame, RpcResponse):

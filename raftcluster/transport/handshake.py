@@ -2,13 +2,16 @@
 
 Four messages, each a small untagged frame:
 
-    dialer   -> acceptor   Hello(version, cluster_id, kind, sender_id, expected_id, link, nonce_d)
-    acceptor -> dialer     Challenge(version, acceptor_id, nonce_a)      or Refused(reason)
+    dialer   -> acceptor   Hello(version, cluster_id, kind, sender_id, expected_id, link,
+                                 incarnation_d, nonce_d)
+    acceptor -> dialer     Challenge(version, acceptor_id, incarnation_a, nonce_a)
+                                                                         or Refused(reason)
     dialer   -> acceptor   Proof(HMAC(secret, "dialer proof" | T))
     acceptor -> dialer     Proof(HMAC(secret, "acceptor proof" | T))    or Refused(BAD_PROOF)
 
 T, the transcript, is the canonical CBOR of both versions, the cluster id, the
-dialer's kind and id, the acceptor's id, the link index and both nonces. So a proof
+dialer's kind and id, the acceptor's id, the link index, both incarnations and
+both nonces. So a proof
 is bound to this connection (both fresh nonces: a replay fails), to both identities
 and the cluster (it cannot be reused elsewhere), and to its direction (the labels
 differ: a reflected proof fails). The acceptor proves only after the dialer did, so
@@ -66,6 +69,7 @@ class Session:
     peer_kind: PeerKind
     peer_id: int
     link: int
+    peer_incarnation: int
     send_key: bytes = attrs.field(repr=False)
     receive_key: bytes = attrs.field(repr=False)
 
@@ -82,6 +86,8 @@ def transcript(hello: Hello, challenge: Challenge) -> bytes:
             hello.sender_id,
             challenge.acceptor_id,
             hello.link,
+            hello.incarnation,
+            challenge.incarnation,
             hello.nonce,
             challenge.nonce,
         ]
@@ -184,7 +190,9 @@ async def dial(
     forward, backward = session_keys(secret, agreed)
     sealer.authenticate(forward)
     parser.authenticate(backward, max_frame_bytes)
-    return Session(PeerKind.NODE, reply.acceptor_id, hello.link, forward, backward)
+    return Session(
+        PeerKind.NODE, reply.acceptor_id, hello.link, reply.incarnation, forward, backward
+    )
 
 
 async def accept(
@@ -195,6 +203,7 @@ async def accept(
     secret: bytes,
     cluster_id: str,
     node_id: int,
+    incarnation: int,
     nonce: bytes,
     policy: Callable[[Hello], RefusalReason | None],
     max_frame_bytes: int,
@@ -212,7 +221,7 @@ async def accept(
     if reason is not None:
         await _send(stream, sealer, Refused(reason))
         raise HandshakeFailed(reason, f"{hello.kind.name.lower()} {hello.sender_id}", by_peer=False)
-    challenge = Challenge(PROTOCOL_VERSION, node_id, nonce)
+    challenge = Challenge(PROTOCOL_VERSION, node_id, incarnation, nonce)
     await _send(stream, sealer, challenge)
     candidate = await _receive(stream, parser)
     if not isinstance(candidate, Proof):
@@ -228,7 +237,7 @@ async def accept(
     forward, backward = session_keys(secret, agreed)
     sealer.authenticate(backward)
     parser.authenticate(forward, max_frame_bytes)
-    return Session(hello.kind, hello.sender_id, hello.link, backward, forward)
+    return Session(hello.kind, hello.sender_id, hello.link, hello.incarnation, backward, forward)
 
 
 def _vet(

@@ -60,6 +60,7 @@ from raftcluster.transport.framing import FrameParser, FrameSealer
 from raftcluster.transport.handshake import Session
 from raftcluster.transport.scope import Unwrapped
 from raftcluster.transport.wire import (
+    MAX_FLOWS,
     MAX_HANDSHAKE_FRAME_BYTES,
     NONCE_BYTES,
     PROTOCOL_VERSION,
@@ -111,6 +112,11 @@ class _Peer:
         self.dropped_no_link = 0
         self.dropped_by_faults = 0
         self.lost_on_close = 0
+        self.discarded_out_of_order = 0
+        self.next_seq: dict[int, int] = {}  # flow -> seq of the next raft message we queue
+        # What we deliver: the peer's incarnation on its newest link, the last seq per flow.
+        self.rx_incarnation: int | None = None
+        self.rx_last_seq: dict[int, int] = {}
 
     def link(self, index: int, address: str) -> _Link:
         link = self.links.get(index)
@@ -133,6 +139,15 @@ class _Peer:
         if mode is BondMode.ACTIVE_BACKUP:
             return live[0]
         return live[flow % len(live)]
+
+    def accept_raft(self, connection: Connection, frame: RaftFrame) -> bool:
+        """Whether to deliver: from the current incarnation and newer than the flow's last."""
+        if connection.session.peer_incarnation != self.rx_incarnation:
+            return False
+        if frame.seq <= self.rx_last_seq.get(frame.flow, -1):
+            return False
+        self.rx_last_seq[frame.flow] = frame.seq
+        return True
 
     def notify(self) -> None:
         self.changed.set()
@@ -160,6 +175,9 @@ class Transport:
             faults if faults is not None else FaultLayer(random.Random(rng.getrandbits(64)))
         )
         self._rng = rng
+        # From the operating system, not `rng`: a restarted node must get a new one even
+        # when it is started with the same seed (see RaftFrame).
+        self.incarnation = secrets.randbits(63)
         self._handler = rpc_handler
         limits = config.limits
         self._peers = {pid: _Peer(pid, addrs, limits) for pid, addrs in config.peers.items()}
@@ -296,11 +314,19 @@ class Transport:
 
         False when it was dropped: by the fault layer, because no link to the peer
         is up, or because the peer's queue is full (each counted in the stats).
-        Raises UnknownPeer, and LimitExceeded if the message does not fit in a frame.
-        In BALANCE_FLOW mode, messages of one `flow` stay on one link (in order).
+        Raises UnknownPeer, InvalidArgument (flow outside 0..63), and LimitExceeded
+        if the message does not fit in a frame.
+
+        Each `flow` (0..63) is a FIFO that may lose messages but never reorders or
+        duplicates them, whatever happens to the links. In BALANCE_FLOW mode distinct
+        flows spread over the links (say heartbeats on one flow, snapshot chunks on
+        another, so a large transfer does not hold heartbeats back).
         """
         peer = self._require(peer_id)
-        body = encode(RaftFrame(message))
+        if not 0 <= flow < MAX_FLOWS:
+            raise InvalidArgument("flow", f"{flow} is outside 0..{MAX_FLOWS - 1}")
+        seq = peer.next_seq.get(flow, 0)
+        body = encode(RaftFrame(flow, seq, message))
         if len(body) > self.config.limits.max_frame_bytes:
             raise LimitExceeded("raft message", self.config.limits.max_frame_bytes, len(body))
         verdict = self.faults.decide(peer_id)
@@ -316,6 +342,7 @@ class Transport:
             return False
         due = trio.current_time() + verdict.delay_ms / 1000 if verdict.delay_ms else 0.0
         connection.outbox.put_raft(Queued(due, body, flow))
+        peer.next_seq[flow] = seq + 1
         peer.raft_sent += 1
         return True
 
@@ -404,6 +431,7 @@ class Transport:
             dropped_no_link=peer.dropped_no_link,
             dropped_by_faults=peer.dropped_by_faults,
             lost_on_close=peer.lost_on_close,
+            discarded_out_of_order=peer.discarded_out_of_order,
         )
 
     # -- internals: peers and links ------------------------------------------------------
@@ -414,10 +442,13 @@ class Transport:
             raise UnknownPeer(peer_id)
         return peer
 
-    def _deliver(self, peer: _Peer, message: Message) -> None:
+    def _deliver(self, peer: _Peer, connection: Connection, frame: RaftFrame) -> None:
+        if not peer.accept_raft(connection, frame):
+            peer.discarded_out_of_order += 1
+            return
         peer.raft_received += 1
         try:
-            self._inbox_send.send_nowait(Incoming(peer.node_id, message))
+            self._inbox_send.send_nowait(Incoming(peer.node_id, frame.message))
         except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
             self._inbox_dropped += 1
 
@@ -438,28 +469,49 @@ class Transport:
             on_raft=functools.partial(self._deliver, peer) if peer is not None else None,
             budget=peer.budget if peer is not None else None,
             faults=functools.partial(self.faults.decide, peer.node_id) if peer else None,
+            on_closed=functools.partial(self._detach, peer) if peer is not None else None,
         )
 
     async def _run_link(self, peer: _Peer, link: _Link, connection: Connection) -> None:
-        link.counters.connections_opened += 1
-        link.failing = False
-        previous, link.connection = link.connection, connection
-        if previous is not None:
-            previous.close()  # the peer redialed this link: the old connection is stale
-        peer.notify()
+        self._attach(peer, link, connection)
         log.info("node %d: link %d to node %d up (%s)", self.node_id, link.index, peer.node_id,
                  link.address)  # fmt: skip
         try:
             await connection.run()
         finally:
-            if link.connection is connection:
-                link.connection = None
-            self._reroute(peer, connection)
-            peer.notify()
             self._closed(connection, link.counters)
 
-    def _reroute(self, peer: _Peer, dead: Connection) -> None:
-        for item in dead.outbox.drain_raft():
+    def _attach(self, peer: _Peer, link: _Link, connection: Connection) -> None:
+        link.counters.connections_opened += 1
+        link.failing = False
+        previous, link.connection = link.connection, connection
+        if previous is not None:
+            previous.close()  # the peer redialed this link: the old connection is stale
+        if connection.session.peer_incarnation != peer.rx_incarnation:
+            # The peer restarted: its sequence numbers start over. Frames still arriving
+            # on links from its previous life are discarded from now on.
+            peer.rx_incarnation = connection.session.peer_incarnation
+            peer.rx_last_seq.clear()
+        self._rebalance(peer)
+        peer.notify()
+
+    def _detach(self, peer: _Peer, connection: Connection) -> None:
+        """Runs synchronously when `connection` stops being open (see Connection.run)."""
+        for link in peer.links.values():
+            if link.connection is connection:
+                link.connection = None
+        self._reroute(peer, connection.outbox.drain_raft())
+        peer.notify()
+
+    def _rebalance(self, peer: _Peer) -> None:
+        """Move queued raft frames to the links their flows now map to (a link came up)."""
+        for connection in peer.live():
+            self._reroute(peer, connection.outbox.drain_raft())
+
+    def _reroute(self, peer: _Peer, items: list[Queued]) -> None:
+        # Items come in queue order and each flow's items come from one queue, so
+        # appending them in this order keeps every flow in order on its new link.
+        for item in items:
             target = peer.pick(item.flow, self.config.bond_mode)
             if target is None:
                 peer.budget.release(len(item.body))
@@ -520,6 +572,7 @@ class Transport:
             sender_id=self.node_id,
             expected_id=peer.node_id,
             link=link.index,
+            incarnation=self.incarnation,
             nonce=secrets.token_bytes(NONCE_BYTES),
         )
         try:
@@ -621,6 +674,7 @@ class Transport:
                     secret=self.config.secret,
                     cluster_id=self.config.cluster_id,
                     node_id=self.node_id,
+                    incarnation=self.incarnation,
                     nonce=secrets.token_bytes(NONCE_BYTES),
                     policy=self._vet,
                     max_frame_bytes=limits.max_frame_bytes,

@@ -48,8 +48,10 @@ def exact_len(length: int) -> Any:
     return check
 
 
+MAX_FLOWS = 64  # raft flows per peer: 0..63
 _ID = int_range(1, 2**63 - 1)
 _LINK = int_range(0, 7)
+_INCARNATION = int_range(0, 2**63 - 1)
 
 # -- handshake (decoded before authentication: scalars only, tiny) -----------------------
 
@@ -61,7 +63,11 @@ class HandshakeMessage(Message):
 @tagged(2000)
 @attrs.frozen
 class Hello(HandshakeMessage):
-    """Dialer -> acceptor: who I am, whom I expect, which link, my nonce."""
+    """Dialer -> acceptor: who I am, whom I expect, which link, my nonce.
+
+    `incarnation` is drawn afresh each time a transport starts, so the receiver of
+    raft frames can tell a restarted peer (whose sequence numbers start over) apart.
+    """
 
     version: int = attrs.field(validator=non_negative)
     cluster_id: str = attrs.field(validator=max_len(64, "characters"))
@@ -69,16 +75,18 @@ class Hello(HandshakeMessage):
     sender_id: int = attrs.field(validator=_ID)
     expected_id: int = attrs.field(validator=int_range(0, 2**63 - 1))  # 0: any node
     link: int = attrs.field(validator=_LINK)
+    incarnation: int = attrs.field(validator=_INCARNATION)
     nonce: bytes = attrs.field(validator=exact_len(NONCE_BYTES))
 
 
 @tagged(2001)
 @attrs.frozen
 class Challenge(HandshakeMessage):
-    """Acceptor -> dialer: my node id and my nonce."""
+    """Acceptor -> dialer: my node id, my incarnation and my nonce."""
 
     version: int = attrs.field(validator=non_negative)
     acceptor_id: int = attrs.field(validator=_ID)
+    incarnation: int = attrs.field(validator=_INCARNATION)
     nonce: bytes = attrs.field(validator=exact_len(NONCE_BYTES))
 
 
@@ -116,8 +124,15 @@ class Keepalive(Frame):
 @tagged(2011)
 @attrs.frozen
 class RaftFrame(Frame):
-    """Raft channel: one fire-and-forget message."""
+    """Raft channel: one fire-and-forget message, numbered within its flow.
 
+    The receiver delivers a flow's messages only in increasing `seq` order and
+    discards any that arrive after a later one (overtaken during a link change), so
+    each flow is a FIFO channel that may lose messages but never reorders them.
+    """
+
+    flow: int = attrs.field(validator=int_range(0, MAX_FLOWS - 1))
+    seq: int = attrs.field(validator=non_negative)
     message: Message
 
 
@@ -177,6 +192,7 @@ class PeerStats(Message):
     dropped_no_link: int
     dropped_by_faults: int
     lost_on_close: int  # queued raft messages discarded when no live link remained
+    discarded_out_of_order: int  # received but overtaken, or from a previous incarnation
 
     @property
     def bytes_in(self) -> int:
