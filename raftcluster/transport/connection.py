@@ -155,7 +155,10 @@ class Outbox:
         return bodies, next_due
 
     async def wait(self, deadline: float) -> None:
-        """Until something is put or `deadline` (trio time) passes."""
+        """Until something is put or `deadline` (trio time) passes.
+
+        Cancellation leaves the queues untouched.
+        """
         with trio.move_on_at(deadline):
             await self._wake.wait()
         self._wake = trio.Event()

@@ -29,9 +29,7 @@ class _Mac:
 
     def tag(self, header: bytes, body: bytes) -> bytes:
         mac = self._keyed.copy()
-        mac.update(self.sequence.to_bytes(8, "big"))
-        mac.update(header)
-        mac.update(body)
+        mac.update(b"".join((self.sequence.to_bytes(8, "big"), header, body)))
         self.sequence += 1
         return mac.digest()[:TAG_BYTES]
 

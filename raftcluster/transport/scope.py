@@ -29,6 +29,7 @@ class Unwrapped(Generic[T]):
         self._inner = inner
 
     async def __aenter__(self) -> T:
+        """Enter the inner manager; cancellation leaves what the inner manager leaves."""
         try:
             return await self._inner.__aenter__()
         except BaseExceptionGroup as group:
@@ -40,6 +41,7 @@ class Unwrapped(Generic[T]):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> bool | None:
+        """Exit the inner manager; cancellation leaves what the inner manager leaves."""
         try:
             return await self._inner.__aexit__(exc_type, exc, traceback)
         except BaseExceptionGroup as group:

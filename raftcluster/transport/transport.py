@@ -236,7 +236,11 @@ class Transport:
                 await trio.aclose_forcefully(listener)
 
     async def __aenter__(self) -> Transport:
-        """Start serving in a nursery of its own; leaving the block stops it (see `serve`)."""
+        """Start serving in a nursery of its own; leaving the block stops it (see `serve`).
+
+        Raises what `serve` raises before it is listening (TransportError). Cancelled
+        during entry, it leaves nothing running or bound.
+        """
         self._context = Unwrapped(self._running())
         return await self._context.__aenter__()
 
@@ -246,6 +250,7 @@ class Transport:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> bool | None:
+        """Stop serving (as cancelling `serve` does) and let the block's error through."""
         assert self._context is not None
         return await self._context.__aexit__(exc_type, exc, traceback)
 
@@ -380,7 +385,7 @@ class Transport:
     async def _link_for_call(
         self, peer: _Peer, flow: int, deadline: float, timeout_ms: int
     ) -> Connection:
-        while not peer.removed:
+        while not peer.removed and self._state != "stopped":
             connection = peer.pick(flow, self.config.bond_mode)
             if connection is not None:
                 return connection
