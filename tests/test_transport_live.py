@@ -27,9 +27,11 @@ from raftcluster.transport import (
     Address,
     Backoff,
     ConnectionLost,
+    HandshakeFailed,
     Limits,
     PeerFaults,
     PeerUnreachable,
+    RefusalReason,
     RemoteError,
     RpcErrorCode,
     RpcTimeout,
@@ -159,14 +161,14 @@ async def test_calls_in_flight_see_connection_lost_when_the_peer_stops(nursery) 
     one = make_node(1, limits=fast_limits())
     two = make_node(2, limits=fast_limits())
     await start(nursery, one)
-    two_scope = await start(nursery, two)
+    two_running = await start(nursery, two)
     one.set_peer(2, two.listen_addresses)
     two.set_peer(1, one.listen_addresses)
     await until(connected(one, two))
 
     async def stop_soon() -> None:
         await trio.sleep(0.2)
-        two_scope.cancel()
+        two_running.scope.cancel()
 
     nursery.start_soon(stop_soon)
     with pytest.raises(ConnectionLost) as lost:
@@ -181,12 +183,12 @@ async def test_reconnection_after_the_peer_restarts(nursery) -> None:
     one = make_node(1, limits=fast_limits(), backoff=backoff)
     two = make_node(2, limits=fast_limits(), backoff=backoff)
     await start(nursery, one)
-    two_scope = await start(nursery, two)
+    two_running = await start(nursery, two)
     port = two.listen_addresses[0]
     one.set_peer(2, [port])
     two.set_peer(1, one.listen_addresses)
     await until(connected(one, two))
-    two_scope.cancel()
+    await two_running.stop()
     await until(lambda: not one.is_connected(2))
     await until(lambda: one.stats().peer(2).links[0].dial_failures >= 2)
 
@@ -282,3 +284,36 @@ async def test_async_with_runs_and_lets_errors_through_unwrapped() -> None:
     inbox = transport.inbox
     with pytest.raises(trio.EndOfChannel):
         inbox.receive_nowait()
+
+
+async def test_a_restarted_peer_starts_its_sequence_over_and_is_heard(nursery) -> None:
+    one = make_node(1, limits=fast_limits())
+    one_running = await start(nursery, one)
+    two = make_node(2, limits=fast_limits())
+    await start(nursery, two)
+    one.set_peer(2, two.listen_addresses)
+    two.set_peer(1, one.listen_addresses)
+    await until(connected(one, two))
+    for seq in range(10):
+        one.send(2, Note(seq))
+    assert [i.message.seq for i in await receive_notes(two, 10)] == list(range(10))
+
+    await one_running.stop()  # node 1 restarts: a new incarnation, sequence numbers from 0
+    again = make_node(1, limits=fast_limits(), listen=one.listen_addresses)
+    await start(nursery, again)
+    again.set_peer(2, two.listen_addresses)
+    await until(connected(again))
+    for seq in range(3):
+        again.send(2, Note(100 + seq))
+    assert [i.message.seq for i in await receive_notes(two, 3)] == [100, 101, 102]
+    assert two.stats().peer(1).discarded_out_of_order == 0
+
+
+async def test_a_client_can_insist_on_a_node_id(nursery) -> None:
+    (one,) = await start_nodes(nursery, 1)
+    with pytest.raises(HandshakeFailed) as refused:
+        async with connect_rpc(one.listen_addresses[0], client_config(), expected_node_id=2):
+            pass
+    assert refused.value.reason == RefusalReason.WRONG_NODE and refused.value.by_peer
+    async with connect_rpc(one.listen_addresses[0], client_config(), expected_node_id=1) as c:
+        assert c.node_id == 1

@@ -101,16 +101,32 @@ def make_node(node_id: int, *, seed: int = 0, **overrides: Any) -> Transport:
     )
 
 
-async def start(nursery: trio.Nursery, transport: Transport) -> trio.CancelScope:
-    """Serve `transport` in `nursery`; cancelling the returned scope stops it alone."""
-    scope = trio.CancelScope()
+class Running:
+    """A transport serving in a test's nursery, stoppable on its own."""
+
+    def __init__(self) -> None:
+        self.scope = trio.CancelScope()
+        self.stopped = trio.Event()
+
+    async def stop(self) -> None:
+        """Cancel it and wait until its listeners are closed (so its ports are free)."""
+        self.scope.cancel()
+        await self.stopped.wait()
+
+
+async def start(nursery: trio.Nursery, transport: Transport) -> Running:
+    """Serve `transport` in `nursery`; the returned handle stops it alone."""
+    running = Running()
 
     async def serve(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        with scope:
-            await transport.serve(task_status=task_status)
+        try:
+            with running.scope:
+                await transport.serve(task_status=task_status)
+        finally:
+            running.stopped.set()
 
     await nursery.start(serve)
-    return scope
+    return running
 
 
 async def start_nodes(

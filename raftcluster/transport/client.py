@@ -57,9 +57,9 @@ class RpcConnection:
         if timeout_ms <= 0:
             raise InvalidArgument("timeout_ms", f"{timeout_ms} must be positive")
         deadline = trio.current_time() + timeout_ms / 1000
-        with trio.move_on_at(deadline):
+        with trio.move_on_at(deadline) as waiting:
             await self._slots.acquire()
-        if trio.current_time() >= deadline:
+        if waiting.cancelled_caught:  # trio: a cancelled acquire() acquired nothing
             raise PeerUnreachable(f"node {self.node_id}: too many calls in flight")
         try:
             return await self._connection.call(request, deadline=deadline)

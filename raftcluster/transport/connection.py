@@ -366,14 +366,14 @@ class Connection:
             with trio.move_on_after(request.timeout_ms / 1000) as deadline:
                 reply = await self._run_handler(handler, request)
             if deadline.cancelled_caught:
-                reply = RpcFailure(
-                    request.call_id, RpcErrorCode.DEADLINE_EXCEEDED, "handler exceeded the timeout"
-                )
-            self._reply(reply)
+                reason = "handler exceeded the timeout"
+                reply = encode(RpcFailure(request.call_id, RpcErrorCode.DEADLINE_EXCEEDED, reason))
+            self._reply_encoded(reply)
         finally:
             self._serving -= 1
 
-    async def _run_handler(self, handler: RpcHandler, request: RpcRequest) -> Frame:
+    async def _run_handler(self, handler: RpcHandler, request: RpcRequest) -> bytes:
+        """The encoded reply frame: the response, or the failure that replaces it."""
         call_id = request.call_id
         # Boundary: the handler is application code. Its failure must not take the
         # connection (and every other caller on it) down, so it becomes a typed reply.
@@ -385,16 +385,19 @@ class Connection:
         except Exception as e:  # noqa: BLE001 - logged and answered, see above
             log.exception("RPC handler failed on a request from %s", self.label)
             reason = f"{type(e).__name__}: {e}"[:MAX_REASON_CHARS]
-            return RpcFailure(call_id, RpcErrorCode.HANDLER_FAILED, reason)
+            return encode(RpcFailure(call_id, RpcErrorCode.HANDLER_FAILED, reason))
         if len(body) > self._limits.max_frame_bytes:
             reason = f"{len(body)} bytes"
-            return RpcFailure(call_id, RpcErrorCode.RESPONSE_TOO_LARGE, reason)
-        return RpcResponse(call_id, response)
+            return encode(RpcFailure(call_id, RpcErrorCode.RESPONSE_TOO_LARGE, reason))
+        return body
 
     def _reply(self, frame: Frame) -> None:
+        self._reply_encoded(encode(frame))
+
+    def _reply_encoded(self, body: bytes) -> None:
         verdict = self._faults() if self._faults is not None else _DELIVER_NOW
         if verdict.deliver:
-            self.outbox.put_control(Queued(self._due(verdict), encode(frame), 0))
+            self.outbox.put_control(Queued(self._due(verdict), body, 0))
 
     # -- calling -----------------------------------------------------------------------
 

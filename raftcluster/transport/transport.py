@@ -372,9 +372,9 @@ class Transport:
         peer = self._require(peer_id)
         deadline = trio.current_time() + timeout_ms / 1000
         flow = next(self._flows)
-        with trio.move_on_at(deadline):
+        with trio.move_on_at(deadline) as waiting:
             await peer.call_slots.acquire()
-        if trio.current_time() >= deadline:
+        if waiting.cancelled_caught:  # trio: a cancelled acquire() acquired nothing
             raise PeerUnreachable(f"node {peer_id}: too many calls in flight")
         try:
             connection = await self._link_for_call(peer, flow, deadline, timeout_ms)
@@ -493,10 +493,14 @@ class Transport:
         if previous is not None:
             previous.close()  # the peer redialed this link: the old connection is stale
         if connection.session.peer_incarnation != peer.rx_incarnation:
-            # The peer restarted: its sequence numbers start over. Frames still arriving
-            # on links from its previous life are discarded from now on.
+            # The peer restarted: its sequence numbers start over. Links from its
+            # previous life are dead (half-open at best): close them rather than wait
+            # for their idle timeout, and discard whatever still arrives on them.
             peer.rx_incarnation = connection.session.peer_incarnation
             peer.rx_last_seq.clear()
+            for other in peer.live():
+                if other.session.peer_incarnation != peer.rx_incarnation:
+                    other.close()
         self._rebalance(peer)
         peer.notify()
 
