@@ -2,7 +2,8 @@
 
 Tags 2000-2099 of the "transport, RPC and client protocol" range belong here
 (2000-2009 handshake, 2010-2029 frames, 2030-2039 reserved for the stream
-channel, 2050-2059 stats); the client protocol takes 2100 and up.
+channel, 2050-2059 stats, 2099 the transport benchmark's payload); the client
+protocol takes 2100 and up.
 
 Decoding goes through `decode_strict`: CBOR semantic tags (shared references,
 regular expressions, MIME, dates, bignums...) are refused before the codec sees
