@@ -7,7 +7,11 @@ import random
 import trio
 from hypothesis import given
 from hypothesis import strategies as st
-from transport_kit import (
+
+from raftcluster.transport import BondMode, Limits, Transport
+from raftcluster.transport.transport import _Peer
+from raftcluster.transport.wire import RaftFrame
+from tests.transport_kit import (
     Answer,
     Ask,
     LinkProxy,
@@ -18,10 +22,6 @@ from transport_kit import (
     start,
     until,
 )
-
-from raftcluster.transport import BondMode, Limits, Transport
-from raftcluster.transport.transport import _Peer
-from raftcluster.transport.wire import RaftFrame
 
 
 async def bonded_pair(

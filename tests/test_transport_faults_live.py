@@ -6,7 +6,16 @@ import random
 
 import pytest
 import trio
-from transport_kit import (
+
+from raftcluster.transport import (
+    Caller,
+    FaultLayer,
+    PeerFaults,
+    RpcTimeout,
+    Transport,
+)
+from statemachine.codec import Message
+from tests.transport_kit import (
     Answer,
     Ask,
     Note,
@@ -19,15 +28,6 @@ from transport_kit import (
     until,
     wire,
 )
-
-from raftcluster.transport import (
-    Caller,
-    FaultLayer,
-    PeerFaults,
-    RpcTimeout,
-    Transport,
-)
-from statemachine.codec import Message
 
 
 async def test_drops_follow_the_seeded_generator(nursery) -> None:

@@ -8,13 +8,13 @@ import cbor2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from transport_kit import Note
 
 from raftcluster.transport.errors import FrameTooLarge, UnauthenticatedFrame
 from raftcluster.transport.framing import HEADER_BYTES, TAG_BYTES, FrameParser, FrameSealer
 from raftcluster.transport.wire import Frame, RaftFrame, RpcRequest, decode_strict, parse_cbor
 from statemachine.codec import encode
 from statemachine.errors import DecodeError
+from tests.transport_kit import Note
 
 KEY = bytes(range(32))
 bodies = st.lists(st.binary(max_size=300), max_size=12)

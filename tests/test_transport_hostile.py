@@ -12,19 +12,6 @@ import trio
 import trio.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from transport_kit import (
-    CLUSTER,
-    SECRET,
-    Answer,
-    Ask,
-    Note,
-    client_config,
-    connected,
-    fast_limits,
-    node_config,
-    start_nodes,
-    until,
-)
 
 from raftcluster.transport import (
     Address,
@@ -53,6 +40,19 @@ from raftcluster.transport.wire import (
     decode_strict,
 )
 from statemachine.codec import encode
+from tests.transport_kit import (
+    CLUSTER,
+    SECRET,
+    Answer,
+    Ask,
+    Note,
+    client_config,
+    connected,
+    fast_limits,
+    node_config,
+    start_nodes,
+    until,
+)
 
 
 def hello(**changes: object) -> Hello:

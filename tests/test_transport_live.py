@@ -7,20 +7,6 @@ import random
 import pytest
 import trio
 import trio.testing
-from transport_kit import (
-    Answer,
-    Ask,
-    Note,
-    client_config,
-    connected,
-    fast_limits,
-    make_node,
-    node_config,
-    receive_notes,
-    start,
-    start_nodes,
-    until,
-)
 
 import raftcluster.transport.transport as transport_module
 from raftcluster.transport import (
@@ -41,6 +27,20 @@ from raftcluster.transport import (
     connect_rpc,
 )
 from statemachine.errors import LimitExceeded
+from tests.transport_kit import (
+    Answer,
+    Ask,
+    Note,
+    client_config,
+    connected,
+    fast_limits,
+    make_node,
+    node_config,
+    receive_notes,
+    start,
+    start_nodes,
+    until,
+)
 
 
 async def test_two_nodes_exchange_raft_messages_in_order_both_ways(nursery) -> None:

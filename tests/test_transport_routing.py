@@ -14,7 +14,6 @@ import random
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from transport_kit import Note, node_config
 
 from raftcluster.transport import BondMode, Transport
 from raftcluster.transport.config import Address, Limits
@@ -22,6 +21,7 @@ from raftcluster.transport.connection import Connection
 from raftcluster.transport.framing import FrameParser, FrameSealer
 from raftcluster.transport.handshake import Session
 from raftcluster.transport.wire import Frame, PeerKind, RaftFrame, decode_strict
+from tests.transport_kit import Note, node_config
 
 LINKS = 3
 FLOWS = 3

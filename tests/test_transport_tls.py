@@ -9,7 +9,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from transport_kit import (
+
+from raftcluster.transport import (
+    HandshakeFailed,
+    PeerUnreachable,
+    TlsConfig,
+    Transport,
+    connect_rpc,
+)
+from tests.transport_kit import (
     Answer,
     Ask,
     LinkProxy,
@@ -20,14 +28,6 @@ from transport_kit import (
     receive_notes,
     start,
     until,
-)
-
-from raftcluster.transport import (
-    HandshakeFailed,
-    PeerUnreachable,
-    TlsConfig,
-    Transport,
-    connect_rpc,
 )
 
 SECRET_TEXT = "the payload nobody on the wire may read"
