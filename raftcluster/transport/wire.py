@@ -17,18 +17,26 @@ import enum
 from typing import Any, TypeVar
 
 import attrs
-import cbor2
 
 from raftcluster.transport.errors import RefusalReason, RpcErrorCode
-from statemachine.codec import Message, decode_value, int_range, max_len, non_negative, tagged
-from statemachine.errors import DecodeError, InvalidArgument
+from statemachine.codec import (
+    MAX_CBOR_DEPTH,
+    Message,
+    decode,
+    int_range,
+    max_len,
+    non_negative,
+    parse,
+    tagged,
+)
+from statemachine.errors import InvalidArgument
 
 PROTOCOL_VERSION = 1
 NONCE_BYTES = 32
 PROOF_BYTES = 32
 MAX_HANDSHAKE_FRAME_BYTES = 256  # a handshake message is tiny; anything longer is refused
 MAX_REASON_CHARS = 512
-MAX_DEPTH = 64  # CBOR nesting; our deepest message is far below this
+MAX_DEPTH = MAX_CBOR_DEPTH
 
 M = TypeVar("M", bound=Message)
 
@@ -245,45 +253,7 @@ class TransportStats(Message):
 
 # -- strict decoding ----------------------------------------------------------------------
 
-# Every semantic tag cbor2 decodes natively (found by probing cbor2 6.x; a test re-probes).
-# The rest reach `tag_hook`, which refuses them too.
-_NATIVE_TAGS = (
-    0, 1, 2, 3, 4, 5, 21, 22, 23, 24, 25, 28, 29, 30, 32, 33, 34, 35, 36, 37, 52, 54,
-    100, 256, 258, 260, 261, 262, 263, 1004, 43000, 55799,
-)  # fmt: skip
-
-
-class _TagRefused(ValueError):
-    pass
-
-
-def _refuse_semantic(*_: Any) -> Any:
-    raise _TagRefused("CBOR tags are not used by this protocol")
-
-
-_SEMANTIC = {tag: _refuse_semantic for tag in _NATIVE_TAGS}
-
-
-def parse_cbor(data: bytes) -> Any:
-    """Bytes -> plain CBOR value, refusing tags, indefinite lengths and deep nesting."""
-    try:
-        return cbor2.loads(
-            data,
-            tag_hook=_refuse_semantic,
-            semantic_decoders=_SEMANTIC,
-            max_depth=MAX_DEPTH,
-            allow_indefinite=False,
-            allow_duplicate_keys=False,
-            strict_hashable_types=True,
-        )
-    except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError) as e:
-        raise DecodeError("<frame>", f"not acceptable CBOR: {e}") from None
-
-
-def decode_strict(data: bytes, expected: type[M]) -> M:
-    """`statemachine.codec.decode` with the tag-free parse above; raises only DecodeError."""
-    raw = parse_cbor(data)
-    try:
-        return decode_value(raw, expected, expected.__name__)
-    except RecursionError:  # cannot happen without shared references; kept as a backstop
-        raise DecodeError(expected.__name__, "nested too deeply") from None
+# The codec's own `parse` and `decode` refuse every CBOR tag, indefinite lengths and deep
+# nesting; the transport keeps these names for its callers.
+parse_cbor = parse
+decode_strict = decode
