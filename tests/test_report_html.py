@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 
 from chaos.report.example import build
 from chaos.report.html import render
-from chaos.report.record import Record, dumps, loads
+from chaos.report.record import Fault, Interval, IntervalKind, Record, dumps, loads
 from chaos.report.timeline import MAX_DRAWN_OPS, MAX_LANES
 from tests.report_records import (
     HOSTILE,
@@ -153,3 +153,19 @@ def test_same_record_same_bytes_in_fresh_interpreters(example: Record, tmp_path:
 def test_wall_clock_fields_do_not_reach_the_page(example: Record) -> None:
     other = attrs.evolve(example, run=attrs.evolve(example.run, wall={"started": "tomorrow"}))
     assert render(other) == render(example)
+
+
+@pytest.mark.soak
+def test_a_record_at_the_schemas_limits_stays_under_four_megabytes() -> None:
+    record = large_record(200_000, 64)
+    intervals = tuple(
+        Interval(1 + k % 3, IntervalKind.FOLLOWER, k * 0.3, k * 0.3 + 0.3, k)
+        for k in range(200_000)
+    )
+    faults = tuple(
+        Fault("partition", k * 0.6, k * 0.6 + 0.5, (1, 2, 3), "{1} | {2,3}", ((1,), (2, 3)))
+        for k in range(100_000)
+    )
+    page = render(attrs.evolve(record, intervals=intervals, faults=faults))
+    assert len(page.encode()) < 4_000_000
+    assert "The timeline draws the first 1,000 of 100,000 faults" in page

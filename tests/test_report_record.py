@@ -31,40 +31,49 @@ from chaos.report.record import (
 )
 from tests.report_records import minimal_record, records
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Fields whose value is any JSON: nothing below them has a schema.
 FREE = {"input", "output", "key", "error", "state"}
 # Objects whose keys are names, not fields.
 MAPS = {"counts", "wall", "options", "descriptions"}
 
 
-def paths(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """(path, value) of every value below the top, in the notation of RecordError.path."""
+Keys = tuple[str | int, ...]
+
+
+def paths(value: Any, path: str = "", keys: Keys = ()) -> Iterator[tuple[str, Keys, Any]]:
+    """(path, keys, value) of every value below the top: `path` as RecordError.path
+    writes it, `keys` the exact way there (names in maps may hold dots)."""
     if isinstance(value, dict):
         for key, item in value.items():
             here = f"{path}.{key}" if path else key
-            yield here, item
+            yield here, (*keys, key), item
             if key not in FREE:
-                yield from paths(item, here)
+                yield from paths(item, here, (*keys, key))
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield f"{path}[{i}]", item
-            yield from paths(item, f"{path}[{i}]")
+            yield f"{path}[{i}]", (*keys, i), item
+            yield from paths(item, f"{path}[{i}]", (*keys, i))
 
 
-def replace(data: dict[str, Any], path: str, new: Any) -> dict[str, Any]:
-    """A copy of `data` with the value at `path` replaced (or deleted when `new` is DELETE)."""
+def keys_of(path: str) -> Keys:
+    """The keys of a simple path (no dots or brackets in names): `operations[0].index`."""
+    return tuple(
+        int(token[1:-1]) if token.startswith("[") else token
+        for token in path.replace("[", ".[").split(".")
+    )
+
+
+def replace(data: dict[str, Any], keys: Keys, new: Any) -> dict[str, Any]:
+    """A copy of `data` with the value at `keys` replaced (deleted when `new` is DELETE)."""
     data = copy.deepcopy(data)
-    tokens = path.replace("[", ".[").split(".")
     parent: Any = data
-    for token in tokens[:-1]:
-        parent = parent[int(token[1:-1])] if token.startswith("[") else parent[token]
-    last = tokens[-1]
-    key: Any = int(last[1:-1]) if last.startswith("[") else last
+    for key in keys[:-1]:
+        parent = parent[key]
     if new is DELETE:
-        del parent[key]
+        del parent[keys[-1]]
     else:
-        parent[key] = new
+        parent[keys[-1]] = new
     return data
 
 
@@ -97,11 +106,13 @@ def typed(path: str) -> bool:
 @given(records(), st.data())
 def test_a_wrong_value_is_named_by_its_path(record: Record, data: st.DataObject) -> None:
     document = record.to_json()
-    path = data.draw(st.sampled_from(sorted(p for p, _ in paths(document) if typed(p))))
+    path, keys = data.draw(
+        st.sampled_from(sorted((p, k) for p, k, _ in paths(document) if typed(p)))
+    )
     # A list of objects fits no typed field: scalars, lists of ids, maps and objects all
     # refuse it, at its path or at the first item inside it.
     with pytest.raises(RecordError) as caught:
-        Record.from_json(replace(document, path, [{"x": [1]}]))
+        Record.from_json(replace(document, keys, [{"x": [1]}]))
     assert within(caught.value, path), (path, caught.value)
     assert str(caught.value).startswith(caught.value.path)
 
@@ -110,14 +121,16 @@ def test_a_wrong_value_is_named_by_its_path(record: Record, data: st.DataObject)
 @given(records(), st.data())
 def test_an_unknown_field_is_refused_where_it_is(record: Record, data: st.DataObject) -> None:
     document = record.to_json()
-    objects = [""] + [
-        p
-        for p, v in paths(document)
-        if isinstance(v, dict) and typed(p) and p.rsplit(".", 1)[-1] not in MAPS
+    objects = [("", ())] + [
+        (p, k)
+        for p, k, v in paths(document)
+        if isinstance(v, dict) and typed(p) and k[-1] not in MAPS
     ]
-    path = data.draw(st.sampled_from(sorted(objects)))
+    path, keys = data.draw(st.sampled_from(sorted(objects, key=str)))
     changed = copy.deepcopy(document)
-    target = changed if not path else _at(changed, path)
+    target = changed
+    for key in keys:
+        target = target[key]
     target["surprise"] = 1
     with pytest.raises(RecordError) as caught:
         Record.from_json(changed)
@@ -125,24 +138,18 @@ def test_an_unknown_field_is_refused_where_it_is(record: Record, data: st.DataOb
     assert caught.value.reason == "is not a field of this object"
 
 
-def _at(data: Any, path: str) -> Any:
-    for token in path.replace("[", ".[").split("."):
-        data = data[int(token[1:-1])] if token.startswith("[") else data[token]
-    return data
-
-
 @SETTINGS
 @given(records(), st.data())
 def test_a_missing_field_is_named_or_defaulted(record: Record, data: st.DataObject) -> None:
     document = record.to_json()
     fields = [
-        p
-        for p, _ in paths(document)
-        if not p.endswith("]") and p.rsplit(".", 1)[0].rsplit(".", 1)[-1] not in MAPS | FREE
+        (p, k)
+        for p, k, _ in paths(document)
+        if isinstance(k[-1], str) and not (len(k) > 1 and k[-2] in MAPS | FREE)
     ]
-    path = data.draw(st.sampled_from(sorted(fields)))
+    path, keys = data.draw(st.sampled_from(sorted(fields, key=str)))
     try:
-        Record.from_json(replace(document, path, DELETE))
+        Record.from_json(replace(document, keys, DELETE))
     except RecordError as e:
         # Either the field is required, or its default breaks an invariant elsewhere.
         assert e.path == path and e.reason == "is missing" or e.reason != "is missing", e
@@ -175,7 +182,7 @@ REQUIRED = [
 def test_required_fields(path: str) -> None:
     document = _sample().to_json()
     with pytest.raises(RecordError) as caught:
-        Record.from_json(replace(document, path, DELETE))
+        Record.from_json(replace(document, keys_of(path), DELETE))
     assert (caught.value.path, caught.value.reason) == (path, "is missing")
 
 
@@ -226,7 +233,7 @@ def _sample() -> Record:
 def test_invalid_values(path: str, value: Any, error_path: str, words: str) -> None:
     document = _sample().to_json()
     with pytest.raises(RecordError) as caught:
-        Record.from_json(replace(document, path, value))
+        Record.from_json(replace(document, keys_of(path), value))
     assert caught.value.path == error_path
     assert words in caught.value.reason, caught.value.reason
 

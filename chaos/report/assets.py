@@ -130,6 +130,7 @@ table.data td{padding:5px 10px;border-top:1px solid #f1f5f9;vertical-align:top}
 table.data tr:hover td{background:#fafafa}
 footer{margin-top:36px;color:var(--muted);font-size:12px}
 :target{animation:flash 1.6s ease-out}
+rect:target{stroke:var(--hl);stroke-width:3;vector-effect:non-scaling-stroke}
 @keyframes flash{from{outline:3px solid var(--hl)}to{outline:3px solid transparent}}
 """.replace("FONT", FONT)
     .replace("MONO", MONO)

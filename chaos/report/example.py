@@ -130,7 +130,7 @@ def _leader_at(t: float) -> int | None:
 def _draft(rng: random.Random, process: int, violation: bool) -> list[_Op]:
     """A process's operations, outcomes decided but outputs of reads not yet known."""
     ops: list[_Op] = []
-    t = 200.0 + rng.uniform(0, 150)
+    t = round(200 + rng.uniform(0, 150), 1)
     while t < DURATION_MS - 400:
         minority = process == MINORITY_CLIENT and PARTITION[0] <= t < PARTITION[1]
         f = rng.choices(("read", "write", "cas"), (5, 4, 2))[0]
@@ -145,19 +145,22 @@ def _draft(rng: random.Random, process: int, violation: bool) -> list[_Op]:
         arg: Any = None if f == "read" else fresh + rng.randrange(5)
         if f == "cas":
             arg = [rng.randrange(5), rng.randrange(5)]
-        latency = round(rng.uniform(6, 30) + (rng.random() < 0.08) * rng.uniform(40, 160), 1)
+        latency = rng.uniform(6, 30) + (rng.random() < 0.08) * rng.uniform(40, 160)
         leader = 1 if minority else _leader_at(t)
+        if minority and f != "read":  # the old leader cannot commit: the client times out
+            latency = TIMEOUT_MS
+        end = round(t + latency, 1)  # times to a tenth of a millisecond, for legibility
         if minority and f == "read":
             kind = OpType.OK if violation else OpType.FAIL
-            op = _Op(process, f, arg, t, t + latency, kind, 1, stale=violation)
-        elif minority:  # the old leader cannot commit: the client times out
-            op = _Op(process, f, arg, t, t + TIMEOUT_MS, OpType.INFO, 1, error="timeout")
+            op = _Op(process, f, arg, t, end, kind, 1, stale=violation)
+        elif minority:
+            op = _Op(process, f, arg, t, end, OpType.INFO, 1, error="timeout")
         elif leader is None:
-            op = _Op(process, f, arg, t, t + latency, OpType.FAIL, None, error="no leader")
+            op = _Op(process, f, arg, t, end, OpType.FAIL, None, error="no leader")
         else:
-            op = _Op(process, f, arg, t, t + latency, OpType.OK, leader)
+            op = _Op(process, f, arg, t, end, OpType.OK, leader)
         ops.append(op)
-        t = (op.complete_ms or t) + rng.uniform(150, 600)
+        t = round(end + rng.uniform(150, 600), 1)
     return ops
 
 

@@ -6,8 +6,9 @@ the script. The page is a function of the record alone, wall-clock fields except
 are not shown: they are in summary.json), so two runs of one seed give the same bytes.
 
 Size: past `timeline.MAX_DRAWN_OPS` operations the client lanes are aggregated and the
-latency plot samples its points (`latency.MAX_POINTS`), so the page stays near 2 MB
-whatever the number of operations; the page says what it left out.
+latency plot samples its points (`latency.MAX_POINTS`); faults and intervals drawn are
+capped too. A record at the schema's limits gives a page of about 3 MB (10,000
+operations: about 0.4 MB); the page says what it left out (docs/report.md, "Limits").
 """
 
 from __future__ import annotations
