@@ -13,9 +13,10 @@ from collections.abc import Callable, Hashable, Sequence
 
 import attrs
 
+from raftcluster.client.core import ClientCore, Completion, Send
 from raftcluster.node.config import ReplicaConfig
 from raftcluster.node.protocol import ClientReply, ClientRequest, Submit, Written
-from raftcluster.node.replica import Output, Replica
+from raftcluster.node.replica import Output, Replica, Reply
 from raftcluster.node.services import LeaderService
 from raftcluster.raft.config import RaftConfig
 from raftcluster.raft.messages import RaftMessage
@@ -59,6 +60,7 @@ class LocalCluster:
         self.cut: set[tuple[int, int]] = set()
         self.down: set[int] = set()
         self.replies: dict[Hashable, list[tuple[int, ClientReply]]] = {}
+        self.answered: list[tuple[int, Reply]] = []  # (node, reply) in order
         self.outputs: list[tuple[int, Output]] = []
 
     def start(self, i: int, peers: tuple[int, ...] | None = None) -> Replica:
@@ -100,12 +102,12 @@ class LocalCluster:
             moved = False
             for i in self.live():
                 replica = self.replicas[i]
-                self.collect(replica.take_replies())
+                self.collect(i, replica.take_replies())
                 while replica.has_ready():
                     out = replica.cycle()
                     self.outputs.append((i, out))
                     self.network.extend(out.messages)
-                    self.collect(out.replies)
+                    self.collect(i, out.replies)
                     moved = True
             messages, self.network = self.network, []
             for m in messages:
@@ -117,9 +119,10 @@ class LocalCluster:
                 return
         raise AssertionError("the cluster never settled")
 
-    def collect(self, replies: tuple) -> None:  # type: ignore[type-arg]
+    def collect(self, node: int, replies: tuple[Reply, ...]) -> None:
         for r in replies:
             self.replies.setdefault(r.client, []).append((r.request_id, r.message))
+            self.answered.append((node, r))
 
     def run(self, ms: int) -> None:
         end = self.now_ms + ms
@@ -172,3 +175,57 @@ class LocalCluster:
         reply = self.ask(node, Submit(encode(command)), client=client)
         assert isinstance(reply, Written), reply
         return decode(reply.result, Message)
+
+
+class ClientDriver:
+    """Carries one `ClientCore`'s requests to a `LocalCluster` and the replies back.
+
+    `unreachable` nodes lose the requests sent to them; `drop_replies` counts replies to
+    lose on the way back (the first ones).
+    """
+
+    def __init__(self, cluster: LocalCluster, core: ClientCore, name: str = "client") -> None:
+        self.cluster = cluster
+        self.core = core
+        self.name = name
+        self.unreachable: set[int] = set()
+        self.drop_replies = 0
+        self.sent: list[Send] = []
+        self.completions: dict[int, Completion] = {}
+
+    def step(self) -> None:
+        cluster = self.cluster
+        self.core.tick(cluster.now_ms)
+        for send in self.core.take_sends():
+            self.sent.append(send)
+            if send.node in cluster.down or send.node in self.unreachable:
+                continue
+            cluster.replicas[send.node].client_request(
+                self.name, send.request_id, send.request, cluster.now_ms
+            )
+        cluster.settle()
+        answered, cluster.answered = cluster.answered, []
+        for node, reply in answered:
+            if reply.client != self.name:
+                continue
+            if self.drop_replies > 0:
+                self.drop_replies -= 1
+                continue
+            self.core.receive(node, reply.request_id, reply.message, cluster.now_ms)
+        for done in self.core.take_completions():
+            self.completions[done.handle] = done
+
+    def run(self, ms: int) -> None:
+        end = self.cluster.now_ms + ms
+        while self.cluster.now_ms < end:
+            self.step()
+            self.cluster.run(self.cluster.STEP_MS)
+        self.step()
+
+    def wait(self, handle: int, limit_ms: int = 30_000) -> Completion:
+        end = self.cluster.now_ms + limit_ms
+        while handle not in self.completions:
+            assert self.cluster.now_ms < end, f"operation {handle} never completed"
+            self.step()
+            self.cluster.run(self.cluster.STEP_MS)
+        return self.completions[handle]
