@@ -129,17 +129,53 @@ def encode_value(value: Any) -> bytes:
 def decode(data: bytes, expected: type[M]) -> M:
     """Decode bytes into a message of class `expected` (or one of its subclasses).
 
-    Raises `DecodeError` for anything malformed: not CBOR, unknown tag, wrong class,
-    wrong field type, out-of-range integer, too many items, a limit exceeded.
+    Raises `DecodeError` for anything malformed: not CBOR, any CBOR tag, unknown
+    message tag, wrong class, wrong field type, out-of-range integer, too many items,
+    a limit exceeded.
     """
+    raw = parse(data)
+    message: M = _message_decoder(expected)(raw, expected.__name__)
+    return message
+
+
+# Every semantic tag cbor2 decodes natively (probed on cbor2 6.x; a transport test re-probes).
+# Shared references (28/29) would let a few bytes expand into a huge or cyclic value, regexes
+# and MIME (35/36) run parsers on hostile input: our encoding uses no tags at all, so every
+# tag is refused, natively decoded ones through `semantic_decoders`, the rest in `tag_hook`.
+_NATIVE_TAGS = (
+    0, 1, 2, 3, 4, 5, 21, 22, 23, 24, 25, 28, 29, 30, 32, 33, 34, 35, 36, 37, 52, 54,
+    100, 256, 258, 260, 261, 262, 263, 1004, 43000, 55799,
+)  # fmt: skip
+MAX_CBOR_DEPTH = 64  # containers nested in containers; our deepest message is far below this
+
+
+class _TagRefused(ValueError):
+    pass
+
+
+def _refuse_tag(*_: Any) -> Any:
+    raise _TagRefused("CBOR tags are not used by this encoding")
+
+
+_NO_SEMANTICS = {tag: _refuse_tag for tag in _NATIVE_TAGS}
+
+
+def parse(data: bytes) -> Any:
+    """Bytes -> plain CBOR value, refusing tags, indefinite lengths and deep nesting."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise DecodeError("<frame>", f"expected bytes, got {type(data).__name__}")
     try:
-        raw = cbor2.loads(bytes(data))
+        return cbor2.loads(
+            bytes(data),
+            tag_hook=_refuse_tag,
+            semantic_decoders=_NO_SEMANTICS,
+            max_depth=MAX_CBOR_DEPTH,
+            allow_indefinite=False,
+            allow_duplicate_keys=False,
+            strict_hashable_types=True,
+        )
     except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError) as e:
-        raise DecodeError("<frame>", f"not valid CBOR: {e}") from None
-    message: M = _message_decoder(expected)(raw, expected.__name__)
-    return message
+        raise DecodeError("<frame>", f"not acceptable CBOR: {e}") from None
 
 
 def decode_value(raw: Any, tp: type[T], path: str = "<value>") -> T:

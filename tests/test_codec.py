@@ -89,14 +89,19 @@ def test_limits_apply_when_built_in_code_too() -> None:
 
 
 def test_integers_outside_64_bits_are_refused() -> None:
+    # -(2**64) is still a native CBOR integer (major type 1), so it reaches the range check.
     with pytest.raises(DecodeError, match="64-bit"):
+        decode(cbor2.dumps([9001, -(2**64)]), Circle)
+    # Anything larger needs a bignum, which is a CBOR tag, refused while parsing.
+    with pytest.raises(DecodeError, match="tag"):
         decode(cbor2.dumps([9001, 2**70]), Circle)
 
 
 def test_semantic_tags_and_cycles_are_refused() -> None:
     cyclic = bytes.fromhex("d81c81d81d00")  # shareable list holding a reference to itself
     regex = bytes.fromhex("d82363616263")
-    for data in (cyclic, regex):
+    unknown = bytes.fromhex("d9270f01")  # tag 9999 around the integer 1
+    for data in (cyclic, regex, unknown):
         with pytest.raises(DecodeError):
             decode(data, Drawing)
 

@@ -1,0 +1,447 @@
+"""One authenticated connection: a writer, a reader, and the RPCs in flight on it.
+
+A connection outlives nothing: when either direction fails (the peer closed, a frame
+did not verify, nothing arrived for the idle timeout, the peer stopped reading),
+`run()` records why in `failure`, cancels the rest and returns; callers waiting on
+it get `ConnectionLost`. Reconnecting and choosing links is the owner's business
+(`transport.Transport` for nodes, `client.connect_rpc` for clients).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+import attrs
+import trio
+
+from raftcluster.transport.config import Limits
+from raftcluster.transport.errors import (
+    ConnectionLost,
+    IdleTimeout,
+    PeerUnreachable,
+    ProtocolError,
+    RemoteError,
+    RpcErrorCode,
+    RpcFailed,
+    RpcTimeout,
+    TransportError,
+    TruncatedFrame,
+)
+from raftcluster.transport.faults import Verdict
+from raftcluster.transport.framing import FrameParser, FrameSealer
+from raftcluster.transport.handshake import Session
+from raftcluster.transport.wire import (
+    MAX_REASON_CHARS,
+    Frame,
+    Keepalive,
+    PeerKind,
+    RaftFrame,
+    RpcFailure,
+    RpcRequest,
+    RpcResponse,
+    decode_strict,
+)
+from statemachine.codec import Message, encode
+from statemachine.errors import ClusterError, DecodeError, LimitExceeded
+
+log = logging.getLogger("raftcluster.transport")
+
+_RECEIVE_CHUNK_MIN = 64 * 1024
+_RECEIVE_CHUNK_MAX = 1024 * 1024
+_KEEPALIVE_BODY = encode(Keepalive())
+_DELIVER_NOW = Verdict(True)
+
+
+@attrs.frozen
+class Caller:
+    """Who sent an RPC request: a peer node or a client, with its id."""
+
+    kind: PeerKind
+    id: int
+
+
+RpcHandler = Callable[[Caller, Message], Awaitable[Message]]
+
+
+@attrs.define
+class LinkCounters:
+    bytes_in: int = 0
+    bytes_out: int = 0
+    frames_in: int = 0
+    frames_out: int = 0
+    connections_opened: int = 0
+    dial_failures: int = 0
+    last_error: str = ""
+
+
+@attrs.frozen
+class Queued:
+    """A frame body waiting for its link. `not_before` is a trio time (fault-layer delay)."""
+
+    not_before: float
+    body: bytes
+    flow: int
+
+
+class QueueBudget:
+    """The per-peer bound on queued raft messages, shared by the peer's links."""
+
+    def __init__(self, max_frames: int, max_bytes: int) -> None:
+        self.max_frames = max_frames
+        self.max_bytes = max_bytes
+        self.frames = 0
+        self.bytes = 0
+
+    def take(self, size_bytes: int) -> bool:
+        if self.frames >= self.max_frames or self.bytes + size_bytes > self.max_bytes:
+            return False
+        self.frames += 1
+        self.bytes += size_bytes
+        return True
+
+    def release(self, size_bytes: int) -> None:
+        self.frames -= 1
+        self.bytes -= size_bytes
+        assert self.frames >= 0 and self.bytes >= 0, (self.frames, self.bytes)
+
+
+class Outbox:
+    """What a connection's writer sends: control frames (RPC) first, then raft messages."""
+
+    def __init__(self, budget: QueueBudget | None) -> None:
+        self.control: deque[Queued] = deque()
+        self.raft: deque[Queued] = deque()
+        self._budget = budget
+        self._wake = trio.Event()
+
+    def put_control(self, item: Queued) -> None:
+        self.control.append(item)
+        self._wake.set()
+
+    def put_raft(self, item: Queued) -> None:
+        """The caller has already taken `len(item.body)` from the budget."""
+        assert self._budget is not None, "raft frames only travel between nodes"
+        self.raft.append(item)
+        self._wake.set()
+
+    def drain_raft(self) -> list[Queued]:
+        """Remove every queued raft item (still counted in the budget) for re-routing."""
+        items = list(self.raft)
+        self.raft.clear()
+        return items
+
+    def take_ready(self, now: float, max_bytes: int) -> tuple[list[bytes], float | None]:
+        """Bodies due by `now` (up to about `max_bytes`), and when the next one falls due."""
+        bodies: list[bytes] = []
+        size = 0
+        next_due: float | None = None
+        for queue, budgeted in ((self.control, False), (self.raft, True)):
+            while queue and size < max_bytes:
+                head = queue[0]
+                if head.not_before > now:
+                    next_due = (
+                        head.not_before if next_due is None else min(next_due, head.not_before)
+                    )
+                    break
+                queue.popleft()
+                if budgeted:
+                    assert self._budget is not None
+                    self._budget.release(len(head.body))
+                bodies.append(head.body)
+                size += len(head.body)
+        return bodies, next_due
+
+    async def wait(self, deadline: float) -> None:
+        """Until something is put or `deadline` (trio time) passes.
+
+        Cancellation leaves the queues untouched.
+        """
+        with trio.move_on_at(deadline):
+            await self._wake.wait()
+        self._wake = trio.Event()
+
+
+class _PendingCall:
+    __slots__ = ("done", "outcome")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.outcome: Message | RpcFailed | None = None
+
+    def resolve(self, outcome: Message | RpcFailed) -> None:
+        if not self.done.is_set():
+            self.outcome = outcome
+            self.done.set()
+
+
+class Connection:
+    """An authenticated stream with its outbox, reader, writer and RPC bookkeeping."""
+
+    def __init__(
+        self,
+        *,
+        stream: trio.abc.Stream,
+        parser: FrameParser,
+        sealer: FrameSealer,
+        session: Session,
+        label: str,
+        limits: Limits,
+        counters: LinkCounters,
+        call_ids: itertools.count[int],
+        handler: Callable[[], RpcHandler | None],
+        on_raft: Callable[[Connection, RaftFrame], None] | None,
+        budget: QueueBudget | None,
+        faults: Callable[[], Verdict] | None = None,
+        on_closed: Callable[[Connection], None] | None = None,
+    ) -> None:
+        self.session = session
+        self.label = label
+        self.outbox = Outbox(budget)
+        self.counters = counters
+        self.failure: BaseException | None = None
+        self.open = True
+        self._stream = stream
+        self._parser = parser
+        self._sealer = sealer
+        self._limits = limits
+        self._call_ids = call_ids
+        self._handler = handler
+        self._on_raft = on_raft
+        self._faults = faults
+        self._on_closed = on_closed
+        self._calls: dict[int, _PendingCall] = {}
+        self._serving = 0
+        self._caller = Caller(session.peer_kind, session.peer_id)
+        self._scope = trio.CancelScope()
+        # Replies queued but unsent beyond this mean the peer sends requests without
+        # reading our replies: the connection is closed rather than buffering without end.
+        self._max_control = limits.max_pending_calls + 2 * limits.max_concurrent_requests + 16
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the connection until it fails or `close()` is called.
+
+        Returns normally; the reason is in `failure` (None for a clean close). When it
+        returns the stream is closed, handlers started by the peer's requests are
+        cancelled, pending calls have failed with ConnectionLost, and `on_closed` has
+        run (synchronously, as soon as the connection stopped being open, so the owner
+        can re-route its queued raft frames before anyone queues more elsewhere).
+        Cancellation leaves the same.
+        """
+        try:
+            with self._scope:
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    nursery.start_soon(self._write_loop, nursery.cancel_scope)
+                    nursery.start_soon(self._read_loop, nursery.cancel_scope)
+        finally:
+            self._mark_closed()
+            for pending in self._calls.values():
+                pending.resolve(ConnectionLost(f"connection to {self.label} closed"))
+            await trio.aclose_forcefully(self._stream)
+
+    def close(self) -> None:
+        self._mark_closed()
+        self._scope.cancel()
+
+    def _mark_closed(self) -> None:
+        if self.open:
+            self.open = False
+            if self._on_closed is not None:
+                self._on_closed(self)
+
+    def _fail(self, error: BaseException, scope: trio.CancelScope) -> None:
+        if self.failure is None:
+            self.failure = error
+        scope.cancel()
+
+    # -- writing -----------------------------------------------------------------------
+
+    async def _write_loop(self, scope: trio.CancelScope) -> None:
+        keepalive_s = self._limits.keepalive_interval_ms / 1000
+        last_write = trio.current_time()
+        try:
+            while True:
+                now = trio.current_time()
+                bodies, next_due = self.outbox.take_ready(now, self._limits.write_batch_bytes)
+                # One expression for "keepalive due", used for both the test and the wait:
+                # comparing `now - last` with an interval here and sleeping until
+                # `last + interval` there can disagree by a rounding error and spin.
+                keepalive_due = last_write + keepalive_s
+                if not bodies and now >= keepalive_due:
+                    bodies = [_KEEPALIVE_BODY]
+                if bodies:
+                    await self._write(bodies)
+                    last_write = trio.current_time()
+                    continue
+                await self.outbox.wait(
+                    keepalive_due if next_due is None else min(keepalive_due, next_due)
+                )
+        except trio.TooSlowError:
+            self._fail(TransportError(f"{self.label} does not read (write timeout)"), scope)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
+            self._fail(e, scope)
+
+    async def _write(self, bodies: list[bytes]) -> None:
+        data = b"".join([self._sealer.seal(body) for body in bodies])
+        with trio.fail_after(self._limits.write_timeout_ms / 1000):
+            await self._stream.send_all(data)
+        self.counters.bytes_out += len(data)
+        self.counters.frames_out += len(bodies)
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def _read_loop(self, scope: trio.CancelScope) -> None:
+        idle_s = self._limits.idle_timeout_ms / 1000
+        try:
+            while True:
+                self._dispatch_buffered()
+                wanted = self._parser.wanted_bytes()
+                chunk = min(max(wanted, _RECEIVE_CHUNK_MIN), _RECEIVE_CHUNK_MAX)
+                with trio.move_on_after(idle_s) as idle:
+                    data = await self._stream.receive_some(chunk)
+                if idle.cancelled_caught:
+                    raise IdleTimeout(f"nothing from {self.label} for {idle_s:g} s")
+                if not data:
+                    if self._parser.buffered_bytes:
+                        raise TruncatedFrame(f"{self.label} closed in the middle of a frame")
+                    scope.cancel()  # a clean close by the peer
+                    return
+                self.counters.bytes_in += len(data)
+                self._parser.feed(data)
+        except (TransportError, trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
+            self._fail(e, scope)
+
+    def _dispatch_buffered(self) -> None:
+        while (body := self._parser.next_frame()) is not None:
+            self.counters.frames_in += 1
+            try:
+                frame = decode_strict(body, Frame)
+            except DecodeError as e:
+                raise ProtocolError(f"malformed frame from {self.label}: {e}") from None
+            self._dispatch(frame)
+
+    def _dispatch(self, frame: Frame) -> None:
+        if isinstance(frame, Keepalive):
+            return
+        if isinstance(frame, RaftFrame):
+            if self._on_raft is None:
+                raise ProtocolError(f"{self.label} may not send raft messages")
+            self._on_raft(self, frame)
+        elif isinstance(frame, RpcRequest):
+            self._accept_request(frame)
+        elif isinstance(frame, RpcResponse):
+            self._resolve(frame.call_id, frame.body)
+        elif isinstance(frame, RpcFailure):
+            self._resolve(frame.call_id, RemoteError(frame.code, frame.reason))
+        else:  # a frame class this version does not serve (the future stream channel)
+            raise ProtocolError(f"{self.label} sent an unsupported {type(frame).__name__}")
+
+    def _resolve(self, call_id: int, outcome: Message | RpcFailed) -> None:
+        pending = self._calls.get(call_id)
+        if pending is not None:  # else a late answer to a call that timed out
+            pending.resolve(outcome)
+
+    # -- serving requests --------------------------------------------------------------
+
+    def _accept_request(self, request: RpcRequest) -> None:
+        if len(self.outbox.control) > self._max_control:
+            raise ProtocolError(f"{self.label} sends requests but does not read the replies")
+        handler = self._handler()
+        if handler is None:
+            self._reply(RpcFailure(request.call_id, RpcErrorCode.NO_HANDLER, "no RPC handler"))
+        elif self._serving >= self._limits.max_concurrent_requests:
+            reason = f"{self._serving} requests in flight"
+            self._reply(RpcFailure(request.call_id, RpcErrorCode.OVERLOADED, reason))
+        else:
+            self._serving += 1
+            self._nursery.start_soon(self._serve, handler, request)
+
+    async def _serve(self, handler: RpcHandler, request: RpcRequest) -> None:
+        try:
+            with trio.move_on_after(request.timeout_ms / 1000) as deadline:
+                reply = await self._run_handler(handler, request)
+            if deadline.cancelled_caught:
+                reason = "handler exceeded the timeout"
+                reply = encode(RpcFailure(request.call_id, RpcErrorCode.DEADLINE_EXCEEDED, reason))
+            self._reply_encoded(reply)
+        finally:
+            self._serving -= 1
+
+    async def _run_handler(self, handler: RpcHandler, request: RpcRequest) -> bytes:
+        """The encoded reply frame: the response, or the failure that replaces it."""
+        call_id = request.call_id
+        # Boundary: the handler is application code. Its failure must not take the
+        # connection (and every other caller on it) down, so it becomes a typed reply.
+        try:
+            response = await handler(self._caller, request.body)
+            if not isinstance(response, Message):
+                raise TypeError(f"handler returned {type(response).__name__}, not a Message")
+            body = encode(RpcResponse(call_id, response))
+        except Exception as e:  # noqa: BLE001 - logged and answered, see above
+            log.exception("RPC handler failed on a request from %s", self.label)
+            reason = f"{type(e).__name__}: {e}"[:MAX_REASON_CHARS]
+            return encode(RpcFailure(call_id, RpcErrorCode.HANDLER_FAILED, reason))
+        if len(body) > self._limits.max_frame_bytes:
+            reason = f"{len(body)} bytes"
+            return encode(RpcFailure(call_id, RpcErrorCode.RESPONSE_TOO_LARGE, reason))
+        return body
+
+    def _reply(self, frame: Frame) -> None:
+        self._reply_encoded(encode(frame))
+
+    def _reply_encoded(self, body: bytes) -> None:
+        verdict = self._faults() if self._faults is not None else _DELIVER_NOW
+        if verdict.deliver:
+            self.outbox.put_control(Queued(self._due(verdict), body, 0))
+
+    # -- calling -----------------------------------------------------------------------
+
+    async def call(self, request: Message, *, deadline: float, flow: int = 0) -> Message:
+        """Send `request`, wait for the answer until `deadline` (trio time).
+
+        Raises PeerUnreachable (closed before sending), RpcTimeout, ConnectionLost,
+        RemoteError; LimitExceeded if the request does not fit in a frame.
+        Cancellation: the request may already be sent and may run remotely; its
+        answer, if any, is discarded.
+        """
+        if not self.open:
+            raise PeerUnreachable(f"connection to {self.label} is closed")
+        remaining_ms = max(1, int((deadline - trio.current_time()) * 1000))
+        call_id = next(self._call_ids)
+        body = encode(RpcRequest(call_id, remaining_ms, request))
+        if len(body) > self._limits.max_frame_bytes:
+            raise LimitExceeded("request", self._limits.max_frame_bytes, len(body))
+        pending = _PendingCall()
+        self._calls[call_id] = pending
+        try:
+            verdict = self._faults() if self._faults is not None else _DELIVER_NOW
+            if verdict.deliver:
+                self.outbox.put_control(Queued(self._due(verdict), body, flow))
+            with trio.move_on_at(deadline):
+                await pending.done.wait()
+        finally:
+            del self._calls[call_id]
+        outcome = pending.outcome
+        if outcome is None:
+            raise RpcTimeout(f"no answer from {self.label} within {remaining_ms} ms")
+        if isinstance(outcome, RpcFailed):
+            raise outcome
+        return outcome
+
+    @staticmethod
+    def _due(verdict: Verdict) -> float:
+        return trio.current_time() + verdict.delay_ms / 1000 if verdict.delay_ms else 0.0
+
+
+def describe(error: BaseException | None) -> str:
+    """A one-line reason for logs and stats."""
+    if error is None:
+        return "closed"
+    if isinstance(error, ClusterError):
+        return str(error)
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
