@@ -154,9 +154,9 @@ class CoreRunner:
         """Tick the core at its deadlines (or sooner, when something happened)."""
         assert self._clock is not None
         while True:
-            self._wake = trio.Event()
             self.core.tick(self._now())
             self._pump()
+            self._wake = trio.Event()  # operations and answers from now on wake us
             due = self.core.next_deadline_ms()
             if due is None:
                 await self._wake.wait()

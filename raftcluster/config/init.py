@@ -15,11 +15,19 @@ import shutil
 import socket
 import textwrap
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 
 from raftcluster.config.errors import ConfigError
 from raftcluster.config.loader import CLUSTER_FILE, load_cluster
-from raftcluster.config.schema import LIMIT_KEYS, MAX_NODES, TIMING_KEYS, ClusterFile, Key
+from raftcluster.config.schema import (
+    CLUSTER_KEYS,
+    LIMIT_KEYS,
+    MAX_NODES,
+    TIMING_KEYS,
+    ClusterFile,
+    Key,
+)
 from raftcluster.config.secret import write_secret
 from raftcluster.transport.config import Address
 
@@ -34,11 +42,16 @@ def init_cluster(
     base_port: int | None = None,
     force: bool = False,
     cluster_id: str | None = None,
+    settings: Mapping[str, int | bool] | None = None,
 ) -> ClusterFile:
     """Write `directory`/cluster.toml and `directory`/secret; return the loaded file.
 
+    `settings` sets keys of the [cluster], [timing] and [limits] sections by their dotted
+    names (``{"timing.election_timeout_ms": 500, "cluster.allow_fault_injection": True}``);
+    the others are written commented out, with their defaults.
+
     Raises ConfigError: a cluster already there (without `force`), a node count out of
-    range, a port of `base_port..` in use or out of range.
+    range, a port of `base_port..` in use or out of range, a setting that is not one.
     """
     root = Path(directory).absolute()
     file = root / CLUSTER_FILE
@@ -50,12 +63,18 @@ def init_cluster(
             "a cluster file is already there; use --force to replace the cluster "
             "(its data directories are wiped)",
         )  # fmt: skip
+    chosen = dict(settings or {})
+    known = {k.dotted for k in CLUSTER_KEYS[2:] + TIMING_KEYS + LIMIT_KEYS}
+    for name in chosen:
+        if name not in known:
+            raise ConfigError(file, 0, name, f"not a setting init can write ({_list(known)})")
     ports = _ports(file, nodes, base_port)
     root.mkdir(parents=True, exist_ok=True)
     if force:
         _wipe(root, file, nodes)
     name = cluster_id or f"rc-{secrets.token_hex(4)}"
-    text = render(name, [(i, Address(LOCALHOST, port)) for i, port in enumerate(ports, 1)])
+    addresses = [(i, Address(LOCALHOST, port)) for i, port in enumerate(ports, 1)]
+    text = render(name, addresses, chosen)
     secret = root / SECRET_FILE
     with contextlib.suppress(FileNotFoundError):
         secret.unlink()
@@ -113,8 +132,11 @@ def _wipe(root: Path, file: Path, nodes: int) -> None:
             shutil.rmtree(path)
 
 
-def render(cluster_id: str, nodes: list[tuple[int, Address]]) -> str:
-    """The text of a cluster file: the given nodes, every setting commented out."""
+def render(
+    cluster_id: str, nodes: list[tuple[int, Address]], settings: Mapping[str, int | bool]
+) -> str:
+    """The text of a cluster file: the given nodes, `settings` set, every other setting
+    commented out with its default."""
     out = [
         "# A raftcluster cluster file, written by `raftcluster init`.",
         "# Every node and client of the cluster reads it; docs/config.md describes each key.",
@@ -123,17 +145,12 @@ def render(cluster_id: str, nodes: list[tuple[int, Address]]) -> str:
         "[cluster]",
         f'id = "{cluster_id}"',
         f'secret_file = "{SECRET_FILE}"  # 32 random bytes, mode 0600: keep it that way',
-        *_comment(
-            "Let holders of the secret set message loss, delay and blocking between nodes "
-            "(the chaos harness's live mode). Never in production."
-        ),
-        "# allow_fault_injection = false",
-        "",
-        "# Times in milliseconds; the values shown are the defaults.",
+        *_settings(CLUSTER_KEYS[2:], settings),
+        "# Times in milliseconds; the values commented out are the defaults.",
         "[timing]",
-        *_commented_settings(TIMING_KEYS),
+        *_settings(TIMING_KEYS, settings),
         "[limits]",
-        *_commented_settings(LIMIT_KEYS),
+        *_settings(LIMIT_KEYS, settings),
     ]
     for node_id, address in nodes:
         out += [
@@ -150,10 +167,23 @@ def _comment(text: str) -> list[str]:
     return ["# " + line for line in textwrap.wrap(text, 86)]
 
 
-def _commented_settings(keys: tuple[Key, ...]) -> list[str]:
+def _settings(keys: tuple[Key, ...], chosen: Mapping[str, int | bool]) -> list[str]:
     out = []
     for key in keys:
-        out += _comment(key.doc[0].upper() + key.doc[1:] + ".")
-        out.append(f"# {key.name} = {key.default}")
+        out += _comment(key.doc[0].upper() + key.doc[1:].rstrip(".") + ".")
+        if key.dotted in chosen:
+            out.append(f"{key.name} = {_toml(chosen[key.dotted])}")
+        else:
+            out.append(f"# {key.name} = {_toml(key.default)}")
         out.append("")
     return out
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _list(names: set[str]) -> str:
+    return ", ".join(sorted(names))

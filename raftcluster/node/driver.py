@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import attrs
@@ -75,17 +75,18 @@ class Driver:
         clock: NodeClock,
         send: Callable[[RaftMessage], None],
         *,
-        offload: bool = True,
+        persist: Callable[[Work], Awaitable[None]] | None = None,
         on_output: Callable[[Output], None] | None = None,
     ) -> None:
-        """`send` queues one raft message (it must not block or raise); `offload` runs
-        persists that sync in a worker thread (False: inline, for MockClock tests);
-        `on_output` sees each completed cycle's output (applied events, conf changes)."""
+        """`send` queues one raft message (it must not block or raise). `persist` makes a
+        cycle's work durable; by default `replica.persist` in a worker thread (tests give
+        their own, inline or delayed under trio's MockClock). `on_output` sees each
+        completed cycle's output (applied events, conf changes)."""
         self.replica = replica
         self.clock = clock
         self.stats = DriverStats()
         self._send = send
-        self._offload = offload
+        self._persist = persist if persist is not None else self._persist_in_thread
         self._on_output = on_output
         self._ids = itertools.count(1)
         self._waiters: dict[int, _Waiter] = {}
@@ -100,6 +101,11 @@ class Driver:
     @property
     def stopping(self) -> bool:
         return self._stopping
+
+    @property
+    def waiting(self) -> int:
+        """Requests whose callers wait for an answer."""
+        return len(self._waiters)
 
     # -- inputs (from any task) ------------------------------------------------------
 
@@ -117,12 +123,11 @@ class Driver:
         """Hand a client request to the replica and wait for its answer.
 
         Always returns a reply (never raises for a refusal): `Refused(UNAVAILABLE)` once
-        the driver is stopping. Cancellation: the request stays with the replica, which
+        the driver is stopping. Requests may come before `run` starts; they wait for it. Cancellation: the request stays with the replica, which
         may still carry it out (a write may be applied); its answer is dropped.
         """
-        if self._stopping or not self._running:
-            why = "stopping" if self._stopping else "not running yet"
-            return Refused.of(RefuseCode.UNAVAILABLE, f"node {self.node_id} is {why}")
+        if self._stopping:
+            return Refused.of(RefuseCode.UNAVAILABLE, f"node {self.node_id} is stopping")
         request_id = next(self._ids)
         waiter = _Waiter(request)
         self._waiters[request_id] = waiter
@@ -204,12 +209,9 @@ class Driver:
         # Let the other tasks in: inputs that queued up during this cycle join the next.
         await trio.lowlevel.checkpoint()
 
-    async def _persist(self, work: Work) -> None:
-        if self._offload:
-            # Not cancellable (see `run`): the thread's writes must not be half-known.
-            await trio.to_thread.run_sync(self.replica.persist, work)
-        else:
-            self.replica.persist(work)
+    async def _persist_in_thread(self, work: Work) -> None:
+        # Not cancellable (see `run`): the thread's writes must not be half-known.
+        await trio.to_thread.run_sync(self.replica.persist, work)
 
     # -- replies -----------------------------------------------------------------------
 

@@ -54,7 +54,7 @@ from raftcluster.node.clock import NodeClock
 from raftcluster.node.driver import Driver
 from raftcluster.node.errors import NodeError, PortInUse
 from raftcluster.node.protocol import ClientRequest, NodeStatus, RefuseCode, Refused
-from raftcluster.node.replica import Output, Replica
+from raftcluster.node.replica import Output, Replica, Work
 from raftcluster.node.settings import NodeSettings
 from raftcluster.raft.messages import InstallSnapshot, RaftMessage
 from raftcluster.storage.interface import Storage
@@ -208,7 +208,7 @@ class Node:
                     replica,
                     clock,
                     self._send,
-                    offload=self._storage is None,
+                    persist=None if self._storage is None else self._persist_inline,
                     on_output=self._observe,
                 )
                 self._driver = driver
@@ -236,6 +236,9 @@ class Node:
         settings = self.settings
         wal = identity.claim(settings.data_dir, settings.cluster_id, self.node_id)
         return FileStorage.open(wal, settings.wal)
+
+    async def _persist_inline(self, work: Work) -> None:
+        self.replica.persist(work)  # an injected (in-memory) storage: no I/O to wait for
 
     def _make_replica(self, storage: Storage, now_ms: int) -> Replica:
         """Load the durable state (blocking: runs in a worker thread)."""
