@@ -123,8 +123,10 @@ class Driver:
         """Hand a client request to the replica and wait for its answer.
 
         Always returns a reply (never raises for a refusal): `Refused(UNAVAILABLE)` once
-        the driver is stopping. Requests may come before `run` starts; they wait for it. Cancellation: the request stays with the replica, which
-        may still carry it out (a write may be applied); its answer is dropped.
+        the driver is stopping. Requests may come before `run` starts; they wait for it.
+
+        Cancellation: the request stays with the replica, which may still carry it out
+        (a write may be applied); its answer is dropped.
         """
         if self._stopping:
             return Refused.of(RefuseCode.UNAVAILABLE, f"node {self.node_id} is stopping")
