@@ -12,8 +12,10 @@ change is applied at most once.
 
 How transport failures reach the core: a request that was certainly not sent
 (`PeerUnreachable`, a handshake refused for a reason other than the secret, a node
-answering NO_HANDLER or OVERLOADED) is reported as `NotLeader(0)` from that node: "not
-taken, no leader known", so the core tries another node after its back-off. A request
+answering NO_HANDLER) is reported as `NotLeader(0)` from that node: "not taken, no
+leader known", so the core tries another node after its back-off; a node answering
+OVERLOADED (too many requests on the connection) as `Refused(OVERLOADED)`, so the core
+backs off and keeps its leader. A request
 that may have run (`RpcTimeout`, `ConnectionLost`, a handler failure) is left to the
 core's attempt timeout, which retries the same request elsewhere. A wrong secret or a
 wrong cluster id is not retried: every operation fails with that error.
@@ -33,12 +35,13 @@ import trio
 from raftcluster.client.core import ClientConfig, ClientCore, Completion, Send
 from raftcluster.client.links import FATAL_REFUSALS, Links
 from raftcluster.node.clock import NodeClock
-from raftcluster.node.protocol import ClientReply, NotLeader
+from raftcluster.node.protocol import ClientReply, NotLeader, RefuseCode, Refused
 from raftcluster.transport import (
     Address,
     HandshakeFailed,
     PeerUnreachable,
     RemoteError,
+    RpcErrorCode,
     RpcFailed,
 )
 from raftcluster.transport import ClientConfig as TransportClientConfig
@@ -207,7 +210,10 @@ class CoreRunner:
             self._receive(send.node, send.request_id, not_taken)
             return
         except RemoteError as e:
-            if not e.may_have_executed:
+            if e.code == RpcErrorCode.OVERLOADED:  # busy, not gone: back off, same node
+                busy = Refused.of(RefuseCode.OVERLOADED, str(e))
+                self._receive(send.node, send.request_id, busy)
+            elif not e.may_have_executed:
                 self._receive(send.node, send.request_id, not_taken)
             return  # else: the core's attempt timeout retries the same request
         except RpcFailed:

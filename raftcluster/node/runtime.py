@@ -285,19 +285,19 @@ class Node:
                       type(message).__name__, message.dst, e)  # fmt: skip
 
     def _observe(self, out: Output) -> None:
-        status = self.replica.status()
-        role = (status.role, status.leader, status.term)
+        """Log role changes (once per change, not per cycle)."""
+        core = self.replica.core
+        role = (core.role.name.lower(), core.leader, core.term)
         if role == self._role:
             return
         self._role = role
-        if status.role == "leader":
-            log.info("node %d: leader in term %d", self.node_id, status.term)
-        elif status.leader:
-            log.info("node %d: %s of node %d in term %d", self.node_id, status.role,
-                     status.leader, status.term)  # fmt: skip
+        name, leader, term = role
+        if name == "leader":
+            log.info("node %d: leader in term %d", self.node_id, term)
+        elif leader:
+            log.info("node %d: %s of node %d in term %d", self.node_id, name, leader, term)
         else:
-            log.info("node %d: %s in term %d, no leader known", self.node_id, status.role,
-                     status.term)  # fmt: skip
+            log.info("node %d: %s in term %d, no leader known", self.node_id, name, term)
 
     # -- rpc ---------------------------------------------------------------------------
 

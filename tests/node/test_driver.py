@@ -119,9 +119,36 @@ async def test_stop_lets_the_persist_in_progress_finish(autojump_clock):
         for i in cluster.ids:
             cluster.start(i)
         leader = await cluster.wait_leader()
+        follower = next(i for i in cluster.ids if i != leader)
+        driver = cluster.drivers[follower]
+        cluster.persist_delay_s[follower] = 0.050
+        persisting = cluster.persisting.setdefault(follower, trio.Event())
+        cluster.nursery.start_soon(cluster.drivers[leader].request, open_session())
+        await persisting.wait()  # the follower is writing the new entry
+        syncs, sent = driver.stats.syncs, len(cluster.sent)
+        driver.stop()
+        refused = await driver.request(GetStatus())  # new requests: refused at once
+        assert isinstance(refused, Refused) and refused.code == RefuseCode.UNAVAILABLE
+        with trio.fail_after(1):
+            await cluster.returned[follower].wait()
+        # The cycle completed: its persist counted, then its acknowledgement was sent.
+        assert driver.stats.syncs == syncs + 1
+        acks = [m for m in cluster.sent[sent:] if m.src == follower]
+        assert [type(m).__name__ for m in acks] == ["AppendResponse"]
+        storage = cluster.storages[follower]
+        storage.crash()  # what survives a crash now: the entry acknowledged
+        assert storage.load().entries[-1].index == acks[0].index
+
+
+async def test_a_waiting_request_is_answered_when_the_node_stops(autojump_clock):
+    async with trio_cluster() as cluster:
+        for i in cluster.ids:
+            cluster.start(i)
+        leader = await cluster.wait_leader()
         driver = cluster.drivers[leader]
-        cluster.persist_delay_s[leader] = 0.050
-        persisting = cluster.persisting.setdefault(leader, trio.Event())
+        for other in cluster.ids:
+            if other != leader:
+                cluster.isolate(other)  # no quorum: the write cannot commit
         reply: list[object] = []
 
         async def write() -> None:
@@ -129,21 +156,33 @@ async def test_stop_lets_the_persist_in_progress_finish(autojump_clock):
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(write)
-            await persisting.wait()
-            syncs, sent = driver.stats.syncs, len(cluster.sent)
-            last_index = driver.replica.core.status().last_index
+            await trio.sleep(0.020)
+            assert driver.waiting == 1
             driver.stop()
-            # New requests are refused at once; the one in progress waits for the cycle.
-            refused = await driver.request(open_session())
-            assert isinstance(refused, Refused) and refused.code == RefuseCode.UNAVAILABLE
-        # The cycle completed: the persist was counted and its messages went out (the
-        # AppendEntries carrying the write), then the waiting write was answered.
-        assert driver.stats.syncs == syncs + 1
-        assert any(m.src == leader for m in cluster.sent[sent:])
-        assert driver.replica.core.status().last_index == last_index
         (answer,) = reply
         assert isinstance(answer, Refused) and answer.code == RefuseCode.TIMED_OUT
-        assert not answer.code.definite  # the write may still be applied by the others
+        assert not answer.code.definite  # it may still be applied: the client must retry
+
+
+async def test_a_leader_replicates_while_it_persists_and_followers_ack_after(autojump_clock):
+    async with trio_cluster() as cluster:
+        for i in cluster.ids:
+            cluster.start(i)
+        leader = await cluster.wait_leader()
+        for i in cluster.ids:
+            cluster.persist_delay_s[i] = 0.050  # slow disks everywhere
+        persisting = cluster.persisting.setdefault(leader, trio.Event())
+        sent = len(cluster.sent)
+        cluster.nursery.start_soon(cluster.drivers[leader].request, open_session())
+        await persisting.wait()
+        await trio.sleep(0.010)  # the leader's persist is still running
+        appends = [m for m in cluster.sent[sent:] if type(m).__name__ == "AppendEntries"]
+        assert appends and all(m.entries for m in appends)  # the new entry is on its way
+        acks = [m for m in cluster.sent[sent:] if type(m).__name__ == "AppendResponse"]
+        assert acks == []  # followers acknowledge only once their own persist is done
+        await trio.sleep(0.060)
+        acks = [m for m in cluster.sent[sent:] if type(m).__name__ == "AppendResponse"]
+        assert {m.src for m in acks} == set(cluster.ids) - {leader}
 
 
 async def test_a_cancelled_request_is_forgotten_and_its_late_answer_dropped(autojump_clock):

@@ -39,6 +39,7 @@ class TrioCluster:
         self.storages = {i: MemoryStorage() for i in self.ids}
         self.drivers: dict[int, Driver] = {}
         self.runs: dict[int, trio.CancelScope] = {}
+        self.returned: dict[int, trio.Event] = {}  # set when a driver's `run` returns
         self.sent: list[RaftMessage] = []
         self.clock = NodeClock(0)
 
@@ -52,10 +53,12 @@ class TrioCluster:
         driver = driver_class(replica, self.clock, self._sender(), persist=self._persister(node))
         self.drivers[node] = driver
         scope = self.runs[node] = trio.CancelScope()
+        returned = self.returned[node] = trio.Event()
 
         async def run() -> None:
             with scope:
                 await driver.run()
+            returned.set()
 
         self.nursery.start_soon(run)
         return driver
