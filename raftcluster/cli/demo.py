@@ -118,6 +118,7 @@ class Demo:
     # -- the script ----------------------------------------------------------------------
 
     async def run(self) -> bool:
+        """Run every step; True if every check passed. Cancellation kills the nodes."""
         self.say(f"step 1: raftcluster init {self.root} --nodes {NODES}")
         cluster = init_cluster(self.root, nodes=NODES, force=True)
         for node in cluster.nodes:

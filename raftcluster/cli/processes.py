@@ -58,7 +58,9 @@ class NodeProcesses:
 
     async def start(self, node_id: int) -> trio.Process:
         """Start node `node_id` (it must not be running). Returns once the process exists;
-        whether the node came up shows in its log and in `raftcluster status`."""
+        whether the node came up shows in its log and in `raftcluster status`.
+        Cancellation: the process is started anyway (trio spawns it in a thread that
+        cannot be interrupted) and recorded, so `close()` kills it."""
         assert not self.alive(node_id), f"node {node_id} is running"
         log_path = self.log_path(node_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +109,8 @@ class NodeProcesses:
         return code
 
     async def stop_all(self, timeout_s: float = STOP_TIMEOUT_S) -> dict[int, int | None]:
-        """Stop every node at once (as `stop`); their exit statuses by node id."""
+        """Stop every node at once (as `stop`); their exit statuses by node id.
+        Cancellation: as `stop`, for each node."""
         codes: dict[int, int | None] = {}
 
         async def one(node_id: int) -> None:

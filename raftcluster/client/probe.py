@@ -69,7 +69,8 @@ async def probe(target: Target, config: TransportClientConfig, *, timeout_ms: in
 async def probe_all(
     targets: Sequence[Target], config: TransportClientConfig, *, timeout_ms: int
 ) -> list[Probe]:
-    """Probe every target at once; results in the targets' order."""
+    """Probe every target at once; results in the targets' order. Cancellation closes
+    every connection it opened; nothing else is left."""
     results: list[Probe | None] = [None] * len(targets)
 
     async def one(i: int) -> None:
