@@ -76,6 +76,9 @@ class CoreRunner:
         self._wake = trio.Event()
         self._fatal: ClusterError | None = None
         self.attempts = 0  # requests sent to nodes (retries included)
+        # Attempts that ended without an answer after the request was sent (timed out,
+        # connection lost): they may have been applied, and the core sends them again.
+        self.attempts_in_doubt = 0
 
     @classmethod
     def open(
@@ -218,6 +221,7 @@ class CoreRunner:
             return  # else: the core's attempt timeout retries the same request
         except RpcFailed:
             links.release(send.node)  # timed out or lost: maybe executed; the core retries
+            self.attempts_in_doubt += 1
             return
         if isinstance(reply, ClientReply):
             self._receive(send.node, send.request_id, reply)
