@@ -202,3 +202,28 @@ def test_init_refuses_to_overwrite_and_reports_what_it_wrote(tmp_path: Path) -> 
     assert forced.returncode == 0 and "wrote" in forced.stdout
     usage = cli("status")
     assert usage.returncode == 1 and "--cluster DIR, or --endpoints" in usage.stderr
+
+
+def test_nodes_do_not_outlive_a_supervisor_killed_with_sigkill(tmp_path: Path) -> None:
+    init_cluster(tmp_path, nodes=1, settings=FAST)
+    out = tmp_path / "up.out"
+    with out.open("w") as log:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "raftcluster", "up", str(tmp_path)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: "leader: node 1" in out.read_text(), "the node to lead")
+        up.kill()
+        up.wait(timeout=WAIT_S)
+        node_log = tmp_path / "node-1" / "node.log"
+        wait_for(lambda: "stopped (applied" in node_log.read_text(), "the node to stop")
+        assert "standard input closed (the supervisor is gone): stopping" in node_log.read_text()
+        done = cli("status", "--cluster", str(tmp_path), "--timeout-ms", "500")
+        assert done.returncode == 2 and "unreachable" in done.stdout
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
