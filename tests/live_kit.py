@@ -25,7 +25,14 @@ from raftcluster.client.probe import Poller, Probe, Target
 from raftcluster.client.runner import CoreRunner
 from raftcluster.config import ClusterFile, client_transport_config, endpoints, init_cluster
 from raftcluster.node.admin import NodeInfo
-from raftcluster.node.protocol import Consistency, Query, QueryResult
+from raftcluster.node.protocol import (
+    Consistency,
+    NotLeader,
+    Query,
+    QueryResult,
+    RefuseCode,
+    Refused,
+)
 from raftcluster.transport import connect_rpc
 from statemachine.codec import Message, decode, encode
 
@@ -35,6 +42,7 @@ SETTINGS: dict[str, int | bool] = {
     "cluster.allow_fault_injection": True,
 }
 WAIT_S = 45.0  # the longest any wait below may take on a loaded machine
+_TRANSIENT = (RefuseCode.TIMED_OUT, RefuseCode.UNAVAILABLE, RefuseCode.OVERLOADED)
 
 
 class Live:
@@ -44,6 +52,13 @@ class Live:
         self.poller = poller
 
     # -- following the cluster -----------------------------------------------------------
+
+    async def all_answer(self) -> dict[int, NodeInfo]:
+        """The info of every node, once all of them answer one poll."""
+        found = await self.until("every node to answer", lambda i: i if len(i) == len(
+            self.cluster.nodes) else None)  # fmt: skip
+        assert isinstance(found, dict)
+        return found
 
     async def poll(self) -> dict[int, NodeInfo]:
         probes: list[Probe] = await self.poller.poll(timeout_ms=2_000)
@@ -118,11 +133,19 @@ class Live:
             return await connection.call(request, timeout_ms=10_000)
 
     async def query(self, node: int, query: Message, *, stale: bool) -> tuple[int, Message]:
-        """`query` answered by `node` itself: (the applied index it read at, the result)."""
+        """`query` answered by `node` itself: (the applied index it read at, the result).
+        A linearizable read is asked again while the node cannot serve it (no leader known
+        during an election, say: a loaded machine may cause one at any time)."""
         consistency = Consistency.STALE if stale else Consistency.LINEARIZABLE
-        reply = await self.call(node, Query(encode(query), consistency))
-        assert isinstance(reply, QueryResult), reply
-        return reply.index, decode(reply.result, Message)
+        with trio.move_on_after(WAIT_S):
+            while True:
+                reply = await self.call(node, Query(encode(query), consistency))
+                if isinstance(reply, QueryResult):
+                    return reply.index, decode(reply.result, Message)
+                assert isinstance(reply, NotLeader | Refused), reply
+                assert not isinstance(reply, Refused) or reply.code in _TRANSIENT, reply
+                await trio.sleep(0.05)
+        raise AssertionError(f"node {node} did not answer {query!r} within {WAIT_S} s")
 
 
 @contextlib.asynccontextmanager

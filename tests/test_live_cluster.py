@@ -113,7 +113,6 @@ async def test_writes_and_linearizable_reads_from_every_node(tmp_path: Path) -> 
                 assert kv_pairs(result) == {key: (value, 1)}, (node, leader)
         read = await client.read(Range.prefix(b"lin/"))
         assert read.ok and len(kv_pairs(read.result)) == 15
-        assert client.leader == leader
 
 
 async def test_kill_9_of_the_leader_during_writes_loses_no_acknowledged_write(
@@ -190,7 +189,8 @@ async def test_a_peer_or_client_with_a_wrong_secret_is_refused_and_the_cluster_g
     async with live_cluster(tmp_path) as live:
         await live.leader()
         nodes = {n.id: n.addresses for n in live.cluster.nodes}
-        refused_before = {n: i.transport.handshakes_refused for n, i in (await live.poll()).items()}
+        infos = await live.all_answer()
+        refused_before = {n: i.transport.handshakes_refused for n, i in infos.items()}
         # An impostor claiming to be node 1 (which dials 2 and 3), without the secret.
         impostor = Transport(
             TransportConfig(
@@ -204,9 +204,10 @@ async def test_a_peer_or_client_with_a_wrong_secret_is_refused_and_the_cluster_g
         )
         async with impostor, live.client() as client:
 
-            def refused(infos: dict) -> bool:
+            def refused(infos: dict) -> bool:  # type: ignore[type-arg]
                 return all(
-                    infos[n].transport.handshakes_refused > refused_before[n] for n in (2, 3)
+                    n in infos and infos[n].transport.handshakes_refused > refused_before[n]
+                    for n in (2, 3)
                 )
 
             await live.until("nodes 2 and 3 to refuse the impostor", refused)
@@ -250,7 +251,7 @@ async def test_random_and_oversized_frames_never_crash_a_node(tmp_path: Path) ->
                 stream = await trio.open_tcp_stream(target.host, target.port)
                 async with stream:
                     await stream.send_all(payload)
-            assert 2 in await live.poll(), f"node 2 stopped answering after {payload!r}"
+            await live.until(f"node 2 to answer after {payload!r}", lambda i: 2 in i)
         # Authenticated junk: requests that decode but carry garbage inside.
         rng = random.Random(3)
         for _ in range(10):
@@ -261,8 +262,8 @@ async def test_random_and_oversized_frames_never_crash_a_node(tmp_path: Path) ->
                     RefuseCode.BAD_REQUEST,
                     RefuseCode.OVERLOADED,
                 ), reply
-        infos = await live.poll()
-        assert set(infos) == {1, 2, 3} and infos[2].transport.handshakes_refused > 0
+        infos = await live.all_answer()
+        assert infos[2].transport.handshakes_refused > 0
         async with live.client() as client:
             assert (await client.write(Put(b"after", b"junk"))).ok
         assert live.processes.alive(2)

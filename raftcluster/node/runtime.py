@@ -187,31 +187,20 @@ class Node:
             self._stopped.set()
 
     async def _serve(self, task_status: Any) -> None:
-        settings = self.settings
         self._clock = clock = NodeClock(self._origin_ms)
         self._started_ms = clock.now_ms()
-        transport = Transport(
-            settings.transport_config(),
-            rng=random.Random(self._rng.getrandbits(64)),
-            rpc_handler=self._handle,
-        )
-        self._transport = transport
         async with trio.open_nursery() as nursery:
-            try:
-                await nursery.start(transport.serve)
-            except TransportError as e:
-                raise _listen_error(self.node_id, e) from e
+            transport = await self._start_transport(nursery)
             storage = await self._open_storage()
             try:
                 replica = await trio.to_thread.run_sync(self._make_replica, storage, clock.now_ms())
-                driver = Driver(
+                driver = self._driver = Driver(
                     replica,
                     clock,
                     self._send,
                     persist=None if self._storage is None else self._persist_inline,
                     on_output=self._observe,
                 )
-                self._driver = driver
                 if self._stop_requested:
                     driver.stop()
                 nursery.start_soon(self._pump, transport.inbox, driver)
@@ -225,7 +214,21 @@ class Node:
             finally:
                 with trio.CancelScope(shield=True):
                     await trio.to_thread.run_sync(storage.close)
-            nursery.cancel_scope.cancel()
+            nursery.cancel_scope.cancel()  # the transport and the inbox pump
+
+    async def _start_transport(self, nursery: trio.Nursery) -> Transport:
+        """Listen (raising PortInUse for a taken address) and start dialing the peers.
+        Client requests that arrive before the replica is loaded are refused UNAVAILABLE."""
+        transport = self._transport = Transport(
+            self.settings.transport_config(),
+            rng=random.Random(self._rng.getrandbits(64)),
+            rpc_handler=self._handle,
+        )
+        try:
+            await nursery.start(transport.serve)
+        except TransportError as e:
+            raise _listen_error(self.node_id, e) from e
+        return transport
 
     async def _open_storage(self) -> Storage:
         if self._storage is not None:
