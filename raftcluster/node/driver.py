@@ -1,7 +1,8 @@
 """The trio loop around one `Replica`: timers, inputs, the Ready cycle, replies.
 
 `Driver` knows nothing of sockets or files: it is given a clock, a function that sends
-a raft message, and whether to run `persist` in a worker thread. The node runtime
+a raft message, and how to persist (by default `Replica.persist` in a worker thread,
+`trio.to_thread.run_sync`). The node runtime
 (`runtime.py`) plugs in the transport and the file storage; tests plug in an in-memory
 network, `MemoryStorage` and trio's `MockClock`.
 
@@ -25,7 +26,6 @@ gather for the next one (group commit). Only one persist runs at a time, because
 from __future__ import annotations
 
 import itertools
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -44,8 +44,6 @@ from raftcluster.node.protocol import (
 )
 from raftcluster.node.replica import Output, Replica, Reply, Work
 from raftcluster.raft.messages import AppendEntries, Heartbeat, RaftMessage
-
-log = logging.getLogger("raftcluster.node")
 
 # The replica's client key for every request that comes through this driver: request ids
 # are the driver's own (unique per incarnation), so one key is enough.
