@@ -39,6 +39,7 @@ from typing import Any
 
 import trio
 
+from raftcluster import __version__
 from raftcluster.node import identity
 from raftcluster.node.admin import (
     AdminRequest,
@@ -73,7 +74,6 @@ from statemachine.errors import LimitExceeded
 
 log = logging.getLogger("raftcluster.node")
 
-VERSION = "0.1.0"
 MAX_INBOX_BATCH = 1024  # raft messages handed to the replica per batch
 SNAPSHOT_FLOW = 1  # the raft flow InstallSnapshot chunks ride (everything else: flow 0)
 _WARN_LIMIT = 5  # log this many of a kind of dropped message, then count quietly
@@ -140,7 +140,7 @@ class Node:
             node_id=self.node_id,
             cluster_id=self.settings.cluster_id,
             pid=os.getpid(),
-            version=VERSION,
+            version=__version__,
             addresses=self.addresses,
             data_dir=str(self.settings.data_dir),
             uptime_ms=clock.now_ms() - self._started_ms,
