@@ -4,6 +4,7 @@ The public surface is re-exported here; the modules behind it are private to the
 package and may move.
 """
 
+from raftcluster.errors import OutcomeUnknown, Unavailable
 from statemachine.cluster import ClusterState, Executed
 from statemachine.codec import Message, decode, encode, tagged
 from statemachine.errors import (
@@ -88,6 +89,7 @@ __all__ = [
     "KvEvent",
     "LimitExceeded",
     "Message",
+    "OutcomeUnknown",
     "OpenSession",
     "Part",
     "PartSpec",
@@ -104,6 +106,7 @@ __all__ = [
     "StateMachine",
     "Txn",
     "TxnResult",
+    "Unavailable",
     "UnknownPart",
     "decode",
     "encode",

@@ -1,4 +1,5 @@
-"""`python -m raftcluster demo` really runs: replicas agree, the retry is deduplicated."""
+"""`python -m raftcluster demo` really runs: the live demo passes every check, and the
+in-process one (`--in-process`) shows the replicas agree and the retry deduplicated."""
 
 from __future__ import annotations
 
@@ -16,13 +17,34 @@ def demo(*args: str) -> subprocess.CompletedProcess[str]:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         check=False,
     )
 
 
-def test_demo_prints_what_happens_and_exits_zero() -> None:
-    done = demo()
+def test_the_live_demo_survives_the_loss_of_its_leader(tmp_path: Path) -> None:
+    done = demo("--dir", str(tmp_path / "cluster"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    for step in range(1, 8):
+        assert f"step {step}: " in out
+    assert "killed by SIGKILL" in out and "FAIL" not in out
+    assert "acknowledged writes read back" in out and "caught up: applied index" in out
+    assert out.count("exited with status 0") == 3
+    assert out.rstrip().endswith("demo passed: 6 of 6 checks")
+    assert not (tmp_path / "cluster").exists()  # removed unless --keep
+
+
+def test_the_live_demo_reports_in_json(tmp_path: Path) -> None:
+    done = demo("--json", "--dir", str(tmp_path / "cluster"), "--keep")
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["ok"] is True and summary["passed"] == summary["checks"] == 6
+    assert (tmp_path / "cluster" / "cluster.toml").exists()
+
+
+def test_the_in_process_demo_prints_what_happens_and_exits_zero() -> None:
+    done = demo("--in-process")
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "succeeded=True, two writes in revision 5" in out
@@ -33,8 +55,8 @@ def test_demo_prints_what_happens_and_exits_zero() -> None:
     assert done.stderr == ""
 
 
-def test_demo_json_reports_four_identical_snapshots() -> None:
-    done = demo("--json")
+def test_the_in_process_demo_json_reports_four_identical_snapshots() -> None:
+    done = demo("--in-process", "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["identical"] is True and summary["deduplicated"] is True

@@ -29,6 +29,9 @@ REVIEWED = {
     ("raftcluster/cli/__init__.py", "plugin.load"),
     # chaos.report.record.loads: the run record's own reader, json.loads plus validation
     ("chaos/report/directory.py", "loads"),
+    # Storage.load: reads the node's own write-ahead log through the storage's CRC-checked
+    # record parser and the codec (no object construction from the bytes beyond that)
+    ("raftcluster/node/replica.py", "storage.load"),
 }
 
 

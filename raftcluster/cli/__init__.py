@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 from types import ModuleType
 
-from raftcluster.cli import demo
+from raftcluster.cli import demo, init, node, status, up
 from statemachine.errors import ClusterError
 
 # Built-in subcommand modules, in the order `--help` lists them.
-BUILTIN: tuple[ModuleType, ...] = (demo,)
+BUILTIN: tuple[ModuleType, ...] = (init, up, node, status, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

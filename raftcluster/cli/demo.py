@@ -1,135 +1,257 @@
-"""`raftcluster demo`: the replicated state machine, in process, until the node runtime exists.
+"""`raftcluster demo`: a local three-node cluster survives the loss of its leader.
 
-Three `ClusterState` replicas apply the same log of encoded commands, as three nodes
-would apply committed Raft entries: puts through a client session, a transaction, a
-retried request answered from the session cache, a watch over the change history, a
-compaction, and a fourth replica started from a snapshot. Every replica must end with
-the same snapshot bytes; the demo exits 1 if they do not.
+Step by step, checking each claim:
+ 1. `raftcluster init` a cluster in a temporary directory;
+ 2. start three `raftcluster node` processes (as `raftcluster up` does) and wait for a
+    leader;
+ 3. write keys through a client session and read them back (linearizable);
+ 4. kill the leader with SIGKILL while writes keep coming, and show the new leader;
+ 5. check that every acknowledged write is still there, applied once;
+ 6. restart the killed node: it recovers from its data directory and catches up
+    (the same applied index on every node), and `raftcluster status` shows it;
+ 7. stop every node with SIGTERM and check they exit cleanly.
+Exit status 0 only if every check passed. `--in-process` runs the older demonstration
+of the replicated state machine alone (three replicas in this process).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
+import contextlib
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import trio
+
+from raftcluster.cli import status
+from raftcluster.cli.demo_replicas import run_in_process
 from raftcluster.cli.output import add_json_flag, emit
-from statemachine.cluster import ClusterState
-from statemachine.codec import Message, decode, encode
-from statemachine.kv import (
-    Changes,
-    ChangesResult,
-    Compact,
-    CompactResult,
-    Compare,
-    CompareOp,
-    Put,
-    PutResult,
-    Range,
-    RangeResult,
-    Txn,
-    TxnResult,
+from raftcluster.cli.processes import NodeProcesses, describe_exit
+from raftcluster.client.probe import Poller, Probe, Target
+from raftcluster.client.runner import CoreRunner
+from raftcluster.config import (
+    ClusterFile,
+    client_transport_config,
+    endpoints,
+    init_cluster,
 )
-from statemachine.results import Failure, expect, to_exception
-from statemachine.sessions import OpenSession, SessionOpened, SessionRequest
+from raftcluster.errors import OutcomeUnknown
+from statemachine.kv import Put, Range, RangeResult
+
+WAIT_S = 30.0
+NODES = 3
 
 
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "demo", help="apply one command log to three in-process replicas and compare them"
+        "demo",
+        help="start a local 3-node cluster, kill its leader, show that nothing is lost",
+        description="Start three node processes, write, kill the leader with SIGKILL, "
+        "check every acknowledged write survived, restart the node and watch it catch up.",
     )
+    parser.add_argument(
+        "--dir", type=Path, default=None,
+        help="where to put the cluster (default: a temporary directory)",
+    )  # fmt: skip
+    parser.add_argument("--keep", action="store_true", help="keep the cluster directory afterwards")
+    parser.add_argument(
+        "--in-process", action="store_true",
+        help="only the replicated state machine: three replicas in this process",
+    )  # fmt: skip
     add_json_flag(parser)
     parser.set_defaults(run=run)
 
 
-class Replicas:
-    """Replicas fed the same log; every entry must give the same bytes on each."""
-
-    def __init__(self, count: int) -> None:
-        self.replicas = [ClusterState() for _ in range(count)]
-        self.index = 0
-        self.lines: list[str] = []
-
-    def commit(self, command: Message) -> Message:
-        """Append one entry and apply it on every replica; return the (common) result."""
-        self.index += 1
-        entry = encode(command)
-        outcomes = [replica.apply(self.index, entry) for replica in self.replicas]
-        assert all(o == outcomes[0] for o in outcomes), f"replicas disagree at {self.index}"
-        return decode(outcomes[0].result, Message)
-
-    def say(self, line: str) -> None:
-        self.lines.append(line)
-
-    def hashes(self) -> list[str]:
-        return [hashlib.sha256(r.snapshot()).hexdigest()[:16] for r in self.replicas]
-
-
-def _script(log: Replicas) -> dict[str, Any]:
-    session = expect(log.commit(OpenSession(now_ms=0, ttl_ms=60_000)), SessionOpened).session
-    log.say(f"entry {log.index}: opened client session {session}")
-    settings = {b"config/db/host": b"10.0.0.5", b"config/db/port": b"5432", b"config/web/n": b"3"}
-    for seq, (key, value) in enumerate(settings.items(), 1):
-        reply = expect(
-            log.commit(SessionRequest(session, seq, seq - 1, Put(key, value))), PutResult
-        )
-        log.say(
-            f"entry {log.index}: put {key.decode()}={value.decode()} -> revision {reply.revision}"
-        )
-    move = SessionRequest(
-        session,
-        4,
-        3,
-        Txn(
-            (Compare.value(b"config/db/host", CompareOp.EQUAL, b"10.0.0.5"),),
-            (Put(b"config/db/host", b"10.0.0.6"), Put(b"config/db/moved", b"yes")),
-        ),
-    )
-    first = expect(log.commit(move), TxnResult)
-    log.say(
-        f"entry {log.index}: txn if host == 10.0.0.5 then move it: succeeded={first.succeeded}, "
-        f"two writes in revision {first.revision}"
-    )
-    retry = expect(log.commit(move), TxnResult)
-    head = expect(log.replicas[0].read(Range(b"config/db/host")), RangeResult)
-    deduplicated = retry == first and head.kvs[0].version == 2 and head.revision == first.revision
-    log.say(
-        f"entry {log.index}: the client retried the txn (reply lost): answered from the "
-        f"session cache, applied once: {deduplicated} (host version {head.kvs[0].version})"
-    )
-    watch = expect(
-        log.replicas[0].read(Changes.prefix(b"config/db/", start_revision=2)), ChangesResult
-    )
-    for event in watch.events:
-        kv = event.kv
-        log.say(f"  watch config/db/: {event.kind.name} {kv.key.decode()} at {kv.mod_revision}")
-    expect(log.commit(Compact(first.revision)), CompactResult)
-    old = log.replicas[0].read(Range(b"config/db/host", revision=2))
-    assert isinstance(old, Failure), old
-    log.say(
-        f"entry {log.index}: compacted to {first.revision}; reading revision 2 now raises "
-        f"{type(to_exception(old)).__name__}: {old.message}"
-    )
-    late = ClusterState()
-    late.restore(log.replicas[0].snapshot())
-    log.replicas.append(late)
-    log.say(f"a fourth replica starts from replica 1's snapshot ({len(late.snapshot())} bytes)")
-    reply = expect(log.commit(SessionRequest(session, 5, 4, Put(b"config/web/n", b"5"))), PutResult)
-    log.say(f"entry {log.index}: put config/web/n=5 on all four -> revision {reply.revision}")
-    hashes = log.hashes()
-    agree = len(set(hashes)) == 1
-    log.say(f"snapshot sha256 per replica: {' '.join(hashes)} -> identical: {agree}")
-    return {
-        "entries": log.index,
-        "deduplicated": deduplicated,
-        "snapshot_hashes": hashes,
-        "identical": agree,
-    }
-
-
 def run(args: argparse.Namespace) -> int:
-    log = Replicas(3)
-    summary = _script(log)
-    summary["lines"] = log.lines
-    emit(args, summary, lambda s: "\n".join(s["lines"]))
-    return 0 if summary["identical"] and summary["deduplicated"] else 1
+    if args.in_process:
+        return run_in_process(args)
+    root = args.dir or Path(tempfile.mkdtemp(prefix="raftcluster-demo-"))
+    demo = Demo(root, quiet=args.json)
+    try:
+        passed = trio.run(demo.run)
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    emit(args, demo.summary(passed), lambda s: f"demo {'passed' if passed else 'FAILED'}: "
+         f"{s['passed']} of {s['checks']} checks")  # fmt: skip
+    return 0 if passed else 1
+
+
+class DemoFailed(Exception):
+    """A step could not go on (a wait ran out)."""
+
+
+class Demo:
+    def __init__(self, root: Path, *, quiet: bool = False) -> None:
+        self.root = root
+        self.quiet = quiet
+        self.checks: list[tuple[str, bool]] = []
+        self.started = time.monotonic()
+        self.acked: dict[bytes, bytes] = {}
+        self.unknown: set[bytes] = set()
+
+    # -- output --------------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(f"[{time.monotonic() - self.started:5.1f}s] {text}", flush=True)
+
+    def check(self, what: str, ok: bool) -> bool:
+        self.checks.append((what, ok))
+        self.say(f"  {'ok  ' if ok else 'FAIL'} {what}")
+        return ok
+
+    def summary(self, passed: bool) -> dict[str, Any]:
+        return {
+            "passed": sum(ok for _, ok in self.checks),
+            "checks": len(self.checks),
+            "results": [{"check": what, "ok": ok} for what, ok in self.checks],
+            "ok": passed,
+            "seconds": round(time.monotonic() - self.started, 1),
+        }
+
+    # -- the script ----------------------------------------------------------------------
+
+    async def run(self) -> bool:
+        """Run every step; True if every check passed. Cancellation kills the nodes."""
+        self.say(f"step 1: raftcluster init {self.root} --nodes {NODES}")
+        cluster = init_cluster(self.root, nodes=NODES, force=True)
+        for node in cluster.nodes:
+            self.say(f"  node {node.id}: {node.addresses[0]}, data in {node.data_dir}")
+        processes = NodeProcesses(cluster)
+        try:
+            async with self._following(cluster) as poller:
+                await self._script(cluster, processes, poller)
+        except DemoFailed as e:
+            self.check(str(e), False)
+        finally:
+            await processes.close()
+        return bool(self.checks) and all(ok for _, ok in self.checks)
+
+    @contextlib.asynccontextmanager
+    async def _following(self, cluster: ClusterFile) -> AsyncIterator[Poller]:
+        targets = [Target(n.id, n.addresses) for n in cluster.nodes]
+        async with Poller.open(targets, client_transport_config(cluster)) as poller:
+            yield poller
+
+    async def _script(self, cluster: ClusterFile, processes: NodeProcesses, poller: Poller) -> None:
+        self.say("step 2: start the nodes (raftcluster node --config ... --id N)")
+        for node_id in cluster.node_ids:
+            process = await processes.start(node_id)
+            self.say(f"  node {node_id}: pid {process.pid}, log {processes.log_path(node_id)}")
+        leader, term = await self._leader(poller)
+        self.check(f"node {leader} leads (term {term})", True)
+
+        config = client_transport_config(cluster)
+        async with CoreRunner.open(endpoints(cluster), config) as client:
+            self.say("step 3: write 10 keys through a client session, read them back")
+            for i in range(10):
+                await self._put(client, b"demo/before/%02d" % i, b"value %d" % i)
+            found = await self._read_all(client)
+            self.check(f"linearizable read returns all {len(self.acked)} writes", found)
+
+            pid = processes.pid(leader)
+            self.say(f"step 4: kill -9 the leader, node {leader} (pid {pid}), while writing")
+            await self._kill_during_writes(client, processes, poller, leader)
+
+            self.say("step 5: every acknowledged write is still there")
+            found = await self._read_all(client)
+            doubt = f", {len(self.unknown)} in doubt" if self.unknown else ""
+            self.check(f"all {len(self.acked)} acknowledged writes read back{doubt}", found)
+
+        self.say(f"step 6: restart node {leader}; it recovers from its data directory")
+        await processes.start(leader)
+        applied = await self._caught_up(poller)
+        self.check(f"node {leader} caught up: applied index {applied} on every node", True)
+        probes = await poller.poll(timeout_ms=2_000)
+        summary = status.summarize(cluster.cluster_id, probes)
+        for line in status.human(summary).splitlines():
+            self.say(f"  {line}")
+
+        self.say("step 7: stop every node (SIGTERM)")
+        codes = await processes.stop_all()
+        for node_id, code in sorted(codes.items()):
+            self.say(f"  node {node_id} {describe_exit(code if code is not None else 0)}")
+        self.check("every node stopped cleanly", all(c == 0 for c in codes.values()))
+
+    async def _kill_during_writes(
+        self, client: CoreRunner, processes: NodeProcesses, poller: Poller, leader: int
+    ) -> None:
+        stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            for writer in range(4):
+                nursery.start_soon(self._write_stream, client, writer, stop)
+            await trio.sleep(0.2)
+            before = len(self.acked)
+            processes.kill(leader, signal.SIGKILL)
+            killed_at = time.monotonic()
+            code = await processes.wait(leader)
+            self.say(f"  node {leader} {describe_exit(code)} ({len(self.acked)} writes so far)")
+            new, term = await self._leader(poller, other_than=leader)
+            took = time.monotonic() - killed_at
+            self.check(f"node {new} leads now (term {term}, {took:.1f} s after the kill)", True)
+            with trio.move_on_after(WAIT_S):
+                while len(self.acked) < before + 20:
+                    await trio.sleep(0.05)
+            stop.set()
+        self.say(f"  {len(self.acked) - before} writes acknowledged since the kill")
+
+    async def _write_stream(self, client: CoreRunner, writer: int, stop: trio.Event) -> None:
+        i = 0
+        while not stop.is_set():
+            await self._put(client, b"demo/during/%d-%03d" % (writer, i), b"w%d" % i)
+            i += 1
+
+    async def _put(self, client: CoreRunner, key: bytes, value: bytes) -> None:
+        done = await client.write(Put(key, value), timeout_ms=int(WAIT_S * 1000))
+        if done.ok:
+            self.acked[key] = value
+        elif isinstance(done.error, OutcomeUnknown):
+            self.unknown.add(key)
+        else:
+            raise DemoFailed(f"write of {key!r} refused: {done.error}")
+
+    async def _read_all(self, client: CoreRunner) -> bool:
+        done = await client.read(Range.prefix(b"demo/"), timeout_ms=int(WAIT_S * 1000))
+        if not done.ok or not isinstance(done.result, RangeResult):
+            raise DemoFailed(f"read failed: {done.error}")
+        stored = {kv.key: (kv.value, kv.version) for kv in done.result.kvs}
+        lost = [k for k, v in self.acked.items() if stored.get(k) != (v, 1)]
+        for key in lost[:5]:
+            self.say(f"  LOST or applied twice: {key!r} -> {stored.get(key)}")
+        return not lost
+
+    async def _leader(self, poller: Poller, other_than: int = 0) -> tuple[int, int]:
+        with trio.move_on_after(WAIT_S):
+            while True:
+                probes = await poller.poll(timeout_ms=1_000)
+                leader = _leader_of(probes)
+                if leader[0] and leader[0] != other_than:
+                    return leader
+                await trio.sleep(0.1)
+        raise DemoFailed(f"no leader within {WAIT_S:.0f} s")
+
+    async def _caught_up(self, poller: Poller) -> int:
+        with trio.move_on_after(WAIT_S):
+            while True:
+                probes = await poller.poll(timeout_ms=1_000)
+                infos = [p.info for p in probes if p.info is not None]
+                applied = {i.status.applied_index for i in infos}
+                commits = {i.status.commit_index for i in infos}
+                if len(infos) == len(probes) and len(applied) == 1 and applied == commits:
+                    return applied.pop()
+                await trio.sleep(0.1)
+        raise DemoFailed(f"the nodes did not converge within {WAIT_S:.0f} s")
+
+
+def _leader_of(probes: list[Probe]) -> tuple[int, int]:
+    leaders = [p.info for p in probes if p.info is not None and p.info.status.role == "leader"]
+    if not leaders:
+        return 0, 0
+    best = max(leaders, key=lambda i: i.status.term)
+    return best.node_id, best.status.term

@@ -1,0 +1,90 @@
+"""Which cluster a command talks to: `--cluster DIR` or `--endpoints host:port,...`.
+
+`--cluster DIR` reads DIR/cluster.toml (node ids, addresses, cluster id, secret file).
+`--endpoints` names nodes directly; the cluster id and the secret then come from
+`--cluster-id` and `--secret-file`. Commands that talk to a cluster (`status`, and the
+client commands built on it) share these options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+from pathlib import Path
+
+import attrs
+
+from raftcluster.client.probe import Target
+from raftcluster.config import (
+    ClusterFile,
+    client_transport_config,
+    load_cluster,
+    read_secret,
+)
+from raftcluster.transport import Address
+from raftcluster.transport import ClientConfig as TransportClientConfig
+from statemachine.errors import ClusterError, InvalidArgument
+
+
+class UsageError(ClusterError):
+    """The command line does not say which cluster to reach, or says it wrongly."""
+
+
+@attrs.frozen
+class ClusterTarget:
+    targets: tuple[Target, ...]
+    transport: TransportClientConfig
+    cluster: ClusterFile | None  # when found through --cluster
+
+
+def add_target_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("which cluster")
+    group.add_argument(
+        "--cluster", metavar="DIR",
+        help="the directory `raftcluster init` wrote (or its cluster.toml)",
+    )  # fmt: skip
+    group.add_argument(
+        "--endpoints", metavar="HOST:PORT,...",
+        help="node addresses, comma-separated (with --secret-file and --cluster-id)",
+    )  # fmt: skip
+    group.add_argument(
+        "--secret-file", type=Path, metavar="PATH", help="the cluster secret, with --endpoints"
+    )
+    group.add_argument("--cluster-id", metavar="ID", help="the cluster id, with --endpoints")
+
+
+def resolve(args: argparse.Namespace) -> ClusterTarget:
+    """The nodes and credentials the options name. Raises UsageError or ConfigError."""
+    if bool(args.cluster) == bool(args.endpoints):
+        raise UsageError("say which cluster: --cluster DIR, or --endpoints HOST:PORT,...")
+    if args.cluster:
+        cluster = load_cluster(args.cluster)
+        targets = tuple(Target(n.id, n.addresses) for n in cluster.nodes)
+        return ClusterTarget(targets, client_transport_config(cluster), cluster)
+    if args.secret_file is None or not args.cluster_id:
+        raise UsageError("--endpoints needs --secret-file PATH and --cluster-id ID")
+    targets = tuple(Target(0, (address,)) for address in parse_endpoints(args.endpoints))
+    transport = TransportClientConfig(
+        cluster_id=args.cluster_id,
+        client_id=secrets.randbits(62) + 1,
+        secret=read_secret(args.secret_file.absolute()),
+    )
+    return ClusterTarget(targets, transport, None)
+
+
+def parse_endpoints(text: str) -> list[Address]:
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            address = Address.parse(part)
+        except InvalidArgument as e:
+            raise UsageError(f"--endpoints: {e.reason}") from None
+        if address.port == 0:
+            raise UsageError(f"--endpoints: {part!r} needs a port")
+        out.append(address)
+    if not out:
+        raise UsageError("--endpoints: no address given")
+    return out

@@ -1,0 +1,234 @@
+"""A minimal trio shell for `ClientCore`: sessions, retries and the leader guess, over
+authenticated RPC connections to the nodes.
+
+    async with CoreRunner.open(endpoints, transport_config) as client:
+        done = await client.write(Put(b"k", b"v"))      # a Completion
+        done = await client.read(Range(b"k"))           # linearizable unless stale=True
+
+It exists for the node runtime's own tests, `raftcluster status`, the demo and the
+benchmarks; `raftcluster.connect` (the client API) is built on the same core. Every
+write goes through the core's session, so a retry after a lost answer or a leader
+change is applied at most once.
+
+How transport failures reach the core: a request that was certainly not sent
+(`PeerUnreachable`, a handshake refused for a reason other than the secret, a node
+answering NO_HANDLER) is reported as `NotLeader(0)` from that node: "not taken, no
+leader known", so the core tries another node after its back-off; a node answering
+OVERLOADED (too many requests on the connection) as `Refused(OVERLOADED)`, so the core
+backs off and keeps its leader. A request
+that may have run (`RpcTimeout`, `ConnectionLost`, a handler failure) is left to the
+core's attempt timeout, which retries the same request elsewhere. A wrong secret or a
+wrong cluster id is not retried: every operation fails with that error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import secrets
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+
+import attrs
+import trio
+
+from raftcluster.client.core import ClientConfig, ClientCore, Completion, Send
+from raftcluster.client.links import FATAL_REFUSALS, Links
+from raftcluster.node.clock import NodeClock
+from raftcluster.node.protocol import ClientReply, NotLeader, RefuseCode, Refused
+from raftcluster.transport import (
+    Address,
+    HandshakeFailed,
+    PeerUnreachable,
+    RemoteError,
+    RpcErrorCode,
+    RpcFailed,
+)
+from raftcluster.transport import ClientConfig as TransportClientConfig
+from raftcluster.transport.scope import Unwrapped
+from statemachine.codec import Message
+from statemachine.errors import ClusterError
+
+_CLOSE_TIMEOUT_MS = 1_000
+
+
+class CoreRunner:
+    def __init__(
+        self,
+        endpoints: Mapping[int, Sequence[Address]],
+        transport: TransportClientConfig,
+        config: ClientConfig | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        """`endpoints`: each node's id and addresses. Use `CoreRunner.open(...)`."""
+        self._rng = rng if rng is not None else random.Random(secrets.randbits(64))
+        if config is None:
+            config = ClientConfig(nodes=tuple(endpoints))  # type: ignore[arg-type]  # converter
+        self._config = config
+        self._transport = transport
+        self._endpoints = {node: (node, tuple(addrs)) for node, addrs in endpoints.items()}
+        self._links: Links | None = None
+        self._clock: NodeClock | None = None
+        self._core: ClientCore | None = None
+        self._nursery: trio.Nursery | None = None
+        self._done: dict[int, Completion] = {}
+        self._waiting: dict[int, trio.Event] = {}
+        self._wake = trio.Event()
+        self._fatal: ClusterError | None = None
+        self.attempts = 0  # requests sent to nodes (retries included)
+        # Attempts that ended without an answer after the request was sent (timed out,
+        # connection lost): they may have been applied, and the core sends them again.
+        self.attempts_in_doubt = 0
+
+    @classmethod
+    def open(
+        cls,
+        endpoints: Mapping[int, Sequence[Address]],
+        transport: TransportClientConfig,
+        config: ClientConfig | None = None,
+        rng: random.Random | None = None,
+    ) -> AbstractAsyncContextManager[CoreRunner]:
+        """``async with CoreRunner.open(...) as client``. Leaving the block closes the
+        session (best effort, within a second) and every connection. Cancellation of the
+        block closes the connections at once; the session then expires on its own."""
+        return Unwrapped(cls(endpoints, transport, config, rng)._running())
+
+    @contextlib.asynccontextmanager
+    async def _running(self) -> AsyncIterator[CoreRunner]:
+        self._clock = NodeClock()
+        self._core = ClientCore(self._config, self._rng, self._clock.now_ms())
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            self._links = Links(nursery, self._transport, self._endpoints)
+            nursery.start_soon(self._ticker)
+            try:
+                yield self
+                await self._close_session()
+            finally:
+                nursery.cancel_scope.cancel()
+
+    @property
+    def core(self) -> ClientCore:
+        assert self._core is not None, "use CoreRunner.open"
+        return self._core
+
+    @property
+    def leader(self) -> int:
+        """The node the core believes leads (0: unknown)."""
+        return self.core.leader
+
+    # -- operations --------------------------------------------------------------------
+
+    async def write(self, command: Message, *, timeout_ms: int | None = None) -> Completion:
+        """Apply `command` at most once, through the session. Returns its Completion
+        (success, a definite rejection, or OutcomeUnknown; see ClientCore).
+        Cancellation: the write may still be applied; its completion is dropped."""
+        handle = self.core.write(command, self._now(), timeout_ms)
+        return await self._wait(handle)
+
+    async def read(
+        self, query: Message, *, stale: bool = False, timeout_ms: int | None = None
+    ) -> Completion:
+        """Answer `query`, linearizable unless `stale`. Cancellation: nothing is left
+        behind but the core's bookkeeping until the read's deadline."""
+        handle = self.core.read(query, self._now(), stale=stale, timeout_ms=timeout_ms)
+        return await self._wait(handle)
+
+    async def _wait(self, handle: int) -> Completion:
+        event = self._waiting[handle] = trio.Event()
+        self._pump()
+        try:
+            await event.wait()
+        finally:
+            del self._waiting[handle]
+        return self._done.pop(handle)
+
+    async def _close_session(self) -> None:
+        handle = self.core.close(self._now())
+        if handle is None:
+            return
+        with trio.move_on_after(_CLOSE_TIMEOUT_MS / 1000):
+            await self._wait(handle)
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def _now(self) -> int:
+        assert self._clock is not None
+        return self._clock.now_ms()
+
+    async def _ticker(self) -> None:
+        """Tick the core at its deadlines (or sooner, when something happened)."""
+        assert self._clock is not None
+        while True:
+            self.core.tick(self._now())
+            self._pump()
+            self._wake = trio.Event()  # operations and answers from now on wake us
+            due = self.core.next_deadline_ms()
+            if due is None:
+                await self._wake.wait()
+            else:
+                with trio.move_on_at(self._clock.trio_time(due)):
+                    await self._wake.wait()
+
+    def _pump(self) -> None:
+        """Start the core's sends and hand out its completions."""
+        core = self.core
+        assert self._nursery is not None
+        for send in core.take_sends():
+            self.attempts += 1
+            self._nursery.start_soon(self._attempt, send)
+        for completion in core.take_completions():
+            if self._fatal is not None and not completion.ok:
+                completion = attrs.evolve(completion, error=self._fatal)
+            if completion.handle in self._waiting:
+                self._done[completion.handle] = completion
+                self._waiting[completion.handle].set()
+        self._wake.set()
+
+    def _receive(self, node: int, request_id: int, reply: ClientReply) -> None:
+        self.core.receive(node, request_id, reply, self._now())
+        self._pump()
+
+    async def _attempt(self, send: Send) -> None:
+        """One attempt of one request on one node. Cancellation: see `write`."""
+        timeout_ms = self._config.attempt_timeout_ms
+        not_taken = NotLeader(0)
+        links = self._links
+        assert links is not None
+        try:
+            with trio.fail_after(timeout_ms / 1000):
+                connection = await links.get(send.node)
+            reply = await connection.call(send.request, timeout_ms=timeout_ms)
+        except trio.TooSlowError:
+            self._receive(send.node, send.request_id, not_taken)  # never sent
+            return
+        except HandshakeFailed as e:
+            if e.reason in FATAL_REFUSALS:
+                self._fail_all(e)
+                return
+            self._receive(send.node, send.request_id, not_taken)
+            return
+        except PeerUnreachable:
+            links.release(send.node)
+            self._receive(send.node, send.request_id, not_taken)
+            return
+        except RemoteError as e:
+            if e.code == RpcErrorCode.OVERLOADED:  # busy, not gone: back off, same node
+                busy = Refused.of(RefuseCode.OVERLOADED, str(e))
+                self._receive(send.node, send.request_id, busy)
+            elif not e.may_have_executed:
+                self._receive(send.node, send.request_id, not_taken)
+            return  # else: the core's attempt timeout retries the same request
+        except RpcFailed:
+            links.release(send.node)  # timed out or lost: maybe executed; the core retries
+            self.attempts_in_doubt += 1
+            return
+        if isinstance(reply, ClientReply):
+            self._receive(send.node, send.request_id, reply)
+
+    def _fail_all(self, error: ClusterError) -> None:
+        """A configuration error (wrong secret, wrong cluster): finish every waiter with it."""
+        self._fatal = error
+        for handle, event in self._waiting.items():
+            self._done[handle] = Completion(handle, error=error)
+            event.set()

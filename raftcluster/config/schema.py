@@ -1,0 +1,199 @@
+"""What a cluster file holds, as frozen values: `ClusterFile` and its sections.
+
+The numeric settings are attrs fields whose metadata carries their range and their
+meaning, so the loader, `raftcluster init` (which writes each one, commented, with its
+default) and docs/config.md (checked by a test) all read the same list. Their defaults
+are those of the classes they end up in (`RaftConfig`, `ReplicaConfig`, the transport's
+`Limits`, `WalOptions`), so a file that sets nothing runs the library's defaults.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from raftcluster.node.config import ReplicaConfig
+from raftcluster.raft.config import RaftConfig
+from raftcluster.storage.wal import WalOptions
+from raftcluster.transport.config import MAX_CLUSTER_ID_CHARS, MAX_LINKS, Address, Limits
+from statemachine.codec import int_range
+
+MAX_NODES = 64
+MAX_NODE_ID = 2**63 - 1
+
+
+def _default(cls: type, name: str) -> int:
+    value = getattr(attrs.fields(cls), name).default
+    assert isinstance(value, int), (cls, name)
+    return value
+
+
+def setting(cls: type, name: str, lo: int, hi: int, doc: str) -> Any:
+    """A numeric setting with the default of `cls.name`, accepted in lo..hi."""
+    default = _default(cls, name)
+    assert lo <= default <= hi, (name, default)
+    return attrs.field(
+        default=default, validator=int_range(lo, hi), metadata={"lo": lo, "hi": hi, "doc": doc}
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Timing:
+    """[timing]: every time the node waits for, in milliseconds."""
+
+    election_timeout_ms: int = setting(
+        RaftConfig, "election_timeout_ms", 10, 600_000,
+        "a follower that hears from no leader for a random time in [T, 2T) campaigns; a "
+        "leader that hears from no quorum for T steps down. At least twice the heartbeat.",
+    )  # fmt: skip
+    heartbeat_interval_ms: int = setting(
+        RaftConfig, "heartbeat_interval_ms", 1, 60_000,
+        "how often the leader tells followers it is alive (and confirms reads)",
+    )  # fmt: skip
+    request_timeout_ms: int = setting(
+        ReplicaConfig, "request_timeout_ms", 10, 3_600_000,
+        "how long a node waits for a write to be applied before answering TIMED_OUT "
+        "(the write may still be applied)",
+    )  # fmt: skip
+    read_timeout_ms: int = setting(
+        ReplicaConfig, "read_timeout_ms", 10, 3_600_000,
+        "how long a linearizable read may wait for its ReadIndex and apply",
+    )  # fmt: skip
+    session_expiry_interval_ms: int = setting(
+        ReplicaConfig, "session_expiry_interval_ms", 10, 3_600_000,
+        "how often the leader proposes the expiry of client sessions past their deadline",
+    )  # fmt: skip
+    keepalive_interval_ms: int = setting(
+        Limits, "keepalive_interval_ms", 10, 60_000,
+        "silence on a connection after which a keepalive is sent",
+    )  # fmt: skip
+    idle_timeout_ms: int = setting(
+        Limits, "idle_timeout_ms", 30, 600_000,
+        "silence after which a connection is declared dead and redialed "
+        "(more than twice the keepalive interval)",
+    )  # fmt: skip
+    connect_timeout_ms: int = setting(
+        Limits, "connect_timeout_ms", 10, 600_000, "one TCP connect to a peer"
+    )
+    handshake_timeout_ms: int = setting(
+        Limits, "handshake_timeout_ms", 10, 600_000,
+        "the whole authentication handshake of a new connection",
+    )  # fmt: skip
+
+
+@attrs.frozen(kw_only=True)
+class NodeLimits:
+    """[limits]: the bounds on memory, disk and network use."""
+
+    snapshot_every_entries: int = setting(
+        ReplicaConfig, "snapshot_every_entries", 1, 100_000_000,
+        "take a state machine snapshot (and compact the log) after this many applied entries",
+    )  # fmt: skip
+    max_pending_requests: int = setting(
+        ReplicaConfig, "max_pending_requests", 1, 1_000_000,
+        "client requests a node holds at once; more are refused with OVERLOADED",
+    )  # fmt: skip
+    max_frame_bytes: int = setting(
+        Limits, "max_frame_bytes", 1 << 20, 1 << 31,
+        "the largest network frame; the same on every node and client",
+    )  # fmt: skip
+    max_client_connections: int = setting(
+        Limits, "max_client_connections", 1, 1_000_000, "client connections a node accepts"
+    )
+    max_segment_bytes: int = setting(
+        WalOptions, "max_segment_bytes", 4 << 20, 1 << 40,
+        "size at which the write-ahead log starts a new segment file",
+    )  # fmt: skip
+
+
+@attrs.frozen
+class NodeEntry:
+    """One [[nodes]] table: a node's id, its addresses and its data directory."""
+
+    id: int
+    addresses: tuple[Address, ...]  # raft and client RPC; several addresses: bonded links
+    data_dir: Path  # absolute
+
+
+@attrs.frozen
+class ClusterFile:
+    """A loaded cluster file. Paths are absolute (relative ones are taken from the file's
+    directory). `secret` is read from `secret_file` and checked when the file is loaded."""
+
+    path: Path
+    cluster_id: str
+    secret_file: Path
+    secret: bytes = attrs.field(repr=False)
+    allow_fault_injection: bool
+    timing: Timing
+    limits: NodeLimits
+    nodes: tuple[NodeEntry, ...]
+
+    @property
+    def node_ids(self) -> tuple[int, ...]:
+        return tuple(n.id for n in self.nodes)
+
+    def find(self, node_id: int) -> NodeEntry | None:
+        for entry in self.nodes:
+            if entry.id == node_id:
+                return entry
+        return None
+
+
+# -- the keys, for the loader, `init` and the docs test ----------------------------------
+
+
+@attrs.frozen
+class Key:
+    """One key of the file: where it lives, its type, its default (None: required)."""
+
+    section: str  # "cluster", "timing", "limits" or "nodes"
+    name: str
+    kind: type  # int, bool, str or list (of strings)
+    default: object
+    doc: str
+    lo: int = 0
+    hi: int = 0
+
+    @property
+    def dotted(self) -> str:
+        return f"{self.section}.{self.name}"
+
+
+CLUSTER_KEYS = (
+    Key("cluster", "id", str, None,
+        f"the cluster's name, 1..{MAX_CLUSTER_ID_CHARS} characters of letters, digits, "
+        "'.', '_' and '-'; every node and client must use the same"),
+    Key("cluster", "secret_file", str, "secret",
+        "the file holding the cluster secret (16..1024 random bytes, mode 0600); relative "
+        "to the cluster file's directory"),
+    Key("cluster", "allow_fault_injection", bool, False,
+        "let holders of the secret set message loss, delay and blocking between nodes "
+        "through the admin RPC (the chaos harness's live mode); never in production"),
+)  # fmt: skip
+
+NODE_KEYS = (
+    Key("nodes", "id", int, None, "the node's id, a positive integer unique in the file",
+        1, MAX_NODE_ID),
+    Key("nodes", "addresses", list, None,
+        f"\"host:port\" addresses the node listens on for peers and clients, 1..{MAX_LINKS}; "
+        "with several, peers keep one link per address (channel bonding)"),
+    Key("nodes", "data_dir", str, None,
+        "the node's data directory (its log, snapshots and identity); relative to the "
+        "cluster file's directory; default node-<id>"),
+)  # fmt: skip
+
+
+def _setting_keys(section: str, cls: type) -> tuple[Key, ...]:
+    return tuple(
+        Key(section, f.name, int, f.default, f.metadata["doc"], f.metadata["lo"], f.metadata["hi"])
+        for f in attrs.fields(cls)
+    )
+
+
+TIMING_KEYS = _setting_keys("timing", Timing)
+LIMIT_KEYS = _setting_keys("limits", NodeLimits)
+ALL_KEYS = CLUSTER_KEYS + TIMING_KEYS + LIMIT_KEYS + NODE_KEYS
+SECTIONS = ("cluster", "timing", "limits", "nodes")

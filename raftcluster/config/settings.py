@@ -1,0 +1,76 @@
+"""From a cluster file to the settings of one of its nodes."""
+
+from __future__ import annotations
+
+import secrets
+
+from raftcluster.config.errors import ConfigError
+from raftcluster.config.schema import ClusterFile
+from raftcluster.node.config import ReplicaConfig
+from raftcluster.node.settings import NodeSettings
+from raftcluster.raft.config import RaftConfig
+from raftcluster.storage.wal import WalOptions
+from raftcluster.transport.config import Address, ClientConfig, Limits
+
+
+def node_settings(cluster: ClusterFile, node_id: int) -> NodeSettings:
+    """The settings node `node_id` of `cluster` runs with. Every node of the file is a
+    founding voter. Raises ConfigError when the file has no such node."""
+    entry = cluster.find(node_id)
+    if entry is None:
+        ids = ", ".join(str(i) for i in cluster.node_ids)
+        raise ConfigError(cluster.path, 0, "nodes", f"no node {node_id} (the nodes are {ids})")
+    timing, limits = cluster.timing, cluster.limits
+    raft = RaftConfig(
+        node_id=node_id,
+        peers=cluster.node_ids,  # type: ignore[arg-type]  # mypy and attrs' converter=tuple
+        election_timeout_ms=timing.election_timeout_ms,
+        heartbeat_interval_ms=timing.heartbeat_interval_ms,
+    )
+    replica = ReplicaConfig(
+        raft=raft,
+        snapshot_every_entries=limits.snapshot_every_entries,
+        max_pending_requests=limits.max_pending_requests,
+        request_timeout_ms=timing.request_timeout_ms,
+        read_timeout_ms=timing.read_timeout_ms,
+        session_expiry_interval_ms=timing.session_expiry_interval_ms,
+    )
+    return NodeSettings(
+        cluster_id=cluster.cluster_id,
+        secret=cluster.secret,
+        listen=entry.addresses,
+        peers={n.id: n.addresses for n in cluster.nodes if n.id != node_id},
+        data_dir=entry.data_dir,
+        replica=replica,
+        limits=transport_limits(cluster),
+        wal=WalOptions(max_segment_bytes=limits.max_segment_bytes),
+        allow_fault_injection=cluster.allow_fault_injection,
+    )
+
+
+def transport_limits(cluster: ClusterFile) -> Limits:
+    """The transport limits the file sets (the same for nodes and clients)."""
+    timing, limits = cluster.timing, cluster.limits
+    return Limits(
+        max_frame_bytes=limits.max_frame_bytes,
+        max_client_connections=limits.max_client_connections,
+        keepalive_interval_ms=timing.keepalive_interval_ms,
+        idle_timeout_ms=timing.idle_timeout_ms,
+        connect_timeout_ms=timing.connect_timeout_ms,
+        handshake_timeout_ms=timing.handshake_timeout_ms,
+    )
+
+
+def client_transport_config(cluster: ClusterFile, client_id: int | None = None) -> ClientConfig:
+    """How a client of `cluster` authenticates (a random client id unless given)."""
+    return ClientConfig(
+        cluster_id=cluster.cluster_id,
+        client_id=client_id if client_id is not None else secrets.randbits(62) + 1,
+        secret=cluster.secret,
+        limits=transport_limits(cluster),
+    )
+
+
+def endpoints(cluster: ClusterFile) -> dict[int, tuple[Address, ...]]:
+    """Each node's id and addresses."""
+    return {n.id: n.addresses for n in cluster.nodes}

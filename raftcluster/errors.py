@@ -1,0 +1,25 @@
+"""Errors of the node runtime and the client, above those of the state machine.
+
+Everything derives from `statemachine.errors.ClusterError`; `raftcluster` re-exports them.
+A caller of a write sees one of three outcomes: success, a definite rejection (a
+`Rejected` subclass from the state machine, or `Unavailable`: the write certainly had no
+effect), or `OutcomeUnknown`.
+"""
+
+from __future__ import annotations
+
+from statemachine.errors import ClusterError
+
+
+class OutcomeUnknown(ClusterError):
+    """The request's deadline passed without learning whether it was applied.
+
+    It may have been applied once, or not at all; never twice. Retrying the same write in
+    the same session is safe while the session lives (it is answered from the session's
+    kept reply if it was applied); reading the state tells which happened.
+    """
+
+
+class Unavailable(ClusterError):
+    """The cluster could not serve the request before its deadline (no leader reachable,
+    overloaded...). The request certainly had no effect: trying again later is safe."""

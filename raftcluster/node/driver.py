@@ -1,0 +1,251 @@
+"""The trio loop around one `Replica`: timers, inputs, the Ready cycle, replies.
+
+`Driver` knows nothing of sockets or files: it is given a clock, a function that sends
+a raft message, and how to persist (by default `Replica.persist` in a worker thread,
+`trio.to_thread.run_sync`). The node runtime
+(`runtime.py`) plugs in the transport and the file storage; tests plug in an in-memory
+network, `MemoryStorage` and trio's `MockClock`.
+
+One task (`run`) owns the cycle:
+
+    loop:  tick the replica if its deadline has come
+           if it has a Ready: prepare, persist (in a worker thread when there is
+                                 anything to sync), complete, send, route replies
+                                 (a leader's AppendEntries and Heartbeats go out
+                                 before its persist: they promise nothing about it)
+           else: sleep until the next deadline or until an input arrives
+
+Inputs come from other tasks at any time, also while a persist runs in its thread:
+`deliver` (raft messages from peers) and `request` (a client or admin request, awaited
+until the replica answers). They go straight into the replica, whose next Ready takes
+everything that arrived meanwhile: while one fsync runs, the writes of many clients
+gather for the next one (group commit). Only one persist runs at a time, because only
+`run` calls it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import attrs
+import trio
+
+from raftcluster.node.clock import NodeClock
+from raftcluster.node.protocol import (
+    ChangeMembership,
+    ClientReply,
+    ClientRequest,
+    RefuseCode,
+    Refused,
+    Submit,
+    TransferLeadership,
+)
+from raftcluster.node.replica import Output, Replica, Reply, Work
+from raftcluster.raft.messages import AppendEntries, Heartbeat, RaftMessage
+
+# The replica's client key for every request that comes through this driver: request ids
+# are the driver's own (unique per incarnation), so one key is enough.
+_CLIENT = "rpc"
+# Requests that may write: an unanswered one may still take effect.
+_WRITES = (Submit, ChangeMembership, TransferLeadership)
+# Messages that may leave before the persist of their own cycle (see `_cycle`).
+_LEADER_MESSAGES = (AppendEntries, Heartbeat)
+
+
+@attrs.define
+class DriverStats:
+    cycles: int = 0  # Ready cycles completed
+    syncs: int = 0  # cycles that wrote and synced storage (each one fsync batch)
+    entries_persisted: int = 0
+    messages_sent: int = 0
+    requests: int = 0
+
+
+@attrs.define
+class _Waiter:
+    request: ClientRequest
+    done: trio.Event = attrs.Factory(trio.Event)
+    reply: ClientReply | None = None
+
+
+class Driver:
+    def __init__(
+        self,
+        replica: Replica,
+        clock: NodeClock,
+        send: Callable[[RaftMessage], None],
+        *,
+        persist: Callable[[Work], Awaitable[None]] | None = None,
+        on_output: Callable[[Output], None] | None = None,
+    ) -> None:
+        """`send` queues one raft message (it must not block or raise). `persist` makes a
+        cycle's work durable; by default `replica.persist` in a worker thread (tests give
+        their own, inline or delayed under trio's MockClock). `on_output` sees each
+        completed cycle's output (applied events, conf changes)."""
+        self.replica = replica
+        self.clock = clock
+        self.stats = DriverStats()
+        self._send = send
+        self._persist = persist if persist is not None else self._persist_in_thread
+        self._on_output = on_output
+        self._ids = itertools.count(1)
+        self._waiters: dict[int, _Waiter] = {}
+        self._input = trio.Event()
+        self._stopping = False
+        self._running = False
+
+    @property
+    def node_id(self) -> int:
+        return self.replica.node_id
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    @property
+    def waiting(self) -> int:
+        """Requests whose callers wait for an answer."""
+        return len(self._waiters)
+
+    # -- inputs (from any task) ------------------------------------------------------
+
+    def deliver(self, messages: Sequence[RaftMessage]) -> None:
+        """Hand raft messages from peers to the replica (each addressed to this node)."""
+        if not messages or self._stopping:
+            return
+        self.replica.tick(self.clock.now_ms())  # so the replica hears them at the right time
+        for message in messages:
+            self.replica.receive(message)
+        self._route(())
+        self._input.set()
+
+    async def request(self, request: ClientRequest) -> ClientReply:
+        """Hand a client request to the replica and wait for its answer.
+
+        Always returns a reply (never raises for a refusal): `Refused(UNAVAILABLE)` once
+        the driver is stopping. Requests may come before `run` starts; they wait for it.
+
+        Cancellation: the request stays with the replica, which may still carry it out
+        (a write may be applied); its answer is dropped.
+        """
+        if self._stopping:
+            return Refused.of(RefuseCode.UNAVAILABLE, f"node {self.node_id} is stopping")
+        request_id = next(self._ids)
+        waiter = _Waiter(request)
+        self._waiters[request_id] = waiter
+        self.stats.requests += 1
+        try:
+            self.replica.client_request(_CLIENT, request_id, request, self.clock.now_ms())
+            self._route(())
+            self._input.set()
+            await waiter.done.wait()
+            assert waiter.reply is not None
+            return waiter.reply
+        finally:
+            del self._waiters[request_id]
+
+    def stop(self) -> None:
+        """Ask `run` to return after the cycle in progress (if any) completes. New requests
+        are refused from now on; requests still waiting are answered when `run` returns."""
+        self._stopping = True
+        self._input.set()
+
+    # -- the loop ----------------------------------------------------------------------
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Drive the replica until `stop()`; `task_status.started()` once it takes requests.
+
+        Returns after `stop()` once the cycle in progress has completed (its persist
+        finished, its messages sent, its replies routed); requests still waiting are then
+        answered `Refused` (TIMED_OUT for writes, which may still be applied elsewhere;
+        UNAVAILABLE for the rest). Raises what `persist` raises (a storage failure ends
+        the node: it must not go on after a failed fsync).
+
+        Cancellation: a persist running in its worker thread cannot be interrupted, so a
+        cancelled `run` first lets it finish (what it wrote is durable); the cycle is left
+        uncompleted (nothing of it is applied, sent or answered) and waiting requests get
+        no answer. Use `stop()` for a graceful end.
+        """
+        assert not self._running, "a Driver runs once"
+        self._running = True
+        task_status.started()
+        try:
+            while not self._stopping:
+                await self._step()
+        finally:
+            self._running = False
+            self._stopping = True
+            self._abandon_waiters()  # synchronous: safe even while being cancelled
+
+    async def _step(self) -> None:
+        self._input = trio.Event()  # inputs from now on wake the sleep below
+        now = self.clock.now_ms()
+        replica = self.replica
+        if now >= replica.next_deadline_ms():
+            replica.tick(now)
+            self._route(())
+        if replica.has_ready():
+            await self._cycle()
+            return
+        deadline_ms = max(replica.next_deadline_ms(), now + 1)
+        with trio.move_on_at(self.clock.trio_time(deadline_ms)):
+            await self._input.wait()
+
+    async def _cycle(self) -> None:
+        replica = self.replica
+        work = replica.prepare()
+        early: tuple[RaftMessage, ...] = ()
+        if work.must_sync:
+            # A leader's AppendEntries and Heartbeats promise nothing about its own disk:
+            # it counts its own copy of an entry towards commit only once persisted. So
+            # they go out now and the followers write while the leader does (Raft
+            # dissertation 10.2.1, as etcd does). Every other message waits for the fsync.
+            early = tuple(m for m in work.ready.messages if isinstance(m, _LEADER_MESSAGES))
+            for message in early:
+                self._send(message)
+            await self._persist(work)
+            self.stats.syncs += 1
+            self.stats.entries_persisted += len(work.ready.entries)
+        else:
+            replica.persist(work)  # nothing to write: no I/O
+        out = replica.complete(work)
+        self.stats.cycles += 1
+        sent = {id(m) for m in early}
+        for message in out.messages:
+            if id(message) not in sent:
+                self._send(message)
+        self.stats.messages_sent += len(out.messages)
+        self._route(out.replies)
+        if self._on_output is not None:
+            self._on_output(out)
+        # Let the other tasks in: inputs that queued up during this cycle join the next.
+        await trio.lowlevel.checkpoint()
+
+    async def _persist_in_thread(self, work: Work) -> None:
+        # Not cancellable (see `run`): the thread's writes must not be half-known.
+        await trio.to_thread.run_sync(self.replica.persist, work)
+
+    # -- replies -----------------------------------------------------------------------
+
+    def _route(self, replies: Sequence[Reply]) -> None:
+        for reply in (*replies, *self.replica.take_replies()):
+            waiter = self._waiters.get(reply.request_id)
+            if waiter is None or waiter.done.is_set():
+                continue  # its caller gave up (cancelled): nobody to tell
+            waiter.reply = reply.message
+            waiter.done.set()
+
+    def _abandon_waiters(self) -> None:
+        for waiter in self._waiters.values():
+            if waiter.done.is_set():
+                continue
+            if isinstance(waiter.request, _WRITES):
+                code = RefuseCode.TIMED_OUT
+                why = f"node {self.node_id} stopped before answering; the write may still apply"
+            else:
+                code = RefuseCode.UNAVAILABLE
+                why = f"node {self.node_id} stopped before answering"
+            waiter.reply = Refused.of(code, why)
+            waiter.done.set()

@@ -1,0 +1,398 @@
+"""The node runtime: one `Replica` on a file storage and the authenticated transport.
+
+    from raftcluster.config import load_cluster, node_settings
+    settings = node_settings(load_cluster("cluster/"), node_id=1)
+    async with raftcluster.node.run(settings) as node:    # started: listening, serving
+        node.addresses, node.status(), node.info()
+    # leaving the block stops the node gracefully
+
+or `await nursery.start(Node(settings).serve)` and `node.stop()`.
+
+What a running node does (see driver.py for the loop):
+- peers' raft messages come from the transport's inbox, drained in batches, checked
+  (a raft message, from the peer that sent it, addressed to this node) and handed to
+  the replica; raft messages it emits go out through `Transport.send` after the cycle's
+  persist (InstallSnapshot chunks on a flow of their own, so they never hold heartbeats
+  back on a balanced bond);
+- RPC requests are client protocol requests (`raftcluster.node.protocol`), answered
+  when the replica's reply comes out, or admin requests (`raftcluster.node.admin`),
+  answered by the runtime: node info, and the transport's fault layer when the
+  cluster allows fault injection;
+- storage is a `FileStorage` in `data_dir/wal`, opened, recovered and written in worker
+  threads, one call at a time; `data_dir/IDENTITY` ties the directory to this node of
+  this cluster. After a kill -9 the node recovers from it and rejoins.
+
+Logging: logger `raftcluster.node`, every line starting with "node <id>:".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import random
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import trio
+
+from raftcluster import __version__
+from raftcluster.node import identity
+from raftcluster.node.admin import (
+    AdminRequest,
+    ClearFaults,
+    FaultsState,
+    GetFaults,
+    GetNodeInfo,
+    NodeInfo,
+    PeerFaultState,
+    SetFaults,
+)
+from raftcluster.node.clock import NodeClock
+from raftcluster.node.driver import Driver
+from raftcluster.node.errors import NodeError, PortInUse
+from raftcluster.node.protocol import ClientRequest, NodeStatus, RefuseCode, Refused
+from raftcluster.node.replica import Output, Replica, Work
+from raftcluster.node.settings import NodeSettings
+from raftcluster.raft.messages import InstallSnapshot, RaftMessage
+from raftcluster.storage.interface import Storage
+from raftcluster.storage.wal import FileStorage
+from raftcluster.transport import (
+    Caller,
+    Incoming,
+    PeerFaults,
+    Transport,
+    TransportError,
+    UnknownPeer,
+)
+from raftcluster.transport.scope import Unwrapped, single
+from statemachine.codec import Message
+from statemachine.errors import LimitExceeded
+
+log = logging.getLogger("raftcluster.node")
+
+MAX_INBOX_BATCH = 1024  # raft messages handed to the replica per batch
+SNAPSHOT_FLOW = 1  # the raft flow InstallSnapshot chunks ride (everything else: flow 0)
+_WARN_LIMIT = 5  # log this many of a kind of dropped message, then count quietly
+
+
+class Node:
+    """A cluster node. Construct, then `serve` (or use `run`)."""
+
+    def __init__(
+        self,
+        settings: NodeSettings,
+        *,
+        rng: random.Random | None = None,
+        storage: Storage | None = None,
+        origin_ms: int | None = None,
+    ) -> None:
+        """`rng` seeds election jitter and reconnection backoff (default: from the OS);
+        `storage` replaces the file storage in `settings.data_dir` (tests: MemoryStorage,
+        persisted inline); `origin_ms` is the clock reading at start (default: wall clock).
+        """
+        self.settings = settings
+        self.node_id = settings.node_id
+        self._rng = rng if rng is not None else random.Random(secrets.randbits(64))
+        self._storage = storage
+        self._origin_ms = origin_ms
+        self._transport: Transport | None = None
+        self._driver: Driver | None = None
+        self._clock: NodeClock | None = None
+        self._started_ms = 0
+        self._stop_requested = False
+        self._stopped = trio.Event()
+        self._role = ("", 0, 0)  # (role, leader, term) last logged
+        self._dropped_inputs = 0
+
+    # -- inspection --------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._driver is not None and not self._stopped.is_set()
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """The bound listen addresses (ports filled in), once started."""
+        transport = self._transport
+        return tuple(str(a) for a in transport.listen_addresses) if transport else ()
+
+    @property
+    def replica(self) -> Replica:
+        assert self._driver is not None, "the node has not started"
+        return self._driver.replica
+
+    @property
+    def transport(self) -> Transport:
+        assert self._transport is not None, "the node has not started"
+        return self._transport
+
+    def status(self) -> NodeStatus:
+        return self.replica.status()
+
+    def info(self) -> NodeInfo:
+        driver, clock = self._driver, self._clock
+        assert driver is not None and clock is not None, "the node has not started"
+        return NodeInfo(
+            node_id=self.node_id,
+            cluster_id=self.settings.cluster_id,
+            pid=os.getpid(),
+            version=__version__,
+            addresses=self.addresses,
+            data_dir=str(self.settings.data_dir),
+            uptime_ms=clock.now_ms() - self._started_ms,
+            status=driver.replica.status(),
+            transport=self.transport.stats(),
+            cycles=driver.stats.cycles,
+            syncs=driver.stats.syncs,
+            pending_requests=driver.replica.pending_requests,
+            faults_allowed=self.settings.allow_fault_injection,
+        )
+
+    # -- running -----------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop gracefully: refuse new requests, finish the cycle in progress (its persist
+        completes and its messages go out), answer waiting requests, close the storage,
+        then the transport. `serve` returns when done. Safe to call at any time, twice."""
+        self._stop_requested = True
+        if self._driver is not None:
+            self._driver.stop()
+
+    async def wait_stopped(self) -> None:
+        """Return once `serve` has returned. Cancellation: stops waiting, nothing else."""
+        await self._stopped.wait()
+
+    async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Start the node and serve until `stop()`; `task_status.started(node)` once it
+        listens and takes requests.
+
+        Raises PortInUse (an address is taken), NodeError (the data directory belongs to
+        another node or cluster), StorageLocked (another process has the data directory),
+        StorageCorrupted, TransportError, or a StorageFailed that ended the node.
+
+        Cancellation ends the node at once, like a crash except that a persist in
+        progress finishes first (its thread cannot be interrupted) and the storage is
+        closed: requests in progress get no answer, and what was not persisted is lost,
+        none of it acknowledged. A Node serves once.
+        """
+        assert self._transport is None, "a Node serves once"
+        try:
+            with unwrap_groups():
+                await self._serve(task_status)
+        finally:
+            self._stopped.set()
+
+    async def _serve(self, task_status: Any) -> None:
+        self._clock = clock = NodeClock(self._origin_ms)
+        self._started_ms = clock.now_ms()
+        async with trio.open_nursery() as nursery:
+            transport = await self._start_transport(nursery)
+            storage = await self._open_storage()
+            try:
+                replica = await trio.to_thread.run_sync(self._make_replica, storage, clock.now_ms())
+                driver = self._driver = Driver(
+                    replica,
+                    clock,
+                    self._send,
+                    persist=None if self._storage is None else self._persist_inline,
+                    on_output=self._observe,
+                )
+                if self._stop_requested:
+                    driver.stop()
+                nursery.start_soon(self._pump, transport.inbox, driver)
+                status = replica.status()
+                log.info("node %d: serving on %s (term %d, commit %d, applied %d)", self.node_id,
+                         ", ".join(self.addresses), status.term, status.commit_index,
+                         status.applied_index)  # fmt: skip
+                task_status.started(self)
+                await driver.run()
+                log.info("node %d: stopped (applied %d)", self.node_id, replica.applied_index)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(storage.close)
+            nursery.cancel_scope.cancel()  # the transport and the inbox pump
+
+    async def _start_transport(self, nursery: trio.Nursery) -> Transport:
+        """Listen (raising PortInUse for a taken address) and start dialing the peers.
+        Client requests that arrive before the replica is loaded are refused UNAVAILABLE."""
+        transport = self._transport = Transport(
+            self.settings.transport_config(),
+            rng=random.Random(self._rng.getrandbits(64)),
+            rpc_handler=self._handle,
+        )
+        try:
+            await nursery.start(transport.serve)
+        except TransportError as e:
+            raise _listen_error(self.node_id, e) from e
+        return transport
+
+    async def _open_storage(self) -> Storage:
+        if self._storage is not None:
+            return self._storage
+        return await trio.to_thread.run_sync(self._open_file_storage)
+
+    def _open_file_storage(self) -> FileStorage:
+        settings = self.settings
+        wal = identity.claim(settings.data_dir, settings.cluster_id, self.node_id)
+        return FileStorage.open(wal, settings.wal)
+
+    async def _persist_inline(self, work: Work) -> None:
+        self.replica.persist(work)  # an injected (in-memory) storage: no I/O to wait for
+
+    def _make_replica(self, storage: Storage, now_ms: int) -> Replica:
+        """Load the durable state (blocking: runs in a worker thread)."""
+        rng = random.Random(self._rng.getrandbits(64))
+        return Replica(self.settings.replica, storage, rng, now_ms)
+
+    # -- raft messages -----------------------------------------------------------------
+
+    async def _pump(self, inbox: trio.MemoryReceiveChannel[Incoming], driver: Driver) -> None:
+        """Drain the inbox in batches into the driver, until the transport closes it."""
+        while True:
+            try:
+                batch = [await inbox.receive()]
+            except trio.EndOfChannel:
+                return
+            while len(batch) < MAX_INBOX_BATCH:
+                try:
+                    batch.append(inbox.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+            driver.deliver([m for m in map(self._check, batch) if m is not None])
+
+    def _check(self, incoming: Incoming) -> RaftMessage | None:
+        message = incoming.message
+        ours = isinstance(message, RaftMessage) and message.dst == self.node_id
+        if ours and message.src == incoming.peer_id:  # type: ignore[attr-defined]
+            return message  # type: ignore[return-value]
+        self._dropped_inputs += 1
+        if self._dropped_inputs <= _WARN_LIMIT:
+            log.warning("node %d: dropped %s from node %d: not a raft message from it to us",
+                        self.node_id, type(message).__name__, incoming.peer_id)  # fmt: skip
+        return None
+
+    def _send(self, message: RaftMessage) -> None:
+        flow = SNAPSHOT_FLOW if isinstance(message, InstallSnapshot) else 0
+        try:
+            self.transport.send(message.dst, message, flow=flow)
+        except UnknownPeer:
+            # A member the cluster file does not list (added by a membership change):
+            # we have no address for it.
+            log.debug("node %d: no address for node %d", self.node_id, message.dst)
+        except LimitExceeded as e:
+            log.error("node %d: %s to node %d does not fit in a frame: %s", self.node_id,
+                      type(message).__name__, message.dst, e)  # fmt: skip
+
+    def _observe(self, out: Output) -> None:
+        """Log role changes (once per change, not per cycle)."""
+        core = self.replica.core
+        role = (core.role.name.lower(), core.leader, core.term)
+        if role == self._role:
+            return
+        self._role = role
+        name, leader, term = role
+        if name == "leader":
+            log.info("node %d: leader in term %d", self.node_id, term)
+        elif leader:
+            log.info("node %d: %s of node %d in term %d", self.node_id, name, leader, term)
+        else:
+            log.info("node %d: %s in term %d, no leader known", self.node_id, name, term)
+
+    # -- rpc ---------------------------------------------------------------------------
+
+    async def _handle(self, caller: Caller, request: Message) -> Message:
+        """The transport's RPC handler. Cancellation (the caller's deadline, a closed
+        connection): a client request stays with the replica and may still be carried
+        out; its answer is dropped."""
+        if isinstance(request, ClientRequest):
+            driver = self._driver
+            if driver is None:
+                return Refused.of(RefuseCode.UNAVAILABLE, f"node {self.node_id} is starting")
+            return await driver.request(request)
+        if isinstance(request, AdminRequest):
+            return self._admin(request)
+        what = type(request).__name__
+        return Refused.of(RefuseCode.BAD_REQUEST, f"node {self.node_id} does not serve {what}")
+
+    def _admin(self, request: AdminRequest) -> Message:
+        if isinstance(request, GetNodeInfo):
+            if self._driver is None:
+                return Refused.of(RefuseCode.UNAVAILABLE, f"node {self.node_id} is starting")
+            return self.info()
+        if not self.settings.allow_fault_injection:
+            return Refused.of(
+                RefuseCode.BAD_REQUEST,
+                f"fault injection is off on node {self.node_id}; set "
+                "cluster.allow_fault_injection = true in the cluster file to allow it",
+            )
+        faults = self.transport.faults
+        if isinstance(request, SetFaults):
+            if request.peer not in self.transport.peer_ids:
+                why = f"node {self.node_id} has no peer {request.peer}"
+                return Refused.of(RefuseCode.BAD_REQUEST, why)
+            faults.set(
+                request.peer,
+                PeerFaults(
+                    drop_probability=request.drop_probability,
+                    delay_ms=request.delay_ms,
+                    blocked=request.blocked,
+                ),
+            )
+            log.warning("node %d: fault injection towards node %d: %s", self.node_id,
+                        request.peer, faults.get(request.peer))  # fmt: skip
+        elif isinstance(request, ClearFaults):
+            faults.clear(request.peer or None)
+            log.warning("node %d: faults cleared (%s)", self.node_id,
+                        f"node {request.peer}" if request.peer else "every peer")  # fmt: skip
+        elif not isinstance(request, GetFaults):
+            what = type(request).__name__
+            return Refused.of(RefuseCode.BAD_REQUEST, f"unknown admin request {what}")
+        return FaultsState(
+            tuple(
+                PeerFaultState(peer, f.drop_probability, f.delay_ms, f.blocked)
+                for peer, f in sorted(faults.active().items())
+            )
+        )
+
+
+def run(settings: NodeSettings, **options: Any) -> AbstractAsyncContextManager[Node]:
+    """``async with run(settings) as node:`` a started node; leaving the block stops it
+    gracefully (`Node.stop`) and waits for that. Options are `Node`'s.
+
+    Entry raises what `Node.serve` raises before it serves (PortInUse, NodeError, ...).
+    Cancellation of the block ends the node as cancelling `serve` does.
+    """
+    return Unwrapped(_running(settings, options))
+
+
+@contextlib.asynccontextmanager
+async def _running(settings: NodeSettings, options: dict[str, Any]) -> AsyncIterator[Node]:
+    node = Node(settings, **options)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(node.serve)
+        try:
+            yield node
+        finally:
+            node.stop()
+
+
+@contextlib.contextmanager
+def unwrap_groups() -> Iterator[None]:
+    """Let the one error that ended a nursery out as itself, not in an exception group
+    (a group of several errors goes through as it is)."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        raise single(group) from None
+
+
+def _listen_error(node_id: int, error: TransportError) -> NodeError | TransportError:
+    cause = error.__cause__
+    if isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE:
+        address = str(error).split("cannot listen on ", 1)[-1].split(": ", 1)[0]
+        return PortInUse(node_id, address)
+    return error

@@ -1,0 +1,234 @@
+"""The runtime's loop (`Driver`) under trio's MockClock: timers, group commit, stopping,
+cancellation, and a client retrying through a leader change.
+
+Time is virtual (`autojump_clock`): it moves only when every task waits, so a loop that
+spun instead of sleeping would never let it move, and the times below are exact.
+"""
+
+from __future__ import annotations
+
+import trio
+
+from raftcluster.client.core import ClientConfig
+from raftcluster.node.driver import Driver
+from raftcluster.node.protocol import (
+    GetStatus,
+    NodeStatus,
+    NotLeader,
+    RefuseCode,
+    Refused,
+    Submit,
+    Written,
+)
+from statemachine.codec import encode
+from statemachine.kv import Put, PutResult, Range, RangeResult
+from statemachine.sessions.messages import OpenSession
+from tests.node.trio_cluster import TrioClient, trio_cluster
+
+ELECTION_MS = 300  # tests/node/harness.py FAST settings
+HEARTBEAT_MS = 50
+
+
+def open_session() -> Submit:
+    return Submit(encode(OpenSession(0, 60_000)))
+
+
+class CountingDriver(Driver):
+    steps = 0
+
+    async def _step(self) -> None:
+        type(self).steps += 1
+        await super()._step()
+
+
+async def test_a_leader_is_elected_and_answers_while_followers_redirect(autojump_clock):
+    async with trio_cluster() as cluster:
+        for i in cluster.ids:
+            cluster.start(i)
+        leader = await cluster.wait_leader()
+        reply = await cluster.drivers[leader].request(open_session())
+        assert isinstance(reply, Written)
+        follower = next(i for i in cluster.ids if i != leader)
+        redirect = await cluster.drivers[follower].request(open_session())
+        assert redirect == NotLeader(leader)
+        status = await cluster.drivers[follower].request(GetStatus())
+        assert isinstance(status, NodeStatus) and status.leader == leader
+
+
+async def test_the_loop_sleeps_between_deadlines(autojump_clock):
+    """Ten idle virtual seconds cost a bounded number of loop steps: the loop wakes for
+    heartbeats and timers, not continuously (a spinning loop would also stop the clock)."""
+    CountingDriver.steps = 0
+    async with trio_cluster() as cluster:
+        for i in cluster.ids:
+            cluster.start(i, CountingDriver)
+        await cluster.wait_leader()
+        before = CountingDriver.steps
+        start = trio.current_time()
+        await trio.sleep(10)
+        assert trio.current_time() - start == 10
+        steps = CountingDriver.steps - before
+        # A heartbeat round every 50 ms: the leader wakes, sends, hears two answers; each
+        # follower wakes for the heartbeat and answers (about eight steps in all), plus a
+        # few session-expiry commands. A loop woken more often would exceed the bound.
+        heartbeat_rounds = 10_000 // HEARTBEAT_MS
+        assert heartbeat_rounds <= steps <= 12 * heartbeat_rounds, steps
+
+
+async def test_followers_campaign_at_their_election_timeout(autojump_clock):
+    async with trio_cluster() as cluster:
+        for i in cluster.ids:
+            cluster.start(i)
+        old = await cluster.wait_leader()
+        cut_at = trio.current_time()
+        cluster.isolate(old)
+        new = await cluster.wait_leader(other_than=old)
+        elapsed_ms = (trio.current_time() - cut_at) * 1000
+        # A follower campaigns after a random time in [T, 2T) without a leader (pre-vote
+        # and vote take a few 1 ms hops): the timer fires on time, neither early nor late.
+        assert ELECTION_MS <= elapsed_ms <= 2 * ELECTION_MS + 20, elapsed_ms
+        assert new != old
+
+
+async def test_writes_arriving_during_a_persist_share_the_next_one(autojump_clock):
+    async with trio_cluster() as cluster:
+        for i in cluster.ids:
+            cluster.start(i)
+        leader = await cluster.wait_leader()
+        driver = cluster.drivers[leader]
+        cluster.persist_delay_s[leader] = 0.020  # a slow fsync
+        syncs_before = driver.stats.syncs
+        replies = []
+
+        async def write() -> None:
+            replies.append(await driver.request(open_session()))
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(50):
+                nursery.start_soon(write)
+        assert len(replies) == 50 and all(isinstance(r, Written) for r in replies)
+        indexes = {r.index for r in replies}
+        assert len(indexes) == 50
+        # 50 entries, but only a few fsyncs on the leader: each batch takes everything
+        # that arrived while the previous one was being written.
+        assert driver.stats.syncs - syncs_before <= 6, driver.stats.syncs - syncs_before
+
+
+async def test_stop_lets_the_persist_in_progress_finish(autojump_clock):
+    async with trio_cluster() as cluster:
+        for i in cluster.ids:
+            cluster.start(i)
+        leader = await cluster.wait_leader()
+        follower = next(i for i in cluster.ids if i != leader)
+        driver = cluster.drivers[follower]
+        cluster.persist_delay_s[follower] = 0.050
+        persisting = cluster.persisting.setdefault(follower, trio.Event())
+        cluster.nursery.start_soon(cluster.drivers[leader].request, open_session())
+        await persisting.wait()  # the follower is writing the new entry
+        syncs, sent = driver.stats.syncs, len(cluster.sent)
+        driver.stop()
+        refused = await driver.request(GetStatus())  # new requests: refused at once
+        assert isinstance(refused, Refused) and refused.code == RefuseCode.UNAVAILABLE
+        with trio.fail_after(1):
+            await cluster.returned[follower].wait()
+        # The cycle completed: its persist counted, then its acknowledgement was sent.
+        assert driver.stats.syncs == syncs + 1
+        acks = [m for m in cluster.sent[sent:] if m.src == follower]
+        assert [type(m).__name__ for m in acks] == ["AppendResponse"]
+        storage = cluster.storages[follower]
+        storage.crash()  # what survives a crash now: the entry acknowledged
+        assert storage.load().entries[-1].index == acks[0].index
+
+
+async def test_a_waiting_request_is_answered_when_the_node_stops(autojump_clock):
+    async with trio_cluster() as cluster:
+        for i in cluster.ids:
+            cluster.start(i)
+        leader = await cluster.wait_leader()
+        driver = cluster.drivers[leader]
+        for other in cluster.ids:
+            if other != leader:
+                cluster.isolate(other)  # no quorum: the write cannot commit
+        reply: list[object] = []
+
+        async def write() -> None:
+            reply.append(await driver.request(open_session()))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(write)
+            await trio.sleep(0.020)
+            assert driver.waiting == 1
+            driver.stop()
+        (answer,) = reply
+        assert isinstance(answer, Refused) and answer.code == RefuseCode.TIMED_OUT
+        assert not answer.code.definite  # it may still be applied: the client must retry
+
+
+async def test_a_leader_replicates_while_it_persists_and_followers_ack_after(autojump_clock):
+    async with trio_cluster() as cluster:
+        for i in cluster.ids:
+            cluster.start(i)
+        leader = await cluster.wait_leader()
+        for i in cluster.ids:
+            cluster.persist_delay_s[i] = 0.050  # slow disks everywhere
+        persisting = cluster.persisting.setdefault(leader, trio.Event())
+        sent = len(cluster.sent)
+        cluster.nursery.start_soon(cluster.drivers[leader].request, open_session())
+        await persisting.wait()
+        await trio.sleep(0.010)  # the leader's persist is still running
+        appends = [m for m in cluster.sent[sent:] if type(m).__name__ == "AppendEntries"]
+        assert appends and all(m.entries for m in appends)  # the new entry is on its way
+        acks = [m for m in cluster.sent[sent:] if type(m).__name__ == "AppendResponse"]
+        assert acks == []  # followers acknowledge only once their own persist is done
+        await trio.sleep(0.060)
+        acks = [m for m in cluster.sent[sent:] if type(m).__name__ == "AppendResponse"]
+        assert {m.src for m in acks} == set(cluster.ids) - {leader}
+
+
+async def test_a_cancelled_request_is_forgotten_and_its_late_answer_dropped(autojump_clock):
+    async with trio_cluster() as cluster:
+        for i in cluster.ids:
+            cluster.start(i)
+        leader = await cluster.wait_leader()
+        driver = cluster.drivers[leader]
+        cluster.persist_delay_s[leader] = 0.050
+        with trio.move_on_after(0.010):
+            await driver.request(open_session())
+        assert driver.waiting == 0
+        await trio.sleep(0.2)  # the write commits and its answer comes out: nobody waits
+        reply = await driver.request(open_session())
+        assert isinstance(reply, Written)
+
+
+async def test_a_client_retrying_through_a_leader_change_applies_each_write_once(
+    autojump_clock,
+):
+    async with trio_cluster() as cluster:
+        for i in cluster.ids:
+            cluster.start(i)
+        old = await cluster.wait_leader()
+        client = TrioClient(cluster, ClientConfig(nodes=cluster.ids, attempt_timeout_ms=200))
+        cluster.nursery.start_soon(client.run)
+        done = []
+
+        async def writer(k: int) -> None:
+            done.append((k, await client.write(Put(b"key-%d" % k, b"v"))))
+
+        async with trio.open_nursery() as nursery:
+            for k in range(10):
+                nursery.start_soon(writer, k)
+            await trio.sleep(0.002)  # the writes are on their way to the leader
+            cluster.isolate(old)  # requests and answers to and from it are lost
+            client.cut.add(old)
+            cluster.persist_delay_s[old] = 0.0
+        new = cluster.leader()
+        assert new and new != old
+        assert client.attempts > 10 + 1  # (the session's OpenSession) some were retried
+        assert sorted(k for k, c in done if c.ok) == list(range(10))
+        results = [c.result for _, c in done]
+        assert all(isinstance(r, PutResult) for r in results)
+        # Applied once each: ten distinct revisions, each key at version 1.
+        assert len({r.revision for r in results}) == 10  # type: ignore[union-attr]
+        read = await client.read(Range(b"key-", b"key."))
+        assert read.ok and isinstance(read.result, RangeResult)
+        assert [kv.version for kv in read.result.kvs] == [1] * 10
