@@ -4,7 +4,22 @@ The public surface is re-exported here; the modules behind it are private to the
 package and may move.
 """
 
-from raftcluster.errors import OutcomeUnknown, Unavailable
+# First, before the imports below: the node runtime reads it while they run.
+__version__ = "0.1.0"
+
+from raftcluster.client import (
+    Client,
+    ClientOptions,
+    ClusterStatus,
+    NodeReport,
+    TxnBuilder,
+    Watch,
+    connect,
+    txn,
+)
+from raftcluster.client.sync import SyncClient, SyncWatch, connect_sync
+from raftcluster.errors import ClientClosed, NotLeader, OutcomeUnknown, Unavailable
+from raftcluster.transport import AuthenticationFailed, HandshakeFailed
 from statemachine.cluster import ClusterState, Executed
 from statemachine.codec import Message, decode, encode, tagged
 from statemachine.errors import (
@@ -59,6 +74,21 @@ from statemachine.sessions import (
 
 __all__ = [
     "ALL_KEYS",
+    "AuthenticationFailed",
+    "Client",
+    "ClientClosed",
+    "ClientOptions",
+    "ClusterStatus",
+    "HandshakeFailed",
+    "NodeReport",
+    "NotLeader",
+    "SyncClient",
+    "SyncWatch",
+    "TxnBuilder",
+    "Watch",
+    "connect",
+    "connect_sync",
+    "txn",
     "Applied",
     "ApplyContext",
     "BadRequest",
@@ -115,4 +145,3 @@ __all__ = [
     "tagged",
     "to_exception",
 ]
-__version__ = "0.1.0"

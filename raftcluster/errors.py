@@ -23,3 +23,19 @@ class OutcomeUnknown(ClusterError):
 class Unavailable(ClusterError):
     """The cluster could not serve the request before its deadline (no leader reachable,
     overloaded...). The request certainly had no effect: trying again later is safe."""
+
+
+class NotLeader(Unavailable):
+    """The nodes this client can reach say another node leads, and that node is not
+    among the client's endpoints (or did not answer). `leader` is its id: add its address
+    to the endpoints (or connect with the cluster file, which lists every node). Nothing
+    was applied."""
+
+    def __init__(self, message: str, *, leader: int) -> None:
+        super().__init__(message)
+        self.leader = leader
+
+
+class ClientClosed(ClusterError):
+    """The client was used after it closed (or while closing). For a write cut short by
+    the close, whether it was applied is unknown (see `OutcomeUnknown`)."""

@@ -19,6 +19,14 @@ backs off and keeps its leader. A request
 that may have run (`RpcTimeout`, `ConnectionLost`, a handler failure) is left to the
 core's attempt timeout, which retries the same request elsewhere. A wrong secret or a
 wrong cluster id is not retried: every operation fails with that error.
+
+Calls to one node share one connection (requests are pipelined on it) and at most
+`Limits.max_concurrent_requests` of them are in flight at once, the node's own limit
+per connection: more wait here for a slot rather than being refused there. A request
+the core sends to a node it has no address for (a leader named by a `NotLeader` hint
+that is not among the endpoints) is answered `NotLeader(0)` from that node, and the
+node is remembered in `unknown_leader`, so the caller can say which node to add.
+`problems` keeps, per node, why its last attempt failed (for error messages).
 """
 
 from __future__ import annotations
@@ -34,8 +42,9 @@ import trio
 
 from raftcluster.client.core import ClientConfig, ClientCore, Completion, Send
 from raftcluster.client.links import FATAL_REFUSALS, Links
+from raftcluster.errors import Unavailable
 from raftcluster.node.clock import NodeClock
-from raftcluster.node.protocol import ClientReply, NotLeader, RefuseCode, Refused
+from raftcluster.node.protocol import ClientReply, NotLeader, RefuseCode, Refused, Written
 from raftcluster.transport import (
     Address,
     HandshakeFailed,
@@ -50,6 +59,8 @@ from statemachine.codec import Message
 from statemachine.errors import ClusterError
 
 _CLOSE_TIMEOUT_MS = 1_000
+_REDIAL_MIN_S = 0.05  # reach_any: pauses between dials of a node that does not answer
+_REDIAL_MAX_S = 0.5
 
 
 class CoreRunner:
@@ -75,6 +86,10 @@ class CoreRunner:
         self._waiting: dict[int, trio.Event] = {}
         self._wake = trio.Event()
         self._fatal: ClusterError | None = None
+        max_calls = transport.limits.max_concurrent_requests
+        self._slots = {node: trio.Semaphore(max_calls) for node in self._endpoints}
+        self.unknown_leader = 0  # a node named as leader that we have no address for
+        self.problems: dict[int, str] = {}  # node -> why its last attempt failed
         self.attempts = 0  # requests sent to nodes (retries included)
         # Attempts that ended without an answer after the request was sent (timed out,
         # connection lost): they may have been applied, and the core sends them again.
@@ -134,6 +149,86 @@ class CoreRunner:
         handle = self.core.read(query, self._now(), stale=stale, timeout_ms=timeout_ms)
         return await self._wait(handle)
 
+    async def reach_any(self, *, timeout_ms: int) -> int:
+        """Dial every node at once, again and again (nodes may still be starting), until
+        one authenticates us; return its id. Raises the handshake error at once for a
+        wrong secret or cluster id, and `Unavailable` (naming each node's problem) when no
+        node answers within `timeout_ms`. Cancellation: dials in progress are abandoned;
+        connections already up stay with the runner."""
+        links = self._links
+        assert links is not None
+        outcome: dict[str, int | HandshakeFailed] = {}
+        done = trio.Event()
+
+        async def dial(node: int) -> None:
+            pause_s = _REDIAL_MIN_S
+            while True:
+                try:
+                    await links.get(node)
+                except HandshakeFailed as e:
+                    self._problem(node, str(e))
+                    if e.reason in FATAL_REFUSALS:
+                        outcome.setdefault("fatal", e)
+                        done.set()
+                        return
+                except PeerUnreachable as e:
+                    self._problem(node, str(e))
+                else:
+                    outcome.setdefault("node", node)
+                    done.set()
+                    return
+                await trio.sleep(pause_s)
+                pause_s = min(_REDIAL_MAX_S, pause_s * 2)
+
+        async with trio.open_nursery() as nursery:
+            for each in self._endpoints:
+                nursery.start_soon(dial, each)
+            with trio.move_on_after(timeout_ms / 1000):
+                await done.wait()
+            nursery.cancel_scope.cancel()
+        fatal = outcome.get("fatal")
+        if isinstance(fatal, HandshakeFailed):
+            raise fatal
+        reached = outcome.get("node")
+        if isinstance(reached, int):
+            return reached
+        raise Unavailable(f"no node reachable within {timeout_ms} ms: {self.describe_problems()}")
+
+    def describe_problems(self) -> str:
+        """Why each node failed its last attempt, in one line ("" when none did)."""
+        return "; ".join(f"node {n}: {what}" for n, what in sorted(self.problems.items()))
+
+    async def call(self, node: int, request: Message, *, timeout_ms: int) -> Message:
+        """One request to `node` on its shared connection, outside the core (no session,
+        no retry): for requests the core does not know, such as GetStatus. Raises what
+        `RpcConnection.call` raises, and `PeerUnreachable` for a node without an address.
+        Cancellation: the request may still run on the node; its answer is dropped."""
+        links = self._links
+        assert links is not None
+        if node not in self._endpoints:
+            raise PeerUnreachable(f"node {node}: no address known")
+        try:
+            with trio.fail_after(timeout_ms / 1000):
+                await self._slots[node].acquire()
+        except trio.TooSlowError:
+            raise PeerUnreachable(f"node {node}: no free call slot") from None
+        try:
+            with trio.fail_after(timeout_ms / 1000):
+                connection = await links.get(node)
+            return await connection.call(request, timeout_ms=timeout_ms)
+        except trio.TooSlowError:
+            raise PeerUnreachable(f"node {node}: no connection within {timeout_ms} ms") from None
+        except PeerUnreachable:
+            links.release(node)
+            raise
+        finally:
+            self._slots[node].release()
+
+    @property
+    def nodes(self) -> tuple[int, ...]:
+        """The ids of the nodes this runner has addresses for."""
+        return tuple(self._endpoints)
+
     async def _wait(self, handle: int) -> Completion:
         event = self._waiting[handle] = trio.Event()
         self._pump()
@@ -191,7 +286,23 @@ class CoreRunner:
 
     async def _attempt(self, send: Send) -> None:
         """One attempt of one request on one node. Cancellation: see `write`."""
+        if send.node not in self._endpoints:
+            self.unknown_leader = send.node
+            self._receive(send.node, send.request_id, NotLeader(0))
+            return
         timeout_ms = self._config.attempt_timeout_ms
+        with trio.move_on_after(timeout_ms / 1000) as waiting:
+            await self._slots[send.node].acquire()
+        if waiting.cancelled_caught:  # every slot of that connection stayed busy: not sent
+            busy = Refused.of(RefuseCode.OVERLOADED, f"node {send.node}: no free call slot")
+            self._receive(send.node, send.request_id, busy)
+            return
+        try:
+            await self._call(send, timeout_ms)
+        finally:
+            self._slots[send.node].release()
+
+    async def _call(self, send: Send, timeout_ms: int) -> None:
         not_taken = NotLeader(0)
         links = self._links
         assert links is not None
@@ -200,31 +311,52 @@ class CoreRunner:
                 connection = await links.get(send.node)
             reply = await connection.call(send.request, timeout_ms=timeout_ms)
         except trio.TooSlowError:
+            self._problem(send.node, f"no connection within {timeout_ms} ms")
             self._receive(send.node, send.request_id, not_taken)  # never sent
             return
         except HandshakeFailed as e:
             if e.reason in FATAL_REFUSALS:
                 self._fail_all(e)
                 return
+            self._problem(send.node, str(e))
             self._receive(send.node, send.request_id, not_taken)
             return
-        except PeerUnreachable:
+        except PeerUnreachable as e:
             links.release(send.node)
+            self._problem(send.node, str(e))
             self._receive(send.node, send.request_id, not_taken)
             return
         except RemoteError as e:
+            self._problem(send.node, str(e))
             if e.code == RpcErrorCode.OVERLOADED:  # busy, not gone: back off, same node
                 busy = Refused.of(RefuseCode.OVERLOADED, str(e))
                 self._receive(send.node, send.request_id, busy)
             elif not e.may_have_executed:
                 self._receive(send.node, send.request_id, not_taken)
             return  # else: the core's attempt timeout retries the same request
-        except RpcFailed:
+        except RpcFailed as e:
             links.release(send.node)  # timed out or lost: maybe executed; the core retries
+            self._problem(send.node, str(e))
             self.attempts_in_doubt += 1
             return
         if isinstance(reply, ClientReply):
+            self._note_reply(send.node, reply)
             self._receive(send.node, send.request_id, reply)
+
+    def _problem(self, node: int, what: str) -> None:
+        self.problems[node] = what
+
+    def _note_reply(self, node: int, reply: ClientReply) -> None:
+        if isinstance(reply, NotLeader):
+            self.problems[node] = (
+                f"says node {reply.leader} leads" if reply.leader else "knows no leader"
+            )
+        elif isinstance(reply, Refused):
+            self.problems[node] = f"refused: {reply.message}"
+        else:
+            self.problems.pop(node, None)
+            if isinstance(reply, Written):  # a leader we can reach answered
+                self.unknown_leader = 0
 
     def _fail_all(self, error: ClusterError) -> None:
         """A configuration error (wrong secret, wrong cluster): finish every waiter with it."""
