@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 from types import ModuleType
 
-from raftcluster.cli import demo, init, node, status, up
+from raftcluster.cli import demo, init, kv, node, status, up
 from statemachine.errors import ClusterError
 
 # Built-in subcommand modules, in the order `--help` lists them.
-BUILTIN: tuple[ModuleType, ...] = (init, up, node, status, demo)
+BUILTIN: tuple[ModuleType, ...] = (init, up, node, status, kv, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
