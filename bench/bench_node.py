@@ -1,0 +1,376 @@
+"""A real cluster: three local node processes, the client API, values of 100 bytes, fsync on;
+against three-process pysyncobj 0.3.17 clusters measured in the same run.
+
+Workloads, each run for a fixed time (5 s, or 0.2 s with --quick):
+- puts, sequential: one `client.put` after another (ops/s, p50, p99);
+- puts with 16 and with 64 requests in flight (tasks sharing one client);
+- linearizable gets, sequential and with 64 in flight.
+
+Ours: `raftcluster init` defaults (each node fsyncs its write-ahead log before it
+acknowledges), one `raftcluster.connect` client in this process talking to the nodes over
+authenticated TCP (one connection per node, requests pipelined on it).
+
+pysyncobj has no client protocol, so its workloads run inside its leader process through
+its own API (bench/pysyncobj_node.py): `set(..., sync=True)` one after another, or
+`set(..., callback=...)` keeping N in flight; its `get` is a local dict read of the
+leader's state (not linearizable: it may miss acknowledged writes after a leader change),
+so the get rows compare a network round trip and a ReadIndex with a dict lookup.
+Variants: "default" (`SyncObjConf()`: the journal in memory, nothing on disk) and
+"tuned" (journal file on disk, flushed once per tick: see pysyncobj_node.py).
+
+etcd 3.4's figures, measured on a machine of this kind (issue 4), are in the notes:
+1,080 sequential puts/s (p50 0.9 ms), 8,300 puts/s at 64 in flight, 2,460 sequential
+linearizable gets/s, 12,200 at 64 in flight.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from bench.table import Row
+from raftcluster.cli.processes import NodeProcesses
+from raftcluster.client.connect import connect
+from raftcluster.client.probe import Poller, Target
+from raftcluster.config import ClusterFile, client_transport_config, init_cluster
+
+VALUE = b"v" * 100
+WAIT_S = 60.0
+
+
+@attrs.frozen
+class Variant:
+    """A pysyncobj configuration: `SyncObjConf` settings, and whether the journal is
+    flushed once per tick (bench/pysyncobj_node.py)."""
+
+    name: str
+    settings: dict[str, Any]
+    flush: bool = False
+
+
+VARIANTS = (
+    Variant("default", {}),
+    # Each command's entries go out at once instead of every appendEntriesPeriod (100 ms),
+    # which otherwise bounds a sequential writer to about 10 puts/s.
+    Variant("tuned", {"journalFile": "journal", "appendEntriesUseBatch": False}, flush=True),
+)
+
+
+@attrs.frozen
+class Workload:
+    name: str
+    op: str  # "put" or "get"
+    inflight: int
+    etcd: str  # etcd 3.4's figure, for the note ("" when the issue gives none)
+
+
+WORKLOADS = (
+    Workload("puts, sequential", "put", 1, "etcd 3.4: 1,080/s, p50 0.9 ms"),
+    Workload("puts, 16 in flight", "put", 16, ""),
+    Workload("puts, 64 in flight", "put", 64, "etcd 3.4: 8,300/s"),
+    Workload("linearizable gets, sequential", "get", 1, "etcd 3.4: 2,460/s"),
+    Workload("linearizable gets, 64 in flight", "get", 64, "etcd 3.4: 12,200/s"),
+)
+
+
+@attrs.frozen
+class Measured:
+    ops: int
+    seconds: float
+    errors: int
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def per_second(self) -> float:
+        return self.ops / self.seconds if self.seconds else 0.0
+
+    @classmethod
+    def of(cls, latencies_s: list[float], errors: int, seconds: float) -> Measured:
+        ordered = sorted(latencies_s)
+
+        def at(q: float) -> float:
+            return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
+
+        return cls(len(ordered), seconds, errors, at(0.5), at(0.99))
+
+
+def run(quick: bool) -> list[Row]:
+    duration_s = 0.2 if quick else 5.0
+    ours = trio.run(measure_ours, duration_s)
+    peers, warnings = {}, {}
+    for variant in VARIANTS:
+        peers[variant.name], warnings[variant.name] = measure_pysyncobj(variant, duration_s)
+    return rows(ours, peers, warnings)
+
+
+# -- ours ------------------------------------------------------------------------------
+
+
+async def measure_ours(duration_s: float) -> dict[str, Measured]:
+    root = Path(tempfile.mkdtemp(prefix="bench-node-"))
+    cluster = init_cluster(root, nodes=3)
+    processes = NodeProcesses(cluster)
+    try:
+        for node in cluster.node_ids:
+            await processes.start(node)
+        await _until_leader(cluster)
+        async with connect(cluster) as client:
+            results: dict[str, Measured] = {}
+            await _puts(client, 1, min(duration_s, 0.5), "warm")  # session, connections
+            for workload in WORKLOADS:
+                if workload.op == "put":
+                    results[workload.name] = await _puts(
+                        client, workload.inflight, duration_s, workload.name
+                    )
+                else:
+                    results[workload.name] = await _gets(client, workload.inflight, duration_s)
+            return results
+    finally:
+        with trio.CancelScope(shield=True):
+            await processes.stop_all(timeout_s=10)
+            await processes.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def _until_leader(cluster: ClusterFile) -> None:
+    targets = [Target(n.id, n.addresses) for n in cluster.nodes]
+    async with Poller.open(targets, client_transport_config(cluster)) as poller:
+        with trio.fail_after(WAIT_S):
+            while True:
+                probes = await poller.poll(timeout_ms=1_000)
+                if any(p.info and p.info.status.role == "leader" for p in probes):
+                    return
+                await trio.sleep(0.05)
+
+
+async def _puts(client: Any, inflight: int, duration_s: float, label: str) -> Measured:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + duration_s
+    counter = iter(range(10**9))
+
+    async def worker() -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            key = b"bench/%s/%08d" % (label.encode(), next(counter))
+            t0 = time.perf_counter()
+            try:
+                await client.put(key, VALUE)
+            except Exception:  # noqa: BLE001 - every failure is counted, none may stop the run
+                errors += 1
+                continue
+            latencies.append(time.perf_counter() - t0)
+
+    return await _parallel(worker, inflight, latencies, lambda: errors)
+
+
+async def _gets(client: Any, inflight: int, duration_s: float) -> Measured:
+    keys = [b"bench/warm/%08d" % i for i in range(50)]
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + duration_s
+
+    async def worker() -> None:
+        nonlocal errors
+        i = 0
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            try:
+                await client.get(keys[i % len(keys)])
+            except Exception:  # noqa: BLE001 - every failure is counted, none may stop the run
+                errors += 1
+                continue
+            latencies.append(time.perf_counter() - t0)
+            i += 1
+
+    return await _parallel(worker, inflight, latencies, lambda: errors)
+
+
+async def _parallel(worker: Any, inflight: int, latencies: list[float], errors: Any) -> Measured:
+    start = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for _ in range(inflight):
+            nursery.start_soon(worker)
+    return Measured.of(latencies, errors(), time.perf_counter() - start)
+
+
+# -- pysyncobj -------------------------------------------------------------------------
+
+
+TRUNCATION = b"truncating already-applied log entries"
+
+
+def measure_pysyncobj(variant: Variant, duration_s: float) -> tuple[dict[str, Measured], int]:
+    """The workloads' figures, and how many times the nodes logged that they truncated
+    entries they had already applied (pysyncobj's own warning of a known fault)."""
+    with _pysyncobj_cluster(variant) as (nodes, logs):
+        leader = _pysyncobj_leader(nodes)
+        results: dict[str, Measured] = {}
+        _ask(leader, {"cmd": "run", "op": "put", "inflight": 1, "duration_s": 0.3,
+                      "value_bytes": len(VALUE)})  # fmt: skip  # warm up, and keys to get
+        for workload in WORKLOADS:
+            reply = _ask(
+                leader,
+                {"cmd": "run", "op": workload.op, "inflight": workload.inflight,
+                 "duration_s": duration_s, "value_bytes": len(VALUE)},
+            )  # fmt: skip
+            results[workload.name] = Measured(
+                reply["ops"], reply["seconds"], reply["errors"], reply["p50_ms"], reply["p99_ms"]
+            )
+        return results, sum(log.read_bytes().count(TRUNCATION) for log in logs)
+
+
+@contextlib.contextmanager
+def _pysyncobj_cluster(
+    variant: Variant,
+) -> Iterator[tuple[list[subprocess.Popen[str]], list[Path]]]:
+    """Three pysyncobj processes (and their logs); all of them ended on the way out,
+    whatever happens. They also exit by themselves when their standard input closes
+    (this process died)."""
+    root = Path(tempfile.mkdtemp(prefix=f"bench-pysyncobj-{variant.name}-"))
+    addresses = [f"127.0.0.1:{port}" for port in _free_ports(3)]
+    processes: list[subprocess.Popen[str]] = []
+    logs = [root / f"node-{i}.log" for i in range(len(addresses))]
+    try:
+        for i, address in enumerate(addresses):
+            partners = ",".join(a for a in addresses if a != address)
+            command = [sys.executable, "-m", "bench.pysyncobj_node", "--self", address,
+                       "--partners", partners, "--conf", json.dumps(variant.settings),
+                       "--dir", str(root / str(i))]  # fmt: skip
+            if variant.flush:
+                command.append("--flush")
+            with logs[i].open("wb") as log:
+                processes.append(
+                    subprocess.Popen(
+                        command,
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=log,
+                        text=True,
+                        cwd=Path(__file__).resolve().parent.parent,
+                    )
+                )
+        yield processes, logs
+    finally:
+        for process in processes:
+            with contextlib.suppress(OSError):
+                assert process.stdin is not None
+                process.stdin.close()
+        for process in processes:
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _free_ports(count: int) -> list[int]:
+    """Ports the kernel hands out now (pysyncobj binds by itself, so they are given to it;
+    another process could take one in between, which would fail the run loudly)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _ask(process: subprocess.Popen[str], request: dict[str, Any]) -> dict[str, Any]:
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(json.dumps(request) + "\n")
+    process.stdin.flush()
+    line = process.stdout.readline()
+    if not line:
+        raise RuntimeError(f"pysyncobj node exited ({process.poll()}) during {request}")
+    reply: dict[str, Any] = json.loads(line)
+    return reply
+
+
+def _pysyncobj_leader(nodes: list[subprocess.Popen[str]]) -> subprocess.Popen[str]:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        for node in nodes:
+            status = _ask(node, {"cmd": "status"})
+            if status["leader"] and status["ready"]:
+                return node
+        time.sleep(0.05)
+    raise RuntimeError(f"no pysyncobj leader within {WAIT_S} s")
+
+
+# -- the table -------------------------------------------------------------------------
+
+
+def rows(
+    ours: dict[str, Measured], peers: dict[str, dict[str, Measured]], warnings: dict[str, int]
+) -> list[Row]:
+    out: list[Row] = []
+    for workload in WORKLOADS:
+        mine = ours[workload.name]
+        for variant in VARIANTS:
+            theirs = peers[variant.name][workload.name]
+            out.append(
+                Row(
+                    f"{workload.name} (ops/s)",
+                    mine.per_second,
+                    "ops/s",
+                    peer=f"pysyncobj {variant.name}",
+                    peer_value=theirs.per_second,
+                    note=_note(workload, mine, theirs, variant),
+                    failed=False,
+                )
+            )
+        if workload.inflight == 1:
+            for q in ("p50", "p99"):
+                for variant in VARIANTS:
+                    theirs = peers[variant.name][workload.name]
+                    out.append(
+                        Row(
+                            f"{workload.name} ({q} latency)",
+                            getattr(mine, f"{q}_ms"),
+                            "ms",
+                            peer=f"pysyncobj {variant.name}",
+                            peer_value=getattr(theirs, f"{q}_ms"),
+                            higher_is_better=False,
+                        )
+                    )
+    for variant in VARIANTS:
+        if warnings[variant.name]:
+            out.append(
+                Row(
+                    f"pysyncobj {variant.name}: applied entries truncated",
+                    warnings[variant.name],
+                    "warnings",
+                    note="pysyncobj's own log: a follower cut entries it had applied",
+                )
+            )
+    return out
+
+
+def _note(workload: Workload, mine: Measured, theirs: Measured, variant: Variant) -> str:
+    parts = []
+    if variant == VARIANTS[0] and workload.etcd:
+        parts.append(workload.etcd)
+    if workload.inflight > 1:
+        parts.append(f"ours p50 {mine.p50_ms:.1f} ms, p99 {mine.p99_ms:.1f} ms")
+    if workload.op == "get":
+        parts.append("pysyncobj get: a local read, not linearizable")
+    errors = mine.errors + theirs.errors
+    if errors:
+        parts.append(f"{mine.errors} errors ours, {theirs.errors} theirs")
+    return "; ".join(parts)
