@@ -81,6 +81,8 @@ async def test_the_key_value_api(tmp_path: Path) -> None:
         assert status.quorum and status.leader in live.cluster.node_ids
         await _stale_and_linearizable(live, client)
         await trio.to_thread.run_sync(_sync_facade, live)
+    with pytest.raises(ClientClosed):
+        await client.get("app/a")
 
 
 async def _stale_and_linearizable(live: Live, client: raftcluster.Client) -> None:
