@@ -74,6 +74,11 @@ class Links:
                 return connection
             raise failure
 
+    def open_connection(self, key: int) -> RpcConnection | None:
+        """The connection to `key` if one is open now (no waiting, no dialling)."""
+        connection = self._links[key].connection
+        return connection if connection is not None and connection.open else None
+
     def release(self, key: int) -> None:
         """Close the connection to `key` (if any); the next `get` dials again."""
         link = self._links[key]

@@ -291,12 +291,16 @@ class CoreRunner:
             self._receive(send.node, send.request_id, NotLeader(0))
             return
         timeout_ms = self._config.attempt_timeout_ms
-        with trio.move_on_after(timeout_ms / 1000) as waiting:
-            await self._slots[send.node].acquire()
-        if waiting.cancelled_caught:  # every slot of that connection stayed busy: not sent
-            busy = Refused.of(RefuseCode.OVERLOADED, f"node {send.node}: no free call slot")
-            self._receive(send.node, send.request_id, busy)
-            return
+        slots = self._slots[send.node]
+        try:
+            slots.acquire_nowait()  # the usual case, without a cancel scope
+        except trio.WouldBlock:
+            with trio.move_on_after(timeout_ms / 1000) as waiting:
+                await slots.acquire()
+            if waiting.cancelled_caught:  # every slot stayed busy: not sent
+                busy = Refused.of(RefuseCode.OVERLOADED, f"node {send.node}: no free call slot")
+                self._receive(send.node, send.request_id, busy)
+                return
         try:
             await self._call(send, timeout_ms)
         finally:
@@ -307,8 +311,10 @@ class CoreRunner:
         links = self._links
         assert links is not None
         try:
-            with trio.fail_after(timeout_ms / 1000):
-                connection = await links.get(send.node)
+            connection = links.open_connection(send.node)
+            if connection is None:
+                with trio.fail_after(timeout_ms / 1000):
+                    connection = await links.get(send.node)
             reply = await connection.call(send.request, timeout_ms=timeout_ms)
         except trio.TooSlowError:
             self._problem(send.node, f"no connection within {timeout_ms} ms")
