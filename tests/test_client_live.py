@@ -24,6 +24,7 @@ from raftcluster import (
     ClientOptions,
     Compacted,
     KvEvent,
+    NotLeader,
     OutcomeUnknown,
     Unavailable,
     txn,
@@ -86,30 +87,34 @@ async def test_the_key_value_api(tmp_path: Path) -> None:
 
 
 async def _stale_and_linearizable(live: Live, client: raftcluster.Client) -> None:
-    """A follower cut off from the others still answers stale reads, with what it had;
-    linearizable reads through it fail (it cannot confirm anything with a quorum)."""
+    """A client that knows one follower only: its writes fail with NotLeader naming the
+    leader. Once that follower is cut off from the others it still answers stale reads,
+    with what it had; linearizable reads through it fail (it cannot confirm anything)."""
     leader = await live.leader()
     cut = next(n for n in live.cluster.node_ids if n != leader)
     await client.put("cut/key", "before")
     await live.converged()
-    await _partition(live, cut, blocked=True)
-    try:
-        await client.put("cut/key", "after")  # the other two are a majority
-        kv = await client.get("cut/key")
-        assert kv is not None and kv.value == b"after"
-        entry = live.cluster.find(cut)
-        assert entry is not None
-        async with raftcluster.connect(
-            endpoints=[str(entry.addresses[0])],
-            secret_file=live.cluster.secret_file,
-            cluster_id=live.cluster.cluster_id,
-        ) as alone:
+    entry = live.cluster.find(cut)
+    assert entry is not None
+    async with raftcluster.connect(
+        endpoints=[str(entry.addresses[0])],
+        secret_file=live.cluster.secret_file,
+        cluster_id=live.cluster.cluster_id,
+    ) as alone:
+        with pytest.raises(NotLeader, match="add its address") as caught:
+            await alone.put("cut/key", "from a follower", timeout_ms=1_500)
+        assert caught.value.leader in live.cluster.node_ids and caught.value.leader != cut
+        await _partition(live, cut, blocked=True)
+        try:
+            await client.put("cut/key", "after")  # the other two are a majority
+            kv = await client.get("cut/key")
+            assert kv is not None and kv.value == b"after"
             stale = await alone.get("cut/key", consistency="stale")
             assert stale is not None and stale.value == b"before"
-            with pytest.raises(Unavailable):  # NotLeader (naming the leader) is one kind
+            with pytest.raises(Unavailable):
                 await alone.get("cut/key", timeout_ms=2_000)
-    finally:
-        await _partition(live, cut, blocked=False)
+        finally:
+            await _partition(live, cut, blocked=False)
 
 
 async def _partition(live: Live, node: int, *, blocked: bool) -> None:
