@@ -32,7 +32,7 @@ from raftcluster.client.values import Consistency, Data, is_stale, range_end, to
 from raftcluster.client.watch import Watch
 from raftcluster.errors import ClientClosed, NotLeader, OutcomeUnknown, Unavailable
 from raftcluster.node.protocol import Changed, GetStatus, NodeStatus, WaitChanges
-from raftcluster.transport import HandshakeFailed, PeerUnreachable, RpcFailed
+from raftcluster.transport import HandshakeFailed, RpcFailed
 from statemachine.codec import Message
 from statemachine.errors import ClusterError
 from statemachine.kv.commands import Changes, Compact, Compare, DeleteRange, Put, Range, Txn
@@ -58,11 +58,18 @@ class Client:
     run concurrently and are pipelined on one connection per node)."""
 
     def __init__(
-        self, runner: CoreRunner, watch_links: Links, *, request_timeout_ms: int, watch_wait_ms: int
+        self,
+        runner: CoreRunner,
+        watch_links: Links,
+        *,
+        request_timeout_ms: int,
+        attempt_timeout_ms: int,
+        watch_wait_ms: int,
     ) -> None:
         self._runner = runner
         self._watch_links = watch_links
         self._request_timeout_ms = request_timeout_ms
+        self._attempt_timeout_ms = attempt_timeout_ms
         self._watch_wait_ms = watch_wait_ms
         self._wait_turn = 0
         self._closed = False
@@ -271,7 +278,7 @@ class Client:
         node = self._wait_node()
         links = self._watch_links
         try:
-            with trio.fail_after(self._request_timeout_ms / 1000):
+            with trio.fail_after(self._attempt_timeout_ms / 1000):
                 connection = await links.get(node)
             request = WaitChanges(after_revision, wait_ms)
             reply = await connection.call(request, timeout_ms=wait_ms + _WAIT_GRACE_MS)
@@ -279,10 +286,7 @@ class Client:
             if e.reason in FATAL_REFUSALS:
                 raise
             return self._no_wait()
-        except (PeerUnreachable, trio.TooSlowError):
-            links.release(node)
-            return self._no_wait()
-        except RpcFailed:
+        except (RpcFailed, trio.TooSlowError):  # unreachable, timed out, lost: next node
             links.release(node)
             return self._no_wait()
         return reply.revision if isinstance(reply, Changed) else self._no_wait()

@@ -135,6 +135,7 @@ async def _open(
                 runner,
                 Links(nursery, plan.transport, nodes),
                 request_timeout_ms=options.request_timeout_ms,
+                attempt_timeout_ms=options.attempt_timeout_ms,
                 watch_wait_ms=options.watch_wait_ms,
             )
             try:
