@@ -263,6 +263,11 @@ async def test_a_caller_learns_whether_a_write_may_have_been_applied(tmp_path: P
         assert kv is not None and kv.value in (b"0", b"1") and kv.version == int(kv.value) + 1
         for node in nodes:
             await live.kill(node)
+        with trio.fail_after(WAIT_S):  # until the client has seen every connection close
+            while any(r.reachable for r in (await client.status(timeout_ms=500)).nodes):
+                await trio.sleep(0.05)
         # Nobody listens any more: no request can have been taken, so the outcome is known.
+        # (A request written into a connection that was dying without the client knowing
+        # it yet would have been in doubt: hence the wait above.)
         with pytest.raises(Unavailable, match="majority of the nodes"):
             await client.put("k", "2", timeout_ms=2_000)
