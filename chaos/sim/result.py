@@ -37,7 +37,7 @@ class Counters:
         self.snapshots_taken += work.compacted is not None
         self.snapshots_installed += rd.snapshot is not None
 
-    def on_completion(self, done: Completion, probe: bool) -> None:
+    def on_completion(self, done: Completion) -> None:
         if done.error is None:
             outcome = "ok"
         elif isinstance(done.error, OutcomeUnknown):

@@ -57,6 +57,9 @@ from raftcluster.raft.types import EntryKind
 from statemachine.kv import Put
 
 CLIENT_BASE = 1000  # client ids are CLIENT_BASE + index; the probe is CLIENT_BASE - 1
+# Requests remembered per client until answered (to check what an acknowledgement is for);
+# beyond it the oldest, long lost, are forgotten.
+MAX_TRACKED_REQUESTS = 10_000
 
 
 class _Node:
@@ -120,6 +123,8 @@ class Simulator:
         self.leader_after_heal_ms: int | None = None
         self.probe_committed_ms: int | None = None
         self.converged_ms: int | None = None
+        self._rate_second = 0  # the virtual second messages are being counted in
+        self._rate_count = 0
 
     # -- construction -----------------------------------------------------------------
 
@@ -130,6 +135,8 @@ class Simulator:
             peers=cast(Any, peers),  # (mypy types the tuple converter's argument oddly)
             election_timeout_ms=c.election_timeout_ms,
             heartbeat_interval_ms=c.heartbeat_interval_ms,
+            pre_vote=c.pre_vote,
+            check_quorum=c.check_quorum,
         )
         return ReplicaConfig(
             raft=raft,
@@ -327,6 +334,17 @@ class Simulator:
     # -- the network ------------------------------------------------------------------
 
     def _send(self, src: int, dst: int, payload: Any, duplicable: bool) -> None:
+        second = self.now // 1000
+        if second != self._rate_second:
+            self._rate_second, self._rate_count = second, 0
+        self._rate_count += 1
+        if self._rate_count > self.config.message_budget_per_s:
+            raise self.invariants.fail(
+                "message storm",
+                f"more than {self.config.message_budget_per_s} messages sent within virtual "
+                f"second {second}",
+                (src,),
+            )
         envelope = Envelope(src, dst, payload, self.now)
         times = self.network.send(envelope, duplicable)
         if isinstance(payload, RaftMessage):
@@ -373,6 +391,8 @@ class Simulator:
         core = client.core
         for send in core.take_sends():
             client.requests[send.request_id] = send.request
+            if len(client.requests) > MAX_TRACKED_REQUESTS:  # unanswered ones, long lost
+                del client.requests[next(iter(client.requests))]
             self._send(client.id, send.node, (send.request_id, send.request), duplicable=False)
         for done in core.take_completions():
             self._completed(client, done)
@@ -381,7 +401,7 @@ class Simulator:
     def _completed(self, client: _Client, done: Completion) -> None:
         outcome = "ok" if done.error is None else type(done.error).__name__
         self.trace.add(self.now, "done", client.id, done.handle, outcome, done.index)
-        self.counters.on_completion(done, probe=client.index < 0)
+        self.counters.on_completion(done)
         if client.index >= 0:
             self.workload.completed(client.index, done, self.now)
         elif done.handle == self._probe_handle:

@@ -20,7 +20,8 @@ The Ready cycle, in three calls so that a shell can run the blocking one elsewhe
                                   now (they depend only on what `persist` made durable)
 `has_ready()` says whether a cycle has anything to do; `cycle()` runs all three.
 Replies to clients collect in an outbox: `complete()` returns them in `out.replies`, and
-`take_replies()` drains them at any time (a NotLeader answer need not wait for a cycle).
+`take_replies()` drains them at any time (a NotLeader answer need not wait for a cycle);
+replies waiting make `has_ready()` true, so none is left behind.
 `next_deadline_ms()` is when `tick` next has work.
 
 Every output is a plain value. Randomness comes only from the injected `random.Random`.
@@ -288,8 +289,11 @@ class Replica:
     # -- the Ready cycle --------------------------------------------------------------
 
     def has_ready(self) -> bool:
+        """Whether a cycle has anything to do: the core's Ready, a snapshot to save, or
+        replies waiting (a cycle's `complete` returns them; `work.must_sync` is False
+        when there is nothing to persist)."""
         self._ask_reads()
-        return self._core.has_ready() or self._to_save is not None
+        return self._core.has_ready() or self._to_save is not None or bool(self._outbox)
 
     def prepare(self) -> Work:
         """Take the core's Ready (and a local snapshot to save). `persist` it next."""

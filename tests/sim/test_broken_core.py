@@ -8,7 +8,15 @@ from collections.abc import Callable
 
 import pytest
 
-from chaos.sim import FaultMix, NetworkConditions, RandomFaults, SimConfig, SimResult, simulate
+from chaos.sim import (
+    FaultMix,
+    KvWorkload,
+    NetworkConditions,
+    RandomFaults,
+    SimConfig,
+    SimResult,
+    simulate,
+)
 from raftcluster.node import replica as replica_module
 from raftcluster.raft.core import RaftCore
 from raftcluster.raft.messages import AppendEntries, AppendResponse, VoteResponse
@@ -47,12 +55,16 @@ class TruncatesWithoutConflict(RaftCore):
 def first_failure(runs: Callable[[int], SimResult], seeds: int) -> SimResult:
     for seed in range(seeds):
         result = runs(seed)
+        assert result.error is None, result.error
         if not result.ok:
             return result
     pytest.fail(f"{seeds} seeds with a broken core and no invariant failed")
 
 
 def test_a_duplicated_vote_counted_twice_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without pre-vote (which would hide the bug behind a round that does not count),
+    a candidate that counts one voter twice wins with a minority: two leaders in a term,
+    or a leader without the latest committed entries. Caught in most seeds."""
     monkeypatch.setattr(replica_module, "RaftCore", CountsDuplicatedVotes)
     mix = FaultMix(
         mean_gap_ms=700, partition=3, isolate_leader=3, link_cut=1, crash=1, pause=1, clock=0,
@@ -61,10 +73,12 @@ def test_a_duplicated_vote_counted_twice_is_caught(monkeypatch: pytest.MonkeyPat
     noisy = NetworkConditions(loss=0.05, duplicate=0.5, min_delay_ms=1, max_delay_ms=20)
 
     def runs(seed: int) -> SimResult:
-        config = SimConfig(seed=seed, nodes=5, duration_ms=30_000, base_network=noisy)
+        config = SimConfig(
+            seed=seed, nodes=5, duration_ms=30_000, base_network=noisy, pre_vote=False
+        )
         return simulate(config, RandomFaults(mix), check_timeout_s=None)
 
-    result = first_failure(runs, seeds=40)
+    result = first_failure(runs, seeds=20)
     assert result.violation is not None
     assert result.violation["invariant"] in ("election safety", "leader completeness")
 
@@ -72,13 +86,28 @@ def test_a_duplicated_vote_counted_twice_is_caught(monkeypatch: pytest.MonkeyPat
 def test_a_follower_truncating_without_a_conflict_is_caught(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Appends delayed up to 100 ms arrive out of order; a stale one makes the follower
+    drop entries it acknowledged, which the leader counted towards commit. Typically a
+    later leader lacks a committed entry (leader completeness); in some seeds the resends
+    feed on each other instead (message storm) or the cluster never recovers (liveness)."""
     monkeypatch.setattr(replica_module, "RaftCore", TruncatesWithoutConflict)
+    reordering = NetworkConditions(min_delay_ms=1, max_delay_ms=100)
+    mix = FaultMix(
+        mean_gap_ms=1_500, partition=1, isolate_leader=4, link_cut=1, crash=2, pause=1, clock=0,
+        network=1, max_fault_ms=3_000,
+    )  # fmt: skip
 
     def runs(seed: int) -> SimResult:
-        return simulate(SimConfig(seed=seed, nodes=3), check_timeout_s=None)
+        config = SimConfig(
+            seed=seed, nodes=3, duration_ms=30_000, heal_timeout_ms=10_000,
+            base_network=reordering,
+        )  # fmt: skip
+        workload = KvWorkload(clients=3, max_think_ms=50)
+        return simulate(config, RandomFaults(mix), workload, check_timeout_s=None)
 
-    result = first_failure(runs, seeds=40)
+    result = first_failure(runs, seeds=20)
     assert result.violation is not None
     assert result.violation["invariant"] in (
         "leader completeness", "state machine safety", "acknowledged writes", "log matching",
+        "election safety", "message storm", "liveness",
     )  # fmt: skip

@@ -10,7 +10,19 @@ import pytest
 from chaos.checker import load_history
 from raftcluster.cli import main
 from raftcluster.node import replica as replica_module
-from tests.sim.test_broken_core import TruncatesWithoutConflict
+from raftcluster.raft.core import RaftCore
+from raftcluster.raft.ready import Role
+from raftcluster.raft.types import NONE
+
+
+class SelfElected(RaftCore):
+    """Declares itself leader of the next term without asking anyone."""
+
+    def _start_campaign(self, pre: bool, transfer: bool) -> None:
+        self._become_role(Role.CANDIDATE, NONE)
+        self._term += 1
+        self._vote = self.id
+        self._become_leader()
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object]]:
@@ -72,8 +84,8 @@ def test_history_and_trace_files_are_written(
 def test_a_violation_exits_1_and_names_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(replica_module, "RaftCore", TruncatesWithoutConflict)
-    code, data = run_json(capsys, "--seed", "18", "--nodes", "3", "--duration", "60")
+    monkeypatch.setattr(replica_module, "RaftCore", SelfElected)
+    code, data = run_json(capsys, "--seed", "1", "--nodes", "5", "--duration", "60")
     assert code == 1 and data["verdict"] == "violation"
     violation = data["violation"]
     assert isinstance(violation, dict) and {"invariant", "step", "time_ms", "nodes"} <= set(
