@@ -33,6 +33,7 @@ from __future__ import annotations
 import collections
 import enum
 import random
+from collections.abc import Iterable
 
 import attrs
 
@@ -72,6 +73,10 @@ from statemachine.sessions.messages import (
 _SESSION_LOST = (Code.UNKNOWN_SESSION, Code.REPLY_DISCARDED)
 
 
+def _to_ids(value: Iterable[int]) -> tuple[int, ...]:
+    return tuple(value)
+
+
 def _node_ids(instance: object, attribute: object, value: tuple[int, ...]) -> None:
     if not value or len(set(value)) != len(value) or any(n <= 0 for n in value):
         raise InvalidArgument("ClientConfig.nodes", f"{value!r}: distinct positive node ids")
@@ -81,7 +86,7 @@ def _node_ids(instance: object, attribute: object, value: tuple[int, ...]) -> No
 class ClientConfig:
     """A client's settings. Times in milliseconds of the clock passed in."""
 
-    nodes: tuple[int, ...] = attrs.field(converter=tuple, validator=_node_ids)
+    nodes: tuple[int, ...] = attrs.field(converter=_to_ids, validator=_node_ids)
     # The session lives this long past its last keepalive (the state machine bounds it).
     session_ttl_ms: int = attrs.field(default=30_000, validator=positive)
     # One attempt on one node: past it, the client assumes the node or the network failed

@@ -10,16 +10,18 @@ Inputs (each returns at once; none blocks or reads a clock):
 
 The Ready cycle, in three calls so that a shell can run the blocking one elsewhere:
     work = replica.prepare()      take what the Raft core has ready (and a snapshot to save)
-    replica.persist(work)         the only call that does storage I/O: the snapshot(s), then
-                                  the entries, then the hard state, then one sync. It touches
-                                  nothing but the storage and `work`, so a shell may run it in
-                                  a worker thread while other inputs come in.
+    replica.persist(work)         the only call that does storage I/O: a new term and vote,
+                                  the snapshot(s), the entries, the hard state with the new
+                                  commit index, then one sync. It touches nothing but the
+                                  storage and `work`, so a shell may run it in a worker
+                                  thread while other inputs come in.
     out = replica.complete(work)  restore/apply committed entries, serve reads, settle
                                   requests, advance the core; `out.messages` may be sent
                                   now (they depend only on what `persist` made durable)
 `has_ready()` says whether a cycle has anything to do; `cycle()` runs all three.
 Replies to clients collect in an outbox: `complete()` returns them in `out.replies`, and
-`take_replies()` drains them at any time (a NotLeader answer need not wait for a cycle).
+`take_replies()` drains them at any time (a NotLeader answer need not wait for a cycle);
+replies waiting make `has_ready()` true, so none is left behind.
 `next_deadline_ms()` is when `tick` next has work.
 
 Every output is a plain value. Randomness comes only from the injected `random.Random`.
@@ -62,7 +64,14 @@ from raftcluster.raft import errors as raft_errors
 from raftcluster.raft.core import RaftCore
 from raftcluster.raft.messages import RaftMessage
 from raftcluster.raft.ready import LogPosition, ReadState, Ready, Role
-from raftcluster.raft.types import ConfChange, ConfChangeOp, Entry, EntryKind, Snapshot
+from raftcluster.raft.types import (
+    ConfChange,
+    ConfChangeOp,
+    Entry,
+    EntryKind,
+    HardState,
+    Snapshot,
+)
 from raftcluster.storage.interface import Storage
 from statemachine.cluster import ClusterState
 from statemachine.codec import Message, decode, encode
@@ -103,7 +112,11 @@ class Work:
     """One Ready cycle's work: what `persist` writes and `complete` finishes."""
 
     ready: Ready
-    compacted: Snapshot | None = None  # a local snapshot to save before everything else
+    compacted: Snapshot | None = None  # a local snapshot to save before the Ready's writes
+    # The new term and vote with the commit index already on disk, written before any
+    # snapshot or entry: a crash may keep any prefix of the batch, and a disk holding
+    # entries of a term above its hard state's is one the core refuses to start from.
+    term_first: HardState | None = None
 
     @property
     def must_sync(self) -> bool:
@@ -151,6 +164,7 @@ class Replica:
             self._state.restore(durable.snapshot.data)
             snapshot_index = durable.snapshot.meta.index
         self._core = RaftCore(config.raft, durable, rng, now_ms)
+        self._stored_hard_state = durable.hard_state  # the last one handed to persist
         self._applied = snapshot_index
         self._snapshot_index = snapshot_index
         self._to_save: Snapshot | None = None
@@ -275,23 +289,41 @@ class Replica:
     # -- the Ready cycle --------------------------------------------------------------
 
     def has_ready(self) -> bool:
+        """Whether a cycle has anything to do: the core's Ready, a snapshot to save, or
+        replies waiting (a cycle's `complete` returns them; `work.must_sync` is False
+        when there is nothing to persist)."""
         self._ask_reads()
-        return self._core.has_ready() or self._to_save is not None
+        return self._core.has_ready() or self._to_save is not None or bool(self._outbox)
 
     def prepare(self) -> Work:
         """Take the core's Ready (and a local snapshot to save). `persist` it next."""
         assert self._work is None, "complete() the previous work first"
         self._ask_reads()
-        work = Work(self._core.ready(), self._to_save)
+        rd = self._core.ready()
+        work = Work(rd, self._to_save, self._term_first(rd))
         self._to_save = None
+        if rd.hard_state is not None:
+            self._stored_hard_state = rd.hard_state
         self._work = work
         return work
 
+    def _term_first(self, rd: Ready) -> HardState | None:
+        hs, stored = rd.hard_state, self._stored_hard_state
+        if hs is None or (hs.term, hs.vote) == (stored.term, stored.vote):
+            return None
+        if not rd.entries and rd.snapshot is None and self._to_save is None:
+            return None  # the hard state is the batch's only write
+        return HardState(hs.term, hs.vote, stored.commit)
+
     def persist(self, work: Work) -> None:
-        """Make `work` durable: snapshots, then entries, then the hard state, then one sync
-        (so that no crash leaves a commit index above the log). Storage I/O only."""
+        """Make `work` durable, storage I/O only, in an order such that a crash after any
+        prefix of these writes leaves a disk the node can start from: the new term and
+        vote (with the old commit index), the snapshots, the entries, then the hard state
+        with the new commit index (never above the log), then one sync."""
         storage = self._storage
         rd = work.ready
+        if work.term_first is not None:
+            storage.set_hard_state(work.term_first)
         if work.compacted is not None:
             storage.save_snapshot(work.compacted)
         if rd.snapshot is not None:

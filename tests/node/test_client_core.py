@@ -162,3 +162,33 @@ def test_writes_in_flight_are_bounded_by_the_window() -> None:
     client.step()
     first_sends = {s.request for s in client.sent[before:]}
     assert len(first_sends) == 2
+
+
+def test_closing_the_session_ends_it_and_the_next_write_opens_another() -> None:
+    cluster = LocalCluster(3)
+    leader = cluster.elect()
+    client = make_client(cluster)
+    client.wait(client.core.write(Put(b"k", b"1"), cluster.now_ms))
+    first = client.core.session
+    handle = client.core.close(cluster.now_ms)
+    assert handle is not None and client.core.session == 0
+    assert client.wait(handle).ok
+    gone = cluster.replicas[leader].state.query(encode(GetSession(first)))
+    assert "not open" in str(decode(gone, Message))
+    assert client.wait(client.core.write(Put(b"k", b"2"), cluster.now_ms)).ok
+    assert client.core.session not in (0, first)
+
+
+def test_a_stale_read_is_served_by_whichever_node_is_asked() -> None:
+    cluster = LocalCluster(3)
+    leader = cluster.elect()
+    client = make_client(cluster)
+    client.wait(client.core.write(Put(b"k", b"v"), cluster.now_ms))
+    cluster.run(200)
+    follower = next(i for i in cluster.replicas if i != leader)
+    cluster.isolate(follower)
+    client.core.leader = follower  # the only node it asks first
+    done = client.wait(client.core.read(Range(b"k"), cluster.now_ms, stale=True))
+    result = done.unwrap()
+    assert isinstance(result, RangeResult) and result.kvs[0].value == b"v"
+    assert client.sent[-1].node == follower

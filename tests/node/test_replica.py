@@ -6,10 +6,12 @@ Each test drives a `LocalCluster` (tests/node/harness.py) of real replicas over
 
 from __future__ import annotations
 
+import copy
 import random
 
 import pytest
 
+from raftcluster.node.config import ReplicaConfig
 from raftcluster.node.protocol import (
     Changed,
     ChangeMembership,
@@ -322,28 +324,31 @@ class RecordingStorage(MemoryStorage):
         super().sync()
 
 
-def test_persist_writes_snapshot_then_entries_then_hard_state_then_syncs_once() -> None:
+def test_persist_writes_term_snapshots_entries_hard_state_then_syncs_once() -> None:
     storage = RecordingStorage()
     config = make_config(1, (1,), snapshot_every_entries=3)
     replica = Replica(config, storage, random.Random(1))
-    now = 0
-    while replica.core.role != Role.LEADER:
+    rank = ["snapshot", "entries", "hard_state"].index
+    now, term_first, snapshots = 0, 0, 0
+    for i in range(12):
         now += 100
-        replica.tick(now)
-        while replica.has_ready():
-            replica.cycle()
-    for i in range(5):
-        replica.client_request("c", i, Submit(encode(OpenSession(now, 10_000))), now)
+        replica.tick(now)  # a single voter elects itself, then takes writes
+        if replica.core.role == Role.LEADER:
+            replica.client_request("c", i, Submit(encode(OpenSession(now, 10_000))), now)
         while replica.has_ready():
             storage.calls.clear()
             work = replica.prepare()
             replica.persist(work)
             replica.complete(work)
             order = [c for c in storage.calls if c != "sync"]
-            assert order == sorted(order, key=["snapshot", "entries", "hard_state"].index)
+            if work.term_first is not None:
+                assert order[0] == "hard_state"  # the new term before anything of that term
+                order, term_first = order[1:], term_first + 1
+            assert order == sorted(order, key=rank)
             assert storage.calls.count("sync") == (1 if work.must_sync else 0)
             assert not storage.calls or storage.calls[-1] == "sync"
-    assert replica.snapshot_index >= 3
+            snapshots += order.count("snapshot")
+    assert term_first >= 1 and snapshots >= 2
 
 
 def test_a_watch_is_answered_when_the_revision_moves_or_when_its_wait_ends() -> None:
@@ -417,3 +422,39 @@ def test_keepalive_is_a_client_command_and_extends_the_session() -> None:
         assert "session" in repr(cluster.write(leader, KeepAlive(session, cluster.now_ms))).lower()
     reply = cluster.ask(leader, put(session, 1, b"k", b"v"))
     assert isinstance(reply, Written) and "PutResult" in repr(decode(reply.result, Message))
+
+
+class CrashEveryBoundary(MemoryStorage):
+    """Before each sync, checks that a crash after any prefix of the batch's writes
+    leaves a disk the node can start from."""
+
+    def __init__(self, config_of: ReplicaConfig) -> None:
+        super().__init__()
+        self.config_of = config_of
+        self.checked = 0
+
+    def sync(self) -> None:
+        for keep in range(self.pending_writes + 1):
+            clone = copy.deepcopy(self)
+            clone.crash(keep)
+            Replica(self.config_of, clone, random.Random(0))  # raises if the disk is unusable
+            self.checked += 1
+        super().sync()
+
+
+def test_a_crash_at_any_write_boundary_leaves_a_disk_the_node_restarts_from() -> None:
+    cluster = LocalCluster(3, snapshot_every_entries=4)
+    for i in cluster.replicas:  # every node's disk checks every prefix of every batch
+        cluster.storages[i] = CrashEveryBoundary(
+            make_config(i, cluster.peers, snapshot_every_entries=4)
+        )
+        cluster.start(i)
+    leader = cluster.elect()
+    session = open_session(cluster, leader)
+    for seq in range(1, 8):
+        cluster.ask(leader, put(session, seq, b"k", b"v%d" % seq))
+    cluster.isolate(leader)  # a new term: hard states change along with entries
+    cluster.run(1_500)
+    cluster.heal()
+    cluster.run(1_000)
+    assert all(s.checked > 20 for s in cluster.storages.values())  # type: ignore[attr-defined]

@@ -1,0 +1,66 @@
+"""Per-node clocks: virtual time seen through an offset (skew) and a rate error (drift).
+
+A node's clock reads `local(v)` at virtual time `v` (milliseconds). It never goes back:
+the node core requires it, as the runtime's would (it reads a monotonic clock). Skew is
+an offset against the other nodes; drift makes it run faster or slower; `jump` moves it
+forward at once (a step of NTP, a resumed VM). Integer arithmetic only, so every process
+computes the same times.
+"""
+
+from __future__ import annotations
+
+from statemachine.errors import InvalidArgument
+
+PPM = 1_000_000
+MAX_DRIFT_PPM = 200_000  # 20%: far beyond real oscillators, to stress timeouts
+
+
+class NodeClock:
+    __slots__ = ("_anchor_v", "_anchor_local", "_ppm")
+
+    def __init__(self, offset_ms: int = 0, drift_ppm: int = 0) -> None:
+        _check_drift(drift_ppm)
+        self._anchor_v = 0
+        self._anchor_local = offset_ms
+        self._ppm = drift_ppm
+
+    @property
+    def drift_ppm(self) -> int:
+        return self._ppm
+
+    def local(self, virtual_ms: int) -> int:
+        d = virtual_ms - self._anchor_v
+        return self._anchor_local + d + (d * self._ppm) // PPM
+
+    def virtual(self, local_ms: int, at_least: int) -> int:
+        """The first virtual time, not before `at_least`, at which this clock reads
+        `local_ms` or later."""
+        if self.local(at_least) >= local_ms:
+            return at_least
+        d = ((local_ms - self._anchor_local) * PPM) // (PPM + self._ppm)
+        v = max(at_least, self._anchor_v + d)
+        while self.local(v) < local_ms:
+            v += 1
+        while v > at_least and self.local(v - 1) >= local_ms:
+            v -= 1
+        return v
+
+    def jump(self, now_ms: int, forward_ms: int) -> None:
+        if forward_ms < 0:
+            raise InvalidArgument("jump.forward_ms", "a node's clock never goes back")
+        self._reanchor(now_ms)
+        self._anchor_local += forward_ms
+
+    def set_drift(self, now_ms: int, drift_ppm: int) -> None:
+        _check_drift(drift_ppm)
+        self._reanchor(now_ms)
+        self._ppm = drift_ppm
+
+    def _reanchor(self, now_ms: int) -> None:
+        self._anchor_local = self.local(now_ms)
+        self._anchor_v = now_ms
+
+
+def _check_drift(ppm: int) -> None:
+    if not -MAX_DRIFT_PPM <= ppm <= MAX_DRIFT_PPM:
+        raise InvalidArgument("drift_ppm", f"{ppm} is outside ±{MAX_DRIFT_PPM}")

@@ -1,0 +1,103 @@
+"""Faults as plain values: what a nemesis asks the simulator to do.
+
+A nemesis returns a sequence of these from `fire`; the simulator applies them in order
+and counts them by `kind`. Every fault names the nodes it touches, so the trace and the
+report can show them.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class Fault:
+    @property
+    def kind(self) -> str:
+        return _KINDS[type(self)]
+
+
+@attrs.frozen
+class Partition(Fault):
+    """Cut every link between nodes of different groups (in both directions). Nodes
+    in no group are cut from everyone. Replaces the current node cuts."""
+
+    groups: tuple[tuple[int, ...], ...]
+
+
+@attrs.frozen
+class CutLinks(Fault):
+    """Cut these directed links (src, dst) in addition to the current cuts."""
+
+    links: tuple[tuple[int, int], ...]
+
+
+@attrs.frozen
+class HealNetwork(Fault):
+    """Remove every cut between nodes."""
+
+
+@attrs.frozen
+class Crash(Fault):
+    """Power off `node`. With `during_sync`, the crash happens at its next sync (losing
+    the unsynced part of that write batch, as the seed decides); otherwise now."""
+
+    node: int
+    during_sync: bool = False
+
+
+@attrs.frozen
+class Restart(Fault):
+    """Start `node` again from its disk (crashing it first if it is running)."""
+
+    node: int
+
+
+@attrs.frozen
+class Pause(Fault):
+    """Stop `node` for `duration_ms` (a GC pause, a stopped VM): no timers, and messages
+    for it wait in its socket buffers until it resumes."""
+
+    node: int
+    duration_ms: int
+
+
+@attrs.frozen
+class ClockJump(Fault):
+    """`node`'s clock jumps forward by `forward_ms`."""
+
+    node: int
+    forward_ms: int
+
+
+@attrs.frozen
+class ClockDrift(Fault):
+    """`node`'s clock runs `drift_ppm` parts per million fast (negative: slow)."""
+
+    node: int
+    drift_ppm: int
+
+
+@attrs.frozen
+class NetworkConditions(Fault):
+    """Per-message fault rates and delays for the whole network, from now on."""
+
+    loss: float = 0.0  # probability a message is dropped
+    duplicate: float = 0.0  # probability a node-to-node message is delivered twice
+    min_delay_ms: int = 1
+    max_delay_ms: int = 10  # delays are uniform in [min, max]: wider means more reordering
+
+
+_KINDS: dict[type, str] = {
+    Partition: "partition",
+    CutLinks: "link-cut",
+    HealNetwork: "heal",
+    Crash: "crash",
+    Restart: "restart",
+    Pause: "pause",
+    ClockJump: "clock-jump",
+    ClockDrift: "clock-drift",
+    NetworkConditions: "network",
+}
+
+FAULT_KINDS: tuple[str, ...] = tuple(_KINDS.values())

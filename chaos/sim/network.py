@@ -1,0 +1,83 @@
+"""The simulated network: delays, loss, duplication, reordering, cuts.
+
+Every message is an `Envelope` scheduled for delivery at a time drawn from the current
+`NetworkConditions`; equal times deliver in send order. A message is lost when drawn to
+be, or when its link is cut at send time or at delivery time (a partition that starts
+while it is in flight loses it). Only node-to-node messages are duplicated: the client
+RPC channel does not duplicate requests (the client core relies on that).
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from typing import Any
+
+import attrs
+
+from chaos.sim.faults import NetworkConditions
+
+
+@attrs.frozen
+class Envelope:
+    src: int
+    dst: int
+    payload: Any  # a RaftMessage, or (request_id, request) / (request_id, reply)
+    sent_ms: int
+
+
+@attrs.define
+class NetworkStats:
+    sent: int = 0
+    delivered: int = 0
+    lost: int = 0  # drawn to be dropped
+    cut: int = 0  # dropped by a cut link
+    duplicated: int = 0
+    to_down_node: int = 0  # arrived at a node that was not running
+
+
+class Network:
+    def __init__(self, rng: random.Random, conditions: NetworkConditions) -> None:
+        self.rng = rng
+        self.conditions = conditions
+        self.cuts: set[tuple[int, int]] = set()  # directed (src, dst)
+        self.stats = NetworkStats()
+        self._queue: list[tuple[int, int, Envelope]] = []
+        self._seq = 0
+
+    def send(self, envelope: Envelope, may_duplicate: bool) -> list[int]:
+        """Schedule `envelope`; returns the delivery times (empty if it was dropped)."""
+        self.stats.sent += 1
+        if (envelope.src, envelope.dst) in self.cuts:
+            self.stats.cut += 1
+            return []
+        c = self.conditions
+        rng = self.rng
+        if c.loss and rng.random() < c.loss:
+            self.stats.lost += 1
+            return []
+        copies = 2 if may_duplicate and c.duplicate and rng.random() < c.duplicate else 1
+        self.stats.duplicated += copies - 1
+        times = []
+        for _ in range(copies):
+            at = envelope.sent_ms + rng.randint(c.min_delay_ms, c.max_delay_ms)
+            self._seq += 1
+            heapq.heappush(self._queue, (at, self._seq, envelope))
+            times.append(at)
+        return times
+
+    def next_ms(self) -> int | None:
+        return self._queue[0][0] if self._queue else None
+
+    def pop_due(self, now_ms: int) -> Envelope | None:
+        """The next envelope due at or before `now_ms` that gets through, if any."""
+        while self._queue and self._queue[0][0] <= now_ms:
+            envelope = heapq.heappop(self._queue)[2]
+            if (envelope.src, envelope.dst) in self.cuts:
+                self.stats.cut += 1
+                continue
+            return envelope
+        return None
+
+    def in_flight(self) -> int:
+        return len(self._queue)

@@ -1,0 +1,106 @@
+"""What a simulation reports: the verdict, the trace hash, counts and timings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from chaos.checker import CheckResult, Event
+from chaos.sim.config import SimConfig
+from raftcluster.client.core import Completion
+from raftcluster.errors import OutcomeUnknown
+from raftcluster.node.replica import Work
+
+
+@attrs.define
+class Counters:
+    elections: int = 0  # terms that had a leader
+    leaders: int = 0  # distinct nodes that led
+    committed_entries: int = 0  # log indexes applied (by any node)
+    proposals_committed: int = 0  # commands (non-empty normal entries) committed
+    snapshots_taken: int = 0
+    snapshots_installed: int = 0
+    acknowledged_writes: int = 0  # writes (session commands included) acknowledged to clients
+    operations: dict[str, int] = attrs.Factory(dict)  # client outcomes: ok, rejected...
+    crashes: int = 0
+    # Power cuts during a sync, and what they cost: writes of the batch lost, torn ones.
+    disk: dict[str, int] = attrs.Factory(
+        lambda: {"power_cuts": 0, "unsynced_writes_lost": 0, "torn_writes": 0}
+    )
+    paused_deliveries: int = 0  # messages that waited for a paused node
+    faults: dict[str, int] = attrs.Factory(dict)  # by kind
+    network: dict[str, int] = attrs.Factory(dict)
+
+    def on_cycle(self, work: Work) -> None:
+        rd = work.ready
+        self.snapshots_taken += work.compacted is not None
+        self.snapshots_installed += rd.snapshot is not None
+
+    def on_completion(self, done: Completion) -> None:
+        if done.error is None:
+            outcome = "ok"
+        elif isinstance(done.error, OutcomeUnknown):
+            outcome = "unknown"
+        else:
+            outcome = "failed"
+        self.operations[outcome] = self.operations.get(outcome, 0) + 1
+
+    def to_json(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+@attrs.frozen
+class SimResult:
+    config: SimConfig
+    nemesis: str
+    workload: str
+    violation: dict[str, Any] | None
+    error: dict[str, Any] | None  # the run broke off: an exception (with its traceback)
+    trace_hash: str
+    trace_records: int
+    steps: int
+    end_ms: int
+    counters: Counters
+    timings: dict[str, int | None]
+    history: tuple[Event, ...] = ()
+    trace: tuple[list[Any], ...] = ()
+    linearizability: CheckResult | None = None
+
+    @property
+    def verdict(self) -> str:
+        """ "ok", "violation" (an invariant failed, or the history is not linearizable) or
+        "error" (the run broke off with an exception)."""
+        lin = self.linearizability
+        if self.error is not None:
+            return "error"
+        if self.violation is not None or (lin is not None and lin.verdict.value == "illegal"):
+            return "violation"
+        return "ok"
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "ok"
+
+    def to_json(self) -> dict[str, Any]:
+        lin = self.linearizability
+        return {
+            "verdict": self.verdict,
+            "seed": self.config.seed,
+            "nodes": self.config.nodes,
+            "duration_ms": self.config.duration_ms,
+            "nemesis": self.nemesis,
+            "workload": self.workload,
+            "violation": self.violation,
+            "error": self.error,
+            "linearizability": None if lin is None else {
+                "verdict": lin.verdict.value, "operations": lin.operations,
+                "reason": lin.reason,
+            },
+            "trace_hash": self.trace_hash,
+            "trace_records": self.trace_records,
+            "steps": self.steps,
+            "end_ms": self.end_ms,
+            "counts": self.counters.to_json(),
+            "timings": self.timings,
+        }  # fmt: skip

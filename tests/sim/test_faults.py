@@ -1,0 +1,151 @@
+"""Each fault kind fires, and does what it says (scripted schedules, then the random mix)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from chaos.sim import (
+    FAULT_KINDS,
+    KvWorkload,
+    NetworkConditions,
+    RandomFaults,
+    ScriptedFaults,
+    SimConfig,
+    Simulator,
+    simulate,
+)
+from chaos.sim.faults import (
+    ClockDrift,
+    ClockJump,
+    Crash,
+    CutLinks,
+    Fault,
+    HealNetwork,
+    Partition,
+    Pause,
+    Restart,
+)
+from raftcluster.raft.ready import Role
+
+
+def scripted(events: list[tuple[int, Fault]], seed: int = 1, **options: object) -> Simulator:
+    config = SimConfig(seed=seed, nodes=3, duration_ms=15_000, keep_trace=True, **options)  # type: ignore[arg-type]
+    sim = Simulator(config, ScriptedFaults(events), KvWorkload())
+    result = sim.run()
+    assert result.ok, result.violation or result.error
+    return sim
+
+
+def test_a_partition_cuts_the_links_between_sides_until_healed() -> None:
+    sim = scripted([(3_000, Partition(((1,), (2, 3)))), (8_000, HealNetwork())])
+    assert sim.network.stats.cut > 0
+    assert sim.counters.faults == {"partition": 1, "heal": 1}
+    cut_sends = [
+        r for r in sim.trace.records
+        if r[1] == "send" and 3_000 <= r[0] < 8_000 and (r[2] == 1) != (r[3] == 1)
+        and r[2] < 100 and r[3] < 100 and r[6]
+    ]  # fmt: skip
+    assert cut_sends == []  # nothing crossed the partition while it stood
+
+
+def test_a_one_way_link_cut_drops_one_direction_only() -> None:
+    sim = scripted([(3_000, CutLinks(((1, 2),))), (8_000, HealNetwork())])
+    during = [r for r in sim.trace.records if r[1] == "send" and 3_000 <= r[0] < 8_000]
+    assert not any(r[6] for r in during if (r[2], r[3]) == (1, 2))
+    assert any(r[6] for r in during if (r[2], r[3]) == (2, 1))
+
+
+def test_a_crash_stops_a_node_and_a_restart_brings_it_back_from_its_disk() -> None:
+    sim = scripted([(3_000, Crash(2)), (6_000, Restart(2))])
+    starts = [r for r in sim.trace.records if r[1] == "start" and r[2] == 2]
+    assert [r[3] for r in starts] == [1, 2] and starts[1][0] == 6_000
+    assert sim.counters.crashes == 1 and sim.network.stats.to_down_node > 0
+
+
+def test_a_crash_during_sync_loses_some_unsynced_writes_and_tears_some() -> None:
+    logging.getLogger("raftcluster.storage").setLevel(logging.ERROR)
+    lost = torn = cuts = 0
+    for seed in range(8):
+        events: list[tuple[int, Fault]] = []
+        for k in range(6):  # the leader is busy writing: its syncs carry several writes
+            events += [(2_000 + 2_000 * k, Crash(1 + k % 3, during_sync=True))]
+            events += [(3_000 + 2_000 * k, Restart(1 + k % 3))]
+        sim = scripted(events, seed=seed)
+        disk = sim.counters.disk
+        cuts += disk["power_cuts"]
+        lost += disk["unsynced_writes_lost"]
+        torn += disk["torn_writes"]
+    assert cuts >= 20 and lost > 0 and torn > 0
+
+
+def test_a_paused_node_receives_what_was_sent_to_it_when_it_resumes() -> None:
+    sim = scripted([(3_000, Pause(1, 2_000)), (9_000, Pause(2, 3_000))])
+    assert sim.counters.paused_deliveries > 0
+    resumes = [r for r in sim.trace.records if r[1] == "resume"]
+    assert [(r[0], r[2]) for r in resumes] == [(5_000, 1), (12_000, 2)]
+
+
+def test_clock_jumps_and_drift_move_a_node_clock() -> None:
+    sim = scripted(
+        [(2_000, ClockJump(1, 4_000)), (2_000, ClockDrift(2, 50_000))],
+        max_drift_ppm=0,
+        max_clock_skew_ms=0,
+    )
+    now = sim.now
+    assert sim.nodes[1].clock.local(now) == now + 4_000
+    assert sim.nodes[2].clock.local(now) == 2_000 + (now - 2_000) * 105 // 100
+    assert sim.nodes[3].clock.local(now) == now
+
+
+def test_loss_duplication_and_delays_that_reorder() -> None:
+    bad = NetworkConditions(loss=0.2, duplicate=0.2, min_delay_ms=1, max_delay_ms=150)
+    sim = scripted([(1_000, bad), (10_000, NetworkConditions())])
+    stats = sim.network.stats
+    assert stats.lost > 0 and stats.duplicated > 0
+    last: dict[tuple[int, int], int] = {}
+    reordered = 0
+    for r in sim.trace.records:
+        if r[1] == "send" and r[6]:
+            link = (r[2], r[3])
+            reordered += min(r[6]) < last.get(link, 0)
+            last[link] = max(last.get(link, 0), max(r[6]))
+    assert reordered > 0
+
+
+def test_the_random_mix_fires_every_fault_kind() -> None:
+    seen: set[str] = set()
+    for seed in range(10):
+        result = simulate(SimConfig(seed=seed, nodes=5, duration_ms=60_000), check_timeout_s=None)
+        seen |= set(result.counters.faults)
+        if seen == set(FAULT_KINDS):
+            return
+    pytest.fail(f"10 seeds and these kinds never fired: {set(FAULT_KINDS) - seen}")
+
+
+def test_a_leader_is_elected_and_the_cluster_converges_after_the_faults_heal() -> None:
+    sim = scripted([(2_000, Partition(((1,), (2,), (3,))))])  # no majority until healed
+    assert sim.healed_at == 15_000
+    assert sim.leader_after_heal_ms is not None and sim.converged_ms is not None
+    assert any(
+        n.replica is not None and n.replica.core.role == Role.LEADER for n in sim.nodes.values()
+    )
+
+
+def test_no_write_committed_soon_enough_after_healing_is_a_liveness_violation() -> None:
+    config = SimConfig(seed=1, nodes=3, duration_ms=2_000, heal_timeout_ms=1)  # under a round trip
+    result = Simulator(config, ScriptedFaults([]), KvWorkload()).run()
+    assert result.violation is not None and result.violation["invariant"] == "liveness"
+    assert "no write committed within 1 ms" in result.violation["message"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_faults_schedule_is_the_same_for_a_seed(seed: int) -> None:
+    a = simulate(
+        SimConfig(seed=seed, nodes=3, duration_ms=10_000), RandomFaults(), check_timeout_s=None
+    )
+    b = simulate(
+        SimConfig(seed=seed, nodes=3, duration_ms=10_000), RandomFaults(), check_timeout_s=None
+    )
+    assert a.counters.faults == b.counters.faults and a.trace_hash == b.trace_hash
