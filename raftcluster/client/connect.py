@@ -121,7 +121,7 @@ async def _open(
         transport = _transport(secret, secret_file, cluster_id, rng)
         plan = await _discover(_addresses(endpoints), transport, options.connect_timeout_ms)
     core = ClientConfig(
-        nodes=tuple(plan.endpoints),  # type: ignore[arg-type]  # converter
+        nodes=tuple(plan.endpoints),
         session_ttl_ms=options.session_ttl_ms,
         attempt_timeout_ms=options.attempt_timeout_ms,
         op_timeout_ms=options.request_timeout_ms,

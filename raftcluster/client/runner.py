@@ -74,7 +74,7 @@ class CoreRunner:
         """`endpoints`: each node's id and addresses. Use `CoreRunner.open(...)`."""
         self._rng = rng if rng is not None else random.Random(secrets.randbits(64))
         if config is None:
-            config = ClientConfig(nodes=tuple(endpoints))  # type: ignore[arg-type]  # converter
+            config = ClientConfig(nodes=tuple(endpoints))
         self._config = config
         self._transport = transport
         self._endpoints = {node: (node, tuple(addrs)) for node, addrs in endpoints.items()}
