@@ -23,6 +23,7 @@ from typing import Any
 from chaos.checker import dump_events
 from chaos.sim import SimConfig, SimResult, simulate
 from chaos.sim.catalog import NEMESES, WORKLOADS, make_nemesis, make_workload
+from chaos.sim.planted import PLANTS
 from raftcluster.cli.output import add_json_flag, emit
 from statemachine.errors import ClusterError
 
@@ -72,6 +73,12 @@ def register(chaos_sub: Any) -> None:
         metavar="S",
         help="wall seconds for the linearizability check of the history (0 skips it)",
     )
+    parser.add_argument(
+        "--plant",
+        choices=sorted(PLANTS),
+        help="run a planted bug instead of the real engine part, to show the checkers "
+        "can fail (chaos/sim/planted.py); never a test of the real engine",
+    )
     parser.add_argument("--history", metavar="FILE", help="write the clients' history (JSONL)")
     parser.add_argument("--trace", metavar="FILE", help="write the trace records (JSONL)")
     add_json_flag(parser)
@@ -93,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
     # Torn tails are expected here by the hundred: the counts report them, not the log.
     logging.getLogger("raftcluster.storage").setLevel(logging.ERROR)
     started = time.perf_counter()
-    result = simulate(config, nemesis, workload, check_timeout_s=args.check_timeout or None)
+    result = simulate(
+        config, nemesis, workload, check_timeout_s=args.check_timeout or None, plant=args.plant
+    )
     elapsed = time.perf_counter() - started
     try:
         _write_files(args, result)
@@ -125,6 +134,8 @@ def replay_command(args: argparse.Namespace) -> str:
         parts.append(f"--nemesis {args.nemesis}")
     if args.workload != "kv":
         parts.append(f"--workload {args.workload}")
+    if args.plant:
+        parts.append(f"--plant {args.plant}")
     return " ".join(parts)
 
 
@@ -177,6 +188,9 @@ def human(data: dict[str, Any]) -> str:
     if lin is not None:
         reason = f" ({lin['reason']})" if lin["reason"] else ""
         lines.append(f"  linearizable: {lin['verdict']} ({lin['operations']} operations){reason}")
+    lines.append("  checks: " + ", ".join(f"{k} {v}" for k, v in data["checks"].items()))
+    if data["plant"]:
+        lines.append(f"  planted bug: {data['plant']} (not the real engine)")
     lines += [
         f"  trace {data['trace_hash']} ({data['trace_records']} records, {data['steps']} steps)",
         f"  elections {counts['elections']} (leaders {counts['leaders']}), entries committed "
@@ -184,6 +198,7 @@ def human(data: dict[str, Any]) -> str:
         f"acknowledged {counts['acknowledged_writes']}",
         f"  client operations: {_pairs(counts['operations'])}",
         f"  faults: {_pairs(counts['faults']) or 'none'}; crashes {counts['crashes']}",
+        f"  nemesis coverage: {_pairs(counts['nemesis']) or 'none'}",
         f"  disk: {_pairs(counts['disk'])}",
         f"  snapshots: taken {counts['snapshots_taken']}, "
         f"installed {counts['snapshots_installed']}",

@@ -10,13 +10,17 @@ are the extension points (docs/simulator.md).
 
 from __future__ import annotations
 
+import attrs
+
 from chaos.sim.config import SimConfig
 from chaos.sim.faults import FAULT_KINDS, Fault, NetworkConditions
 from chaos.sim.invariants import SafetyViolation
 from chaos.sim.nemesis import ClusterView, FaultMix, Nemesis, RandomFaults, ScriptedFaults
+from chaos.sim.planted import PLANTS, Plant
 from chaos.sim.result import Counters, SimResult
 from chaos.sim.simulator import Simulator
 from chaos.sim.workload import KvWorkload, Workload
+from statemachine.errors import InvalidArgument
 
 
 def simulate(
@@ -25,16 +29,27 @@ def simulate(
     workload: Workload | None = None,
     *,
     check_timeout_s: float | None = 10.0,
+    plant: str | None = None,
 ) -> SimResult:
     """Run one seed. With `check_timeout_s`, the workload's history is also checked for
-    linearizability (within that many wall seconds; past it the verdict is unknown)."""
+    linearizability (within that many wall seconds; past it the verdict is unknown).
+    `plant` names a planted bug (`chaos.sim.planted.PLANTS`) to run instead of the real
+    engine part it replaces: only for proving the checkers can fail."""
     nemesis = nemesis if nemesis is not None else RandomFaults()
     workload = workload if workload is not None else KvWorkload()
-    result = Simulator(config, nemesis, workload).run()
+    engine = Plant("none", "the real engine")
+    if plant is not None:
+        if plant not in PLANTS:
+            raise InvalidArgument("plant", f"{plant!r} is not one of {', '.join(PLANTS)}")
+        engine = PLANTS[plant]
+        config = attrs.evolve(config, **engine.config)
+    simulator = Simulator(
+        config, nemesis, workload, replica_class=engine.replica_class, disk_class=engine.disk_class
+    )
+    result = simulator.run()
+    result = attrs.evolve(result, plant=plant)
     if check_timeout_s is None:
         return result
-    import attrs
-
     return attrs.evolve(result, linearizability=workload.check(check_timeout_s))
 
 

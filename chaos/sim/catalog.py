@@ -1,6 +1,7 @@
 """Named nemeses and workloads, as the command line offers them.
 
-Issue 5 adds more names here; `make_nemesis("a,b")` combines several into one schedule.
+The named nemeses live in `chaos.sim.nemeses`; `make_nemesis("a,b")` combines several
+into one schedule.
 """
 
 from __future__ import annotations
@@ -9,13 +10,20 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
+from chaos.sim.append_workload import AppendWorkload
 from chaos.sim.faults import Fault, NetworkConditions
+from chaos.sim.nemeses import NAMED
 from chaos.sim.nemesis import ClusterView, Nemesis, RandomFaults
+from chaos.sim.register_workload import RegisterWorkload
 from chaos.sim.workload import KvWorkload, Workload
 from statemachine.errors import InvalidArgument
 
-NEMESES: dict[str, Callable[[], Nemesis]] = {"random": RandomFaults}
-WORKLOADS: dict[str, Callable[[], Workload]] = {"kv": KvWorkload}
+NEMESES: dict[str, Callable[[], Nemesis]] = {"random": RandomFaults, **NAMED}
+WORKLOADS: dict[str, Callable[[], Workload]] = {
+    "kv": KvWorkload,
+    "register": RegisterWorkload,
+    "append": AppendWorkload,
+}
 
 
 class Combined:
@@ -24,6 +32,15 @@ class Combined:
     def __init__(self, parts: Sequence[Nemesis]) -> None:
         self.parts = tuple(parts)
         self.name = ",".join(p.name for p in parts)
+
+    @property
+    def coverage(self) -> dict[str, int]:
+        """Every part's coverage counters (their names start with the part's name)."""
+        out: dict[str, int] = {}
+        for part in self.parts:
+            for what, count in getattr(part, "coverage", {}).items():
+                out[what] = out.get(what, 0) + count
+        return out
 
     def setup(self, rng: random.Random, nodes: tuple[int, ...], base: NetworkConditions) -> None:
         for part in self.parts:

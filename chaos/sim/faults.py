@@ -88,6 +88,26 @@ class NetworkConditions(Fault):
     max_delay_ms: int = 10  # delays are uniform in [min, max]: wider means more reordering
 
 
+@attrs.frozen
+class SlowLinks(Fault):
+    """These directed links (src, dst) add `extra_ms` to every message's delay, from now
+    on; replaces the slow links set before (an empty tuple: none)."""
+
+    links: tuple[tuple[int, int], ...]
+    extra_ms: int = 0
+
+
+@attrs.frozen
+class ChangeMembership(Fault):
+    """Ask the cluster's leader, as an administrator would, for one membership step:
+    `op` is "remove", "add-learner" or "promote". The request travels like a client's
+    (it may be lost) and goes through the Replica's own membership path; the leader may
+    refuse it (a change still uncommitted, a learner not caught up...)."""
+
+    op: str
+    node: int
+
+
 _KINDS: dict[type, str] = {
     Partition: "partition",
     CutLinks: "link-cut",
@@ -98,6 +118,8 @@ _KINDS: dict[type, str] = {
     ClockJump: "clock-jump",
     ClockDrift: "clock-drift",
     NetworkConditions: "network",
+    SlowLinks: "slow-links",
+    ChangeMembership: "membership",
 }
 
 FAULT_KINDS: tuple[str, ...] = tuple(_KINDS.values())

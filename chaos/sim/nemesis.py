@@ -42,9 +42,15 @@ class ClusterView:
     running: tuple[int, ...]  # started and not crashed (paused ones included)
     paused: tuple[int, ...]
     leader: int  # the running leader of the highest term (0: none)
+    # The leader's configuration (every node a voter when there is no leader).
+    voters: tuple[int, ...] = ()
+    learners: tuple[int, ...] = ()
 
 
 class Nemesis(Protocol):
+    """`name` is what the command line calls it. A nemesis may also have `coverage`, a
+    dict counting the faults it injected by "name.what": the result reports it."""
+
     name: str
 
     def setup(self, rng: random.Random, nodes: tuple[int, ...], base: NetworkConditions) -> None:
@@ -104,6 +110,7 @@ class RandomFaults:
         self._base = NetworkConditions()
         self._queue: list[tuple[int, int, Fault | None]] = []  # None: start a new fault
         self._seq = 0
+        self.coverage: dict[str, int] = {}
 
     def setup(self, rng: random.Random, nodes: tuple[int, ...], base: NetworkConditions) -> None:
         self._rng, self._nodes, self._base = rng, nodes, base
@@ -138,6 +145,7 @@ class RandomFaults:
     def _start(self, now: int, view: ClusterView) -> list[Fault]:
         kinds = self.mix.kinds()
         kind = self._rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
+        self.coverage[f"random.{kind}"] = self.coverage.get(f"random.{kind}", 0) + 1
         rng, until = self._rng, now + self._duration()
         if kind == "partition":
             return [self._partition(until)]

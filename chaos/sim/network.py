@@ -34,6 +34,8 @@ class NetworkStats:
     cut: int = 0  # dropped by a cut link
     duplicated: int = 0
     to_down_node: int = 0  # arrived at a node that was not running
+    slowed: int = 0  # sent over a slow link (with its extra delay)
+    reordered: int = 0  # delivered after a message sent later on the same link
 
 
 class Network:
@@ -41,6 +43,9 @@ class Network:
         self.rng = rng
         self.conditions = conditions
         self.cuts: set[tuple[int, int]] = set()  # directed (src, dst)
+        self.slow: dict[tuple[int, int], int] = {}  # directed (src, dst) -> extra delay
+        # Per link, the send time of the latest message delivered (to count reordering).
+        self._last_sent: dict[tuple[int, int], int] = {}
         self.stats = NetworkStats()
         self._queue: list[tuple[int, int, Envelope]] = []
         self._seq = 0
@@ -58,9 +63,11 @@ class Network:
             return []
         copies = 2 if may_duplicate and c.duplicate and rng.random() < c.duplicate else 1
         self.stats.duplicated += copies - 1
+        extra = self.slow.get((envelope.src, envelope.dst), 0)
+        self.stats.slowed += extra > 0
         times = []
         for _ in range(copies):
-            at = envelope.sent_ms + rng.randint(c.min_delay_ms, c.max_delay_ms)
+            at = envelope.sent_ms + extra + rng.randint(c.min_delay_ms, c.max_delay_ms)
             self._seq += 1
             heapq.heappush(self._queue, (at, self._seq, envelope))
             times.append(at)
@@ -76,6 +83,12 @@ class Network:
             if (envelope.src, envelope.dst) in self.cuts:
                 self.stats.cut += 1
                 continue
+            link = (envelope.src, envelope.dst)
+            last = self._last_sent.get(link, 0)
+            if envelope.sent_ms < last:
+                self.stats.reordered += 1
+            else:
+                self._last_sent[link] = envelope.sent_ms
             return envelope
         return None
 

@@ -30,6 +30,18 @@ class Counters:
     )
     paused_deliveries: int = 0  # messages that waited for a paused node
     faults: dict[str, int] = attrs.Factory(dict)  # by kind
+    # What each named nemesis injected ("halves.partition": 7...): its coverage.
+    nemesis: dict[str, int] = attrs.Factory(dict)
+    # How far node clocks were moved: total forward jumps, rate changes, the largest rate.
+    clocks: dict[str, int] = attrs.Factory(
+        lambda: {"jumped_ms": 0, "drift_changes": 0, "max_drift_ppm": 0}
+    )
+    # Membership steps asked of the leader, by answer; and the steps committed.
+    membership: dict[str, int] = attrs.Factory(
+        lambda: {"asked": 0, "no_leader": 0, "changed": 0, "refused": 0, "not_leader": 0}
+    )
+    membership_changes: int = 0
+    session_executions: int = 0  # session commands executed by state machines (replays too)
     network: dict[str, int] = attrs.Factory(dict)
 
     def on_cycle(self, work: Work) -> None:
@@ -50,6 +62,10 @@ class Counters:
         return attrs.asdict(self)
 
 
+# Violations reported under their own check rather than under "invariants".
+_OWN_CHECKS = ("exactly-once", "liveness", "convergence")
+
+
 @attrs.frozen
 class SimResult:
     config: SimConfig
@@ -66,6 +82,7 @@ class SimResult:
     history: tuple[Event, ...] = ()
     trace: tuple[list[Any], ...] = ()
     linearizability: CheckResult | None = None
+    plant: str | None = None  # the planted bug run instead of the real engine part
 
     @property
     def verdict(self) -> str:
@@ -82,6 +99,30 @@ class SimResult:
     def ok(self) -> bool:
         return self.verdict == "ok"
 
+    @property
+    def checks(self) -> dict[str, str]:
+        """Each checker's verdict: "ok", "failed", "unknown" (linearizability undecided
+        in time), "skipped" (not asked for), or "not reached" (the run stopped before it
+        could be judged, by another check's violation or an exception)."""
+        failed = self.violation["invariant"] if self.violation is not None else None
+        healed = self.timings.get("converged_after_heal_ms") is not None
+        lin = self.linearizability
+        out = {
+            "invariants": "ok" if failed is None or failed in _OWN_CHECKS else "failed",
+            "exactly_once": "failed" if failed == "exactly-once" else "ok",
+            "live": "ok" if self.timings.get("probe_committed_after_heal_ms") is not None
+            else "failed" if failed == "liveness" else "not reached",
+            "converged": "ok" if healed
+            else "failed" if failed == "convergence" else "not reached",
+            "linearizable": "skipped" if lin is None else {"illegal": "failed"}.get(
+                lin.verdict.value, lin.verdict.value
+            ),
+        }  # fmt: skip
+        if self.error is not None:  # nothing can be said of what the run did not finish
+            out = {k: "not reached" if v == "ok" and k != "linearizable" else v
+                   for k, v in out.items()}  # fmt: skip
+        return out
+
     def to_json(self) -> dict[str, Any]:
         lin = self.linearizability
         return {
@@ -91,12 +132,14 @@ class SimResult:
             "duration_ms": self.config.duration_ms,
             "nemesis": self.nemesis,
             "workload": self.workload,
+            "plant": self.plant,
             "violation": self.violation,
             "error": self.error,
             "linearizability": None if lin is None else {
                 "verdict": lin.verdict.value, "operations": lin.operations,
                 "reason": lin.reason,
             },
+            "checks": self.checks,
             "trace_hash": self.trace_hash,
             "trace_records": self.trace_records,
             "steps": self.steps,

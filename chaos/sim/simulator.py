@@ -28,7 +28,9 @@ import attrs
 from chaos.sim.clock import NodeClock
 from chaos.sim.config import SimConfig
 from chaos.sim.disk import PowerCut, SimDisk
+from chaos.sim.exactly_once import ExactlyOnce, ObservedState
 from chaos.sim.faults import (
+    ChangeMembership,
     ClockDrift,
     ClockJump,
     Crash,
@@ -39,6 +41,7 @@ from chaos.sim.faults import (
     Partition,
     Pause,
     Restart,
+    SlowLinks,
 )
 from chaos.sim.invariants import Invariants, SafetyViolation
 from chaos.sim.nemesis import ClusterView, Nemesis
@@ -48,15 +51,32 @@ from chaos.sim.trace import Trace
 from chaos.sim.workload import Workload
 from raftcluster.client.core import ClientConfig, ClientCore, Completion
 from raftcluster.node.config import ReplicaConfig
-from raftcluster.node.protocol import ClientRequest, Submit, Written
+from raftcluster.node.protocol import ChangeMembership as ChangeMembershipRequest
+from raftcluster.node.protocol import (
+    ClientRequest,
+    MembershipChanged,
+    MembershipOp,
+    NotLeader,
+    Submit,
+    Written,
+)
 from raftcluster.node.replica import Replica, Reply
 from raftcluster.raft.config import RaftConfig
 from raftcluster.raft.messages import RaftMessage
 from raftcluster.raft.ready import Role
-from raftcluster.raft.types import EntryKind
+from raftcluster.raft.types import ConfChange, ConfChangeOp, EntryKind
+from statemachine.codec import decode
 from statemachine.kv import Put
 
 CLIENT_BASE = 1000  # client ids are CLIENT_BASE + index; the probe is CLIENT_BASE - 1
+ADMIN = CLIENT_BASE - 2  # sends membership changes (the nemesis's, and healing's)
+# After healing, a membership step is asked for again if not answered within this long.
+ADMIN_RETRY_MS = 500
+_MEMBERSHIP_OPS = {
+    "remove": MembershipOp.REMOVE,
+    "add-learner": MembershipOp.ADD_LEARNER,
+    "promote": MembershipOp.PROMOTE,
+}
 # Requests remembered per client until answered (to check what an acknowledgement is for);
 # beyond it the oldest, long lost, are forgotten.
 MAX_TRACKED_REQUESTS = 10_000
@@ -68,10 +88,12 @@ class _Node:
         "wake_ms",
     )  # fmt: skip
 
-    def __init__(self, node_id: int, config: ReplicaConfig, clock: NodeClock) -> None:
+    def __init__(
+        self, node_id: int, config: ReplicaConfig, clock: NodeClock, disk: SimDisk
+    ) -> None:
         self.id = node_id
         self.config = config
-        self.disk = SimDisk()
+        self.disk = disk
         self.clock = clock
         self.replica: Replica | None = None
         self.incarnation = 0
@@ -92,10 +114,22 @@ class _Client:
 
 
 class Simulator:
-    def __init__(self, config: SimConfig, nemesis: Nemesis, workload: Workload) -> None:
+    """`replica_class` and `disk_class` are the engine under test: the real `Replica` and
+    `SimDisk` unless a planted bug replaces them (`chaos.sim.planted`)."""
+
+    def __init__(
+        self,
+        config: SimConfig,
+        nemesis: Nemesis,
+        workload: Workload,
+        *,
+        replica_class: type[Replica] = Replica,
+        disk_class: type[SimDisk] = SimDisk,
+    ) -> None:
         self.config = config
         self.nemesis = nemesis
         self.workload = workload
+        self.replica_class = replica_class
         seeds = random.Random(config.seed)
         # One generator per concern, so that adding draws to one leaves the others alone.
         self._rng_net = random.Random(seeds.getrandbits(64))
@@ -108,10 +142,13 @@ class Simulator:
         self.step = 0
         self.trace = Trace(keep=config.keep_trace)
         self.invariants = Invariants()
+        self.exactly_once = ExactlyOnce(self.invariants.fail)
         self.counters = Counters()
         self.network = Network(self._rng_net, config.base_network)
         ids = tuple(range(1, config.nodes + 1))
-        self.nodes = {i: _Node(i, self._replica_config(i, ids), self._clock()) for i in ids}
+        self.nodes = {
+            i: _Node(i, self._replica_config(i, ids), self._clock(), disk_class()) for i in ids
+        }
         self.clients: dict[int, _Client] = {}
         for index in range(workload.clients):
             self._add_client(CLIENT_BASE + index, index)
@@ -125,6 +162,8 @@ class Simulator:
         self.converged_ms: int | None = None
         self._rate_second = 0  # the virtual second messages are being counted in
         self._rate_count = 0
+        self._admin_request_id = 0
+        self._admin_asked_ms: int | None = None  # healing's membership step in flight
 
     # -- construction -----------------------------------------------------------------
 
@@ -256,7 +295,10 @@ class Simulator:
     def _start(self, node: _Node) -> None:
         node.incarnation += 1
         rng = random.Random(self._rng_nodes.getrandbits(64))
-        node.replica = Replica(node.config, node.disk, rng, node.clock.local(self.now))
+        state = ObservedState(self.exactly_once, node.id)
+        node.replica = self.replica_class(
+            node.config, node.disk, rng, node.clock.local(self.now), state=state
+        )
         node.paused_until = None
         node.backlog.clear()
         self.invariants.on_start(node.id, node.replica)
@@ -354,7 +396,7 @@ class Simulator:
 
     def _deliver(self, envelope: Envelope) -> None:
         dst = envelope.dst
-        if dst >= CLIENT_BASE - 1:
+        if dst >= ADMIN:
             self._to_client(envelope)
             return
         node = self.nodes[dst]
@@ -377,6 +419,9 @@ class Simulator:
         self._drain(node)
 
     def _to_client(self, envelope: Envelope) -> None:
+        if envelope.dst == ADMIN:
+            self._to_admin(envelope)
+            return
         client = self.clients[envelope.dst]
         request_id, reply = envelope.payload
         self.network.stats.delivered += 1
@@ -422,6 +467,10 @@ class Simulator:
             net.cuts |= set(fault.links)
         elif isinstance(fault, HealNetwork):
             net.cuts = set()
+        elif isinstance(fault, SlowLinks):
+            net.slow = {link: fault.extra_ms for link in fault.links if fault.extra_ms > 0}
+        elif isinstance(fault, ChangeMembership):
+            self._ask_membership(fault.op, fault.node)
         elif isinstance(fault, NetworkConditions):
             net.conditions = fault
         elif isinstance(fault, Crash):
@@ -435,12 +484,68 @@ class Simulator:
             node = self.nodes[fault.node]
             if node.replica is not None and node.paused_until is None:
                 node.paused_until = self.now + fault.duration_ms
-        elif isinstance(fault, ClockJump):
-            self.nodes[fault.node].clock.jump(self.now, fault.forward_ms)
-        elif isinstance(fault, ClockDrift):
-            self.nodes[fault.node].clock.set_drift(self.now, fault.drift_ppm)
+        elif isinstance(fault, ClockJump | ClockDrift):
+            self._move_clock(fault)
         else:
             raise TypeError(f"unknown fault {fault!r}")
+
+    def _move_clock(self, fault: ClockJump | ClockDrift) -> None:
+        """Jump or re-rate a node's clock, and count how far its reading moved."""
+        clock, clocks = self.nodes[fault.node].clock, self.counters.clocks
+        before = clock.local(self.now)
+        if isinstance(fault, ClockJump):
+            clock.jump(self.now, fault.forward_ms)
+            clocks["jumped_ms"] += clock.local(self.now) - before
+        else:
+            clocks["drift_changes"] += fault.drift_ppm != clock.drift_ppm
+            clock.set_drift(self.now, fault.drift_ppm)
+            clocks["max_drift_ppm"] = max(clocks["max_drift_ppm"], abs(fault.drift_ppm))
+
+    # -- membership -------------------------------------------------------------------
+
+    def _ask_membership(self, op: str, node_id: int) -> None:
+        """Send one membership step to the leader (if any), as an administrator's request
+        over the network; its answer comes back to `ADMIN` (`_to_admin`)."""
+        leader = self._leader()
+        membership = self.counters.membership
+        if not leader:
+            membership["no_leader"] += 1
+            return
+        membership["asked"] += 1
+        self._admin_request_id += 1
+        request = ChangeMembershipRequest(_MEMBERSHIP_OPS[op], node_id)
+        self._send(ADMIN, leader, (self._admin_request_id, request), duplicable=False)
+
+    def _to_admin(self, envelope: Envelope) -> None:
+        _, reply = envelope.payload
+        self.network.stats.delivered += 1
+        self.trace.add(self.now, "deliver", envelope.src, envelope.dst)
+        outcome = (
+            "changed" if isinstance(reply, MembershipChanged)
+            else "not_leader" if isinstance(reply, NotLeader) else "refused"
+        )  # fmt: skip
+        self.counters.membership[outcome] += 1
+        self._admin_asked_ms = None
+
+    def _full_membership(self) -> bool:
+        """After healing: make every node a voter again, one step at a time (a node the
+        membership nemesis removed is added as a learner, then promoted). True once the
+        leader's configuration holds every node as a voter."""
+        leader = self._leader()
+        if not leader:
+            return False
+        replica = self.nodes[leader].replica
+        assert replica is not None
+        conf = replica.core.conf
+        missing = [n for n in self.nodes if n not in conf.voters]
+        if not missing:
+            return True
+        due = self._admin_asked_ms is None or self.now >= self._admin_asked_ms + ADMIN_RETRY_MS
+        if due:
+            node = missing[0]
+            self._ask_membership("promote" if node in conf.learners else "add-learner", node)
+            self._admin_asked_ms = self.now
+        return False
 
     def _crash(self, node: _Node, during_sync: bool) -> None:
         if node.replica is None:
@@ -453,7 +558,14 @@ class Simulator:
     def _view(self) -> ClusterView:
         running = tuple(n.id for n in self.nodes.values() if n.replica is not None)
         paused = tuple(n.id for n in self.nodes.values() if n.paused_until is not None)
-        return ClusterView(tuple(self.nodes), running, paused, self._leader())
+        leader = self._leader()
+        voters: tuple[int, ...] = tuple(self.nodes)
+        learners: tuple[int, ...] = ()
+        if leader:
+            replica = self.nodes[leader].replica
+            assert replica is not None
+            voters, learners = replica.core.conf.voters, replica.core.conf.learners
+        return ClusterView(tuple(self.nodes), running, paused, leader, voters, learners)
 
     def _leader(self) -> int:
         best = (0, 0)
@@ -473,6 +585,7 @@ class Simulator:
         self.trace.add(self.now, "heal")
         self.workload.stop(self.now)
         self.network.cuts = set()
+        self.network.slow = {}
         self.network.conditions = self.config.base_network
         for node in self.nodes.values():
             node.disk.armed = False
@@ -490,18 +603,18 @@ class Simulator:
         while True:
             if self.leader_after_heal_ms is None and self._leader():
                 self.leader_after_heal_ms = self.now
-            if self.probe_committed_ms is not None and self._converged():
+            full = self._full_membership()
+            if full and self.probe_committed_ms is not None and self._converged():
                 return
             if not self._advance(deadline):
                 break
-        what = "no leader was elected"
-        if self.leader_after_heal_ms is not None:
-            what = "no write committed" if self.probe_committed_ms is None else "replicas differ"
-        raise self.invariants.fail(
-            "liveness",
-            f"{what} within {self.config.heal_timeout_ms} ms after the faults healed",
-            self.nodes,
-        )
+        within = f"within {self.config.heal_timeout_ms} ms after the faults healed"
+        if self.leader_after_heal_ms is None or self.probe_committed_ms is None:
+            what = "no leader was elected" if self.leader_after_heal_ms is None else "no write"
+            what += " committed" if self.leader_after_heal_ms is not None else ""
+            raise self.invariants.fail("liveness", f"{what} {within}", self.nodes)
+        what = "the membership was not restored" if not full else "replicas did not converge"
+        raise self.invariants.fail("convergence", f"{what} {within}", self.nodes)
 
     def _converged(self) -> bool:
         """Every node applied everything its log holds, all at the same index, with equal
@@ -535,7 +648,15 @@ class Simulator:
         c.proposals_committed = sum(
             1 for e in committed.values() if e.kind == EntryKind.NORMAL and e.data
         )
+        c.membership_changes = sum(
+            1
+            for e in committed.values()
+            if e.kind == EntryKind.CONF_CHANGE
+            and decode(e.data, ConfChange).op != ConfChangeOp.BOOTSTRAP
+        )
         c.acknowledged_writes = len(self.invariants.acknowledged)
+        c.session_executions = self.exactly_once.executions
+        c.nemesis = dict(sorted(getattr(self.nemesis, "coverage", {}).items()))
         c.network = attrs.asdict(self.network.stats)
         healed = self.healed_at
         timings = {

@@ -54,35 +54,44 @@ class Workload(Protocol):
 
 
 @attrs.define
-class _Client:
+class OpClient:
+    """One simulated client's state: at most one operation in flight (`handle`)."""
+
     index: int
     core: ClientCore
     next_ms: int = 0
-    handle: int = 0  # the operation in flight (0: idle)
+    handle: int = 0  # the client core's operation in flight (0: idle)
     f: str = ""
     key: str = ""
     value: Any = None
     count: int = 0
+    stage: int = 0  # for operations made of several client calls
+    scratch: Any = None  # what an operation carries between its calls
 
 
-class KvWorkload:
-    """put / get on a few keys; history checked with the `kv` model (absent reads as "")."""
+class ClientsWorkload:
+    """The common part of the workloads: clients that each run one operation at a time,
+    with a random think time between operations, recording invoke / ok / fail / info.
 
-    name = "kv"
+    A subclass implements `invoke(client, now)` (start an operation: set `f`, `key`,
+    `value` and `handle`; the invoke event is recorded for it) and `step(client, done,
+    now)` (a client call finished: return the operation's completion event, or None after
+    starting its next call, with `handle` set)."""
 
-    def __init__(self, clients: int = 3, keys: int = 3, max_think_ms: int = 200) -> None:
+    name = "clients"
+
+    def __init__(self, clients: int, max_think_ms: int) -> None:
         self.clients = clients
-        self.keys = tuple(f"k{i}" for i in range(keys))
         self.max_think_ms = max_think_ms
         self._rng = random.Random(0)
-        self._clients: list[_Client] = []
+        self._clients: list[OpClient] = []
         self._events: list[Event] = []
         self._stopped = False
 
     def setup(self, rng: random.Random, cores: Sequence[ClientCore]) -> None:
         self._rng = rng
         self._clients = [
-            _Client(i, core, rng.randrange(self.max_think_ms + 1)) for i, core in enumerate(cores)
+            OpClient(i, core, rng.randrange(self.max_think_ms + 1)) for i, core in enumerate(cores)
         ]
 
     def next_ms(self) -> int | None:
@@ -94,12 +103,59 @@ class KvWorkload:
     def act(self, now_ms: int) -> None:
         for client in self._clients:
             if not client.handle and client.next_ms <= now_ms and not self._stopped:
-                self._invoke(client, now_ms)
+                client.count += 1
+                client.stage, client.scratch = 0, None
+                self.invoke(client, now_ms)
+                self._events.append(
+                    Event(client.index, "invoke", client.f, client.value, client.key, time=now_ms)
+                )
 
-    def _invoke(self, client: _Client, now: int) -> None:
+    def completed(self, client: int, done: Completion, now_ms: int) -> None:
+        c = self._clients[client]
+        if done.handle != c.handle:
+            return
+        c.handle = 0
+        event = self.step(c, done, now_ms)
+        if event is None:
+            assert c.handle, "an operation that goes on has a call in flight"
+            return
+        c.next_ms = now_ms + self._rng.randint(1, self.max_think_ms)
+        self._events.append(event)
+
+    def invoke(self, client: OpClient, now: int) -> None:
+        raise NotImplementedError
+
+    def step(self, client: OpClient, done: Completion, now: int) -> Event | None:
+        raise NotImplementedError
+
+    def stop(self, now_ms: int) -> None:
+        self._stopped = True
+
+    def history(self) -> tuple[Event, ...]:
+        return tuple(self._events)
+
+    def failed(self, c: OpClient, done: Completion, now: int, value: Any = None) -> Event:
+        """The event for a call that ended in an error: `info` when its outcome is unknown
+        (`OutcomeUnknown`), else `fail` (it had no effect)."""
+        assert done.error is not None
+        error = type(done.error).__name__
+        kind = "info" if isinstance(done.error, OutcomeUnknown) else "fail"
+        value = c.value if value is None else value
+        return Event(c.index, kind, c.f, value, c.key, time=now, error=error)
+
+
+class KvWorkload(ClientsWorkload):
+    """put / get on a few keys; history checked with the `kv` model (absent reads as "")."""
+
+    name = "kv"
+
+    def __init__(self, clients: int = 3, keys: int = 3, max_think_ms: int = 200) -> None:
+        super().__init__(clients, max_think_ms)
+        self.keys = tuple(f"k{i}" for i in range(keys))
+
+    def invoke(self, client: OpClient, now: int) -> None:
         rng = self._rng
         client.key = rng.choice(self.keys)
-        client.count += 1
         if rng.random() < 0.5:
             client.f, client.value = "put", f"{client.index}-{client.count}"
             put = Put(client.key.encode(), client.value.encode())
@@ -107,36 +163,16 @@ class KvWorkload:
         else:
             client.f, client.value = "get", None
             client.handle = client.core.read(Range(client.key.encode()), now)
-        self._events.append(
-            Event(client.index, "invoke", client.f, client.value, client.key, time=now)
-        )
 
-    def completed(self, client: int, done: Completion, now_ms: int) -> None:
-        c = self._clients[client]
-        if done.handle != c.handle:
-            return
-        c.handle = 0
-        c.next_ms = now_ms + self._rng.randint(1, self.max_think_ms)
-        self._events.append(self._completion(c, done, now_ms))
-
-    def _completion(self, c: _Client, done: Completion, now: int) -> Event:
-        error = type(done.error).__name__ if done.error is not None else None
-        if isinstance(done.error, OutcomeUnknown):
-            return Event(c.index, "info", c.f, c.value, c.key, time=now, error=error)
+    def step(self, c: OpClient, done: Completion, now: int) -> Event | None:
         if done.error is not None:
-            return Event(c.index, "fail", c.f, c.value, c.key, time=now, error=error)
+            return self.failed(c, done, now)
         if c.f == "put":
             return Event(c.index, "ok", "put", c.value, c.key, time=now)
         result = done.result
         assert isinstance(result, RangeResult)
         value = result.kvs[0].value.decode() if result.kvs else ""
         return Event(c.index, "ok", "get", value, c.key, time=now)
-
-    def stop(self, now_ms: int) -> None:
-        self._stopped = True
-
-    def history(self) -> tuple[Event, ...]:
-        return tuple(self._events)
 
     def check(self, timeout_s: float) -> CheckResult | None:
         history = history_from_events(self._events, source="kv workload")

@@ -1,0 +1,51 @@
+"""Exactly-once from the appliers' view: a session request executed at a second log index
+is a violation; a retry answered from the session table is not."""
+
+from __future__ import annotations
+
+import pytest
+
+from chaos.sim.exactly_once import ExactlyOnce, ObservedState
+from chaos.sim.invariants import SafetyViolation, Where
+from statemachine.codec import decode, encode
+from statemachine.kv import Put
+from statemachine.sessions.messages import OpenSession, SessionOpened, SessionRequest
+from statemachine.sessions.table import SessionTable
+
+
+def fail(invariant: str, message: str, nodes: tuple[int, ...]) -> SafetyViolation:
+    return SafetyViolation(invariant, message, Where(0, 0), nodes)
+
+
+def opened(state: ObservedState) -> int:
+    result = decode(state.apply(1, encode(OpenSession(0, 10_000))).result, SessionOpened)
+    return result.session
+
+
+def test_a_retry_is_answered_from_the_table_and_replays_agree() -> None:
+    observer = ExactlyOnce(fail)
+    state = ObservedState(observer, node=1)
+    session = opened(state)
+    request = encode(SessionRequest(session, 1, 0, Put(b"k", b"v")))
+    first = state.apply(2, request)
+    again = state.apply(3, request)  # the same request, proposed again after a timeout
+    assert first.result == again.result
+    assert observer.executed == {(session, 1): (2, 1)}
+    # Another replica (or this one after a restart) executes it at the same index.
+    other = ObservedState(observer, node=2)
+    opened(other)
+    other.apply(2, request)
+    assert observer.executions == 2
+
+
+def test_a_request_executed_twice_is_a_violation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(SessionTable, "admit", lambda self, session, seq, ack: None)
+    observer = ExactlyOnce(fail)
+    state = ObservedState(observer, node=3)
+    session = opened(state)
+    request = encode(SessionRequest(session, 1, 0, Put(b"k", b"v")))
+    state.apply(2, request)
+    with pytest.raises(SafetyViolation) as caught:
+        state.apply(3, request)
+    assert caught.value.invariant == "exactly-once"
+    assert "index 3" in caught.value.detail and "index 2" in caught.value.detail
