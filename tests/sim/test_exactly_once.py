@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from chaos.sim import SimConfig, simulate
 from chaos.sim.exactly_once import ExactlyOnce, ObservedState
 from chaos.sim.invariants import SafetyViolation, Where
 from statemachine.codec import decode, encode
@@ -49,3 +50,29 @@ def test_a_request_executed_twice_is_a_violation(monkeypatch: pytest.MonkeyPatch
         state.apply(3, request)
     assert caught.value.invariant == "exactly-once"
     assert "index 3" in caught.value.detail and "index 2" in caught.value.detail
+
+
+def test_a_session_table_that_forgets_retries_is_caught_in_the_simulator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The checks a session table makes, but never the answer from its kept replies: a
+    write retried after a timeout or a change of leader runs twice. Retries that reach
+    the log twice need faults; a few short seeds of the random mix have them."""
+    admit = SessionTable.admit
+
+    def forgets(self: SessionTable, session: int, seq: int, ack: int) -> bytes | None:
+        admit(self, session, seq, ack)
+        return None
+
+    monkeypatch.setattr(SessionTable, "admit", forgets)
+    for seed in range(10):
+        config = SimConfig(seed=seed, nodes=3, duration_ms=20_000)
+        result = simulate(config, check_timeout_s=None)
+        assert result.error is None, result.error
+        if not result.ok:
+            assert result.violation is not None
+            assert result.violation["invariant"] == "exactly-once", result.violation
+            assert result.checks["exactly_once"] == "failed"
+            assert result.checks["invariants"] == "ok"
+            return
+    pytest.fail("10 seeds with a forgetful session table and no double execution seen")
