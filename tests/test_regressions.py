@@ -16,7 +16,7 @@ import pytest
 from chaos.campaign import regress
 
 REGRESSIONS = Path(__file__).resolve().parent / "regressions"
-ENTRIES = regress.load(REGRESSIONS)
+ENTRIES = regress.read_entries(REGRESSIONS)
 FINGERPRINT = regress.engine_fingerprint()
 
 

@@ -99,7 +99,7 @@ def outcome(data: dict[str, Any]) -> str:
     return OK if data["verdict"] == OK else finding(data)
 
 
-def load(directory: str | Path) -> list[Regression]:
+def read_entries(directory: str | Path) -> list[Regression]:
     """The entries of `directory`/seeds.json (none if the file does not exist)."""
     path = Path(directory) / FILE
     if not path.exists():
@@ -113,7 +113,7 @@ def load(directory: str | Path) -> list[Regression]:
     return [Regression.from_json(entry) for entry in entries]
 
 
-def save(directory: str | Path, entries: Iterable[Regression]) -> Path:
+def write_entries(directory: str | Path, entries: Iterable[Regression]) -> Path:
     """Write the entries (sorted by name: a new seed is a small diff)."""
     path = Path(directory) / FILE
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,7 +135,7 @@ def record(
 ) -> tuple[Regression, dict[str, Any]]:
     """Run `spec` and add it to the file (replacing an entry for the same run, whose
     `found` and note are kept). Returns the entry and the run's JSON document."""
-    entries = load(directory)  # first: a bad file fails before the run, not after
+    entries = read_entries(directory)  # first: a bad file fails before the run, not after
     result, elapsed = spec.run()
     data = run_json(spec, result, elapsed)
     now = outcome(data)
@@ -148,14 +148,14 @@ def record(
         engine=engine_fingerprint(),
         note=note or (old.note if old is not None else ""),
     )
-    save(directory, [e for e in entries if e.spec != spec] + [entry])
+    write_entries(directory, [e for e in entries if e.spec != spec] + [entry])
     return entry, data
 
 
 def refresh(directory: str | Path) -> list[tuple[Regression, str]]:
     """Re-run every entry and record its trace hash under the current code. Entries whose
     outcome is no longer what they expect are left as they are, and returned with it."""
-    entries, mismatched, fresh = load(directory), [], []
+    entries, mismatched, fresh = read_entries(directory), [], []
     fingerprint = engine_fingerprint()
     for entry in entries:
         result, elapsed = entry.spec.run()
@@ -165,7 +165,7 @@ def refresh(directory: str | Path) -> list[tuple[Regression, str]]:
             fresh.append(entry)
         else:
             fresh.append(attrs.evolve(entry, trace_hash=result.trace_hash, engine=fingerprint))
-    save(directory, fresh)
+    write_entries(directory, fresh)
     return mismatched
 
 

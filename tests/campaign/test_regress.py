@@ -30,7 +30,7 @@ def test_the_command_records_a_seed_that_the_suite_then_replays(tmp_path: Path) 
         )
         assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
-    (entry,) = regress.load(tmp_path)
+    (entry,) = regress.read_entries(tmp_path)
     assert entry.to_json() == answer["entry"]
     assert entry.expect == entry.found == "ok"
     assert entry.spec.replay() == "raftcluster chaos run --seed 3 --nodes 3 --duration 5"
@@ -46,7 +46,7 @@ def test_a_failing_seed_is_expected_to_fail_until_fixed_then_to_pass(
     with monkeypatch.context() as patch:
         patch.setattr(replica_module, "RaftCore", SelfElected)  # the bug
         assert main(["chaos", "regress", *FAILING, *into]) == 0
-        (entry,) = regress.load(tmp_path)
+        (entry,) = regress.read_entries(tmp_path)
         assert entry.expect == entry.found != "ok"
         assert "once the bug is fixed" in capsys.readouterr().out
         assert regress.replay_entry(entry, entry.engine) == []  # it still fails the same way
@@ -55,7 +55,7 @@ def test_a_failing_seed_is_expected_to_fail_until_fixed_then_to_pass(
     assert len(problems) == 1 and "Fixed? Record it as a passing seed" in problems[0]
     assert "raftcluster chaos regress --seed 1 --nodes 5 --duration 20" in problems[0]
     assert main(["chaos", "regress", *FAILING, *into]) == 0  # the command it printed
-    (fixed,) = regress.load(tmp_path)
+    (fixed,) = regress.read_entries(tmp_path)
     assert fixed.expect == "ok" and fixed.found == entry.found  # what it once found is kept
     assert regress.replay_entry(fixed, regress.engine_fingerprint()) == []
 
@@ -65,7 +65,7 @@ def test_expect_ok_records_a_failing_seed_as_a_test_that_fails_until_the_fix(
 ) -> None:
     monkeypatch.setattr(replica_module, "RaftCore", SelfElected)
     assert main(["chaos", "regress", *FAILING, "--into", str(tmp_path), "--expect-ok"]) == 0
-    (entry,) = regress.load(tmp_path)
+    (entry,) = regress.read_entries(tmp_path)
     assert entry.expect == "ok" and entry.found != "ok"
     (problem,) = regress.replay_entry(entry, entry.engine)
     assert f"gave {entry.found!r}, expected 'ok'" in problem
@@ -74,15 +74,15 @@ def test_expect_ok_records_a_failing_seed_as_a_test_that_fails_until_the_fix(
 def test_the_trace_hash_is_checked_while_the_code_is_the_same(tmp_path: Path) -> None:
     args = ["--seed", "4", "--nodes", "3", "--duration", "5", "--into", str(tmp_path)]
     assert main(["chaos", "regress", *args]) == 0
-    (entry,) = regress.load(tmp_path)
+    (entry,) = regress.read_entries(tmp_path)
     other = attrs.evolve(entry, trace_hash="0" * 64)
     (problem,) = regress.replay_entry(other, entry.engine)
     assert "no longer a function of its seed" in problem
     assert regress.replay_entry(other, "changed code") == []
     # --refresh records the hashes the current code gives.
-    regress.save(tmp_path, [attrs.evolve(other, engine="old")])
+    regress.write_entries(tmp_path, [attrs.evolve(other, engine="old")])
     assert main(["chaos", "regress", "--refresh", "--into", str(tmp_path)]) == 0
-    assert regress.load(tmp_path) == [entry]
+    assert regress.read_entries(tmp_path) == [entry]
 
 
 def test_bad_arguments_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
