@@ -1,28 +1,51 @@
-"""`raftcluster chaos run --seed N [--nodes K] [--duration S] [--json] ...`
+"""`raftcluster chaos run --seed N [--nodes K] [--duration S] [--report DIR] [--json] ...`
+and `raftcluster chaos run --seeds A..B ...` (a campaign).
 
 Runs one seed of the deterministic simulator (docs/simulator.md): real node and client
 cores under a seeded mix of faults, every invariant checked at every step, then healing,
 convergence and liveness checks, and the linearizability of the clients' history.
+`--report DIR` writes the run's report directory (docs/report.md). With `--seeds A..B`
+it runs every seed of the range and prints a summary table (docs/chaos.md).
 
 Exit status: 0 every invariant held (and the history is linearizable, or could not be
-judged in time); 1 a violation (the output says which, where and when); 2 the run could
-not be made or broke off with an exception (bad arguments; an exception in the code under
-test or in the harness, shown with its traceback).
+judged in time); 1 a violation (the output says which, where and when), or in a campaign
+any seed that failed; 2 the run could not be made or broke off with an exception (bad
+arguments; an exception in the code under test or in the harness, shown with its
+traceback).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
+from chaos.campaign.campaign import (
+    MAX_JOBS,
+    CampaignResult,
+    parse_seeds,
+    run_campaign,
+    run_json,
+)
+from chaos.campaign.index import write_index
+from chaos.campaign.progress import Progress
+from chaos.campaign.sim_report import trace_lines, write_sim_report
+from chaos.campaign.spec import (
+    DEFAULT_CHECK_TIMEOUT_S,
+    DEFAULT_DURATION_S,
+    DEFAULT_ENGINE,
+    DEFAULT_HEAL_TIMEOUT_S,
+    DEFAULT_NEMESIS,
+    DEFAULT_NODES,
+    DEFAULT_WORKLOAD,
+    ENGINES,
+    RunSpec,
+)
 from chaos.checker import dump_events
-from chaos.sim import SimConfig, SimResult, simulate
-from chaos.sim.catalog import NEMESES, WORKLOADS, make_nemesis, make_workload
+from chaos.report import RecordError
+from chaos.sim import SimResult
+from chaos.sim.catalog import NEMESES, WORKLOADS
 from chaos.sim.planted import PLANTS
 from raftcluster.cli.output import add_json_flag, emit
 from statemachine.errors import ClusterError
@@ -35,41 +58,76 @@ EXIT_ERROR = 2
 def register(chaos_sub: Any) -> None:
     parser: argparse.ArgumentParser = chaos_sub.add_parser(
         "run",
-        help="run one seed of the deterministic simulator",
+        help="run one seed (or a campaign of seeds) of the deterministic simulator",
         description=(
             "Run one seed: real node cores under seeded faults, invariants checked at every "
-            "step. Exit status: 0 every invariant held, 1 a violation, 2 error."
+            "step; or, with --seeds A..B, every seed of a range. Exit status: 0 every "
+            "invariant held, 1 a violation (any failing seed), 2 error."
         ),
     )
-    parser.add_argument("--seed", type=int, default=0, help="the seed to run (default 0)")
-    parser.add_argument("--nodes", type=int, default=5, help="cluster size (default 5)")
+    add_run_flags(parser)
+    parser.add_argument(
+        "--seeds",
+        metavar="A..B",
+        help="run a campaign: every seed from A to B (both included), then a summary table",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="campaign: run N seeds at once, in subprocesses (default 1: in this process)",
+    )
+    parser.add_argument(
+        "--stop-on-failure",
+        action="store_true",
+        help="campaign: start no more seeds once one has failed",
+    )
+    parser.add_argument(
+        "--report",
+        metavar="DIR",
+        help="write the report directory (summary.json, history.jsonl, trace.jsonl, "
+        "report.html); for a campaign, one seed-N/ subdirectory per seed and an index.html",
+    )
+    parser.add_argument("--history", metavar="FILE", help="write the clients' history (JSONL)")
+    parser.add_argument("--trace", metavar="FILE", help="write the trace records (JSONL)")
+    add_json_flag(parser)
+    parser.set_defaults(run=run)
+
+
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags that make a `RunSpec` (shared with `chaos regress`)."""
+    parser.add_argument("--seed", type=int, default=None, help="the seed to run (default 0)")
+    parser.add_argument("--nodes", type=int, default=DEFAULT_NODES, help="cluster size (default 5)")
     parser.add_argument(
         "--duration",
         type=float,
-        default=60.0,
+        default=DEFAULT_DURATION_S,
         metavar="S",
         help="virtual seconds of faults before healing (default 60)",
     )
     parser.add_argument(
         "--heal-timeout",
         type=float,
-        default=30.0,
+        default=DEFAULT_HEAL_TIMEOUT_S,
         metavar="S",
         help="virtual seconds after healing within which a leader, a committed write and "
         "identical replicas are required (default 30)",
     )
     parser.add_argument(
         "--nemesis",
-        default="random",
+        default=DEFAULT_NEMESIS,
         help=f"fault schedule(s), comma-separated ({', '.join(sorted(NEMESES))})",
     )
     parser.add_argument(
-        "--workload", default="kv", help=f"client workload ({', '.join(sorted(WORKLOADS))})"
+        "--workload",
+        default=DEFAULT_WORKLOAD,
+        help=f"client workload ({', '.join(sorted(WORKLOADS))})",
     )
     parser.add_argument(
         "--check-timeout",
         type=float,
-        default=30.0,
+        default=DEFAULT_CHECK_TIMEOUT_S,
         metavar="S",
         help="wall seconds for the linearizability check of the history (0 skips it)",
     )
@@ -79,64 +137,86 @@ def register(chaos_sub: Any) -> None:
         help="run a planted bug instead of the real engine part, to show the checkers "
         "can fail (chaos/sim/planted.py); never a test of the real engine",
     )
-    parser.add_argument("--history", metavar="FILE", help="write the clients' history (JSONL)")
-    parser.add_argument("--trace", metavar="FILE", help="write the trace records (JSONL)")
-    add_json_flag(parser)
-    parser.set_defaults(run=run)
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=DEFAULT_ENGINE,
+        help="the system under test: our own engine, or unmodified pysyncobj nodes "
+        "(docs/chaos-pysyncobj.md; needs pysyncobj installed)",
+    )
+
+
+def spec_from_args(args: argparse.Namespace, seed: int | None = None) -> RunSpec:
+    """The run the flags describe (for `seed`, or --seed). Raises `InvalidArgument`."""
+    spec = RunSpec(
+        seed=(args.seed or 0) if seed is None else seed,
+        nodes=args.nodes,
+        duration_s=args.duration,
+        heal_timeout_s=args.heal_timeout,
+        nemesis=args.nemesis,
+        workload=args.workload,
+        check_timeout_s=args.check_timeout,
+        plant=args.plant,
+        engine=args.engine,
+    )
+    spec.validate()
+    return spec
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.seeds is not None:
+        return run_seeds(args)
     try:
-        config = SimConfig(
-            seed=args.seed,
-            nodes=args.nodes,
-            duration_ms=_ms(args.duration, "--duration"),
-            heal_timeout_ms=_ms(args.heal_timeout, "--heal-timeout"),
-            keep_trace=args.trace is not None,
-        )
-        nemesis, workload = make_nemesis(args.nemesis), make_workload(args.workload)
+        spec = spec_from_args(args)
     except (ClusterError, ValueError) as e:
         return _fail(args, "usage", e)
-    # Torn tails are expected here by the hundred: the counts report them, not the log.
-    logging.getLogger("raftcluster.storage").setLevel(logging.ERROR)
-    started = time.perf_counter()
-    result = simulate(
-        config, nemesis, workload, check_timeout_s=args.check_timeout or None, plant=args.plant
-    )
-    elapsed = time.perf_counter() - started
+    keep = args.trace is not None or args.report is not None
+    result, elapsed = spec.run(keep_trace=keep)
+    data = run_json(spec, result, elapsed)
     try:
         _write_files(args, result)
-    except OSError as e:
+        if args.report is not None:
+            paths = write_sim_report(args.report, result, replay=data["replay"], wall=data["wall"])
+            data["report"] = str(paths.html)
+    except (OSError, RecordError) as e:
         return _fail(args, "output", e)
-    data = result.to_json()
-    data["replay"] = replay_command(args)
-    data["wall"] = {"elapsed_s": round(elapsed, 3)}  # the only field that differs per run
     emit(args, data, human)
     return {"ok": EXIT_OK, "violation": EXIT_VIOLATION}.get(result.verdict, EXIT_ERROR)
 
 
-def _ms(seconds: float, flag: str) -> int:
-    if not 0 <= seconds <= 10**7:
-        raise ValueError(f"{flag} must be between 0 and 10^7 seconds")
-    return round(seconds * 1000)
-
-
-def replay_command(args: argparse.Namespace) -> str:
-    parts = [
-        "raftcluster chaos run",
-        f"--seed {args.seed}",
-        f"--nodes {args.nodes}",
-        f"--duration {args.duration:g}",
-    ]
-    if args.heal_timeout != 30.0:
-        parts.append(f"--heal-timeout {args.heal_timeout:g}")
-    if args.nemesis != "random":
-        parts.append(f"--nemesis {args.nemesis}")
-    if args.workload != "kv":
-        parts.append(f"--workload {args.workload}")
-    if args.plant:
-        parts.append(f"--plant {args.plant}")
-    return " ".join(parts)
+def run_seeds(args: argparse.Namespace) -> int:
+    """A campaign: every seed of --seeds, a summary table (or --json), exit 1 if any failed."""
+    if args.seed is not None or args.history or args.trace:
+        error = ValueError("--seeds runs a campaign: give no --seed, --history or --trace")
+        return _fail(args, "usage", error)
+    try:
+        seeds = parse_seeds(args.seeds)
+        specs = [spec_from_args(args, seed) for seed in seeds]
+        if not 1 <= args.jobs <= MAX_JOBS:
+            raise ValueError(f"--jobs must be between 1 and {MAX_JOBS}")
+    except (ClusterError, ValueError) as e:
+        return _fail(args, "usage", e)
+    report = Path(args.report) if args.report is not None else None
+    progress = Progress(len(specs), sys.stderr)
+    try:
+        campaign = run_campaign(
+            specs,
+            report_dir=report,
+            jobs=args.jobs,
+            stop_on_failure=args.stop_on_failure,
+            on_done=progress.update,
+        )
+    except (OSError, RecordError) as e:
+        return _fail(args, "output", e)
+    finally:
+        progress.close()
+    if report is not None:
+        try:
+            write_index(report, campaign)
+        except OSError as e:
+            return _fail(args, "output", e)
+    emit(args, campaign.to_json(), lambda _: campaign_table(campaign))
+    return EXIT_OK if not campaign.failed else EXIT_VIOLATION
 
 
 def _write_files(args: argparse.Namespace, result: SimResult) -> None:
@@ -145,14 +225,7 @@ def _write_files(args: argparse.Namespace, result: SimResult) -> None:
             out.writelines(dump_events(result.history))
     if args.trace:
         with Path(args.trace).open("w", encoding="utf-8") as out:
-            for record in result.trace:
-                out.write(json.dumps(record, separators=(",", ":"), default=_jsonable) + "\n")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.hex()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+            out.writelines(trace_lines(result))
 
 
 def _fail(args: argparse.Namespace, kind: str, error: Exception) -> int:
@@ -160,6 +233,36 @@ def _fail(args: argparse.Namespace, kind: str, error: Exception) -> int:
         emit(args, {"verdict": None, "error": {"kind": kind, "message": str(error)}}, str)
     print(f"raftcluster chaos run: error: {error}", file=sys.stderr)
     return EXIT_ERROR
+
+
+def campaign_table(campaign: CampaignResult) -> str:
+    """The campaign as people read it: a row per seed, totals, and how to replay failures."""
+    header = ("seed", "verdict", "elections", "ops", "faults", "wall s", "found")
+    rows = [
+        (str(r.seed), r.verdict, str(r.elections), str(r.ops), str(r.faults),
+         f"{r.wall_s:.2f}", r.finding)
+        for r in campaign.rows
+    ]  # fmt: skip
+    t = campaign.totals()
+    rows.append(
+        ("total", f"{t['ok']} ok, {t['failed']} failed", str(t["elections"]), str(t["ops"]),
+         str(t["faults"]), f"{t['wall_s']:.2f}", "")
+    )  # fmt: skip
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in [header, *rows]]  # fmt: skip
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.insert(len(lines) - 1, "  ".join("-" * w for w in widths))
+    virtual = t["virtual_s_per_wall_s"]
+    lines.append(
+        f"{t['virtual_s']:,.1f} virtual s in {t['wall_s']:,.2f} wall s"
+        + (f" ({virtual:,.1f} virtual s per wall s)" if virtual else "")
+    )
+    if campaign.stopped_early:
+        lines.append("stopped at the first failure (--stop-on-failure)")
+    for r in campaign.failed:
+        lines.append(f"seed {r.seed} failed ({r.finding}); replay: {r.replay}")
+    return "\n".join(lines)
 
 
 def human(data: dict[str, Any]) -> str:
@@ -178,6 +281,9 @@ def human(data: dict[str, Any]) -> str:
             f"  at step {violation['step']}, t={violation['time_ms']} ms, "
             f"nodes {violation['nodes']}"
         )
+    for kind, count in (violation or {}).get("findings", {}).items():
+        first = violation["first"][kind]
+        lines.append(f"  {kind} x{count}; first at t={first['time_ms']} ms: {first['message']}")
     error = data["error"]
     if error is not None:
         lines.append(
@@ -211,6 +317,8 @@ def human(data: dict[str, Any]) -> str:
             f"{_ms_text(timings['converged_after_heal_ms'])}"
         )
     lines.append(f"  replay: {data['replay']}")
+    if "report" in data:
+        lines.append(f"  report: {data['report']}")
     return "\n".join(lines)
 
 

@@ -85,7 +85,7 @@ MAX_TRACKED_REQUESTS = 10_000
 class _Node:
     __slots__ = (
         "id", "config", "disk", "clock", "replica", "incarnation", "paused_until", "backlog",
-        "wake_ms",
+        "wake_ms", "role",
     )  # fmt: skip
 
     def __init__(
@@ -100,6 +100,7 @@ class _Node:
         self.paused_until: int | None = None
         self.backlog: list[Envelope] = []
         self.wake_ms = 0
+        self.role: tuple[Role, int] | None = None  # (role, term) last traced; None: down
 
 
 class _Client:
@@ -311,6 +312,7 @@ class Simulator:
         node.paused_until = None
         node.backlog.clear()
         node.disk.armed = False
+        node.role = None
         self.counters.crashes += 1
         self.invariants.on_stop(node.id)
         self.trace.add(self.now, "crash", node.id, keep_writes, torn)
@@ -345,6 +347,15 @@ class Simulator:
             self._send_replies(node.id, out.replies)
         deadline = replica.next_deadline_ms()
         node.wake_ms = max(self.now + 1, node.clock.virtual(deadline, self.now))
+        self._trace_role(node, replica)
+
+    def _trace_role(self, node: _Node, replica: Replica) -> None:
+        """A `role` record whenever a node's role or term changes (for the report's
+        timeline: leaders and terms over time)."""
+        role = (replica.core.role, replica.core.term)
+        if role != node.role:
+            node.role = role
+            self.trace.add(self.now, "role", node.id, role[0].name.lower(), role[1])
 
     def _power_cut(self, node: _Node) -> None:
         """The node died inside its sync: a prefix of the batch's writes survives."""
@@ -459,7 +470,7 @@ class Simulator:
 
     def _inject(self, fault: Fault) -> None:
         self.counters.faults[fault.kind] = self.counters.faults.get(fault.kind, 0) + 1
-        self.trace.add(self.now, "fault", fault.kind, repr(fault))
+        self.trace.add(self.now, "fault", fault.kind, repr(fault), _fields(fault))
         net = self.network
         if isinstance(fault, Partition):
             net.cuts = _partition_cuts(tuple(self.nodes), fault.groups)
@@ -680,6 +691,11 @@ class Simulator:
             history=self.workload.history(),
             trace=tuple(self.trace.records),
         )
+
+
+def _fields(fault: Fault) -> list[list[Any]]:
+    """A fault's fields as [name, value] pairs, for readers of the trace (the report)."""
+    return [[f.name, getattr(fault, f.name)] for f in attrs.fields(type(fault))]
 
 
 def _since(start: int | None, at: int | None) -> int | None:
