@@ -23,12 +23,15 @@ from typing import Any
 from chaos.checker import dump_events
 from chaos.sim import SimConfig, SimResult, simulate
 from chaos.sim.catalog import NEMESES, WORKLOADS, make_nemesis, make_workload
+from chaos.sim.nemesis import Nemesis
+from chaos.sim.workload import Workload
 from raftcluster.cli.output import add_json_flag, emit
 from statemachine.errors import ClusterError
 
 EXIT_OK = 0
 EXIT_VIOLATION = 1
 EXIT_ERROR = 2
+ENGINES = ("raftcluster", "pysyncobj")
 
 
 def register(chaos_sub: Any) -> None:
@@ -72,6 +75,13 @@ def register(chaos_sub: Any) -> None:
         metavar="S",
         help="wall seconds for the linearizability check of the history (0 skips it)",
     )
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="raftcluster",
+        help="the system under test: our own engine, or unmodified pysyncobj nodes "
+        "(docs/chaos-pysyncobj.md; needs pysyncobj installed)",
+    )
     parser.add_argument("--history", metavar="FILE", help="write the clients' history (JSONL)")
     parser.add_argument("--trace", metavar="FILE", help="write the trace records (JSONL)")
     add_json_flag(parser)
@@ -93,7 +103,10 @@ def run(args: argparse.Namespace) -> int:
     # Torn tails are expected here by the hundred: the counts report them, not the log.
     logging.getLogger("raftcluster.storage").setLevel(logging.ERROR)
     started = time.perf_counter()
-    result = simulate(config, nemesis, workload, check_timeout_s=args.check_timeout or None)
+    try:
+        result = run_engine(args.engine, config, nemesis, workload, args.check_timeout or None)
+    except (ClusterError, ImportError) as e:
+        return _fail(args, "usage", e)
     elapsed = time.perf_counter() - started
     try:
         _write_files(args, result)
@@ -104,6 +117,24 @@ def run(args: argparse.Namespace) -> int:
     data["wall"] = {"elapsed_s": round(elapsed, 3)}  # the only field that differs per run
     emit(args, data, human)
     return {"ok": EXIT_OK, "violation": EXIT_VIOLATION}.get(result.verdict, EXIT_ERROR)
+
+
+def run_engine(
+    engine: str,
+    config: SimConfig,
+    nemesis: Nemesis,
+    workload: Workload,
+    check_timeout_s: float | None,
+) -> SimResult:
+    """One seed on `engine`: ours, or unmodified pysyncobj nodes (docs/chaos-pysyncobj.md;
+    imported only when asked for, as pysyncobj is not a dependency of raftcluster)."""
+    if engine == "pysyncobj":
+        try:
+            from chaos.sim.pysyncobj_engine import simulate_pysyncobj
+        except ImportError as e:
+            raise ImportError(f"--engine pysyncobj needs pysyncobj installed ({e})") from e
+        return simulate_pysyncobj(config, nemesis, workload, check_timeout_s=check_timeout_s)
+    return simulate(config, nemesis, workload, check_timeout_s=check_timeout_s)
 
 
 def _ms(seconds: float, flag: str) -> int:
@@ -125,6 +156,8 @@ def replay_command(args: argparse.Namespace) -> str:
         parts.append(f"--nemesis {args.nemesis}")
     if args.workload != "kv":
         parts.append(f"--workload {args.workload}")
+    if getattr(args, "engine", "raftcluster") != "raftcluster":
+        parts.append(f"--engine {args.engine}")
     return " ".join(parts)
 
 
@@ -167,6 +200,9 @@ def human(data: dict[str, Any]) -> str:
             f"  at step {violation['step']}, t={violation['time_ms']} ms, "
             f"nodes {violation['nodes']}"
         )
+    for kind, count in (violation or {}).get("findings", {}).items():
+        first = violation["first"][kind]
+        lines.append(f"  {kind} x{count}; first at t={first['time_ms']} ms: {first['message']}")
     error = data["error"]
     if error is not None:
         lines.append(
