@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from pysyncobj import syncobj as pysyncobj_module
@@ -184,3 +185,23 @@ def test_sweep_finds_every_kind_and_our_engine_passes_the_same_seeds() -> None:
         assert ours.ok, (seed, ours.violation, ours.error)
     expected = {"acknowledged-write-lost", "stale-read", "committed-entry-truncated"}
     assert expected <= set(kinds), kinds
+
+
+def test_the_commands_in_the_docs_give_what_the_docs_show(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every `raftcluster chaos run --engine pysyncobj` block of docs/chaos-pysyncobj.md:
+    each line shown under the command is part of what the command prints."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "chaos-pysyncobj.md").read_text()
+    blocks = [b.split("```")[0] for b in doc.split("```\nraftcluster chaos run ")[1:]]
+    checked = 0
+    for block in blocks:
+        command, *shown = block.strip().splitlines()
+        if "--engine pysyncobj" not in command or not shown:
+            continue  # the synopsis
+        assert main(["chaos", "run", *command.split()]) == 1
+        printed = " ".join(capsys.readouterr().out.split())
+        for line in shown:
+            assert " ".join(line.split()) in printed, (command, line)
+        checked += 1
+    assert checked == 3
