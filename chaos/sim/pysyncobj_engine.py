@@ -402,6 +402,8 @@ class PysyncobjSimulator:
             if self._runnable(node) and (node.wake_ms <= t or node.id in self._dirty):
                 self._tick(node)
         self._dirty.clear()
+        if self.healed_at is not None and self._probe is None and self._probe_acked_ms is None:
+            self._submit_probe()
         self._flush_completions()
         self._check_step()
         return True
@@ -593,9 +595,8 @@ class PysyncobjSimulator:
 
     def read(self, client: _ClientAdapter, key: str) -> int:
         op = self._new_op(client.index, client.node)
-        contact = self.nodes[client.node]
-        server = contact
-        if not contact.stopped and contact.obj is not None:
+        contact = server = self.nodes[client.node]
+        if self._runnable(contact):
             leader = contact.obj._getLeader()
             if leader is not None:
                 server = self.nodes[int(leader.id)]
@@ -643,8 +644,8 @@ class PysyncobjSimulator:
         outcome = "ok" if error is None else type(error).__name__
         self.trace.add(self.now, "done", op.client, op.handle, outcome)
         if op is self._probe:
-            if error is not None:  # not yet: try again until the bound
-                self._submit_probe()
+            if error is not None:  # not yet: try again at the next step, until the bound
+                self._probe = None
             return
         self._completions.append((self.clients[op.client], done))
 

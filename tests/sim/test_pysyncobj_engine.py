@@ -7,7 +7,10 @@ sweep and the commands); the same nemesis seeds pass on our own engine.
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -205,3 +208,26 @@ def test_the_commands_in_the_docs_give_what_the_docs_show(
             assert " ".join(line.split()) in printed, (command, line)
         checked += 1
     assert checked == 3
+
+
+def test_same_seed_same_run_in_processes_with_different_string_hashes() -> None:
+    """pysyncobj keeps its peers in sets; node ids are ints so their order is fixed."""
+    script = (
+        "from chaos.sim import SimConfig\n"
+        "from chaos.sim.pysyncobj_engine import simulate_pysyncobj\n"
+        "r = simulate_pysyncobj(SimConfig(seed=5, nodes=5, duration_ms=10_000), "
+        "check_timeout_s=None)\n"
+        "print(r.trace_hash)\n"
+    )
+    hashes = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": str(salt)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for salt in (1, 2)
+    }
+    here = simulate_pysyncobj(SimConfig(seed=5, nodes=5, duration_ms=10_000), check_timeout_s=None)
+    assert hashes == {here.trace_hash}
