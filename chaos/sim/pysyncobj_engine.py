@@ -197,7 +197,7 @@ class _WatchedJournal(MemoryJournal):  # type: ignore[misc]
         super().__init__()
         self._on_truncate = on_truncate
 
-    def deleteEntriesFrom(self, entryFrom: int) -> None:  # noqa: N802 - pysyncobj's name
+    def deleteEntriesFrom(self, entryFrom: int) -> None:  # pysyncobj's name
         if entryFrom < len(self):
             self._on_truncate(self[entryFrom][1])
         super().deleteEntriesFrom(entryFrom)
@@ -231,7 +231,6 @@ class _Node:
         self.backlog: list[Envelope] = []
         self.wake_ms = 0
         self.connected: set[int] = set()
-        self.max_applied = 0
 
 
 @attrs.define
@@ -268,6 +267,155 @@ class _ClientAdapter:
 
 
 # -- the simulator -----------------------------------------------------------------------
+
+
+class _Checks:
+    """What is checked besides the history, and the findings: fed by the simulator as
+    pysyncobj applies, acknowledges, reads, truncates and elects."""
+
+    def __init__(self, sim: PysyncobjSimulator) -> None:
+        self._sim = sim
+        # index -> op -> (time, node) of each apply; index -> op -> the node that acked it
+        self.applied: dict[int, dict[tuple[str, str], list[tuple[int, int]]]] = {}
+        self.acked: dict[int, dict[tuple[str, str], int]] = {}
+        self._diverged: dict[int, tuple[int, int]] = {}  # index -> (time, step) first seen
+        self._latest_ack: dict[str, tuple[int, str]] = {}  # key -> highest acked (index, value)
+        self._max_applied: dict[int, int] = {}  # node -> highest last-applied index seen
+        self.leaders: dict[int, int] = {}  # term -> node
+        self._second_leaders: set[tuple[int, int]] = set()  # (term, node)
+        self.findings: dict[str, list[dict[str, Any]]] = {}
+        self._counts: dict[str, int] = {}
+
+    def on_apply(self, node: int, index: int, key: str, value: str) -> None:
+        sim = self._sim
+        sim.trace.add(sim.now, "apply", node, index, key, value)
+        seen = self.applied.setdefault(index, {})
+        seen.setdefault((key, value), []).append((sim.now, node))
+        if len(seen) > 1 and index not in self._diverged:
+            self._diverged[index] = (sim.now, sim.step)
+
+    def on_ack(self, node: int, index: int, key: str, value: str) -> None:
+        self.acked.setdefault(index, {})[(key, value)] = node
+        if index > self._latest_ack.get(key, (0, ""))[0]:
+            self._latest_ack[key] = (index, value)
+
+    def on_read(self, node: int, term: int, applied: int, key: str, value: str) -> None:
+        """A read at a node that believes it leads, missing a write already acknowledged
+        at a higher index than the node has applied: a stale read from a deposed leader."""
+        index, acked = self._latest_ack.get(key, (0, ""))
+        if index > applied and value != acked:
+            self.find(
+                "stale-read",
+                f"node {node}, leader in its own view (term {term}), read {key}={value!r} at "
+                f"applied index {applied}, after {key}={acked!r} was acknowledged at index "
+                f"{index}",
+                (node,),
+                key=key, value=value, acknowledged=acked, index=index, applied_index=applied,
+            )  # fmt: skip
+
+    def on_truncate(self, node: int, leader: bool, first: int, commit: int, applied: int) -> None:
+        sim = self._sim
+        sim.trace.add(sim.now, "truncate", node, first, commit, applied)
+        if first > commit:
+            return  # uncommitted entries: Raft may replace them
+        role = "leader" if leader else "follower"
+        self.find(
+            "committed-entry-truncated",
+            f"{role} {node} deleted its log from index {first}, at or below its commit index "
+            f"{commit} (applied {applied})",
+            (node,),
+            role=role, index=first, commit_index=commit, applied_index=applied,
+        )  # fmt: skip
+
+    def on_leader(self, node: int, term: int) -> None:
+        if term not in self.leaders:
+            self.leaders[term] = node
+            self._sim.trace.add(self._sim.now, "leader", node, term)
+            return
+        leader = self.leaders[term]
+        if leader == node:
+            return
+        if (term, node) not in self._second_leaders:
+            self._second_leaders.add((term, node))
+            self.find(
+                "two-leaders-in-a-term",
+                f"nodes {leader} and {node} both led term {term}",
+                (leader, node),
+                term=term,
+            )
+
+    def on_applied_index(self, node: int, applied: int) -> None:
+        highest = self._max_applied.get(node, 0)
+        if applied < highest:
+            self.find(
+                "applied-index-regressed",
+                f"node {node}'s last applied index went back from {highest} to {applied}",
+                (node,),
+            )
+        self._max_applied[node] = max(highest, applied)
+
+    def classify_divergence(self) -> None:
+        """At each index where nodes applied different commands, the one most nodes applied
+        is the one the cluster kept; an acknowledged other one is a lost write."""
+        for index, (time_ms, step) in sorted(self._diverged.items()):
+            seen = self.applied[index]
+            kept = max(seen, key=lambda op: (len(seen[op]), -seen[op][0][0]))
+            lost = sorted((op, n) for op, n in self.acked.get(index, {}).items() if op != kept)
+            nodes = tuple(sorted({n for appliers in seen.values() for _, n in appliers}))
+            kept_text = f"{kept[0]}={kept[1]} (applied on nodes {_ids(seen[kept])})"
+            if lost:
+                (key, value), node = lost[0]
+                self.find(
+                    "acknowledged-write-lost",
+                    f"put {key}={value} was acknowledged by node {node} at index {index}, "
+                    f"applied on nodes {_ids(seen[(key, value)])}, but the cluster kept "
+                    f"{kept_text} there",
+                    nodes, time_ms=time_ms, step=step, index=index, acknowledged_by=node,
+                    key=key, value=value,
+                )  # fmt: skip
+            else:
+                others = ", ".join(
+                    f"{k}={v} on nodes {_ids(seen[(k, v)])}"
+                    for k, v in sorted(seen)
+                    if (k, v) != kept
+                )
+                self.find(
+                    "applied-entries-diverge",
+                    f"at index {index} the cluster kept {kept_text}, but {others} applied "
+                    "another command",
+                    nodes, time_ms=time_ms, step=step, index=index,
+                )  # fmt: skip
+
+    def find(
+        self,
+        kind: str,
+        message: str,
+        nodes: Sequence[int],
+        time_ms: int | None = None,
+        step: int | None = None,
+        **details: Any,
+    ) -> None:
+        sim = self._sim
+        time_ms = sim.now if time_ms is None else time_ms
+        self._counts[kind] = self._counts.get(kind, 0) + 1
+        sim.trace.add(time_ms, "finding", kind)
+        kept = self.findings.setdefault(kind, [])
+        if len(kept) < MAX_FINDINGS_KEPT:
+            kept.append({
+                "invariant": kind, "message": message, "time_ms": time_ms,
+                "step": sim.step if step is None else step, "nodes": list(nodes), **details,
+            })  # fmt: skip
+
+    def violation(self) -> dict[str, Any] | None:
+        """The earliest finding, with the count of each kind and the first of each."""
+        if not self.findings:
+            return None
+        first = min((f[0] for f in self.findings.values()), key=lambda f: f["time_ms"])
+        return {
+            **first,
+            "findings": dict(sorted(self._counts.items())),
+            "first": {k: v[0] for k, v in sorted(self.findings.items())},
+        }
 
 
 class _Stop(Exception):
@@ -319,13 +467,7 @@ class PysyncobjSimulator:
         self._ops: dict[int, _Op] = {}
         self._next_handle = 0
         self._completions: list[tuple[_ClientAdapter, Completion]] = []
-        # index -> op -> (time, node) of each apply; index -> op -> the node that acked it
-        self._applied: dict[int, dict[tuple[str, str], list[tuple[int, int]]]] = {}
-        self._acked: dict[int, dict[tuple[str, str], int]] = {}
-        self._diverged: dict[int, tuple[int, int]] = {}  # index -> (time, step) first seen
-        self._latest_ack: dict[str, tuple[int, str]] = {}  # key -> highest acked (index, value)
-        self.findings: dict[str, list[dict[str, Any]]] = {}
-        self._finding_counts: dict[str, int] = {}
+        self.checks = _Checks(self)
         self.healed_at: int | None = None
         self._probe: _Op | None = None
         self._probe_acked_ms: int | None = None
@@ -335,9 +477,6 @@ class PysyncobjSimulator:
         self._rate_count = 0
         self._link_sends: dict[tuple[int, int], int] = {}  # within this step
         self.overflows = 0  # connections reset by MAX_SENDS_PER_LINK_PER_STEP
-        self._leaders: dict[int, int] = {}  # term -> node
-        self._leader_seen: dict[int, int] = {}  # term -> when its leader was first seen
-        self._second_leaders: set[tuple[int, int]] = set()  # (term, node)
 
     # -- running ------------------------------------------------------------------------
 
@@ -366,8 +505,9 @@ class PysyncobjSimulator:
                     if node.obj is not None:
                         with self._as(node):
                             node.obj.destroy()
-        self._classify_divergence()
-        self.trace.add(self.now, "end", "error" if error else ",".join(sorted(self.findings)))
+        self.checks.classify_divergence()
+        outcome = "error" if error else ",".join(sorted(self.checks.findings))
+        self.trace.add(self.now, "end", outcome)
         return self._result(error)
 
     def _run_until(self, end_ms: int) -> None:
@@ -405,7 +545,9 @@ class PysyncobjSimulator:
         if self.healed_at is not None and self._probe is None and self._probe_acked_ms is None:
             self._submit_probe()
         self._flush_completions()
-        self._check_step()
+        for node in self.nodes.values():
+            if node.obj is not None:
+                self.checks.on_applied_index(node.id, int(node.obj.raftLastApplied))
         return True
 
     def _next_time(self) -> int | None:
@@ -451,9 +593,16 @@ class PysyncobjSimulator:
         assert node is not None and journal_file is None
         return _WatchedJournal(lambda index: self._on_truncate(node, index))
 
+    def _on_truncate(self, node: _Node, first_index: int) -> None:
+        obj = node.obj  # set: pysyncobj truncates only on messages, after construction
+        commit, applied = int(obj.raftCommitIndex), int(obj.raftLastApplied)
+        self.checks.on_truncate(node.id, bool(obj._isLeader()), first_index, commit, applied)
+
     def _start(self, node: _Node) -> None:
         with self._as(node):
-            node.store = _KvStore(lambda i, k, v: self._on_apply(node, i, k, v), self.counters)
+            node.store = _KvStore(
+                lambda i, k, v: self.checks.on_apply(node.id, i, k, v), self.counters
+            )
             node.transport = _SimTransport(self, node.id)
             others = [p for i, p in self._pnodes.items() if i != node.id]
             node.obj = SyncObj(
@@ -474,20 +623,8 @@ class PysyncobjSimulator:
         node.wake_ms = node.clock.virtual(
             node.clock.local(self.now) + self.settings.tick_ms, self.now + 1
         )
-        term = int(node.obj.raftCurrentTerm)
         if node.obj._isLeader():
-            leader = self._leaders.setdefault(term, node.id)
-            if leader == node.id and self._leader_seen.get(term) is None:
-                self._leader_seen[term] = self.now
-                self.trace.add(self.now, "leader", node.id, term)
-            elif leader != node.id and (term, node.id) not in self._second_leaders:
-                self._second_leaders.add((term, node.id))
-                self._find(
-                    "two-leaders-in-a-term",
-                    f"nodes {leader} and {node.id} both led term {term}",
-                    (leader, node.id),
-                    term=term,
-                )
+            self.checks.on_leader(node.id, int(node.obj.raftCurrentTerm))
 
     def _resume(self, node: _Node) -> None:
         node.paused_until = None
@@ -529,7 +666,7 @@ class PysyncobjSimulator:
             self._rate_second, self._rate_count = second, 0
         self._rate_count += 1
         if self._rate_count > self.config.message_budget_per_s:
-            self._find(
+            self.checks.find(
                 "message-storm",
                 f"more than {self.config.message_budget_per_s} messages within virtual "
                 f"second {second}",
@@ -606,7 +743,9 @@ class PysyncobjSimulator:
         value = server.store.get(key)
         leads = bool(server.obj._isLeader())
         self.trace.add(self.now, "read", client.index, server.id, leads, key, value)
-        self._check_read(server, leads, key, value)
+        if leads:
+            term, applied = int(server.obj.raftCurrentTerm), int(server.obj.raftLastApplied)
+            self.checks.on_read(server.id, term, applied, key, value)
         kv = KeyValue(key.encode(), 1, 1, 1, value.encode()) if value else None
         result = RangeResult(revision=0, kvs=(kv,) if kv else (), more=False, count=int(bool(kv)))
         self._complete(op, result=result)
@@ -616,9 +755,7 @@ class PysyncobjSimulator:
         if err == FAIL_REASON.SUCCESS:
             index = int(res)
             assert self._current is not None, "pysyncobj answered outside a node's step"
-            self._acked.setdefault(index, {})[(key, value)] = self._current.id
-            if index > self._latest_ack.get(key, (0, ""))[0]:
-                self._latest_ack[key] = (index, value)
+            self.checks.on_ack(self._current.id, index, key, value)
             self.trace.add(self.now, "ack", op.handle, index)
             if self._probe is op:
                 self._probe_acked_ms = self.now
@@ -658,117 +795,6 @@ class PysyncobjSimulator:
             pending, self._completions = self._completions, []
             for client, done in pending:
                 self.workload.completed(client.index, done, self.now)
-
-    # -- what is checked ----------------------------------------------------------------
-
-    def _on_apply(self, node: _Node, index: int, key: str, value: str) -> None:
-        op = (key, value)
-        self.trace.add(self.now, "apply", node.id, index, key, value)
-        seen = self._applied.setdefault(index, {})
-        seen.setdefault(op, []).append((self.now, node.id))
-        if len(seen) > 1 and index not in self._diverged:
-            self._diverged[index] = (self.now, self.step)
-
-    def _check_read(self, server: _Node, leads: bool, key: str, value: str) -> None:
-        """A read at a node that believes it leads, missing a write already acknowledged
-        at a higher index than the node has applied: a stale read from a deposed leader."""
-        index, acked = self._latest_ack.get(key, (0, ""))
-        applied = int(server.obj.raftLastApplied)
-        if leads and index > applied and value != acked:
-            self._find(
-                "stale-read",
-                f"node {server.id}, leader in its own view (term "
-                f"{int(server.obj.raftCurrentTerm)}), read {key}={value!r} at applied index "
-                f"{applied}, after {key}={acked!r} was acknowledged at index {index}",
-                (server.id,),
-                key=key, value=value, acknowledged=acked, index=index, applied_index=applied,
-            )  # fmt: skip
-
-    def _on_truncate(self, node: _Node, first_index: int) -> None:
-        obj = node.obj
-        commit = int(obj.raftCommitIndex) if obj is not None else 0
-        applied = int(obj.raftLastApplied) if obj is not None else 0
-        leader = bool(obj._isLeader()) if obj is not None else False
-        self.trace.add(self.now, "truncate", node.id, first_index, commit, applied)
-        if first_index <= commit:
-            self._find(
-                "committed-entry-truncated",
-                f"{'leader' if leader else 'follower'} {node.id} deleted its log from index "
-                f"{first_index}, at or below its commit index {commit} (applied {applied})",
-                (node.id,),
-                role="leader" if leader else "follower",
-                index=first_index,
-                commit_index=commit,
-                applied_index=applied,
-            )
-
-    def _check_step(self) -> None:
-        for node in self.nodes.values():
-            if node.obj is None:
-                continue
-            applied = int(node.obj.raftLastApplied)
-            if applied < node.max_applied:
-                self._find(
-                    "applied-index-regressed",
-                    f"node {node.id}'s last applied index went back from {node.max_applied} "
-                    f"to {applied}",
-                    (node.id,),
-                )
-            node.max_applied = max(node.max_applied, applied)
-
-    def _classify_divergence(self) -> None:
-        """At each index where nodes applied different commands, the one most nodes applied
-        is the one the cluster kept; an acknowledged other one is a lost write."""
-        for index, (time_ms, step) in sorted(self._diverged.items()):
-            seen = self._applied[index]
-            kept = max(seen, key=lambda op: (len(seen[op]), -seen[op][0][0]))
-            acked = self._acked.get(index, {})
-            lost = sorted((op, node) for op, node in acked.items() if op != kept)
-            nodes = tuple(sorted({n for appliers in seen.values() for _, n in appliers}))
-            kept_text = f"{kept[0]}={kept[1]} (applied on nodes {_ids(seen[kept])})"
-            if lost:
-                (key, value), node = lost[0]
-                self._find(
-                    "acknowledged-write-lost",
-                    f"put {key}={value} was acknowledged by node {node} at index {index}, "
-                    f"applied on nodes {_ids(seen[(key, value)])}, but the cluster kept "
-                    f"{kept_text} there",
-                    nodes, time_ms=time_ms, step=step, index=index, acknowledged_by=node,
-                    key=key, value=value,
-                )  # fmt: skip
-            else:
-                others = ", ".join(
-                    f"{k}={v} on nodes {_ids(seen[(k, v)])}"
-                    for k, v in sorted(seen)
-                    if (k, v) != kept
-                )
-                self._find(
-                    "applied-entries-diverge",
-                    f"at index {index} the cluster kept {kept_text}, but {others} applied "
-                    "another command",
-                    nodes, time_ms=time_ms, step=step, index=index,
-                )  # fmt: skip
-
-    def _find(
-        self,
-        kind: str,
-        message: str,
-        nodes: Sequence[int],
-        time_ms: int | None = None,
-        step: int | None = None,
-        **details: Any,
-    ) -> None:
-        count = self._finding_counts.get(kind, 0) + 1
-        self._finding_counts[kind] = count
-        self.trace.add(self.now if time_ms is None else time_ms, "finding", kind)
-        kept = self.findings.setdefault(kind, [])
-        if len(kept) < MAX_FINDINGS_KEPT:
-            kept.append({
-                "invariant": kind, "message": message,
-                "step": self.step if step is None else step,
-                "time_ms": self.now if time_ms is None else time_ms,
-                "nodes": list(nodes), **details,
-            })  # fmt: skip
 
     # -- faults -------------------------------------------------------------------------
 
@@ -881,7 +907,7 @@ class PysyncobjSimulator:
             what = (
                 "no write was acknowledged" if self._probe_acked_ms is None else "replicas differ"
             )
-        self._find(
+        self.checks.find(
             "liveness",
             f"{what} within {self.config.heal_timeout_ms} ms after the faults healed",
             tuple(self.nodes),
@@ -898,7 +924,7 @@ class PysyncobjSimulator:
             return False
         stores = {tuple(sorted(n.store.data.items())) for n in self.nodes.values() if n.store}
         if len(stores) != 1:
-            self._find(
+            self.checks.find(
                 "convergence",
                 f"the nodes' stores differ at applied index {applied}",
                 tuple(self.nodes),
@@ -910,18 +936,12 @@ class PysyncobjSimulator:
 
     def _result(self, error: dict[str, Any] | None) -> SimResult:
         c = self.counters
-        c.elections = len(self._leaders)
-        c.leaders = len(set(self._leaders.values()))
-        c.committed_entries = len(self._applied)
-        c.proposals_committed = len(self._applied)
-        c.acknowledged_writes = sum(len(ops) for ops in self._acked.values())
+        checks = self.checks
+        c.elections = len(checks.leaders)
+        c.leaders = len(set(checks.leaders.values()))
+        c.committed_entries = c.proposals_committed = len(checks.applied)
+        c.acknowledged_writes = sum(len(ops) for ops in checks.acked.values())
         c.network = attrs.asdict(self.network.stats)
-        violation: dict[str, Any] | None = None
-        if self.findings:
-            first = min((f[0] for f in self.findings.values()), key=lambda f: f["time_ms"])
-            violation = dict(first)
-            violation["findings"] = dict(sorted(self._finding_counts.items()))
-            violation["first"] = {k: v[0] for k, v in sorted(self.findings.items())}
         healed = self.healed_at
         timings = {
             "healed_at_ms": healed,
@@ -933,7 +953,7 @@ class PysyncobjSimulator:
             config=self.config,
             nemesis=self.nemesis.name,
             workload=self.workload.name,
-            violation=violation,
+            violation=checks.violation(),
             error=error,
             trace_hash=self.trace.hexdigest(),
             trace_records=self.trace.count,
