@@ -1,0 +1,1014 @@
+"""pysyncobj as a chaos target: unmodified pysyncobj `SyncObj` nodes under the simulator.
+
+    from chaos.sim.pysyncobj_engine import simulate_pysyncobj
+    result = simulate_pysyncobj(SimConfig(seed=3, nodes=3, duration_ms=30_000))
+    result.verdict, result.violation["findings"], result.linearizability
+
+Every node is a real `pysyncobj.SyncObj` (0.3.17, not modified) holding a small
+replicated key-value store (`_KvStore`, a `SyncObjConsumer` of our own). This module is
+the whole adaptation; the rest of the simulator (network, faults, nemeses, clocks,
+workloads, checker) is reused as it is:
+
+- **Tick**: `SyncObjConf(autoTick=False)`; the loop calls `doTick(0)` on a node every
+  `tick_ms` of its own clock (pysyncobj's `autoTickPeriod`) and after anything reaches it
+  (messages, client commands), as its tick thread would after a poll returns.
+- **Transport**: `_SimTransport`, a `pysyncobj.transport.Transport` whose `send` hands the
+  message to the simulated `Network`; deliveries call pysyncobj's own receive callback.
+  "Connected" follows reachability: a peer is connected while both links to it are uncut
+  and it is running (a TCP connection would notice a cut later, after its timeout).
+- **Clock and randomness**: pysyncobj reads `monotonicTime` and `random.random()` through
+  globals of `pysyncobj.syncobj`. While a node runs, `_Patched` points them at that
+  node's `NodeClock` (in seconds) and at its own generator drawn from the seed; they are
+  restored when the run ends. Only one thread runs, so no other code sees them.
+- **Journal**: the in-memory journal, wrapped (`_WatchedJournal`) to see truncations;
+  snapshots are serialized in memory (`fullDumpFile=None`, `useFork=False`).
+
+**Nothing is unpickled that crossed a process boundary.** pysyncobj pickles its commands
+and snapshots itself, inside `SyncObj`, and unpickles them in the same objects. Every
+node runs in this one process, and the transport passes pysyncobj's message dicts between
+them as the Python objects they are: no message is serialized, so none is ever decoded
+from bytes, and this module imports no pickle. (Over TCP, pysyncobj unpickles every
+frame before it knows the peer; that is a finding of DESIGN.md, not something this
+adapter does.)
+
+What is checked, besides the linearizability of the clients' history (the `kv` model):
+
+- `committed-entry-truncated`: a node deleted log entries at or below its own commit
+  index (Raft never removes committed entries);
+- `acknowledged-write-lost`: a write whose callback reported success at log index i, while
+  another node applied a different command at i;
+- `applied-entries-diverge`: two nodes applied different commands at the same index;
+- `applied-index-regressed`: a node's last applied index went back;
+- `two-leaders-in-a-term`: two nodes led the same term (seen after each node's tick);
+- after healing: a leader, a probe write acknowledged, and every node at the same applied
+  index with the same store (`liveness`, `convergence`).
+
+The run records every finding (the first of each kind in detail) rather than stopping at
+the first, since pysyncobj trips some of them in nearly every run.
+
+Limits: a crash stops a node and a restart resumes it with its memory intact (the
+in-memory journal loses everything, which pysyncobj does not claim to survive); so a
+crash here is a long pause whose messages are lost. Connection loss is noticed at once.
+The network may reorder and duplicate messages, which one TCP connection would not (a
+reconnection would). Clients are not partitioned from nodes. docs/chaos-pysyncobj.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, cast
+
+import attrs
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
+from pysyncobj import syncobj as _syncobj
+from pysyncobj.journal import MemoryJournal
+from pysyncobj.node import Node
+from pysyncobj.transport import Transport
+
+from chaos.checker import check, history_from_events, make_model
+from chaos.sim.clock import NodeClock
+from chaos.sim.config import SimConfig
+from chaos.sim.faults import (
+    ClockDrift,
+    ClockJump,
+    Crash,
+    CutLinks,
+    Fault,
+    HealNetwork,
+    NetworkConditions,
+    Partition,
+    Pause,
+    Restart,
+)
+from chaos.sim.nemesis import ClusterView, Nemesis
+from chaos.sim.network import Envelope, Network
+from chaos.sim.result import Counters, SimResult
+from chaos.sim.trace import Trace
+from chaos.sim.workload import KvWorkload, Workload
+from raftcluster.client.core import ClientCore, Completion
+from raftcluster.errors import OutcomeUnknown, Unavailable
+from statemachine.errors import InvalidArgument
+from statemachine.kv import KeyValue, Put, Range, RangeResult
+
+PYSYNCOBJ_VERSION = "0.3.17"
+CLIENT_BASE = 1000
+MAX_FINDINGS_KEPT = 1_000  # per kind: counted beyond it, not kept
+# Messages one node may send one peer within one step: a TCP send buffer's worth. Beyond
+# it the connection is reset (pysyncobj sees the peer disconnect, and reconnect at the
+# next step). pysyncobj bounds some send loops only by time (100 ms of a real clock, which
+# does not move within a simulated step): one would otherwise never end.
+MAX_SENDS_PER_LINK_PER_STEP = 1_000
+# Failures that say the command was never appended: the operation did not happen.
+DEFINITE_FAILURES = frozenset(
+    {FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER, FAIL_REASON.NOT_LEADER,
+     FAIL_REASON.REQUEST_DENIED}
+)  # fmt: skip
+
+
+@attrs.frozen
+class PysyncobjSettings:
+    """pysyncobj's own settings for the run (its defaults, except log compaction)."""
+
+    tick_ms: int = 50  # autoTickPeriod
+    raft_min_timeout_ms: int = 400
+    raft_max_timeout_ms: int = 1_400
+    append_entries_period_ms: int = 100
+    leader_fallback_timeout_ms: int = 30_000
+    # Small, so deposed leaders meet snapshots (the lost-write path).
+    log_compaction_min_entries: int = 50
+
+    def conf(self) -> Any:
+        return SyncObjConf(
+            autoTick=False,
+            raftMinTimeout=self.raft_min_timeout_ms / 1000,
+            raftMaxTimeout=self.raft_max_timeout_ms / 1000,
+            appendEntriesPeriod=self.append_entries_period_ms / 1000,
+            leaderFallbackTimeout=self.leader_fallback_timeout_ms / 1000,
+            logCompactionMinEntries=self.log_compaction_min_entries,
+            useFork=False,
+            pollerType="select",
+            fullDumpFile=None,
+            journalFile=None,
+        )
+
+
+def simulate_pysyncobj(
+    config: SimConfig,
+    nemesis: Nemesis | None = None,
+    workload: Workload | None = None,
+    *,
+    settings: PysyncobjSettings | None = None,
+    check_timeout_s: float | None = 10.0,
+) -> SimResult:
+    """Run one seed against pysyncobj; with `check_timeout_s`, also check the history."""
+    from chaos.sim.nemesis import RandomFaults
+
+    nemesis = nemesis if nemesis is not None else RandomFaults()
+    workload = workload if workload is not None else KvWorkload()
+    sim = PysyncobjSimulator(config, nemesis, workload, settings or PysyncobjSettings())
+    result = sim.run()
+    if check_timeout_s is None:
+        return result
+    history = history_from_events(result.history, source="pysyncobj kv workload")
+    lin = check(history, make_model("kv", {}), timeout_s=check_timeout_s, core_timeout_s=None)
+    return attrs.evolve(result, linearizability=lin)
+
+
+# -- what pysyncobj runs -------------------------------------------------------------------
+
+
+class _KvStore(SyncObjConsumer):  # type: ignore[misc]
+    """The replicated state: a dict of strings. `put` returns the index it was applied at."""
+
+    def __init__(self, on_apply: Callable[[int, str, str], None], counters: Counters) -> None:
+        # Set before SyncObjConsumer's constructor, so kept out of snapshots.
+        self._on_apply = on_apply
+        self._counters = counters
+        super().__init__()
+        self.data: dict[str, str] = {}
+
+    def _serialize(self) -> Any:
+        self._counters.snapshots_taken += 1
+        return super()._serialize()
+
+    def _deserialize(self, data: Any) -> None:
+        self._counters.snapshots_installed += 1
+        super()._deserialize(data)
+
+    @replicated  # type: ignore[untyped-decorator]
+    def put(self, key: str, value: str) -> int:
+        index = int(self._syncObj.raftLastApplied) + 1  # raised after this returns
+        self.data[key] = value
+        self._on_apply(index, key, value)
+        return index
+
+    def get(self, key: str) -> str:
+        return self.data.get(key, "")
+
+
+class _WatchedJournal(MemoryJournal):  # type: ignore[misc]
+    """pysyncobj's in-memory journal, telling the engine which indexes it deletes."""
+
+    def __init__(self, on_truncate: Callable[[int], None]) -> None:
+        super().__init__()
+        self._on_truncate = on_truncate
+
+    def deleteEntriesFrom(self, entryFrom: int) -> None:  # pysyncobj's name
+        if entryFrom < len(self):
+            self._on_truncate(self[entryFrom][1])
+        super().deleteEntriesFrom(entryFrom)
+
+
+class _SimTransport(Transport):  # type: ignore[misc]
+    """A pysyncobj Transport over the simulated network: `send` is all it does."""
+
+    def __init__(self, engine: PysyncobjSimulator, node_id: int) -> None:
+        super().__init__(None, None, None)
+        self._engine = engine
+        self._node_id = node_id
+
+    def send(self, node: Any, message: Any) -> bool:
+        return self._engine.send(self._node_id, int(node.id), message)
+
+
+# -- the nodes and clients ---------------------------------------------------------------
+
+
+class _Node:
+    def __init__(self, node_id: int, clock: NodeClock, rng: random.Random) -> None:
+        self.id = node_id
+        self.clock = clock
+        self.rng = rng
+        self.obj: Any = None  # the SyncObj
+        self.store: _KvStore | None = None
+        self.transport: _SimTransport | None = None
+        self.stopped = False
+        self.paused_until: int | None = None
+        self.backlog: list[Envelope] = []
+        self.wake_ms = 0
+        self.connected: set[int] = set()
+
+
+@attrs.define
+class _Op:
+    handle: int
+    client: int
+    node: int  # where the client submitted it
+    deadline_ms: int
+    done: bool = False
+
+
+class _ClientAdapter:
+    """Stands in for a `ClientCore`: what a workload calls, done the pysyncobj way.
+
+    A client is an application attached to one node: writes are submitted there (pysyncobj
+    forwards them to the leader it knows), and reads are served from the store of the
+    node that node believes leads (pysyncobj's reads are local; reading at the leader is
+    the most a client can do for freshness)."""
+
+    def __init__(self, engine: PysyncobjSimulator, index: int, node: int) -> None:
+        self._engine = engine
+        self.index = index
+        self.node = node
+
+    def write(self, command: Any, now_ms: int, timeout_ms: int | None = None) -> int:
+        if not isinstance(command, Put):
+            raise InvalidArgument("command", "the pysyncobj engine runs only kv puts")
+        return self._engine.submit(self, command.key.decode(), command.value.decode())
+
+    def read(self, query: Any, now_ms: int, **_: Any) -> int:
+        if not isinstance(query, Range) or query.range_end:
+            raise InvalidArgument("query", "the pysyncobj engine runs only single-key reads")
+        return self._engine.read(self, query.key.decode())
+
+
+# -- the simulator -----------------------------------------------------------------------
+
+
+class _Checks:
+    """What is checked besides the history, and the findings: fed by the simulator as
+    pysyncobj applies, acknowledges, reads, truncates and elects."""
+
+    def __init__(self, sim: PysyncobjSimulator) -> None:
+        self._sim = sim
+        # index -> op -> (time, node) of each apply; index -> op -> the node that acked it
+        self.applied: dict[int, dict[tuple[str, str], list[tuple[int, int]]]] = {}
+        self.acked: dict[int, dict[tuple[str, str], int]] = {}
+        self._diverged: dict[int, tuple[int, int]] = {}  # index -> (time, step) first seen
+        self._latest_ack: dict[str, tuple[int, str]] = {}  # key -> highest acked (index, value)
+        self._max_applied: dict[int, int] = {}  # node -> highest last-applied index seen
+        self.leaders: dict[int, int] = {}  # term -> node
+        self._second_leaders: set[tuple[int, int]] = set()  # (term, node)
+        self.findings: dict[str, list[dict[str, Any]]] = {}
+        self._counts: dict[str, int] = {}
+
+    def on_apply(self, node: int, index: int, key: str, value: str) -> None:
+        sim = self._sim
+        sim.trace.add(sim.now, "apply", node, index, key, value)
+        seen = self.applied.setdefault(index, {})
+        seen.setdefault((key, value), []).append((sim.now, node))
+        if len(seen) > 1 and index not in self._diverged:
+            self._diverged[index] = (sim.now, sim.step)
+
+    def on_ack(self, node: int, index: int, key: str, value: str) -> None:
+        self.acked.setdefault(index, {})[(key, value)] = node
+        if index > self._latest_ack.get(key, (0, ""))[0]:
+            self._latest_ack[key] = (index, value)
+
+    def on_read(self, node: int, term: int, applied: int, key: str, value: str) -> None:
+        """A read at a node that believes it leads, missing a write already acknowledged
+        at a higher index than the node has applied: a stale read from a deposed leader."""
+        index, acked = self._latest_ack.get(key, (0, ""))
+        if index > applied and value != acked:
+            self.find(
+                "stale-read",
+                f"node {node}, leader in its own view (term {term}), read {key}={value!r} at "
+                f"applied index {applied}, after {key}={acked!r} was acknowledged at index "
+                f"{index}",
+                (node,),
+                key=key, value=value, acknowledged=acked, index=index, applied_index=applied,
+            )  # fmt: skip
+
+    def on_truncate(self, node: int, leader: bool, first: int, commit: int, applied: int) -> None:
+        sim = self._sim
+        sim.trace.add(sim.now, "truncate", node, first, commit, applied)
+        if first > commit:
+            return  # uncommitted entries: Raft may replace them
+        role = "leader" if leader else "follower"
+        self.find(
+            "committed-entry-truncated",
+            f"{role} {node} deleted its log from index {first}, at or below its commit index "
+            f"{commit} (applied {applied})",
+            (node,),
+            role=role, index=first, commit_index=commit, applied_index=applied,
+        )  # fmt: skip
+
+    def on_leader(self, node: int, term: int) -> None:
+        if term not in self.leaders:
+            self.leaders[term] = node
+            self._sim.trace.add(self._sim.now, "leader", node, term)
+            return
+        leader = self.leaders[term]
+        if leader == node:
+            return
+        if (term, node) not in self._second_leaders:
+            self._second_leaders.add((term, node))
+            self.find(
+                "two-leaders-in-a-term",
+                f"nodes {leader} and {node} both led term {term}",
+                (leader, node),
+                term=term,
+            )
+
+    def on_applied_index(self, node: int, applied: int) -> None:
+        highest = self._max_applied.get(node, 0)
+        if applied < highest:
+            self.find(
+                "applied-index-regressed",
+                f"node {node}'s last applied index went back from {highest} to {applied}",
+                (node,),
+            )
+        self._max_applied[node] = max(highest, applied)
+
+    def classify_divergence(self) -> None:
+        """At each index where nodes applied different commands, the one most nodes applied
+        is the one the cluster kept; an acknowledged other one is a lost write."""
+        for index, (time_ms, step) in sorted(self._diverged.items()):
+            seen = self.applied[index]
+            kept = max(seen, key=lambda op: (len(seen[op]), -seen[op][0][0]))
+            lost = sorted((op, n) for op, n in self.acked.get(index, {}).items() if op != kept)
+            nodes = tuple(sorted({n for appliers in seen.values() for _, n in appliers}))
+            kept_text = f"{kept[0]}={kept[1]} (applied on nodes {_ids(seen[kept])})"
+            if lost:
+                (key, value), node = lost[0]
+                self.find(
+                    "acknowledged-write-lost",
+                    f"put {key}={value} was acknowledged by node {node} at index {index}, "
+                    f"applied on nodes {_ids(seen[(key, value)])}, but the cluster kept "
+                    f"{kept_text} there",
+                    nodes, time_ms=time_ms, step=step, index=index, acknowledged_by=node,
+                    key=key, value=value,
+                )  # fmt: skip
+            else:
+                others = ", ".join(
+                    f"{k}={v} on nodes {_ids(seen[(k, v)])}"
+                    for k, v in sorted(seen)
+                    if (k, v) != kept
+                )
+                self.find(
+                    "applied-entries-diverge",
+                    f"at index {index} the cluster kept {kept_text}, but {others} applied "
+                    "another command",
+                    nodes, time_ms=time_ms, step=step, index=index,
+                )  # fmt: skip
+
+    def find(
+        self,
+        kind: str,
+        message: str,
+        nodes: Sequence[int],
+        time_ms: int | None = None,
+        step: int | None = None,
+        **details: Any,
+    ) -> None:
+        sim = self._sim
+        time_ms = sim.now if time_ms is None else time_ms
+        self._counts[kind] = self._counts.get(kind, 0) + 1
+        sim.trace.add(time_ms, "finding", kind)
+        kept = self.findings.setdefault(kind, [])
+        if len(kept) < MAX_FINDINGS_KEPT:
+            kept.append({
+                "invariant": kind, "message": message, "time_ms": time_ms,
+                "step": sim.step if step is None else step, "nodes": list(nodes), **details,
+            })  # fmt: skip
+
+    def violation(self) -> dict[str, Any] | None:
+        """The earliest finding, with the count of each kind and the first of each."""
+        if not self.findings:
+            return None
+        first = min((f[0] for f in self.findings.values()), key=lambda f: f["time_ms"])
+        return {
+            **first,
+            "findings": dict(sorted(self._counts.items())),
+            "first": {k: v[0] for k, v in sorted(self.findings.items())},
+        }
+
+
+class _Stop(Exception):
+    """The run cannot go on (a message storm): reported as a finding."""
+
+
+class PysyncobjSimulator:
+    def __init__(
+        self,
+        config: SimConfig,
+        nemesis: Nemesis,
+        workload: Workload,
+        settings: PysyncobjSettings,
+    ) -> None:
+        if not isinstance(workload, KvWorkload):
+            raise InvalidArgument("workload", "the pysyncobj engine runs the kv workload only")
+        self.config, self.nemesis, self.workload, self.settings = (
+            config,
+            nemesis,
+            workload,
+            settings,
+        )
+        seeds = random.Random(config.seed)
+        self._rng_net = random.Random(seeds.getrandbits(64))
+        rng_nodes = random.Random(seeds.getrandbits(64))
+        seeds.getrandbits(64)  # the disk's, in the raftcluster engine: keeps streams aligned
+        seeds.getrandbits(64)  # the clients'
+        rng_nemesis = random.Random(seeds.getrandbits(64))
+        rng_workload = random.Random(seeds.getrandbits(64))
+        self.now = 0
+        self.step = 0
+        self.trace = Trace(keep=config.keep_trace)
+        self.counters = Counters()
+        self.network = Network(self._rng_net, config.base_network)
+        ids = tuple(range(1, config.nodes + 1))
+        self._pnodes = {i: Node(i) for i in ids}
+        self.nodes: dict[int, _Node] = {}
+        for i in ids:
+            clock = NodeClock(
+                rng_nodes.randint(0, config.max_clock_skew_ms),
+                rng_nodes.randint(-config.max_drift_ppm, config.max_drift_ppm),
+            )
+            self.nodes[i] = _Node(i, clock, random.Random(rng_nodes.getrandbits(64)))
+        self.clients = [_ClientAdapter(self, k, ids[k % len(ids)]) for k in range(workload.clients)]
+        workload.setup(rng_workload, cast(Sequence[ClientCore], self.clients))
+        nemesis.setup(rng_nemesis, ids, config.base_network)
+        self._current: _Node | None = None
+        self._dirty: set[int] = set()
+        self._ops: dict[int, _Op] = {}
+        self._next_handle = 0
+        self._completions: list[tuple[_ClientAdapter, Completion]] = []
+        self.checks = _Checks(self)
+        self.healed_at: int | None = None
+        self._probe: _Op | None = None
+        self._probe_acked_ms: int | None = None
+        self._leader_after_heal_ms: int | None = None
+        self._converged_ms: int | None = None
+        self._rate_second = 0
+        self._rate_count = 0
+        self._link_sends: dict[tuple[int, int], int] = {}  # within this step
+        self.overflows = 0  # connections reset by MAX_SENDS_PER_LINK_PER_STEP
+
+    # -- running ------------------------------------------------------------------------
+
+    def run(self) -> SimResult:
+        error: dict[str, Any] | None = None
+        with _Patched(self):
+            try:
+                for node in self.nodes.values():
+                    self._start(node)
+                self._update_links()
+                self._run_until(self.config.duration_ms)
+                self._heal()
+                self._converge()
+            except _Stop:
+                pass
+            except Exception as e:  # noqa: BLE001 - reported with the seed: the run is the boundary
+                error = {
+                    "type": type(e).__name__,
+                    "message": str(e),
+                    "step": self.step,
+                    "time_ms": self.now,
+                    "traceback": traceback.format_exc(limit=12),
+                }
+            finally:
+                for node in self.nodes.values():
+                    if node.obj is not None:
+                        with self._as(node):
+                            node.obj.destroy()
+        self.checks.classify_divergence()
+        outcome = "error" if error else ",".join(sorted(self.checks.findings))
+        self.trace.add(self.now, "end", outcome)
+        return self._result(error)
+
+    def _run_until(self, end_ms: int) -> None:
+        while self._advance(end_ms):
+            pass
+
+    def _advance(self, limit_ms: int) -> bool:
+        t = self._next_time()
+        if t is None or t > limit_ms:
+            self.now = max(self.now, limit_ms)
+            return False
+        self.now = t
+        self.step += 1
+        if self._link_sends:
+            self._link_sends.clear()
+            self._update_links()  # reconnect links reset by an overflow
+        while (envelope := self.network.pop_due(t)) is not None:
+            self._deliver(envelope)
+        for node in self.nodes.values():
+            if node.paused_until is not None and node.paused_until <= t:
+                self._resume(node)
+        nemesis_due = self.nemesis.next_ms()
+        if self.healed_at is None and nemesis_due is not None and nemesis_due <= t:
+            for fault in self.nemesis.fire(t, self._view()):
+                self._inject(fault)
+            self._update_links()
+        workload_due = self.workload.next_ms()
+        if workload_due is not None and workload_due <= t:
+            self.workload.act(t)
+        self._expire_ops()
+        for node in self.nodes.values():
+            if self._runnable(node) and (node.wake_ms <= t or node.id in self._dirty):
+                self._tick(node)
+        self._dirty.clear()
+        if self.healed_at is not None and self._probe is None and self._probe_acked_ms is None:
+            self._submit_probe()
+        self._flush_completions()
+        for node in self.nodes.values():
+            if node.obj is not None:
+                self.checks.on_applied_index(node.id, int(node.obj.raftLastApplied))
+        return True
+
+    def _next_time(self) -> int | None:
+        times = []
+        network = self.network.next_ms()
+        if network is not None:
+            times.append(network)
+        for node in self.nodes.values():
+            if node.paused_until is not None:
+                times.append(node.paused_until)
+            elif not node.stopped:
+                times.append(node.wake_ms)
+        times.extend(op.deadline_ms for op in self._ops.values() if not op.done)
+        if self.healed_at is None and (nemesis := self.nemesis.next_ms()) is not None:
+            times.append(nemesis)
+        if (workload := self.workload.next_ms()) is not None:
+            times.append(workload)
+        return max(min(times), self.now) if times else None
+
+    # -- nodes --------------------------------------------------------------------------
+
+    @contextmanager
+    def _as(self, node: _Node) -> Iterator[None]:
+        """Run pysyncobj code as `node`: its clock and its generator."""
+        previous, self._current = self._current, node
+        try:
+            yield
+        finally:
+            self._current = previous
+
+    def now_s(self) -> float:
+        node = self._current
+        assert node is not None, "pysyncobj read the clock outside a node's step"
+        return node.clock.local(self.now) / 1000
+
+    def random(self) -> float:
+        node = self._current
+        assert node is not None, "pysyncobj drew a random number outside a node's step"
+        return node.rng.random()
+
+    def make_journal(self, journal_file: Any) -> _WatchedJournal:
+        node = self._current
+        assert node is not None and journal_file is None
+        return _WatchedJournal(lambda index: self._on_truncate(node, index))
+
+    def _on_truncate(self, node: _Node, first_index: int) -> None:
+        obj = node.obj  # set: pysyncobj truncates only on messages, after construction
+        commit, applied = int(obj.raftCommitIndex), int(obj.raftLastApplied)
+        self.checks.on_truncate(node.id, bool(obj._isLeader()), first_index, commit, applied)
+
+    def _start(self, node: _Node) -> None:
+        with self._as(node):
+            node.store = _KvStore(
+                lambda i, k, v: self.checks.on_apply(node.id, i, k, v), self.counters
+            )
+            node.transport = _SimTransport(self, node.id)
+            others = [p for i, p in self._pnodes.items() if i != node.id]
+            node.obj = SyncObj(
+                self._pnodes[node.id],
+                others,
+                conf=self.settings.conf(),
+                consumers=[node.store],
+                transport=node.transport,
+            )
+        self.trace.add(self.now, "start", node.id)
+
+    def _runnable(self, node: _Node) -> bool:
+        return not node.stopped and node.paused_until is None
+
+    def _tick(self, node: _Node) -> None:
+        with self._as(node):
+            node.obj.doTick(0.0)
+        node.wake_ms = node.clock.virtual(
+            node.clock.local(self.now) + self.settings.tick_ms, self.now + 1
+        )
+        if node.obj._isLeader():
+            self.checks.on_leader(node.id, int(node.obj.raftCurrentTerm))
+
+    def _resume(self, node: _Node) -> None:
+        node.paused_until = None
+        self.trace.add(self.now, "resume", node.id)
+        backlog, node.backlog = node.backlog, []
+        self.counters.paused_deliveries += len(backlog)
+        for envelope in backlog:
+            self._deliver(envelope)
+        self._dirty.add(node.id)
+
+    def _update_links(self) -> None:
+        """Tell each running node which peers it is connected to now."""
+        cuts = self.network.cuts
+        for node in self.nodes.values():
+            if node.stopped:
+                continue
+            for peer in self.nodes.values():
+                if peer is node:
+                    continue
+                up = not peer.stopped and (node.id, peer.id) not in cuts
+                up = up and (peer.id, node.id) not in cuts
+                if up == (peer.id in node.connected):
+                    continue
+                assert node.transport is not None
+                with self._as(node):
+                    if up:
+                        node.connected.add(peer.id)
+                        node.transport._onNodeConnected(self._pnodes[peer.id])
+                    else:
+                        node.connected.discard(peer.id)
+                        node.transport._onNodeDisconnected(self._pnodes[peer.id])
+                self._dirty.add(node.id)
+
+    # -- the network --------------------------------------------------------------------
+
+    def send(self, src: int, dst: int, message: Any) -> bool:
+        second = self.now // 1000
+        if second != self._rate_second:
+            self._rate_second, self._rate_count = second, 0
+        self._rate_count += 1
+        if self._rate_count > self.config.message_budget_per_s:
+            self.checks.find(
+                "message-storm",
+                f"more than {self.config.message_budget_per_s} messages within virtual "
+                f"second {second}",
+                (src,),
+            )
+            raise _Stop
+        sent = self._link_sends.get((src, dst), 0) + 1
+        self._link_sends[(src, dst)] = sent
+        if sent > MAX_SENDS_PER_LINK_PER_STEP:
+            self._reset_link(src, dst)
+            return False
+        times = self.network.send(Envelope(src, dst, message, self.now), True)
+        kind = message.get("type", "?") if isinstance(message, dict) else "?"
+        self.trace.add(self.now, "send", src, dst, str(kind), message.get("term", -1), times)
+        return True
+
+    def _reset_link(self, src: int, dst: int) -> None:
+        node = self.nodes[src]
+        if dst not in node.connected:
+            return
+        self.overflows += 1
+        self.trace.add(self.now, "overflow", src, dst)
+        node.connected.discard(dst)
+        assert node.transport is not None
+        node.transport._onNodeDisconnected(self._pnodes[dst])
+
+    def _deliver(self, envelope: Envelope) -> None:
+        node = self.nodes[envelope.dst]
+        if node.stopped:
+            self.network.stats.to_down_node += 1
+            return
+        if node.paused_until is not None:
+            node.backlog.append(envelope)
+            return
+        self.network.stats.delivered += 1
+        self.trace.add(self.now, "deliver", envelope.src, envelope.dst)
+        assert node.transport is not None
+        with self._as(node):
+            node.transport._onMessageReceived(self._pnodes[envelope.src], envelope.payload)
+        self._dirty.add(node.id)
+
+    # -- clients ------------------------------------------------------------------------
+
+    def _new_op(self, client: int, node: int) -> _Op:
+        self._next_handle += 1
+        op = _Op(self._next_handle, client, node, self.now + self.config.client_op_timeout_ms)
+        self._ops[op.handle] = op
+        return op
+
+    def submit(self, client: _ClientAdapter, key: str, value: str) -> int:
+        op = self._new_op(client.index, client.node)
+        node = self.nodes[client.node]
+        if node.stopped:
+            self._complete(op, error=Unavailable(f"node {node.id} is down"))
+            return op.handle
+        with self._as(node):
+            node.store.put(  # type: ignore[union-attr]
+                key, value, callback=lambda res, err: self._on_result(op, key, value, res, err)
+            )
+        self._dirty.add(node.id)
+        self.trace.add(self.now, "submit", client.index, node.id, op.handle, key, value)
+        return op.handle
+
+    def read(self, client: _ClientAdapter, key: str) -> int:
+        op = self._new_op(client.index, client.node)
+        contact = server = self.nodes[client.node]
+        if self._runnable(contact):
+            leader = contact.obj._getLeader()
+            if leader is not None:
+                server = self.nodes[int(leader.id)]
+        if not self._runnable(server) or server.store is None:
+            self._complete(op, error=Unavailable(f"node {server.id} does not answer"))
+            return op.handle
+        value = server.store.get(key)
+        leads = bool(server.obj._isLeader())
+        self.trace.add(self.now, "read", client.index, server.id, leads, key, value)
+        if leads:
+            term, applied = int(server.obj.raftCurrentTerm), int(server.obj.raftLastApplied)
+            self.checks.on_read(server.id, term, applied, key, value)
+        kv = KeyValue(key.encode(), 1, 1, 1, value.encode()) if value else None
+        result = RangeResult(revision=0, kvs=(kv,) if kv else (), more=False, count=int(bool(kv)))
+        self._complete(op, result=result)
+        return op.handle
+
+    def _on_result(self, op: _Op, key: str, value: str, res: Any, err: int) -> None:
+        if err == FAIL_REASON.SUCCESS:
+            index = int(res)
+            assert self._current is not None, "pysyncobj answered outside a node's step"
+            self.checks.on_ack(self._current.id, index, key, value)
+            self.trace.add(self.now, "ack", op.handle, index)
+            if self._probe is op:
+                self._probe_acked_ms = self.now
+            self._complete(op, index=index)
+        elif err in DEFINITE_FAILURES:
+            self._complete(op, error=Unavailable(f"pysyncobj: failure {err}"))
+        else:
+            self._complete(op, error=OutcomeUnknown(f"pysyncobj: failure {err}"))
+
+    def _complete(
+        self,
+        op: _Op,
+        result: Any = None,
+        error: Exception | None = None,
+        index: int = 0,
+    ) -> None:
+        if op.done:
+            return  # a late callback for an operation already timed out or cut off
+        op.done = True
+        del self._ops[op.handle]
+        done = Completion(op.handle, result, cast(Any, error), index)
+        self.counters.on_completion(done)
+        outcome = "ok" if error is None else type(error).__name__
+        self.trace.add(self.now, "done", op.client, op.handle, outcome)
+        if op is self._probe:
+            if error is not None:  # not yet: try again at the next step, until the bound
+                self._probe = None
+            return
+        self._completions.append((self.clients[op.client], done))
+
+    def _expire_ops(self) -> None:
+        for op in [o for o in self._ops.values() if o.deadline_ms <= self.now]:
+            self._complete(op, error=OutcomeUnknown("no answer within the operation timeout"))
+
+    def _flush_completions(self) -> None:
+        while self._completions:
+            pending, self._completions = self._completions, []
+            for client, done in pending:
+                self.workload.completed(client.index, done, self.now)
+
+    # -- faults -------------------------------------------------------------------------
+
+    def _inject(self, fault: Fault) -> None:
+        self.counters.faults[fault.kind] = self.counters.faults.get(fault.kind, 0) + 1
+        self.trace.add(self.now, "fault", fault.kind, repr(fault))
+        net = self.network
+        if isinstance(fault, Partition):
+            side = {n: i for i, group in enumerate(fault.groups) for n in group}
+            net.cuts = {
+                (a, b) for a in self.nodes for b in self.nodes
+                if a != b and (a not in side or b not in side or side[a] != side[b])
+            }  # fmt: skip
+        elif isinstance(fault, CutLinks):
+            net.cuts |= set(fault.links)
+        elif isinstance(fault, HealNetwork):
+            net.cuts = set()
+        elif isinstance(fault, NetworkConditions):
+            net.conditions = fault
+        elif isinstance(fault, Crash):
+            self._stop(self.nodes[fault.node])
+        elif isinstance(fault, Restart):
+            self._restart(self.nodes[fault.node])
+        elif isinstance(fault, Pause):
+            node = self.nodes[fault.node]
+            if not node.stopped and node.paused_until is None:
+                node.paused_until = self.now + fault.duration_ms
+        elif isinstance(fault, ClockJump):
+            self.nodes[fault.node].clock.jump(self.now, fault.forward_ms)
+        elif isinstance(fault, ClockDrift):
+            self.nodes[fault.node].clock.set_drift(self.now, fault.drift_ppm)
+        else:
+            raise TypeError(f"unknown fault {fault!r}")
+
+    def _stop(self, node: _Node) -> None:
+        if node.stopped:
+            return
+        node.stopped = True
+        node.paused_until = None
+        node.backlog.clear()
+        self.counters.crashes += 1
+        self.trace.add(self.now, "crash", node.id)
+        for op in [o for o in self._ops.values() if o.node == node.id]:
+            self._complete(op, error=OutcomeUnknown(f"node {node.id} went down"))
+
+    def _restart(self, node: _Node) -> None:
+        if not node.stopped:
+            self._stop(node)
+        node.stopped = False
+        node.wake_ms = self.now
+        self.trace.add(self.now, "start", node.id)
+
+    def _view(self) -> ClusterView:
+        running = tuple(n.id for n in self.nodes.values() if not n.stopped)
+        paused = tuple(n.id for n in self.nodes.values() if n.paused_until is not None)
+        return ClusterView(tuple(self.nodes), running, paused, self._leader())
+
+    def _leader(self) -> int:
+        best = (0, 0)
+        for node in self.nodes.values():
+            obj = node.obj
+            if not node.stopped and obj is not None and obj._isLeader():
+                best = max(best, (int(obj.raftCurrentTerm), node.id))
+        return best[1]
+
+    # -- healing and convergence --------------------------------------------------------
+
+    def _heal(self) -> None:
+        self.healed_at = self.now
+        self.trace.add(self.now, "heal")
+        self.workload.stop(self.now)
+        self.network.cuts = set()
+        self.network.conditions = self.config.base_network
+        for node in self.nodes.values():
+            if node.stopped:
+                self._restart(node)
+            elif node.paused_until is not None:
+                self._resume(node)
+        self._update_links()
+        self._submit_probe()
+
+    def _submit_probe(self) -> None:
+        assert self.healed_at is not None
+        if self.now >= self.healed_at + self.config.heal_timeout_ms:
+            return
+        node = self.nodes[1 + (self.step % len(self.nodes))]
+        op = self._new_op(-1, node.id)
+        self._probe = op
+        value = f"heal-{self.now}"
+        with self._as(node):
+            node.store.put(  # type: ignore[union-attr]
+                "probe",
+                value,
+                callback=lambda res, err: self._on_result(op, "probe", value, res, err),
+            )
+        self._dirty.add(node.id)
+
+    def _converge(self) -> None:
+        assert self.healed_at is not None
+        deadline = self.healed_at + self.config.heal_timeout_ms
+        while True:
+            if self._leader_after_heal_ms is None and self._leader():
+                self._leader_after_heal_ms = self.now
+            if self._probe_acked_ms is not None and self._converged():
+                return
+            if not self._advance(deadline):
+                break
+        what = "no leader was elected"
+        if self._leader_after_heal_ms is not None:
+            what = (
+                "no write was acknowledged" if self._probe_acked_ms is None else "replicas differ"
+            )
+        self.checks.find(
+            "liveness",
+            f"{what} within {self.config.heal_timeout_ms} ms after the faults healed",
+            tuple(self.nodes),
+        )
+
+    def _converged(self) -> bool:
+        indexes = {
+            (int(n.obj.raftLastApplied), int(n.obj.raftCommitIndex)) for n in self.nodes.values()
+        }
+        if len(indexes) != 1:
+            return False
+        applied, commit = indexes.pop()
+        if applied != commit:
+            return False
+        stores = {tuple(sorted(n.store.data.items())) for n in self.nodes.values() if n.store}
+        if len(stores) != 1:
+            self.checks.find(
+                "convergence",
+                f"the nodes' stores differ at applied index {applied}",
+                tuple(self.nodes),
+            )
+        self._converged_ms = self.now
+        return True
+
+    # -- the result ---------------------------------------------------------------------
+
+    def _result(self, error: dict[str, Any] | None) -> SimResult:
+        c = self.counters
+        checks = self.checks
+        c.elections = len(checks.leaders)
+        c.leaders = len(set(checks.leaders.values()))
+        c.committed_entries = c.proposals_committed = len(checks.applied)
+        c.acknowledged_writes = sum(len(ops) for ops in checks.acked.values())
+        c.network = attrs.asdict(self.network.stats)
+        healed = self.healed_at
+        timings = {
+            "healed_at_ms": healed,
+            "leader_after_heal_ms": _since(healed, self._leader_after_heal_ms),
+            "probe_committed_after_heal_ms": _since(healed, self._probe_acked_ms),
+            "converged_after_heal_ms": _since(healed, self._converged_ms),
+        }
+        return SimResult(
+            config=self.config,
+            nemesis=self.nemesis.name,
+            workload=self.workload.name,
+            violation=checks.violation(),
+            error=error,
+            trace_hash=self.trace.hexdigest(),
+            trace_records=self.trace.count,
+            steps=self.step,
+            end_ms=self.now,
+            counters=c,
+            timings=timings,
+            history=self.workload.history(),
+            trace=tuple(self.trace.records),
+        )
+
+
+def _ids(appliers: Sequence[tuple[int, int]]) -> str:
+    return ",".join(str(n) for n in sorted({n for _, n in appliers}))
+
+
+def _since(start: int | None, at: int | None) -> int | None:
+    return None if start is None or at is None else at - start
+
+
+class _Patched:
+    """Points pysyncobj's clock, generator, journal factory and logger at the engine for
+    the length of a run, and puts them back after."""
+
+    def __init__(self, engine: PysyncobjSimulator) -> None:
+        self._engine = engine
+        self._saved: dict[str, Any] = {}
+        self._level = logging.NOTSET
+
+    def __enter__(self) -> None:
+        engine = self._engine
+        self._saved = {
+            name: getattr(_syncobj, name) for name in ("monotonicTime", "random", "createJournal")
+        }
+        _syncobj.monotonicTime = engine.now_s
+        _syncobj.random = _RandomShim(engine)
+        _syncobj.createJournal = engine.make_journal
+        # pysyncobj logs the faults it notices itself (truncating applied entries); the
+        # findings report them, so its logger stays quiet during a run.
+        log = logging.getLogger("pysyncobj")
+        self._level = log.level
+        log.setLevel(logging.CRITICAL + 1)
+
+    def __exit__(self, *exc: object) -> None:
+        for name, value in self._saved.items():
+            setattr(_syncobj, name, value)
+        logging.getLogger("pysyncobj").setLevel(self._level)
+
+
+class _RandomShim:
+    """Stands in for the `random` module inside pysyncobj.syncobj (it calls only
+    `random.random()`): the stepping node's own generator."""
+
+    def __init__(self, engine: PysyncobjSimulator) -> None:
+        self._engine = engine
+
+    def random(self) -> float:
+        return self._engine.random()
