@@ -108,6 +108,17 @@ class ChangeMembership(Fault):
     node: int
 
 
+@attrs.frozen
+class Degrade(Fault):
+    """Worsen the network on behalf of `source`, on top of the current conditions and of
+    every other source's: losses and duplications combine as independent chances, the
+    largest delay wins. `conditions` None withdraws `source`'s part. (Named nemeses use
+    this, so that `loss,duplicate,reorder` combined all act at once.)"""
+
+    source: str
+    conditions: NetworkConditions | None
+
+
 _KINDS: dict[type, str] = {
     Partition: "partition",
     CutLinks: "link-cut",
@@ -119,6 +130,7 @@ _KINDS: dict[type, str] = {
     ClockDrift: "clock-drift",
     NetworkConditions: "network",
     SlowLinks: "slow-links",
+    Degrade: "degrade",
     ChangeMembership: "membership",
 }
 

@@ -44,6 +44,7 @@ class Network:
         self.conditions = conditions
         self.cuts: set[tuple[int, int]] = set()  # directed (src, dst)
         self.slow: dict[tuple[int, int], int] = {}  # directed (src, dst) -> extra delay
+        self.degraded: dict[str, NetworkConditions] = {}  # by source, on top of `conditions`
         # Per link, the send time of the latest message delivered (to count reordering).
         self._last_sent: dict[tuple[int, int], int] = {}
         self.stats = NetworkStats()
@@ -56,7 +57,7 @@ class Network:
         if (envelope.src, envelope.dst) in self.cuts:
             self.stats.cut += 1
             return []
-        c = self.conditions
+        c = self.effective()
         rng = self.rng
         if c.loss and rng.random() < c.loss:
             self.stats.lost += 1
@@ -72,6 +73,18 @@ class Network:
             heapq.heappush(self._queue, (at, self._seq, envelope))
             times.append(at)
         return times
+
+    def effective(self) -> NetworkConditions:
+        """`conditions` worsened by every source in `degraded`."""
+        c = self.conditions
+        if not self.degraded:
+            return c
+        kept, single = 1 - c.loss, 1 - c.duplicate
+        delay = c.max_delay_ms
+        for d in self.degraded.values():
+            kept, single = kept * (1 - d.loss), single * (1 - d.duplicate)
+            delay = max(delay, d.max_delay_ms)
+        return NetworkConditions(1 - kept, 1 - single, c.min_delay_ms, max(delay, c.min_delay_ms))
 
     def next_ms(self) -> int | None:
         return self._queue[0][0] if self._queue else None

@@ -35,6 +35,7 @@ from chaos.sim.faults import (
     ClockJump,
     Crash,
     CutLinks,
+    Degrade,
     Fault,
     HealNetwork,
     NetworkConditions,
@@ -478,6 +479,11 @@ class Simulator:
             net.cuts |= set(fault.links)
         elif isinstance(fault, HealNetwork):
             net.cuts = set()
+        elif isinstance(fault, Degrade):
+            if fault.conditions is None:
+                net.degraded.pop(fault.source, None)
+            else:
+                net.degraded[fault.source] = fault.conditions
         elif isinstance(fault, SlowLinks):
             net.slow = {link: fault.extra_ms for link in fault.links if fault.extra_ms > 0}
         elif isinstance(fault, ChangeMembership):
@@ -597,6 +603,7 @@ class Simulator:
         self.workload.stop(self.now)
         self.network.cuts = set()
         self.network.slow = {}
+        self.network.degraded = {}
         self.network.conditions = self.config.base_network
         for node in self.nodes.values():
             node.disk.armed = False

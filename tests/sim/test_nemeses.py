@@ -22,6 +22,7 @@ from chaos.sim import (
 from chaos.sim.catalog import NEMESES, make_nemesis, make_workload
 from chaos.sim.clock import MAX_DRIFT_PPM
 from chaos.sim.faults import CutLinks
+from chaos.sim.network import Network
 
 SEEDS = (1, 2)
 
@@ -134,3 +135,23 @@ def test_soak_each_nemesis_with_each_workload(name: str, workload: str) -> None:
         config = SimConfig(seed=seed, nodes=3 + seed % 3, duration_ms=60_000)
         result = simulate(config, make_nemesis(name), make_workload(workload), check_timeout_s=30)
         assert result.ok, (name, workload, seed, result.violation, result.error, result.checks)
+
+
+def test_degrading_sources_add_up_and_withdraw_alone() -> None:
+    network = Network(random.Random(0), NetworkConditions(0.1, 0.0, 1, 10))
+    network.degraded["loss"] = NetworkConditions(loss=0.5)
+    network.degraded["reorder"] = NetworkConditions(max_delay_ms=300)
+    c = network.effective()
+    assert c.loss == pytest.approx(1 - 0.9 * 0.5) and c.max_delay_ms == 300
+    assert c.min_delay_ms == 1 and c.duplicate == 0
+    del network.degraded["loss"]
+    c = network.effective()
+    assert c.loss == pytest.approx(0.1) and (c.min_delay_ms, c.max_delay_ms) == (1, 300)
+    network.degraded.clear()
+    assert network.effective() is network.conditions
+
+
+def test_combined_network_nemeses_act_together() -> None:
+    counters = run("loss,duplicate,reorder", seed=5).counters
+    assert counters.network["lost"] > 0 and counters.network["duplicated"] > 0
+    assert {k.split(".")[0] for k in counters.nemesis} == {"loss", "duplicate", "reorder"}

@@ -1,10 +1,10 @@
 """Nemeses that degrade messages: `loss`, `duplicate`, `reorder` (network-wide, for an
-episode, then back to the base conditions; combined, the last to act sets the
-conditions) and `slow-links` (extra delay on some directed links)."""
+episode, each as its own `Degrade` source, so combined they act together) and
+`slow-links` (extra delay on some directed links)."""
 
 from __future__ import annotations
 
-from chaos.sim.faults import Fault, NetworkConditions, SlowLinks
+from chaos.sim.faults import Degrade, Fault, NetworkConditions, SlowLinks
 from chaos.sim.nemeses.episodes import Episodes
 from chaos.sim.nemesis import ClusterView
 
@@ -16,8 +16,8 @@ class _Conditions(Episodes):
         raise NotImplementedError
 
     def begin(self, now_ms: int, view: ClusterView, hold_ms: int) -> list[Fault]:
-        self.later(now_ms + hold_ms, self.base, "restore")
-        return [self.inject(self.label, self.conditions())]
+        self.later(now_ms + hold_ms, Degrade(self.name, None), "restore")
+        return [self.inject(self.label, Degrade(self.name, self.conditions()))]
 
 
 class Loss(_Conditions):
@@ -26,9 +26,7 @@ class Loss(_Conditions):
     name = label = "loss"
 
     def conditions(self) -> NetworkConditions:
-        b = self.base
-        loss = round(self.rng.uniform(0.05, 0.5), 3)
-        return NetworkConditions(loss, b.duplicate, b.min_delay_ms, b.max_delay_ms)
+        return NetworkConditions(loss=round(self.rng.uniform(0.05, 0.5), 3))
 
 
 class Duplicate(_Conditions):
@@ -37,9 +35,8 @@ class Duplicate(_Conditions):
     name = label = "duplicate"
 
     def conditions(self) -> NetworkConditions:
-        b = self.base
         duplicate = round(self.rng.uniform(0.1, 0.6), 3)
-        return NetworkConditions(b.loss, duplicate, b.min_delay_ms, max(b.max_delay_ms, 50))
+        return NetworkConditions(duplicate=duplicate, max_delay_ms=max(self.base.max_delay_ms, 50))
 
 
 class Reorder(_Conditions):
@@ -48,9 +45,8 @@ class Reorder(_Conditions):
     name = label = "reorder"
 
     def conditions(self) -> NetworkConditions:
-        b = self.base
-        delay = self.rng.randint(max(50, b.max_delay_ms), 400)
-        return NetworkConditions(b.loss, b.duplicate, b.min_delay_ms, delay)
+        delay = self.rng.randint(max(50, self.base.max_delay_ms), 400)
+        return NetworkConditions(max_delay_ms=delay)
 
 
 class SlowDown(Episodes):
