@@ -17,11 +17,13 @@ workloads, checker) is reused as it is:
   "Connected" follows reachability: a peer is connected while both links to it are uncut
   and it is running (a TCP connection would notice a cut later, after its timeout).
 - **Clock and randomness**: pysyncobj reads `monotonicTime` and `random.random()` through
-  globals of `pysyncobj.syncobj`. While a node runs, `_Patched` points them at that
-  node's `NodeClock` (in seconds) and at its own generator drawn from the seed; they are
-  restored when the run ends. Only one thread runs, so no other code sees them.
-- **Journal**: the in-memory journal, wrapped (`_WatchedJournal`) to see truncations;
-  snapshots are serialized in memory (`fullDumpFile=None`, `useFork=False`).
+  globals of `pysyncobj.syncobj`. For the length of a run `_Patched` points them at the
+  engine, which answers for the node being stepped: its `NodeClock` (in seconds) and its
+  own generator drawn from the seed. They are restored when the run ends; only one
+  thread runs, so no other code sees them.
+- **Journal**: the in-memory journal, wrapped (`_WatchedJournal`, through the
+  `createJournal` global) to see truncations; snapshots are serialized in memory
+  (`fullDumpFile=None`, `useFork=False`).
 
 **Nothing is unpickled that crossed a process boundary.** pysyncobj pickles its commands
 and snapshots itself, inside `SyncObj`, and unpickles them in the same objects. Every
@@ -35,9 +37,11 @@ What is checked, besides the linearizability of the clients' history (the `kv` m
 
 - `committed-entry-truncated`: a node deleted log entries at or below its own commit
   index (Raft never removes committed entries);
-- `acknowledged-write-lost`: a write whose callback reported success at log index i, while
-  another node applied a different command at i;
+- `acknowledged-write-lost`: a write whose callback reported success at log index i, where
+  the cluster kept another command (the one most nodes applied at i);
 - `applied-entries-diverge`: two nodes applied different commands at the same index;
+- `stale-read`: a node that believes it leads answered a read without a write acknowledged
+  at an index it has not applied;
 - `applied-index-regressed`: a node's last applied index went back;
 - `two-leaders-in-a-term`: two nodes led the same term (seen after each node's tick);
 - after healing: a leader, a probe write acknowledged, and every node at the same applied
@@ -50,7 +54,9 @@ Limits: a crash stops a node and a restart resumes it with its memory intact (th
 in-memory journal loses everything, which pysyncobj does not claim to survive); so a
 crash here is a long pause whose messages are lost. Connection loss is noticed at once.
 The network may reorder and duplicate messages, which one TCP connection would not (a
-reconnection would). Clients are not partitioned from nodes. docs/chaos-pysyncobj.md.
+reconnection would). Time stands still within a step, so sends are capped per step
+(`MAX_SENDS_PER_LINK_PER_STEP`). Clients are not partitioned from nodes. Only the `kv`
+workload runs. docs/chaos-pysyncobj.md.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import pytest
 from pysyncobj import syncobj as pysyncobj_module
@@ -21,8 +22,10 @@ from chaos.checker import history_from_events
 from chaos.sim import SimConfig, SimResult, simulate
 from chaos.sim.faults import Fault, HealNetwork, NetworkConditions, Partition
 from chaos.sim.nemesis import ClusterView, RandomFaults
-from chaos.sim.pysyncobj_engine import PysyncobjSettings, simulate_pysyncobj
+from chaos.sim.pysyncobj_engine import PysyncobjSettings, PysyncobjSimulator, simulate_pysyncobj
+from chaos.sim.workload import Workload
 from raftcluster.cli import main
+from statemachine.errors import InvalidArgument
 
 
 class IsolateLeaderOnce:
@@ -231,3 +234,8 @@ def test_same_seed_same_run_in_processes_with_different_string_hashes() -> None:
     }
     here = simulate_pysyncobj(SimConfig(seed=5, nodes=5, duration_ms=10_000), check_timeout_s=None)
     assert hashes == {here.trace_hash}
+
+
+def test_only_the_kv_workload_runs_on_pysyncobj() -> None:
+    with pytest.raises(InvalidArgument, match="kv workload"):
+        PysyncobjSimulator(config(1), RandomFaults(), cast(Workload, object()), PysyncobjSettings())
