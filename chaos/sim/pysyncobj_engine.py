@@ -17,11 +17,13 @@ workloads, checker) is reused as it is:
   "Connected" follows reachability: a peer is connected while both links to it are uncut
   and it is running (a TCP connection would notice a cut later, after its timeout).
 - **Clock and randomness**: pysyncobj reads `monotonicTime` and `random.random()` through
-  globals of `pysyncobj.syncobj`. While a node runs, `_Patched` points them at that
-  node's `NodeClock` (in seconds) and at its own generator drawn from the seed; they are
-  restored when the run ends. Only one thread runs, so no other code sees them.
-- **Journal**: the in-memory journal, wrapped (`_WatchedJournal`) to see truncations;
-  snapshots are serialized in memory (`fullDumpFile=None`, `useFork=False`).
+  globals of `pysyncobj.syncobj`. For the length of a run `_Patched` points them at the
+  engine, which answers for the node being stepped: its `NodeClock` (in seconds) and its
+  own generator drawn from the seed. They are restored when the run ends; only one
+  thread runs, so no other code sees them.
+- **Journal**: the in-memory journal, wrapped (`_WatchedJournal`, through the
+  `createJournal` global) to see truncations; snapshots are serialized in memory
+  (`fullDumpFile=None`, `useFork=False`).
 
 **Nothing is unpickled that crossed a process boundary.** pysyncobj pickles its commands
 and snapshots itself, inside `SyncObj`, and unpickles them in the same objects. Every
@@ -35,11 +37,14 @@ What is checked, besides the linearizability of the clients' history (the `kv` m
 
 - `committed-entry-truncated`: a node deleted log entries at or below its own commit
   index (Raft never removes committed entries);
-- `acknowledged-write-lost`: a write whose callback reported success at log index i, while
-  another node applied a different command at i;
+- `acknowledged-write-lost`: a write whose callback reported success at log index i, where
+  the cluster kept another command (the one most nodes applied at i);
 - `applied-entries-diverge`: two nodes applied different commands at the same index;
+- `stale-read`: a node that believes it leads answered a read without a write acknowledged
+  at an index it has not applied;
 - `applied-index-regressed`: a node's last applied index went back;
 - `two-leaders-in-a-term`: two nodes led the same term (seen after each node's tick);
+- `node-exception`: pysyncobj raised (the node goes on, as its tick thread would);
 - after healing: a leader, a probe write acknowledged, and every node at the same applied
   index with the same store (`liveness`, `convergence`).
 
@@ -50,12 +55,15 @@ Limits: a crash stops a node and a restart resumes it with its memory intact (th
 in-memory journal loses everything, which pysyncobj does not claim to survive); so a
 crash here is a long pause whose messages are lost. Connection loss is noticed at once.
 The network may reorder and duplicate messages, which one TCP connection would not (a
-reconnection would). Clients are not partitioned from nodes. docs/chaos-pysyncobj.md.
+reconnection would). Time stands still within a step, so sends are capped per step
+(`MAX_SENDS_PER_LINK_PER_STEP`). Clients are not partitioned from nodes. Only the `kv`
+workload runs. docs/chaos-pysyncobj.md.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -68,7 +76,11 @@ from pysyncobj import syncobj as _syncobj
 from pysyncobj.journal import MemoryJournal
 from pysyncobj.node import Node
 from pysyncobj.transport import Transport
+from pysyncobj.version import VERSION as PYSYNCOBJ_VERSION
 
+import chaos
+import raftcluster
+import statemachine
 from chaos.checker import check, history_from_events, make_model
 from chaos.sim.clock import NodeClock
 from chaos.sim.config import SimConfig
@@ -94,14 +106,18 @@ from raftcluster.errors import OutcomeUnknown, Unavailable
 from statemachine.errors import InvalidArgument
 from statemachine.kv import KeyValue, Put, Range, RangeResult
 
-PYSYNCOBJ_VERSION = "0.3.17"
-CLIENT_BASE = 1000
 MAX_FINDINGS_KEPT = 1_000  # per kind: counted beyond it, not kept
 # Messages one node may send one peer within one step: a TCP send buffer's worth. Beyond
 # it the connection is reset (pysyncobj sees the peer disconnect, and reconnect at the
 # next step). pysyncobj bounds some send loops only by time (100 ms of a real clock, which
 # does not move within a simulated step): one would otherwise never end.
 MAX_SENDS_PER_LINK_PER_STEP = 1_000
+# Where pysyncobj's code and ours live: an exception is pysyncobj's (a finding) when the
+# innermost of these frames is in pysyncobj, and ours (the run's error) otherwise.
+_PYSYNCOBJ_DIR = os.path.dirname(_syncobj.__file__) + os.sep
+_HARNESS_DIRS = tuple(
+    os.path.dirname(str(m.__file__)) + os.sep for m in (chaos, raftcluster, statemachine)
+)
 # Failures that say the command was never appended: the operation did not happen.
 DEFINITE_FAILURES = frozenset(
     {FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER, FAIL_REASON.NOT_LEADER,
@@ -482,6 +498,9 @@ class PysyncobjSimulator:
 
     def run(self) -> SimResult:
         error: dict[str, Any] | None = None
+        # The findings of docs/chaos-pysyncobj.md are of 0.3.17: another version replays
+        # differently, and its trace hash says so.
+        self.trace.add(0, "engine", "pysyncobj", str(PYSYNCOBJ_VERSION))
         with _Patched(self):
             try:
                 for node in self.nodes.values():
@@ -578,6 +597,30 @@ class PysyncobjSimulator:
         finally:
             self._current = previous
 
+    @contextmanager
+    def _running(self, node: _Node) -> Iterator[None]:
+        """`_as(node)`, where an exception raised inside pysyncobj is a finding and the run
+        goes on, as pysyncobj's tick thread logs it and ticks again. One raised in the
+        harness's own code (a callback of ours) ends the run as an error."""
+        with self._as(node):
+            try:
+                yield
+            except _Stop:
+                raise
+            except Exception as e:  # noqa: BLE001 - the code under test failed: a finding
+                where = _pysyncobj_frame(traceback.extract_tb(e.__traceback__))
+                if where is None:
+                    raise
+                frames = traceback.extract_tb(e.__traceback__)
+                where = ([f for f in frames if f.filename.endswith("syncobj.py")] or [where])[-1]
+                self.checks.find(
+                    "node-exception",
+                    f"node {node.id}: {type(e).__name__}: {e} (in pysyncobj "
+                    f"{os.path.basename(where.filename)}:{where.lineno} {where.name})",
+                    (node.id,),
+                    traceback="".join(traceback.format_exception(e, limit=-6)),
+                )
+
     def now_s(self) -> float:
         node = self._current
         assert node is not None, "pysyncobj read the clock outside a node's step"
@@ -618,7 +661,7 @@ class PysyncobjSimulator:
         return not node.stopped and node.paused_until is None
 
     def _tick(self, node: _Node) -> None:
-        with self._as(node):
+        with self._running(node):
             node.obj.doTick(0.0)
         node.wake_ms = node.clock.virtual(
             node.clock.local(self.now) + self.settings.tick_ms, self.now + 1
@@ -649,7 +692,7 @@ class PysyncobjSimulator:
                 if up == (peer.id in node.connected):
                     continue
                 assert node.transport is not None
-                with self._as(node):
+                with self._running(node):
                     if up:
                         node.connected.add(peer.id)
                         node.transport._onNodeConnected(self._pnodes[peer.id])
@@ -704,7 +747,7 @@ class PysyncobjSimulator:
         self.network.stats.delivered += 1
         self.trace.add(self.now, "deliver", envelope.src, envelope.dst)
         assert node.transport is not None
-        with self._as(node):
+        with self._running(node):
             node.transport._onMessageReceived(self._pnodes[envelope.src], envelope.payload)
         self._dirty.add(node.id)
 
@@ -722,7 +765,7 @@ class PysyncobjSimulator:
         if node.stopped:
             self._complete(op, error=Unavailable(f"node {node.id} is down"))
             return op.handle
-        with self._as(node):
+        with self._running(node):
             node.store.put(  # type: ignore[union-attr]
                 key, value, callback=lambda res, err: self._on_result(op, key, value, res, err)
             )
@@ -884,7 +927,7 @@ class PysyncobjSimulator:
         op = self._new_op(-1, node.id)
         self._probe = op
         value = f"heal-{self.now}"
-        with self._as(node):
+        with self._running(node):
             node.store.put(  # type: ignore[union-attr]
                 "probe",
                 value,
@@ -964,6 +1007,16 @@ class PysyncobjSimulator:
             history=self.workload.history(),
             trace=tuple(self.trace.records),
         )
+
+
+def _pysyncobj_frame(frames: traceback.StackSummary) -> traceback.FrameSummary | None:
+    """The innermost frame in pysyncobj, if no frame of ours is further in."""
+    for frame in reversed(frames):
+        if frame.filename.startswith(_PYSYNCOBJ_DIR):
+            return frame
+        if frame.filename.startswith(_HARNESS_DIRS):
+            return None
+    return None
 
 
 def _ids(appliers: Sequence[tuple[int, int]]) -> str:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import pytest
 from pysyncobj import syncobj as pysyncobj_module
@@ -21,8 +22,15 @@ from chaos.checker import history_from_events
 from chaos.sim import SimConfig, SimResult, simulate
 from chaos.sim.faults import Fault, HealNetwork, NetworkConditions, Partition
 from chaos.sim.nemesis import ClusterView, RandomFaults
-from chaos.sim.pysyncobj_engine import PysyncobjSettings, simulate_pysyncobj
+from chaos.sim.pysyncobj_engine import (
+    PysyncobjSettings,
+    PysyncobjSimulator,
+    _Checks,
+    simulate_pysyncobj,
+)
+from chaos.sim.workload import Workload
 from raftcluster.cli import main
+from statemachine.errors import InvalidArgument
 
 
 class IsolateLeaderOnce:
@@ -207,7 +215,7 @@ def test_the_commands_in_the_docs_give_what_the_docs_show(
         for line in shown:
             assert " ".join(line.split()) in printed, (command, line)
         checked += 1
-    assert checked == 3
+    assert checked == 4
 
 
 def test_same_seed_same_run_in_processes_with_different_string_hashes() -> None:
@@ -231,3 +239,30 @@ def test_same_seed_same_run_in_processes_with_different_string_hashes() -> None:
     }
     here = simulate_pysyncobj(SimConfig(seed=5, nodes=5, duration_ms=10_000), check_timeout_s=None)
     assert hashes == {here.trace_hash}
+
+
+def test_only_the_kv_workload_runs_on_pysyncobj() -> None:
+    with pytest.raises(InvalidArgument, match="kv workload"):
+        PysyncobjSimulator(config(1), RandomFaults(), cast(Workload, object()), PysyncobjSettings())
+
+
+def test_an_exception_inside_pysyncobj_is_a_finding_and_the_run_goes_on() -> None:
+    """Seed 185 (5 nodes, 60 s): a log compaction finishing after a snapshot install
+    empties a node's journal; every message then raises IndexError in pysyncobj."""
+    result = simulate_pysyncobj(
+        SimConfig(seed=185, nodes=5, duration_ms=60_000), RandomFaults(), check_timeout_s=None
+    )
+    assert result.error is None
+    failed = first(result, "node-exception")
+    assert "IndexError" in str(failed["message"]) and "__getEntries" in str(failed["message"])
+    assert "liveness" in findings(result)  # the broken node never catches up
+
+
+def test_an_exception_in_the_harness_is_the_runs_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(_Checks, "on_apply", broken)
+    result = simulate_pysyncobj(config(1, 5_000), RandomFaults(), check_timeout_s=None)
+    assert result.verdict == "error"
+    assert result.error is not None and result.error["message"] == "a bug of ours"
