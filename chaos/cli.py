@@ -11,10 +11,10 @@ import argparse
 from types import ModuleType
 from typing import Any
 
-from chaos.commands import check, run
+from chaos.commands import check, live, run
 
 # In the order `raftcluster chaos --help` lists them.
-SUBCOMMANDS: tuple[ModuleType, ...] = (run, check)
+SUBCOMMANDS: tuple[ModuleType, ...] = (run, live, check)
 
 
 def register(subparsers: Any) -> None:
