@@ -25,7 +25,7 @@ from chaos.live import LiveConfig, Observations, judge
 from chaos.report import Record, RunVerdict, read_record, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
-SEED = 5
+SEED = 3  # isolates the leader, then kills the leader (chaos.live.schedule.plan)
 DURATION_S = 9
 WAIT_S = 120
 
@@ -84,6 +84,8 @@ def test_the_report_holds_the_run(run: Run) -> None:
     assert len(record.operations) == len(_events(run.report)) // 2 or any(
         op.complete_ms is None for op in record.operations
     )
+    trace = [json.loads(line) for line in (run.report / "trace.jsonl").read_text().splitlines()]
+    assert [t["action"] for t in trace] == ["inject", "heal"] * len(record.faults)
     html = (run.report / "report.html").read_text()
     assert "kill -9 node" in html
 
@@ -169,7 +171,7 @@ def _observations(
     return Observations(
         config, tuple(events), ops if ops is not None else record.operations, record.faults,
         record.intervals, dict(record.run.counts), (), 0.0, 1.0, 1.0, "",
-        record.run.duration_ms, {},
+        record.run.duration_ms, {}, record.run.nodes, (),
     )  # fmt: skip
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import random
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from chaos.checker import Verdict, check, history_from_events, make_model
+from chaos.live import Observations, judge
 from chaos.live.config import NEMESES, LiveConfig
 from chaos.live.history import Recorder
 from chaos.live.schedule import HOLD_MS, plan
@@ -133,3 +135,40 @@ def test_the_timeline_gives_one_role_at_a_time_per_node(
 
 
 ROLE_NAMES = {"leader", "follower", "candidate"}
+
+
+def _observed(**changes: object) -> Observations:
+    recorder = Recorder()
+    w = recorder.invoke(0, "write", 1, None, 0.0)
+    recorder.complete(w, OpType.OK, 1, 1.0)
+    observed = Observations(
+        LiveConfig(duration_ms=1_000), tuple(recorder.events), recorder.operations(),
+        (), (), {"ops.ok": 1}, (), 2.0, 3.0, 4.0, "", 5.0, {}, (1, 2, 3), (),
+    )  # fmt: skip
+    return attrs.evolve(observed, **changes)
+
+
+def test_judge_passes_a_run_that_healed_and_converged() -> None:
+    judgement = judge(_observed(), replay="-")
+    assert judgement.verdict is RunVerdict.OK
+    assert {c.name: c.verdict for c in judgement.record.checkers} == {
+        "linearizability": RunVerdict.OK,
+        "liveness": RunVerdict.OK,
+        "convergence": RunVerdict.OK,
+    }
+
+
+@pytest.mark.parametrize(
+    ("changes", "kind"),
+    [
+        ({"write_after_heal_ms": None}, "liveness"),
+        ({"converged_after_heal_ms": None}, "convergence"),
+        ({"divergence": "node 1: {'a': '1'}; node 2: {}"}, "convergence"),
+    ],
+)
+def test_judge_reports_no_write_after_healing_and_diverged_replicas(
+    changes: dict[str, object], kind: str
+) -> None:
+    judgement = judge(_observed(**changes), replay="-")
+    assert judgement.verdict is RunVerdict.VIOLATION
+    assert [v.kind for v in judgement.record.violations] == [kind]

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.report:
             history = list(dump_events(observed.events))
-            write_report(args.report, judgement.record, history, "")
+            write_report(args.report, judgement.record, history, observed.trace)
     except (ClusterError, OSError) as e:
         return _fail(args, "report", e)
     emit(args, summary(observed, judgement, args.report), human)

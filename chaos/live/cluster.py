@@ -28,6 +28,7 @@ from statemachine.codec import Message, decode, encode
 from statemachine.kv import Range, RangeResult, prefix_end
 
 ADMIN_TIMEOUT_MS = 2_000
+ADMIN_ATTEMPTS = 3
 POLL_TIMEOUT_MS = 1_000
 STOP_TIMEOUT_S = 5.0
 
@@ -118,8 +119,17 @@ class LiveCluster:
             raise AdminFailed(f"node {node}: {e}") from e
 
     async def set_faults(self, node: int, request: SetFaults | ClearFaults) -> None:
-        """Raises AdminFailed. Cancellation: the node may have set the faults."""
-        reply = await self.call(node, request)
+        """Set (or clear) faults on `node`, trying ADMIN_ATTEMPTS times (both requests
+        are idempotent, and a loaded machine may miss a deadline). Raises AdminFailed
+        (a refusal is not retried). Cancellation: the node may have set the faults."""
+        for attempt in range(1, ADMIN_ATTEMPTS + 1):
+            try:
+                reply = await self.call(node, request)
+                break
+            except AdminFailed:
+                if attempt == ADMIN_ATTEMPTS:
+                    raise
+                await trio.sleep(0.1 * attempt)
         if not isinstance(reply, FaultsState):
             raise AdminFailed(f"node {node} refused {type(request).__name__}: {reply!r}")
 

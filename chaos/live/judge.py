@@ -11,6 +11,7 @@ Three checks, each `ok`, `violation` or `unknown`:
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import attrs
@@ -64,7 +65,7 @@ def judge(observed: Observations, replay: str, wall: dict[str, Any] | None = Non
     )  # fmt: skip
     run = RunInfo(
         seed=config.seed, engine=Engine.RAFTCLUSTER, mode=Mode.LIVE,
-        nodes=tuple(range(1, config.nodes + 1)),
+        nodes=observed.nodes,
         duration_ms=observed.end_ms, nemeses=config.nemeses, workload=config.workload,
         replay=replay, verdict=verdict, counts=observed.counts,
         wall={**(wall or {}), "checker_s": round(result.elapsed_s, 6)},
@@ -78,6 +79,7 @@ def judge(observed: Observations, replay: str, wall: dict[str, Any] | None = Non
     record = Record(
         run, observed.intervals, observed.faults, observed.operations,
         tuple(violations), tuple(checkers), notes=notes,
+        trace_hash=hashlib.sha256("".join(observed.trace).encode()).hexdigest(),
     )  # fmt: skip
     return Judgement(record, result)
 

@@ -34,6 +34,8 @@ class Nemesis:
         self.faults: list[Fault] = []
         self.counts: Counter[str] = Counter()
         self.notes: list[str] = []
+        # What the nemesis did, when: the report directory's trace.jsonl.
+        self.trace: list[dict[str, object]] = []
 
     async def run(self, steps: tuple[Step, ...], start: float, duration_ms: int) -> None:
         """Each step at its time (`start` is the trio time of 0 ms), held for its whole
@@ -57,10 +59,26 @@ class Nemesis:
             await self._heal(step, ())
             return
         self.counts[f"faults.{step.nemesis}"] += 1
+        self._trace(began, "inject", step.nemesis, nodes, detail)
         await trio.sleep(step.hold_ms / 1000)
+        healed = self.clock()
+        self._trace(healed, "heal", step.nemesis, nodes, detail)
         await self._heal(step, nodes)
         kind = FAULT_KIND[step.nemesis]
-        self.faults.append(Fault(kind, began, self.clock(), nodes, detail, groups))
+        self.faults.append(Fault(kind, began, healed, nodes, detail, groups))
+
+    def _trace(
+        self, at_ms: float, action: str, nemesis: str, nodes: tuple[int, ...], detail: str
+    ) -> None:
+        self.trace.append(
+            {
+                "time_ms": at_ms,
+                "action": action,
+                "nemesis": nemesis,
+                "nodes": list(nodes),
+                "detail": detail,
+            }
+        )
 
     async def _inject(self, step: Step) -> tuple[tuple[int, ...], str, tuple[tuple[int, ...], ...]]:
         nodes = self.cluster.nodes
@@ -127,11 +145,7 @@ class Nemesis:
             if not self.cluster.alive(node):
                 await self._restart(node)
         for node in self.cluster.nodes:
-            for attempt in range(3):
-                try:
-                    await self.cluster.set_faults(node, ClearFaults())
-                    break
-                except AdminFailed as e:
-                    if attempt == 2:
-                        self.notes.append(f"could not clear faults at {self.clock():.0f} ms: {e}")
-                    await trio.sleep(0.2)
+            try:
+                await self.cluster.set_faults(node, ClearFaults())
+            except AdminFailed as e:
+                self.notes.append(f"could not clear faults at {self.clock():.0f} ms: {e}")

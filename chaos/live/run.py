@@ -13,6 +13,7 @@ Structure (one trio nursery per phase, so nothing outlives the run):
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from pathlib import Path
@@ -56,6 +57,8 @@ class Observations:
     divergence: str  # "" or what differed between replicas
     end_ms: float
     pids: dict[int, tuple[int, ...]]  # every node process started, by node
+    nodes: tuple[int, ...]
+    trace: tuple[str, ...]  # JSON lines: what the nemesis did, when (trace.jsonl)
 
 
 async def observe(config: LiveConfig, directory: Path) -> Observations:
@@ -118,7 +121,8 @@ class _Run:
             config, tuple(self.recorder.events), self.recorder.operations(),
             tuple(self.nemesis.faults), self.timeline.intervals(end), self._counts(),
             tuple(self.nemesis.notes), healed, write_ms, converged_ms, divergence, end,
-            {n: tuple(p) for n, p in self.cluster.pids.items()},
+            {n: tuple(p) for n, p in self.cluster.pids.items()}, self.cluster.nodes,
+            tuple(json.dumps(t, sort_keys=True) + "\n" for t in self.nemesis.trace),
         )  # fmt: skip
 
     def _counts(self) -> dict[str, int]:
