@@ -242,3 +242,13 @@ def _processes_using(cluster: Path) -> list[int]:
         if b"node" in args and any(a.startswith(str(cluster).encode()) for a in args):
             found.append(int(entry.name))
     return found
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--nemesis", "partition,flood"], "'flood' is not one of"), (["--nodes", "0"], "--nodes")],
+)
+def test_bad_flags_exit_2_before_starting_anything(flags: list[str], message: str) -> None:
+    done = live(*flags, "--json")
+    assert done.returncode == 2
+    assert message in json.loads(done.stdout)["error"]["message"]

@@ -18,6 +18,7 @@ import shutil
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -96,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
             observed = trio.run(observe, config, directory)
     except (ClusterError, OSError) as e:
         return _fail(args, "run", e)
+    except Exception as e:  # noqa: BLE001 - the command's boundary: shown, then exit 2
+        # (a bug in the harness must not exit 1, which means "violation").
+        traceback.print_exc()
+        return _fail(args, "internal", e)
     wall = {"started": started, "wall_s": round(time.perf_counter() - clock, 3)}
     judgement = judge(observed, replay_command(args), wall)
     try:

@@ -33,6 +33,7 @@ from chaos.live.timeline import Timeline
 from chaos.live.workload import KEY_PREFIX, execute, next_op
 from chaos.report import ClientOp, Fault, Interval, OpType
 from raftcluster.client.connect import ClientOptions
+from raftcluster.transport.scope import single
 from statemachine.errors import ClusterError
 
 POLL_EVERY_S = 0.2
@@ -63,11 +64,16 @@ class Observations:
 
 async def observe(config: LiveConfig, directory: Path) -> Observations:
     """Run it. `directory` receives the cluster (file, secret, node data and logs) and
-    is left in place. Cancellation (Ctrl-C): every node process is stopped and reaped
-    before the cancellation goes on; nothing else runs on."""
-    async with LiveCluster.running(directory, config) as cluster:
-        await _wait_leader(cluster, config.heal_timeout_ms)
-        return await _Run(config, cluster).go()
+    is left in place. An error in any task (a client that cannot connect, say) ends the
+    run and is raised as itself, not in an exception group. Cancellation (Ctrl-C): every
+    node process is stopped and reaped before the cancellation goes on; nothing else
+    runs on."""
+    try:
+        async with LiveCluster.running(directory, config) as cluster:
+            await _wait_leader(cluster, config.heal_timeout_ms)
+            return await _Run(config, cluster).go()
+    except BaseExceptionGroup as group:  # one error (or Ctrl-C) comes out as itself
+        raise single(group) from None
 
 
 async def _wait_leader(cluster: LiveCluster, timeout_ms: int) -> None:
