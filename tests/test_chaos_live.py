@@ -1,9 +1,10 @@
 """`raftcluster chaos live`: a real 3-node cluster under partitions and kill -9, its
-history checked; the same pipeline catches a stale read planted in a live history; no
+history checked; the same pipeline catches a stale read planted in a live history, and
+a live run with stale reads planted in the cluster's clients ends in a violation; no
 node process outlives the command, Ctrl-C included.
 
-One live run (about 15 s on a quiet machine) is shared by the tests of this module;
-the Ctrl-C test starts a second, shorter one.
+Three live runs: partitions and kills (about 15 s on a quiet machine), planted stale
+reads (about 10 s), Ctrl-C (about 4 s).
 """
 
 from __future__ import annotations
@@ -46,9 +47,16 @@ def live(*args: str, timeout: float = WAIT_S) -> subprocess.CompletedProcess[str
     )
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    base = tmp_path_factory.mktemp("live")
+def test_a_live_run_under_partitions_and_kills(tmp_path: Path) -> None:
+    """One run, looked at four ways (one test, so that `pytest -n 2` runs it once)."""
+    run = _run(tmp_path)
+    _is_ok(run)
+    _the_report_holds_the_run(run)
+    _no_node_process_outlives_the_run(run)
+    _the_live_pipeline_catches_a_stale_read_planted_in_the_history(run)
+
+
+def _run(base: Path) -> Run:
     done = live(
         "--nodes", "3", "--duration", str(DURATION_S), "--seed", str(SEED),
         "--nemesis", "partition,kill", "--clients", "4",
@@ -58,7 +66,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     return Run(done.returncode, answer, base / "report", base / "cluster", done.stderr)
 
 
-def test_a_live_run_under_partitions_and_kills_is_ok(run: Run) -> None:
+def _is_ok(run: Run) -> None:
     assert run.code == 0, (run.answer, run.stderr)
     answer = run.answer
     assert answer["verdict"] == "ok"
@@ -71,7 +79,7 @@ def test_a_live_run_under_partitions_and_kills_is_ok(run: Run) -> None:
     assert answer["after_heal_ms"]["write_committed"] is not None
 
 
-def test_the_report_holds_the_run(run: Run) -> None:
+def _the_report_holds_the_run(run: Run) -> None:
     record = read_record(run.report)
     assert record.run.verdict is RunVerdict.OK
     assert record.run.mode.value == "live"
@@ -90,14 +98,14 @@ def test_the_report_holds_the_run(run: Run) -> None:
     assert "kill -9 node" in html
 
 
-def test_no_node_process_outlives_the_run(run: Run) -> None:
+def _no_node_process_outlives_the_run(run: Run) -> None:
     pids = [pid for pids in run.answer["pids"].values() for pid in pids]
     assert len(pids) >= 3 + run.answer["counts"]["faults.kill"]  # restarts are new pids
     assert not _running(pids)
     assert not _processes_using(run.cluster)
 
 
-def test_the_live_pipeline_catches_a_stale_read_planted_in_the_history(run: Run) -> None:
+def _the_live_pipeline_catches_a_stale_read_planted_in_the_history(run: Run) -> None:
     record = read_record(run.report)
     events = _events(run.report)
     honest = judge(_observations(record, events), replay="test")
@@ -113,6 +121,27 @@ def test_the_live_pipeline_catches_a_stale_read_planted_in_the_history(run: Run)
     assert read in (*violation.ops, violation.witness.blocked)
     paths = write_report(run.report.parent / "doctored", found.record, _lines(doctored), "")
     assert "VIOLATION" in paths.html.read_text()
+
+
+def test_a_live_run_with_stale_reads_planted_ends_in_a_violation(tmp_path: Path) -> None:
+    """The planted bug: reads ask a random node for its own copy. Seed 16 isolates the
+    leader twice in 6 s; each time the cut-off node falls behind and a read from it
+    returns a value older than a write the majority already acknowledged."""
+    done = live(
+        "--duration", "6", "--seed", "16", "--nemesis", "partition", "--stale-reads",
+        "--report", str(tmp_path / "report"), "--json",
+    )  # fmt: skip
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    answer = json.loads(done.stdout)
+    assert answer["checks"] == {
+        "linearizability": "violation", "liveness": "ok", "convergence": "ok"
+    }  # fmt: skip
+    record = read_record(tmp_path / "report")
+    (violation,) = record.violations
+    assert violation.witness is not None
+    blocked = record.operations[violation.witness.blocked]
+    assert blocked.f == "read"
+    assert not _running([p for pids in answer["pids"].values() for p in pids])
 
 
 def test_ctrl_c_stops_every_node(tmp_path: Path) -> None:

@@ -67,6 +67,11 @@ def register(chaos_sub: Any) -> None:
         "--check-timeout", type=float, default=30.0, metavar="S",
         help="wall seconds for the linearizability check (default 30; past it: unknown)",
     )  # fmt: skip
+    parser.add_argument(
+        "--stale-reads", action="store_true",
+        help="a planted bug: each read asks a random node for its own copy (not "
+        "linearizable); a run with partitions should then end in a violation",
+    )  # fmt: skip
     parser.add_argument("--report", metavar="DIR", help="write the report directory here")
     parser.add_argument(
         "--keep", metavar="DIR",
@@ -87,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
             workload=args.workload,
             clients=args.clients,
             check_timeout_s=args.check_timeout,
+            stale_reads=args.stale_reads,
         )
     except (ClusterError, ValueError, TypeError) as e:
         return _fail(args, "usage", e)
@@ -132,6 +138,7 @@ def replay_command(args: argparse.Namespace) -> str:
         "raftcluster", "chaos", "live", "--seed", str(args.seed), "--nodes", str(args.nodes),
         "--duration", f"{args.duration:g}", "--nemesis", args.nemesis,
         "--workload", args.workload, "--clients", str(args.clients),
+        *(["--stale-reads"] if args.stale_reads else []),
     ])  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from raftcluster.node.admin import ClearFaults, FaultsState, NodeInfo, SetFaults
 from raftcluster.node.protocol import Consistency, Query, QueryResult
 from raftcluster.transport import HandshakeFailed, PeerUnreachable, RpcFailed, connect_rpc
 from statemachine.codec import Message, decode, encode
+from statemachine.errors import ClusterError
 from statemachine.kv import Range, RangeResult, prefix_end
 
 ADMIN_TIMEOUT_MS = 2_000
@@ -33,8 +34,9 @@ POLL_TIMEOUT_MS = 1_000
 STOP_TIMEOUT_S = 5.0
 
 
-class AdminFailed(Exception):
-    """A node did not take an admin request (it is down, or did not answer in time)."""
+class AdminFailed(ClusterError):
+    """A node did not take a request sent straight to it (it is down, did not answer in
+    time, or refused it)."""
 
 
 class LiveCluster:
@@ -137,14 +139,22 @@ class LiveCluster:
         """`node`'s own copy of every key under `prefix`: (its applied index, the pairs).
         Raises AdminFailed. Cancellation leaves nothing behind."""
         start = prefix.encode()
-        query = Range(start, prefix_end(start))
+        index, result = await self._stale(node, Range(start, prefix_end(start)))
+        return index, tuple((kv.key.decode(), kv.value.decode()) for kv in result.kvs)
+
+    async def stale_value(self, node: int, key: str) -> bytes | None:
+        """`node`'s own copy of `key` (None: absent there), however far behind it is.
+        Raises AdminFailed. Cancellation leaves nothing behind."""
+        _, result = await self._stale(node, Range(key.encode()))
+        return result.kvs[0].value if result.kvs else None
+
+    async def _stale(self, node: int, query: Range) -> tuple[int, RangeResult]:
         reply = await self.call(node, Query(encode(query), Consistency.STALE))
         if not isinstance(reply, QueryResult):
             raise AdminFailed(f"node {node} did not read: {reply!r}")
         result = decode(reply.result, Message)
         assert isinstance(result, RangeResult), result
-        pairs = tuple((kv.key.decode(), kv.value.decode()) for kv in result.kvs)
-        return reply.index, pairs
+        return reply.index, result
 
 
 def leader_of(infos: dict[int, NodeInfo]) -> int:

@@ -70,5 +70,8 @@ class LiveConfig:
     check_timeout_s: float = attrs.field(default=30.0, validator=_seconds)
     # A client call's deadline: past it a write is `info` (outcome unknown).
     request_timeout_ms: int = attrs.field(default=2_000, validator=_between(100, 60_000, "req"))
+    # A planted bug, to see the checkers fail: each read asks a node drawn at random for
+    # its own copy (not linearizable: a node cut off from the majority falls behind).
+    stale_reads: bool = False
     # The first fault waits this long, so the cluster has a leader and clients a session.
     warmup_ms: int = attrs.field(default=1_000, validator=_between(0, 60_000, "warmup"))

@@ -30,7 +30,7 @@ from chaos.live.history import Recorder
 from chaos.live.nemesis import Nemesis
 from chaos.live.schedule import plan
 from chaos.live.timeline import Timeline
-from chaos.live.workload import KEY_PREFIX, execute, next_op
+from chaos.live.workload import KEY_PREFIX, Reader, execute, next_op
 from chaos.report import ClientOp, Fault, Interval, OpType
 from raftcluster.client.connect import ClientOptions
 from raftcluster.transport.scope import single
@@ -159,12 +159,13 @@ class _Run:
         Cancellation: the operation in flight is recorded as never answered."""
         config, recorder = self.config, self.recorder
         process, count, last_seen = index, 0, None
+        reader = self._stale_reader(rng) if config.stale_reads else None
         async with raftcluster.connect(self.cluster.cluster, options=self.options) as client:
             while self.now_ms() < config.duration_ms and not recorder.full:
                 op = next_op(rng, config.workload, index, count, last_seen)
                 count += 1
                 at = recorder.invoke(process, op.f, op.value, op.key, self.now_ms())
-                outcome = await execute(client, op, config.request_timeout_ms)
+                outcome = await execute(client, op, config.request_timeout_ms, reader=reader)
                 recorder.complete(
                     at, outcome.type, outcome.output, self.now_ms(), error=outcome.error
                 )
@@ -173,6 +174,15 @@ class _Run:
                 elif outcome.type is OpType.INFO:
                     process += config.clients
                 await trio.sleep(rng.uniform(0, MAX_THINK_S))
+
+    def _stale_reader(self, rng: random.Random) -> Reader:
+        """The planted bug: each read asks a node drawn at random for its own copy."""
+        nodes = self.cluster.nodes
+
+        async def read(key: str) -> bytes | None:
+            return await self.cluster.stale_value(rng.choice(nodes), key)
+
+        return read
 
     async def _liveness(self, healed_ms: float) -> float | None:
         """How long after healing a fresh client's write committed (None: not within

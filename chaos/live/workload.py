@@ -9,10 +9,12 @@ Every written value is unique (client and count), so a stale read cannot hide.
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import attrs
 
+from chaos.live.cluster import AdminFailed
 from chaos.report import OpType
 from raftcluster.client import txn
 from raftcluster.client.api import Client
@@ -64,27 +66,39 @@ def next_op(
     return Op("put", key, f"{client}-{count}")
 
 
-async def execute(client: Client, op: Op, timeout_ms: int) -> Outcome:
+# Reads a key's value some other way than the client's linearizable read (the planted
+# stale-read bug: one node's own copy). None: the key is absent.
+Reader = Callable[[str], Awaitable[bytes | None]]
+
+
+async def execute(
+    client: Client, op: Op, timeout_ms: int, *, reader: Reader | None = None
+) -> Outcome:
     """Send `op`; how it ended. OutcomeUnknown (and a close cutting a write short) is
-    `info`; a definite refusal (`Unavailable`, `Rejected`) is `fail`. Cancellation:
-    a write may still be applied; the caller records the operation as not answered."""
+    `info`; a definite refusal (`Unavailable`, `Rejected`) is `fail`. With `reader`,
+    reads go through it instead of the client. Cancellation: a write may still be
+    applied; the caller records the operation as not answered."""
     try:
-        return await _send(client, op, timeout_ms)
+        return await _send(client, op, timeout_ms, reader)
     except (OutcomeUnknown, ClientClosed) as e:
         return Outcome(OpType.INFO, error=type(e).__name__)
-    except (Unavailable, Rejected) as e:
+    except (Unavailable, Rejected, AdminFailed) as e:  # AdminFailed: a planted read
         return Outcome(OpType.FAIL, error=type(e).__name__)
     except ClusterError as e:  # any other error: we cannot say the op had no effect
         return Outcome(OpType.INFO, error=type(e).__name__)
 
 
-async def _send(client: Client, op: Op, timeout_ms: int) -> Outcome:
+async def _send(client: Client, op: Op, timeout_ms: int, reader: Reader | None) -> Outcome:
     key = op.key if op.key is not None else REGISTER_KEY
     if op.f in ("read", "get"):
-        found = await client.get(key, timeout_ms=timeout_ms)
+        if reader is not None:
+            raw = await reader(key)
+        else:
+            found = await client.get(key, timeout_ms=timeout_ms)
+            raw = found.value if found is not None else None
         if op.f == "get":
-            return Outcome(OpType.OK, found.value.decode() if found is not None else "")
-        return Outcome(OpType.OK, int(found.value) if found is not None else None)
+            return Outcome(OpType.OK, raw.decode() if raw is not None else "")
+        return Outcome(OpType.OK, int(raw) if raw is not None else None)
     if op.f in ("write", "put"):
         await client.put(key, str(op.value), timeout_ms=timeout_ms)
         return Outcome(OpType.OK, op.value)
