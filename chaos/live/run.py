@@ -52,7 +52,7 @@ class Observations:
     intervals: tuple[Interval, ...]
     counts: dict[str, int]
     notes: tuple[str, ...]
-    healed_ms: float | None  # when every fault was healed (None: the run broke off)
+    healed_ms: float  # when every fault was healed
     write_after_heal_ms: float | None  # a write committed this long after healing
     converged_after_heal_ms: float | None  # replicas identical this long after healing
     divergence: str  # "" or what differed between replicas
@@ -109,8 +109,6 @@ class _Run:
             duration_ms=config.duration_ms, warmup_ms=config.warmup_ms,
         )  # fmt: skip
         seeds = [self.rng.getrandbits(64) for _ in range(config.clients)]
-        healed = write_ms = converged_ms = None
-        divergence = ""
         async with trio.open_nursery() as outer:
             outer.start_soon(self._monitor)
             async with trio.open_nursery() as phase:
