@@ -11,10 +11,10 @@ import argparse
 from types import ModuleType
 from typing import Any
 
-from chaos.commands import check, regress, run
+from chaos.commands import check, live, regress, run
 
 # In the order `raftcluster chaos --help` lists them.
-SUBCOMMANDS: tuple[ModuleType, ...] = (run, check, regress)
+SUBCOMMANDS: tuple[ModuleType, ...] = (run, live, check, regress)
 
 
 def register(subparsers: Any) -> None:

@@ -92,7 +92,7 @@ class RunSpec:
             try:
                 from chaos.sim.pysyncobj_engine import simulate_pysyncobj
             except ImportError as e:
-                raise InvalidArgument("--engine", f"pysyncobj needs pysyncobj installed ({e})")
+                raise InvalidArgument("--engine", f"pysyncobj needs pysyncobj ({e})") from e
             return simulate_pysyncobj(config, nemesis, workload, check_timeout_s=check_timeout_s)
         return simulate(
             config, nemesis, workload, check_timeout_s=check_timeout_s, plant=self.plant
