@@ -701,8 +701,14 @@ class Simulator:
 
 
 def _fields(fault: Fault) -> list[list[Any]]:
-    """A fault's fields as [name, value] pairs, for readers of the trace (the report)."""
-    return [[f.name, getattr(fault, f.name)] for f in attrs.fields(type(fault))]
+    """A fault's fields as [name, value] pairs, for readers of the trace (the report).
+    A field that is itself an attrs value (Degrade's conditions) becomes a plain dict, so
+    the trace stays encodable."""
+    return [[f.name, _plain(getattr(fault, f.name))] for f in attrs.fields(type(fault))]
+
+
+def _plain(value: Any) -> Any:
+    return attrs.asdict(value) if attrs.has(type(value)) else value
 
 
 def _since(start: int | None, at: int | None) -> int | None:
