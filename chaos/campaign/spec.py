@@ -74,6 +74,10 @@ class RunSpec:
             raise InvalidArgument("--engine", f"{self.engine!r} is not one of {list(ENGINES)}")
         if self.engine != DEFAULT_ENGINE and self.plant is not None:
             raise InvalidArgument("--plant", "plants a bug in our engine: not with --engine")
+        if self.engine == "pysyncobj" and self.workload != "kv":
+            raise InvalidArgument("--workload", "the pysyncobj engine runs the kv workload only")
+        if self.engine == "pysyncobj" and "membership" in self.nemesis.split(","):
+            raise InvalidArgument("--nemesis", "membership is not driven on the pysyncobj engine")
 
     def run(self, keep_trace: bool = False) -> tuple[SimResult, float]:
         """Run the seed; the result and the wall seconds it took."""

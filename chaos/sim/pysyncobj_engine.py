@@ -85,16 +85,19 @@ from chaos.checker import check, history_from_events, make_model
 from chaos.sim.clock import NodeClock
 from chaos.sim.config import SimConfig
 from chaos.sim.faults import (
+    ChangeMembership,
     ClockDrift,
     ClockJump,
     Crash,
     CutLinks,
+    Degrade,
     Fault,
     HealNetwork,
     NetworkConditions,
     Partition,
     Pause,
     Restart,
+    SlowLinks,
 )
 from chaos.sim.nemesis import ClusterView, Nemesis
 from chaos.sim.network import Envelope, Network
@@ -448,6 +451,10 @@ class PysyncobjSimulator:
     ) -> None:
         if not isinstance(workload, KvWorkload):
             raise InvalidArgument("workload", "the pysyncobj engine runs the kv workload only")
+        if "membership" in nemesis.name.split(","):
+            raise InvalidArgument(
+                "nemesis", "membership changes are not driven on the pysyncobj engine"
+            )
         self.config, self.nemesis, self.workload, self.settings = (
             config,
             nemesis,
@@ -857,6 +864,17 @@ class PysyncobjSimulator:
             net.cuts = set()
         elif isinstance(fault, NetworkConditions):
             net.conditions = fault
+        elif isinstance(fault, Degrade):
+            if fault.conditions is None:
+                net.degraded.pop(fault.source, None)
+            else:
+                net.degraded[fault.source] = fault.conditions
+        elif isinstance(fault, SlowLinks):
+            net.slow = {link: fault.extra_ms for link in fault.links if fault.extra_ms > 0}
+        elif isinstance(fault, ChangeMembership):
+            # pysyncobj's dynamic membership is a different API from ours; refused up front
+            # (`_refuse_membership`), so reaching here is a harness bug.
+            raise TypeError(f"membership changes are not driven on pysyncobj: {fault!r}")
         elif isinstance(fault, Crash):
             self._stop(self.nodes[fault.node])
         elif isinstance(fault, Restart):
@@ -911,6 +929,8 @@ class PysyncobjSimulator:
         self.workload.stop(self.now)
         self.network.cuts = set()
         self.network.conditions = self.config.base_network
+        self.network.slow = {}
+        self.network.degraded = {}
         for node in self.nodes.values():
             if node.stopped:
                 self._restart(node)
@@ -985,6 +1005,7 @@ class PysyncobjSimulator:
         c.committed_entries = c.proposals_committed = len(checks.applied)
         c.acknowledged_writes = sum(len(ops) for ops in checks.acked.values())
         c.network = attrs.asdict(self.network.stats)
+        c.nemesis = dict(sorted(getattr(self.nemesis, "coverage", {}).items()))
         healed = self.healed_at
         timings = {
             "healed_at_ms": healed,
@@ -1006,6 +1027,7 @@ class PysyncobjSimulator:
             timings=timings,
             history=self.workload.history(),
             trace=tuple(self.trace.records),
+            sessions_checked=False,  # pysyncobj has no client sessions
         )
 
 

@@ -83,6 +83,8 @@ class SimResult:
     trace: tuple[list[Any], ...] = ()
     linearizability: CheckResult | None = None
     plant: str | None = None  # the planted bug run instead of the real engine part
+    # False when the engine has no client sessions to check (pysyncobj): "skipped".
+    sessions_checked: bool = True
 
     @property
     def verdict(self) -> str:
@@ -109,7 +111,8 @@ class SimResult:
         lin = self.linearizability
         out = {
             "invariants": "ok" if failed is None or failed in _OWN_CHECKS else "failed",
-            "exactly_once": "failed" if failed == "exactly-once" else "ok",
+            "exactly_once": "skipped" if not self.sessions_checked
+            else "failed" if failed == "exactly-once" else "ok",
             "live": "ok" if self.timings.get("probe_committed_after_heal_ms") is not None
             else "failed" if failed == "liveness" else "not reached",
             "converged": "ok" if healed

@@ -20,6 +20,7 @@ from pysyncobj import syncobj as pysyncobj_module
 
 from chaos.checker import history_from_events
 from chaos.sim import SimConfig, SimResult, simulate
+from chaos.sim.catalog import make_nemesis
 from chaos.sim.faults import Fault, HealNetwork, NetworkConditions, Partition
 from chaos.sim.nemesis import ClusterView, RandomFaults
 from chaos.sim.pysyncobj_engine import (
@@ -266,3 +267,20 @@ def test_an_exception_in_the_harness_is_the_runs_error(monkeypatch: pytest.Monke
     result = simulate_pysyncobj(config(1, 5_000), RandomFaults(), check_timeout_s=None)
     assert result.verdict == "error"
     assert result.error is not None and result.error["message"] == "a bug of ours"
+
+
+@pytest.mark.parametrize("names", ["slow-links", "loss,duplicate,reorder", "halves,kill"])
+def test_named_nemeses_drive_pysyncobj(names: str) -> None:
+    """The catalog's network and process nemeses act on pysyncobj nodes too: the run ends
+    (ok or with findings, never an error) and each part's coverage counted its faults."""
+    config = SimConfig(seed=3, nodes=3, duration_ms=10_000)
+    result = simulate_pysyncobj(config, make_nemesis(names), check_timeout_s=5)
+    assert result.error is None, result.error
+    fired = {name.split(".")[0] for name, count in result.counters.nemesis.items() if count}
+    assert fired == set(names.split(","))
+    assert result.checks["exactly_once"] == "skipped"
+
+
+def test_membership_and_other_workloads_are_refused_up_front() -> None:
+    assert main(["chaos", "run", "--engine", "pysyncobj", "--nemesis", "membership"]) == 2
+    assert main(["chaos", "run", "--engine", "pysyncobj", "--workload", "register"]) == 2
