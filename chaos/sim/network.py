@@ -15,7 +15,15 @@ from typing import Any
 
 import attrs
 
-from chaos.sim.faults import NetworkConditions
+from chaos.sim.faults import (
+    CutLinks,
+    Degrade,
+    Fault,
+    HealNetwork,
+    NetworkConditions,
+    Partition,
+    SlowLinks,
+)
 
 
 @attrs.frozen
@@ -50,6 +58,39 @@ class Network:
         self.stats = NetworkStats()
         self._queue: list[tuple[int, int, Envelope]] = []
         self._seq = 0
+
+    def apply(self, fault: Fault, nodes: tuple[int, ...]) -> bool:
+        """Carry out `fault` if it is a network fault (True), else leave it (False). Both
+        engines (ours and pysyncobj's) share this, so a nemesis means the same on each."""
+        if isinstance(fault, Partition):
+            side = {n: i for i, group in enumerate(fault.groups) for n in group}
+            self.cuts = {
+                (a, b) for a in nodes for b in nodes
+                if a != b and (a not in side or b not in side or side[a] != side[b])
+            }  # fmt: skip
+        elif isinstance(fault, CutLinks):
+            self.cuts |= set(fault.links)
+        elif isinstance(fault, HealNetwork):
+            self.cuts = set()
+        elif isinstance(fault, Degrade):
+            if fault.conditions is None:
+                self.degraded.pop(fault.source, None)
+            else:
+                self.degraded[fault.source] = fault.conditions
+        elif isinstance(fault, SlowLinks):
+            self.slow = {link: fault.extra_ms for link in fault.links if fault.extra_ms > 0}
+        elif isinstance(fault, NetworkConditions):
+            self.conditions = fault
+        else:
+            return False
+        return True
+
+    def heal(self, base: NetworkConditions) -> None:
+        """Every link up, no slow or degraded link, the base conditions back."""
+        self.cuts = set()
+        self.slow = {}
+        self.degraded = {}
+        self.conditions = base
 
     def send(self, envelope: Envelope, may_duplicate: bool) -> list[int]:
         """Schedule `envelope`; returns the delivery times (empty if it was dropped)."""

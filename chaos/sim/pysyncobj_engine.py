@@ -89,15 +89,9 @@ from chaos.sim.faults import (
     ClockDrift,
     ClockJump,
     Crash,
-    CutLinks,
-    Degrade,
     Fault,
-    HealNetwork,
-    NetworkConditions,
-    Partition,
     Pause,
     Restart,
-    SlowLinks,
 )
 from chaos.sim.nemesis import ClusterView, Nemesis
 from chaos.sim.network import Envelope, Network
@@ -851,31 +845,13 @@ class PysyncobjSimulator:
     def _inject(self, fault: Fault) -> None:
         self.counters.faults[fault.kind] = self.counters.faults.get(fault.kind, 0) + 1
         self.trace.add(self.now, "fault", fault.kind, repr(fault))
-        net = self.network
-        if isinstance(fault, Partition):
-            side = {n: i for i, group in enumerate(fault.groups) for n in group}
-            net.cuts = {
-                (a, b) for a in self.nodes for b in self.nodes
-                if a != b and (a not in side or b not in side or side[a] != side[b])
-            }  # fmt: skip
-        elif isinstance(fault, CutLinks):
-            net.cuts |= set(fault.links)
-        elif isinstance(fault, HealNetwork):
-            net.cuts = set()
-        elif isinstance(fault, NetworkConditions):
-            net.conditions = fault
-        elif isinstance(fault, Degrade):
-            if fault.conditions is None:
-                net.degraded.pop(fault.source, None)
-            else:
-                net.degraded[fault.source] = fault.conditions
-        elif isinstance(fault, SlowLinks):
-            net.slow = {link: fault.extra_ms for link in fault.links if fault.extra_ms > 0}
-        elif isinstance(fault, ChangeMembership):
+        if self.network.apply(fault, tuple(self.nodes)):
+            return
+        if isinstance(fault, ChangeMembership):
             # pysyncobj's dynamic membership is a different API from ours; refused up front
             # (`_refuse_membership`), so reaching here is a harness bug.
             raise TypeError(f"membership changes are not driven on pysyncobj: {fault!r}")
-        elif isinstance(fault, Crash):
+        if isinstance(fault, Crash):
             self._stop(self.nodes[fault.node])
         elif isinstance(fault, Restart):
             self._restart(self.nodes[fault.node])
@@ -927,10 +903,7 @@ class PysyncobjSimulator:
         self.healed_at = self.now
         self.trace.add(self.now, "heal")
         self.workload.stop(self.now)
-        self.network.cuts = set()
-        self.network.conditions = self.config.base_network
-        self.network.slow = {}
-        self.network.degraded = {}
+        self.network.heal(self.config.base_network)
         for node in self.nodes.values():
             if node.stopped:
                 self._restart(node)

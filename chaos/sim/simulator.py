@@ -34,15 +34,9 @@ from chaos.sim.faults import (
     ClockDrift,
     ClockJump,
     Crash,
-    CutLinks,
-    Degrade,
     Fault,
-    HealNetwork,
-    NetworkConditions,
-    Partition,
     Pause,
     Restart,
-    SlowLinks,
 )
 from chaos.sim.invariants import Invariants, SafetyViolation
 from chaos.sim.nemesis import ClusterView, Nemesis
@@ -472,24 +466,10 @@ class Simulator:
     def _inject(self, fault: Fault) -> None:
         self.counters.faults[fault.kind] = self.counters.faults.get(fault.kind, 0) + 1
         self.trace.add(self.now, "fault", fault.kind, repr(fault), _fields(fault))
-        net = self.network
-        if isinstance(fault, Partition):
-            net.cuts = _partition_cuts(tuple(self.nodes), fault.groups)
-        elif isinstance(fault, CutLinks):
-            net.cuts |= set(fault.links)
-        elif isinstance(fault, HealNetwork):
-            net.cuts = set()
-        elif isinstance(fault, Degrade):
-            if fault.conditions is None:
-                net.degraded.pop(fault.source, None)
-            else:
-                net.degraded[fault.source] = fault.conditions
-        elif isinstance(fault, SlowLinks):
-            net.slow = {link: fault.extra_ms for link in fault.links if fault.extra_ms > 0}
-        elif isinstance(fault, ChangeMembership):
+        if self.network.apply(fault, tuple(self.nodes)):
+            return
+        if isinstance(fault, ChangeMembership):
             self._ask_membership(fault.op, fault.node)
-        elif isinstance(fault, NetworkConditions):
-            net.conditions = fault
         elif isinstance(fault, Crash):
             self._crash(self.nodes[fault.node], fault.during_sync)
         elif isinstance(fault, Restart):
@@ -601,10 +581,7 @@ class Simulator:
         self.healed_at = self.now
         self.trace.add(self.now, "heal")
         self.workload.stop(self.now)
-        self.network.cuts = set()
-        self.network.slow = {}
-        self.network.degraded = {}
-        self.network.conditions = self.config.base_network
+        self.network.heal(self.config.base_network)
         for node in self.nodes.values():
             node.disk.armed = False
             if node.replica is None:
@@ -713,15 +690,3 @@ def _plain(value: Any) -> Any:
 
 def _since(start: int | None, at: int | None) -> int | None:
     return None if start is None or at is None else at - start
-
-
-def _partition_cuts(
-    nodes: tuple[int, ...], groups: tuple[tuple[int, ...], ...]
-) -> set[tuple[int, int]]:
-    side = {n: i for i, group in enumerate(groups) for n in group}
-    return {
-        (a, b)
-        for a in nodes
-        for b in nodes
-        if a != b and (a not in side or b not in side or side[a] != side[b])
-    }
