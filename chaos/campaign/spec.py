@@ -47,7 +47,7 @@ class RunSpec:
     heal_timeout_s: float = DEFAULT_HEAL_TIMEOUT_S
     nemesis: str = DEFAULT_NEMESIS
     workload: str = DEFAULT_WORKLOAD
-    check_timeout_s: float = DEFAULT_CHECK_TIMEOUT_S  # wall seconds; 0 skips the check
+    check_timeout_s: float = DEFAULT_CHECK_TIMEOUT_S  # effort seconds; 0 skips the check
     plant: str | None = None  # a planted bug (chaos/sim/planted.py) instead of the real part
     engine: str = DEFAULT_ENGINE  # the system under test: ours, or pysyncobj
 

@@ -26,7 +26,15 @@ from chaos.checker.model import BaseModel, Model, OptionReader, Prepared
 from chaos.checker.models import MODELS, make_model, register_model
 from chaos.checker.search import Deadline
 from chaos.checker.values import freeze, thaw
-from chaos.checker.verdict import CheckResult, ClockDeadline, Never, Verdict, check, relax
+from chaos.checker.verdict import (
+    CheckResult,
+    ClockDeadline,
+    EffortClock,
+    Never,
+    Verdict,
+    check,
+    relax,
+)
 from chaos.checker.witness import Witness
 
 __all__ = [
@@ -35,6 +43,7 @@ __all__ = [
     "CheckResult",
     "ClockDeadline",
     "Deadline",
+    "EffortClock",
     "Event",
     "History",
     "HistoryError",

@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import attrs
 
-from chaos.checker import Verdict, check, history_from_events, make_model
+from chaos.checker import EffortClock, Verdict, check, history_from_events, make_model
 from chaos.report.directory import history_events, write_report
 from chaos.report.record import (
     CheckerRun,
@@ -56,18 +56,6 @@ MINORITY_CLIENT: Final = 0  # talks to node 1, which ends up on the minority sid
 TIMEOUT_MS: Final = 500
 MODEL: Final = "register"
 OPTIONS: Final = {"initial": 0}
-
-
-class EffortClock:
-    """A clock that advances a millisecond each time it is read: the checker reads it
-    every 512 configurations, so a budget of S seconds is about S * 512,000 of them."""
-
-    def __init__(self) -> None:
-        self.reads = 0
-
-    def __call__(self) -> float:
-        self.reads += 1
-        return self.reads / 1000
 
 
 @attrs.frozen

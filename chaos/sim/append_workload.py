@@ -12,7 +12,14 @@ whole append `info`.
 
 from __future__ import annotations
 
-from chaos.checker import CheckResult, Event, check, history_from_events, make_model
+from chaos.checker import (
+    CheckResult,
+    EffortClock,
+    Event,
+    check,
+    history_from_events,
+    make_model,
+)
 from chaos.sim.workload import ClientsWorkload, OpClient
 from raftcluster.client.core import Completion
 from statemachine.kv import Compare, CompareOp, CompareTarget, Put, Range, RangeResult, Txn
@@ -83,4 +90,10 @@ class AppendWorkload(ClientsWorkload):
 
     def check(self, timeout_s: float) -> CheckResult | None:
         history = history_from_events(self._events, source="append workload")
-        return check(history, make_model("kv", {}), timeout_s=timeout_s, core_timeout_s=None)
+        return check(
+            history,
+            make_model("kv", {}),
+            timeout_s=timeout_s,
+            core_timeout_s=None,
+            clock=EffortClock(),
+        )

@@ -81,7 +81,7 @@ from pysyncobj.version import VERSION as PYSYNCOBJ_VERSION
 import chaos
 import raftcluster
 import statemachine
-from chaos.checker import check, history_from_events, make_model
+from chaos.checker import EffortClock, check, history_from_events, make_model
 from chaos.sim.clock import NodeClock
 from chaos.sim.config import SimConfig
 from chaos.sim.faults import (
@@ -167,7 +167,13 @@ def simulate_pysyncobj(
     if check_timeout_s is None:
         return result
     history = history_from_events(result.history, source="pysyncobj kv workload")
-    lin = check(history, make_model("kv", {}), timeout_s=check_timeout_s, core_timeout_s=None)
+    lin = check(
+        history,
+        make_model("kv", {}),
+        timeout_s=check_timeout_s,
+        core_timeout_s=None,
+        clock=EffortClock(),
+    )
     return attrs.evolve(result, linearizability=lin)
 
 

@@ -14,7 +14,14 @@ in the `register` model). A cas that failed for any other reason had no effect, 
 
 from __future__ import annotations
 
-from chaos.checker import CheckResult, Event, check, history_from_events, make_model
+from chaos.checker import (
+    CheckResult,
+    EffortClock,
+    Event,
+    check,
+    history_from_events,
+    make_model,
+)
 from chaos.sim.workload import ClientsWorkload, OpClient
 from raftcluster.client.core import Completion
 from statemachine.kv import Compare, CompareOp, CompareTarget, Put, Range, RangeResult, Txn
@@ -84,4 +91,4 @@ class RegisterWorkload(ClientsWorkload):
     def check(self, timeout_s: float) -> CheckResult | None:
         history = history_from_events(self._events, source="register workload")
         model = make_model("register", MODEL_OPTIONS)
-        return check(history, model, timeout_s=timeout_s, core_timeout_s=None)
+        return check(history, model, timeout_s=timeout_s, core_timeout_s=None, clock=EffortClock())

@@ -18,7 +18,14 @@ from typing import Any, Protocol
 
 import attrs
 
-from chaos.checker import CheckResult, Event, check, history_from_events, make_model
+from chaos.checker import (
+    CheckResult,
+    EffortClock,
+    Event,
+    check,
+    history_from_events,
+    make_model,
+)
 from raftcluster.client.core import ClientCore, Completion
 from raftcluster.errors import OutcomeUnknown
 from statemachine.kv import Put, Range, RangeResult
@@ -49,7 +56,9 @@ class Workload(Protocol):
     def history(self) -> tuple[Event, ...]: ...
 
     def check(self, timeout_s: float) -> CheckResult | None:
-        """Judge the history (None: this workload has no model to check against)."""
+        """Judge the history (None: this workload has no model to check against).
+        `timeout_s` is a budget of search effort: check it on an `EffortClock`, so the
+        verdict is the same on every machine."""
         ...
 
 
@@ -176,4 +185,10 @@ class KvWorkload(ClientsWorkload):
 
     def check(self, timeout_s: float) -> CheckResult | None:
         history = history_from_events(self._events, source="kv workload")
-        return check(history, make_model("kv", {}), timeout_s=timeout_s, core_timeout_s=None)
+        return check(
+            history,
+            make_model("kv", {}),
+            timeout_s=timeout_s,
+            core_timeout_s=None,
+            clock=EffortClock(),
+        )
