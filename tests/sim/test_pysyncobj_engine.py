@@ -216,7 +216,7 @@ def test_the_commands_in_the_docs_give_what_the_docs_show(
         for line in shown:
             assert " ".join(line.split()) in printed, (command, line)
         checked += 1
-    assert checked == 4
+    assert checked == 5
 
 
 def test_same_seed_same_run_in_processes_with_different_string_hashes() -> None:
