@@ -43,4 +43,7 @@ def test_the_node_benchmark_runs_in_quick_mode() -> None:
             row = throughput[(f"{workload.name} (ops/s)", f"pysyncobj {variant.name}")]
             assert row.value > 0 and row.peer_value, row  # both sides completed operations
             assert not row.failed
+        etcd = throughput.get((f"{workload.name} (ops/s)", bench_node.ETCD))
+        assert (etcd is None) == (workload.etcd_per_second is None)
+        assert etcd is None or (etcd.value > 0 and etcd.peer_value == workload.etcd_per_second)
     assert children() <= before  # every node process, ours and pysyncobj's, is gone

@@ -209,7 +209,9 @@ class Driver:
             self.stats.syncs += 1
             self.stats.entries_persisted += len(work.ready.entries)
         else:
-            replica.persist(work)  # nothing to write: no I/O
+            # Nothing to sync (at most a new commit index, buffered until the next sync):
+            # no I/O to wait for.
+            replica.persist(work)
         out = replica.complete(work)
         self.stats.cycles += 1
         sent = {id(m) for m in early}

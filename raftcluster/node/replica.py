@@ -12,7 +12,9 @@ The Ready cycle, in three calls so that a shell can run the blocking one elsewhe
     work = replica.prepare()      take what the Raft core has ready (and a snapshot to save)
     replica.persist(work)         the only call that does storage I/O: a new term and vote,
                                   the snapshot(s), the entries, the hard state with the new
-                                  commit index, then one sync. It touches nothing but the
+                                  commit index, then one sync if `work.must_sync` (a new
+                                  commit index alone is written, not synced: a later sync
+                                  carries it). It touches nothing but the
                                   storage and `work`, so a shell may run it in a worker
                                   thread while other inputs come in.
     out = replica.complete(work)  restore/apply committed entries, serve reads, settle
@@ -120,6 +122,8 @@ class Work:
 
     @property
     def must_sync(self) -> bool:
+        """Whether `persist` syncs: entries, a snapshot, a new term or vote (see
+        `Ready.must_sync`). When False, `persist` only buffers (no I/O to wait for)."""
         return self.ready.must_sync or self.compacted is not None
 
 
@@ -291,7 +295,7 @@ class Replica:
     def has_ready(self) -> bool:
         """Whether a cycle has anything to do: the core's Ready, a snapshot to save, or
         replies waiting (a cycle's `complete` returns them; `work.must_sync` is False
-        when there is nothing to persist)."""
+        when there is nothing to sync)."""
         self._ask_reads()
         return self._core.has_ready() or self._to_save is not None or bool(self._outbox)
 
@@ -319,7 +323,10 @@ class Replica:
         """Make `work` durable, storage I/O only, in an order such that a crash after any
         prefix of these writes leaves a disk the node can start from: the new term and
         vote (with the old commit index), the snapshots, the entries, then the hard state
-        with the new commit index (never above the log), then one sync."""
+        with the new commit index (never above the log), then one sync if `must_sync`.
+        Without a sync (only the commit index changed) the writes stay buffered in the
+        storage, and a crash may lose them: the node then restarts with an older commit
+        index and learns the newer one again from the leader."""
         storage = self._storage
         rd = work.ready
         if work.term_first is not None:

@@ -156,8 +156,9 @@ class Node:
 
     def stop(self) -> None:
         """Stop gracefully: refuse new requests, finish the cycle in progress (its persist
-        completes and its messages go out), answer waiting requests, close the storage,
-        then the transport. `serve` returns when done. Safe to call at any time, twice."""
+        completes and its messages go out), answer waiting requests, sync the storage (a
+        newer commit index may be buffered) and close it, then the transport. `serve`
+        returns when done. Safe to call at any time, twice."""
         self._stop_requested = True
         if self._driver is not None:
             self._driver.stop()
@@ -210,6 +211,9 @@ class Node:
                          status.applied_index)  # fmt: skip
                 task_status.started(self)
                 await driver.run()
+                # A graceful stop: cycles that only moved the commit index were not synced;
+                # sync it now so that a restart resumes where this run left off.
+                await trio.to_thread.run_sync(storage.sync)
                 log.info("node %d: stopped (applied %d)", self.node_id, replica.applied_index)
             finally:
                 with trio.CancelScope(shield=True):

@@ -13,7 +13,8 @@ Inputs (each returns at once; none blocks, sleeps, reads a clock or touches a fi
 Output: `ready()` returns a frozen `Ready` with everything to do since the last one;
 the shell then, in this order,
     1. persists ready.snapshot, ready.entries (which may replace a stored suffix) and
-       ready.hard_state, and syncs them (one fsync for the batch);
+       ready.hard_state, and syncs them (one fsync for the batch) if ready.must_sync
+       (not for a change of the commit index alone: see `Ready`);
     2. sends ready.messages (only after step 1: a vote or an acknowledgement in them
        promises exactly what step 1 made durable; the core never emits such a message in
        a Ready that does not also carry the state it depends on);
@@ -477,6 +478,7 @@ class RaftCore:
             committed_entries=self._next_committed(),
             messages=tuple(self._msgs),
             read_states=tuple(self._read_states),
+            term_or_vote_changed=(hard.term, hard.vote) != (prev.term, prev.vote),
         )
         self._msgs.clear()
         self._read_states.clear()

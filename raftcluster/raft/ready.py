@@ -46,8 +46,11 @@ class LogPosition:
 class Ready:
     """One batch of work for the shell, in this order:
 
-    1. make `snapshot` (if any), `entries` and `hard_state` (if any) durable, and sync once;
-       `entries` may start at or below the last stored index: they replace that suffix;
+    1. write `snapshot` (if any), `entries` and `hard_state` (if any), and sync once if
+       `must_sync`; `entries` may start at or below the last stored index: they replace
+       that suffix. A hard state whose only change is the commit index need not be synced
+       (it is written, and made durable by a later sync): the commit index is volatile
+       in Raft, and a restarted node learns it again from the leader (etcd's MustSync);
     2. send `messages` (only now: they may promise what step 1 made durable);
     3. if `snapshot`, restore the state machine from it; then apply `committed_entries`
        in order; serve `read_states` once applied up to their index;
@@ -61,15 +64,24 @@ class Ready:
     committed_entries: tuple[Entry, ...] = ()
     messages: tuple[RaftMessage, ...] = ()
     read_states: tuple[ReadState, ...] = ()
+    # The hard state's term or vote changed: a vote must be on disk before any message
+    # that relies on it leaves (a commit index alone is not such a promise).
+    term_or_vote_changed: bool = False
+
+    @property
+    def must_write(self) -> bool:
+        """Whether step 1 writes anything."""
+        return self.hard_state is not None or bool(self.entries) or self.snapshot is not None
 
     @property
     def must_sync(self) -> bool:
-        """Whether step 1 writes anything (and so needs an fsync before step 2)."""
-        return self.hard_state is not None or bool(self.entries) or self.snapshot is not None
+        """Whether step 1 must sync before step 2: it writes entries, a snapshot, or a new
+        term or vote. Not for a hard state whose only change is the commit index."""
+        return self.term_or_vote_changed or bool(self.entries) or self.snapshot is not None
 
     def is_empty(self) -> bool:
         return not (
-            self.must_sync
+            self.must_write
             or self.soft_state is not None
             or self.committed_entries
             or self.messages

@@ -57,10 +57,13 @@ class RpcConnection:
         if timeout_ms <= 0:
             raise InvalidArgument("timeout_ms", f"{timeout_ms} must be positive")
         deadline = trio.current_time() + timeout_ms / 1000
-        with trio.move_on_at(deadline) as waiting:
-            await self._slots.acquire()
-        if waiting.cancelled_caught:  # trio: a cancelled acquire() acquired nothing
-            raise PeerUnreachable(f"node {self.node_id}: too many calls in flight")
+        try:
+            self._slots.acquire_nowait()  # the usual case, without a cancel scope
+        except trio.WouldBlock:
+            with trio.move_on_at(deadline) as waiting:
+                await self._slots.acquire()
+            if waiting.cancelled_caught:  # trio: a cancelled acquire() acquired nothing
+                raise PeerUnreachable(f"node {self.node_id}: too many calls in flight") from None
         try:
             return await self._connection.call(request, deadline=deadline)
         finally:

@@ -297,22 +297,27 @@ class Connection:
 
     async def _read_loop(self, scope: trio.CancelScope) -> None:
         idle_s = self._limits.idle_timeout_ms / 1000
+        # One idle scope for the whole loop, its deadline moved on before each receive:
+        # a cancel scope per receive costs several times more, on every frame batch.
+        # `receive_some` is the only checkpoint inside it.
+        idle = trio.CancelScope()
         try:
-            while True:
-                self._dispatch_buffered()
-                wanted = self._parser.wanted_bytes()
-                chunk = min(max(wanted, _RECEIVE_CHUNK_MIN), _RECEIVE_CHUNK_MAX)
-                with trio.move_on_after(idle_s) as idle:
+            with idle:
+                while True:
+                    self._dispatch_buffered()
+                    wanted = self._parser.wanted_bytes()
+                    chunk = min(max(wanted, _RECEIVE_CHUNK_MIN), _RECEIVE_CHUNK_MAX)
+                    idle.deadline = trio.current_time() + idle_s
                     data = await self._stream.receive_some(chunk)
-                if idle.cancelled_caught:
-                    raise IdleTimeout(f"nothing from {self.label} for {idle_s:g} s")
-                if not data:
-                    if self._parser.buffered_bytes:
-                        raise TruncatedFrame(f"{self.label} closed in the middle of a frame")
-                    scope.cancel()  # a clean close by the peer
-                    return
-                self.counters.bytes_in += len(data)
-                self._parser.feed(data)
+                    if not data:
+                        if self._parser.buffered_bytes:
+                            raise TruncatedFrame(f"{self.label} closed in the middle of a frame")
+                        scope.cancel()  # a clean close by the peer
+                        return
+                    self.counters.bytes_in += len(data)
+                    self._parser.feed(data)
+            # Only the idle deadline ends the block without return or raise.
+            raise IdleTimeout(f"nothing from {self.label} for {idle_s:g} s")
         except (TransportError, trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
             self._fail(e, scope)
 

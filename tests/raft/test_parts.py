@@ -227,6 +227,25 @@ def test_single_node_commits_after_its_own_persist() -> None:
     assert [e.data for e in rd.committed_entries] == [b"a"]
 
 
+def test_only_entries_a_snapshot_or_a_new_term_or_vote_must_be_synced() -> None:
+    core = RaftCore(RaftConfig(node_id=2, peers=(1, 2, 3)), DurableState(), random.Random(1))
+    while core.has_ready():
+        core.advance(core.ready())
+    core.step(VoteRequest(2, 1, 2, last_index=1, last_term=1))
+    rd = core.ready()  # the vote must be durable before the response leaves
+    assert rd.term_or_vote_changed and rd.must_sync and not rd.entries
+    core.advance(rd)
+    core.step(AppendEntries(2, 1, 2, 1, 1, 1, (Entry(2, 2, EntryKind.NORMAL, b"a"),)))
+    rd = core.ready()  # the entry must be durable before the acknowledgement leaves
+    assert rd.must_sync and not rd.term_or_vote_changed and rd.hard_state is None
+    core.advance(rd)
+    core.step(Heartbeat(2, 1, 2, 2))
+    rd = core.ready()  # a new commit index alone: written, but no promise rides on it
+    assert rd.hard_state is not None and rd.hard_state.commit == 2
+    assert rd.must_write and not rd.must_sync
+    core.advance(rd)
+
+
 def test_uncommitted_bytes_bound_proposals() -> None:
     node = Node.start(RaftConfig(node_id=1, peers=(1,), max_uncommitted_bytes=10), seed=1)
     node.core.campaign()
