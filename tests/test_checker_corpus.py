@@ -1,7 +1,8 @@
 """Every history of shared/corpora/linearizability gets its known verdict, with a true witness.
 
-The corpus must be beside the repository (chaos/checker/corpus.py says where it looks);
-without it these tests fail at collection, they do not skip. The whole corpus takes a
+The corpus is found beside the repository, or else in the copy the repository keeps
+(chaos/checker/corpus.py says where it looks); without either these tests fail at
+collection, they do not skip. The whole corpus takes a
 couple of seconds on an idle machine; the budget below is generous so that a loaded CI
 machine still gives every verdict, and the test refuses "unknown".
 """
@@ -13,7 +14,15 @@ from collections.abc import Sequence
 import pytest
 
 from chaos.checker import Operation, Status, Verdict, check, load_history, make_model
-from chaos.checker.corpus import CorpusEntry, find_corpus, load_manifest
+from chaos.checker.corpus import (
+    RELATIVE,
+    REPO_ROOT,
+    VENDORED,
+    CorpusEntry,
+    corpus_candidates,
+    find_corpus,
+    load_manifest,
+)
 from chaos.checker.model import Model
 from chaos.checker.verdict import relax
 from chaos.checker.witness import Witness
@@ -159,3 +168,19 @@ def test_witness_names_only_its_partition() -> None:
     assert witness is not None
     keys = {witness.ops[i].key for i in (*witness.prefix, *witness.candidates)}
     assert len(keys) == 1
+
+
+def test_the_repository_keeps_a_copy_of_the_shared_corpus_byte_for_byte() -> None:
+    """The fallback for a machine without `shared/` holds every file of the manifest, and
+    where the shared corpus is present too, the two are the same bytes."""
+    vendored = REPO_ROOT / VENDORED
+    assert corpus_candidates()[-1] == vendored
+    kept = load_manifest(vendored)
+    assert len(kept) == 230 and all((vendored / e.file).is_file() for e in kept)
+    shared = [p for p in corpus_candidates()[:-1] if (p / "manifest.json").is_file()]
+    for place in shared:
+        files = sorted(p.relative_to(place) for p in place.rglob("*") if p.is_file())
+        assert files == sorted(p.relative_to(vendored) for p in vendored.rglob("*") if p.is_file())
+        for name in files:
+            assert (place / name).read_bytes() == (vendored / name).read_bytes(), name
+    assert RELATIVE.parts[-1] == VENDORED.parts[-1]

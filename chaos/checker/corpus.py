@@ -2,7 +2,9 @@
 
 The corpus sits beside the repository, at `../shared/corpora/linearizability` from its
 root: a fresh clone with `shared/` next to it finds it there. A git worktree also looks
-beside the main checkout it belongs to. `RAFTCLUSTER_CORPUS` overrides both.
+beside the main checkout it belongs to. `RAFTCLUSTER_CORPUS` overrides both. Last comes
+the copy kept in the repository (`tests/corpora/linearizability`, byte for byte the
+shared one), so a clone on a machine without `shared/` still checks every history.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import attrs
 from chaos.checker.errors import HistoryError
 
 RELATIVE = Path("shared") / "corpora" / "linearizability"
+VENDORED = Path("tests") / "corpora" / "linearizability"
 ENVIRONMENT = "RAFTCLUSTER_CORPUS"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,6 +60,7 @@ def corpus_candidates(root: Path = REPO_ROOT) -> list[Path]:
             gitdir = Path(text.partition(":")[2].strip())
             if gitdir.parent.name == "worktrees":
                 places.append(gitdir.parent.parent.parent.parent / RELATIVE)
+    places.append(root / VENDORED)
     return places
 
 
