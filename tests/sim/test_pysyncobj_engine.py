@@ -20,13 +20,13 @@ from pysyncobj import syncobj as pysyncobj_module
 
 from chaos.checker import history_from_events
 from chaos.sim import SimConfig, SimResult, simulate
+from chaos.sim.applied_checks import AppliedLogChecks
 from chaos.sim.catalog import make_nemesis
 from chaos.sim.faults import Fault, HealNetwork, NetworkConditions, Partition
 from chaos.sim.nemesis import ClusterView, RandomFaults
 from chaos.sim.pysyncobj_engine import (
     PysyncobjSettings,
     PysyncobjSimulator,
-    _Checks,
     simulate_pysyncobj,
 )
 from chaos.sim.workload import Workload
@@ -263,7 +263,7 @@ def test_an_exception_in_the_harness_is_the_runs_error(monkeypatch: pytest.Monke
     def broken(*args: object) -> None:
         raise RuntimeError("a bug of ours")
 
-    monkeypatch.setattr(_Checks, "on_apply", broken)
+    monkeypatch.setattr(AppliedLogChecks, "on_apply", broken)
     result = simulate_pysyncobj(config(1, 5_000), RandomFaults(), check_timeout_s=None)
     assert result.verdict == "error"
     assert result.error is not None and result.error["message"] == "a bug of ours"
