@@ -27,9 +27,9 @@ from typing import Any
 import trio
 
 from chaos.checker import dump_events
-from chaos.live import NEMESES, WORKLOADS, LiveConfig, judge, observe
+from chaos.live import NEMESES, WORKLOADS, LiveConfig, judge
 from chaos.live.judge import Judgement
-from chaos.live.run import Observations
+from chaos.live.run import Observations, observe_until_interrupted
 from chaos.report import RunVerdict, write_report
 from raftcluster.cli.output import add_json_flag, emit
 from statemachine.errors import ClusterError
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     clock = time.perf_counter()
     try:
         with _cluster_directory(args.keep) as directory:
-            observed = trio.run(observe, config, directory)
+            observed = trio.run(observe_until_interrupted, config, directory)
     except (ClusterError, OSError) as e:
         return _fail(args, "run", e)
     except Exception as e:  # noqa: BLE001 - the command's boundary: shown, then exit 2

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,40 @@ async def observe(config: LiveConfig, directory: Path) -> Observations:
             return await _Run(config, cluster).go()
     except BaseExceptionGroup as group:  # one error (or Ctrl-C) comes out as itself
         raise single(group) from None
+
+
+async def observe_until_interrupted(config: LiveConfig, directory: Path) -> Observations:
+    """`observe`, with Ctrl-C (SIGINT) taken as a signal rather than as a KeyboardInterrupt
+    that trio raises wherever the main task happens to be: raised inside a finalizer, it
+    would be printed and lost, and the run would go on. On SIGINT the run is cancelled
+    (every node stopped and reaped, as `observe` says), then KeyboardInterrupt is raised.
+    Needs the main thread (signal handlers)."""
+    interrupted = False
+    result: Observations | None = None
+    try:
+        with trio.open_signal_receiver(signal.SIGINT) as signals:
+            async with trio.open_nursery() as nursery:
+
+                async def watch() -> None:
+                    nonlocal interrupted
+                    async for _ in signals:
+                        interrupted = True
+                        nursery.cancel_scope.cancel()
+                        return
+
+                async def work() -> None:
+                    nonlocal result
+                    result = await observe(config, directory)
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(watch)
+                nursery.start_soon(work)
+    except BaseExceptionGroup as group:
+        raise single(group) from None
+    if interrupted:
+        raise KeyboardInterrupt
+    assert result is not None, "the run ended without a result or an error"
+    return result
 
 
 async def _wait_leader(cluster: LiveCluster, timeout_ms: int) -> None:
