@@ -13,12 +13,7 @@ whole append `info`.
 from __future__ import annotations
 
 from chaos.checker import (
-    CheckResult,
-    EffortClock,
     Event,
-    check,
-    history_from_events,
-    make_model,
 )
 from chaos.sim.workload import ClientsWorkload, OpClient
 from raftcluster.client.core import Completion
@@ -30,6 +25,7 @@ READ_STAGE, TXN_STAGE = 0, 1
 
 class AppendWorkload(ClientsWorkload):
     name = "append"
+    model = "kv"
 
     def __init__(
         self, clients: int = 4, keys: int = 3, max_think_ms: int = 100, max_tries: int = 5
@@ -87,13 +83,3 @@ class AppendWorkload(ClientsWorkload):
         txn = Txn((compare,), success=(Put(key, current + c.value.encode()),))
         c.stage, c.scratch = TXN_STAGE, c.scratch + 1
         c.handle = c.core.write(txn, now)
-
-    def check(self, timeout_s: float) -> CheckResult | None:
-        history = history_from_events(self._events, source="append workload")
-        return check(
-            history,
-            make_model("kv", {}),
-            timeout_s=timeout_s,
-            core_timeout_s=None,
-            clock=EffortClock(),
-        )

@@ -15,12 +15,7 @@ in the `register` model). A cas that failed for any other reason had no effect, 
 from __future__ import annotations
 
 from chaos.checker import (
-    CheckResult,
-    EffortClock,
     Event,
-    check,
-    history_from_events,
-    make_model,
 )
 from chaos.sim.workload import ClientsWorkload, OpClient
 from raftcluster.client.core import Completion
@@ -34,6 +29,8 @@ SEEN = 4  # recent values a client remembers, to pick a cas's expected value fro
 
 class RegisterWorkload(ClientsWorkload):
     name = "register"
+    model = "register"
+    model_options = MODEL_OPTIONS
 
     def __init__(self, clients: int = 4, max_think_ms: int = 100) -> None:
         super().__init__(clients, max_think_ms)
@@ -87,8 +84,3 @@ class RegisterWorkload(ClientsWorkload):
             self._remember(c, c.value[1])
             return Event(c.index, "ok", "cas", c.value, c.key, time=now)
         return Event(c.index, "fail", "cas", c.value, c.key, time=now, error="compare-failed")
-
-    def check(self, timeout_s: float) -> CheckResult | None:
-        history = history_from_events(self._events, source="register workload")
-        model = make_model("register", MODEL_OPTIONS)
-        return check(history, model, timeout_s=timeout_s, core_timeout_s=None, clock=EffortClock())

@@ -88,6 +88,9 @@ class ClientsWorkload:
     starting its next call, with `handle` set)."""
 
     name = "clients"
+    # The checker model the history is judged with, and its options.
+    model = "kv"
+    model_options: dict[str, Any] = {}
 
     def __init__(self, clients: int, max_think_ms: int) -> None:
         self.clients = clients
@@ -143,6 +146,18 @@ class ClientsWorkload:
     def history(self) -> tuple[Event, ...]:
         return tuple(self._events)
 
+    def check(self, timeout_s: float) -> CheckResult | None:
+        """The history judged with `model` on an effort clock (the same verdict on any
+        machine)."""
+        history = history_from_events(self._events, source=f"{self.name} workload")
+        return check(
+            history,
+            make_model(self.model, self.model_options),
+            timeout_s=timeout_s,
+            core_timeout_s=None,
+            clock=EffortClock(),
+        )
+
     def failed(self, c: OpClient, done: Completion, now: int, value: Any = None) -> Event:
         """The event for a call that ended in an error: `info` when its outcome is unknown
         (`OutcomeUnknown`), else `fail` (it had no effect)."""
@@ -182,13 +197,3 @@ class KvWorkload(ClientsWorkload):
         assert isinstance(result, RangeResult)
         value = result.kvs[0].value.decode() if result.kvs else ""
         return Event(c.index, "ok", "get", value, c.key, time=now)
-
-    def check(self, timeout_s: float) -> CheckResult | None:
-        history = history_from_events(self._events, source="kv workload")
-        return check(
-            history,
-            make_model("kv", {}),
-            timeout_s=timeout_s,
-            core_timeout_s=None,
-            clock=EffortClock(),
-        )
