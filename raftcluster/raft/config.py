@@ -53,6 +53,13 @@ class RaftConfig:
     )
     # A follower refuses to buffer an incoming snapshot larger than this.
     max_snapshot_bytes: int = attrs.field(default=1024 * MiB, validator=positive)
+    # A leader that commits entries tells the followers the new commit index on the next
+    # AppendEntries it sends them anyway; only if none goes out within this delay does it
+    # send one for the commit index alone. Under a stream of writes the next batch carries
+    # it, which saves every follower a message and its answer per commit (about a third
+    # of the messages of a sequential write). Followers apply, and answer stale and
+    # forwarded reads, up to this much later. 0: tell them at once (etcd's behaviour).
+    commit_notice_delay_ms: int = attrs.field(default=5, validator=int_range(0, 60_000))
     check_quorum: bool = True
     pre_vote: bool = True
     # Proposals are refused while the leader's uncommitted entries of its term exceed this.

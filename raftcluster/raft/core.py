@@ -117,6 +117,11 @@ class RaftCore:
         self._transfer_deadline_ms = 0
         self._uncommitted_bytes = 0
         self._heartbeat_due_ms = 0
+        # Leader: when followers not told a new commit index get a message for it alone
+        # (None: nobody waits; see RaftConfig.commit_notice_delay_ms), and whether the
+        # next flush sends them that message (the notice fell due).
+        self._commit_notice_due_ms: int | None = None
+        self._commit_notice_now = False
         self._became_leader_ms = 0
         self._incoming: _IncomingSnapshot | None = None
         self._outstanding: Ready | None = None
@@ -225,6 +230,8 @@ class RaftCore:
             due = min(due, self._check_quorum_due_ms())
         if self._transferee != NONE:
             due = min(due, self._transfer_deadline_ms)
+        if self._commit_notice_due_ms is not None:
+            due = min(due, self._commit_notice_due_ms)
         return max(due, self._now_ms)
 
     def _election_due_ms(self) -> int:
@@ -252,6 +259,11 @@ class RaftCore:
         if now >= self._heartbeat_due_ms:
             self._heartbeat_due_ms = now + self.config.heartbeat_interval_ms
             self._broadcast_heartbeat()
+        due = self._commit_notice_due_ms
+        if due is not None and now >= due:
+            self._commit_notice_due_ms = None
+            self._commit_notice_now = True
+            self._dirty.update(n for n, pr in self._progress.items() if pr.needs_commit)
 
     def _check_quorum_due_ms(self) -> int:
         """When the leader will have heard from no majority within an election timeout,
@@ -650,6 +662,8 @@ class RaftCore:
             self._dirty.clear()
             self._reads.clear()  # a deposed leader never answers a read
             self._transferee = NONE
+            self._commit_notice_due_ms = None
+            self._commit_notice_now = False
         self._role = role
         self._leader = leader
         self._votes = {}
@@ -855,7 +869,10 @@ class RaftCore:
         assert self._uncommitted_bytes >= 0
         for pr in self._progress.values():
             pr.needs_commit = True
-        self._dirty.update(self._progress)
+        if self.config.commit_notice_delay_ms == 0:
+            self._dirty.update(self._progress)
+        elif self._commit_notice_due_ms is None:
+            self._commit_notice_due_ms = self._now_ms + self.config.commit_notice_delay_ms
         self._activate_reads()
         if self.id not in self._confs.at(self._log.committed).voters:
             self._hand_over()
@@ -864,6 +881,8 @@ class RaftCore:
         """Our removal (or demotion) is committed: the others carry on without us. Tell
         them the commit index, and let the most up-to-date voter campaign at once rather
         than wait out its election timeout."""
+        self._commit_notice_now = True  # now, not after the delay
+        self._dirty.update(self._progress)
         self._flush()
         voters = self._confs.current().voters
         best = max((p.match, n) for n, p in self._progress.items() if n in voters)
@@ -890,6 +909,13 @@ class RaftCore:
         for n in sorted(self._dirty):
             self._send_appends(n, self._progress[n])
         self._dirty.clear()
+        self._commit_notice_now = False
+
+    def _tells_commit(self, pr: Progress) -> bool:
+        """Whether a follower behind on the commit index gets a message for it alone now."""
+        return pr.needs_commit and (
+            self._commit_notice_now or self.config.commit_notice_delay_ms == 0
+        )
 
     def _send_appends(self, to: int, pr: Progress) -> None:
         log = self._log
@@ -904,7 +930,7 @@ class RaftCore:
                 self.config.max_entries_per_msg,
             )
             replicating = pr.state == ProgressState.REPLICATE
-            if replicating and not entries and not pr.needs_commit:
+            if replicating and not entries and not self._tells_commit(pr):
                 return
             prev_term = log.term(pr.next - 1)
             assert prev_term is not None

@@ -5,7 +5,11 @@ command says so: Readies are handled by `process-ready`, messages are delivered 
 `deliver`, time moves by `tick`. Commands (node lists default to every node):
 
     create 1 2 3 [learners=4,5] [prevote=0] [checkquorum=0] [election=MS] [heartbeat=MS]
-           [inflight=N] [max-entries=N] [chunk=BYTES] [lag=N]
+           [inflight=N] [max-entries=N] [chunk=BYTES] [lag=N] [commit-notice=MS]
+                                (commit-notice is 0 unless given, unlike the core's
+                                default: a leader tells followers a new commit index
+                                at once, so each exchange shows in full;
+                                commit_notice.txt shows the delay)
     add-node 4 [options]        a node with an empty log, not in any configuration
     tick MS [N...]              advance these nodes' clocks
     tick-election [N...]        advance by twice the election timeout (past any jitter)
@@ -56,6 +60,7 @@ OPTIONS: dict[str, str] = {
     "max-entries": "max_entries_per_msg",
     "chunk": "max_snapshot_chunk_bytes",
     "lag": "max_promotion_lag_entries",
+    "commit-notice": "commit_notice_delay_ms",
 }
 CONF_OPS = {
     "add-voter": ConfChangeOp.ADD_VOTER,
@@ -101,7 +106,7 @@ class Script:
         return ids
 
     def _config(self, node_id: int, options: list[str], **fixed: object) -> RaftConfig:
-        kwargs: dict[str, object] = dict(fixed)
+        kwargs: dict[str, object] = {"commit_notice_delay_ms": 0, **fixed}
         for opt in options:
             key, _, value = opt.partition("=")
             if key not in OPTIONS:

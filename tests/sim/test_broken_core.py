@@ -89,7 +89,8 @@ def test_a_follower_truncating_without_a_conflict_is_caught(
     """Appends delayed up to 100 ms arrive out of order; a stale one makes the follower
     drop entries it acknowledged, which the leader counted towards commit. Typically a
     later leader lacks a committed entry (leader completeness); in some seeds the resends
-    feed on each other instead (message storm) or the cluster never recovers (liveness)."""
+    feed on each other instead (message storm), the cluster never recovers (liveness), or
+    the replicas never agree again after the faults heal (convergence)."""
     monkeypatch.setattr(replica_module, "RaftCore", TruncatesWithoutConflict)
     reordering = NetworkConditions(min_delay_ms=1, max_delay_ms=100)
     mix = FaultMix(
@@ -109,5 +110,5 @@ def test_a_follower_truncating_without_a_conflict_is_caught(
     assert result.violation is not None
     assert result.violation["invariant"] in (
         "leader completeness", "state machine safety", "acknowledged writes", "log matching",
-        "election safety", "message storm", "liveness",
+        "election safety", "message storm", "liveness", "convergence",
     )  # fmt: skip
