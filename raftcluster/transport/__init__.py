@@ -6,11 +6,15 @@ Public surface (everything else in the package is private and may move):
         await nursery.start(transport.serve)   or   async with transport: ...
         transport.send(peer_id, message, *, flow=0) -> bool       raft channel, never blocks
         transport.inbox                                            MemoryReceiveChannel[Incoming]
+        transport.set_raft_handler(handler)       handler(peer_id, message), instead of the inbox
         await transport.call(peer_id, request, *, timeout_ms)     rpc channel -> response
         transport.set_rpc_handler(handler)        async handler(caller, request) -> response
+        transport.set_rpc_submit(submit)          submit(caller, request, respond) -> taken
         transport.set_peer(node_id, addresses) / remove_peer(node_id)
         transport.stats() -> TransportStats;  transport.faults -> FaultLayer
     connect_rpc(address, ClientConfig, *, expected_node_id=0)     async with ... as RpcConnection
+        await connection.call(request, *, timeout_ms) -> response
+        connection.send_call(request, *, timeout_ms, on_outcome) -> sent (no waiting task)
 
 See docs/transport.md for the guide and docs/security.md for the security model.
 """
@@ -25,7 +29,7 @@ from raftcluster.transport.config import (
     TlsConfig,
     TransportConfig,
 )
-from raftcluster.transport.connection import Caller, RpcHandler
+from raftcluster.transport.connection import Caller, RpcHandler, RpcSubmit
 from raftcluster.transport.errors import (
     AuthenticationFailed,
     ConnectionLost,
@@ -74,6 +78,7 @@ __all__ = [
     "RpcErrorCode",
     "RpcFailed",
     "RpcHandler",
+    "RpcSubmit",
     "RpcTimeout",
     "TlsConfig",
     "Transport",

@@ -15,8 +15,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import trio
 
 from raftcluster.transport.config import Address, ClientConfig
-from raftcluster.transport.connection import Connection, LinkCounters, describe
-from raftcluster.transport.errors import PeerUnreachable
+from raftcluster.transport.connection import Connection, LinkCounters, Outcome, describe
+from raftcluster.transport.errors import PeerUnreachable, RpcFailed
 from raftcluster.transport.scope import Unwrapped
 from raftcluster.transport.transport import open_and_dial
 from raftcluster.transport.wire import NONCE_BYTES, PROTOCOL_VERSION, Hello, PeerKind
@@ -68,6 +68,31 @@ class RpcConnection:
             return await self._connection.call(request, deadline=deadline)
         finally:
             self._slots.release()
+
+    def send_call(self, request: Message, *, timeout_ms: int, on_outcome: Outcome) -> bool:
+        """Send `request` without waiting for the answer; `on_outcome(response or
+        RpcFailed)` is called once, later (see `Connection.send_call`). False, and
+        nothing sent, when every call slot is taken (use `call`, which waits for one).
+        Raises PeerUnreachable (the connection is closed: not sent), LimitExceeded.
+        """
+        if timeout_ms <= 0:
+            raise InvalidArgument("timeout_ms", f"{timeout_ms} must be positive")
+        try:
+            self._slots.acquire_nowait()
+        except trio.WouldBlock:
+            return False
+
+        def settled(outcome: Message | RpcFailed) -> None:
+            self._slots.release()
+            on_outcome(outcome)
+
+        deadline = trio.current_time() + timeout_ms / 1000
+        try:
+            self._connection.send_call(request, deadline=deadline, on_outcome=settled)
+        except BaseException:
+            self._slots.release()
+            raise
+        return True
 
 
 async def _connect(address: Address, config: ClientConfig, expected_node_id: int) -> Connection:

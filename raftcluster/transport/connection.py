@@ -9,6 +9,7 @@ it get `ConnectionLost`. Reconnecting and choosing links is the owner's business
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
 from collections import deque
@@ -64,6 +65,9 @@ class Caller:
 
 
 RpcHandler = Callable[[Caller, Message], Awaitable[Message]]
+# Takes a request without a task of its own: `submit(caller, request, respond)` returns
+# False to leave it to the RpcHandler, or True and later calls `respond(response)` once.
+RpcSubmit = Callable[[Caller, Message, Callable[[Message], None]], bool]
 
 
 @attrs.define
@@ -117,6 +121,10 @@ class Outbox:
         self._budget = budget
         self._wake = trio.Event()
 
+    def wake(self) -> None:
+        """Wake the writer (its timers changed)."""
+        self._wake.set()
+
     def put_control(self, item: Queued) -> None:
         self.control.append(item)
         self._wake.set()
@@ -154,27 +162,37 @@ class Outbox:
                 size += len(head.body)
         return bodies, next_due
 
-    async def wait(self, deadline: float) -> None:
-        """Until something is put or `deadline` (trio time) passes.
+    async def wait(self) -> None:
+        """Until something is put (the caller's cancel scope bounds the wait).
 
         Cancellation leaves the queues untouched.
         """
-        with trio.move_on_at(deadline):
+        try:
             await self._wake.wait()
-        self._wake = trio.Event()
+        finally:
+            self._wake = trio.Event()
+
+
+Outcome = Callable[[Message | RpcFailed], None]
 
 
 class _PendingCall:
-    __slots__ = ("done", "outcome")
+    """A call awaiting its answer: a task waits on `done`, or `on_outcome` is called."""
 
-    def __init__(self) -> None:
+    __slots__ = ("done", "outcome", "on_outcome")
+
+    def __init__(self, on_outcome: Outcome | None = None) -> None:
         self.done = trio.Event()
         self.outcome: Message | RpcFailed | None = None
+        self.on_outcome = on_outcome
 
     def resolve(self, outcome: Message | RpcFailed) -> None:
-        if not self.done.is_set():
-            self.outcome = outcome
-            self.done.set()
+        if self.done.is_set():
+            return
+        self.outcome = outcome
+        self.done.set()
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
 
 
 class Connection:
@@ -196,6 +214,7 @@ class Connection:
         budget: QueueBudget | None,
         faults: Callable[[], Verdict] | None = None,
         on_closed: Callable[[Connection], None] | None = None,
+        submit: Callable[[], RpcSubmit | None] = lambda: None,
     ) -> None:
         self.session = session
         self.label = label
@@ -212,10 +231,15 @@ class Connection:
         self._on_raft = on_raft
         self._faults = faults
         self._on_closed = on_closed
+        self._submit = submit
         self._calls: dict[int, _PendingCall] = {}
+        # Deadlines of the calls made with `send_call` (trio time, call id), earliest first;
+        # the writer's timer expires them (tasks in `call` keep their own).
+        self._expiry: list[tuple[float, int]] = []
         self._serving = 0
         self._caller = Caller(session.peer_kind, session.peer_id)
         self._scope = trio.CancelScope()
+        self._last_write = 0.0  # trio time of the last write (set when the writer starts)
         # Replies queued but unsent beyond this mean the peer sends requests without
         # reading our replies: the connection is closed rather than buffering without end.
         self._max_control = limits.max_pending_calls + 2 * limits.max_concurrent_requests + 16
@@ -240,7 +264,9 @@ class Connection:
                     nursery.start_soon(self._read_loop, nursery.cancel_scope)
         finally:
             self._mark_closed()
-            for pending in self._calls.values():
+            calls, self._calls = self._calls, {}
+            self._expiry.clear()
+            for pending in calls.values():
                 pending.resolve(ConnectionLost(f"connection to {self.label} closed"))
             await trio.aclose_forcefully(self._stream)
 
@@ -262,64 +288,113 @@ class Connection:
     # -- writing -----------------------------------------------------------------------
 
     async def _write_loop(self, scope: trio.CancelScope) -> None:
-        keepalive_s = self._limits.keepalive_interval_ms / 1000
-        last_write = trio.current_time()
+        self._last_write = trio.current_time()
         try:
-            while True:
-                now = trio.current_time()
-                bodies, next_due = self.outbox.take_ready(now, self._limits.write_batch_bytes)
-                # One expression for "keepalive due", used for both the test and the wait:
-                # comparing `now - last` with an interval here and sleeping until
-                # `last + interval` there can disagree by a rounding error and spin.
-                keepalive_due = last_write + keepalive_s
-                if not bodies and now >= keepalive_due:
-                    bodies = [_KEEPALIVE_BODY]
-                if bodies:
-                    await self._write(bodies)
-                    last_write = trio.current_time()
-                    continue
-                await self.outbox.wait(
-                    keepalive_due if next_due is None else min(keepalive_due, next_due)
-                )
+            while await self._write_until_timer():
+                pass  # the keepalive or a delayed frame fell due: go round again
         except trio.TooSlowError:
             self._fail(TransportError(f"{self.label} does not read (write timeout)"), scope)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
             self._fail(e, scope)
 
+    async def _write_until_timer(self) -> bool:
+        """Send what the outbox holds, as it comes, until a timer fires: True for the
+        keepalive or delay timer (call again), TooSlowError for the write timeout.
+
+        One cancel scope serves every write and wait until a timer fires, its deadline
+        moved between the two: a scope per frame batch cost several times more (the
+        read loop does the same with its idle scope)."""
+        keepalive_s = self._limits.keepalive_interval_ms / 1000
+        write_timeout_s = self._limits.write_timeout_ms / 1000
+        writing = False
+        with trio.CancelScope() as timer:
+            while not timer.cancel_called:
+                # (A timer that fell due while an item woke the wait below cancels the
+                # next checkpoint even with its deadline moved on: go round with a new
+                # scope rather than let the next write fail as a write timeout.)
+                now = trio.current_time()
+                bodies, next_due = self.outbox.take_ready(now, self._limits.write_batch_bytes)
+                # One expression for "keepalive due", used for both the test and the wait:
+                # comparing `now - last` with an interval here and sleeping until
+                # `last + interval` there can disagree by a rounding error and spin.
+                keepalive_due = self._last_write + keepalive_s
+                if not bodies and now >= keepalive_due:
+                    bodies = [_KEEPALIVE_BODY]
+                if bodies:
+                    timer.deadline, writing = now + write_timeout_s, True
+                    await self._write(bodies)
+                    writing = False
+                    self._last_write = trio.current_time()
+                    continue
+                wake = keepalive_due if next_due is None else min(keepalive_due, next_due)
+                expiry = self._live_expiry()
+                timer.deadline = min(wake, expiry[0][0]) if expiry else wake
+                await self.outbox.wait()
+        if writing:
+            raise trio.TooSlowError
+        self._expire_calls()
+        return True
+
+    def _live_expiry(self) -> list[tuple[float, int]]:
+        """The deadline heap, without the answered calls at its head; rebuilt when those
+        elsewhere in it outnumber the live ones (it stays within twice their number)."""
+        expiry, calls = self._expiry, self._calls
+        while expiry and expiry[0][1] not in calls:
+            heapq.heappop(expiry)
+        if len(expiry) > 2 * len(calls) + 64:
+            expiry[:] = [item for item in expiry if item[1] in calls]
+            heapq.heapify(expiry)
+        return expiry
+
+    def _expire_calls(self) -> None:
+        now = trio.current_time()
+        while self._expiry and self._expiry[0][0] <= now:
+            _, call_id = heapq.heappop(self._expiry)
+            pending = self._calls.pop(call_id, None)
+            if pending is not None:
+                pending.resolve(RpcTimeout(f"no answer from {self.label} in time"))
+
     async def _write(self, bodies: list[bytes]) -> None:
         data = b"".join([self._sealer.seal(body) for body in bodies])
-        with trio.fail_after(self._limits.write_timeout_ms / 1000):
-            await self._stream.send_all(data)
+        await self._stream.send_all(data)
         self.counters.bytes_out += len(data)
         self.counters.frames_out += len(bodies)
 
     # -- reading -----------------------------------------------------------------------
 
     async def _read_loop(self, scope: trio.CancelScope) -> None:
-        idle_s = self._limits.idle_timeout_ms / 1000
-        # One idle scope for the whole loop, its deadline moved on before each receive:
-        # a cancel scope per receive costs several times more, on every frame batch.
-        # `receive_some` is the only checkpoint inside it.
-        idle = trio.CancelScope()
         try:
-            with idle:
-                while True:
-                    self._dispatch_buffered()
-                    wanted = self._parser.wanted_bytes()
-                    chunk = min(max(wanted, _RECEIVE_CHUNK_MIN), _RECEIVE_CHUNK_MAX)
-                    idle.deadline = trio.current_time() + idle_s
-                    data = await self._stream.receive_some(chunk)
-                    if not data:
-                        if self._parser.buffered_bytes:
-                            raise TruncatedFrame(f"{self.label} closed in the middle of a frame")
-                        scope.cancel()  # a clean close by the peer
-                        return
-                    self.counters.bytes_in += len(data)
-                    self._parser.feed(data)
-            # Only the idle deadline ends the block without return or raise.
-            raise IdleTimeout(f"nothing from {self.label} for {idle_s:g} s")
+            while await self._read_until_idle(scope):
+                pass  # the idle timer fell due just as data came: a new scope
         except (TransportError, trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
             self._fail(e, scope)
+
+    async def _read_until_idle(self, scope: trio.CancelScope) -> bool:
+        """Read and dispatch frames until the peer closes (False) or falls silent for the
+        idle timeout (IdleTimeout); True when the idle timer fell due just as data
+        arrived (call again: the data counts, and the next receive would be cancelled).
+
+        One idle scope for many receives, its deadline moved on before each: a cancel
+        scope per receive costs several times more, on every frame batch.
+        `receive_some` is the only checkpoint inside it."""
+        idle_s = self._limits.idle_timeout_ms / 1000
+        with trio.CancelScope() as idle:
+            while not idle.cancel_called:
+                self._dispatch_buffered()
+                wanted = self._parser.wanted_bytes()
+                chunk = min(max(wanted, _RECEIVE_CHUNK_MIN), _RECEIVE_CHUNK_MAX)
+                idle.deadline = trio.current_time() + idle_s
+                data = await self._stream.receive_some(chunk)
+                if not data:
+                    if self._parser.buffered_bytes:
+                        raise TruncatedFrame(f"{self.label} closed in the middle of a frame")
+                    scope.cancel()  # a clean close by the peer
+                    return False
+                self.counters.bytes_in += len(data)
+                self._parser.feed(data)
+        if idle.cancelled_caught:
+            raise IdleTimeout(f"nothing from {self.label} for {idle_s:g} s")
+        return True
 
     def _dispatch_buffered(self) -> None:
         while (body := self._parser.next_frame()) is not None:
@@ -348,8 +423,11 @@ class Connection:
 
     def _resolve(self, call_id: int, outcome: Message | RpcFailed) -> None:
         pending = self._calls.get(call_id)
-        if pending is not None:  # else a late answer to a call that timed out
-            pending.resolve(outcome)
+        if pending is None:
+            return  # a late answer to a call that timed out
+        if pending.on_outcome is not None:
+            del self._calls[call_id]  # a waiting task removes its own
+        pending.resolve(outcome)
 
     # -- serving requests --------------------------------------------------------------
 
@@ -362,9 +440,53 @@ class Connection:
         elif self._serving >= self._limits.max_concurrent_requests:
             reason = f"{self._serving} requests in flight"
             self._reply(RpcFailure(request.call_id, RpcErrorCode.OVERLOADED, reason))
-        else:
+        elif not self._submitted(request):
             self._serving += 1
             self._nursery.start_soon(self._serve, handler, request)
+
+    def _submitted(self, request: RpcRequest) -> bool:
+        """Whether the submit hook took `request` (then it answers through `respond`).
+
+        No deadline here: the hook answers every request it takes (a node's replica by
+        its own request timeout), and a caller that gave up ignores a late answer."""
+        submit = self._submit()
+        if submit is None:
+            return False
+        call_id = request.call_id
+        answered = False
+
+        def respond(response: Message) -> None:
+            nonlocal answered
+            assert not answered, "a submitted request is answered once"
+            answered = True
+            self._serving -= 1
+            self._reply_encoded(self._encode_response(call_id, response))
+
+        self._serving += 1
+        try:
+            if submit(self._caller, request.body, respond):
+                return True
+        except Exception as e:  # noqa: BLE001 - application code: answered, as in _run_handler
+            if not answered:
+                answered = True
+                self._serving -= 1
+                self._reply_encoded(self._handler_failed(call_id, e))
+            return True
+        self._serving -= 1
+        return False
+
+    def _encode_response(self, call_id: int, response: Message) -> bytes:
+        """The encoded reply frame for `response`, or the failure that replaces it."""
+        try:
+            if not isinstance(response, Message):
+                raise TypeError(f"handler returned {type(response).__name__}, not a Message")
+            body = encode(RpcResponse(call_id, response))
+        except Exception as e:  # noqa: BLE001 - logged and answered, see _run_handler
+            return self._handler_failed(call_id, e)
+        if len(body) > self._limits.max_frame_bytes:
+            reason = f"{len(body)} bytes"
+            return encode(RpcFailure(call_id, RpcErrorCode.RESPONSE_TOO_LARGE, reason))
+        return body
 
     async def _serve(self, handler: RpcHandler, request: RpcRequest) -> None:
         try:
@@ -379,22 +501,18 @@ class Connection:
 
     async def _run_handler(self, handler: RpcHandler, request: RpcRequest) -> bytes:
         """The encoded reply frame: the response, or the failure that replaces it."""
-        call_id = request.call_id
         # Boundary: the handler is application code. Its failure must not take the
         # connection (and every other caller on it) down, so it becomes a typed reply.
         try:
             response = await handler(self._caller, request.body)
-            if not isinstance(response, Message):
-                raise TypeError(f"handler returned {type(response).__name__}, not a Message")
-            body = encode(RpcResponse(call_id, response))
         except Exception as e:  # noqa: BLE001 - logged and answered, see above
-            log.exception("RPC handler failed on a request from %s", self.label)
-            reason = f"{type(e).__name__}: {e}"[:MAX_REASON_CHARS]
-            return encode(RpcFailure(call_id, RpcErrorCode.HANDLER_FAILED, reason))
-        if len(body) > self._limits.max_frame_bytes:
-            reason = f"{len(body)} bytes"
-            return encode(RpcFailure(call_id, RpcErrorCode.RESPONSE_TOO_LARGE, reason))
-        return body
+            return self._handler_failed(request.call_id, e)
+        return self._encode_response(request.call_id, response)
+
+    def _handler_failed(self, call_id: int, error: Exception) -> bytes:
+        log.error("RPC handler failed on a request from %s", self.label, exc_info=error)
+        reason = f"{type(error).__name__}: {error}"[:MAX_REASON_CHARS]
+        return encode(RpcFailure(call_id, RpcErrorCode.HANDLER_FAILED, reason))
 
     def _reply(self, frame: Frame) -> None:
         self._reply_encoded(encode(frame))
@@ -414,13 +532,7 @@ class Connection:
         Cancellation: the request may already be sent and may run remotely; its
         answer, if any, is discarded.
         """
-        if not self.open:
-            raise PeerUnreachable(f"connection to {self.label} is closed")
-        remaining_ms = max(1, int((deadline - trio.current_time()) * 1000))
-        call_id = next(self._call_ids)
-        body = encode(RpcRequest(call_id, remaining_ms, request))
-        if len(body) > self._limits.max_frame_bytes:
-            raise LimitExceeded("request", self._limits.max_frame_bytes, len(body))
+        call_id, body, remaining_ms = self._request_frame(request, deadline)
         pending = _PendingCall()
         self._calls[call_id] = pending
         try:
@@ -430,13 +542,42 @@ class Connection:
             with trio.move_on_at(deadline):
                 await pending.done.wait()
         finally:
-            del self._calls[call_id]
+            self._calls.pop(call_id, None)  # gone already if the connection closed
         outcome = pending.outcome
         if outcome is None:
             raise RpcTimeout(f"no answer from {self.label} within {remaining_ms} ms")
         if isinstance(outcome, RpcFailed):
             raise outcome
         return outcome
+
+    def send_call(self, request: Message, *, deadline: float, on_outcome: Outcome) -> None:
+        """Send `request` without waiting: `on_outcome(response or RpcFailed)` is called
+        exactly once, later, from this connection's tasks: with the response, a
+        RemoteError, RpcTimeout at `deadline` (trio time), or ConnectionLost when the
+        connection closes first. It must not raise or block.
+
+        Raises PeerUnreachable (the connection is closed: not sent, and `on_outcome` is
+        not called) and LimitExceeded (the request does not fit in a frame). This saves
+        the caller a task and a cancel scope per request (`call` needs both)."""
+        call_id, body, _ = self._request_frame(request, deadline)
+        self._calls[call_id] = _PendingCall(on_outcome)
+        heapq.heappush(self._expiry, (deadline, call_id))
+        self.outbox.wake()  # its timer may have to fire sooner
+        verdict = self._faults() if self._faults is not None else _DELIVER_NOW
+        if verdict.deliver:
+            self.outbox.put_control(Queued(self._due(verdict), body, 0))
+
+    def _request_frame(self, request: Message, deadline: float) -> tuple[int, bytes, int]:
+        """(call id, encoded request frame, ms left) for a call; raises PeerUnreachable
+        (closed) and LimitExceeded (too large), before anything is recorded."""
+        if not self.open:
+            raise PeerUnreachable(f"connection to {self.label} is closed")
+        remaining_ms = max(1, int((deadline - trio.current_time()) * 1000))
+        call_id = next(self._call_ids)
+        body = encode(RpcRequest(call_id, remaining_ms, request))
+        if len(body) > self._limits.max_frame_bytes:
+            raise LimitExceeded("request", self._limits.max_frame_bytes, len(body))
+        return call_id, body, remaining_ms
 
     @staticmethod
     def _due(verdict: Verdict) -> float:

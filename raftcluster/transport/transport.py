@@ -21,7 +21,7 @@ import itertools
 import logging
 import random
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -43,6 +43,7 @@ from raftcluster.transport.connection import (
     QueueBudget,
     Queued,
     RpcHandler,
+    RpcSubmit,
     describe,
     log,
 )
@@ -192,6 +193,8 @@ class Transport:
         self._handshakes_refused = 0
         self._connections_failed = 0
         self._inbox_dropped = 0
+        self._raft_handler: Callable[[int, Message], None] | None = None
+        self._submit: RpcSubmit | None = None
         self._context: Unwrapped[Transport] | None = None
 
     # -- public: running -----------------------------------------------------------------
@@ -314,6 +317,16 @@ class Transport:
         runtime falls behind, new messages are dropped and counted (`inbox_dropped`)."""
         return self._inbox
 
+    def set_raft_handler(self, handler: Callable[[int, Message], None] | None) -> None:
+        """Hand raft messages to `handler(peer_id, message)` as they are read, instead of
+        queueing them in the inbox (None: the inbox again). Messages already in the inbox
+        stay there.
+
+        The handler runs in the connection's reader, once per message: it must neither
+        block nor raise (a node's replica takes any message and bounds its own queues).
+        It saves the runtime a task switch per batch of messages."""
+        self._raft_handler = handler
+
     def send(self, peer_id: int, message: Message, *, flow: int = 0) -> bool:
         """Queue a raft message for `peer_id`; never blocks. True if queued.
 
@@ -356,6 +369,17 @@ class Transport:
     def set_rpc_handler(self, handler: RpcHandler | None) -> None:
         """Serve RPCs with `handler(caller, request) -> response` (None: answer NO_HANDLER)."""
         self._handler = handler
+
+    def set_rpc_submit(self, submit: RpcSubmit | None) -> None:
+        """Offer each RPC request first to `submit(caller, request, respond)`, which runs
+        in the connection's reader: it returns False to leave the request to the RPC
+        handler, or True and then calls `respond(response)` exactly once, at once or
+        later, from any task. It must not block. It saves a task and a cancel scope per
+        request, so it suits requests answered by another loop (a node's client
+        requests); it must answer every request it takes, since no deadline is kept
+        for them here (a late answer is ignored by a caller that gave up). None: every
+        request goes to the handler."""
+        self._submit = submit
 
     async def call(self, peer_id: int, request: Message, *, timeout_ms: int) -> Message:
         """Send `request` to peer `peer_id` and return its response.
@@ -452,6 +476,10 @@ class Transport:
             peer.discarded_out_of_order += 1
             return
         peer.raft_received += 1
+        handler = self._raft_handler
+        if handler is not None:
+            handler(peer.node_id, frame.message)
+            return
         try:
             self._inbox_send.send_nowait(Incoming(peer.node_id, frame.message))
         except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
@@ -471,6 +499,7 @@ class Transport:
             counters=counters,
             call_ids=self._call_ids,
             handler=lambda: self._handler,
+            submit=lambda: self._submit,
             on_raft=functools.partial(self._deliver, peer) if peer is not None else None,
             budget=peer.budget if peer is not None else None,
             faults=functools.partial(self.faults.decide, peer.node_id) if peer else None,
