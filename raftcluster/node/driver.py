@@ -68,6 +68,8 @@ class _Waiter:
     request: ClientRequest
     done: trio.Event = attrs.Factory(trio.Event)
     reply: ClientReply | None = None
+    # `submit`: called with the reply instead of a waiting task being woken.
+    on_reply: Callable[[ClientReply], None] | None = None
 
 
 class Driver:
@@ -145,6 +147,21 @@ class Driver:
             return waiter.reply
         finally:
             del self._waiters[request_id]
+
+    def submit(self, request: ClientRequest, on_reply: Callable[[ClientReply], None]) -> None:
+        """`request` without a waiting task: `on_reply(reply)` is called exactly once, at
+        once or later, from whichever task routes the reply (the same replies as
+        `request` gives). Every request is answered: the replica by its request timeout,
+        the driver when it stops. `on_reply` must not block or raise."""
+        if self._stopping:
+            on_reply(Refused.of(RefuseCode.UNAVAILABLE, f"node {self.node_id} is stopping"))
+            return
+        request_id = next(self._ids)
+        self._waiters[request_id] = _Waiter(request, on_reply=on_reply)
+        self.stats.requests += 1
+        self.replica.client_request(_CLIENT, request_id, request, self.clock.now_ms())
+        self._route(())
+        self._input.set()
 
     def stop(self) -> None:
         """Ask `run` to return after the cycle in progress (if any) completes. New requests
@@ -236,11 +253,17 @@ class Driver:
             waiter = self._waiters.get(reply.request_id)
             if waiter is None or waiter.done.is_set():
                 continue  # its caller gave up (cancelled): nobody to tell
-            waiter.reply = reply.message
-            waiter.done.set()
+            self._answer(reply.request_id, waiter, reply.message)
+
+    def _answer(self, request_id: int, waiter: _Waiter, reply: ClientReply) -> None:
+        waiter.reply = reply
+        waiter.done.set()
+        if waiter.on_reply is not None:
+            del self._waiters[request_id]  # a waiting task removes its own
+            waiter.on_reply(reply)
 
     def _abandon_waiters(self) -> None:
-        for waiter in self._waiters.values():
+        for request_id, waiter in list(self._waiters.items()):
             if waiter.done.is_set():
                 continue
             if isinstance(waiter.request, _WRITES):
@@ -249,5 +272,4 @@ class Driver:
             else:
                 code = RefuseCode.UNAVAILABLE
                 why = f"node {self.node_id} stopped before answering"
-            waiter.reply = Refused.of(code, why)
-            waiter.done.set()
+            self._answer(request_id, waiter, Refused.of(code, why))

@@ -9,11 +9,12 @@
 or `await nursery.start(Node(settings).serve)` and `node.stop()`.
 
 What a running node does (see driver.py for the loop):
-- peers' raft messages come from the transport's inbox, drained in batches, checked
-  (a raft message, from the peer that sent it, addressed to this node) and handed to
-  the replica; raft messages it emits go out through `Transport.send` after the cycle's
-  persist (InstallSnapshot chunks on a flow of their own, so they never hold heartbeats
-  back on a balanced bond);
+- peers' raft messages go from the connection that read them straight to the replica
+  (`Transport.set_raft_handler`; those that came while the replica was loading wait in
+  the transport's inbox and follow in a batch), checked first (a raft message, from the
+  peer that sent it, addressed to this node); raft messages it emits go out through
+  `Transport.send` after the cycle's persist (InstallSnapshot chunks on a flow of their
+  own, so they never hold heartbeats back on a balanced bond);
 - RPC requests are client protocol requests (`raftcluster.node.protocol`), answered
   when the replica's reply comes out, or admin requests (`raftcluster.node.admin`),
   answered by the runtime: node info, and the transport's fault layer when the
@@ -33,7 +34,7 @@ import logging
 import os
 import random
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -204,6 +205,10 @@ class Node:
                 )
                 if self._stop_requested:
                     driver.stop()
+                # Messages from now on go straight from the connections to the replica;
+                # the pump hands over those that came while it was loading.
+                transport.set_raft_handler(self._deliver)
+                transport.set_rpc_submit(self._submit)
                 nursery.start_soon(self._pump, transport.inbox, driver)
                 status = replica.status()
                 log.info("node %d: serving on %s (term %d, commit %d, applied %d)", self.node_id,
@@ -268,6 +273,11 @@ class Node:
                     break
             driver.deliver([m for m in map(self._check, batch) if m is not None])
 
+    def _deliver(self, peer_id: int, message: Message) -> None:
+        checked = self._check(Incoming(peer_id, message))
+        if checked is not None and self._driver is not None:
+            self._driver.deliver((checked,))
+
     def _check(self, incoming: Incoming) -> RaftMessage | None:
         message = incoming.message
         ours = isinstance(message, RaftMessage) and message.dst == self.node_id
@@ -307,6 +317,15 @@ class Node:
             log.info("node %d: %s in term %d, no leader known", self.node_id, name, term)
 
     # -- rpc ---------------------------------------------------------------------------
+
+    def _submit(self, caller: Caller, request: Message, respond: Callable[[Message], None]) -> bool:
+        """The transport's submit hook: a client request goes to the replica without a
+        task of its own (answered when its reply comes out); the rest to `_handle`."""
+        driver = self._driver
+        if driver is None or not isinstance(request, ClientRequest):
+            return False
+        driver.submit(request, respond)
+        return True
 
     async def _handle(self, caller: Caller, request: Message) -> Message:
         """The transport's RPC handler. Cancellation (the caller's deadline, a closed

@@ -232,3 +232,50 @@ async def test_a_client_retrying_through_a_leader_change_applies_each_write_once
         read = await client.read(Range(b"key-", b"key."))
         assert read.ok and isinstance(read.result, RangeResult)
         assert [kv.version for kv in read.result.kvs] == [1] * 10
+
+
+async def test_submitted_requests_are_answered_through_their_callback(autojump_clock):
+    """`submit` takes requests without a waiting task: each callback is called once with
+    the same reply `request` would give, and the writes share the leader's fsyncs."""
+    async with trio_cluster() as cluster:
+        for i in cluster.ids:
+            cluster.start(i)
+        leader = await cluster.wait_leader()
+        driver = cluster.drivers[leader]
+        cluster.persist_delay_s[leader] = 0.020
+        replies: dict[int, list[object]] = {n: [] for n in range(20)}
+        for n in range(20):
+            driver.submit(open_session(), replies[n].append)
+        follower = next(i for i in cluster.ids if i != leader)
+        redirect: list[object] = []
+        cluster.drivers[follower].submit(open_session(), redirect.append)
+        with trio.fail_after(5):
+            while not all(replies.values()) or not redirect:
+                await trio.sleep(0.005)
+        assert all(len(r) == 1 and isinstance(r[0], Written) for r in replies.values())
+        assert len({r[0].index for r in replies.values()}) == 20  # type: ignore[attr-defined]
+        assert redirect == [NotLeader(leader)]
+        assert driver.waiting == 0  # answered callbacks leave nothing behind
+
+
+async def test_a_submitted_request_is_answered_when_the_node_stops(autojump_clock):
+    async with trio_cluster() as cluster:
+        for i in cluster.ids:
+            cluster.start(i)
+        leader = await cluster.wait_leader()
+        driver = cluster.drivers[leader]
+        for other in cluster.ids:
+            if other != leader:
+                cluster.isolate(other)  # no quorum: the write cannot commit
+        reply: list[object] = []
+        driver.submit(open_session(), reply.append)
+        await trio.sleep(0.020)
+        assert driver.waiting == 1 and not reply
+        driver.stop()
+        with trio.fail_after(1):
+            await cluster.returned[leader].wait()
+        (answer,) = reply
+        assert isinstance(answer, Refused) and answer.code == RefuseCode.TIMED_OUT
+        late: list[object] = []
+        driver.submit(GetStatus(), late.append)  # stopped: refused at once
+        assert len(late) == 1 and late[0].code == RefuseCode.UNAVAILABLE  # type: ignore[attr-defined]
