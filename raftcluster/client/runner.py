@@ -56,7 +56,7 @@ from raftcluster.transport import (
 from raftcluster.transport import ClientConfig as TransportClientConfig
 from raftcluster.transport.scope import Unwrapped
 from statemachine.codec import Message
-from statemachine.errors import ClusterError
+from statemachine.errors import ClusterError, LimitExceeded
 
 _CLOSE_TIMEOUT_MS = 1_000
 _REDIAL_MIN_S = 0.05  # reach_any: pauses between dials of a node that does not answer
@@ -85,6 +85,7 @@ class CoreRunner:
         self._done: dict[int, Completion] = {}
         self._waiting: dict[int, trio.Event] = {}
         self._wake = trio.Event()
+        self._ticker_due_ms: int | None = None  # when the ticker wakes on its own (None: never)
         self._fatal: ClusterError | None = None
         max_calls = transport.limits.max_concurrent_requests
         self._slots = {node: trio.Semaphore(max_calls) for node in self._endpoints}
@@ -257,8 +258,8 @@ class CoreRunner:
         while True:
             self.core.tick(self._now())
             self._pump()
-            self._wake = trio.Event()  # operations and answers from now on wake us
-            due = self.core.next_deadline_ms()
+            self._wake = trio.Event()  # an earlier deadline from now on wakes us (`_pump`)
+            due = self._ticker_due_ms = self.core.next_deadline_ms()
             if due is None:
                 await self._wake.wait()
             else:
@@ -271,14 +272,19 @@ class CoreRunner:
         assert self._nursery is not None
         for send in core.take_sends():
             self.attempts += 1
-            self._nursery.start_soon(self._attempt, send)
+            if not self._send_now(send):
+                self._nursery.start_soon(self._attempt, send)
         for completion in core.take_completions():
             if self._fatal is not None and not completion.ok:
                 completion = attrs.evolve(completion, error=self._fatal)
             if completion.handle in self._waiting:
                 self._done[completion.handle] = completion
                 self._waiting[completion.handle].set()
-        self._wake.set()
+        # Wake the ticker only when the core now has a deadline before the one it sleeps
+        # towards: waking it on every request and answer cost a task switch each.
+        due, sleeping_to = core.next_deadline_ms(), self._ticker_due_ms
+        if due is not None and (sleeping_to is None or due < sleeping_to):
+            self._wake.set()
 
     def _receive(self, node: int, request_id: int, reply: ClientReply) -> None:
         self.core.receive(node, request_id, reply, self._now())
@@ -306,8 +312,42 @@ class CoreRunner:
         finally:
             self._slots[send.node].release()
 
+    def _send_now(self, send: Send) -> bool:
+        """Send an attempt without a task of its own, when a connection to its node is
+        open and a call slot is free (the usual case); its answer comes to `_settle`.
+        False: nothing was sent, `_attempt` takes it (dialling, waiting for a slot)."""
+        links = self._links
+        assert links is not None
+        connection = links.open_connection(send.node) if send.node in self._endpoints else None
+        if connection is None:
+            return False
+        slots = self._slots[send.node]
+        try:
+            slots.acquire_nowait()
+        except trio.WouldBlock:
+            return False
+
+        def settled(outcome: Message | RpcFailed) -> None:
+            slots.release()
+            self._settle(send, outcome)
+
+        try:
+            timeout_ms = self._config.attempt_timeout_ms
+            if connection.send_call(send.request, timeout_ms=timeout_ms, on_outcome=settled):
+                return True
+        except (PeerUnreachable, LimitExceeded):
+            pass  # closed just now, or too large: `_attempt` finds out and says so
+        slots.release()
+        return False
+
+    def _settle(self, send: Send, outcome: Message | RpcFailed) -> None:
+        if isinstance(outcome, RpcFailed):
+            self._call_failed(send, outcome)
+        elif isinstance(outcome, ClientReply):
+            self._note_reply(send.node, outcome)
+            self._receive(send.node, send.request_id, outcome)
+
     async def _call(self, send: Send, timeout_ms: int) -> None:
-        not_taken = NotLeader(0)
         links = self._links
         assert links is not None
         try:
@@ -318,36 +358,38 @@ class CoreRunner:
             reply = await connection.call(send.request, timeout_ms=timeout_ms)
         except trio.TooSlowError:
             self._problem(send.node, f"no connection within {timeout_ms} ms")
-            self._receive(send.node, send.request_id, not_taken)  # never sent
+            self._receive(send.node, send.request_id, NotLeader(0))  # never sent
             return
         except HandshakeFailed as e:
             if e.reason in FATAL_REFUSALS:
                 self._fail_all(e)
                 return
             self._problem(send.node, str(e))
-            self._receive(send.node, send.request_id, not_taken)
+            self._receive(send.node, send.request_id, NotLeader(0))
             return
-        except PeerUnreachable as e:
-            links.release(send.node)
-            self._problem(send.node, str(e))
-            self._receive(send.node, send.request_id, not_taken)
-            return
-        except RemoteError as e:
-            self._problem(send.node, str(e))
-            if e.code == RpcErrorCode.OVERLOADED:  # busy, not gone: back off, same node
-                busy = Refused.of(RefuseCode.OVERLOADED, str(e))
-                self._receive(send.node, send.request_id, busy)
-            elif not e.may_have_executed:
-                self._receive(send.node, send.request_id, not_taken)
-            return  # else: the core's attempt timeout retries the same request
         except RpcFailed as e:
-            links.release(send.node)  # timed out or lost: maybe executed; the core retries
-            self._problem(send.node, str(e))
-            self.attempts_in_doubt += 1
+            self._call_failed(send, e)
             return
-        if isinstance(reply, ClientReply):
-            self._note_reply(send.node, reply)
-            self._receive(send.node, send.request_id, reply)
+        self._settle(send, reply)
+
+    def _call_failed(self, send: Send, error: RpcFailed) -> None:
+        """How a failed call reaches the core (see the module's docstring)."""
+        links = self._links
+        assert links is not None
+        self._problem(send.node, str(error))
+        if isinstance(error, PeerUnreachable):  # never sent
+            links.release(send.node)
+            self._receive(send.node, send.request_id, NotLeader(0))
+        elif isinstance(error, RemoteError):
+            if error.code == RpcErrorCode.OVERLOADED:  # busy, not gone: back off, same node
+                busy = Refused.of(RefuseCode.OVERLOADED, str(error))
+                self._receive(send.node, send.request_id, busy)
+            elif not error.may_have_executed:
+                self._receive(send.node, send.request_id, NotLeader(0))
+            # else: the core's attempt timeout retries the same request
+        else:
+            links.release(send.node)  # timed out or lost: maybe executed; the core retries
+            self.attempts_in_doubt += 1
 
     def _problem(self, node: int, what: str) -> None:
         self.problems[node] = what
