@@ -200,3 +200,19 @@ async def test_a_writer_timer_falling_due_as_a_frame_arrives_is_no_write_timeout
         await outcomes.wait_for(1)
         assert outcomes.got[1] == Answer(3, 1)
         assert client.open, client.closed_reason
+
+
+async def test_the_after_reading_hook_follows_each_batch_of_messages(nursery) -> None:
+    one, two = await start_nodes(nursery, 2)
+    await until(connected(one, two))
+    log: list[object] = []
+    two.set_raft_handler(lambda peer, message: log.append(message))
+    two.set_after_reading(lambda: log.append("batch"))
+    for seq in range(200):
+        assert one.send(2, Note(seq))
+    await until(lambda: sum(1 for x in log if isinstance(x, Note)) == 200)
+    await until(lambda: log[-1] == "batch")
+    batches = log.count("batch")
+    assert 1 <= batches < 200  # many messages per read, and every read ends with the hook
+    assert log[0] != "batch"  # the hook comes after the messages of its read
+    assert [x.seq for x in log if isinstance(x, Note)] == list(range(200))  # type: ignore[attr-defined]

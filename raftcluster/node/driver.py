@@ -6,21 +6,27 @@ a raft message, and how to persist (by default `Replica.persist` in a worker thr
 (`runtime.py`) plugs in the transport and the file storage; tests plug in an in-memory
 network, `MemoryStorage` and trio's `MockClock`.
 
-One task (`run`) owns the cycle:
+One task (`run`) owns the loop:
 
     loop:  tick the replica if its deadline has come
            if it has a Ready: prepare, persist (in a worker thread when there is
                                  anything to sync), complete, send, route replies
                                  (a leader's AppendEntries and Heartbeats go out
                                  before its persist: they promise nothing about it)
-           else: sleep until the next deadline or until an input arrives
+           else: sleep until the next deadline or until an input needs it
 
 Inputs come from other tasks at any time, also while a persist runs in its thread:
-`deliver` (raft messages from peers) and `request` (a client or admin request, awaited
-until the replica answers). They go straight into the replica, whose next Ready takes
-everything that arrived meanwhile: while one fsync runs, the writes of many clients
-gather for the next one (group commit). Only one persist runs at a time, because only
-`run` calls it.
+`deliver` (raft messages from peers), `submit` (a client request answered through a
+callback) and `request` (the same, awaited). They go straight into the replica, whose
+next Ready takes everything that arrived meanwhile: while one fsync runs, the writes of
+many clients gather for the next one (group commit). When the loop is asleep, the
+task that brought the input starts the cycle itself (`_cycle_inline`): a cycle with
+nothing to sync runs to its end there, one that must sync sends its leader messages
+there and hands the persist to the loop, so no task switch stands between an input and
+its effect. With `defer_inputs` that happens once per batch, in `inputs_done` (a node's
+connections call it after each read: the reads of one batch share a ReadIndex round).
+Only one cycle is under way at a time (from prepare to complete), and only the loop
+persists.
 """
 
 from __future__ import annotations
@@ -97,6 +103,18 @@ class Driver:
         self._input = trio.Event()
         self._stopping = False
         self._running = False
+        # A cycle started in an input's task (`_cycle_inline`) that must sync: its
+        # persist and the rest are the loop's. `_in_cycle`: a cycle is under way (from
+        # prepare to complete), so no other may start.
+        self._prepared: Work | None = None
+        self._in_cycle = False
+        self._sent_early: set[int] = set()  # ids of the messages the cycle sent early
+        self._sleeping_to_ms: int | None = None  # the loop's wake-up time while it sleeps
+        # With `defer_inputs`, `deliver` and `submit` leave acting on their input to
+        # `inputs_done`, which the caller invokes after a batch of them (a connection
+        # after each read): the batch then shares one cycle (64 reads, one ReadIndex).
+        self.defer_inputs = False
+        self._inputs_waiting = False
 
     @property
     def node_id(self) -> int:
@@ -121,7 +139,7 @@ class Driver:
         for message in messages:
             self.replica.receive(message)
         self._route(())
-        self._input.set()
+        self._input_arrived()
 
     async def request(self, request: ClientRequest) -> ClientReply:
         """Hand a client request to the replica and wait for its answer.
@@ -141,7 +159,7 @@ class Driver:
         try:
             self.replica.client_request(_CLIENT, request_id, request, self.clock.now_ms())
             self._route(())
-            self._input.set()
+            self._after_input()
             await waiter.done.wait()
             assert waiter.reply is not None
             return waiter.reply
@@ -161,7 +179,7 @@ class Driver:
         self.stats.requests += 1
         self.replica.client_request(_CLIENT, request_id, request, self.clock.now_ms())
         self._route(())
-        self._input.set()
+        self._input_arrived()
 
     def stop(self) -> None:
         """Ask `run` to return after the cycle in progress (if any) completes. New requests
@@ -189,7 +207,7 @@ class Driver:
         self._running = True
         task_status.started()
         try:
-            while not self._stopping:
+            while not self._stopping or self._prepared is not None:
                 await self._step()
         finally:
             self._running = False
@@ -203,35 +221,107 @@ class Driver:
         if now >= replica.next_deadline_ms():
             replica.tick(now)
             self._route(())
-        if replica.has_ready():
+        if self._prepared is not None or replica.has_ready():
             await self._cycle()
             return
         deadline_ms = max(replica.next_deadline_ms(), now + 1)
-        with trio.move_on_at(self.clock.trio_time(deadline_ms)):
-            await self._input.wait()
+        self._sleeping_to_ms = deadline_ms
+        try:
+            with trio.move_on_at(self.clock.trio_time(deadline_ms)):
+                await self._input.wait()
+        finally:
+            self._sleeping_to_ms = None
 
     async def _cycle(self) -> None:
         replica = self.replica
-        work = replica.prepare()
-        early: tuple[RaftMessage, ...] = ()
-        if work.must_sync:
-            # A leader's AppendEntries and Heartbeats promise nothing about its own disk:
-            # it counts its own copy of an entry towards commit only once persisted. So
-            # they go out now and the followers write while the leader does (Raft
-            # dissertation 10.2.1, as etcd does). Every other message waits for the fsync.
-            early = tuple(m for m in work.ready.messages if isinstance(m, _LEADER_MESSAGES))
-            for message in early:
-                self._send(message)
-            await self._persist(work)
-            self.stats.syncs += 1
-            self.stats.entries_persisted += len(work.ready.entries)
+        work = self._prepared
+        self._prepared = None
+        self._in_cycle = True
+        try:
+            if work is None:
+                work = replica.prepare()
+                if work.must_sync:
+                    self._send_early(work)
+            if work.must_sync:
+                await self._persist(work)
+                self.stats.syncs += 1
+                self.stats.entries_persisted += len(work.ready.entries)
+            else:
+                # Nothing to sync (at most a new commit index, buffered until the next
+                # sync): no I/O to wait for.
+                replica.persist(work)
+            self._finish(work)
+        finally:
+            self._in_cycle = False
+        # Let the other tasks in: inputs that queued up during this cycle join the next.
+        await trio.lowlevel.checkpoint()
+
+    def inputs_done(self) -> None:
+        """The end of a batch of inputs (with `defer_inputs`): act on what they made
+        ready, once for the batch (a connection calls it after each read)."""
+        if self._inputs_waiting:
+            self._inputs_waiting = False
+            self._after_input()
+
+    def _input_arrived(self) -> None:
+        if self.defer_inputs:
+            self._inputs_waiting = True  # `inputs_done` follows
         else:
-            # Nothing to sync (at most a new commit index, buffered until the next sync):
-            # no I/O to wait for.
-            replica.persist(work)
-        out = replica.complete(work)
+            self._after_input()
+
+    def _after_input(self) -> None:
+        """Run what the input made ready at once if the loop is idle (`_cycle_inline`),
+        and wake the loop only if it has something to do: a persist handed over, more
+        ready, or a deadline before the one it sleeps to. Waking it for every input cost
+        a task switch each."""
+        if not self._running or self._stopping:
+            self._input.set()
+            return
+        if self._in_cycle:
+            return  # the loop goes round when its cycle completes
+        self._cycle_inline()
+        sleeping_to = self._sleeping_to_ms
+        if self._in_cycle or sleeping_to is None:
+            return  # a persist handed over (the loop is woken), or the loop is awake
+        replica = self.replica
+        if replica.has_ready() or replica.next_deadline_ms() < sleeping_to:
+            self._input.set()
+
+    def _cycle_inline(self) -> None:
+        """Start a cycle in the caller's task (a connection that just handed over input),
+        when the loop is between cycles: one task switch fewer per input. A cycle with
+        nothing to sync runs to the end here; one that must sync sends its leader
+        messages here and leaves the persist and the rest to the loop."""
+        if self._in_cycle or not self._running or self._stopping:
+            return
+        replica = self.replica
+        if not replica.has_ready():
+            return
+        work = replica.prepare()
+        if work.must_sync:
+            self._send_early(work)
+            self._prepared = work
+            self._in_cycle = True  # until the loop has completed it
+            self._input.set()
+            return
+        replica.persist(work)
+        self._finish(work)
+
+    def _send_early(self, work: Work) -> None:
+        # A leader's AppendEntries and Heartbeats promise nothing about its own disk: it
+        # counts its own copy of an entry towards commit only once persisted. So they go
+        # out before the persist and the followers write while the leader does (Raft
+        # dissertation 10.2.1, as etcd does). Every other message waits for the fsync.
+        early = tuple(m for m in work.ready.messages if isinstance(m, _LEADER_MESSAGES))
+        for message in early:
+            self._send(message)
+        self._sent_early = {id(m) for m in early}
+
+    def _finish(self, work: Work) -> None:
+        """Complete a persisted cycle: send, answer, report."""
+        out = self.replica.complete(work)
         self.stats.cycles += 1
-        sent = {id(m) for m in early}
+        sent, self._sent_early = self._sent_early, set()
         for message in out.messages:
             if id(message) not in sent:
                 self._send(message)
@@ -239,8 +329,6 @@ class Driver:
         self._route(out.replies)
         if self._on_output is not None:
             self._on_output(out)
-        # Let the other tasks in: inputs that queued up during this cycle join the next.
-        await trio.lowlevel.checkpoint()
 
     async def _persist_in_thread(self, work: Work) -> None:
         # Not cancellable (see `run`): the thread's writes must not be half-known.

@@ -207,8 +207,10 @@ class Node:
                     driver.stop()
                 # Messages from now on go straight from the connections to the replica;
                 # the pump hands over those that came while it was loading.
+                driver.defer_inputs = True  # a connection's read is one batch of inputs
                 transport.set_raft_handler(self._deliver)
                 transport.set_rpc_submit(self._submit)
+                transport.set_after_reading(driver.inputs_done)
                 nursery.start_soon(self._pump, transport.inbox, driver)
                 status = replica.status()
                 log.info("node %d: serving on %s (term %d, commit %d, applied %d)", self.node_id,
@@ -272,6 +274,7 @@ class Node:
                 except (trio.WouldBlock, trio.EndOfChannel):
                     break
             driver.deliver([m for m in map(self._check, batch) if m is not None])
+            driver.inputs_done()
 
     def _deliver(self, peer_id: int, message: Message) -> None:
         checked = self._check(Incoming(peer_id, message))

@@ -215,6 +215,7 @@ class Connection:
         faults: Callable[[], Verdict] | None = None,
         on_closed: Callable[[Connection], None] | None = None,
         submit: Callable[[], RpcSubmit | None] = lambda: None,
+        after_reading: Callable[[], Callable[[], None] | None] = lambda: None,
     ) -> None:
         self.session = session
         self.label = label
@@ -232,6 +233,7 @@ class Connection:
         self._faults = faults
         self._on_closed = on_closed
         self._submit = submit
+        self._after_reading = after_reading
         self._calls: dict[int, _PendingCall] = {}
         # Deadlines of the calls made with `send_call` (trio time, call id), earliest first;
         # the writer's timer expires them (tasks in `call` keep their own).
@@ -380,7 +382,10 @@ class Connection:
         idle_s = self._limits.idle_timeout_ms / 1000
         with trio.CancelScope() as idle:
             while not idle.cancel_called:
-                self._dispatch_buffered()
+                if self._dispatch_buffered():
+                    hook = self._after_reading()
+                    if hook is not None:
+                        hook()
                 wanted = self._parser.wanted_bytes()
                 chunk = min(max(wanted, _RECEIVE_CHUNK_MIN), _RECEIVE_CHUNK_MAX)
                 idle.deadline = trio.current_time() + idle_s
@@ -396,14 +401,18 @@ class Connection:
             raise IdleTimeout(f"nothing from {self.label} for {idle_s:g} s")
         return True
 
-    def _dispatch_buffered(self) -> None:
+    def _dispatch_buffered(self) -> int:
+        """Dispatch every complete frame buffered; how many there were."""
+        count = 0
         while (body := self._parser.next_frame()) is not None:
+            count += 1
             self.counters.frames_in += 1
             try:
                 frame = decode_strict(body, Frame)
             except DecodeError as e:
                 raise ProtocolError(f"malformed frame from {self.label}: {e}") from None
             self._dispatch(frame)
+        return count
 
     def _dispatch(self, frame: Frame) -> None:
         if isinstance(frame, Keepalive):

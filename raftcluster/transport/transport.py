@@ -195,6 +195,7 @@ class Transport:
         self._inbox_dropped = 0
         self._raft_handler: Callable[[int, Message], None] | None = None
         self._submit: RpcSubmit | None = None
+        self._after_reading: Callable[[], None] | None = None
         self._context: Unwrapped[Transport] | None = None
 
     # -- public: running -----------------------------------------------------------------
@@ -381,6 +382,12 @@ class Transport:
         request goes to the handler."""
         self._submit = submit
 
+    def set_after_reading(self, hook: Callable[[], None] | None) -> None:
+        """Call `hook()` in a connection's reader after each batch of frames it read and
+        handed out (to the raft handler, the submit hook, ...), so that the receiver can
+        act once per batch on what they brought. It must neither block nor raise."""
+        self._after_reading = hook
+
     async def call(self, peer_id: int, request: Message, *, timeout_ms: int) -> Message:
         """Send `request` to peer `peer_id` and return its response.
 
@@ -500,6 +507,7 @@ class Transport:
             call_ids=self._call_ids,
             handler=lambda: self._handler,
             submit=lambda: self._submit,
+            after_reading=lambda: self._after_reading,
             on_raft=functools.partial(self._deliver, peer) if peer is not None else None,
             budget=peer.budget if peer is not None else None,
             faults=functools.partial(self.faults.decide, peer.node_id) if peer else None,

@@ -15,6 +15,8 @@ from raftcluster.node.protocol import (
     GetStatus,
     NodeStatus,
     NotLeader,
+    Query,
+    QueryResult,
     RefuseCode,
     Refused,
     Submit,
@@ -279,3 +281,60 @@ async def test_a_submitted_request_is_answered_when_the_node_stops(autojump_cloc
         late: list[object] = []
         driver.submit(GetStatus(), late.append)  # stopped: refused at once
         assert len(late) == 1 and late[0].code == RefuseCode.UNAVAILABLE  # type: ignore[attr-defined]
+
+
+async def test_an_input_to_an_idle_loop_is_acted_on_in_the_callers_task(autojump_clock):
+    """A cycle with nothing to sync runs in the task that handed the input over, and a
+    cycle that must sync sends its leader messages there before the loop persists."""
+    async with trio_cluster() as cluster:
+        for i in cluster.ids:
+            cluster.start(i)
+        leader = await cluster.wait_leader()
+        await trio.sleep(0.2)  # settled: every loop asleep
+        driver = cluster.drivers[leader]
+        before = len(cluster.sent)
+        written: list[object] = []
+        driver.submit(open_session(), written.append)  # no checkpoint until the assert
+        early = [type(m).__name__ for m in cluster.sent[before:] if m.src == leader]
+        assert early == ["AppendEntries", "AppendEntries"]  # out before the persist
+        assert written == []  # answered once committed
+        with trio.fail_after(1):
+            while not written:
+                await trio.sleep(0.001)
+        assert isinstance(written[0], Written)
+        follower = next(i for i in cluster.ids if i != leader)
+        status: list[object] = []
+        cluster.drivers[follower].submit(GetStatus(), status.append)
+        assert len(status) == 1 and isinstance(status[0], NodeStatus)  # answered at once
+
+
+async def test_inputs_deferred_to_the_end_of_a_batch_share_one_read_round(autojump_clock):
+    """With `defer_inputs` (a node's connections hand over a read's worth of inputs,
+    then call `inputs_done`), twenty reads take one leadership confirmation, not
+    twenty."""
+    async with trio_cluster() as cluster:
+        for i in cluster.ids:
+            cluster.start(i)
+        leader = await cluster.wait_leader()
+        driver = cluster.drivers[leader]
+        opened: list[object] = []
+        driver.submit(open_session(), opened.append)
+        await trio.sleep(0.2)
+        rounds = {}
+        for defer in (True, False):
+            driver.defer_inputs = defer
+            before = len(cluster.sent)
+            answers: list[object] = []
+            for _ in range(20):
+                driver.submit(Query(encode(Range(b"k"))), answers.append)
+            driver.inputs_done()
+            with trio.fail_after(1):
+                while len(answers) < 20:
+                    await trio.sleep(0.001)
+            assert all(isinstance(a, QueryResult) for a in answers)
+            sent = cluster.sent[before:]
+            rounds[defer] = sum(
+                1 for m in sent if m.src == leader and type(m).__name__ == "Heartbeat"
+            )
+        assert rounds[True] == 2  # one round: a heartbeat to each follower
+        assert rounds[False] >= 20  # a round per read when each acts on its own
