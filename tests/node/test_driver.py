@@ -25,7 +25,7 @@ from raftcluster.node.protocol import (
 from statemachine.codec import encode
 from statemachine.kv import Put, PutResult, Range, RangeResult
 from statemachine.sessions.messages import OpenSession
-from tests.node.trio_cluster import TrioClient, trio_cluster
+from tests.node.trio_cluster import TrioClient, TrioCluster, trio_cluster
 
 ELECTION_MS = 300  # tests/node/harness.py FAST settings
 HEARTBEAT_MS = 50
@@ -33,6 +33,17 @@ HEARTBEAT_MS = 50
 
 def open_session() -> Submit:
     return Submit(encode(OpenSession(0, 60_000)))
+
+
+async def leader_without_quorum(cluster: TrioCluster) -> int:
+    """Start the cluster, wait for a leader, then cut it off: its writes cannot commit."""
+    for i in cluster.ids:
+        cluster.start(i)
+    leader = await cluster.wait_leader()
+    for other in cluster.ids:
+        if other != leader:
+            cluster.isolate(other)
+    return leader
 
 
 class CountingDriver(Driver):
@@ -144,13 +155,8 @@ async def test_stop_lets_the_persist_in_progress_finish(autojump_clock):
 
 async def test_a_waiting_request_is_answered_when_the_node_stops(autojump_clock):
     async with trio_cluster() as cluster:
-        for i in cluster.ids:
-            cluster.start(i)
-        leader = await cluster.wait_leader()
+        leader = await leader_without_quorum(cluster)
         driver = cluster.drivers[leader]
-        for other in cluster.ids:
-            if other != leader:
-                cluster.isolate(other)  # no quorum: the write cannot commit
         reply: list[object] = []
 
         async def write() -> None:
@@ -262,13 +268,8 @@ async def test_submitted_requests_are_answered_through_their_callback(autojump_c
 
 async def test_a_submitted_request_is_answered_when_the_node_stops(autojump_clock):
     async with trio_cluster() as cluster:
-        for i in cluster.ids:
-            cluster.start(i)
-        leader = await cluster.wait_leader()
+        leader = await leader_without_quorum(cluster)
         driver = cluster.drivers[leader]
-        for other in cluster.ids:
-            if other != leader:
-                cluster.isolate(other)  # no quorum: the write cannot commit
         reply: list[object] = []
         driver.submit(open_session(), reply.append)
         await trio.sleep(0.020)
