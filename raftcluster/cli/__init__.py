@@ -9,6 +9,7 @@ so that raftcluster never imports it).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
@@ -34,14 +35,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The exit status of a command whose reader went away (`... | head`): as if SIGPIPE.
+EXIT_READER_GONE = 128 + 13
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
         code: int = args.run(args)
     except ClusterError as e:
         print(f"raftcluster: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_gone()
+    except BaseExceptionGroup as group:  # from inside trio.run (a streaming command)
+        if group.split(BrokenPipeError)[1] is None:
+            return _reader_gone()
+        raise
     return code
+
+
+def _reader_gone() -> int:
+    """stdout's reader closed it: stop quietly. Later writes (the interpreter flushes
+    stdout at exit) go to /dev/null rather than raise again and print a traceback."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_READER_GONE
