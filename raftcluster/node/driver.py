@@ -298,14 +298,17 @@ class Driver:
         if not replica.has_ready():
             return
         work = replica.prepare()
+        self._in_cycle = True  # inputs that come from what it does wait for the next one
         if work.must_sync:
             self._send_early(work)
-            self._prepared = work
-            self._in_cycle = True  # until the loop has completed it
+            self._prepared = work  # `_in_cycle` stays until the loop has completed it
             self._input.set()
             return
-        replica.persist(work)
-        self._finish(work)
+        try:
+            replica.persist(work)
+            self._finish(work)
+        finally:
+            self._in_cycle = False
 
     def _send_early(self, work: Work) -> None:
         # A leader's AppendEntries and Heartbeats promise nothing about its own disk: it
