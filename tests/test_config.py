@@ -69,10 +69,15 @@ def test_init_writes_the_settings_it_is_given(tmp_path: Path) -> None:
     cluster = init_cluster(
         tmp_path,
         nodes=1,
-        settings={"timing.election_timeout_ms": 400, "cluster.allow_fault_injection": True},
+        settings={
+            "timing.election_timeout_ms": 400,
+            "timing.commit_notice_delay_ms": 0,
+            "cluster.allow_fault_injection": True,
+        },
     )
     assert cluster.timing.election_timeout_ms == 400 and cluster.allow_fault_injection
-    assert node_settings(cluster, 1).replica.raft.election_timeout_ms == 400
+    raft = node_settings(cluster, 1).replica.raft
+    assert raft.election_timeout_ms == 400 and raft.commit_notice_delay_ms == 0
     with pytest.raises(ConfigError, match="timing.election_timeout"):
         init_cluster(tmp_path / "other", settings={"timing.election_timeout": 1})
 

@@ -52,6 +52,11 @@ class Timing:
         RaftConfig, "heartbeat_interval_ms", 1, 60_000,
         "how often the leader tells followers it is alive (and confirms reads)",
     )  # fmt: skip
+    commit_notice_delay_ms: int = setting(
+        RaftConfig, "commit_notice_delay_ms", 0, 60_000,
+        "how long a leader waits for an append to carry a new commit index before it "
+        "sends one for it alone (followers apply up to this much later; 0: at once)",
+    )  # fmt: skip
     request_timeout_ms: int = setting(
         ReplicaConfig, "request_timeout_ms", 10, 3_600_000,
         "how long a node waits for a write to be applied before answering TIMED_OUT "

@@ -26,6 +26,7 @@ def node_settings(cluster: ClusterFile, node_id: int) -> NodeSettings:
         peers=cluster.node_ids,  # type: ignore[arg-type]  # mypy and attrs' converter=tuple
         election_timeout_ms=timing.election_timeout_ms,
         heartbeat_interval_ms=timing.heartbeat_interval_ms,
+        commit_notice_delay_ms=timing.commit_notice_delay_ms,
     )
     replica = ReplicaConfig(
         raft=raft,
