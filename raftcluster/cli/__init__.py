@@ -42,8 +42,11 @@ EXIT_READER_GONE = 128 + 13
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
-        code: int = args.run(args)
+        try:
+            args = parser.parse_args(argv)
+            code: int = args.run(args)
+        finally:
+            sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
     except ClusterError as e:
         print(f"raftcluster: error: {e}", file=sys.stderr)
         return 1
