@@ -8,7 +8,11 @@ Workloads, each run for a fixed time (5 s, or 0.2 s with --quick):
 
 Ours: `raftcluster init` defaults (each node fsyncs its write-ahead log before it
 acknowledges), one `raftcluster.connect` client in this process talking to the nodes over
-authenticated TCP (one connection per node, requests pipelined on it).
+authenticated TCP (one connection per node, requests pipelined on it). For ours the
+table also gives the CPU time each operation cost (user + system, read from /proc):
+on the busiest node (the leader), on each other node, and in the client. It moves far
+less from run to run than throughput on a noisy machine, so it shows what a change to
+the code did.
 
 pysyncobj has no client protocol, so its workloads run inside its leader process through
 its own API (bench/pysyncobj_node.py): `set(..., sync=True)` one after another, or
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -88,6 +93,7 @@ WORKLOADS = (
 )
 ETCD = "etcd 3.4 (issue 4)"
 ETCD_NOTE = "etcd's figure quoted from issue 4, not measured in this run"
+CPU_ROWS = ("busiest node", "other nodes", "client")
 
 
 @attrs.frozen
@@ -97,6 +103,9 @@ class Measured:
     errors: int
     p50_ms: float
     p99_ms: float
+    # CPU time per operation in µs (user + system, from /proc): the busiest node (the
+    # leader), the mean of the other nodes, this process (the client). Ours only.
+    cpu_us: tuple[float, float, float] | None = None
 
     @property
     def per_second(self) -> float:
@@ -135,19 +144,48 @@ async def measure_ours(duration_s: float) -> dict[str, Measured]:
         async with connect(cluster) as client:
             results: dict[str, Measured] = {}
             await _puts(client, 1, min(duration_s, 0.5), "warm")  # session, connections
+            pids = [processes.pid(node) for node in cluster.node_ids]
             for workload in WORKLOADS:
+                before = _cpu_s(pids)
                 if workload.op == "put":
-                    results[workload.name] = await _puts(
-                        client, workload.inflight, duration_s, workload.name
-                    )
+                    measured = await _puts(client, workload.inflight, duration_s, workload.name)
                 else:
-                    results[workload.name] = await _gets(client, workload.inflight, duration_s)
+                    measured = await _gets(client, workload.inflight, duration_s)
+                results[workload.name] = _with_cpu(measured, before, _cpu_s(pids))
             return results
     finally:
         with trio.CancelScope(shield=True):
             await processes.stop_all(timeout_s=10)
             await processes.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _cpu_s(node_pids: list[int]) -> tuple[list[float], float]:
+    """CPU seconds (user + system) used so far by each node process, and by this one."""
+    tick_s = 1 / os.sysconf("SC_CLK_TCK")
+    nodes = []
+    for pid in node_pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        nodes.append((int(fields[11]) + int(fields[12])) * tick_s)  # utime, stime
+    return nodes, time.process_time()
+
+
+def _with_cpu(
+    measured: Measured, before: tuple[list[float], float], after: tuple[list[float], float]
+) -> Measured:
+    if not measured.ops:
+        return measured
+    per_op = 1e6 / measured.ops
+    used = sorted((b - a for a, b in zip(before[0], after[0], strict=True)), reverse=True)
+    others = used[1:]
+    return attrs.evolve(
+        measured,
+        cpu_us=(
+            used[0] * per_op,
+            sum(others) / len(others) * per_op if others else 0.0,
+            (after[1] - before[1]) * per_op,
+        ),
+    )
 
 
 async def _until_leader(cluster: ClusterFile) -> None:
@@ -363,6 +401,12 @@ def rows(
                 out.append(
                     Row(f"{workload.name} (p50 latency)", mine.p50_ms, "ms", peer=ETCD,
                         peer_value=workload.etcd_p50_ms, higher_is_better=False, note=ETCD_NOTE)
+                )  # fmt: skip
+        if mine.cpu_us is not None:
+            for where, cpu in zip(CPU_ROWS, mine.cpu_us, strict=True):
+                out.append(
+                    Row(f"{workload.name} (CPU per op, {where})", cpu, "us",
+                        higher_is_better=False, note="ours only; user + system time")
                 )  # fmt: skip
     for variant in VARIANTS:
         if warnings[variant.name]:

@@ -46,4 +46,8 @@ def test_the_node_benchmark_runs_in_quick_mode() -> None:
         etcd = throughput.get((f"{workload.name} (ops/s)", bench_node.ETCD))
         assert (etcd is None) == (workload.etcd_per_second is None)
         assert etcd is None or (etcd.value > 0 and etcd.peer_value == workload.etcd_per_second)
+        cpu = {r.name: r.value for r in rows if r.unit == "us"}
+        for where in bench_node.CPU_ROWS:
+            assert f"{workload.name} (CPU per op, {where})" in cpu
+        assert cpu[f"{workload.name} (CPU per op, client)"] > 0  # this process did the work
     assert children() <= before  # every node process, ours and pysyncobj's, is gone
