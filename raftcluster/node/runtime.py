@@ -11,10 +11,11 @@ or `await nursery.start(Node(settings).serve)` and `node.stop()`.
 What a running node does (see driver.py for the loop):
 - peers' raft messages go from the connection that read them straight to the replica
   (`Transport.set_raft_handler`; those that came while the replica was loading wait in
-  the transport's inbox and follow in a batch), checked first (a raft message, from the
-  peer that sent it, addressed to this node); raft messages it emits go out through
-  `Transport.send` after the cycle's persist (InstallSnapshot chunks on a flow of their
-  own, so they never hold heartbeats back on a balanced bond);
+  the transport's inbox and are handed over first, in one batch), checked first (a
+  raft message, from the peer that sent it, addressed to this node); raft messages it
+  emits go out through `Transport.send` after the cycle's persist (InstallSnapshot
+  chunks on a flow of their own, so they never hold heartbeats back on a balanced
+  bond);
 - RPC requests are client protocol requests (`raftcluster.node.protocol`), answered
   when the replica's reply comes out, or admin requests (`raftcluster.node.admin`),
   answered by the runtime: node info, and the transport's fault layer when the
@@ -75,7 +76,6 @@ from statemachine.errors import LimitExceeded
 
 log = logging.getLogger("raftcluster.node")
 
-MAX_INBOX_BATCH = 1024  # raft messages handed to the replica per batch
 SNAPSHOT_FLOW = 1  # the raft flow InstallSnapshot chunks ride (everything else: flow 0)
 _WARN_LIMIT = 5  # log this many of a kind of dropped message, then count quietly
 
@@ -206,12 +206,12 @@ class Node:
                 if self._stop_requested:
                     driver.stop()
                 # Messages from now on go straight from the connections to the replica;
-                # the pump hands over those that came while it was loading.
+                # those that came while it was loading are handed over first.
                 driver.defer_inputs = True  # a connection's read is one batch of inputs
                 transport.set_raft_handler(self._deliver)
                 transport.set_rpc_submit(self._submit)
                 transport.set_after_reading(driver.inputs_done)
-                nursery.start_soon(self._pump, transport.inbox, driver)
+                self._drain(transport.inbox, driver)
                 status = replica.status()
                 log.info("node %d: serving on %s (term %d, commit %d, applied %d)", self.node_id,
                          ", ".join(self.addresses), status.term, status.commit_index,
@@ -225,7 +225,7 @@ class Node:
             finally:
                 with trio.CancelScope(shield=True):
                     await trio.to_thread.run_sync(storage.close)
-            nursery.cancel_scope.cancel()  # the transport and the inbox pump
+            nursery.cancel_scope.cancel()  # the transport
 
     async def _start_transport(self, nursery: trio.Nursery) -> Transport:
         """Listen (raising PortInUse for a taken address) and start dialing the peers.
@@ -261,20 +261,17 @@ class Node:
 
     # -- raft messages -----------------------------------------------------------------
 
-    async def _pump(self, inbox: trio.MemoryReceiveChannel[Incoming], driver: Driver) -> None:
-        """Drain the inbox in batches into the driver, until the transport closes it."""
+    def _drain(self, inbox: trio.MemoryReceiveChannel[Incoming], driver: Driver) -> None:
+        """Hand the driver what the inbox holds (bounded by `Limits.inbox_frames`): the
+        messages that came before the raft handler took over."""
+        batch = []
         while True:
             try:
-                batch = [await inbox.receive()]
-            except trio.EndOfChannel:
-                return
-            while len(batch) < MAX_INBOX_BATCH:
-                try:
-                    batch.append(inbox.receive_nowait())
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
-            driver.deliver([m for m in map(self._check, batch) if m is not None])
-            driver.inputs_done()
+                batch.append(inbox.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+        driver.deliver([m for m in map(self._check, batch) if m is not None])
+        driver.inputs_done()
 
     def _deliver(self, peer_id: int, message: Message) -> None:
         checked = self._check(Incoming(peer_id, message))
