@@ -151,20 +151,17 @@ class Driver:
         (a write may be applied); its answer is dropped.
         """
         if self._stopping:
-            return Refused.of(RefuseCode.UNAVAILABLE, f"node {self.node_id} is stopping")
+            return self._stopping_refusal()
         request_id = next(self._ids)
         waiter = _Waiter(request)
-        self._waiters[request_id] = waiter
-        self.stats.requests += 1
         try:
-            self.replica.client_request(_CLIENT, request_id, request, self.clock.now_ms())
-            self._route(())
+            self._hand_over(request_id, waiter)
             self._after_input()
             await waiter.done.wait()
             assert waiter.reply is not None
             return waiter.reply
         finally:
-            del self._waiters[request_id]
+            self._waiters.pop(request_id, None)
 
     def submit(self, request: ClientRequest, on_reply: Callable[[ClientReply], None]) -> None:
         """`request` without a waiting task: `on_reply(reply)` is called exactly once, at
@@ -172,14 +169,21 @@ class Driver:
         `request` gives). Every request is answered: the replica by its request timeout,
         the driver when it stops. `on_reply` must not block or raise."""
         if self._stopping:
-            on_reply(Refused.of(RefuseCode.UNAVAILABLE, f"node {self.node_id} is stopping"))
+            on_reply(self._stopping_refusal())
             return
-        request_id = next(self._ids)
-        self._waiters[request_id] = _Waiter(request, on_reply=on_reply)
-        self.stats.requests += 1
-        self.replica.client_request(_CLIENT, request_id, request, self.clock.now_ms())
-        self._route(())
+        self._hand_over(next(self._ids), _Waiter(request, on_reply=on_reply))
         self._input_arrived()
+
+    def _hand_over(self, request_id: int, waiter: _Waiter) -> None:
+        """Record `waiter` and give its request to the replica (answers it may have at
+        once, a NotLeader say, are routed)."""
+        self._waiters[request_id] = waiter
+        self.stats.requests += 1
+        self.replica.client_request(_CLIENT, request_id, waiter.request, self.clock.now_ms())
+        self._route(())
+
+    def _stopping_refusal(self) -> Refused:
+        return Refused.of(RefuseCode.UNAVAILABLE, f"node {self.node_id} is stopping")
 
     def stop(self) -> None:
         """Ask `run` to return after the cycle in progress (if any) completes. New requests
@@ -279,36 +283,39 @@ class Driver:
             return
         if self._in_cycle:
             return  # the loop goes round when its cycle completes
-        self._cycle_inline()
+        ran = self._cycle_inline()
         sleeping_to = self._sleeping_to_ms
         if self._in_cycle or sleeping_to is None:
             return  # a persist handed over (the loop is woken), or the loop is awake
         replica = self.replica
-        if replica.has_ready() or replica.next_deadline_ms() < sleeping_to:
+        # (Nothing was ready if no cycle ran: no need to ask again.)
+        if (ran and replica.has_ready()) or replica.next_deadline_ms() < sleeping_to:
             self._input.set()
 
-    def _cycle_inline(self) -> None:
+    def _cycle_inline(self) -> bool:
         """Start a cycle in the caller's task (a connection that just handed over input),
         when the loop is between cycles: one task switch fewer per input. A cycle with
         nothing to sync runs to the end here; one that must sync sends its leader
-        messages here and leaves the persist and the rest to the loop."""
+        messages here and leaves the persist and the rest to the loop. False when no
+        cycle started (the loop is in one, or nothing is ready)."""
         if self._in_cycle or not self._running or self._stopping:
-            return
+            return False
         replica = self.replica
         if not replica.has_ready():
-            return
+            return False
         work = replica.prepare()
         self._in_cycle = True  # inputs that come from what it does wait for the next one
         if work.must_sync:
             self._send_early(work)
             self._prepared = work  # `_in_cycle` stays until the loop has completed it
             self._input.set()
-            return
+            return True
         try:
             replica.persist(work)
             self._finish(work)
         finally:
             self._in_cycle = False
+        return True
 
     def _send_early(self, work: Work) -> None:
         # A leader's AppendEntries and Heartbeats promise nothing about its own disk: it
