@@ -10,6 +10,7 @@ Outputs:
     take_sends()        Send(node, request_id, request) to deliver to nodes
     take_completions()  Completion(handle, result | error) for each finished operation
     next_deadline_ms()  when `tick` next has work (None: nothing pending)
+    new_deadline_ms()   the earliest deadline set since `next_deadline_ms` last ran
 
 Writes go through a session (Raft dissertation 6.3): the client opens one (OpenSession),
 then numbers each write (session, seq) and says with `ack` which replies it has, so the
@@ -180,6 +181,7 @@ class ClientCore:
         self._opening = 0  # handle of the OpenSession in flight
         self._keepalive = 0  # handle of the KeepAlive in flight
         self._keepalive_due_ms = 0
+        self._earliest_new_ms: int | None = None  # see `new_deadline_ms`
         self._next_seq = 1
         self._ack = 0
         self._answered: set[int] = set()  # sequences above `ack` that need no retry
@@ -262,6 +264,8 @@ class ClientCore:
         return out
 
     def next_deadline_ms(self) -> int | None:
+        """When `tick` next has work: O(operations), so the caller asks once per sleep."""
+        self._earliest_new_ms = None
         times = []
         for op in self._ops.values():
             times.append(op.deadline_ms)
@@ -272,6 +276,17 @@ class ClientCore:
         if self.session and not self._keepalive:
             times.append(self._keepalive_due_ms)
         return min(times) if times else None
+
+    def new_deadline_ms(self) -> int | None:
+        """The earliest deadline set since `next_deadline_ms` last ran (None: none). O(1):
+        a caller sleeping towards `next_deadline_ms()`'s answer asks this after every input
+        to learn whether it must wake sooner (deadlines that go away never make it so)."""
+        return self._earliest_new_ms
+
+    def _deadline(self, at_ms: int) -> int:
+        if self._earliest_new_ms is None or at_ms < self._earliest_new_ms:
+            self._earliest_new_ms = at_ms
+        return at_ms
 
     @property
     def pending(self) -> int:
@@ -285,7 +300,7 @@ class ClientCore:
         if len(self._ops) >= self.config.max_ops:
             raise LimitExceeded("client operations", self.config.max_ops, len(self._ops) + 1, "")
         timeout = timeout_ms if timeout_ms is not None else self.config.op_timeout_ms
-        op = _Op(self._next_handle, kind, payload, self._now_ms + timeout)
+        op = _Op(self._next_handle, kind, payload, self._deadline(self._now_ms + timeout))
         self._next_handle += 1
         self._ops[op.handle] = op
         return op
@@ -323,7 +338,9 @@ class ClientCore:
         op.visible = False
         op.session = self.session
         op.request = Submit(encode(op.payload))
-        op.deadline_ms = min(op.deadline_ms, self._now_ms + self.config.keepalive_every_ms)
+        op.deadline_ms = self._deadline(
+            min(op.deadline_ms, self._now_ms + self.config.keepalive_every_ms)
+        )
         self._keepalive = op.handle
         self._keepalive_due_ms = self._now_ms + self.config.keepalive_every_ms
         self._send(op)
@@ -336,7 +353,9 @@ class ClientCore:
         op.node, op.request_id = node, request_id
         op.request_ids.append(request_id)
         op.retry_at_ms = None
-        op.attempt_deadline_ms = min(op.deadline_ms, self._now_ms + self.config.attempt_timeout_ms)
+        op.attempt_deadline_ms = self._deadline(
+            min(op.deadline_ms, self._now_ms + self.config.attempt_timeout_ms)
+        )
         self._attempts[request_id] = op.handle
         self._sends.append(Send(node, request_id, op.request))
 
@@ -347,7 +366,9 @@ class ClientCore:
 
     def _retry_later(self, op: _Op) -> None:
         op.request_id = 0
-        op.retry_at_ms = min(op.deadline_ms, self._now_ms + self.config.retry_backoff_ms)
+        op.retry_at_ms = self._deadline(
+            min(op.deadline_ms, self._now_ms + self.config.retry_backoff_ms)
+        )
 
     # -- answers ----------------------------------------------------------------------
 
@@ -434,7 +455,7 @@ class ClientCore:
         self._next_seq, self._ack = 1, 0
         self._answered.clear()
         self._inflight_writes = 0
-        self._keepalive_due_ms = self._now_ms + self.config.keepalive_every_ms
+        self._keepalive_due_ms = self._deadline(self._now_ms + self.config.keepalive_every_ms)
 
     def _drop_session(self) -> None:
         self.session = 0
@@ -476,5 +497,6 @@ class ClientCore:
             self._opening = 0
         if op.handle == self._keepalive:
             self._keepalive = 0
+            self._deadline(self._keepalive_due_ms)  # counts again (`next_deadline_ms`)
         if op.visible:
             self._completions.append(Completion(op.handle, result, error, index))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import random
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from raftcluster.client.core import ClientConfig, ClientCore
 from raftcluster.errors import OutcomeUnknown, Unavailable
 from raftcluster.node.protocol import Submit
@@ -192,3 +195,57 @@ def test_a_stale_read_is_served_by_whichever_node_is_asked() -> None:
     result = done.unwrap()
     assert isinstance(result, RangeResult) and result.kvs[0].value == b"v"
     assert client.sent[-1].node == follower
+
+
+ACTIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("write"), st.integers(0, 3)),
+        st.tuples(st.just("read"), st.integers(0, 3)),
+        st.tuples(st.just("drop"), st.integers(1, 3)),
+        st.tuples(st.just("cut"), st.integers(1, 3)),  # the client loses one node
+        st.tuples(st.just("heal"), st.just(0)),
+        st.tuples(st.just("run"), st.integers(1, 2_000)),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**16), actions=ACTIONS)
+def test_a_sleeper_told_of_new_deadlines_never_oversleeps(
+    seed: int, actions: list[tuple[str, int]]
+) -> None:
+    """The runner sleeps towards `next_deadline_ms()` and, after each input, wakes only if
+    `new_deadline_ms()` is earlier: so whenever the true next deadline moved earlier than
+    what it sleeps towards, `new_deadline_ms` must say so (and no later than the truth)."""
+    cluster = LocalCluster(3, seed=seed)
+    cluster.elect()
+    client = make_client(cluster, seed, session_ttl_ms=2_100)
+    core = client.core
+    sleeping_to = core.next_deadline_ms()
+
+    def check() -> None:
+        nonlocal sleeping_to
+        told = core.new_deadline_ms()
+        truth = core.next_deadline_ms()  # the exact answer; it starts a new sleep
+        if truth is not None and (sleeping_to is None or truth < sleeping_to):
+            assert told is not None and told <= truth, (told, truth, sleeping_to)
+        sleeping_to = truth
+
+    for action, n in actions:
+        if action == "write":
+            core.write(Put(b"k%d" % n, b"v"), cluster.now_ms)
+        elif action == "read":
+            core.read(Range(b"k%d" % n), cluster.now_ms, stale=n == 0)
+        elif action == "drop":
+            client.drop_replies = n
+        elif action == "cut":
+            client.unreachable.add(n)
+        elif action == "heal":
+            client.unreachable.clear()
+        check()
+        end = cluster.now_ms + (n if action == "run" else cluster.STEP_MS)
+        while cluster.now_ms < end:
+            client.step()
+            check()
+            cluster.run(cluster.STEP_MS)
