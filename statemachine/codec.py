@@ -158,15 +158,17 @@ def _refuse_tag(*_: Any) -> Any:
 
 
 _NO_SEMANTICS = {tag: _refuse_tag for tag in _NATIVE_TAGS}
+# A tuple, not `bytes | bytearray | memoryview`, which would build a union object per call.
+_BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
 def parse(data: bytes) -> Any:
     """Bytes -> plain CBOR value, refusing tags, indefinite lengths and deep nesting."""
-    if not isinstance(data, bytes | bytearray | memoryview):
+    if not isinstance(data, _BYTES_LIKE):
         raise DecodeError("<frame>", f"expected bytes, got {type(data).__name__}")
     try:
         return cbor2.loads(
-            bytes(data),
+            data if type(data) is bytes else bytes(data),
             tag_hook=_refuse_tag,
             semantic_decoders=_NO_SEMANTICS,
             max_depth=MAX_CBOR_DEPTH,
