@@ -77,6 +77,9 @@ def tagged(tag: int) -> Callable[[type[M]], type[M]]:
         _field_names[cls] = names
         _field_values[cls] = _values_getter(tag, names)
         _decoders.pop(cls, None)
+        _fast_fields.pop(cls, None)
+        for accepted in _fast_accepted:
+            accepted.pop(tag, None)
         return cls
 
     return register
@@ -134,6 +137,16 @@ def decode(data: bytes, expected: type[M]) -> M:
     a limit exceeded.
     """
     raw = parse(data)
+    # The fast decoder (below) checks the same things but names nothing. Whatever stops it,
+    # the reference decoder runs from scratch and decides: it is pure, so a malformed frame
+    # still gets the error it always got, naming the field. It runs after the `except`
+    # block, so that its error does not carry the fast decoder's as context.
+    try:
+        fast: M = _fast_message(expected)(raw, 0)
+    except Exception:  # noqa: BLE001, S110 - deliberately blind, see above
+        pass
+    else:
+        return fast
     message: M = _message_decoder(expected)(raw, expected.__name__)
     return message
 
@@ -184,6 +197,10 @@ def decode_value(raw: Any, tp: type[T], path: str = "<value>") -> T:
     """Check and convert an already-parsed CBOR value against a type annotation."""
     result: T = _compile(tp)(raw, path)
     return result
+
+
+# The reference decoder: it names the field as it goes, for its errors. `decode` runs it
+# only when the fast decoder (further down) stops, so it is kept simple rather than quick.
 
 
 def _message_decoder(base: type[Message]) -> Callable[[Any, str], Any]:
@@ -351,6 +368,242 @@ def _union(
                 errors.append(e.reason)
         names = " | ".join(getattr(a, "__name__", repr(a)) for a in args)
         raise DecodeError(path, f"expected {names}: {'; '.join(errors)}")
+
+    return check
+
+
+# -- decoding, fast path ----------------------------------------------------------------
+#
+# Nearly every frame, raft message and log entry decodes fine, so the reference decoder's
+# naming of each field and item as it goes (a string apiece) is nearly always wasted. The
+# fast decoder makes the same checks without names, and `decode` falls back to the reference
+# whenever it stops. Its contract, checked against the reference by the tests:
+#   - what it returns, the reference returns too (equal values of the same types);
+#   - where it raises `_Invalid`, the reference raises `DecodeError`: a union then tries the
+#     same next alternative in both;
+#   - anything else it raises (`_Deferred`, a class's own error) only means "ask the reference".
+
+
+class _Invalid(Exception):
+    """The fast decoder met something the reference refuses; the reference will say what."""
+
+
+class _Deferred(Exception):
+    """An array shape the fast decoder leaves to the reference: trailing fields omitted.
+
+    Our encoder always writes every field, so only hand-made or older frames take this way.
+    """
+
+
+_Fast = Callable[[Any, int], Any]  # (raw value, message nesting depth) -> decoded value
+
+# The annotations whose raw value is kept as is once its exact type is right.
+_PLAIN: dict[Any, type] = {
+    int: int,
+    bool: bool,
+    bytes: bytes,
+    str: str,
+    type(None): type(None),
+    None: type(None),
+}
+
+_fast_bases: dict[type[Message], _Fast] = {}
+_fast_fields: dict[type[Message], _Fast] = {}
+# One cache per base (tag -> fields decoder) for the tags it has accepted; `tagged` drops a
+# re-registered tag from each.
+_fast_accepted: list[dict[int, _Fast]] = []
+
+
+def _fast_message(base: type[Message]) -> _Fast:
+    """The fast decoder of a message of class `base` or a subclass."""
+    decoder = _fast_bases.get(base)
+    if decoder is None:
+        decoder = _build_fast_message(base)
+        _fast_bases[base] = decoder
+    return decoder
+
+
+def _build_fast_message(base: type[Message]) -> _Fast:
+    # Accepted tags are remembered, refused ones are not: a class registered later is seen.
+    accepted: dict[int, _Fast] = {}
+    _fast_accepted.append(accepted)
+
+    def decode_message(raw: Any, depth: int) -> Any:
+        # `depth` counts message levels as the reference's path counts dots: the same bound.
+        if depth > MAX_NESTING or type(raw) is not list or not raw or type(raw[0]) is not int:
+            raise _Invalid
+        decode_fields = accepted.get(raw[0])
+        if decode_fields is None:
+            cls = _by_tag.get(raw[0])
+            if cls is None or not issubclass(cls, base):
+                raise _Invalid
+            decode_fields = accepted[raw[0]] = _fast_fields_decoder(cls)
+        return decode_fields(raw, depth)
+
+    return decode_message
+
+
+def _fast_fields_decoder(cls: type[Message]) -> _Fast:
+    decoder = _fast_fields.get(cls)
+    if decoder is None:
+        decoder = _build_fast_fields(cls)
+        _fast_fields[cls] = decoder
+    return decoder
+
+
+def _build_fast_fields(cls: type[Message]) -> _Fast:
+    hints = typing.get_type_hints(cls)
+    fields = attrs.fields(typing.cast(Any, cls))
+    annotations = [hints[f.name] for f in fields]
+    size = len(fields) + 1
+    smallest = sum(1 for f in fields if f.default is attrs.NOTHING) + 1
+    # Non-plain fields are converted one by one, in field order (indexes into raw[1:]).
+    converters = tuple(
+        (i, _fast_compile(tp)) for i, tp in enumerate(annotations) if tp not in _PLAIN
+    )
+    # The types of the items, compared all at once in C: this is what checks plain fields.
+    # It covers converted fields too where their raw type is fixed (a repeat of their own
+    # check, but then the array is compared as it is); where it is not (float, unions), an
+    # itemgetter leaves them out.
+    raw_types = [int, *map(_raw_type, annotations)]  # the tag, then each field
+    known = [i for i, tp in enumerate(raw_types) if tp is not None]  # 0, the tag, is known
+    pick = None
+    if len(known) < len(raw_types):
+        if len(known) == 1:
+            known = [0, 0]  # an itemgetter of one position gives the item, not a tuple
+        pick = operator.itemgetter(*known)
+    types = [raw_types[i] for i in known]
+    ints = tuple(i for i, tp in enumerate(annotations, 1) if tp is int)
+
+    def decode_fields(raw: list[Any], depth: int) -> Message:
+        if len(raw) != size:
+            raise _Deferred if smallest <= len(raw) < size else _Invalid
+        # Converters first, in field order: an error of a nested class's own (no refusal)
+        # then escapes before any plain field is refused, so a union cannot take it for a
+        # refusal and try another alternative where the reference lets it out. They work
+        # on a copy: `raw` must stay as it came, for the reference to run on if need be.
+        values = raw[1:]
+        for i, convert in converters:
+            values[i] = convert(values[i], depth + 1)
+        if list(map(type, raw if pick is None else pick(raw))) != types:
+            raise _Invalid
+        for i in ints:
+            if not INT_MIN <= raw[i] <= INT_MAX:
+                raise _Invalid
+        try:
+            return cls(*values)
+        except (ValueError, TypeError):
+            raise _Invalid from None
+
+    return decode_fields
+
+
+def _raw_type(tp: Any) -> type | None:
+    """The one type every acceptable raw value for `tp` has, or None if there are several."""
+    if tp in _PLAIN:
+        return _PLAIN[tp]
+    if isinstance(tp, type) and issubclass(tp, enum.IntEnum):
+        return int
+    if (isinstance(tp, type) and issubclass(tp, Message)) or typing.get_origin(tp) is tuple:
+        return list
+    return None  # float (float or int), unions
+
+
+def _fast_compile(tp: Any) -> _Fast:
+    """The fast counterpart of `_compile`: the same checks, in the same order."""
+    if tp is int:
+        return _fast_int
+    if tp in _PLAIN:
+        return _fast_exact(_PLAIN[tp])
+    if tp is float:
+        return _fast_float
+    if isinstance(tp, type) and issubclass(tp, enum.IntEnum):
+        return _fast_enum(tp)
+    if isinstance(tp, type) and issubclass(tp, Message):
+        return _fast_message(tp)  # builds nothing yet, so recursive classes are fine
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return _fast_tuple_of(_fast_compile(args[0]))
+        return _fast_fixed_tuple([_fast_compile(a) for a in args])
+    if origin in (typing.Union, types.UnionType):
+        return _fast_union([_fast_compile(a) for a in args], type(None) in args)
+    raise TypeError(f"codec cannot handle annotation {tp!r}")
+
+
+def _fast_exact(kind: type) -> _Fast:
+    def check(raw: Any, depth: int) -> Any:
+        if type(raw) is not kind:
+            raise _Invalid
+        return raw
+
+    return check
+
+
+def _fast_int(raw: Any, depth: int) -> int:
+    if type(raw) is not int or not INT_MIN <= raw <= INT_MAX:
+        raise _Invalid
+    return raw
+
+
+def _fast_float(raw: Any, depth: int) -> float:
+    if type(raw) is float:
+        return raw
+    if type(raw) is int and abs(raw) <= 2**53:
+        return float(raw)
+    raise _Invalid
+
+
+def _fast_enum(tp: type[enum.IntEnum]) -> _Fast:
+    # A dict lookup instead of calling the enum class, which is slow; the members are the
+    # values the call returns for their own values.
+    members = {member.value: member for member in tp}
+
+    def check(raw: Any, depth: int) -> Any:
+        if type(raw) is not int:
+            raise _Invalid
+        member = members.get(raw)
+        if member is not None:
+            return member
+        try:
+            return tp(raw)  # not a member's value: only the class's `_missing_` may accept it
+        except ValueError:
+            raise _Invalid from None
+
+    return check
+
+
+def _fast_tuple_of(item: _Fast) -> _Fast:
+    def check(raw: Any, depth: int) -> tuple[Any, ...]:
+        if type(raw) is not list or len(raw) > MAX_ITEMS_DEFAULT:
+            raise _Invalid
+        return tuple([item(v, depth) for v in raw])
+
+    return check
+
+
+def _fast_fixed_tuple(items: list[_Fast]) -> _Fast:
+    def check(raw: Any, depth: int) -> tuple[Any, ...]:
+        if type(raw) is not list or len(raw) != len(items):
+            raise _Invalid
+        return tuple([item(v, depth) for item, v in zip(items, raw, strict=True)])
+
+    return check
+
+
+def _fast_union(alternatives: list[_Fast], optional: bool) -> _Fast:
+    def check(raw: Any, depth: int) -> Any:
+        # Only the None alternative accepts None (all others want a number, bytes, a string
+        # or an array), so an optional field left empty needs no failed tries first.
+        if raw is None and optional:
+            return None
+        for alternative in alternatives:
+            try:
+                return alternative(raw, depth)
+            except _Invalid:
+                continue
+        raise _Invalid
 
     return check
 

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import enum
+import functools
+import sys
+import typing
 
 import attrs
 import cbor2
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import raftcluster.node.admin
+import raftcluster.node.protocol
+import raftcluster.raft.messages
+import raftcluster.raft.types
+import raftcluster.transport.wire
+import statemachine.cluster
+import statemachine.kv.commands
+import statemachine.kv.results
+import statemachine.kv.snapshot
+import statemachine.results
+import statemachine.sessions.messages
+from statemachine import codec
 from statemachine.codec import Message, decode, encode, int_range, max_len, tagged
 from statemachine.errors import DecodeError, LimitExceeded
 
@@ -140,3 +155,284 @@ def test_duplicate_tag_is_refused() -> None:
         @attrs.frozen
         class Other(Message):
             x: int
+
+
+# -- the fast decoder against the reference -------------------------------------------------
+#
+# `decode` runs a fast decoder that builds no field names and falls back to the reference
+# decoder (the one that names the field) when it stops. These check, on frames of every
+# registered class, valid and broken in every place, that `decode` gives exactly what the
+# reference gives: the same value, of the same types, or the same error, field and reason.
+
+
+class Mood(enum.IntEnum):
+    CALM = 0
+    ODD = 7
+
+    @classmethod
+    def _missing_(cls, value: object) -> Mood | None:
+        return cls.ODD if value == 8 else None  # a value no member has, accepted anyway
+
+
+@tagged(9004)
+@attrs.frozen
+class Sample(Message):
+    """Every kind of annotation, including those no project message uses yet."""
+
+    pair: tuple[int, str]
+    ratio: float
+    either: int | bytes | Shape | None
+    mood: Mood = Mood.CALM
+    numbers: tuple[int, ...] = attrs.field(default=(), validator=max_len(3, "numbers"))
+    inner: Sample | None = None
+
+
+@tagged(9005)
+@attrs.frozen
+class Unsure(Message):
+    """Unions where more than one alternative accepts a value: the first one must win."""
+
+    first: tuple[Circle, ...] | tuple[int, ...]
+    number: float | int = 0
+
+
+ALL_MODULES = {
+    m.__name__
+    for m in (
+        sys.modules[__name__],
+        raftcluster.node.admin,
+        raftcluster.node.protocol,
+        raftcluster.raft.messages,
+        raftcluster.raft.types,
+        raftcluster.transport.wire,
+        statemachine.cluster,
+        statemachine.kv.commands,
+        statemachine.kv.results,
+        statemachine.kv.snapshot,
+        statemachine.results,
+        statemachine.sessions.messages,
+    )
+}
+# A fixed list (not whatever other tests registered in this process) so that runs repeat.
+CLASSES = sorted(
+    (cls for cls in codec._by_tag.values() if cls.__module__ in ALL_MODULES), key=codec.tag_of
+)
+BASES = [Message, Shape, Drawing, Sample, statemachine.kv.commands.TxnOp]
+BASES += [raftcluster.raft.messages.RaftMessage, raftcluster.transport.wire.Frame]
+EDGES = [0, 1, 2**53, -(2**53), codec.INT_MIN, codec.INT_MIN - 1, codec.INT_MAX, -(2**64)]
+INTS = st.integers(0, 300) | st.sampled_from(EDGES)
+# Values that a wrong check would let through where another type is expected.
+WRONG = [None, False, True, 0, -1, 8, 2**53, 1.5, b"", "", [], [0], -(2**64), [9001, 1]]
+GEN_DEPTH = 3  # messages in messages, when generating
+
+
+def hints_of(cls: type) -> list[object]:
+    hints = typing.get_type_hints(cls)
+    return [hints[f.name] for f in attrs.fields(cls)]
+
+
+def holds_messages(tp: object) -> bool:
+    if isinstance(tp, type):
+        return issubclass(tp, Message)
+    return any(holds_messages(a) for a in typing.get_args(tp) if a is not Ellipsis)
+
+
+@functools.cache
+def raw_of(tp: object, depth: int = 0) -> st.SearchStrategy[object]:
+    """Raw CBOR values that mostly fit annotation `tp` (validators aside)."""
+    if tp is int:
+        return INTS
+    simple = {bool: st.booleans(), bytes: st.binary(max_size=6), str: st.text(max_size=6)}
+    if tp in simple:
+        return simple[tp]
+    if tp is type(None):
+        return st.none()
+    if tp is float:
+        return st.floats() | INTS
+    if isinstance(tp, type) and issubclass(tp, enum.IntEnum):
+        return st.sampled_from([m.value for m in tp]) | st.integers(-1, 9)
+    if isinstance(tp, type) and issubclass(tp, Message):
+        return raw_message(tp, depth)
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return st.lists(raw_of(args[0], depth), max_size=3)
+        return st.tuples(*(raw_of(a, depth) for a in args)).map(list)
+    return st.one_of([raw_of(a, depth) for a in args])  # a union
+
+
+def raw_message(base: type[Message], depth: int) -> st.SearchStrategy[object]:
+    candidates = [c for c in CLASSES if issubclass(c, base)]
+    if depth >= GEN_DEPTH:
+        candidates = [c for c in candidates if not any(map(holds_messages, hints_of(c)))]
+    if not candidates:
+        return st.just([])
+    return st.one_of([raw_fields(c, depth) for c in candidates])
+
+
+def raw_fields(cls: type[Message], depth: int) -> st.SearchStrategy[object]:
+    tag = codec.tag_of(cls)
+    fields = st.tuples(*(raw_of(tp, depth + 1) for tp in hints_of(cls)))
+    return fields.map(lambda values: [tag, *values])
+
+
+def broken(raw: object) -> typing.Iterator[object]:
+    """`raw` with one change, every way: each value replaced by each of `WRONG` and by its
+    equals of other types, and each array one item shorter and one longer."""
+    yield from WRONG
+    yield from twins(raw)
+    if type(raw) is list:
+        yield raw[:-1]
+        yield [*raw, 0]
+        for i, item in enumerate(raw):
+            for change in broken(item):
+                yield [*raw[:i], change, *raw[i + 1 :]]
+
+
+def twins(raw: object) -> list[object]:
+    """Values equal to `raw` (or nearly) of other types: a check by `isinstance` or `==`
+    instead of by exact type would take them."""
+    if type(raw) is bool:
+        return [int(raw), float(raw)]
+    if type(raw) is int:
+        return [float(raw), *([bool(raw)] if raw in (0, 1) else [])]
+    if type(raw) is float and raw.is_integer():
+        return [int(raw)]
+    if type(raw) is str:
+        return [raw.encode()]
+    if type(raw) is bytes:
+        return [raw.decode("latin-1")]
+    return []
+
+
+def outcome(run: typing.Callable[[], object]) -> tuple[object, ...]:
+    """What a decoder gives, comparable with `==`: its value with every type, or its error."""
+    try:
+        value = run()
+    except DecodeError as e:
+        return ("DecodeError", type(e), e.field, e.reason)
+    except Exception as e:  # noqa: BLE001 - the reference may raise others; so must decode
+        return ("raised", type(e), str(e))
+    return ("value", typed(value))
+
+
+def typed(value: object) -> object:
+    """`value` as nested tuples that carry every type (so 1 != True != 1.0 != Mood.ODD)."""
+    if isinstance(value, Message):
+        fields = attrs.fields(type(value))
+        return (type(value), tuple(typed(getattr(value, f.name)) for f in fields))
+    if type(value) is tuple:
+        return (tuple, tuple(typed(v) for v in value))
+    if type(value) is float:
+        return (float, value.hex())  # a NaN equals itself this way
+    return (type(value), value)
+
+
+def reference_decode(data: bytes, expected: type[Message]) -> Message:
+    raw = codec.parse(data)
+    message: Message = codec._message_decoder(expected)(raw, expected.__name__)
+    return message
+
+
+def assert_fast_agrees(raw: object, expected: type[Message] = Message) -> None:
+    """`decode` agrees with the reference, and so does the fast decoder's own contract."""
+    try:
+        data = cbor2.dumps(raw)
+    except (TypeError, ValueError, OverflowError):
+        return  # not encodable as CBOR (too large an int), so no frame to decode
+    reference = outcome(lambda: reference_decode(data, expected))
+    assert outcome(lambda: decode(data, expected)) == reference
+    try:
+        parsed = codec.parse(data)
+    except DecodeError:
+        return  # not acceptable CBOR: refused before any decoder runs
+    # The contract unions rely on: what the fast decoder returns is the reference's value,
+    # and where it says invalid, the reference raises DecodeError.
+    fast = outcome(lambda: codec._fast_message(expected)(parsed, 0))
+    if fast[0] == "value":
+        assert fast == reference
+    elif fast[1] is codec._Invalid:
+        assert reference[0] == "DecodeError"
+    # And it does not just leave everything to the reference: a frame as our encoder writes
+    # it (every field present), it decodes by itself.
+    if reference[0] == "value" and encode(decode(data, expected)) == cbor2.dumps(
+        parsed, canonical=True
+    ):
+        assert fast == reference
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw_message(Message, 0), st.sampled_from(BASES))
+def test_fast_decoder_agrees_on_random_messages(raw: object, expected: type[Message]) -> None:
+    assert_fast_agrees(raw)
+    assert_fast_agrees(raw, expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(raw_message(Message, 0))
+def test_fast_decoder_agrees_on_messages_broken_anywhere(raw: object) -> None:
+    for changed in broken(raw):
+        assert_fast_agrees(changed)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from([Sample, Unsure, Drawing]).flatmap(lambda cls: raw_message(cls, 0)))
+def test_fast_decoder_agrees_on_every_kind_of_field(raw: object) -> None:
+    for changed in [raw, *broken(raw)]:
+        assert_fast_agrees(changed, Message)
+
+
+@given(st.binary(max_size=64) | PLAIN.map(cbor2.dumps), st.sampled_from([Message, Drawing]))
+def test_fast_decoder_agrees_on_garbage(data: bytes, expected: type[Message]) -> None:
+    reference = outcome(lambda: reference_decode(data, expected))
+    assert outcome(lambda: decode(data, expected)) == reference
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        [True, 2, "m", 0],  # equals tag 1 (Failure), but is no integer
+        [1.0, 2, "m", 0],
+        [1, 2, "m", True],
+        [9005, []],  # both alternatives take it: the first wins
+        [9005, [1, 2], 3],  # and a float is preferred to an int
+        [9005, None],
+        [9005, [[9001, 1]], 2**53],
+        [9005, [[9001, 1]], 2**53 + 1],
+        [9005, [[9001, 1]], True],
+        [9005, [[9001, 1], 1]],
+        [9004, [1, "a"], 1.0, None, 8],  # a value that only `_missing_` accepts
+        [9004, [1, "a"], 1.0, None, 9],
+        [9004, [1, "a", 2], 1.0, None],
+        [9004, [1, "a"], 1.0, None, 0, [1, 2, 3, 4]],
+        [9004, [1, "a"], 1.0, [9003, b"x", []]],  # not a Shape
+        [9003, b"x", [[9001, 1]], 1, None, 1],
+        [9003, b"x", [], 1, None, False, 0],
+        [9001],
+        [9001, 2**64 - 1],
+    ],
+)
+def test_fast_decoder_agrees_on_tricky_frames(raw: object) -> None:
+    for expected in (Message, Shape, Drawing, Sample, Unsure, statemachine.results.Failure):
+        assert_fast_agrees(raw, expected)
+
+
+@pytest.mark.parametrize("depth", [0, 1, codec.MAX_NESTING - 1, codec.MAX_NESTING, 33, 40])
+def test_fast_decoder_keeps_the_nesting_bound(depth: int) -> None:
+    raw: list[object] = [9003, b"x", [], 1, None, False]
+    for _ in range(depth):
+        raw = [9003, b"x", [], 1, raw, False]
+    assert_fast_agrees(raw, Drawing)
+    if depth > codec.MAX_NESTING:
+        with pytest.raises(DecodeError, match="nested more than"):
+            decode(cbor2.dumps(raw), Drawing)
+    else:
+        assert encode(decode(cbor2.dumps(raw), Drawing)) == cbor2.dumps(raw, canonical=True)
+
+
+def test_fast_decoder_decodes_by_itself_what_we_encode() -> None:
+    sample = Sample((1, "a"), 0.5, Circle(2), Mood(8), (1, 2), Sample((2, "b"), 1.0, None))
+    for message in (sample, Unsure((Circle(1),)), Unsure((), 2), Drawing(b"d", (Label("x"),))):
+        raw = codec.parse(encode(message))
+        assert codec._fast_message(Message)(raw, 0) == message
+        assert_fast_agrees(raw)
