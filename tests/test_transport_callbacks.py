@@ -17,6 +17,7 @@ from tests.transport_kit import (
     Note,
     client_config,
     connected,
+    fast_limits,
     make_node,
     receive_notes,
     start,
@@ -216,3 +217,35 @@ async def test_the_after_reading_hook_follows_each_batch_of_messages(nursery) ->
     assert 1 <= batches < 200  # many messages per read, and every read ends with the hook
     assert log[0] != "batch"  # the hook comes after the messages of its read
     assert [x.seq for x in log if isinstance(x, Note)] == list(range(200))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("batch_frames", [8, 100_000])
+async def test_a_read_is_handed_out_at_most_read_batch_frames_at_a_time(
+    nursery, batch_frames: int
+) -> None:
+    """Between batches other tasks run: a client's waiting tasks see their answers and
+    send their next requests while the rest of a large read is still being handed out."""
+    limits = fast_limits(read_batch_frames=batch_frames)
+    one, two = await start_nodes(nursery, 2, limits=limits)
+    await until(connected(one, two))
+    log: list[object] = []
+    two.set_raft_handler(lambda peer, message: log.append(message))
+    two.set_after_reading(lambda: log.append("batch"))
+    for seq in range(400):
+        assert one.send(2, Note(seq))
+    await until(lambda: sum(1 for x in log if isinstance(x, Note)) == 400)
+    await until(lambda: log[-1] == "batch")
+    sizes, size = [], 0
+    for entry in log:
+        if entry == "batch":
+            sizes.append(size)
+            size = 0
+        else:
+            size += 1
+    assert sum(sizes) == 400 and 0 not in sizes
+    assert max(sizes) <= batch_frames
+    if batch_frames == 8:
+        assert sizes.count(8) >= 10  # reads brought more than 8: the limit split them
+    else:
+        assert max(sizes) > 8  # ... which it did not do here, the reads were that large
+    assert [x.seq for x in log if isinstance(x, Note)] == list(range(400))  # type: ignore[attr-defined]

@@ -24,7 +24,8 @@ task that brought the input starts the cycle itself (`_cycle_inline`): a cycle w
 nothing to sync runs to its end there, one that must sync sends its leader messages
 there and hands the persist to the loop, so no task switch stands between an input and
 its effect. With `defer_inputs` that happens once per batch, in `inputs_done` (a node's
-connections call it after each read: the reads of one batch share a ReadIndex round).
+connections call it after each batch of frames they read, up to
+`Limits.read_batch_frames`: the reads of one batch share a ReadIndex round).
 Only one cycle is under way at a time (from prepare to complete), and only the loop
 persists.
 """
@@ -112,7 +113,7 @@ class Driver:
         self._sleeping_to_ms: int | None = None  # the loop's wake-up time while it sleeps
         # With `defer_inputs`, `deliver` and `submit` leave acting on their input to
         # `inputs_done`, which the caller invokes after a batch of them (a connection
-        # after each read): the batch then shares one cycle (64 reads, one ReadIndex).
+        # after each batch it read): the batch then shares one cycle and one ReadIndex.
         self.defer_inputs = False
         self._inputs_waiting = False
 

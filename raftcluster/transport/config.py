@@ -86,6 +86,10 @@ class Limits:
     max_pending_calls: int = 1024  # outgoing RPCs awaiting an answer, per peer
     max_client_connections: int = 1024  # client connections to this node
     write_batch_bytes: int = 256 * 1024  # frames coalesced into one write
+    # Frames of one read handed out before other tasks get a turn: the answers among them
+    # reach their callers, who can send their next requests while the rest are handled
+    # (64 answers in one read otherwise keep client and node taking turns, each idle).
+    read_batch_frames: int = 16
 
     def __attrs_post_init__(self) -> None:
         for field in attrs.fields(Limits):

@@ -378,14 +378,11 @@ class Connection:
 
         One idle scope for many receives, its deadline moved on before each: a cancel
         scope per receive costs several times more, on every frame batch.
-        `receive_some` is the only checkpoint inside it."""
+        `receive_some` is the only cancellation point inside it."""
         idle_s = self._limits.idle_timeout_ms / 1000
         with trio.CancelScope() as idle:
             while not idle.cancel_called:
-                if self._dispatch_buffered():
-                    hook = self._after_reading()
-                    if hook is not None:
-                        hook()
+                await self._dispatch_in_batches()
                 wanted = self._parser.wanted_bytes()
                 chunk = min(max(wanted, _RECEIVE_CHUNK_MIN), _RECEIVE_CHUNK_MAX)
                 idle.deadline = trio.current_time() + idle_s
@@ -401,10 +398,26 @@ class Connection:
             raise IdleTimeout(f"nothing from {self.label} for {idle_s:g} s")
         return True
 
-    def _dispatch_buffered(self) -> int:
-        """Dispatch every complete frame buffered; how many there were."""
+    async def _dispatch_in_batches(self) -> None:
+        """Dispatch every complete frame buffered, `Limits.read_batch_frames` at a time,
+        with the after-reading hook after each batch. Between batches other tasks run
+        (a schedule point, not a cancellation point: nothing read is left undispatched
+        by a cancellation here, and the idle timer cannot fire while data is handled)."""
+        batch = self._limits.read_batch_frames
+        while True:
+            count = self._dispatch_buffered(batch)
+            if count:
+                hook = self._after_reading()
+                if hook is not None:
+                    hook()
+            if count < batch:
+                return
+            await trio.lowlevel.cancel_shielded_checkpoint()
+
+    def _dispatch_buffered(self, limit: int) -> int:
+        """Dispatch complete buffered frames, at most `limit`; how many there were."""
         count = 0
-        while (body := self._parser.next_frame()) is not None:
+        while count < limit and (body := self._parser.next_frame()) is not None:
             count += 1
             self.counters.frames_in += 1
             try:

@@ -384,8 +384,9 @@ class Transport:
 
     def set_after_reading(self, hook: Callable[[], None] | None) -> None:
         """Call `hook()` in a connection's reader after each batch of frames it read and
-        handed out (to the raft handler, the submit hook, ...), so that the receiver can
-        act once per batch on what they brought. It must neither block nor raise."""
+        handed out (to the raft handler, the submit hook, ...; at most
+        `Limits.read_batch_frames` of one read), so that the receiver can act once per
+        batch on what they brought. It must neither block nor raise."""
         self._after_reading = hook
 
     async def call(self, peer_id: int, request: Message, *, timeout_ms: int) -> Message:
