@@ -89,7 +89,7 @@ class Limits:
     # Frames of one read handed out before other tasks get a turn: the answers among them
     # reach their callers, who can send their next requests while the rest are handled
     # (64 answers in one read otherwise keep client and node taking turns, each idle).
-    read_batch_frames: int = 16
+    read_batch_frames: int = 32
 
     def __attrs_post_init__(self) -> None:
         for field in attrs.fields(Limits):
