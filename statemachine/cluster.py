@@ -12,9 +12,11 @@ gets a `Failure` result and changes nothing.
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
-from statemachine.codec import Message, decode, encode, max_len, tagged
+from statemachine.codec import Message, decode, encode, encode_value, max_len, tagged
 from statemachine.errors import ClusterError, Code, DecodeError, InvalidArgument
 from statemachine.kv import part as kv_part
 from statemachine.kv.limits import MAX_REQUEST_BYTES, KvConfig
@@ -195,8 +197,18 @@ class ClusterState:
     # -- snapshots ----------------------------------------------------------------------
 
     def snapshot(self) -> bytes:
-        """Canonical bytes of every part's state, by part name: equal states, equal bytes."""
-        return encode(self.snapshot_message())
+        """Canonical bytes of every part's state, by part name: equal states, equal bytes.
+
+        The bytes of `encode(self.snapshot_message())`, built from each part's
+        `snapshot_array()` where it has one (a plain array encodes to the same bytes as
+        its message, and is far quicker to build for a large state)."""
+        parts = [[PartState.TAG, name, self._part_snapshot(name)] for name in sorted(self._parts)]
+        return encode_value([ClusterSnapshot.TAG, parts])
+
+    def _part_snapshot(self, name: str) -> Any:
+        part = self._parts[name]
+        as_array = getattr(part, "snapshot_array", None)
+        return as_array() if as_array is not None else part.snapshot()
 
     def snapshot_message(self) -> ClusterSnapshot:
         return ClusterSnapshot(

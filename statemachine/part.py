@@ -55,7 +55,12 @@ class Part(Protocol):
         ...
 
     def snapshot(self) -> Message:
-        """The part's whole state, canonical: equal states give equal messages."""
+        """The part's whole state, canonical: equal states give equal messages.
+
+        A part with a large state may also define `snapshot_array() -> list`: the same
+        snapshot as the plain CBOR array its message encodes to (``[tag, field, ...]``,
+        nested messages likewise), which the cluster then encodes instead, sparing a
+        message object per item (see `statemachine.kv.snapshot.snapshot_array`)."""
         ...
 
     def restore(self, snapshot: Message) -> None:

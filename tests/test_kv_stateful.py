@@ -187,6 +187,8 @@ class KvMachine(RuleBasedStateMachine):
     @rule()
     def replace_with_restored_replica(self) -> None:
         snapshot = self.sut.snapshot()
+        # Built from the parts' plain arrays: the very bytes of the snapshot message.
+        assert snapshot == encode(self.sut.snapshot_message())
         restored = ClusterState(kv=CONFIG)
         restored.restore(snapshot)
         assert restored.snapshot() == snapshot

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from statemachine.codec import Message
 from statemachine.errors import Compacted, FutureRevision
 from statemachine.kv import txn
@@ -9,7 +11,7 @@ from statemachine.kv.commands import Changes, Compact, DeleteRange, Put, Range, 
 from statemachine.kv.limits import KvConfig
 from statemachine.kv.reads import ResponseBudget, read_changes, read_range
 from statemachine.kv.results import CompactResult, OpResult, TxnResult
-from statemachine.kv.snapshot import KvSnapshot, snapshot_of, store_of
+from statemachine.kv.snapshot import KvSnapshot, snapshot_array, snapshot_of, store_of
 from statemachine.kv.store import Store
 from statemachine.part import ApplyContext, PartSpec, expect_snapshot
 
@@ -45,6 +47,9 @@ class KvPart:
 
     def snapshot(self) -> Message:
         return snapshot_of(self.store)
+
+    def snapshot_array(self) -> list[Any]:
+        return snapshot_array(self.store)
 
     def restore(self, snapshot: Message) -> None:
         self.store = store_of(expect_snapshot(snapshot, KvSnapshot, NAME))
