@@ -52,7 +52,7 @@ def snapshot_array(store: Store) -> list[Any]:
     """`snapshot_of(store)` as the plain CBOR array it encodes to (the same canonical
     bytes), built without two message objects per key: a node takes a snapshot on its
     event loop every few thousand entries, and a store of 30,000 keys took 160 ms that
-    way (about 60 ms this way), long enough to show in every client's p99 latency."""
+    way (60-85 ms this way), long enough to show in every client's p99 latency."""
     history = store.history
     key_tag, version_tag = StoredKey.TAG, StoredVersion.TAG
     keys = [[key_tag, key, [[version_tag, *v] for v in history[key]]] for key in store.index]
