@@ -135,6 +135,48 @@ def follower_batch(log_fd: int, frames: list[tuple[bytes, int, bytes]]) -> tuple
     return highest, wrote
 
 
+class Load:
+    """A client's side of a workload, whatever carries its bytes: it numbers requests,
+    times each from sending to its answer, and sends one more for each answer until the
+    workload's time is up (so as many stay in flight as were sent first)."""
+
+    def __init__(self, op: str, duration_s: float) -> None:
+        self.kind = b"P" if op == "put" else b"G"
+        self.payload = VALUE if op == "put" else b""
+        self.started: dict[int, float] = {}  # request id -> when it was sent
+        self.latencies: list[float] = []
+        self.frames = Frames()
+        self.next_id = 0
+        self.start = time.perf_counter()
+        self.deadline = self.start + duration_s
+
+    @property
+    def pending(self) -> int:
+        return len(self.started)
+
+    def requests(self, count: int) -> bytes:
+        out = []
+        for _ in range(count):
+            self.next_id += 1
+            self.started[self.next_id] = time.perf_counter()
+            out.append(frame(self.kind, self.next_id, self.payload))
+        return b"".join(out)
+
+    def answered(self, data: bytes) -> bytes:
+        """Takes received bytes; returns the requests to send next (none after the end)."""
+        if not data:
+            raise ConnectionError(f"the floor's leader hung up with {self.pending} unanswered")
+        now = time.perf_counter()
+        done = 0
+        for _, ident, _ in self.frames.feed(data):
+            self.latencies.append(now - self.started.pop(ident))
+            done += 1
+        return self.requests(done) if now < self.deadline else b""
+
+    def measured(self) -> Measured:
+        return Measured.of(self.latencies, 0, time.perf_counter() - self.start)
+
+
 # -- the trio flavour ------------------------------------------------------------------
 
 
@@ -203,37 +245,14 @@ async def _trio_follower(stream: trio.SocketStream, log_fd: int) -> None:
 
 async def trio_client(port: int, op: str, inflight: int, duration_s: float) -> Measured:
     stream = await trio.open_tcp_stream("127.0.0.1", port)
-    kind = b"P" if op == "put" else b"G"
-    payload = VALUE if op == "put" else b""
-    started: dict[int, float] = {}
-    latencies: list[float] = []
-    frames = Frames()
-    next_id = 0
-
-    def requests(count: int) -> bytes:
-        nonlocal next_id
-        out = []
-        for _ in range(count):
-            next_id += 1
-            started[next_id] = time.perf_counter()
-            out.append(frame(kind, next_id, payload))
-        return b"".join(out)
-
-    start = time.perf_counter()
-    deadline = start + duration_s
-    await stream.send_all(requests(inflight))
-    while started:
-        data = await stream.receive_some()
-        now = time.perf_counter()
-        done = 0
-        for _, ident, _ in frames.feed(data):
-            latencies.append(now - started.pop(ident))
-            done += 1
-        if now < deadline and done:
-            await stream.send_all(requests(done))
-    elapsed = time.perf_counter() - start
+    load = Load(op, duration_s)
+    await stream.send_all(load.requests(inflight))
+    while load.pending:
+        more = load.answered(await stream.receive_some())
+        if more:
+            await stream.send_all(more)
     await stream.aclose()
-    return Measured.of(latencies, 0, elapsed)
+    return load.measured()
 
 
 # -- the plain flavour -----------------------------------------------------------------
@@ -288,37 +307,14 @@ def plain_node(role: str, port: int, followers: list[int], log_fd: int) -> None:
 def plain_client(port: int, op: str, inflight: int, duration_s: float) -> Measured:
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    kind = b"P" if op == "put" else b"G"
-    payload = VALUE if op == "put" else b""
-    started: dict[int, float] = {}
-    latencies: list[float] = []
-    frames = Frames()
-    next_id = 0
-
-    def requests(count: int) -> bytes:
-        nonlocal next_id
-        out = []
-        for _ in range(count):
-            next_id += 1
-            started[next_id] = time.perf_counter()
-            out.append(frame(kind, next_id, payload))
-        return b"".join(out)
-
-    start = time.perf_counter()
-    deadline = start + duration_s
-    sock.sendall(requests(inflight))
-    while started:
-        data = sock.recv(1 << 16)
-        now = time.perf_counter()
-        done = 0
-        for _, ident, _ in frames.feed(data):
-            latencies.append(now - started.pop(ident))
-            done += 1
-        if now < deadline and done:
-            sock.sendall(requests(done))
-    elapsed = time.perf_counter() - start
+    load = Load(op, duration_s)
+    sock.sendall(load.requests(inflight))
+    while load.pending:
+        more = load.answered(sock.recv(1 << 16))
+        if more:
+            sock.sendall(more)
     sock.close()
-    return Measured.of(latencies, 0, elapsed)
+    return load.measured()
 
 
 # -- running it ------------------------------------------------------------------------
