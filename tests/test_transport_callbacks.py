@@ -203,20 +203,27 @@ async def test_a_writer_timer_falling_due_as_a_frame_arrives_is_no_write_timeout
         assert client.open, client.closed_reason
 
 
-async def test_the_after_reading_hook_follows_each_batch_of_messages(nursery) -> None:
-    one, two = await start_nodes(nursery, 2)
+async def hooked_log(nursery, count: int, **overrides: object) -> list[object]:  # noqa: ANN001
+    """Node 1 sends node 2 `count` notes at once; node 2's raft handler and after-reading
+    hook write what they see, in order, to the list returned (each hook call: "batch")."""
+    one, two = await start_nodes(nursery, 2, **overrides)
     await until(connected(one, two))
     log: list[object] = []
     two.set_raft_handler(lambda peer, message: log.append(message))
     two.set_after_reading(lambda: log.append("batch"))
-    for seq in range(200):
+    for seq in range(count):
         assert one.send(2, Note(seq))
-    await until(lambda: sum(1 for x in log if isinstance(x, Note)) == 200)
+    await until(lambda: sum(1 for x in log if isinstance(x, Note)) == count)
     await until(lambda: log[-1] == "batch")
+    assert [x.seq for x in log if isinstance(x, Note)] == list(range(count))  # type: ignore[attr-defined]
+    return log
+
+
+async def test_the_after_reading_hook_follows_each_batch_of_messages(nursery) -> None:
+    log = await hooked_log(nursery, 200)
     batches = log.count("batch")
     assert 1 <= batches < 200  # many messages per read, and every read ends with the hook
     assert log[0] != "batch"  # the hook comes after the messages of its read
-    assert [x.seq for x in log if isinstance(x, Note)] == list(range(200))  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("batch_frames", [8, 100_000])
@@ -225,16 +232,7 @@ async def test_a_read_is_handed_out_at_most_read_batch_frames_at_a_time(
 ) -> None:
     """Between batches other tasks run: a client's waiting tasks see their answers and
     send their next requests while the rest of a large read is still being handed out."""
-    limits = fast_limits(read_batch_frames=batch_frames)
-    one, two = await start_nodes(nursery, 2, limits=limits)
-    await until(connected(one, two))
-    log: list[object] = []
-    two.set_raft_handler(lambda peer, message: log.append(message))
-    two.set_after_reading(lambda: log.append("batch"))
-    for seq in range(400):
-        assert one.send(2, Note(seq))
-    await until(lambda: sum(1 for x in log if isinstance(x, Note)) == 400)
-    await until(lambda: log[-1] == "batch")
+    log = await hooked_log(nursery, 400, limits=fast_limits(read_batch_frames=batch_frames))
     sizes, size = [], 0
     for entry in log:
         if entry == "batch":
@@ -248,4 +246,3 @@ async def test_a_read_is_handed_out_at_most_read_batch_frames_at_a_time(
         assert sizes.count(8) >= 10  # reads brought more than 8: the limit split them
     else:
         assert max(sizes) > 8  # ... which it did not do here, the reads were that large
-    assert [x.seq for x in log if isinstance(x, Note)] == list(range(400))  # type: ignore[attr-defined]
