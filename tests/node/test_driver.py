@@ -37,9 +37,7 @@ def open_session() -> Submit:
 
 async def leader_without_quorum(cluster: TrioCluster) -> int:
     """Start the cluster, wait for a leader, then cut it off: its writes cannot commit."""
-    for i in cluster.ids:
-        cluster.start(i)
-    leader = await cluster.wait_leader()
+    leader = await cluster.start_all()
     for other in cluster.ids:
         if other != leader:
             cluster.isolate(other)
@@ -56,9 +54,7 @@ class CountingDriver(Driver):
 
 async def test_a_leader_is_elected_and_answers_while_followers_redirect(autojump_clock):
     async with trio_cluster() as cluster:
-        for i in cluster.ids:
-            cluster.start(i)
-        leader = await cluster.wait_leader()
+        leader = await cluster.start_all()
         reply = await cluster.drivers[leader].request(open_session())
         assert isinstance(reply, Written)
         follower = next(i for i in cluster.ids if i != leader)
@@ -73,9 +69,7 @@ async def test_the_loop_sleeps_between_deadlines(autojump_clock):
     heartbeats and timers, not continuously (a spinning loop would also stop the clock)."""
     CountingDriver.steps = 0
     async with trio_cluster() as cluster:
-        for i in cluster.ids:
-            cluster.start(i, CountingDriver)
-        await cluster.wait_leader()
+        await cluster.start_all(CountingDriver)
         before = CountingDriver.steps
         start = trio.current_time()
         await trio.sleep(10)
@@ -90,9 +84,7 @@ async def test_the_loop_sleeps_between_deadlines(autojump_clock):
 
 async def test_followers_campaign_at_their_election_timeout(autojump_clock):
     async with trio_cluster() as cluster:
-        for i in cluster.ids:
-            cluster.start(i)
-        old = await cluster.wait_leader()
+        old = await cluster.start_all()
         cut_at = trio.current_time()
         cluster.isolate(old)
         new = await cluster.wait_leader(other_than=old)
@@ -105,9 +97,7 @@ async def test_followers_campaign_at_their_election_timeout(autojump_clock):
 
 async def test_writes_arriving_during_a_persist_share_the_next_one(autojump_clock):
     async with trio_cluster() as cluster:
-        for i in cluster.ids:
-            cluster.start(i)
-        leader = await cluster.wait_leader()
+        leader = await cluster.start_all()
         driver = cluster.drivers[leader]
         cluster.persist_delay_s[leader] = 0.020  # a slow fsync
         syncs_before = driver.stats.syncs
@@ -129,9 +119,7 @@ async def test_writes_arriving_during_a_persist_share_the_next_one(autojump_cloc
 
 async def test_stop_lets_the_persist_in_progress_finish(autojump_clock):
     async with trio_cluster() as cluster:
-        for i in cluster.ids:
-            cluster.start(i)
-        leader = await cluster.wait_leader()
+        leader = await cluster.start_all()
         follower = next(i for i in cluster.ids if i != leader)
         driver = cluster.drivers[follower]
         cluster.persist_delay_s[follower] = 0.050
@@ -174,9 +162,7 @@ async def test_a_waiting_request_is_answered_when_the_node_stops(autojump_clock)
 
 async def test_a_leader_replicates_while_it_persists_and_followers_ack_after(autojump_clock):
     async with trio_cluster() as cluster:
-        for i in cluster.ids:
-            cluster.start(i)
-        leader = await cluster.wait_leader()
+        leader = await cluster.start_all()
         for i in cluster.ids:
             cluster.persist_delay_s[i] = 0.050  # slow disks everywhere
         persisting = cluster.persisting.setdefault(leader, trio.Event())
@@ -195,9 +181,7 @@ async def test_a_leader_replicates_while_it_persists_and_followers_ack_after(aut
 
 async def test_a_cancelled_request_is_forgotten_and_its_late_answer_dropped(autojump_clock):
     async with trio_cluster() as cluster:
-        for i in cluster.ids:
-            cluster.start(i)
-        leader = await cluster.wait_leader()
+        leader = await cluster.start_all()
         driver = cluster.drivers[leader]
         cluster.persist_delay_s[leader] = 0.050
         with trio.move_on_after(0.010):
@@ -212,9 +196,7 @@ async def test_a_client_retrying_through_a_leader_change_applies_each_write_once
     autojump_clock,
 ):
     async with trio_cluster() as cluster:
-        for i in cluster.ids:
-            cluster.start(i)
-        old = await cluster.wait_leader()
+        old = await cluster.start_all()
         client = TrioClient(cluster, ClientConfig(nodes=cluster.ids, attempt_timeout_ms=200))
         cluster.nursery.start_soon(client.run)
         done = []
@@ -246,9 +228,7 @@ async def test_submitted_requests_are_answered_through_their_callback(autojump_c
     """`submit` takes requests without a waiting task: each callback is called once with
     the same reply `request` would give, and the writes share the leader's fsyncs."""
     async with trio_cluster() as cluster:
-        for i in cluster.ids:
-            cluster.start(i)
-        leader = await cluster.wait_leader()
+        leader = await cluster.start_all()
         driver = cluster.drivers[leader]
         cluster.persist_delay_s[leader] = 0.020
         replies: dict[int, list[object]] = {n: [] for n in range(20)}
@@ -288,9 +268,7 @@ async def test_an_input_to_an_idle_loop_is_acted_on_in_the_callers_task(autojump
     """A cycle with nothing to sync runs in the task that handed the input over, and a
     cycle that must sync sends its leader messages there before the loop persists."""
     async with trio_cluster() as cluster:
-        for i in cluster.ids:
-            cluster.start(i)
-        leader = await cluster.wait_leader()
+        leader = await cluster.start_all()
         await trio.sleep(0.2)  # settled: every loop asleep
         driver = cluster.drivers[leader]
         before = len(cluster.sent)
@@ -314,9 +292,7 @@ async def test_inputs_deferred_to_the_end_of_a_batch_share_one_read_round(autoju
     then call `inputs_done`), twenty reads take one leadership confirmation, not
     twenty."""
     async with trio_cluster() as cluster:
-        for i in cluster.ids:
-            cluster.start(i)
-        leader = await cluster.wait_leader()
+        leader = await cluster.start_all()
         driver = cluster.drivers[leader]
         opened: list[object] = []
         driver.submit(open_session(), opened.append)

@@ -106,6 +106,12 @@ class TrioCluster:
         ]
         return max(leaders)[1] if leaders else 0
 
+    async def start_all(self, driver_class: type[Driver] = Driver) -> int:
+        """Start every node; the leader, once one is elected."""
+        for node in self.ids:
+            self.start(node, driver_class)
+        return await self.wait_leader()
+
     async def wait_leader(self, limit_s: float = 10.0, other_than: int = 0) -> int:
         with trio.fail_after(limit_s):
             while True:
