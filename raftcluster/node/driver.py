@@ -263,7 +263,7 @@ class Driver:
 
     def inputs_done(self) -> None:
         """The end of a batch of inputs (with `defer_inputs`): act on what they made
-        ready, once for the batch (a connection calls it after each read)."""
+        ready, once for the batch (a connection calls it after each batch of frames it read)."""
         if self._inputs_waiting:
             self._inputs_waiting = False
             self._after_input()

@@ -207,7 +207,7 @@ class Node:
                     driver.stop()
                 # Messages from now on go straight from the connections to the replica;
                 # those that came while it was loading are handed over first.
-                driver.defer_inputs = True  # a connection's read is one batch of inputs
+                driver.defer_inputs = True  # a connection's batch of frames is one of inputs
                 transport.set_raft_handler(self._deliver)
                 transport.set_rpc_submit(self._submit)
                 transport.set_after_reading(driver.inputs_done)
