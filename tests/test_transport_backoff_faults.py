@@ -1,14 +1,16 @@
-"""Pure parts: the backoff schedule and the fault layer's decisions."""
+"""Pure parts: the backoff schedule, the fault layer's decisions, the limits' validation."""
 
 from __future__ import annotations
 
 import random
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from raftcluster.transport import Backoff, FaultLayer, PeerFaults
+from raftcluster.transport.config import Limits
 from statemachine.errors import InvalidArgument
 
 backoffs = st.builds(
@@ -51,6 +53,13 @@ def test_same_seed_same_delays(backoff: Backoff, seed: int) -> None:
 def test_bad_backoffs_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(InvalidArgument):
         Backoff(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("field", [f.name for f in attrs.fields(Limits)])
+def test_every_transport_limit_must_be_positive(field: str) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        Limits(**{field: 0})  # type: ignore[arg-type]
+    assert refused.value.field == f"Limits.{field}"
 
 
 def test_no_faults_by_default_and_no_randomness_drawn() -> None:
