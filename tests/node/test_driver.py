@@ -10,7 +10,6 @@ from __future__ import annotations
 import trio
 
 from raftcluster.client.core import ClientConfig
-from raftcluster.node.driver import Driver
 from raftcluster.node.protocol import (
     GetStatus,
     NodeStatus,
@@ -44,37 +43,32 @@ async def leader_without_quorum(cluster: TrioCluster) -> int:
     return leader
 
 
-class CountingDriver(Driver):
-    steps = 0
-
-    async def _step(self) -> None:
-        type(self).steps += 1
-        await super()._step()
-
-
 async def test_a_leader_is_elected_and_answers_while_followers_redirect(autojump_clock):
     async with trio_cluster() as cluster:
         leader = await cluster.start_all()
-        reply = await cluster.drivers[leader].request(open_session())
+        reply = await cluster.request(leader, open_session())
         assert isinstance(reply, Written)
         follower = next(i for i in cluster.ids if i != leader)
-        redirect = await cluster.drivers[follower].request(open_session())
+        redirect = await cluster.request(follower, open_session())
         assert redirect == NotLeader(leader)
-        status = await cluster.drivers[follower].request(GetStatus())
+        status = await cluster.request(follower, GetStatus())
         assert isinstance(status, NodeStatus) and status.leader == leader
 
 
 async def test_the_loop_sleeps_between_deadlines(autojump_clock):
     """Ten idle virtual seconds cost a bounded number of loop steps: the loop wakes for
     heartbeats and timers, not continuously (a spinning loop would also stop the clock)."""
-    CountingDriver.steps = 0
     async with trio_cluster() as cluster:
-        await cluster.start_all(CountingDriver)
-        before = CountingDriver.steps
+        await cluster.start_all()
+
+        def steps_so_far() -> int:
+            return sum(d.stats.loop_steps for d in cluster.drivers.values())
+
+        before = steps_so_far()
         start = trio.current_time()
         await trio.sleep(10)
         assert trio.current_time() - start == 10
-        steps = CountingDriver.steps - before
+        steps = steps_so_far() - before
         # A heartbeat round every 50 ms: the leader wakes, sends, hears two answers; each
         # follower wakes for the heartbeat and answers (about eight steps in all), plus a
         # few session-expiry commands. A loop woken more often would exceed the bound.
@@ -104,7 +98,7 @@ async def test_writes_arriving_during_a_persist_share_the_next_one(autojump_cloc
         replies = []
 
         async def write() -> None:
-            replies.append(await driver.request(open_session()))
+            replies.append(await cluster.request(leader, open_session()))
 
         async with trio.open_nursery() as nursery:
             for _ in range(50):
@@ -124,11 +118,11 @@ async def test_stop_lets_the_persist_in_progress_finish(autojump_clock):
         driver = cluster.drivers[follower]
         cluster.persist_delay_s[follower] = 0.050
         persisting = cluster.persisting.setdefault(follower, trio.Event())
-        cluster.nursery.start_soon(cluster.drivers[leader].request, open_session())
+        cluster.nursery.start_soon(cluster.request, leader, open_session())
         await persisting.wait()  # the follower is writing the new entry
         syncs, sent = driver.stats.syncs, len(cluster.sent)
         driver.stop()
-        refused = await driver.request(GetStatus())  # new requests: refused at once
+        refused = await cluster.request(follower, GetStatus())  # new requests: refused at once
         assert isinstance(refused, Refused) and refused.code == RefuseCode.UNAVAILABLE
         with trio.fail_after(1):
             await cluster.returned[follower].wait()
@@ -148,7 +142,7 @@ async def test_a_waiting_request_is_answered_when_the_node_stops(autojump_clock)
         reply: list[object] = []
 
         async def write() -> None:
-            reply.append(await driver.request(open_session()))
+            reply.append(await cluster.request(leader, open_session()))
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(write)
@@ -167,7 +161,7 @@ async def test_a_leader_replicates_while_it_persists_and_followers_ack_after(aut
             cluster.persist_delay_s[i] = 0.050  # slow disks everywhere
         persisting = cluster.persisting.setdefault(leader, trio.Event())
         sent = len(cluster.sent)
-        cluster.nursery.start_soon(cluster.drivers[leader].request, open_session())
+        cluster.nursery.start_soon(cluster.request, leader, open_session())
         await persisting.wait()
         await trio.sleep(0.010)  # the leader's persist is still running
         appends = [m for m in cluster.sent[sent:] if type(m).__name__ == "AppendEntries"]
@@ -179,16 +173,19 @@ async def test_a_leader_replicates_while_it_persists_and_followers_ack_after(aut
         assert {m.src for m in acks} == set(cluster.ids) - {leader}
 
 
-async def test_a_cancelled_request_is_forgotten_and_its_late_answer_dropped(autojump_clock):
+async def test_a_caller_that_stops_waiting_leaves_its_request_to_be_answered(autojump_clock):
+    """A write whose caller gave up still commits, and its answer still comes out once
+    (the transport drops it, as nobody waits): nothing is left waiting in the driver."""
     async with trio_cluster() as cluster:
         leader = await cluster.start_all()
         driver = cluster.drivers[leader]
         cluster.persist_delay_s[leader] = 0.050
         with trio.move_on_after(0.010):
-            await driver.request(open_session())
+            await cluster.request(leader, open_session())
+        assert driver.waiting == 1  # the request stays with the node
+        await trio.sleep(0.2)  # the write commits and its answer is carried out
         assert driver.waiting == 0
-        await trio.sleep(0.2)  # the write commits and its answer comes out: nobody waits
-        reply = await driver.request(open_session())
+        reply = await cluster.request(leader, open_session())
         assert isinstance(reply, Written)
 
 

@@ -18,6 +18,7 @@ import trio
 from raftcluster.client.core import ClientConfig, ClientCore, Completion, Send
 from raftcluster.node.clock import NodeClock
 from raftcluster.node.driver import Driver
+from raftcluster.node.protocol import ClientReply, ClientRequest
 from raftcluster.node.replica import Replica, Work
 from raftcluster.raft.messages import RaftMessage
 from raftcluster.raft.ready import Role
@@ -62,6 +63,20 @@ class TrioCluster:
 
         self.nursery.start_soon(run)
         return driver
+
+    async def request(self, node: int, request: ClientRequest) -> ClientReply:
+        """`request` to `node` the one way production takes (`Driver.submit`), awaited.
+        Cancelled, the caller stops waiting; the request stays with the node."""
+        answered = trio.Event()
+        replies: list[ClientReply] = []
+
+        def answer(reply: ClientReply) -> None:
+            replies.append(reply)
+            answered.set()
+
+        self.drivers[node].submit(request, answer)
+        await answered.wait()
+        return replies[0]
 
     def _sender(self) -> Callable[[RaftMessage], None]:
         def send(message: RaftMessage) -> None:
@@ -163,7 +178,7 @@ class TrioClient:
         self._changed.set()
 
     async def _attempt(self, send: Send) -> None:
-        reply = await self.cluster.drivers[send.node].request(send.request)
+        reply = await self.cluster.request(send.node, send.request)
         if send.node in self.cut:
             return  # the answer is lost on the way back
         self.core.receive(send.node, send.request_id, reply, self.cluster.clock.now_ms())
