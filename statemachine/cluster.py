@@ -12,7 +12,7 @@ gets a `Failure` result and changes nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -52,11 +52,23 @@ class Executed:
     events: tuple[Message, ...] = ()
 
 
+class ApplyObserver(Protocol):
+    """Told what a `ClusterState` does as it applies (for checkers: the simulator's
+    exactly-once check). It must not change the state, and must not raise unless the run
+    it observes is to stop."""
+
+    def executed(self, index: int, request: SessionRequest) -> None:
+        """The command of session request `request` was executed at log index `index`
+        (a retry answered from the session table is not an execution)."""
+        ...
+
+
 class ClusterState:
     """The built-in cluster state (`kv`, `sessions`) plus any parts a user registers.
 
     Every replica must be built with the same configuration and register the same
-    parts, in any order, before it applies anything.
+    parts, in any order, before it applies anything. `observer` (optional) is told of
+    each session request executed.
     """
 
     def __init__(
@@ -65,8 +77,10 @@ class ClusterState:
         kv: KvConfig | None = None,
         sessions: SessionLimits | None = None,
         max_command_bytes: int = MAX_REQUEST_BYTES,
+        observer: ApplyObserver | None = None,
     ) -> None:
         self.max_command_bytes = max_command_bytes
+        self.observer = observer
         self._specs: dict[str, PartSpec] = {}
         self._parts: dict[str, Part] = {}
         self._command_owner: dict[type[Message], str] = {}
@@ -163,6 +177,8 @@ class ClusterState:
             return Executed(failure_of(e))
         if kept is not None:  # a retry: the reply it had, and nothing applied again
             return Executed(decode(kept, Message))
+        if self.observer is not None:
+            self.observer.executed(index, request)
         done = self._dispatch(index, inner)
         table.record(request.session, request.seq, encode(done.result))
         return done

@@ -4,8 +4,9 @@
     result = simulate(SimConfig(seed=7, nodes=5, duration_ms=60_000))
     result.ok, result.trace_hash, result.violation, result.counters
 
-`simulate(config, nemesis=..., workload=...)` runs one seed; `Nemesis` and `Workload`
-are the extension points (docs/simulator.md).
+`simulate(config, nemesis=..., workload=...)` runs one seed of our engine; `Nemesis` and
+`Workload` are the extension points (docs/simulator.md). `Simulator(config, nemesis,
+workload, engine)` runs any `Engine` (chaos/sim/engine.py), pysyncobj's among them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from chaos.sim.config import SimConfig
 from chaos.sim.faults import FAULT_KINDS, Fault, NetworkConditions
 from chaos.sim.invariants import SafetyViolation
 from chaos.sim.nemesis import ClusterView, FaultMix, Nemesis, RandomFaults, ScriptedFaults
-from chaos.sim.planted import PLANTS, Plant
+from chaos.sim.planted import PLANTS
+from chaos.sim.raftcluster_engine import RaftclusterEngine
 from chaos.sim.result import Counters, SimResult
 from chaos.sim.simulator import Simulator
 from chaos.sim.workload import KvWorkload, Workload
@@ -37,16 +39,14 @@ def simulate(
     engine part it replaces: only for proving the checkers can fail."""
     nemesis = nemesis if nemesis is not None else RandomFaults()
     workload = workload if workload is not None else KvWorkload()
-    engine = Plant("none", "the real engine")
+    engine = RaftclusterEngine()
     if plant is not None:
         if plant not in PLANTS:
             raise InvalidArgument("plant", f"{plant!r} is not one of {', '.join(PLANTS)}")
-        engine = PLANTS[plant]
-        config = attrs.evolve(config, **engine.config)
-    simulator = Simulator(
-        config, nemesis, workload, replica_class=engine.replica_class, disk_class=engine.disk_class
-    )
-    result = simulator.run()
+        planted = PLANTS[plant]
+        engine = planted.engine()
+        config = attrs.evolve(config, **planted.config)
+    result = Simulator(config, nemesis, workload, engine).run()
     result = attrs.evolve(result, plant=plant)
     if check_timeout_s is None:
         return result

@@ -7,6 +7,8 @@ import attrs
 from chaos.sim.faults import NetworkConditions
 from statemachine.codec import int_range, positive
 
+optional_positive = attrs.validators.optional(positive)
+
 
 @attrs.frozen
 class SimConfig:
@@ -16,13 +18,22 @@ class SimConfig:
     duration_ms: int = attrs.field(default=60_000, validator=int_range(0))
     # After healing, a leader, a committed write and identical replicas within this bound.
     heal_timeout_ms: int = attrs.field(default=30_000, validator=positive)
-    # The engine's timing, as a deployment would set it (docs/engine.md).
-    election_timeout_ms: int = attrs.field(default=1_000, validator=positive)
-    heartbeat_interval_ms: int = attrs.field(default=100, validator=positive)
-    pre_vote: bool = True
+    # The engine's own settings (docs/engine.md): None draws each from the seed, within its
+    # legal range (chaos/sim/settings.py); a value fixes it.
+    election_timeout_ms: int | None = attrs.field(default=None, validator=optional_positive)
+    heartbeat_interval_ms: int | None = attrs.field(default=None, validator=optional_positive)
+    pre_vote: bool | None = None
     check_quorum: bool = True
-    # Small, so runs snapshot, compact and install snapshots often.
-    snapshot_every_entries: int = attrs.field(default=200, validator=positive)
+    snapshot_every_entries: int | None = attrs.field(default=None, validator=optional_positive)
+    max_entries_per_msg: int | None = attrs.field(default=None, validator=optional_positive)
+    max_inflight_msgs: int | None = attrs.field(default=None, validator=optional_positive)
+    commit_notice_delay_ms: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(int_range(0))
+    )
+    max_snapshot_chunk_bytes: int | None = attrs.field(default=None, validator=optional_positive)
+    max_fsync_ms: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(int_range(0, 10_000))
+    )
     session_expiry_interval_ms: int = attrs.field(default=1_000, validator=positive)
     # Node clocks: a fixed offset in [0, skew] and a rate error in [-drift, drift] ppm.
     max_clock_skew_ms: int = attrs.field(default=2_000, validator=int_range(0))

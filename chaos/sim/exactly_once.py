@@ -3,12 +3,13 @@
 A client's write travels as `SessionRequest(session, seq, command)` and may be proposed
 more than once (a retry after a timeout or a change of leader), so the log may hold it at
 several indexes; the session table must execute the command at the first and answer the
-others from the reply it kept. Every replica's state machine is an `ObservedState`, which
-tells an `ExactlyOnce` each time a session request's command is really executed (not
-answered from the table). Across every replica and every incarnation, a (session, seq)
-must be executed at one log index only: a replica replaying its log after a restart
-executes it again at that same index, which is fine; at a second index it is a double
-application, and a `SafetyViolation` ("exactly-once").
+others from the reply it kept. Every replica's state machine is a `ClusterState` built
+with an observer from `ExactlyOnce.observer(node)` (its public `ApplyObserver` hook),
+which is told each time a session request's command is really executed (not answered
+from the table). Across every replica and every incarnation, a (session, seq) must be
+executed at one log index only: a replica replaying its log after a restart executes it
+again at that same index, which is fine; at a second index it is a double application,
+and a `SafetyViolation` ("exactly-once").
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from chaos.sim.invariants import SafetyViolation
-from statemachine.cluster import ClusterState, Executed
-from statemachine.codec import Message
+from statemachine.cluster import ApplyObserver
 from statemachine.sessions.messages import SessionRequest
 
 INVARIANT = "exactly-once"
@@ -31,6 +31,10 @@ class ExactlyOnce:
         self.executed: dict[tuple[int, int], tuple[int, int]] = {}  # -> (index, first node)
         self.executions = 0  # commands executed in a session (replays included)
 
+    def observer(self, node: int) -> ApplyObserver:
+        """The observer for `node`'s state machine (`ClusterState(observer=...)`)."""
+        return _NodeObserver(self, node)
+
     def on_executed(self, node: int, session: int, seq: int, index: int) -> None:
         self.executions += 1
         first = self.executed.setdefault((session, seq), (index, node))
@@ -43,28 +47,11 @@ class ExactlyOnce:
             )
 
 
-class ObservedState(ClusterState):
-    """A `ClusterState` that reports each session request it executes.
+class _NodeObserver:
+    __slots__ = ("_check", "_node")
 
-    It hooks the two steps of `ClusterState` a session request goes through: `_in_session`
-    (which admits it, or answers a retry from the session table) and `_dispatch` (which
-    executes a command): a dispatch while in a session is an execution."""
+    def __init__(self, check: ExactlyOnce, node: int) -> None:
+        self._check, self._node = check, node
 
-    def __init__(self, observer: ExactlyOnce, node: int) -> None:
-        super().__init__()
-        self._observer = observer
-        self._node = node
-        self._in_request: SessionRequest | None = None
-
-    def _in_session(self, index: int, request: SessionRequest) -> Executed:
-        self._in_request = request
-        try:
-            return super()._in_session(index, request)
-        finally:
-            self._in_request = None
-
-    def _dispatch(self, index: int, command: Message) -> Executed:
-        request = self._in_request
-        if request is not None:
-            self._observer.on_executed(self._node, request.session, request.seq, index)
-        return super()._dispatch(index, command)
+    def executed(self, index: int, request: SessionRequest) -> None:
+        self._check.on_executed(self._node, request.session, request.seq, index)

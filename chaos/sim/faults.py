@@ -86,6 +86,9 @@ class NetworkConditions(Fault):
     duplicate: float = 0.0  # probability a node-to-node message is delivered twice
     min_delay_ms: int = 1
     max_delay_ms: int = 10  # delays are uniform in [min, max]: wider means more reordering
+    # Probability a message arrives cut short (a damaged frame): the receiver's decoder must
+    # refuse it, and it is lost (chaos/sim/wire.py).
+    truncate: float = 0.0
 
 
 @attrs.frozen

@@ -8,11 +8,18 @@ step, the virtual time and the nodes:
 - log matching: an (index, term) names one entry, with one predecessor term, on every
   node, so two logs holding the same (index, term) agree up to it (checked incrementally
   on every persisted batch, and pairwise over whole logs at the end);
-- leader completeness: a node that becomes leader holds every entry committed so far;
+- leader completeness: a leader of term T holds every entry committed in a term before T
+  (an entry is committed in the term of the first node seen to hold it committed: the
+  leader that committed it, or one that learned it from that leader). Entries committed
+  in later terms are not its business: a node may learn that it won term T (its vote
+  replies slow on the way) after term T+1 has committed entries it never saw;
 - state machine safety: no two nodes apply different entries at one index, and an
   installed snapshot agrees with what was applied at its index; equal indexes give
   equal state machine snapshots (determinism);
 - monotonic progress: a running node's commit and applied indexes never go back;
+- the commit rule (Raft 5.4.2): a leader moves its commit index only onto an entry of its
+  own term (earlier terms' entries are committed with it, never by counting replicas:
+  Raft's Figure 8);
 - acknowledged writes: the entry a client was told its write was applied at is the one
   every node applies there (and, at the end, every node has applied it).
 """
@@ -20,7 +27,7 @@ step, the virtual time and the nodes:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import attrs
 
@@ -102,22 +109,22 @@ class _Committed:
 
 
 class Invariants:
-    def __init__(self) -> None:
-        self.where = Where(0, 0)
+    """Fed by an engine; raises what `fail(invariant, message, nodes)` makes."""
+
+    def __init__(self, fail: Callable[[str, str, Iterable[int]], SafetyViolation]) -> None:
+        self.fail = fail
         self.leaders: dict[int, int] = {}  # term -> leader
         self.committed: dict[int, _Committed] = {}  # index -> the entry applied there
+        # index -> the lowest term of a node seen holding it committed
+        self.commit_terms: dict[int, int] = {}
         self._entries: dict[tuple[int, int], tuple[int, bytes, int | None]] = {}
         self._shadows: dict[int, _LogShadow] = {}
         self._progress: dict[int, tuple[int, int]] = {}  # node -> (commit, applied)
+        self._led: dict[int, int] = {}  # node -> the term it led at its last step
         self._snapshot_digests: dict[int, bytes] = {}
         self.acknowledged: dict[int, bytes] = {}  # index -> the command acknowledged there
         self._complete_terms: set[int] = set()  # terms whose leader was checked complete
-
-    def at(self, step: int, time_ms: int) -> None:
-        self.where = Where(step, time_ms)
-
-    def fail(self, invariant: str, message: str, nodes: Iterable[int]) -> SafetyViolation:
-        return SafetyViolation(invariant, message, self.where, nodes)
+        self._seen_commit = 0  # indexes up to here have a commit term
 
     # -- a node (re)started -----------------------------------------------------------
 
@@ -126,9 +133,11 @@ class Invariants:
         first = replica.core.status().first_index
         self._shadows[node] = _LogShadow(first - 1, None, [e.term for e in entries])
         self._progress.pop(node, None)  # a new incarnation: its indexes start over
+        self._led.pop(node, None)
 
     def on_stop(self, node: int) -> None:
         self._progress.pop(node, None)
+        self._led.pop(node, None)
 
     # -- every Ready cycle ------------------------------------------------------------
 
@@ -230,6 +239,25 @@ class Invariants:
                     [node],
                 )
             self._progress[node] = (commit, applied)
+            leads = core.role == Role.LEADER
+            if leads and self._led.get(node) == core.term and before and commit > before[0]:
+                held = core.term_at(commit)
+                if held != core.term:
+                    raise self.fail(
+                        "commit rule",
+                        f"node {node}, leader of term {core.term}, moved its commit index "
+                        f"from {before[0]} to {commit}, onto an entry of term {held}: an "
+                        "earlier term's entry is never committed by counting replicas",
+                        [node],
+                    )
+            if leads:
+                self._led[node] = core.term
+            else:
+                self._led.pop(node, None)
+            if commit > self._seen_commit:
+                self._note_commits(core.term, commit)
+        for node, replica in replicas.items():
+            core = replica.core
             if core.role != Role.LEADER:
                 continue
             leader = self.leaders.setdefault(core.term, node)
@@ -238,22 +266,31 @@ class Invariants:
                     "election safety", f"nodes {leader} and {node} both lead term {core.term}",
                     [leader, node],
                 )  # fmt: skip
-            if leader == node and core.term not in self._complete_terms:
+            if core.term not in self._complete_terms:
                 self._complete_terms.add(core.term)
                 self._check_complete(node, replica)
 
+    def _note_commits(self, term: int, commit: int) -> None:
+        """Indexes up to `commit` are committed, as seen by a node in `term` (the first
+        node to see an index committed gives its commit term; later ones are higher)."""
+        for index in range(self._seen_commit + 1, commit + 1):
+            self.commit_terms.setdefault(index, term)
+        self._seen_commit = commit
+
     def _check_complete(self, node: int, replica: Replica) -> None:
-        held = {e.index: e for e in replica.core.log_entries()}
-        first = replica.core.status().first_index
+        core = replica.core
+        term = core.term
+        held = {e.index: e for e in core.log_entries()}
+        first = core.status().first_index
         for index, known in self.committed.items():
-            if index < first:
-                continue
+            if index < first or self.commit_terms.get(index, term) >= term:
+                continue  # compacted into its snapshot, or committed in this term or later
             e = held.get(index)
             if e is None or e.term != known.term or e.data != known.data:
                 raise self.fail(
                     "leader completeness",
-                    f"node {node} leads term {replica.core.term} without the entry committed "
-                    f"at index {index} (term {known.term})",
+                    f"node {node} leads term {term} without the entry committed at index "
+                    f"{index} (term {known.term}) in term {self.commit_terms[index]}",
                     [node],
                 )
 

@@ -82,8 +82,12 @@ class FaultMix:
     pause: int = 2
     clock: int = 1
     network: int = 3
+    # A scripted hard case (chaos/sim/nemeses/hard_cases.py): Figure 8, a deposed
+    # leader's queued reads, a crash inside a vote's persist, a snapshot over a stale log.
+    hard_case: int = 2
     max_loss: float = 0.3
     max_duplicate: float = 0.2
+    max_truncate: float = 0.05  # frames delivered cut short (the decoder must refuse them)
     max_delay_ms: int = 300
 
     def kinds(self) -> tuple[tuple[str, int], ...]:
@@ -95,6 +99,7 @@ class FaultMix:
             ("pause", self.pause),
             ("clock", self.clock),
             ("network", self.network),
+            ("hard-case", self.hard_case),
         )
 
 
@@ -142,6 +147,9 @@ class RandomFaults:
         self._seq += 1
         heapq.heappush(self._queue, (at_ms, self._seq, fault))
 
+    def _later(self, at_ms: int, fault: Fault, label: str) -> None:
+        self._schedule(at_ms, fault)
+
     def _start(self, now: int, view: ClusterView) -> list[Fault]:
         kinds = self.mix.kinds()
         kind = self._rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
@@ -163,6 +171,12 @@ class RandomFaults:
             return self._crash(until, view)
         if kind == "pause":
             return [Pause(rng.choice(self._nodes), until - now)]
+        if kind == "hard-case":
+            from chaos.sim.nemeses.hard_cases import SCRIPTS  # (it imports this module)
+
+            name = rng.choice(sorted(SCRIPTS))
+            self.coverage[f"random.{name}"] = self.coverage.get(f"random.{name}", 0) + 1
+            return SCRIPTS[name](rng, now, view, self._nodes, self._later)
         if kind == "clock":
             node = rng.choice(self._nodes)
             if rng.random() < 0.5:
@@ -179,6 +193,7 @@ class RandomFaults:
                 duplicate=round(rng.uniform(0, mix.max_duplicate), 3),
                 min_delay_ms=self._base.min_delay_ms,
                 max_delay_ms=delay,
+                truncate=round(rng.uniform(0, mix.max_truncate), 3),
             )
         ]
 

@@ -1,10 +1,12 @@
-"""The simulated network: delays, loss, duplication, reordering, cuts.
+"""The simulated network: delays, loss, duplication, reordering, damage, cuts.
 
 Every message is an `Envelope` scheduled for delivery at a time drawn from the current
 `NetworkConditions`; equal times deliver in send order. A message is lost when drawn to
 be, or when its link is cut at send time or at delivery time (a partition that starts
 while it is in flight loses it). Only node-to-node messages are duplicated: the client
-RPC channel does not duplicate requests (the client core relies on that).
+RPC channel does not duplicate requests (the client core relies on that). A partition
+also cuts each client from the nodes across it from its home node (`homes`), so a
+client next to a cut-off leader can reach nothing else.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ from chaos.sim.faults import (
 class Envelope:
     src: int
     dst: int
-    payload: Any  # a RaftMessage, or (request_id, request) / (request_id, reply)
+    payload: Any  # what the engine sent (ours: the frame's bytes and the frame)
     sent_ms: int
+    # Set when the network damaged this copy: it arrives cut at this fraction of its length.
+    damage: float | None = None
 
 
 @attrs.define
@@ -41,6 +45,7 @@ class NetworkStats:
     lost: int = 0  # drawn to be dropped
     cut: int = 0  # dropped by a cut link
     duplicated: int = 0
+    damaged: int = 0  # delivered cut short (the receiver must refuse it)
     to_down_node: int = 0  # arrived at a node that was not running
     slowed: int = 0  # sent over a slow link (with its extra delay)
     reordered: int = 0  # delivered after a message sent later on the same link
@@ -51,6 +56,9 @@ class Network:
         self.rng = rng
         self.conditions = conditions
         self.cuts: set[tuple[int, int]] = set()  # directed (src, dst)
+        # Clients live next to a node (client id -> node): a partition puts each on its
+        # node's side, cut from the nodes of the other sides (as Jepsen's clients are).
+        self.homes: dict[int, int] = {}
         self.slow: dict[tuple[int, int], int] = {}  # directed (src, dst) -> extra delay
         self.degraded: dict[str, NetworkConditions] = {}  # by source, on top of `conditions`
         # Per link, the send time of the latest message delivered (to count reordering).
@@ -68,6 +76,10 @@ class Network:
                 (a, b) for a in nodes for b in nodes
                 if a != b and (a not in side or b not in side or side[a] != side[b])
             }  # fmt: skip
+            for client, home in self.homes.items():
+                for node in nodes:
+                    if (home, node) in self.cuts:
+                        self.cuts |= {(client, node), (node, client)}
         elif isinstance(fault, CutLinks):
             self.cuts |= set(fault.links)
         elif isinstance(fault, HealNetwork):
@@ -110,8 +122,12 @@ class Network:
         times = []
         for _ in range(copies):
             at = envelope.sent_ms + extra + rng.randint(c.min_delay_ms, c.max_delay_ms)
+            copy = envelope
+            if c.truncate and rng.random() < c.truncate:
+                copy = attrs.evolve(envelope, damage=rng.random())
+                self.stats.damaged += 1
             self._seq += 1
-            heapq.heappush(self._queue, (at, self._seq, envelope))
+            heapq.heappush(self._queue, (at, self._seq, copy))
             times.append(at)
         return times
 
@@ -120,12 +136,15 @@ class Network:
         c = self.conditions
         if not self.degraded:
             return c
-        kept, single = 1 - c.loss, 1 - c.duplicate
+        kept, single, whole = 1 - c.loss, 1 - c.duplicate, 1 - c.truncate
         delay = c.max_delay_ms
         for d in self.degraded.values():
             kept, single = kept * (1 - d.loss), single * (1 - d.duplicate)
+            whole *= 1 - d.truncate
             delay = max(delay, d.max_delay_ms)
-        return NetworkConditions(1 - kept, 1 - single, c.min_delay_ms, max(delay, c.min_delay_ms))
+        return NetworkConditions(
+            1 - kept, 1 - single, c.min_delay_ms, max(delay, c.min_delay_ms), 1 - whole
+        )
 
     def next_ms(self) -> int | None:
         return self._queue[0][0] if self._queue else None

@@ -66,7 +66,7 @@ import logging
 import os
 import random
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -85,19 +85,22 @@ from chaos.checker import EffortClock, check, history_from_events, make_model
 from chaos.sim.applied_checks import AppliedLogChecks
 from chaos.sim.clock import NodeClock
 from chaos.sim.config import SimConfig
-from chaos.sim.faults import (
-    ChangeMembership,
-    ClockDrift,
-    ClockJump,
-    Crash,
-    Fault,
-    Pause,
-    Restart,
+from chaos.sim.engine import Membership, Timing
+from chaos.sim.events import (
+    Acknowledged,
+    LinkReset,
+    NodeCrashed,
+    NodeStarted,
+    OperationDone,
+    ReadServed,
+    Submitted,
 )
-from chaos.sim.nemesis import ClusterView, Nemesis
-from chaos.sim.network import Envelope, Network
+from chaos.sim.faults import ChangeMembership, Fault
+from chaos.sim.invariants import SafetyViolation
+from chaos.sim.nemesis import Nemesis
+from chaos.sim.network import Envelope
 from chaos.sim.result import Counters, SimResult
-from chaos.sim.trace import Trace
+from chaos.sim.simulator import Simulator
 from chaos.sim.workload import KvWorkload, Workload
 from raftcluster.client.core import ClientCore, Completion
 from raftcluster.errors import OutcomeUnknown, Unavailable
@@ -162,8 +165,14 @@ def simulate_pysyncobj(
 
     nemesis = nemesis if nemesis is not None else RandomFaults()
     workload = workload if workload is not None else KvWorkload()
-    sim = PysyncobjSimulator(config, nemesis, workload, settings or PysyncobjSettings())
-    result = sim.run()
+    if not isinstance(workload, KvWorkload):
+        raise InvalidArgument("workload", "the pysyncobj engine runs the kv workload only")
+    if "membership" in nemesis.name.split(","):
+        raise InvalidArgument(
+            "nemesis", "membership changes are not driven on the pysyncobj engine"
+        )
+    engine = PysyncobjEngine(settings or PysyncobjSettings())
+    result = Simulator(config, nemesis, workload, engine).run()
     if check_timeout_s is None:
         return result
     history = history_from_events(result.history, source="pysyncobj kv workload")
@@ -225,7 +234,7 @@ class _WatchedJournal(MemoryJournal):  # type: ignore[misc]
 class _SimTransport(Transport):  # type: ignore[misc]
     """A pysyncobj Transport over the simulated network: `send` is all it does."""
 
-    def __init__(self, engine: PysyncobjSimulator, node_id: int) -> None:
+    def __init__(self, engine: PysyncobjEngine, node_id: int) -> None:
         super().__init__(None, None, None)
         self._engine = engine
         self._node_id = node_id
@@ -242,13 +251,12 @@ class _Node:
         self.id = node_id
         self.clock = clock
         self.rng = rng
-        self.obj: Any = None  # the SyncObj
+        self.obj: Any = None  # the SyncObj, from the first start on
         self.store: _KvStore | None = None
         self.transport: _SimTransport | None = None
-        self.stopped = False
-        self.paused_until: int | None = None
-        self.backlog: list[Envelope] = []
+        self.stopped = True
         self.wake_ms = 0
+        self.dirty = False  # something reached it this instant: it ticks now
         self.connected: set[int] = set()
 
 
@@ -269,7 +277,7 @@ class _ClientAdapter:
     node that node believes leads (pysyncobj's reads are local; reading at the leader is
     the most a client can do for freshness)."""
 
-    def __init__(self, engine: PysyncobjSimulator, index: int, node: int) -> None:
+    def __init__(self, engine: PysyncobjEngine, index: int, node: int) -> None:
         self._engine = engine
         self.index = index
         self.node = node
@@ -285,166 +293,50 @@ class _ClientAdapter:
         return self._engine.read(self, query.key.decode())
 
 
-# -- the simulator -----------------------------------------------------------------------
+# -- the engine --------------------------------------------------------------------------
 
 
-class _Stop(Exception):
-    """The run cannot go on (a message storm): reported as a finding."""
+class PysyncobjEngine:
+    name = "pysyncobj"
+    version = str(PYSYNCOBJ_VERSION)
+    checks_sessions = False  # pysyncobj has no client sessions
 
-
-class PysyncobjSimulator:
-    def __init__(
-        self,
-        config: SimConfig,
-        nemesis: Nemesis,
-        workload: Workload,
-        settings: PysyncobjSettings,
-    ) -> None:
-        if not isinstance(workload, KvWorkload):
-            raise InvalidArgument("workload", "the pysyncobj engine runs the kv workload only")
-        if "membership" in nemesis.name.split(","):
-            raise InvalidArgument(
-                "nemesis", "membership changes are not driven on the pysyncobj engine"
-            )
-        self.config, self.nemesis, self.workload, self.settings = (
-            config,
-            nemesis,
-            workload,
-            settings,
-        )
-        seeds = random.Random(config.seed)
-        self._rng_net = random.Random(seeds.getrandbits(64))
-        rng_nodes = random.Random(seeds.getrandbits(64))
-        seeds.getrandbits(64)  # the disk's, in the raftcluster engine: keeps streams aligned
-        seeds.getrandbits(64)  # the clients'
-        rng_nemesis = random.Random(seeds.getrandbits(64))
-        rng_workload = random.Random(seeds.getrandbits(64))
-        self.now = 0
-        self.step = 0
-        self.trace = Trace(keep=config.keep_trace)
-        self.counters = Counters()
-        self.network = Network(self._rng_net, config.base_network)
-        ids = tuple(range(1, config.nodes + 1))
-        self._pnodes = {i: Node(i) for i in ids}
+    def __init__(self, settings: PysyncobjSettings | None = None) -> None:
+        self.settings_ = settings or PysyncobjSettings()
+        self.sim: Simulator = cast("Simulator", None)
         self.nodes: dict[int, _Node] = {}
-        for i in ids:
-            clock = NodeClock(
-                rng_nodes.randint(0, config.max_clock_skew_ms),
-                rng_nodes.randint(-config.max_drift_ppm, config.max_drift_ppm),
-            )
-            self.nodes[i] = _Node(i, clock, random.Random(rng_nodes.getrandbits(64)))
-        self.clients = [_ClientAdapter(self, k, ids[k % len(ids)]) for k in range(workload.clients)]
-        workload.setup(rng_workload, cast(Sequence[ClientCore], self.clients))
-        nemesis.setup(rng_nemesis, ids, config.base_network)
+        self._pnodes: dict[int, Node] = {}
+        self.clients: list[_ClientAdapter] = []
         self._current: _Node | None = None
-        self._dirty: set[int] = set()
         self._ops: dict[int, _Op] = {}
         self._next_handle = 0
         self._completions: list[tuple[_ClientAdapter, Completion]] = []
-        self.checks = AppliedLogChecks(self)
-        self.healed_at: int | None = None
         self._probe: _Op | None = None
-        self._probe_acked_ms: int | None = None
-        self._leader_after_heal_ms: int | None = None
-        self._converged_ms: int | None = None
-        self._rate_second = 0
-        self._rate_count = 0
-        self._link_sends: dict[tuple[int, int], int] = {}  # within this step
+        self._link_sends: dict[tuple[int, int], int] = {}  # within the current step
+        self._link_step = -1
+        self._patched: _Patched | None = None
         self.overflows = 0  # connections reset by MAX_SENDS_PER_LINK_PER_STEP
 
-    # -- running ------------------------------------------------------------------------
+    def attach(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.checks = AppliedLogChecks(sim)
+        self._pnodes = {i: Node(i) for i in sim.ids}
+        for i in sim.ids:
+            rng = random.Random(sim.rng_nodes.getrandbits(64))
+            self.nodes[i] = _Node(i, sim.node_clock(i), rng)
 
-    def run(self) -> SimResult:
-        error: dict[str, Any] | None = None
-        # The findings of docs/chaos-pysyncobj.md are of 0.3.17: another version replays
-        # differently, and its trace hash says so.
-        self.trace.add(0, "engine", "pysyncobj", str(PYSYNCOBJ_VERSION))
-        with _Patched(self):
-            try:
-                for node in self.nodes.values():
-                    self._start(node)
-                self._update_links()
-                self._run_until(self.config.duration_ms)
-                self._heal()
-                self._converge()
-            except _Stop:
-                pass
-            except Exception as e:  # noqa: BLE001 - reported with the seed: the run is the boundary
-                error = {
-                    "type": type(e).__name__,
-                    "message": str(e),
-                    "step": self.step,
-                    "time_ms": self.now,
-                    "traceback": traceback.format_exc(limit=12),
-                }
-            finally:
-                for node in self.nodes.values():
-                    if node.obj is not None:
-                        with self._as(node):
-                            node.obj.destroy()
-        self.checks.classify_divergence()
-        outcome = "error" if error else ",".join(sorted(self.checks.findings))
-        self.trace.add(self.now, "end", outcome)
-        return self._result(error)
+    def settings(self) -> Mapping[str, int | bool | str]:
+        return attrs.asdict(self.settings_)
 
-    def _run_until(self, end_ms: int) -> None:
-        while self._advance(end_ms):
-            pass
+    def timing(self) -> Timing:
+        return Timing(None, None)  # pysyncobj promises no bound we hold it to
 
-    def _advance(self, limit_ms: int) -> bool:
-        t = self._next_time()
-        if t is None or t > limit_ms:
-            self.now = max(self.now, limit_ms)
-            return False
-        self.now = t
-        self.step += 1
-        if self._link_sends:
-            self._link_sends.clear()
-            self._update_links()  # reconnect links reset by an overflow
-        while (envelope := self.network.pop_due(t)) is not None:
-            self._deliver(envelope)
-        for node in self.nodes.values():
-            if node.paused_until is not None and node.paused_until <= t:
-                self._resume(node)
-        nemesis_due = self.nemesis.next_ms()
-        if self.healed_at is None and nemesis_due is not None and nemesis_due <= t:
-            for fault in self.nemesis.fire(t, self._view()):
-                self._inject(fault)
-            self._update_links()
-        workload_due = self.workload.next_ms()
-        if workload_due is not None and workload_due <= t:
-            self.workload.act(t)
-        self._expire_ops()
-        for node in self.nodes.values():
-            if self._runnable(node) and (node.wake_ms <= t or node.id in self._dirty):
-                self._tick(node)
-        self._dirty.clear()
-        if self.healed_at is not None and self._probe is None and self._probe_acked_ms is None:
-            self._submit_probe()
-        self._flush_completions()
-        for node in self.nodes.values():
-            if node.obj is not None:
-                self.checks.on_applied_index(node.id, int(node.obj.raftLastApplied))
-        return True
+    def client_handles(self, count: int) -> Sequence[Any]:
+        ids = self.sim.ids
+        self.clients = [_ClientAdapter(self, k, ids[k % len(ids)]) for k in range(count)]
+        return self.clients
 
-    def _next_time(self) -> int | None:
-        times = []
-        network = self.network.next_ms()
-        if network is not None:
-            times.append(network)
-        for node in self.nodes.values():
-            if node.paused_until is not None:
-                times.append(node.paused_until)
-            elif not node.stopped:
-                times.append(node.wake_ms)
-        times.extend(op.deadline_ms for op in self._ops.values() if not op.done)
-        if self.healed_at is None and (nemesis := self.nemesis.next_ms()) is not None:
-            times.append(nemesis)
-        if (workload := self.workload.next_ms()) is not None:
-            times.append(workload)
-        return max(min(times), self.now) if times else None
-
-    # -- nodes --------------------------------------------------------------------------
+    # -- pysyncobj's clock, generator and journal --------------------------------------
 
     @contextmanager
     def _as(self, node: _Node) -> Iterator[None]:
@@ -463,8 +355,6 @@ class PysyncobjSimulator:
         with self._as(node):
             try:
                 yield
-            except _Stop:
-                raise
             except Exception as e:  # noqa: BLE001 - the code under test failed: a finding
                 where = _pysyncobj_frame(traceback.extract_tb(e.__traceback__))
                 if where is None:
@@ -482,7 +372,7 @@ class PysyncobjSimulator:
     def now_s(self) -> float:
         node = self._current
         assert node is not None, "pysyncobj read the clock outside a node's step"
-        return node.clock.local(self.now) / 1000
+        return node.clock.local(self.sim.now) / 1000
 
     def random(self) -> float:
         node = self._current
@@ -499,57 +389,115 @@ class PysyncobjSimulator:
         commit, applied = int(obj.raftCommitIndex), int(obj.raftLastApplied)
         self.checks.on_truncate(node.id, bool(obj._isLeader()), first_index, commit, applied)
 
-    def _start(self, node: _Node) -> None:
-        with self._as(node):
-            node.store = _KvStore(
-                lambda i, k, v: self.checks.on_apply(node.id, i, k, v), self.counters
-            )
-            node.transport = _SimTransport(self, node.id)
-            others = [p for i, p in self._pnodes.items() if i != node.id]
-            node.obj = SyncObj(
-                self._pnodes[node.id],
-                others,
-                conf=self.settings.conf(),
-                consumers=[node.store],
-                transport=node.transport,
-            )
-        self.trace.add(self.now, "start", node.id)
+    # -- nodes ---------------------------------------------------------------------------
 
-    def _runnable(self, node: _Node) -> bool:
-        return not node.stopped and node.paused_until is None
+    def running(self, node: int) -> bool:
+        return not self.nodes[node].stopped
 
-    def _tick(self, node: _Node) -> None:
+    def start(self, node: int) -> None:
+        """The first time, a new SyncObj; after a crash, the same object goes on (its
+        in-memory journal is all it has: a crash here is a long pause)."""
+        if self._patched is None:  # from the first start to `finish`, which undoes it
+            self._patched = _Patched(self)
+            self._patched.__enter__()
+        n = self.nodes[node]
+        if n.obj is None:
+            with self._as(n):
+                n.store = _KvStore(
+                    lambda i, k, v: self.checks.on_apply(n.id, i, k, v), self.sim.counters
+                )
+                n.transport = _SimTransport(self, n.id)
+                others = [p for i, p in self._pnodes.items() if i != n.id]
+                n.obj = SyncObj(
+                    self._pnodes[n.id],
+                    others,
+                    conf=self.settings_.conf(),
+                    consumers=[n.store],
+                    transport=n.transport,
+                )
+        n.stopped = False
+        n.wake_ms = self.sim.now
+        n.dirty = True
+        self.sim.record(NodeStarted(self.sim.now, node, 0))
+        self._update_links()
+
+    def crash(self, node: int, during_persist: bool) -> None:
+        n = self.nodes[node]
+        if n.stopped:
+            return
+        sim = self.sim
+        n.stopped = True
+        sim.counters.crashes += 1
+        sim.record(NodeCrashed(sim.now, node))
+        sim.node_stopped(node)
+        for op in [o for o in self._ops.values() if o.node == node]:
+            self._complete(op, error=OutcomeUnknown(f"node {node} went down"))
+        self._update_links()
+
+    def deliver(self, envelope: Envelope) -> None:
+        if envelope.damage is not None:
+            return  # a damaged frame: its connection would drop it
+        node = self.nodes[envelope.dst]
+        assert node.transport is not None
         with self._running(node):
-            node.obj.doTick(0.0)
-        node.wake_ms = node.clock.virtual(
-            node.clock.local(self.now) + self.settings.tick_ms, self.now + 1
-        )
-        if node.obj._isLeader():
-            self.checks.on_leader(node.id, int(node.obj.raftCurrentTerm))
+            node.transport._onMessageReceived(self._pnodes[envelope.src], envelope.payload)
+        node.dirty = True
 
-    def _resume(self, node: _Node) -> None:
-        node.paused_until = None
-        self.trace.add(self.now, "resume", node.id)
-        backlog, node.backlog = node.backlog, []
-        self.counters.paused_deliveries += len(backlog)
-        for envelope in backlog:
-            self._deliver(envelope)
-        self._dirty.add(node.id)
+    def wake_ms(self, node: int) -> int | None:
+        n = self.nodes[node]
+        return self.sim.now if n.dirty else n.wake_ms
+
+    def step_node(self, node: int) -> None:
+        n = self.nodes[node]
+        n.dirty = False
+        with self._running(n):
+            n.obj.doTick(0.0)
+        n.wake_ms = n.clock.virtual(
+            n.clock.local(self.sim.now) + self.settings_.tick_ms, self.sim.now + 1
+        )
+        if n.obj._isLeader():
+            self.checks.on_leader(n.id, int(n.obj.raftCurrentTerm))
+
+    def role(self, node: int) -> tuple[str, int] | None:
+        n = self.nodes[node]
+        if n.stopped or n.obj is None:
+            return None
+        role = "leader" if n.obj._isLeader() else "follower"
+        return role, int(n.obj.raftCurrentTerm)
+
+    def leader(self) -> int:
+        best = (0, 0)
+        for node in self.nodes.values():
+            obj = node.obj
+            if not node.stopped and obj is not None and obj._isLeader():
+                best = max(best, (int(obj.raftCurrentTerm), node.id))
+        return best[1]
+
+    def membership(self) -> Membership:
+        return Membership(self.sim.ids)
+
+    def voters(self, node: int) -> tuple[int, ...]:
+        return self.sim.ids
+
+    def serving(self, node: int) -> bool:
+        n = self.nodes[node]
+        return not n.stopped and bool(n.obj._isLeader())
 
     def _update_links(self) -> None:
-        """Tell each running node which peers it is connected to now."""
-        cuts = self.network.cuts
+        """Tell each running node which peers it is connected to now: a peer is while both
+        links to it are uncut and it runs (and its link was not reset within this step)."""
+        cuts = self.sim.network.cuts
         for node in self.nodes.values():
-            if node.stopped:
+            if node.stopped or node.transport is None:
                 continue
             for peer in self.nodes.values():
                 if peer is node:
                     continue
                 up = not peer.stopped and (node.id, peer.id) not in cuts
                 up = up and (peer.id, node.id) not in cuts
+                up = up and self._link_sends.get((node.id, peer.id), 0) <= MAX_SENDS_PER_LINK_PER_STEP
                 if up == (peer.id in node.connected):
                     continue
-                assert node.transport is not None
                 with self._running(node):
                     if up:
                         node.connected.add(peer.id)
@@ -557,31 +505,24 @@ class PysyncobjSimulator:
                     else:
                         node.connected.discard(peer.id)
                         node.transport._onNodeDisconnected(self._pnodes[peer.id])
-                self._dirty.add(node.id)
+                node.dirty = True
 
-    # -- the network --------------------------------------------------------------------
+    # -- the network ---------------------------------------------------------------------
 
     def send(self, src: int, dst: int, message: Any) -> bool:
-        second = self.now // 1000
-        if second != self._rate_second:
-            self._rate_second, self._rate_count = second, 0
-        self._rate_count += 1
-        if self._rate_count > self.config.message_budget_per_s:
-            self.checks.find(
-                "message-storm",
-                f"more than {self.config.message_budget_per_s} messages within virtual "
-                f"second {second}",
-                (src,),
-            )
-            raise _Stop
+        sim = self.sim
+        if self._link_step != sim.step:
+            self._link_step = sim.step
+            self._link_sends.clear()
         sent = self._link_sends.get((src, dst), 0) + 1
         self._link_sends[(src, dst)] = sent
         if sent > MAX_SENDS_PER_LINK_PER_STEP:
             self._reset_link(src, dst)
             return False
-        times = self.network.send(Envelope(src, dst, message, self.now), True)
         kind = message.get("type", "?") if isinstance(message, dict) else "?"
-        self.trace.add(self.now, "send", src, dst, str(kind), message.get("term", -1), times)
+        term = message.get("term", -1) if isinstance(message, dict) else -1
+        # A message storm raises out of here, through pysyncobj's frames, to the loop.
+        sim.send(src, dst, message, what=str(kind), term=term, duplicable=True)
         return True
 
     def _reset_link(self, src: int, dst: int) -> None:
@@ -589,31 +530,17 @@ class PysyncobjSimulator:
         if dst not in node.connected:
             return
         self.overflows += 1
-        self.trace.add(self.now, "overflow", src, dst)
+        self.sim.record(LinkReset(self.sim.now, src, dst))
         node.connected.discard(dst)
         assert node.transport is not None
         node.transport._onNodeDisconnected(self._pnodes[dst])
 
-    def _deliver(self, envelope: Envelope) -> None:
-        node = self.nodes[envelope.dst]
-        if node.stopped:
-            self.network.stats.to_down_node += 1
-            return
-        if node.paused_until is not None:
-            node.backlog.append(envelope)
-            return
-        self.network.stats.delivered += 1
-        self.trace.add(self.now, "deliver", envelope.src, envelope.dst)
-        assert node.transport is not None
-        with self._running(node):
-            node.transport._onMessageReceived(self._pnodes[envelope.src], envelope.payload)
-        self._dirty.add(node.id)
-
-    # -- clients ------------------------------------------------------------------------
+    # -- clients -------------------------------------------------------------------------
 
     def _new_op(self, client: int, node: int) -> _Op:
         self._next_handle += 1
-        op = _Op(self._next_handle, client, node, self.now + self.config.client_op_timeout_ms)
+        sim = self.sim
+        op = _Op(self._next_handle, client, node, sim.now + sim.config.client_op_timeout_ms)
         self._ops[op.handle] = op
         return op
 
@@ -623,13 +550,16 @@ class PysyncobjSimulator:
         if node.stopped:
             self._complete(op, error=Unavailable(f"node {node.id} is down"))
             return op.handle
+        self._put(node, op, key, value)
+        self.sim.record(Submitted(self.sim.now, client.index, node.id, op.handle, key, value))
+        return op.handle
+
+    def _put(self, node: _Node, op: _Op, key: str, value: str) -> None:
         with self._running(node):
             node.store.put(  # type: ignore[union-attr]
                 key, value, callback=lambda res, err: self._on_result(op, key, value, res, err)
             )
-        self._dirty.add(node.id)
-        self.trace.add(self.now, "submit", client.index, node.id, op.handle, key, value)
-        return op.handle
+        node.dirty = True
 
     def read(self, client: _ClientAdapter, key: str) -> int:
         op = self._new_op(client.index, client.node)
@@ -643,7 +573,8 @@ class PysyncobjSimulator:
             return op.handle
         value = server.store.get(key)
         leads = bool(server.obj._isLeader())
-        self.trace.add(self.now, "read", client.index, server.id, leads, key, value)
+        sim = self.sim
+        sim.record(ReadServed(sim.now, client.index, server.id, leads, key, value))
         if leads:
             term, applied = int(server.obj.raftCurrentTerm), int(server.obj.raftLastApplied)
             self.checks.on_read(server.id, term, applied, key, value)
@@ -652,14 +583,18 @@ class PysyncobjSimulator:
         self._complete(op, result=result)
         return op.handle
 
+    def _runnable(self, node: _Node) -> bool:
+        return not node.stopped and not self.sim.paused(node.id)
+
     def _on_result(self, op: _Op, key: str, value: str, res: Any, err: int) -> None:
+        sim = self.sim
         if err == FAIL_REASON.SUCCESS:
             index = int(res)
             assert self._current is not None, "pysyncobj answered outside a node's step"
             self.checks.on_ack(self._current.id, index, key, value)
-            self.trace.add(self.now, "ack", op.handle, index)
+            sim.record(Acknowledged(sim.now, op.handle, index))
             if self._probe is op:
-                self._probe_acked_ms = self.now
+                sim.heal_marks.setdefault("probe_ms", sim.now)
             self._complete(op, index=index)
         elif err in DEFINITE_FAILURES:
             self._complete(op, error=Unavailable(f"pysyncobj: failure {err}"))
@@ -667,144 +602,78 @@ class PysyncobjSimulator:
             self._complete(op, error=OutcomeUnknown(f"pysyncobj: failure {err}"))
 
     def _complete(
-        self,
-        op: _Op,
-        result: Any = None,
-        error: Exception | None = None,
-        index: int = 0,
+        self, op: _Op, result: Any = None, error: Exception | None = None, index: int = 0
     ) -> None:
         if op.done:
             return  # a late callback for an operation already timed out or cut off
         op.done = True
         del self._ops[op.handle]
         done = Completion(op.handle, result, cast(Any, error), index)
-        self.counters.on_completion(done)
+        sim = self.sim
+        sim.counters.on_completion(done)
         outcome = "ok" if error is None else type(error).__name__
-        self.trace.add(self.now, "done", op.client, op.handle, outcome)
+        sim.record(OperationDone(sim.now, op.client, op.handle, outcome))
         if op is self._probe:
             if error is not None:  # not yet: try again at the next step, until the bound
                 self._probe = None
             return
         self._completions.append((self.clients[op.client], done))
 
-    def _expire_ops(self) -> None:
-        for op in [o for o in self._ops.values() if o.deadline_ms <= self.now]:
-            self._complete(op, error=OutcomeUnknown("no answer within the operation timeout"))
+    def clients_wake_ms(self) -> int | None:
+        times = [op.deadline_ms for op in self._ops.values()]
+        if self.sim.healed_at is not None and self._probe is None and self._probe_open():
+            times.append(self.sim.now)
+        return min(times) if times else None
 
-    def _flush_completions(self) -> None:
+    def step_clients(self) -> None:
+        sim = self.sim
+        for op in [o for o in self._ops.values() if o.deadline_ms <= sim.now]:
+            self._complete(op, error=OutcomeUnknown("no answer within the operation timeout"))
+        if sim.healed_at is not None and self._probe is None and self._probe_open():
+            self._submit_probe()
         while self._completions:
             pending, self._completions = self._completions, []
             for client, done in pending:
-                self.workload.completed(client.index, done, self.now)
+                sim.workload.completed(client.index, done, sim.now)
 
-    # -- faults -------------------------------------------------------------------------
-
-    def _inject(self, fault: Fault) -> None:
-        self.counters.faults[fault.kind] = self.counters.faults.get(fault.kind, 0) + 1
-        self.trace.add(self.now, "fault", fault.kind, repr(fault))
-        if self.network.apply(fault, tuple(self.nodes)):
-            return
-        if isinstance(fault, ChangeMembership):
-            # pysyncobj's dynamic membership is a different API from ours; refused up front
-            # (`_refuse_membership`), so reaching here is a harness bug.
-            raise TypeError(f"membership changes are not driven on pysyncobj: {fault!r}")
-        if isinstance(fault, Crash):
-            self._stop(self.nodes[fault.node])
-        elif isinstance(fault, Restart):
-            self._restart(self.nodes[fault.node])
-        elif isinstance(fault, Pause):
-            node = self.nodes[fault.node]
-            if not node.stopped and node.paused_until is None:
-                node.paused_until = self.now + fault.duration_ms
-        elif isinstance(fault, ClockJump):
-            self.nodes[fault.node].clock.jump(self.now, fault.forward_ms)
-        elif isinstance(fault, ClockDrift):
-            self.nodes[fault.node].clock.set_drift(self.now, fault.drift_ppm)
-        else:
-            raise TypeError(f"unknown fault {fault!r}")
-
-    def _stop(self, node: _Node) -> None:
-        if node.stopped:
-            return
-        node.stopped = True
-        node.paused_until = None
-        node.backlog.clear()
-        self.counters.crashes += 1
-        self.trace.add(self.now, "crash", node.id)
-        for op in [o for o in self._ops.values() if o.node == node.id]:
-            self._complete(op, error=OutcomeUnknown(f"node {node.id} went down"))
-
-    def _restart(self, node: _Node) -> None:
-        if not node.stopped:
-            self._stop(node)
-        node.stopped = False
-        node.wake_ms = self.now
-        self.trace.add(self.now, "start", node.id)
-
-    def _view(self) -> ClusterView:
-        running = tuple(n.id for n in self.nodes.values() if not n.stopped)
-        paused = tuple(n.id for n in self.nodes.values() if n.paused_until is not None)
-        return ClusterView(tuple(self.nodes), running, paused, self._leader())
-
-    def _leader(self) -> int:
-        best = (0, 0)
-        for node in self.nodes.values():
-            obj = node.obj
-            if not node.stopped and obj is not None and obj._isLeader():
-                best = max(best, (int(obj.raftCurrentTerm), node.id))
-        return best[1]
-
-    # -- healing and convergence --------------------------------------------------------
-
-    def _heal(self) -> None:
-        self.healed_at = self.now
-        self.trace.add(self.now, "heal")
-        self.workload.stop(self.now)
-        self.network.heal(self.config.base_network)
-        for node in self.nodes.values():
-            if node.stopped:
-                self._restart(node)
-            elif node.paused_until is not None:
-                self._resume(node)
-        self._update_links()
-        self._submit_probe()
+    def _probe_open(self) -> bool:
+        sim = self.sim
+        assert sim.healed_at is not None
+        return "probe_ms" not in sim.heal_marks and sim.now < (
+            sim.healed_at + sim.config.heal_timeout_ms
+        )
 
     def _submit_probe(self) -> None:
-        assert self.healed_at is not None
-        if self.now >= self.healed_at + self.config.heal_timeout_ms:
-            return
-        node = self.nodes[1 + (self.step % len(self.nodes))]
+        sim = self.sim
+        node = self.nodes[1 + (sim.step % len(self.nodes))]
         op = self._new_op(-1, node.id)
         self._probe = op
-        value = f"heal-{self.now}"
-        with self._running(node):
-            node.store.put(  # type: ignore[union-attr]
-                "probe",
-                value,
-                callback=lambda res, err: self._on_result(op, "probe", value, res, err),
-            )
-        self._dirty.add(node.id)
+        self._put(node, op, "probe", f"heal-{sim.now}")
 
-    def _converge(self) -> None:
-        assert self.healed_at is not None
-        deadline = self.healed_at + self.config.heal_timeout_ms
-        while True:
-            if self._leader_after_heal_ms is None and self._leader():
-                self._leader_after_heal_ms = self.now
-            if self._probe_acked_ms is not None and self._converged():
-                return
-            if not self._advance(deadline):
-                break
-        what = "no leader was elected"
-        if self._leader_after_heal_ms is not None:
-            what = (
-                "no write was acknowledged" if self._probe_acked_ms is None else "replicas differ"
-            )
-        self.checks.find(
-            "liveness",
-            f"{what} within {self.config.heal_timeout_ms} ms after the faults healed",
-            tuple(self.nodes),
-        )
+    # -- faults, healing, the end ----------------------------------------------------------
+
+    def inject(self, fault: Fault) -> bool:
+        if isinstance(fault, ChangeMembership):
+            # pysyncobj's dynamic membership is a different API from ours; refused up front
+            # (`simulate_pysyncobj`), so reaching here is a harness bug.
+            raise TypeError(f"membership changes are not driven on pysyncobj: {fault!r}")
+        return False
+
+    def heal(self) -> None:
+        for node in self.nodes.values():
+            if node.stopped:
+                self.start(node.id)
+        self._update_links()
+
+    def healed(self) -> tuple[str, str] | None:
+        marks = self.sim.heal_marks
+        if "leader_ms" not in marks:
+            return "liveness", "no leader was elected"
+        if "probe_ms" not in marks:
+            return "liveness", "no write was acknowledged"
+        if not self._converged():
+            return "liveness", "replicas differ"
+        return None
 
     def _converged(self) -> bool:
         indexes = {
@@ -822,43 +691,39 @@ class PysyncobjSimulator:
                 f"the nodes' stores differ at applied index {applied}",
                 tuple(self.nodes),
             )
-        self._converged_ms = self.now
         return True
 
-    # -- the result ---------------------------------------------------------------------
+    def after_step(self) -> None:
+        self._update_links()
+        for node in self.nodes.values():
+            if node.obj is not None:
+                self.checks.on_applied_index(node.id, int(node.obj.raftLastApplied))
 
-    def _result(self, error: dict[str, Any] | None) -> SimResult:
-        c = self.counters
-        checks = self.checks
+    def check_final(self) -> None:
+        pass
+
+    def finish(self, raised: SafetyViolation | None) -> dict[str, Any] | None:
+        """Destroy the nodes, put pysyncobj's globals back, and report every finding (a
+        violation the loop raised, liveness say, is one of them)."""
+        try:
+            if raised is not None:
+                kind = raised.invariant.replace(" ", "-")
+                self.checks.find(kind, raised.detail, raised.nodes, raised.time_ms, raised.step)
+            for node in self.nodes.values():
+                if node.obj is not None:
+                    with self._as(node):
+                        node.obj.destroy()
+        finally:
+            if self._patched is not None:
+                self._patched.__exit__(None, None, None)
+                self._patched = None
+        self.checks.classify_divergence()
+        c, checks = self.sim.counters, self.checks
         c.elections = len(checks.leaders)
         c.leaders = len(set(checks.leaders.values()))
         c.committed_entries = c.proposals_committed = len(checks.applied)
         c.acknowledged_writes = sum(len(ops) for ops in checks.acked.values())
-        c.network = attrs.asdict(self.network.stats)
-        c.nemesis = dict(sorted(getattr(self.nemesis, "coverage", {}).items()))
-        healed = self.healed_at
-        timings = {
-            "healed_at_ms": healed,
-            "leader_after_heal_ms": _since(healed, self._leader_after_heal_ms),
-            "probe_committed_after_heal_ms": _since(healed, self._probe_acked_ms),
-            "converged_after_heal_ms": _since(healed, self._converged_ms),
-        }
-        return SimResult(
-            config=self.config,
-            nemesis=self.nemesis.name,
-            workload=self.workload.name,
-            violation=checks.violation(),
-            error=error,
-            trace_hash=self.trace.hexdigest(),
-            trace_records=self.trace.count,
-            steps=self.step,
-            end_ms=self.now,
-            counters=c,
-            timings=timings,
-            history=self.workload.history(),
-            trace=tuple(self.trace.records),
-            sessions_checked=False,  # pysyncobj has no client sessions
-        )
+        return checks.violation()
 
 
 def _pysyncobj_frame(frames: traceback.StackSummary) -> traceback.FrameSummary | None:
@@ -871,15 +736,11 @@ def _pysyncobj_frame(frames: traceback.StackSummary) -> traceback.FrameSummary |
     return None
 
 
-def _since(start: int | None, at: int | None) -> int | None:
-    return None if start is None or at is None else at - start
-
-
 class _Patched:
     """Points pysyncobj's clock, generator, journal factory and logger at the engine for
     the length of a run, and puts them back after."""
 
-    def __init__(self, engine: PysyncobjSimulator) -> None:
+    def __init__(self, engine: PysyncobjEngine) -> None:
         self._engine = engine
         self._saved: dict[str, Any] = {}
         self._level = logging.NOTSET
@@ -908,7 +769,7 @@ class _RandomShim:
     """Stands in for the `random` module inside pysyncobj.syncobj (it calls only
     `random.random()`): the stepping node's own generator."""
 
-    def __init__(self, engine: PysyncobjSimulator) -> None:
+    def __init__(self, engine: PysyncobjEngine) -> None:
         self._engine = engine
 
     def random(self) -> float:

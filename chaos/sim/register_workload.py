@@ -41,10 +41,11 @@ class RegisterWorkload(ClientsWorkload):
         client.key = KEY
         roll = rng.random()
         new = client.index * 1_000_000 + client.count
-        if roll < 0.4:
+        reads = self.read_share(client.index)
+        if roll < reads:
             client.f, client.value = "read", None
             client.handle = core.read(Range(KEY.encode()), now)
-        elif roll < 0.7 or not self._seen(client):
+        elif roll < (1 + reads) / 2 or not self._seen(client):
             client.f, client.value = "write", new
             client.handle = core.write(Put(KEY.encode(), b"%d" % new), now)
         else:

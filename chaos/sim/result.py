@@ -10,7 +10,6 @@ from chaos.checker import CheckResult, Event
 from chaos.sim.config import SimConfig
 from raftcluster.client.core import Completion
 from raftcluster.errors import OutcomeUnknown
-from raftcluster.node.replica import Work
 
 
 @attrs.define
@@ -24,10 +23,9 @@ class Counters:
     acknowledged_writes: int = 0  # writes (session commands included) acknowledged to clients
     operations: dict[str, int] = attrs.Factory(dict)  # client outcomes: ok, rejected...
     crashes: int = 0
-    # Power cuts during a sync, and what they cost: writes of the batch lost, torn ones.
-    disk: dict[str, int] = attrs.Factory(
-        lambda: {"power_cuts": 0, "unsynced_writes_lost": 0, "torn_writes": 0}
-    )
+    # What the disks went through: power cuts (during a persist or not) and what they cost,
+    # the faults injected into them, and nodes that would not start from them.
+    disk: dict[str, int] = attrs.Factory(dict)
     paused_deliveries: int = 0  # messages that waited for a paused node
     faults: dict[str, int] = attrs.Factory(dict)  # by kind
     # What each named nemesis injected ("halves.partition": 7...): its coverage.
@@ -43,11 +41,10 @@ class Counters:
     membership_changes: int = 0
     session_executions: int = 0  # session commands executed by state machines (replays too)
     network: dict[str, int] = attrs.Factory(dict)
-
-    def on_cycle(self, work: Work) -> None:
-        rd = work.ready
-        self.snapshots_taken += work.compacted is not None
-        self.snapshots_installed += rd.snapshot is not None
+    # The wire: frames encoded and decoded, damaged frames refused, the largest frame.
+    wire: dict[str, int] = attrs.Factory(dict)
+    # How often the availability checks found a window to judge (chaos.sim.availability).
+    availability: dict[str, int] = attrs.Factory(dict)
 
     def on_completion(self, done: Completion) -> None:
         if done.error is None:
@@ -63,7 +60,7 @@ class Counters:
 
 
 # Violations reported under their own check rather than under "invariants".
-_OWN_CHECKS = ("exactly-once", "liveness", "convergence")
+_OWN_CHECKS = ("exactly-once", "liveness", "convergence", "availability")
 
 
 @attrs.frozen
@@ -85,6 +82,8 @@ class SimResult:
     plant: str | None = None  # the planted bug run instead of the real engine part
     # False when the engine has no client sessions to check (pysyncobj): "skipped".
     sessions_checked: bool = True
+    engine: str = "raftcluster"  # the system under test
+    settings: dict[str, Any] = attrs.Factory(dict)  # the engine's settings for this seed
 
     @property
     def verdict(self) -> str:
@@ -114,7 +113,8 @@ class SimResult:
             "exactly_once": "skipped" if not self.sessions_checked
             else "failed" if failed == "exactly-once" else "ok",
             "live": "ok" if self.timings.get("probe_committed_after_heal_ms") is not None
-            else "failed" if failed == "liveness" else "not reached",
+            and failed != "availability"
+            else "failed" if failed in ("liveness", "availability") else "not reached",
             "converged": "ok" if healed
             else "failed" if failed == "convergence" else "not reached",
             "linearizable": "skipped" if lin is None else {"illegal": "failed"}.get(
@@ -131,6 +131,8 @@ class SimResult:
         return {
             "verdict": self.verdict,
             "seed": self.config.seed,
+            "engine": self.engine,
+            "settings": self.settings,
             "nodes": self.config.nodes,
             "duration_ms": self.config.duration_ms,
             "nemesis": self.nemesis,

@@ -1,20 +1,41 @@
-"""The trace of a simulation: a structured record of every event, and its hash.
+"""The trace of a simulation: every event (`chaos.sim.events`) in order, and its hash.
 
-A record is a short list of ints, strings and bytes: `[time_ms, kind, ...]`. The hash is
-the SHA-256 of the canonical CBOR encodings of all records, each prefixed by its length,
-so the same seed gives the same hash byte for byte in any process (nothing in a record
-depends on the iteration order of a set or dict of strings, or on object ids).
-Records are also kept (up to `max_records`) for reports and for comparing two runs.
+The hash is the SHA-256 of each event's canonical CBOR encoding (`[KIND, field values]`,
+a nested fault as its plain form), each prefixed by its length, so the same seed gives
+the same hash byte for byte in any process (nothing in an event depends on the iteration
+order of a set or dict of strings, or on object ids). Events are also kept (up to
+`max_records`) for reports and for comparing two runs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import operator
+from collections.abc import Callable
 from typing import Any
 
+import attrs
 import cbor2
 
+from chaos.sim.events import Event, plain
+
 DEFAULT_MAX_RECORDS = 2_000_000
+
+_FIELDS: dict[type[Event], Callable[[Event], tuple[Any, ...]]] = {}
+
+
+def _values(event: Event) -> tuple[Any, ...]:
+    getter = _FIELDS.get(type(event))
+    if getter is None:
+        names = [f.name for f in attrs.fields(type(event))]
+        get = operator.attrgetter(*names)
+        getter = (lambda e: (get(e),)) if len(names) == 1 else get  # type: ignore[assignment]
+        _FIELDS[type(event)] = getter
+    return getter(event)
+
+
+def _encode_other(encoder: cbor2.CBOREncoder, value: Any) -> None:
+    encoder.encode(plain(value))
 
 
 class Trace:
@@ -22,17 +43,17 @@ class Trace:
 
     def __init__(self, keep: bool = True, max_records: int = DEFAULT_MAX_RECORDS) -> None:
         self._hash = hashlib.sha256()
-        self.records: list[list[Any]] = []
+        self.records: list[Event] = []
         self.count = 0
         self.max_records = max_records if keep else 0
 
-    def add(self, *fields: Any) -> None:
-        data = cbor2.dumps(fields, canonical=True)
+    def add(self, event: Event) -> None:
+        data = cbor2.dumps([event.KIND, *_values(event)], canonical=True, default=_encode_other)
         self._hash.update(len(data).to_bytes(4, "big"))
         self._hash.update(data)
         self.count += 1
         if len(self.records) < self.max_records:
-            self.records.append(list(fields))
+            self.records.append(event)
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()

@@ -91,6 +91,14 @@ class ClientsWorkload:
     # The checker model the history is judged with, and its options.
     model = "kv"
     model_options: dict[str, Any] = {}
+    # The share of a client's operations that are reads. The first client mostly reads:
+    # a reader that stays with a cut-off leader (its writes would block it for an
+    # operation timeout) is what shows stale reads; the others mostly write.
+    READER_SHARE = 0.9
+    MIXED_SHARE = 0.4
+
+    def read_share(self, client: int) -> float:
+        return self.READER_SHARE if client == 0 else self.MIXED_SHARE
 
     def __init__(self, clients: int, max_think_ms: int) -> None:
         self.clients = clients
@@ -180,7 +188,7 @@ class KvWorkload(ClientsWorkload):
     def invoke(self, client: OpClient, now: int) -> None:
         rng = self._rng
         client.key = rng.choice(self.keys)
-        if rng.random() < 0.5:
+        if rng.random() >= self.read_share(client.index):
             client.f, client.value = "put", f"{client.index}-{client.count}"
             put = Put(client.key.encode(), client.value.encode())
             client.handle = client.core.write(put, now)

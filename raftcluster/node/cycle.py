@@ -14,6 +14,7 @@ out the `Actions` it returns, in order:
                        fsync latency); then call `persisted(work)` and carry out its
                        actions. Until then no other cycle starts.
     actions.output     a completed cycle's output (applied events, conf changes), to observe
+                       (`actions.completed` is that cycle's work, for checkers)
 
 Inputs (each returns at once):
     deliver(messages, now_ms)     raft messages from peers; the replica is ticked to now
@@ -87,6 +88,7 @@ class Actions:
     answers: tuple[Answer, ...] = ()
     persist: Work | None = None
     output: Output | None = None
+    completed: Work | None = None  # the work of the cycle that completed (with `output`)
 
 
 NOTHING = Actions()
@@ -202,7 +204,7 @@ class CycleCore:
         self.stats.messages_sent += len(out.messages)
         later = tuple(m for m in out.messages if id(m) not in sent_early)
         answers = self._answers(out.replies).answers
-        return Actions(send=later, answers=answers, output=out)
+        return Actions(send=later, answers=answers, output=out, completed=work)
 
     # -- stopping ----------------------------------------------------------------------
 

@@ -137,6 +137,18 @@ class Output:
     conf_changes: tuple[ConfChange, ...] = ()  # applied membership steps, in order
 
 
+@attrs.frozen
+class ReplicaHooks:
+    """Ways into a replica for fault-injection harnesses only (the simulator's planted
+    bugs, `chaos/sim/planted.py`, which show that the checkers can fail). Production never
+    sets them. Each is called where its name says and may take over what follows.
+
+    `before_read(replica, query)`: a read that is not `stale` arrived; a reply returned
+    answers it at once (skipping the ReadIndex round), None lets the replica go on."""
+
+    before_read: Callable[[Replica, Query], ClientReply | None] | None = None
+
+
 @attrs.define
 class _ReadBatch:
     """Linearizable reads that share one ReadIndex request."""
@@ -156,8 +168,10 @@ class Replica:
         *,
         state: ClusterState | None = None,
         services: Sequence[LeaderService] | None = None,
+        hooks: ReplicaHooks | None = None,
     ) -> None:
         self.config = config
+        self._hooks = hooks if hooks is not None else ReplicaHooks()
         self.node_id = config.node_id
         self._storage = storage
         self._now_ms = now_ms
@@ -493,8 +507,14 @@ class Replica:
 
     def _query(self, client: Hashable, request_id: int, request: Query) -> None:
         if request.consistency == Consistency.STALE:
-            self._reply(client, request_id, self._read_now(request))
+            self._reply(client, request_id, self.read_now(request))
             return
+        before_read = self._hooks.before_read
+        if before_read is not None:
+            taken = before_read(self, request)
+            if taken is not None:
+                self._reply(client, request_id, taken)
+                return
         core = self._core
         if core.role != Role.LEADER and core.leader == 0:
             self._reply(client, request_id, NotLeader(0))
@@ -507,7 +527,8 @@ class Replica:
         )
         self._unasked.append(pending.ticket)
 
-    def _read_now(self, request: Query) -> QueryResult:
+    def read_now(self, request: Query) -> QueryResult:
+        """`request` answered from the local state as applied now (no leadership check)."""
         return QueryResult(self._applied, self._state.query(request.query))
 
     def _ask_reads(self) -> None:
@@ -541,7 +562,7 @@ class Replica:
                 pending = self._pending.pop(ticket)
                 if pending is not None:  # else it timed out already
                     assert isinstance(pending.request, Query)
-                    self._answer(pending, self._read_now(pending.request))
+                    self._answer(pending, self.read_now(pending.request))
 
     def _retry_reads(self) -> None:
         """Ask again for batches with no answer: the request or its answer may be lost, or

@@ -201,6 +201,10 @@ class RaftCore:
             peers=peers,
         )
 
+    def term_at(self, index: int) -> int | None:
+        """The term of the entry at `index`, if the log (or its snapshot) still knows it."""
+        return self._log.term(index)
+
     def log_entries(self) -> tuple[Entry, ...]:
         """The entries held in memory (since the snapshot), for inspection and checks."""
         return tuple(self._log.slice(self._log.first_index(), self._log.last_index() + 1, 1 << 62))

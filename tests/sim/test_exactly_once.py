@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from chaos.sim import SimConfig, simulate
-from chaos.sim.exactly_once import ExactlyOnce, ObservedState
+from chaos.sim.exactly_once import ExactlyOnce
+from statemachine.cluster import ClusterState
 from chaos.sim.invariants import SafetyViolation, Where
 from statemachine.codec import decode, encode
 from statemachine.kv import Put
@@ -18,14 +19,18 @@ def fail(invariant: str, message: str, nodes: tuple[int, ...]) -> SafetyViolatio
     return SafetyViolation(invariant, message, Where(0, 0), nodes)
 
 
-def opened(state: ObservedState) -> int:
+def observed(observer: ExactlyOnce, node: int) -> ClusterState:
+    return ClusterState(observer=observer.observer(node))
+
+
+def opened(state: ClusterState) -> int:
     result = decode(state.apply(1, encode(OpenSession(0, 10_000))).result, SessionOpened)
     return result.session
 
 
 def test_a_retry_is_answered_from_the_table_and_replays_agree() -> None:
     observer = ExactlyOnce(fail)
-    state = ObservedState(observer, node=1)
+    state = observed(observer, node=1)
     session = opened(state)
     request = encode(SessionRequest(session, 1, 0, Put(b"k", b"v")))
     first = state.apply(2, request)
@@ -33,7 +38,7 @@ def test_a_retry_is_answered_from_the_table_and_replays_agree() -> None:
     assert first.result == again.result
     assert observer.executed == {(session, 1): (2, 1)}
     # Another replica (or this one after a restart) executes it at the same index.
-    other = ObservedState(observer, node=2)
+    other = observed(observer, node=2)
     opened(other)
     other.apply(2, request)
     assert observer.executions == 2
@@ -42,7 +47,7 @@ def test_a_retry_is_answered_from_the_table_and_replays_agree() -> None:
 def test_a_request_executed_twice_is_a_violation(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(SessionTable, "admit", lambda self, session, seq, ack: None)
     observer = ExactlyOnce(fail)
-    state = ObservedState(observer, node=3)
+    state = observed(observer, node=3)
     session = opened(state)
     request = encode(SessionRequest(session, 1, 0, Put(b"k", b"v")))
     state.apply(2, request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TypeVar
 
 import pytest
 
@@ -27,12 +28,24 @@ from chaos.sim.faults import (
     Pause,
     Restart,
 )
-from raftcluster.raft.ready import Role
+from chaos.sim.events import Event, NodeCrashed, NodeResumed, NodeStarted, Sent
 
 
-def scripted(events: list[tuple[int, Fault]], seed: int = 1, **options: object) -> Simulator:
+
+E = TypeVar("E", bound=Event)
+
+
+def events(sim: Simulator, kind: type[E]) -> list[E]:
+    return [e for e in sim.trace.records if isinstance(e, kind)]
+
+
+def sends(sim: Simulator) -> list[Sent]:
+    return events(sim, Sent)
+
+
+def scripted(faults: list[tuple[int, Fault]], seed: int = 1, **options: object) -> Simulator:
     config = SimConfig(seed=seed, nodes=3, duration_ms=15_000, keep_trace=True, **options)  # type: ignore[arg-type]
-    sim = Simulator(config, ScriptedFaults(events), KvWorkload())
+    sim = Simulator(config, ScriptedFaults(faults), KvWorkload())
     result = sim.run()
     assert result.ok, result.violation or result.error
     return sim
@@ -43,48 +56,48 @@ def test_a_partition_cuts_the_links_between_sides_until_healed() -> None:
     assert sim.network.stats.cut > 0
     assert sim.counters.faults == {"partition": 1, "heal": 1}
     cut_sends = [
-        r for r in sim.trace.records
-        if r[1] == "send" and 3_000 <= r[0] < 8_000 and (r[2] == 1) != (r[3] == 1)
-        and r[2] < 100 and r[3] < 100 and r[6]
+        r for r in sends(sim)
+        if 3_000 <= r.time_ms < 8_000 and (r.src == 1) != (r.dst == 1)
+        and r.src < 100 and r.dst < 100 and r.deliveries
     ]  # fmt: skip
     assert cut_sends == []  # nothing crossed the partition while it stood
 
 
 def test_a_one_way_link_cut_drops_one_direction_only() -> None:
     sim = scripted([(3_000, CutLinks(((1, 2),))), (8_000, HealNetwork())])
-    during = [r for r in sim.trace.records if r[1] == "send" and 3_000 <= r[0] < 8_000]
-    assert not any(r[6] for r in during if (r[2], r[3]) == (1, 2))
-    assert any(r[6] for r in during if (r[2], r[3]) == (2, 1))
+    during = [r for r in sends(sim) if 3_000 <= r.time_ms < 8_000]
+    assert not any(r.deliveries for r in during if (r.src, r.dst) == (1, 2))
+    assert any(r.deliveries for r in during if (r.src, r.dst) == (2, 1))
 
 
 def test_a_crash_stops_a_node_and_a_restart_brings_it_back_from_its_disk() -> None:
     sim = scripted([(3_000, Crash(2)), (6_000, Restart(2))])
-    starts = [r for r in sim.trace.records if r[1] == "start" and r[2] == 2]
-    assert [r[3] for r in starts] == [1, 2] and starts[1][0] == 6_000
+    starts = [r for r in events(sim, NodeStarted) if r.node == 2]
+    assert [r.incarnation for r in starts] == [1, 2] and starts[1].time_ms == 6_000
     assert sim.counters.crashes == 1 and sim.network.stats.to_down_node > 0
 
 
-def test_a_crash_during_sync_loses_some_unsynced_writes_and_tears_some() -> None:
+def test_a_crash_during_a_persist_loses_some_unsynced_bytes_and_tears_some_records() -> None:
     logging.getLogger("raftcluster.storage").setLevel(logging.ERROR)
     lost = torn = cuts = 0
     for seed in range(8):
-        events: list[tuple[int, Fault]] = []
+        faults: list[tuple[int, Fault]] = []
         for k in range(6):  # the leader is busy writing: its syncs carry several writes
-            events += [(2_000 + 2_000 * k, Crash(1 + k % 3, during_sync=True))]
-            events += [(3_000 + 2_000 * k, Restart(1 + k % 3))]
-        sim = scripted(events, seed=seed)
-        disk = sim.counters.disk
-        cuts += disk["power_cuts"]
-        lost += disk["unsynced_writes_lost"]
-        torn += disk["torn_writes"]
+            faults += [(2_000 + 2_000 * k, Crash(1 + k % 3, during_sync=True))]
+            faults += [(3_000 + 2_000 * k, Restart(1 + k % 3))]
+        sim = scripted(faults, seed=seed)
+        crashes = events(sim, NodeCrashed)
+        cuts += sum(c.during_persist for c in crashes)
+        lost += sum(c.lost_bytes for c in crashes)
+        torn += sum(c.torn for c in crashes)
     assert cuts >= 20 and lost > 0 and torn > 0
 
 
 def test_a_paused_node_receives_what_was_sent_to_it_when_it_resumes() -> None:
     sim = scripted([(3_000, Pause(1, 2_000)), (9_000, Pause(2, 3_000))])
     assert sim.counters.paused_deliveries > 0
-    resumes = [r for r in sim.trace.records if r[1] == "resume"]
-    assert [(r[0], r[2]) for r in resumes] == [(5_000, 1), (12_000, 2)]
+    resumes = events(sim, NodeResumed)
+    assert [(r.time_ms, r.node) for r in resumes] == [(5_000, 1), (12_000, 2)]
 
 
 def test_clock_jumps_and_drift_move_a_node_clock() -> None:
@@ -106,11 +119,11 @@ def test_loss_duplication_and_delays_that_reorder() -> None:
     assert stats.lost > 0 and stats.duplicated > 0
     last: dict[tuple[int, int], int] = {}
     reordered = 0
-    for r in sim.trace.records:
-        if r[1] == "send" and r[6]:
-            link = (r[2], r[3])
-            reordered += min(r[6]) < last.get(link, 0)
-            last[link] = max(last.get(link, 0), max(r[6]))
+    for r in sends(sim):
+        if r.deliveries:
+            link = (r.src, r.dst)
+            reordered += min(r.deliveries) < last.get(link, 0)
+            last[link] = max(last.get(link, 0), max(r.deliveries))
     assert reordered > 0
 
 
@@ -130,10 +143,9 @@ def test_the_random_mix_fires_every_fault_kind() -> None:
 def test_a_leader_is_elected_and_the_cluster_converges_after_the_faults_heal() -> None:
     sim = scripted([(2_000, Partition(((1,), (2,), (3,))))])  # no majority until healed
     assert sim.healed_at == 15_000
-    assert sim.leader_after_heal_ms is not None and sim.converged_ms is not None
-    assert any(
-        n.replica is not None and n.replica.core.role == Role.LEADER for n in sim.nodes.values()
-    )
+    assert {"leader_ms", "probe_ms", "converged_ms"} <= set(sim.heal_marks)
+    leader = sim.engine.leader()
+    assert leader and sim.engine.role(leader) is not None
 
 
 def test_no_write_committed_soon_enough_after_healing_is_a_liveness_violation() -> None:

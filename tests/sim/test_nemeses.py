@@ -57,6 +57,11 @@ EFFECTS: dict[str, Callable[[Counters, int], bool]] = {
     "reorder": lambda c, s: c.network["reordered"] > baseline(s).network["reordered"],
     "slow-links": lambda c, s: c.network["slowed"] > 0,
     "membership": lambda c, s: c.membership_changes > 0 and c.membership["changed"] > 0,
+    # The hard cases (chaos/sim/nemeses/hard_cases.py).
+    "figure8": lambda c, s: c.crashes >= 2 and c.network["cut"] > 0,
+    "deposed-reads": lambda c, s: c.faults.get("pause", 0) > 0 and c.network["cut"] > 0,
+    "vote-crash": lambda c, s: c.crashes > 0 and c.network["cut"] > 0,
+    "stale-log-snapshot": lambda c, s: c.network["cut"] > 0,
 }
 
 

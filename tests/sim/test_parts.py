@@ -10,8 +10,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chaos.sim.clock import MAX_DRIFT_PPM, NodeClock
-from chaos.sim.faults import NetworkConditions
-from chaos.sim.invariants import Invariants, SafetyViolation
+from chaos.sim.events import (
+    Delivered,
+    Event,
+    FaultInjected,
+    Healed,
+    NodeResumed,
+    RunEnded,
+    Sent,
+)
+from chaos.sim.faults import NetworkConditions, Partition
+from chaos.sim.invariants import Invariants, SafetyViolation, Where
 from chaos.sim.network import Envelope, Network
 from chaos.sim.trace import Trace
 from raftcluster.node.replica import Output, Work
@@ -78,18 +87,23 @@ def test_only_duplicable_messages_are_duplicated() -> None:
 # -- trace -------------------------------------------------------------------------------
 
 
-def test_the_trace_hash_depends_on_every_record_and_their_order() -> None:
-    def digest(*records: tuple[object, ...]) -> str:
+def test_the_trace_hash_depends_on_every_event_and_their_order() -> None:
+    def digest(*events: Event) -> str:
         trace = Trace()
-        for record in records:
-            trace.add(*record)
+        for event in events:
+            trace.add(event)
         return trace.hexdigest()
 
-    a = digest((1, "send", 1, 2), (2, "deliver", 1, 2))
-    assert a == digest((1, "send", 1, 2), (2, "deliver", 1, 2))
-    assert a != digest((2, "deliver", 1, 2), (1, "send", 1, 2))
-    assert a != digest((1, "send", 1, 2), (2, "deliver", 1, 3))
-    assert digest((1, "ab"), ("c",)) != digest((1, "a"), ("bc",))  # records are delimited
+    sent, delivered = Sent(1, 1, 2, "Heartbeat", 3, 20, (5,)), Delivered(5, 1, 2)
+    a = digest(sent, delivered)
+    assert a == digest(sent, delivered)
+    assert a != digest(delivered, sent)
+    assert a != digest(sent, Delivered(5, 1, 3))
+    assert a != digest(sent, NodeResumed(5, 1))  # same fields, another kind
+    fault = FaultInjected(2, Partition(((1,), (2, 3))))
+    assert digest(fault) != digest(FaultInjected(2, Partition(((1, 2), (3,)))))
+    # Events are delimited: two strings run together hash differently.
+    assert digest(RunEnded(1, "ab"), Healed(1)) != digest(RunEnded(1, "a"), Healed(1))
 
 
 # -- invariants --------------------------------------------------------------------------
@@ -99,20 +113,33 @@ def cycle(inv: Invariants, node: int, **ready: object) -> None:
     inv.on_cycle(node, Work(Ready(**ready)), Output())  # type: ignore[arg-type]
 
 
-def fake(commit: int, applied: int, role: Role = Role.FOLLOWER, term: int = 1) -> SimpleNamespace:
+def fake(
+    commit: int,
+    applied: int,
+    role: Role = Role.FOLLOWER,
+    term: int = 1,
+    log: tuple[Entry, ...] = (),
+) -> SimpleNamespace:
     core = SimpleNamespace(
         commit_index=commit,
         role=role,
         term=term,
-        log_entries=lambda: (),
+        log_entries=lambda: log,
+        term_at=lambda index: next((e.term for e in log if e.index == index), None),
         status=lambda: SimpleNamespace(first_index=1),
     )
     return SimpleNamespace(core=core, applied_index=applied)
 
 
+def invariants(step: int = 0, time_ms: int = 0) -> Invariants:
+    def fail(invariant: str, message: str, nodes: object) -> SafetyViolation:
+        return SafetyViolation(invariant, message, Where(step, time_ms), nodes)  # type: ignore[arg-type]
+
+    return Invariants(fail)
+
+
 def test_two_leaders_in_one_term_violate_election_safety() -> None:
-    inv = Invariants()
-    inv.at(7, 1234)
+    inv = invariants(7, 1234)
     inv.on_step({1: fake(0, 0, Role.LEADER, term=3)})  # type: ignore[dict-item]
     with pytest.raises(SafetyViolation) as caught:
         inv.on_step({2: fake(0, 0, Role.LEADER, term=3)})  # type: ignore[dict-item]
@@ -121,7 +148,7 @@ def test_two_leaders_in_one_term_violate_election_safety() -> None:
 
 
 def test_indexes_going_back_on_a_running_node_violate_monotonic_progress() -> None:
-    inv = Invariants()
+    inv = invariants()
     inv.on_step({1: fake(5, 5)})  # type: ignore[dict-item]
     with pytest.raises(SafetyViolation, match="monotonic progress"):
         inv.on_step({1: fake(5, 4)})  # type: ignore[dict-item]
@@ -130,7 +157,7 @@ def test_indexes_going_back_on_a_running_node_violate_monotonic_progress() -> No
 
 
 def test_different_entries_applied_at_one_index_violate_state_machine_safety() -> None:
-    inv = Invariants()
+    inv = invariants()
     cycle(inv, 1, committed_entries=(Entry(1, 1, data=b"a"),))
     cycle(inv, 2, committed_entries=(Entry(1, 1, data=b"a"),))
     with pytest.raises(SafetyViolation, match="state machine safety"):
@@ -138,7 +165,7 @@ def test_different_entries_applied_at_one_index_violate_state_machine_safety() -
 
 
 def test_log_matching_is_checked_on_every_persisted_batch() -> None:
-    inv = Invariants()
+    inv = invariants()
     cycle(inv, 1, entries=(Entry(1, 1), Entry(2, 2), Entry(3, 3, data=b"x")))
     with pytest.raises(SafetyViolation, match="different entry at index 3"):
         cycle(inv, 2, entries=(Entry(1, 1), Entry(2, 2), Entry(3, 3, data=b"y")))
@@ -147,10 +174,39 @@ def test_log_matching_is_checked_on_every_persisted_batch() -> None:
 
 
 def test_a_write_acknowledged_at_an_index_holding_another_entry_is_caught() -> None:
-    inv = Invariants()
+    inv = invariants()
     cycle(inv, 1, committed_entries=(Entry(1, 1, data=b"mine"),))
     inv.on_acknowledged(1, 1000, 1, b"mine")
     with pytest.raises(SafetyViolation, match="acknowledged writes"):
         inv.on_acknowledged(1, 1000, 1, b"someone else's")
     with pytest.raises(SafetyViolation, match="where nothing was applied"):
         inv.on_acknowledged(1, 1000, 2, b"never applied")
+
+
+def test_a_leader_commits_an_earlier_terms_entry_only_with_one_of_its_own() -> None:
+    """Raft's Figure 8: the leader of term 4 holds (2, term 2) on a majority; committing
+    it by counting replicas, before its own entry, breaks the commit rule."""
+    inv = invariants()
+    log = (Entry(1, 1), Entry(2, 2), Entry(4, 3))
+    inv.on_step({1: fake(1, 1, Role.LEADER, term=4, log=log)})  # type: ignore[dict-item]
+    inv.on_step({1: fake(3, 3, Role.LEADER, term=4, log=log)})  # with its own: fine
+    other = invariants()
+    other.on_step({1: fake(1, 1, Role.LEADER, term=4, log=log)})  # type: ignore[dict-item]
+    with pytest.raises(SafetyViolation, match="commit rule"):
+        other.on_step({1: fake(2, 2, Role.LEADER, term=4, log=log)})  # type: ignore[dict-item]
+
+
+def test_leader_completeness_covers_entries_committed_before_the_leaders_term_only() -> None:
+    """A node may learn it won term 2 (its vote replies slow on the way) after term 3
+    committed an entry it never held: not a violation. An entry committed in term 1 that
+    it lacks is."""
+    inv = invariants()
+    cycle(inv, 2, committed_entries=(Entry(3, 1, data=b"x"),))
+    inv.on_step({2: fake(1, 1, Role.LEADER, term=3, log=(Entry(3, 1, data=b"x"),))})  # type: ignore[dict-item]
+    inv.on_step({1: fake(0, 0, Role.LEADER, term=2)})  # type: ignore[dict-item]
+    cycle(inv, 3, committed_entries=(Entry(3, 1, data=b"x"), Entry(3, 2, data=b"y")))
+    late = invariants()
+    cycle(late, 2, committed_entries=(Entry(1, 1, data=b"x"),))
+    late.on_step({2: fake(1, 1, Role.FOLLOWER, term=1, log=(Entry(1, 1, data=b"x"),))})  # type: ignore[dict-item]
+    with pytest.raises(SafetyViolation, match="leader completeness"):
+        late.on_step({1: fake(0, 0, Role.LEADER, term=2)})  # type: ignore[dict-item]

@@ -34,7 +34,7 @@ def campaign(plant: str, nemesis: str, workload: str) -> tuple[int, SimResult]:
 
 
 def test_reads_without_a_quorum_round_are_found_stale_by_linearizability() -> None:
-    seed, result = campaign("deposed-read", "isolate-leader", "register")
+    seed, result = campaign("deposed-read", "deposed-reads", "register")
     assert result.checks["linearizable"] == "failed"
     assert result.checks["invariants"] == "ok"  # the log is fine: only reads lie
     assert result.plant == "deposed-read"

@@ -24,11 +24,7 @@ from chaos.sim.applied_checks import AppliedLogChecks
 from chaos.sim.catalog import make_nemesis
 from chaos.sim.faults import Fault, HealNetwork, NetworkConditions, Partition
 from chaos.sim.nemesis import ClusterView, RandomFaults
-from chaos.sim.pysyncobj_engine import (
-    PysyncobjSettings,
-    PysyncobjSimulator,
-    simulate_pysyncobj,
-)
+from chaos.sim.pysyncobj_engine import PysyncobjSettings, simulate_pysyncobj
 from chaos.sim.workload import Workload
 from raftcluster.cli import main
 from statemachine.errors import InvalidArgument
@@ -244,7 +240,7 @@ def test_same_seed_same_run_in_processes_with_different_string_hashes() -> None:
 
 def test_only_the_kv_workload_runs_on_pysyncobj() -> None:
     with pytest.raises(InvalidArgument, match="kv workload"):
-        PysyncobjSimulator(config(1), RandomFaults(), cast(Workload, object()), PysyncobjSettings())
+        simulate_pysyncobj(config(1), RandomFaults(), cast(Workload, object()))
 
 
 def test_an_exception_inside_pysyncobj_is_a_finding_and_the_run_goes_on() -> None:

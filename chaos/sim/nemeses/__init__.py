@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from chaos.sim.nemeses.clocks import ClockSkew, ClockStrobe
 from chaos.sim.nemeses.episodes import Episodes
+from chaos.sim.nemeses.hard_cases import HARD_CASES
 from chaos.sim.nemeses.links import Duplicate, Loss, Reorder, SlowDown
 from chaos.sim.nemeses.membership import Membership
 from chaos.sim.nemeses.partitions import Bridge, Halves, IsolateLeader, MajoritiesRing
@@ -20,6 +21,6 @@ NAMED: dict[str, Callable[[], Episodes]] = {
         Halves, IsolateLeader, MajoritiesRing, Bridge, Kill, PauseNode, ClockSkew,
         ClockStrobe, Loss, Duplicate, Reorder, SlowDown, Membership,
     )
-}  # fmt: skip
+} | HARD_CASES  # fmt: skip
 
 __all__ = ["NAMED", "Episodes"]

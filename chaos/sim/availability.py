@@ -1,0 +1,167 @@
+"""Availability, checked while faults come and go (safety alone lets a stuck cluster pass).
+
+Two promises, each with a bound the engine states (`Engine.timing()`):
+
+- **a healthy majority elects and commits**: once every running node has been reachable
+  from every other (no cut link between them, no node paused, the network back to its
+  base conditions, no fault injected) for `elect_within_ms`, and the running nodes hold
+  a majority of every configuration in force, some running node leads and has committed
+  an entry of its own term;
+- **a leader cut off steps down**: a leader that cannot exchange messages with a majority
+  of its voters (the links either way cut, or the others down or paused) steps down within
+  `step_down_within_ms` of its own running time (a paused leader's time stands still).
+
+A breach raises `sim.fail("availability", ...)`. The counts say how often each check
+ran, so a campaign shows the checks were reached.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chaos.sim.engine import Timing
+
+if TYPE_CHECKING:
+    from chaos.sim.simulator import Simulator
+
+
+class Availability:
+    def __init__(self, sim: Simulator, timing: Timing) -> None:
+        self._sim = sim
+        self._timing = timing
+        self._healthy_since: int | None = None
+        self._faults_seen = 0
+        # What the topology checks read changes only with a fault or a node going down or
+        # up: their answers are kept until then.
+        self._topology: tuple[int, tuple[bool, ...]] | None = None
+        self._healthy_now = False
+        self._reach: dict[int, bool] = {}
+        self._last_ms = 0
+        # leader -> (term, running ms spent cut off from a majority so far)
+        self._cut_off: dict[int, tuple[int, int]] = {}
+        self.elections_checked = 0
+        self.step_downs_checked = 0
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "healthy_windows_checked": self.elections_checked,
+            "cut_off_leaders_checked": self.step_downs_checked,
+        }
+
+    def after_step(self) -> None:
+        sim = self._sim
+        elapsed, self._last_ms = sim.now - self._last_ms, sim.now
+        if sim.healed_at is not None:
+            return  # after healing the run's own liveness check takes over
+        engine = sim.engine
+        topology = (
+            sum(sim.counters.faults.values()),
+            tuple(engine.running(n) and not sim.paused(n) for n in sim.ids),
+        )
+        if topology != self._topology:
+            self._topology = topology
+            self._healthy_now = self._healthy()
+            self._reach = {}
+        if self._timing.elect_within_ms is not None:
+            self._check_elected()
+        if self._timing.step_down_within_ms is not None:
+            self._check_stepped_down(elapsed)
+
+    # -- a healthy majority elects -----------------------------------------------------------
+
+    def _check_elected(self) -> None:
+        sim = self._sim
+        bound = self._timing.elect_within_ms
+        assert bound is not None
+        faults = sum(sim.counters.faults.values())
+        if faults != self._faults_seen or not self._healthy_now:
+            self._faults_seen = faults
+            self._healthy_since = None
+            return
+        if self._healthy_since is None:
+            self._healthy_since = sim.now
+            return
+        if sim.now - self._healthy_since < bound:
+            return
+        self._healthy_since = sim.now  # the next window starts here
+        engine = sim.engine
+        if not self._healthy():  # (a configuration may have changed meanwhile)
+            return
+        self.elections_checked += 1
+        if not any(engine.serving(n) for n in sim.ids if engine.running(n)):
+            roles = {n: engine.role(n) for n in sim.ids}
+            raise sim.fail(
+                "availability",
+                f"every running node was connected and healthy for {bound} ms, and no "
+                f"leader has committed in its term (roles: {roles})",
+                sim.ids,
+            )
+
+    def _healthy(self) -> bool:
+        sim = self._sim
+        network = sim.network
+        if network.degraded or network.slow or network.conditions != sim.config.base_network:
+            return False
+        engine = sim.engine
+        up = [n for n in sim.ids if engine.running(n)]
+        if any(sim.paused(n) for n in up):
+            return False  # (a paused node that resumes may disrupt: a window starts after)
+        if any(n != m and (n, m) in network.cuts for n in up for m in up):
+            return False
+        members = set(up)
+        for node in up:
+            voters = engine.voters(node)
+            if voters and len(members & set(voters)) <= len(voters) // 2:
+                return False
+        return bool(up)
+
+    # -- a cut-off leader steps down -----------------------------------------------------------
+
+    def _check_stepped_down(self, elapsed_ms: int) -> None:
+        sim = self._sim
+        bound = self._timing.step_down_within_ms
+        assert bound is not None
+        leaders = sim.leaders()
+        for node in [n for n in self._cut_off if n not in leaders]:
+            del self._cut_off[node]
+        for node, term in leaders.items():
+            reaches = self._reach.get(node)
+            if reaches is None:
+                reaches = self._reach[node] = self._reaches_majority(node)
+            if reaches:
+                self._cut_off.pop(node, None)
+                continue
+            before_term, spent = self._cut_off.get(node, (term, -1))
+            if before_term != term or spent < 0:
+                self._cut_off[node] = (term, 0)  # cut off from now on
+                self.step_downs_checked += 1
+                continue
+            if not sim.paused(node):
+                spent += elapsed_ms
+            self._cut_off[node] = (term, spent)
+            if spent > bound:
+                raise sim.fail(
+                    "availability",
+                    f"node {node} still leads term {term} {spent} ms after it lost contact "
+                    f"with a majority of its voters (it must step down within {bound} ms)",
+                    (node,),
+                )
+
+    def _reaches_majority(self, node: int) -> bool:
+        sim = self._sim
+        engine, cuts = sim.engine, sim.network.cuts
+        voters = engine.voters(node)
+        if not voters:
+            return True
+        reached = sum(
+            1
+            for v in voters
+            if v == node
+            or (
+                engine.running(v)
+                and not sim.paused(v)
+                and (node, v) not in cuts
+                and (v, node) not in cuts
+            )
+        )
+        return reached > len(voters) // 2

@@ -1,0 +1,659 @@
+"""Our own engine under the simulator: the real node and client cores, wire and disk.
+
+Each simulated node is what `raftcluster node` runs, minus trio and sockets: a
+`CycleCore` (the node's cycle policy, the same object the trio `Driver` drives) around a
+`Replica`, whose storage is the real write-ahead log (`FileStorage`) on a simulated
+directory with a real disk's crash semantics and injected faults (`SimDataDir`). Every
+message crosses the real codec (`Wire`). Clients are `ClientCore`s, each on its own
+skewed and drifting clock.
+
+How the shell's duties map to virtual time:
+- a persist (the fsync) takes a time drawn in [0, `max_fsync_ms`]; the messages the
+  cycle core lets go before it leave at once, the rest when it completes; inputs that
+  arrive meanwhile go to the replica and join the next cycle, as in the trio driver;
+- a node acts on what one instant delivered as one batch (the driver's deferred inputs:
+  one ReadIndex round per batch of reads), after ticking its replica to the instant;
+- a crash while a persist is under way cuts the power inside it (a prefix of its writes
+  reaches the page cache, then the disk keeps what a power cut may keep): torn records;
+- a storage failure (EIO, ENOSPC) stops the node as the real one stops (`StorageFailed`
+  ends `Node.serve`); a node whose disk is damaged refuses to start, and stays down.
+
+Checked on top of the loop's checks: Raft's safety properties and the acknowledged
+writes (`Invariants`), exactly-once of session requests (`ExactlyOnce`), the wire, the
+durability of what each node synced (`SimDataDir`), and after healing a leader, a
+committed probe write, the whole membership back and identical replicas.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from chaos.sim.disk import SimDataDir
+from chaos.sim.engine import Membership, Timing
+from chaos.sim.events import CycleDone, NodeCrashed, NodeRefused, NodeStarted, OperationDone
+from chaos.sim.exactly_once import ExactlyOnce
+from chaos.sim.faults import ChangeMembership, Fault
+from chaos.sim.invariants import Invariants, SafetyViolation
+from chaos.sim.settings import EngineSettings
+from chaos.sim.wire import Wire
+from raftcluster import __version__
+from raftcluster.client.core import ClientConfig, ClientCore, Completion
+from raftcluster.node.config import ReplicaConfig
+from raftcluster.node.cycle import Actions, CycleCore
+from raftcluster.node.protocol import ChangeMembership as ChangeMembershipRequest
+from raftcluster.node.protocol import (
+    ClientReply,
+    ClientRequest,
+    MembershipChanged,
+    MembershipOp,
+    NotLeader,
+    Submit,
+    Written,
+)
+from raftcluster.node.replica import Replica, ReplicaHooks, Work
+from raftcluster.raft.config import RaftConfig
+from raftcluster.raft.messages import RaftMessage
+from raftcluster.raft.ready import Role
+from raftcluster.raft.types import ConfChange, ConfChangeOp, EntryKind
+from raftcluster.storage.errors import StorageCorrupted, StorageFailed
+from raftcluster.transport.wire import RaftFrame, RpcRequest, RpcResponse
+from statemachine.cluster import ClusterState
+from statemachine.codec import Message, decode
+from statemachine.kv import Put
+
+if TYPE_CHECKING:
+    from chaos.sim.network import Envelope
+    from chaos.sim.simulator import Simulator
+
+PROBE = 999  # the probe client's id (CLIENT_BASE - 1), started when the faults heal
+ADMIN = 998  # sends membership changes (the nemesis's, and healing's)
+# After healing, a membership step is asked for again if not answered within this long.
+ADMIN_RETRY_MS = 500
+_MEMBERSHIP_OPS = {
+    "remove": MembershipOp.REMOVE,
+    "add-learner": MembershipOp.ADD_LEARNER,
+    "promote": MembershipOp.PROMOTE,
+}
+_ROLES = {r: r.name.lower() for r in Role}
+# Requests remembered per client until answered (to check what an acknowledgement is for);
+# beyond it the oldest, long lost, are forgotten.
+MAX_TRACKED_REQUESTS = 10_000
+
+
+class _Node:
+    __slots__ = (
+        "id", "config", "disk", "core", "incarnation", "inbox", "persisting", "persist_due",
+        "crash_in_persist", "wake", "calls", "lost",
+    )  # fmt: skip
+
+    def __init__(self, node_id: int, config: ReplicaConfig, disk: SimDataDir) -> None:
+        self.id = node_id
+        self.config = config
+        self.disk = disk
+        self.core: CycleCore | None = None  # None: down
+        self.incarnation = 0
+        self.inbox: list[Any] = []  # RaftMessage, or (client, call id, request), this instant
+        self.persisting: Work | None = None  # a persist under way, and when it completes
+        self.persist_due = 0
+        self.crash_in_persist = False  # armed: the power goes inside the next persist
+        self.wake: int | None = None  # virtual time of the next timer (cached)
+        self.calls: dict[int, tuple[int, int]] = {}  # core request id -> (client, call id)
+        self.lost = False  # refused to start from its disk: stays down
+
+    @property
+    def replica(self) -> Replica:
+        assert self.core is not None
+        return self.core.replica
+
+
+class _Client:
+    """A `ClientCore` on its own clock; what the workload calls (`write`, `read`)."""
+
+    __slots__ = ("engine", "id", "index", "core", "clock", "requests", "wake", "dirty")
+
+    def __init__(self, engine: RaftclusterEngine, client_id: int, index: int, core: ClientCore):
+        self.engine = engine
+        self.id = client_id
+        self.index = index  # in the workload's list; -1 for the probe and admin
+        self.core = core
+        self.clock = engine.sim.client_clock(client_id)
+        self.requests: dict[int, ClientRequest] = {}  # call id -> request, until answered
+        self.wake: int | None = None
+        self.dirty = True
+
+    def local(self) -> int:
+        return self.clock.local(self.engine.sim.now)
+
+    def write(self, command: Message, now_ms: int, timeout_ms: int | None = None) -> int:
+        self.dirty = True
+        return self.core.write(command, self.clock.local(now_ms), timeout_ms)
+
+    def read(self, query: Message, now_ms: int, **options: Any) -> int:
+        self.dirty = True
+        return self.core.read(query, self.clock.local(now_ms), **options)
+
+
+class RaftclusterEngine:
+    name = "raftcluster"
+    version = __version__
+    checks_sessions = True
+
+    def __init__(self, *, hooks: ReplicaHooks | None = None, lying_fsync: bool = False) -> None:
+        """`hooks` and `lying_fsync` plant bugs (chaos/sim/planted.py), never set otherwise."""
+        self.hooks = hooks
+        self.lying_fsync = lying_fsync
+        self.sim: Simulator = cast("Simulator", None)
+        self.nodes: dict[int, _Node] = {}
+        self.clients: dict[int, _Client] = {}
+        self._settings: EngineSettings | None = None
+        self._probe: _Client | None = None
+        self._probe_handle = 0
+        self._admin_call = 0
+        self._admin_asked_ms: int | None = None  # healing's membership step in flight
+        self._stepped: set[int] = set()  # nodes that took a step this instant
+
+    # -- setting up ----------------------------------------------------------------------
+
+    def attach(self, sim: Simulator) -> None:
+        self.sim = sim
+        config = sim.config
+        self._settings = settings = EngineSettings.for_seed(config, sim.rng_settings)
+        self.invariants = Invariants(sim.fail)
+        self.exactly_once = ExactlyOnce(sim.fail)
+        self.wire = Wire(sim)
+        for node in sim.ids:
+            disk = SimDataDir(f"node-{node}", lying_fsync=self.lying_fsync)
+            self.nodes[node] = _Node(node, self._replica_config(node, sim.ids, settings), disk)
+
+    def settings(self) -> Mapping[str, int | bool | str]:
+        assert self._settings is not None
+        return self._settings.as_dict()
+
+    def timing(self) -> Timing:
+        s = self._settings
+        assert s is not None
+        # A follower campaigns within [T, 2T) of silence, pre-vote and vote take a round
+        # each, a split vote another [T, 2T); clocks run up to 20% slow. Ten timeouts
+        # leave room for a few unlucky rounds.
+        elect = 10 * s.election_timeout_ms
+        # check-quorum deposes a leader one timeout after it last heard from a majority
+        # (of its clock); 2T covers a slow clock and the tick that notices.
+        step_down = 2 * s.election_timeout_ms + s.heartbeat_interval_ms
+        return Timing(elect, step_down if s.check_quorum else None)
+
+    @staticmethod
+    def _replica_config(node: int, ids: tuple[int, ...], s: EngineSettings) -> ReplicaConfig:
+        raft = RaftConfig(
+            node_id=node,
+            peers=cast(Any, ids),  # (mypy types the tuple converter's argument oddly)
+            election_timeout_ms=s.election_timeout_ms,
+            heartbeat_interval_ms=s.heartbeat_interval_ms,
+            pre_vote=s.pre_vote,
+            check_quorum=s.check_quorum,
+            max_entries_per_msg=s.max_entries_per_msg,
+            max_inflight_msgs=s.max_inflight_msgs,
+            commit_notice_delay_ms=s.commit_notice_delay_ms,
+            max_snapshot_chunk_bytes=s.max_snapshot_chunk_bytes,
+        )
+        return ReplicaConfig(
+            raft=raft,
+            snapshot_every_entries=s.snapshot_every_entries,
+            session_expiry_interval_ms=s.session_expiry_interval_ms,
+        )
+
+    def client_handles(self, count: int) -> Sequence[_Client]:
+        from chaos.sim.simulator import CLIENT_BASE
+
+        return [self._add_client(CLIENT_BASE + i, i) for i in range(count)]
+
+    def _add_client(self, client_id: int, index: int) -> _Client:
+        c, sim = self.sim.config, self.sim
+        config = ClientConfig(
+            nodes=sim.ids,
+            session_ttl_ms=c.session_ttl_ms,
+            attempt_timeout_ms=c.client_attempt_timeout_ms,
+            op_timeout_ms=c.client_op_timeout_ms,
+        )
+        rng = random.Random(sim.rng_clients.getrandbits(64))
+        clock = sim.client_clock(client_id)
+        core = ClientCore(config, rng, clock.local(sim.now))
+        client = self.clients[client_id] = _Client(self, client_id, index, core)
+        return client
+
+    # -- nodes ---------------------------------------------------------------------------
+
+    def running(self, node: int) -> bool:
+        return self.nodes[node].core is not None
+
+    def start(self, node: int) -> None:
+        n = self.nodes[node]
+        assert n.core is None, f"node {node} is running"
+        sim = self.sim
+        n.incarnation += 1
+        rng = random.Random(sim.rng_nodes.getrandbits(64))
+        state = ClusterState(observer=self.exactly_once.observer(node))
+        try:
+            storage = n.disk.open()
+            replica = Replica(
+                n.config, storage, rng, self._local(node), state=state, hooks=self.hooks
+            )
+        except StorageCorrupted as e:
+            self._refused(n, e)
+            return
+        n.lost = False
+        n.core = CycleCore(replica)
+        n.inbox, n.calls = [], {}
+        n.persisting, n.crash_in_persist = None, False
+        self.invariants.on_start(node, replica)
+        self._stepped.add(node)
+        sim.record(NodeStarted(sim.now, node, n.incarnation))
+        self._run_cycles(n)
+        self._set_wake(n)
+
+    def _refused(self, n: _Node, error: StorageCorrupted) -> None:
+        """The node would not start from its disk: it must say where and why (the file and
+        the byte offset), and it stays down until healing tries again."""
+        sim = self.sim
+        if not error.path or error.offset < 0 or error.path not in str(error):
+            raise sim.fail("durability", f"node {n.id} refused to start without naming "
+                           f"the file and offset: {error}", (n.id,))  # fmt: skip
+        n.lost = True
+        sim.counters.disk["refused_starts"] = sim.counters.disk.get("refused_starts", 0) + 1
+        sim.record(NodeRefused(sim.now, n.id, str(error)))
+
+    def crash(self, node: int, during_persist: bool) -> None:
+        n = self.nodes[node]
+        if n.core is None:
+            return
+        if during_persist and n.persisting is None:
+            n.crash_in_persist = True  # the power goes inside the next persist
+            return
+        self._power_off(n)
+
+    def _power_off(self, n: _Node) -> None:
+        """The power goes now; a persist under way is cut inside."""
+        sim = self.sim
+        during = n.persisting is not None
+        if n.persisting is not None:
+            n.disk.cut_power_during(lambda: n.replica.persist(cast(Work, n.persisting)),
+                                    sim.rng_disk)  # fmt: skip
+        lost = n.disk.crash(sim.rng_disk)
+        self._down(n)
+        sim.counters.crashes += 1
+        disk = sim.counters.disk
+        disk["power_cuts_in_persist"] = disk.get("power_cuts_in_persist", 0) + during
+        disk["unsynced_bytes_lost"] = disk.get("unsynced_bytes_lost", 0) + lost.bytes
+        disk["torn_records"] = disk.get("torn_records", 0) + lost.torn
+        sim.record(NodeCrashed(sim.now, n.id, during, lost.bytes, lost.torn))
+
+    def _down(self, n: _Node) -> None:
+        n.core = None
+        n.persisting = None
+        n.crash_in_persist = False
+        n.inbox, n.calls = [], {}
+        n.wake = None
+        self.invariants.on_stop(n.id)
+        self.sim.node_stopped(n.id)
+
+    def deliver(self, envelope: Envelope) -> None:
+        dst = envelope.dst
+        data, sent = envelope.payload
+        frame = self.wire.receive(envelope, sent)
+        if frame is None:
+            return  # damaged: refused by the decoder, as the transport would
+        client = self.clients.get(dst)
+        if client is not None:
+            self._to_client(client, envelope.src, cast(RpcResponse, frame))
+        elif dst == ADMIN:
+            self._to_admin(cast(RpcResponse, frame))
+        elif isinstance(frame, RaftFrame):
+            message = cast(RaftMessage, frame.message)
+            assert message.dst == dst and message.src == envelope.src, "misrouted"
+            self.nodes[dst].inbox.append(message)
+        else:
+            request = cast(RpcRequest, frame)
+            self.nodes[dst].inbox.append((envelope.src, request.call_id, request.body))
+
+    def wake_ms(self, node: int) -> int | None:
+        return self.nodes[node].wake
+
+    def step_node(self, node: int) -> None:
+        n = self.nodes[node]
+        core = n.core
+        assert core is not None
+        self._stepped.add(node)
+        sim = self.sim
+        local = self._local(node)
+        if n.persisting is not None and n.persist_due <= sim.now:
+            self._complete_persist(n)
+            if n.core is None:
+                return
+        if n.inbox:
+            self._take_inbox(n, local)
+        if local >= core.next_deadline_ms():
+            self._carry_out(n, core.tick(local))
+        self._run_cycles(n)
+        self._set_wake(n)
+
+    def _take_inbox(self, n: _Node, local: int) -> None:
+        """What the instant delivered, in order: runs of raft messages go in together."""
+        core = n.core
+        assert core is not None
+        inbox, n.inbox = n.inbox, []
+        run: list[RaftMessage] = []
+        for item in inbox:
+            if isinstance(item, RaftMessage):
+                run.append(item)
+                continue
+            if run:
+                self._carry_out(n, core.deliver(run, local))
+                run = []
+            client, call_id, request = item
+            request_id, actions = core.submit(request, local)
+            n.calls[request_id] = (client, call_id)
+            self._carry_out(n, actions)
+        if run:
+            self._carry_out(n, core.deliver(run, local))
+
+    def _run_cycles(self, n: _Node) -> None:
+        """Cycles until the node has nothing ready or waits for a persist."""
+        sim = self.sim
+        while n.core is not None and n.persisting is None:
+            actions = n.core.start()
+            if actions is None:
+                return
+            self._carry_out(n, actions)
+            if actions.persist is not None:
+                n.persisting = actions.persist
+                s = self._settings
+                assert s is not None
+                n.persist_due = sim.now + sim.rng_disk.randint(0, s.max_fsync_ms)
+
+    def _complete_persist(self, n: _Node) -> None:
+        work = n.persisting
+        assert work is not None and n.core is not None
+        if n.crash_in_persist:
+            self._power_off(n)
+            return
+        try:
+            n.replica.persist(work)
+        except StorageFailed as e:  # the real node stops here: `serve` raises it
+            self._storage_failed(n, e)
+            return
+        n.persisting = None
+        self._carry_out(n, n.core.persisted(work))
+
+    def _storage_failed(self, n: _Node, error: StorageFailed) -> None:
+        sim = self.sim
+        lost = n.disk.crash(sim.rng_disk)  # the process exits: unsynced data as a crash leaves it
+        self._down(n)
+        disk = sim.counters.disk
+        disk["storage_failures"] = disk.get("storage_failures", 0) + 1
+        sim.record(NodeCrashed(sim.now, n.id, True, lost.bytes, lost.torn))
+
+    def _carry_out(self, n: _Node, actions: Actions) -> None:
+        sim, wire = self.sim, self.wire
+        for message in actions.send:
+            data, frame = wire.raft(message)
+            sim.send(n.id, message.dst, (data, frame), what=type(message).__name__,
+                     term=message.term, size=len(data), duplicable=True)  # fmt: skip
+        for answer in actions.answers:
+            client, call_id = n.calls.pop(answer.request_id)
+            data, frame = wire.response(n.id, client, call_id, answer.reply)
+            sim.send(n.id, client, (data, frame), what=type(answer.reply).__name__,
+                     term=call_id, size=len(data), duplicable=False)  # fmt: skip
+        work, out = actions.completed, actions.output
+        if work is not None and out is not None:
+            self.invariants.on_cycle(n.id, work, out)
+            counters = sim.counters
+            counters.snapshots_taken += work.compacted is not None
+            counters.snapshots_installed += work.ready.snapshot is not None
+            rd, hs = work.ready, work.ready.hard_state
+            sim.record(
+                CycleDone(
+                    sim.now, n.id,
+                    (hs.term, hs.vote, hs.commit) if hs is not None else None,
+                    rd.entries[-1].index if rd.entries else 0,
+                    rd.committed_entries[-1].index if rd.committed_entries else 0,
+                    rd.snapshot.meta.index if rd.snapshot is not None else 0,
+                    work.compacted.meta.index if work.compacted is not None else 0,
+                    len(out.messages), len(actions.answers),
+                )
+            )  # fmt: skip
+
+    def _set_wake(self, n: _Node) -> None:
+        if n.core is None:
+            n.wake = None
+            return
+        sim = self.sim
+        clock = sim.node_clock(n.id)
+        wake = max(sim.now + 1, clock.virtual(n.core.next_deadline_ms(), sim.now))
+        if n.persisting is not None:
+            wake = min(wake, max(n.persist_due, sim.now))
+        n.wake = wake
+
+    def _local(self, node: int) -> int:
+        return self.sim.node_clock(node).local(self.sim.now)
+
+    # -- what the loop and the checks read -------------------------------------------------
+
+    def role(self, node: int) -> tuple[str, int] | None:
+        core = self.nodes[node].core
+        if core is None:
+            return None
+        raft = core.replica.core
+        return _ROLES[raft.role], raft.term
+
+    def leader(self) -> int:
+        best = (0, 0)
+        for n in self.nodes.values():
+            if n.core is not None:
+                raft = n.core.replica.core
+                if raft.role == Role.LEADER and raft.term > best[0]:
+                    best = (raft.term, n.id)
+        return best[1]
+
+    def membership(self) -> Membership:
+        leader = self.leader()
+        if not leader:
+            return Membership(self.sim.ids)
+        conf = self.nodes[leader].replica.core.conf
+        return Membership(conf.voters, conf.learners)
+
+    def voters(self, node: int) -> tuple[int, ...]:
+        return self.nodes[node].replica.core.conf.voters
+
+    def serving(self, node: int) -> bool:
+        raft = self.nodes[node].replica.core
+        return raft.role == Role.LEADER and raft.term_at(raft.commit_index) == raft.term
+
+    def replicas(self) -> dict[int, Replica]:
+        return {n.id: n.core.replica for n in self.nodes.values() if n.core is not None}
+
+    # -- clients -------------------------------------------------------------------------
+
+    def clients_wake_ms(self) -> int | None:
+        times = [c.wake for c in self.clients.values() if c.wake is not None]
+        return min(times) if times else None
+
+    def step_clients(self) -> None:
+        now = self.sim.now
+        for client in self.clients.values():
+            if client.wake is not None and client.wake <= now:
+                client.core.tick(client.local())
+                client.dirty = True
+            if client.dirty:
+                self._flush_client(client)
+
+    def _flush_client(self, client: _Client) -> None:
+        client.dirty = False
+        sim, core = self.sim, client.core
+        for send in core.take_sends():
+            client.requests[send.request_id] = send.request
+            if len(client.requests) > MAX_TRACKED_REQUESTS:  # unanswered ones, long lost
+                del client.requests[next(iter(client.requests))]
+            data, frame = self.wire.request(client.id, send.node, send.request_id, send.request)
+            sim.send(client.id, send.node, (data, frame), what=type(send.request).__name__,
+                     term=send.request_id, size=len(data), duplicable=False)  # fmt: skip
+        for done in core.take_completions():
+            self._completed(client, done)
+        deadline = core.next_deadline_ms()
+        client.wake = None if deadline is None else client.clock.virtual(deadline, sim.now + 1)
+
+    def _to_client(self, client: _Client, node: int, frame: RpcResponse) -> None:
+        reply = cast(ClientReply, frame.body)
+        request = client.requests.pop(frame.call_id, None)
+        if isinstance(reply, Written) and isinstance(request, Submit):
+            self.invariants.on_acknowledged(node, client.id, reply.index, request.command)
+        client.core.receive(node, frame.call_id, reply, client.local())
+        client.dirty = True
+
+    def _completed(self, client: _Client, done: Completion) -> None:
+        sim = self.sim
+        outcome = "ok" if done.error is None else type(done.error).__name__
+        sim.record(OperationDone(sim.now, client.id, done.handle, outcome, done.index))
+        sim.counters.on_completion(done)
+        if client.index >= 0:
+            sim.workload.completed(client.index, done, sim.now)
+        elif client is self._probe and done.handle == self._probe_handle:
+            if done.ok:
+                sim.heal_marks.setdefault("probe_ms", sim.now)
+            else:  # not yet: try again until the bound
+                put = Put(b"probe", b"%d" % sim.now)
+                self._probe_handle = client.write(put, sim.now)
+
+    # -- faults and membership -------------------------------------------------------------
+
+    def inject(self, fault: Fault) -> bool:
+        if isinstance(fault, ChangeMembership):
+            self._ask_membership(fault.op, fault.node)
+            return True
+        return False
+
+    def _ask_membership(self, op: str, node: int) -> None:
+        """Send one membership step to the leader (if any), as an administrator's request
+        over the network; its answer comes back to `ADMIN` (`_to_admin`)."""
+        sim = self.sim
+        leader = self.leader()
+        membership = sim.counters.membership
+        if not leader:
+            membership["no_leader"] += 1
+            return
+        membership["asked"] += 1
+        self._admin_call += 1
+        request = ChangeMembershipRequest(_MEMBERSHIP_OPS[op], node)
+        data, frame = self.wire.request(ADMIN, leader, self._admin_call, request)
+        sim.send(ADMIN, leader, (data, frame), what="ChangeMembership", term=self._admin_call,
+                 size=len(data), duplicable=False)  # fmt: skip
+
+    def _to_admin(self, frame: RpcResponse) -> None:
+        reply = frame.body
+        outcome = (
+            "changed" if isinstance(reply, MembershipChanged)
+            else "not_leader" if isinstance(reply, NotLeader) else "refused"
+        )  # fmt: skip
+        self.sim.counters.membership[outcome] += 1
+        self._admin_asked_ms = None
+
+    def _full_membership(self) -> bool:
+        """After healing: make every node a voter again, one step at a time (a node the
+        membership nemesis removed is added as a learner, then promoted). True once the
+        leader's configuration holds every node as a voter."""
+        leader = self.leader()
+        if not leader:
+            return False
+        conf = self.nodes[leader].replica.core.conf
+        missing = [n for n in self.nodes if n not in conf.voters and not self.nodes[n].lost]
+        if not missing:
+            return True
+        now = self.sim.now
+        if self._admin_asked_ms is None or now >= self._admin_asked_ms + ADMIN_RETRY_MS:
+            node = missing[0]
+            self._ask_membership("promote" if node in conf.learners else "add-learner", node)
+            self._admin_asked_ms = now
+        return False
+
+    # -- healing and the end ----------------------------------------------------------------
+
+    def heal(self) -> None:
+        sim = self.sim
+        for n in self.nodes.values():
+            n.disk.heal()
+            n.crash_in_persist = False
+            if n.core is None:
+                self.start(n.id)
+        self._probe = self._add_client(PROBE, -1)
+        self._probe_handle = self._probe.write(Put(b"probe", b"heal"), sim.now)
+
+    def healed(self) -> tuple[str, str] | None:
+        marks = self.sim.heal_marks
+        if "leader_ms" not in marks:
+            return "liveness", "no leader was elected"
+        full = self._full_membership()
+        if "probe_ms" not in marks:
+            return "liveness", "no write committed"
+        if not full:
+            return "convergence", "the membership was not restored"
+        if not self._converged():
+            return "convergence", "replicas did not converge"
+        return None
+
+    def _converged(self) -> bool:
+        """Every node that can run applied everything its log holds, all at the same index,
+        with equal state machine snapshots (checked once the indexes agree)."""
+        up = [n for n in self.nodes.values() if not n.lost]
+        if any(n.core is None for n in up):
+            return False
+        replicas = {n.id: n.replica for n in up}
+        indexes = {
+            (r.applied_index, r.core.commit_index, r.core.status().last_index)
+            for r in replicas.values()
+        }
+        if len(indexes) != 1:
+            return False
+        applied, commit, last = indexes.pop()
+        if not applied == commit == last:
+            return False
+        snapshots = {r.state.snapshot() for r in replicas.values()}
+        if len(snapshots) != 1:
+            raise self.sim.fail(
+                "convergence", f"state machines differ at applied index {applied}", replicas
+            )
+        return True
+
+    def after_step(self) -> None:
+        """The invariants, for the nodes that took a step (nothing changed at the others)."""
+        stepped, self._stepped = self._stepped, set()
+        nodes = self.nodes
+        running = {i: nodes[i].replica for i in sorted(stepped) if nodes[i].core is not None}
+        if running:
+            self.invariants.on_step(running)
+
+    def check_final(self) -> None:
+        self.invariants.check_final(self.replicas())
+
+    def finish(self, raised: SafetyViolation | None) -> dict[str, Any] | None:
+        c = self.sim.counters
+        inv = self.invariants
+        c.elections = len(inv.leaders)
+        c.leaders = len(set(inv.leaders.values()))
+        committed = inv.committed
+        c.committed_entries = len(committed)
+        c.proposals_committed = sum(
+            1 for e in committed.values() if e.kind == EntryKind.NORMAL and e.data
+        )
+        c.membership_changes = sum(
+            1
+            for e in committed.values()
+            if e.kind == EntryKind.CONF_CHANGE
+            and decode(e.data, ConfChange).op != ConfChangeOp.BOOTSTRAP
+        )
+        c.acknowledged_writes = len(inv.acknowledged)
+        c.session_executions = self.exactly_once.executions
+        c.wire = dict(self.wire.counts)
+        for n in self.nodes.values():
+            for what, count in n.disk.counts().items():
+                c.disk[what] = c.disk.get(what, 0) + count
+        return None if raised is None else raised.to_json()
