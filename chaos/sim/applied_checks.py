@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from chaos.sim.events import Applied, Finding, LeaderSeen, Truncated
 from chaos.sim.trace import Trace
 
 MAX_FINDINGS_KEPT = 1_000  # per kind: counted beyond it, not kept
@@ -44,7 +45,7 @@ class AppliedLogChecks:
 
     def on_apply(self, node: int, index: int, key: str, value: str) -> None:
         sim = self._sim
-        sim.trace.add(sim.now, "apply", node, index, key, value)
+        sim.trace.add(Applied(sim.now, node, index, key, value))
         seen = self.applied.setdefault(index, {})
         seen.setdefault((key, value), []).append((sim.now, node))
         if len(seen) > 1 and index not in self._diverged:
@@ -71,7 +72,7 @@ class AppliedLogChecks:
 
     def on_truncate(self, node: int, leader: bool, first: int, commit: int, applied: int) -> None:
         sim = self._sim
-        sim.trace.add(sim.now, "truncate", node, first, commit, applied)
+        sim.trace.add(Truncated(sim.now, node, first, commit, applied))
         if first > commit:
             return  # uncommitted entries: Raft may replace them
         role = "leader" if leader else "follower"
@@ -86,7 +87,7 @@ class AppliedLogChecks:
     def on_leader(self, node: int, term: int) -> None:
         if term not in self.leaders:
             self.leaders[term] = node
-            self._sim.trace.add(self._sim.now, "leader", node, term)
+            self._sim.trace.add(LeaderSeen(self._sim.now, node, term))
             return
         leader = self.leaders[term]
         if leader == node:
@@ -154,7 +155,7 @@ class AppliedLogChecks:
         sim = self._sim
         time_ms = sim.now if time_ms is None else time_ms
         self._counts[kind] = self._counts.get(kind, 0) + 1
-        sim.trace.add(time_ms, "finding", kind)
+        sim.trace.add(Finding(time_ms, kind))
         kept = self.findings.setdefault(kind, [])
         if len(kept) < MAX_FINDINGS_KEPT:
             kept.append({
