@@ -113,3 +113,19 @@ def test_choices_out_of_range_are_refused() -> None:
     disk = disk_with("a", b"", b"abc")
     with pytest.raises(ValueError, match="outside"):
         disk.crash(lambda n: n + 1)
+
+
+@pytest.mark.parametrize(("undo", "expected"), [(0, b"0123456789"), (1, b"0123ab")])
+def test_a_cut_not_yet_synced_is_undone_or_kept_by_a_crash(undo: int, expected: bytes) -> None:
+    disk = disk_with("a", b"0123456789", b"")
+    disk.fail_at_op = disk.ops + 2  # the cut is applied, the power goes before its fsync
+    with pytest.raises(SimulatedCrash):
+        disk.truncate("a", 4)
+    disk.fail_at_op = None
+    disk.append("a").write(b"ab")  # appended after the cut, unsynced
+    assert disk.unsynced()
+    disk.crash(first_then_all(undo) if undo else lambda n: 0)
+    # Undone: the durable bytes come back, what followed the cut is lost. Kept: the cut
+    # stands and the appended bytes survive as a prefix (all of them here).
+    assert disk.read("a") == expected
+    assert not disk.unsynced()

@@ -14,6 +14,9 @@ Two more hooks for tests: `observer` sees every mutating operation before it hap
 (to take `clone()`s at every write boundary) and `fail_at_op` makes the n-th mutating
 operation raise `SimulatedCrash` (power lost in the middle of `sync()`; a write that
 is interrupted is applied, unsynced, so `crash` decides how much of it survives).
+
+Cost: a sync records the durable length of a file (appends only), it does not copy the
+file, so a persist cycle costs the same at the start and at the end of a segment.
 """
 
 from __future__ import annotations
@@ -45,13 +48,24 @@ class SimOp:
 
 @attrs.define(eq=False)
 class _Inode:
-    """A file's bytes now, and as of its last sync."""
+    """A file's bytes now, and which of them are durable.
+
+    The durable content is `data[:durable_bytes] + cut_durable`. Files only grow by
+    appends, so a sync records a length instead of copying the file (a copy per sync
+    made a long simulation quadratic in the size of its segments). `cut_durable` holds
+    the durable bytes that a cut (truncate) removed before its own sync: a crash may
+    undo the cut.
+    """
 
     data: bytearray = attrs.field(factory=bytearray)
-    durable: bytes = b""
+    durable_bytes: int = 0
+    cut_durable: bytes = b""
 
     def copy(self) -> _Inode:
-        return _Inode(bytearray(self.data), self.durable)
+        return _Inode(bytearray(self.data), self.durable_bytes, self.cut_durable)
+
+    def unsynced(self) -> bool:
+        return len(self.data) != self.durable_bytes or bool(self.cut_durable)
 
 
 class _SimFile:
@@ -61,17 +75,15 @@ class _SimFile:
 
     def write(self, data: bytes) -> None:
         assert self._open, "write to a closed file"
-        self._dir._mutate(SimOp("write", self._name, bytes(data)), self._write, bytes(data))
+        data = bytes(data)
+        self._dir._mutate(SimOp("write", self._name, data), self._write, data)
 
     def _write(self, data: bytes) -> None:
         self._inode.data += data
 
     def sync(self) -> None:
         assert self._open, "sync of a closed file"
-        self._dir._mutate(SimOp("sync", self._name), self._sync)
-
-    def _sync(self) -> None:
-        self._inode.durable = bytes(self._inode.data)
+        self._dir._mutate(SimOp("sync", self._name), _sync_inode, self._inode)
 
     def close(self) -> None:
         self._open = False
@@ -113,8 +125,8 @@ class SimDirectory:
 
     def truncate(self, name: str, size: int) -> None:
         inode = self._inode(name)
-        self._mutate(SimOp("truncate", name, size=size), self._cut, inode, size)
-        self._mutate(SimOp("sync", name), self._sync_inode, inode)
+        self._mutate(SimOp("truncate", name, size=size), _cut, inode, size)
+        self._mutate(SimOp("sync", name), _sync_inode, inode)
 
     def remove(self, name: str) -> None:
         self._inode(name)
@@ -141,8 +153,10 @@ class SimDirectory:
         """Lose what a power cut may lose, as `choose` decides; release the lock.
 
         `choose(n)` must return 0..n. It is called first once for the namespace changes
-        not yet synced (how many survive, in order), then once per surviving file in
-        name order (how many unsynced bytes survive, or 0/1 for an unsynced cut).
+        not yet synced (how many survive, in order), then, for each surviving file in
+        name order: if it was cut since its last sync, once with 1 (0: the cut is
+        undone, with anything appended after it); then, unless the cut was undone, once
+        for how many of its unsynced appended bytes survive.
         """
         names = dict(self._durable_names)
         kept = _pick(choose, len(self._pending_names))
@@ -150,12 +164,12 @@ class SimDirectory:
             _replay_name_op(names, op)
         for name in sorted(names):
             inode = names[name]
-            if inode.data.startswith(inode.durable):
-                extra = len(inode.data) - len(inode.durable)
-                inode.data = inode.data[: len(inode.durable) + _pick(choose, extra)]
-            elif not _pick(choose, 1):
-                inode.data = bytearray(inode.durable)
-            inode.durable = bytes(inode.data)
+            if inode.cut_durable and not _pick(choose, 1):
+                inode.data[inode.durable_bytes :] = inode.cut_durable
+            else:
+                extra = len(inode.data) - inode.durable_bytes
+                del inode.data[inode.durable_bytes + _pick(choose, extra) :]
+            _sync_inode(inode)
         self._files = names
         self._durable_names = dict(names)
         self._pending_names = []
@@ -178,7 +192,7 @@ class SimDirectory:
         """Whether anything (data or names) is not durable yet."""
         if self._pending_names:
             return True
-        return any(bytes(i.data) != i.durable for i in self._files.values())
+        return any(inode.unsynced() for inode in self._files.values())
 
     # -- internals -------------------------------------------------------------------
 
@@ -221,13 +235,17 @@ class SimDirectory:
         self._durable_names = dict(self._files)
         self._pending_names = []
 
-    @staticmethod
-    def _cut(inode: _Inode, size: int) -> None:
-        del inode.data[size:]
 
-    @staticmethod
-    def _sync_inode(inode: _Inode) -> None:
-        inode.durable = bytes(inode.data)
+def _cut(inode: _Inode, size: int) -> None:
+    if size < inode.durable_bytes:  # durable bytes go: keep them until the cut is synced
+        inode.cut_durable = bytes(inode.data[size : inode.durable_bytes]) + inode.cut_durable
+        inode.durable_bytes = size
+    del inode.data[size:]
+
+
+def _sync_inode(inode: _Inode) -> None:
+    inode.durable_bytes = len(inode.data)
+    inode.cut_durable = b""
 
 
 @attrs.frozen
