@@ -10,6 +10,16 @@ Which prefix is not decided here: `crash` asks a `choose(n) -> 0..n` function, s
 caller's seeded generator or Hypothesis decides, and the same choices give the same
 disk. The directory has no randomness of its own.
 
+Disk faults, each at a place the caller names (still no randomness here):
+- `flip_bit(name, bit)` and `zero_sector(name, sector)` damage durable bytes of a file;
+  the next `read` sees the damage (a latent sector error, found when the data is read);
+- `fail_next_write(errno)` and `fail_next_sync(errno)` arm a one-shot failure: the next
+  file write, or the next fsync (of a file, of the directory, or the one that completes
+  a truncate), raises `OSError(errno, ...)` (EIO, ENOSPC...). A failed write adds
+  nothing; a failed fsync makes nothing durable, so a later crash decides what of the
+  unsynced data and names survives, as for a power cut;
+- `wipe()`: the whole directory is lost (the disk replaced by an empty one).
+
 Two more hooks for tests: `observer` sees every mutating operation before it happens
 (to take `clone()`s at every write boundary) and `fail_at_op` makes the n-th mutating
 operation raise `SimulatedCrash` (power lost in the middle of `sync()`; a write that
@@ -21,6 +31,8 @@ file, so a persist cycle costs the same at the start and at the end of a segment
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Callable
 
 import attrs
@@ -29,6 +41,9 @@ from raftcluster.storage.errors import StorageLocked
 from raftcluster.storage.fs import File
 
 Choose = Callable[[int], int]
+
+# The unit a disk writes atomically and loses as a whole (a latent sector error).
+SECTOR_BYTES = 512
 
 
 class SimulatedCrash(Exception):
@@ -101,6 +116,8 @@ class SimDirectory:
         self.observer: Callable[[SimOp], None] | None = None
         self.fail_at_op: int | None = None  # raise SimulatedCrash at this operation number
         self.ops = 0  # mutating operations so far
+        self._failing_write: int | None = None  # errno of the next write, armed
+        self._failing_sync: int | None = None  # errno of the next fsync, armed
 
     # -- Directory protocol ----------------------------------------------------------
 
@@ -157,6 +174,7 @@ class SimDirectory:
         name order: if it was cut since its last sync, once with 1 (0: the cut is
         undone, with anything appended after it); then, unless the cut was undone, once
         for how many of its unsynced appended bytes survive.
+        Armed failures (`fail_next_write`, `fail_next_sync`, `fail_at_op`) are disarmed.
         """
         names = dict(self._durable_names)
         kept = _pick(choose, len(self._pending_names))
@@ -174,7 +192,7 @@ class SimDirectory:
         self._durable_names = dict(names)
         self._pending_names = []
         self._locked = False
-        self.fail_at_op = None
+        self._disarm()
 
     def clone(self) -> SimDirectory:
         """An independent copy, unlocked, without observer or planned failure."""
@@ -194,7 +212,57 @@ class SimDirectory:
             return True
         return any(inode.unsynced() for inode in self._files.values())
 
+    # -- disk faults -----------------------------------------------------------------
+
+    def synced_size(self, name: str) -> int:
+        """How many bytes at the start of `name` are durable (what `flip_bit` and
+        `zero_sector` may damage): its size at its last sync, less if cut since."""
+        return self._inode(name).durable_bytes
+
+    def flip_bit(self, name: str, bit: int) -> None:
+        """Invert bit `bit` (byte `bit // 8`, bit `bit % 8` from the least significant)
+        of the durable bytes of `name`. The next `read` sees it."""
+        inode = self._inode(name)
+        if not 0 <= bit < 8 * inode.durable_bytes:
+            raise ValueError(
+                f"bit {bit} is outside the {inode.durable_bytes} durable bytes of {name}"
+            )
+        inode.data[bit // 8] ^= 1 << (bit % 8)
+
+    def zero_sector(self, name: str, sector: int) -> None:
+        """Zero the durable bytes of `name` in sector `sector` (bytes `sector *
+        SECTOR_BYTES` up to the next sector or the end of the durable bytes): a sector
+        the disk lost, read back as zeros."""
+        inode = self._inode(name)
+        start = sector * SECTOR_BYTES
+        if not 0 <= start < inode.durable_bytes:
+            raise ValueError(
+                f"sector {sector} is outside the {inode.durable_bytes} durable bytes of {name}"
+            )
+        end = min(start + SECTOR_BYTES, inode.durable_bytes)
+        inode.data[start:end] = bytes(end - start)
+
+    def fail_next_write(self, code: int) -> None:
+        """The next write of any file raises `OSError(code)` and writes nothing."""
+        self._failing_write = _errno(code)
+
+    def fail_next_sync(self, code: int) -> None:
+        """The next fsync (of a file, of the directory, or completing a truncate)
+        raises `OSError(code)` and makes nothing durable."""
+        self._failing_sync = _errno(code)
+
+    def wipe(self) -> None:
+        """The directory is lost entirely, synced or not, as if the disk were replaced by
+        an empty one. The lock goes too; armed failures are disarmed."""
+        self._files, self._durable_names, self._pending_names = {}, {}, []
+        self._locked = False
+        self._disarm()
+
     # -- internals -------------------------------------------------------------------
+
+    def _disarm(self) -> None:
+        self.fail_at_op = None
+        self._failing_write = self._failing_sync = None
 
     def _all_inodes(self) -> list[_Inode]:
         seen: dict[int, _Inode] = {}
@@ -217,6 +285,14 @@ class SimDirectory:
             if op.kind == "write":  # the interrupted write reached the page cache
                 apply(*args)
             raise SimulatedCrash(f"simulated power cut at operation {self.ops} ({op.kind})")
+        code = None
+        if op.kind == "write" and self._failing_write is not None:
+            code, self._failing_write = self._failing_write, None
+        elif op.kind in ("sync", "sync_dir") and self._failing_sync is not None:
+            code, self._failing_sync = self._failing_sync, None
+        if code is not None:
+            where = f"{self.path}/{op.name}" if op.name else self.path
+            raise OSError(code, os.strerror(code), where)
         apply(*args)
 
     def _link(self, name: str, inode: _Inode) -> None:
@@ -271,3 +347,9 @@ def _pick(choose: Choose, n: int) -> int:
     if not 0 <= picked <= n:
         raise ValueError(f"choose({n}) returned {picked}, outside 0..{n}")
     return picked
+
+
+def _errno(code: int) -> int:
+    if code not in errno.errorcode:
+        raise ValueError(f"{code} is not an errno value (errno.EIO, errno.ENOSPC...)")
+    return code
