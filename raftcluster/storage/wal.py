@@ -124,12 +124,18 @@ class FileStorage:
 
     def load(self) -> DurableState:
         """Recover the directory: cut a torn tail (logged), remove leftovers, refuse
-        corruption with `StorageCorrupted`. Must be called once, before any write."""
+        corruption with `StorageCorrupted`. Must be called once, before any write.
+        An I/O error (recovery writes too) raises `StorageFailed`, as in `sync()`."""
         self._check_open()
         if self._state is not None:
             raise StorageClosed("load() was already called on this storage")
         options = self._options
-        found = recover(self._dir, options.max_record_bytes, options.max_snapshot_bytes)
+        try:  # recovery writes too: it cuts a torn tail and removes leftovers
+            found = recover(self._dir, options.max_record_bytes, options.max_snapshot_bytes)
+            if found.segments:
+                self._active = self._dir.append(found.segments[-1].name)
+        except OSError as e:
+            self._fail(e)
         entries = tuple(found.state.entries)
         self._state = found.state
         self._state.keep_entries = False  # the core holds the entries; the writer needs terms
@@ -138,8 +144,6 @@ class FileStorage:
         self._durable_snapshot = (found.state.snapshot_index, found.state.snapshot_term)
         self._segments = found.segments
         self._active_bytes = found.last_segment_bytes
-        if self._segments:
-            self._active = self._dir.append(self._segments[-1].name)
         self._compact()
         return DurableState(found.state.hard_state, found.snapshot, entries)
 
@@ -294,12 +298,12 @@ class FileStorage:
         if index == self._compacted_at:
             return
         keep = snapshot_name(index, term)
-        stale = [n for n in self._dir.names() if is_snapshot_name(n) and n != keep]
         drop = 0
         for i in range(len(self._segments) - 1):
             if self._segments[i + 1].first_index - 1 <= index:
                 drop = i + 1
         try:
+            stale = [n for n in self._dir.names() if is_snapshot_name(n) and n != keep]
             for name in stale:
                 self._dir.remove(name)
             for segment in self._segments[:drop]:
