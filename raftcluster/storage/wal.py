@@ -28,6 +28,7 @@ from raftcluster.storage.logstate import LogState
 from raftcluster.storage.records import (
     ENTRY_OVERHEAD_BYTES,
     HEADER_BYTES,
+    SEGMENT_FRAME_BYTES,
     RecordType,
     SegmentHeader,
     SnapshotMarker,
@@ -45,7 +46,6 @@ from statemachine.errors import InvalidArgument, LimitExceeded
 log = logging.getLogger("raftcluster.storage")
 
 MiB = 1024 * 1024
-_SEGMENT_HEADER_FRAME_BYTES = 80  # a frame holding a segment header, with margin
 
 
 @attrs.frozen
@@ -63,9 +63,7 @@ class WalOptions:
     max_buffer_bytes: int = attrs.field(default=16 * MiB, validator=int_range(1))
 
     def __attrs_post_init__(self) -> None:
-        if self.max_segment_bytes < self.max_record_bytes + HEADER_BYTES + (
-            _SEGMENT_HEADER_FRAME_BYTES
-        ):
+        if self.max_segment_bytes < SEGMENT_FRAME_BYTES + HEADER_BYTES + self.max_record_bytes:
             raise InvalidArgument(
                 "WalOptions.max_segment_bytes",
                 f"{self.max_segment_bytes} cannot hold a record of max_record_bytes "
@@ -249,7 +247,7 @@ class FileStorage:
             RecordType.SEGMENT,
             segment_payload(SegmentHeader(seq, name.first_index, snapshot, state.hard_state)),
         )
-        assert len(header) <= _SEGMENT_HEADER_FRAME_BYTES
+        assert len(header) == SEGMENT_FRAME_BYTES
         self._chunks.append(_Chunk(name, True, bytearray(header)))
         self._active_bytes = len(header)
         self._buffered_bytes += len(header)
