@@ -153,26 +153,32 @@ def test_a_failed_write_or_fsync_is_final_and_loses_nothing_synced(
 
 
 def test_a_failed_write_or_fsync_in_recovery_is_final() -> None:
-    """Recovery writes as well: it cuts a torn tail (truncate, fsync) and syncs the
-    directory after removing leftovers."""
+    """Recovery writes as well: it cuts a torn tail (truncate, fsync), fsyncs what it
+    read and syncs the directory after removing leftovers."""
     disk, storage, model = start(Scenario(synced(("append", entries(1, 3))), nothing))
     segment = disk.names()[0]
     storage.close()
     disk.append(segment).write(b"\x57\x52\x02")  # the start of a record, then the power went
     disk.create("snap-00000000000000000003-00000000000000000001.snap.tmp").sync()
     disk.crash(lambda n: n)
-    failable = ("truncate's fsync", "directory fsync")
-    for k, what in enumerate(failable, start=1):
+    # The cut's fsync, then the fsync of every surviving segment, then the directory's.
+    failable = [("sync", segment), ("sync", segment), ("sync_dir", "")]
+    for k, expected in enumerate(failable, start=1):
         image = disk.clone()
         failed = fail_at(image, k, errno.EIO)
         recovering = FileStorage(image, OPTIONS)
         with pytest.raises(StorageFailed) as raised:
             recovering.load()
-        assert [op.kind for op in failed][-1] == ("sync" if k == 1 else "sync_dir"), what
+        assert (failed[-1].kind, failed[-1].name) == expected
         assert_refuses_everything(recovering, raised.value)
         recovering.close()
         for again in after_the_failure(image):
-            assert load(again) == model.synced.durable(), what
+            assert load(again) == model.synced.durable(), expected
+    image = disk.clone()
+    seen: list[SimOp] = []
+    image.observer = lambda op: seen.append(op) if op.kind in FAILABLE else None
+    FileStorage(image, OPTIONS).load()
+    assert [(op.kind, op.name) for op in seen] == failable, "those are all of them"
 
 
 def assert_refuses_everything(storage: FileStorage, error: StorageFailed) -> None:
@@ -207,3 +213,27 @@ def load(disk: SimDirectory) -> DurableState:
         return storage.load()
     finally:
         storage.close()
+
+
+@pytest.mark.parametrize("fail", ["segment fsync", "directory fsync"])
+def test_what_a_restart_reads_after_a_failed_fsync_is_made_durable_before_use(fail: str) -> None:
+    """Found by the simulator's durability oracle. The first sync creates a segment:
+    write, fsync, directory fsync. One of the fsyncs fails; the node restarts without a
+    power cut and reads the entry from the page cache: allowed (the write was pending),
+    and the node now acts on it. A power cut after that must not lose it: recovery
+    fsyncs what it read (each segment, then the directory) before returning it."""
+    disk, model = SimDirectory(), Model()
+    storage = FileStorage(disk, OPTIONS)
+    storage.load()
+    storage.append(entries(1, 1))
+    if fail == "segment fsync":
+        disk.fail_next_sync(errno.EIO)
+    else:
+        fail_at(disk, 3, errno.EIO)  # write, segment fsync, then the directory's fsync
+    with pytest.raises(StorageFailed):
+        storage.sync()
+    storage.close()
+    model.append(entries(1, 1))
+    assert load(disk) == model.now.durable(), "read back from the page cache"
+    disk.crash(lambda n: 0)  # nothing unsynced survives
+    assert load(disk) == model.now.durable()
