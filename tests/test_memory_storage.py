@@ -26,8 +26,7 @@ def test_each_entry_hard_state_and_snapshot_is_one_write() -> None:
     assert s.pending_writes == 5
 
 
-@pytest.mark.parametrize("keep", range(6))
-def test_a_crash_keeps_exactly_the_first_writes_it_is_told_to(keep: int) -> None:
+def with_five_pending_writes() -> MemoryStorage:
     s = loaded()
     s.append([Entry(1, 1)])
     s.sync()
@@ -35,16 +34,32 @@ def test_a_crash_keeps_exactly_the_first_writes_it_is_told_to(keep: int) -> None
     s.set_hard_state(HardState(2, 1, 1))
     s.append([Entry(3, 3)])  # overwrites 3
     s.save_snapshot(Snapshot(SnapshotMeta(2, 1), b"s"))
+    return s
+
+
+OUTCOMES = [
+    DurableState(entries=(Entry(1, 1),)),
+    DurableState(entries=(Entry(1, 1), Entry(1, 2))),
+    DurableState(entries=(Entry(1, 1), Entry(1, 2), Entry(2, 3))),
+    DurableState(HardState(2, 1, 1), None, (Entry(1, 1), Entry(1, 2), Entry(2, 3))),
+    DurableState(HardState(2, 1, 1), None, (Entry(1, 1), Entry(1, 2), Entry(3, 3))),
+    DurableState(HardState(2, 1, 1), Snapshot(SnapshotMeta(2, 1), b"s"), (Entry(3, 3),)),
+]
+
+
+@pytest.mark.parametrize("keep", range(6))
+def test_a_crash_keeps_exactly_the_first_writes_it_is_told_to(keep: int) -> None:
+    s = with_five_pending_writes()
     s.crash(keep)
-    expected = [
-        DurableState(entries=(Entry(1, 1),)),
-        DurableState(entries=(Entry(1, 1), Entry(1, 2))),
-        DurableState(entries=(Entry(1, 1), Entry(1, 2), Entry(2, 3))),
-        DurableState(HardState(2, 1, 1), None, (Entry(1, 1), Entry(1, 2), Entry(2, 3))),
-        DurableState(HardState(2, 1, 1), None, (Entry(1, 1), Entry(1, 2), Entry(3, 3))),
-        DurableState(HardState(2, 1, 1), Snapshot(SnapshotMeta(2, 1), b"s"), (Entry(3, 3),)),
-    ]
-    assert s.load() == expected[keep]
+    assert s.load() == OUTCOMES[keep]
+
+
+def test_crash_outcomes_are_the_states_each_crash_would_leave() -> None:
+    s = with_five_pending_writes()
+    assert list(s.crash_outcomes()) == OUTCOMES
+    assert s.pending_writes == 5, "looking changes nothing"
+    s.sync()
+    assert list(s.crash_outcomes()) == OUTCOMES[-1:]
 
 
 def test_crash_refuses_to_keep_more_than_is_pending() -> None:

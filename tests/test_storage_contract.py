@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from raftcluster.raft.types import ConfState, Entry, EntryKind, HardState, Snapshot, SnapshotMeta
 from raftcluster.storage import DurableState, StorageClosed
@@ -239,3 +241,62 @@ def test_model_agrees_on_a_mixed_sequence(harness: Harness) -> None:
     model.sync()
     assert harness.restart() == model.synced.durable()
     assert model.synced.entries == tuple(entries(16, 16, 3))
+
+
+@pytest.mark.parametrize(
+    ("index", "term", "kept"),
+    [
+        (4, 2, (5, 6)),  # agrees with the entry that overwrote 4 in this batch: keeps 5, 6
+        (4, 1, ()),  # agrees only with the overwritten entry: the log goes
+        (6, 2, ()),  # at the last index: nothing above it
+        (3, 1, (4, 5, 6)),  # below the overwrite, agrees
+        (9, 2, ()),  # beyond the log
+    ],
+)
+def test_which_entries_survive_a_snapshot(
+    harness: Harness, index: int, term: int, kept: tuple[int, ...]
+) -> None:
+    s = harness.storage
+    s.append(entries(1, 5, 1))
+    s.sync()
+    s.append(entries(4, 6, 2))
+    s.save_snapshot(snapshot(index, term))
+    s.sync()
+    loaded = harness.restart()
+    assert tuple(e.index for e in loaded.entries) == kept
+    assert loaded.snapshot == snapshot(index, term)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_memory_and_file_storage_agree_on_every_script(data: st.DataObject) -> None:
+    """The same calls on both storages, restarted after each sync: the same state, in
+    particular the same entries kept after each snapshot."""
+    memory, wal, model = MemoryHarness(), SimFileHarness(), Model()
+    for _ in range(data.draw(st.integers(1, 25), label="steps")):
+        now = model.now
+        action = data.draw(st.sampled_from(["append", "snapshot", "hard state", "sync"]))
+        if action == "append":
+            first = data.draw(st.integers(now.floor + 1, now.last + 1), label="first")
+            term = max(now.term_at(first - 1), 1) + data.draw(st.integers(0, 1), label="bump")
+            count = data.draw(st.integers(1, 4), label="count")
+            call: tuple[str, object] = ("append", entries(first, first + count - 1, term))
+        elif action == "snapshot":
+            index = data.draw(st.integers(now.floor + 1, now.last + 2), label="index")
+            base = max(now.term_at(min(index, now.last)), 1)
+            term = base + data.draw(st.integers(0, 1), label="bump")
+            call = ("save_snapshot", snapshot(index, term, data=f"at {index}".encode()))
+        elif action == "hard state":
+            old = now.hard_state
+            call = ("set_hard_state", HardState(old.term + 1, 1, old.commit))
+        else:
+            call = ("sync", None)
+        for target in (memory.storage, wal.storage, model):
+            method = getattr(target, call[0])
+            method() if call[1] is None else method(call[1])
+        if call[0] == "sync":
+            assert memory.restart() == wal.restart() == model.synced.durable()
+    memory.storage.sync()
+    wal.storage.sync()
+    model.sync()
+    assert memory.restart() == wal.restart() == model.synced.durable()

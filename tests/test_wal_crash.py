@@ -21,7 +21,7 @@ import pytest
 
 from raftcluster.raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMeta
 from raftcluster.storage import DurableState, FileStorage
-from raftcluster.storage.records import HEADER_BYTES, declared_end
+from raftcluster.storage.records import HEADER_BYTES, Frame, read_frame
 from raftcluster.storage.simfs import SimDirectory, SimOp, SimulatedCrash
 from tests.storage_model import SMALL, Model, describe_mismatch
 
@@ -34,8 +34,9 @@ def cut_points(name: str, data: bytes) -> list[int]:
         return sorted(points | {1, len(data) // 2, len(data) - 1})
     at = 0
     while at < len(data):
-        end = declared_end(data, at, SMALL.max_record_bytes)
-        assert end is not None and end <= len(data), "writes hold whole records"
+        found = read_frame(data, at, SMALL.max_record_bytes)
+        assert isinstance(found, Frame), "writes hold whole records"
+        end = found.end
         inside = (1, 2, HEADER_BYTES - 1, HEADER_BYTES, HEADER_BYTES + 1, (end - at) // 2)
         points.update(at + k for k in inside if at + k < end)
         points.update((end - 1, end))

@@ -7,8 +7,10 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -19,12 +21,20 @@ from raftcluster.storage import (
     FileStorage,
     StorageCorrupted,
     StorageFailed,
+    StorageFormatUnsupported,
     StorageLocked,
     WalOptions,
 )
 from raftcluster.storage.fs import File, OsDirectory
 from raftcluster.storage.layout import parse_segment_name
-from raftcluster.storage.records import RecordType, entry_payload, frame, read_frame
+from raftcluster.storage.records import (
+    HEADER_BYTES,
+    Frame,
+    RecordType,
+    entry_payload,
+    frame,
+    read_frame,
+)
 from statemachine.errors import InvalidArgument, LimitExceeded
 
 SMALL = WalOptions(max_segment_bytes=1024, max_record_bytes=256)
@@ -55,15 +65,15 @@ def segments(path: Path) -> list[Path]:
 def record_offsets(segment: Path) -> list[int]:
     """Start of every record in a segment, then its end."""
     data, offsets = segment.read_bytes(), [0]
-    while (found := read_frame(data, offsets[-1], 1 << 20)) is not None:
+    while isinstance(found := read_frame(data, offsets[-1], 1 << 20), Frame):
         offsets.append(found.end)
     assert offsets[-1] == len(data)
     return offsets
 
 
-def flip(path: Path, offset: int) -> None:
+def flip(path: Path, offset: int, mask: int = 0x40) -> None:
     data = bytearray(path.read_bytes())
-    data[offset] ^= 0x40
+    data[offset] ^= mask
     path.write_bytes(bytes(data))
 
 
@@ -113,32 +123,18 @@ def test_writing_goes_on_after_a_cut_tail(tmp_path: Path) -> None:
     assert load(tmp_path).entries == (entry(1), entry(2, data=b"again"), entry(3))
 
 
-def test_a_zero_filled_tail_is_torn(tmp_path: Path) -> None:
-    """Some file systems show zeros where a write had not landed."""
-    write(tmp_path, [[entry(1)], [entry(2)]])
-    (segment,) = segments(tmp_path)
-    size = segment.stat().st_size
-    with segment.open("ab") as f:
-        f.write(bytes(4096))
-    assert load(tmp_path).entries == (entry(1), entry(2))
-    assert segment.stat().st_size == size
-
-
-def test_a_bad_crc_in_the_last_record_is_torn(tmp_path: Path) -> None:
-    write(tmp_path, [[entry(1)], [entry(2)], [entry(3)]])
-    (segment,) = segments(tmp_path)
-    flip(segment, record_offsets(segment)[-2] + 20)
-    assert load(tmp_path).entries == (entry(1), entry(2))
-
-
-def test_entry_data_that_looks_like_a_record_cannot_make_a_torn_tail_fatal(
+def test_a_record_cut_after_entry_data_that_looks_like_a_record_is_still_torn(
     tmp_path: Path,
 ) -> None:
+    """The decision is taken at the bad record's header; nothing after it is read, so a
+    valid record inside an entry's data cannot turn a torn tail into corruption."""
     inner = frame(RecordType.ENTRY, entry_payload(entry(9)))
-    write(tmp_path, [[entry(1)], [entry(2, data=b"x" + inner)]])
+    write(tmp_path, [[entry(1)], [entry(2, data=b"x" + inner + b"y" * 40)]])
     (segment,) = segments(tmp_path)
-    flip(segment, record_offsets(segment)[-2] + 12 + 17)  # the byte before the inner record
+    start = record_offsets(segment)[-2]
+    segment.write_bytes(segment.read_bytes()[:-20])  # the inner record is whole, the outer cut
     assert load(tmp_path).entries == (entry(1),)
+    assert segment.stat().st_size == start
 
 
 # -- corruption ---------------------------------------------------------------------------
@@ -150,21 +146,104 @@ def test_a_bad_record_followed_by_valid_ones_is_refused_with_file_and_offset(
     write(tmp_path, [[entry(1)], [entry(2)], [entry(3)]])
     (segment,) = segments(tmp_path)
     bad = record_offsets(segment)[2]  # the record of entry 2
-    flip(segment, bad + 20)
+    flip(segment, bad + HEADER_BYTES + 4)
     before = segment.read_bytes()
     with pytest.raises(StorageCorrupted) as refused:
         load(tmp_path)
     assert (refused.value.path, refused.value.offset) == (str(segment), bad)
-    assert f"{segment} at byte {bad}" in str(refused.value)
-    assert "docs/storage.md" in str(refused.value)
+    assert "fails its payload CRC" in refused.value.reason
+    message = str(refused.value)
+    assert f"{segment} at byte {bad}" in message
+    assert "Keep a copy of the directory" in message
+    assert "restore it from a backup taken after the node last ran" in message
+    assert "or replace the member" in message
+    assert "fresh identity and an empty directory" in message
+    assert "docs/storage.md" in message
     assert segment.read_bytes() == before, "nothing is cut when refusing"
+
+
+@pytest.mark.parametrize("last", [False, True], ids=["followed-by-synced", "last-synced"])
+def test_a_flipped_length_bit_in_a_synced_record_is_refused_not_cut(
+    tmp_path: Path, last: bool
+) -> None:
+    """Issue 11: one flipped bit in the length field of a synced record in the last
+    segment made recovery take it for a torn tail and cut entries 7 to 10 and the vote,
+    from three synced batches, with only a warning: the node came back at term 1 with no
+    vote. With the header's own CRC it is corruption, whether synced records follow it or
+    it is the very last one."""
+    batches: list[tuple[list[Entry], HardState]] = [
+        ([entry(i) for i in range(1, 7)], HardState(1, 0, 6)),
+        ([entry(7), entry(8)], HardState(1, 0, 8)),
+        ([entry(9), entry(10)], HardState(1, 0, 10)),
+        ([], HardState(2, 2, 10)),  # the vote
+    ]
+    with FileStorage.open(tmp_path, SMALL) as wal:
+        wal.load()
+        for entries, hard_state in batches:
+            wal.append(entries)
+            wal.set_hard_state(hard_state)
+            wal.sync()
+    (segment,) = segments(tmp_path)
+    offsets = record_offsets(segment)
+    # Records: segment header, entries 1-6, hard state, 7, 8, hard state, 9, 10, hard
+    # state, vote. Entry 7's record follows three synced batches; the vote is the last.
+    bad = offsets[-2] if last else offsets[8]
+    flip(segment, bad + 5, 0x01)  # length += 256: the record now seems to run past the end
+    with pytest.raises(StorageCorrupted) as refused:
+        load(tmp_path)
+    assert (refused.value.path, refused.value.offset) == (str(segment), bad)
+    assert "header that fails its CRC" in refused.value.reason
+    assert f"{segment} at byte {bad}" in str(refused.value)
+    flip(segment, bad + 5, 0x01)
+    assert load(tmp_path) == DurableState(
+        HardState(2, 2, 10), None, tuple(map(entry, range(1, 11)))
+    )
+
+
+def test_a_whole_last_record_with_a_bad_payload_crc_is_refused(tmp_path: Path) -> None:
+    """A crash cuts records short; it does not change bytes of a whole record."""
+    write(tmp_path, [[entry(1)], [entry(2)], [entry(3)]])
+    (segment,) = segments(tmp_path)
+    bad = record_offsets(segment)[-2]
+    flip(segment, bad + 20)
+    with pytest.raises(StorageCorrupted) as refused:
+        load(tmp_path)
+    assert refused.value.offset == bad
+
+
+def test_a_zero_filled_tail_is_refused_not_cut(tmp_path: Path) -> None:
+    """Zeros after the last record are not a prefix of a record: a file system that
+    shows them after a crash breaks the assumption recovery relies on, and zeros are
+    also what a lost sector reads back as. Refused, never silently cut."""
+    write(tmp_path, [[entry(1)], [entry(2)]])
+    (segment,) = segments(tmp_path)
+    size = segment.stat().st_size
+    with segment.open("ab") as f:
+        f.write(bytes(4096))
+    with pytest.raises(StorageCorrupted, match="header that fails its CRC") as refused:
+        load(tmp_path)
+    assert refused.value.offset == size
+    segment.write_bytes(segment.read_bytes()[: size + HEADER_BYTES - 1])  # fewer: a cut
+    assert load(tmp_path).entries == (entry(1), entry(2))
+
+
+def test_a_segment_in_format_version_1_is_named_as_such(tmp_path: Path) -> None:
+    """The previous format (12-byte headers, one CRC) is not read, and not taken for
+    damage either."""
+    legacy = tmp_path / f"wal-{1:012d}-{1:020d}.log"
+    payload = struct.pack("<IQQQQIQQQ", 1, 1, 1, 0, 0, 0, 0, 0, 0)
+    head = struct.pack("<HBBI", 0x5257, 1, 0, len(payload))
+    legacy.write_bytes(head + struct.pack("<I", zlib.crc32(payload, zlib.crc32(head))) + payload)
+    with pytest.raises(StorageFormatUnsupported, match="format version 1; this release") as e:
+        load(tmp_path)
+    assert (e.value.path, e.value.found, e.value.supported) == (str(legacy), 1, 2)
 
 
 def test_damage_in_a_header_of_a_middle_record_is_refused(tmp_path: Path) -> None:
     write(tmp_path, [[entry(1)], [entry(2)], [entry(3)]])
     (segment,) = segments(tmp_path)
     bad = record_offsets(segment)[2]
-    flip(segment, bad)  # the magic
+    flip(segment, bad)  # the magic, under the header's CRC
     with pytest.raises(StorageCorrupted) as refused:
         load(tmp_path)
     assert refused.value.offset == bad
@@ -185,6 +264,7 @@ def test_a_bad_record_at_the_end_of_an_earlier_segment_is_refused(tmp_path: Path
         load(tmp_path)
     assert (refused.value.path, refused.value.offset) == (str(first), bad)
     assert "not the last" in refused.value.reason
+    assert "payload CRC" in refused.value.reason
 
 
 def test_an_earlier_segment_cut_short_is_refused(tmp_path: Path) -> None:
@@ -240,6 +320,25 @@ def test_a_missing_or_damaged_snapshot_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StorageCorrupted, match="missing") as refused:
         load(tmp_path)
     assert refused.value.path == str(snap)
+
+
+def test_a_refused_directory_is_left_as_it_was(tmp_path: Path) -> None:
+    """A torn tail and a leftover temporary file are repaired only once every check has
+    passed: here the snapshot the log refers to is missing, so nothing is touched."""
+    with FileStorage.open(tmp_path, SMALL) as wal:
+        wal.load()
+        wal.append([entry(1), entry(2)])
+        wal.save_snapshot(Snapshot(SnapshotMeta(2, 1), b"state"))
+        wal.append([entry(3)])
+        wal.sync()
+    (segment,) = segments(tmp_path)
+    segment.write_bytes(segment.read_bytes()[:-3])  # a torn tail
+    (tmp_path / "snap-x.snap.tmp").write_bytes(b"half")
+    next(tmp_path.glob("snap-*.snap")).unlink()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(StorageCorrupted, match="missing"):
+        load(tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
 # -- segments and snapshots ---------------------------------------------------------------

@@ -10,6 +10,7 @@ from raftcluster.storage.errors import (
     StorageCorrupted,
     StorageError,
     StorageFailed,
+    StorageFormatUnsupported,
     StorageLocked,
 )
 from raftcluster.storage.interface import DurableState, Storage
@@ -25,6 +26,7 @@ __all__ = [
     "StorageCorrupted",
     "StorageError",
     "StorageFailed",
+    "StorageFormatUnsupported",
     "StorageLocked",
     "WalOptions",
 ]

@@ -17,22 +17,47 @@ class StorageError(ClusterError):
 class StorageCorrupted(StorageError):
     """The data directory holds bytes that are not a state this storage could have written.
 
-    Raised by `load()` for damage that is not a torn tail: a bad record followed by valid
-    ones, a bad record in a segment that is not the last, a missing segment or snapshot.
-    `path` is the file, `offset` the byte offset in it where the damage starts.
-    The node must not start on this directory: the log may be missing acknowledged entries.
+    Raised by `load()` for damage that is not a torn tail: a bad record that is not a
+    record cut short at the end of the last segment, a bad record in any other segment,
+    a missing segment or snapshot. `path` is the file, `offset` the byte offset in it
+    where the damage starts, `reason` what was found there.
+
+    The node must not start on this directory: its log may be missing entries or a vote
+    it acknowledged. Nor may it start with an empty one under the same identity: a
+    founding member with an empty log bootstraps the cluster again and may vote a second
+    time in a term it already voted in. docs/storage.md, "Recovery after
+    StorageCorrupted", says what to do.
     """
 
     def __init__(self, path: str, offset: int, reason: str) -> None:
         super().__init__(
             f"storage corrupted: {path} at byte {offset}: {reason}. "
-            "The node must not start from this directory. Keep a copy of it for diagnosis, "
-            "then remove the directory and let the node rejoin as a new, empty member "
-            "(it will receive a snapshot from the leader); see docs/storage.md, 'Recovery'."
+            "The node must not start from this directory, nor from an empty one under the "
+            "same identity. Keep a copy of the directory for diagnosis, then either restore "
+            "it from a backup taken after the node last ran, or replace the member: remove "
+            "it from the cluster and add it back with a fresh identity and an empty "
+            "directory. See docs/storage.md, 'Recovery after StorageCorrupted'."
         )
         self.path = path
         self.offset = offset
         self.reason = reason
+
+
+class StorageFormatUnsupported(StorageError):
+    """A segment is in a format version this build does not read (written by an older or
+    newer release). Nothing is damaged; nothing is changed."""
+
+    def __init__(self, path: str, found: int, supported: int) -> None:
+        super().__init__(
+            f"storage format: {path} is in WAL format version {found}; this release reads "
+            f"version {supported} only and cannot convert it. Start the node with a release "
+            "that reads it, or replace the member (remove it from the cluster and add it "
+            "back with a fresh identity and an empty directory); see docs/storage.md, "
+            "'Format versions'."
+        )
+        self.path = path
+        self.found = found
+        self.supported = supported
 
 
 class StorageLocked(StorageError):

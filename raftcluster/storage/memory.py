@@ -19,7 +19,7 @@ a flush it has not done. A crash then loses writes the node believed durable.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import attrs
 
@@ -42,6 +42,19 @@ class _Write:
     hard_state: HardState | None = None
     snapshot: Snapshot | None = None
     retained_last: int = 0  # for a snapshot: the last index kept after it
+
+    def apply(self, state: LogState, snapshot: Snapshot | None) -> Snapshot | None:
+        """Apply to `state`; return the snapshot in force after it."""
+        if self.entry is not None:
+            state.apply_entry(self.entry)
+        elif self.hard_state is not None:
+            state.apply_hard_state(self.hard_state)
+        else:
+            assert self.snapshot is not None, "a write is an entry, a hard state or a snapshot"
+            meta = self.snapshot.meta
+            state.apply_snapshot(meta.index, meta.term, self.retained_last)
+            return self.snapshot
+        return snapshot
 
 
 class MemoryStorage:
@@ -119,6 +132,17 @@ class MemoryStorage:
 
     # -- crash -----------------------------------------------------------------------
 
+    def crash_outcomes(self) -> Iterator[DurableState]:
+        """Every state a crash now may leave, in order: what `load()` returns after
+        `crash(keep_writes=k)`, for k = 0 (the synced state) up to `pending_writes`.
+        Lazy: each state costs a copy of the entries, so stop at the one you look for."""
+        state = _copy(self._durable, keep_entries=True)
+        snapshot = self._durable_snapshot
+        yield DurableState(state.hard_state, snapshot, tuple(state.entries))
+        for write in self._pending:
+            snapshot = write.apply(state, snapshot)
+            yield DurableState(state.hard_state, snapshot, tuple(state.entries))
+
     def crash(self, keep_writes: int = 0, *, torn: bool = False) -> None:
         """A power cut. The first `keep_writes` pending writes survive, the others are
         lost; `torn` says the write after them was cut in the middle (it is dropped too,
@@ -139,16 +163,7 @@ class MemoryStorage:
 
     def _persist(self, count: int) -> None:
         for write in self._pending[:count]:
-            if write.entry is not None:
-                self._durable.apply_entry(write.entry)
-            elif write.hard_state is not None:
-                self._durable.apply_hard_state(write.hard_state)
-            else:
-                snapshot = write.snapshot
-                assert snapshot is not None
-                meta = snapshot.meta
-                self._durable.apply_snapshot(meta.index, meta.term, write.retained_last)
-                self._durable_snapshot = snapshot
+            self._durable_snapshot = write.apply(self._durable, self._durable_snapshot)
         del self._pending[:count]
 
     def _writable(self, writes: int = 1) -> LogState:
@@ -161,13 +176,15 @@ class MemoryStorage:
         return self._current
 
 
-def _copy(state: LogState) -> LogState:
-    """The same log without the entries (the current state only validates calls)."""
+def _copy(state: LogState, *, keep_entries: bool = False) -> LogState:
+    """The same log; without the entries unless asked (the current state only
+    validates calls)."""
     return LogState(
-        False,
+        keep_entries,
         state.hard_state,
         state.snapshot_index,
         state.snapshot_term,
         state.last_index,
         state.terms[:],
+        state.entries[:] if keep_entries else [],
     )

@@ -1,17 +1,24 @@
 """WAL records: the frame every record is written in, and the payload of each type.
 
-A frame is a 12-byte header and a payload, all integers little-endian:
+A frame is a 16-byte header and a payload, all integers little-endian:
 
     offset 0   u16  magic 0x5257 ("RW")
     offset 2   u8   record type (RecordType)
     offset 3   u8   reserved, 0
     offset 4   u32  payload length in bytes
-    offset 8   u32  CRC-32 (zlib.crc32, the ISO-HDLC polynomial) of bytes 0..8 and the payload
-    offset 12  payload
+    offset 8   u32  header CRC: CRC-32 (zlib.crc32, the ISO-HDLC polynomial) of bytes 0..8
+    offset 12  u32  payload CRC: CRC-32 of the payload
+    offset 16  payload
 
-The CRC covers the type and length, so a frame whose header was torn fails the check.
+The header has its own CRC so that its length can be trusted before the payload is
+read: a record whose header checks and whose declared payload runs past the end of the
+file was cut short by a crash (a torn write), while a header that fails its CRC with all
+16 bytes present is damage. With one CRC over header and payload (format version 1), a
+flipped bit in the length looked exactly like a record cut short. `read_frame` tells the
+two apart; recovery.py explains why that decision is exact.
+
 Payloads are fixed layouts of u64 integers (entry data is the raw bytes at the end);
-see docs/storage.md for each.
+see docs/storage.md for each. The segment header record carries the format version.
 """
 
 from __future__ import annotations
@@ -26,10 +33,11 @@ from raftcluster.raft.types import Entry, EntryKind, HardState
 from statemachine.errors import InvalidArgument, LimitExceeded
 
 MAGIC = 0x5257
-HEADER = struct.Struct("<HBBII")
-HEADER_BYTES = HEADER.size  # 12
-_CRC = struct.Struct("<I")
-SEGMENT_VERSION = 1
+_CHECKED = struct.Struct("<HBBI")  # magic, type, reserved, length: what the header CRC covers
+_CRCS = struct.Struct("<II")  # header CRC, payload CRC
+HEADER = struct.Struct("<HBBIII")
+HEADER_BYTES = HEADER.size  # 16
+SEGMENT_VERSION = 2  # 1: 12-byte headers, one CRC over header and payload
 
 
 class RecordType(enum.IntEnum):
@@ -44,15 +52,24 @@ _HARD_STATE = struct.Struct("<QQQ")
 _SNAPSHOT = struct.Struct("<QQQI")
 _SEGMENT = struct.Struct("<IQQQQIQQQ")
 ENTRY_OVERHEAD_BYTES = _ENTRY.size  # term, index, kind: the bytes before an entry's data
+SEGMENT_FRAME_BYTES = HEADER_BYTES + _SEGMENT.size  # the first record of every segment
 
 
 class PayloadError(Exception):
     """A payload whose CRC is right but whose layout is not (a bug or a newer format)."""
 
 
+class VersionError(PayloadError):
+    """A segment written in a format version this code does not read."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"segment format version {version}, this code reads {SEGMENT_VERSION}")
+        self.version = version
+
+
 def frame(kind: RecordType, payload: bytes) -> bytes:
-    head = struct.pack("<HBBI", MAGIC, kind, 0, len(payload))
-    return head + _CRC.pack(zlib.crc32(payload, zlib.crc32(head))) + payload
+    head = _CHECKED.pack(MAGIC, kind, 0, len(payload))
+    return head + _CRCS.pack(zlib.crc32(head), zlib.crc32(payload)) + payload
 
 
 @attrs.frozen
@@ -62,45 +79,65 @@ class Frame:
     end: int  # offset just past the frame
 
 
-def read_frame(buf: bytes | memoryview, offset: int, max_payload_bytes: int) -> Frame | None:
-    """The valid frame at `offset`, or None if the bytes there are not one (short, bad
-    magic, unknown type, length over the limit or past the end, CRC mismatch)."""
-    end = declared_end(buf, offset, max_payload_bytes)
-    if end is None or end > len(buf):
-        return None
-    (crc,) = _CRC.unpack_from(buf, offset + 8)
-    payload = bytes(buf[offset + HEADER_BYTES : end])
-    if zlib.crc32(payload, zlib.crc32(buf[offset : offset + 8])) != crc:
-        return None
-    return Frame(RecordType(buf[offset + 2]), payload, end)
+@attrs.frozen
+class BadFrame:
+    """The bytes at an offset are not a valid frame.
 
-
-def declared_end(buf: bytes | memoryview, offset: int, max_payload_bytes: int) -> int | None:
-    """Where the frame at `offset` says it ends, if its header is plausible; else None.
-    The end may lie past the end of `buf` (a frame cut short)."""
-    if offset + HEADER_BYTES > len(buf):
-        return None
-    magic, kind, reserved, length, _ = HEADER.unpack_from(buf, offset)
-    if magic != MAGIC or reserved != 0 or kind not in _KINDS or length > max_payload_bytes:
-        return None
-    end: int = offset + HEADER_BYTES + length
-    return end
-
-
-def find_frame(buf: bytes | memoryview, start: int, max_payload_bytes: int) -> int | None:
-    """The offset of the first valid frame at or after `start`, if any.
-
-    Only offsets whose first two bytes are the magic are checked, so a scan of random
-    bytes costs about one CRC per 64 KiB.
+    `torn`: they can be a frame cut short by a crash (a prefix of a frame: fewer bytes
+    than a header, or an intact header whose payload runs past the end of the bytes).
+    Otherwise they are damaged: bytes that no prefix of a written frame can be.
     """
-    needle = struct.pack("<H", MAGIC)
-    data = bytes(buf)
-    at = data.find(needle, start)
-    while at != -1:
-        if read_frame(data, at, max_payload_bytes) is not None:
-            return at
-        at = data.find(needle, at + 1)
-    return None
+
+    torn: bool
+    reason: str
+
+
+def read_frame(buf: bytes | memoryview, offset: int, max_payload_bytes: int) -> Frame | BadFrame:
+    """The frame at `offset`, or why the bytes there are not one."""
+    left = len(buf) - offset
+    if left < HEADER_BYTES:
+        return BadFrame(True, f"{left} bytes, fewer than a record header ({HEADER_BYTES})")
+    magic, kind, reserved, length, head_crc, payload_crc = HEADER.unpack_from(buf, offset)
+    if zlib.crc32(buf[offset : offset + _CHECKED.size]) != head_crc:
+        return BadFrame(False, "a record header that fails its CRC check")
+    if magic != MAGIC or reserved != 0 or kind not in _KINDS:
+        return BadFrame(
+            False,
+            f"a record header with a valid CRC but magic {magic:#06x}, reserved byte "
+            f"{reserved}, type {kind}: not a record of this format",
+        )
+    if length > max_payload_bytes:
+        return BadFrame(
+            False,
+            f"a record of {length} bytes, over max_record_bytes ({max_payload_bytes}); "
+            "was it written with a larger limit?",
+        )
+    end: int = offset + HEADER_BYTES + length
+    if end > len(buf):
+        return BadFrame(True, f"a record of {length} bytes that runs past the end of the file")
+    payload = bytes(buf[offset + HEADER_BYTES : end])
+    if zlib.crc32(payload) != payload_crc:
+        return BadFrame(False, f"a whole record of {length} bytes that fails its payload CRC")
+    return Frame(RecordType(kind), payload, end)
+
+
+_LEGACY_HEADER = struct.Struct("<HBBII")  # format version 1: magic, type, 0, length, CRC
+
+
+def legacy_segment_version(buf: bytes | memoryview) -> int | None:
+    """The version of a segment that starts with a format-1 segment header record (a
+    12-byte header, one CRC over header and payload), else None."""
+    if len(buf) < _LEGACY_HEADER.size + _SEGMENT.size:
+        return None
+    magic, kind, reserved, length, crc = _LEGACY_HEADER.unpack_from(buf)
+    if (magic, kind, reserved, length) != (MAGIC, RecordType.SEGMENT, 0, _SEGMENT.size):
+        return None
+    head = bytes(buf[:8])
+    payload = bytes(buf[_LEGACY_HEADER.size : _LEGACY_HEADER.size + _SEGMENT.size])
+    if zlib.crc32(payload, zlib.crc32(head)) != crc:
+        return None
+    version: int = struct.unpack_from("<I", payload)[0]
+    return version
 
 
 _KINDS = frozenset(int(k) for k in RecordType)
@@ -188,7 +225,7 @@ def parse_segment(payload: bytes) -> SegmentHeader:
         raise PayloadError(f"segment header of {len(payload)} bytes, not {_SEGMENT.size}")
     version, seq, first, s_index, s_term, s_crc, h_term, h_vote, h_commit = _SEGMENT.unpack(payload)
     if version != SEGMENT_VERSION:
-        raise PayloadError(f"segment format version {version}, this code reads {SEGMENT_VERSION}")
+        raise VersionError(version)
     if first < 1 or first - 1 < s_index:
         raise PayloadError(f"segment first index {first} is not above snapshot index {s_index}")
     snapshot = SnapshotMarker(s_index, s_term, first - 1, s_crc)

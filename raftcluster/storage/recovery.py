@@ -1,14 +1,71 @@
 """Reading a data directory back: replay the segments, cut a torn tail, refuse corruption.
 
-The rules (docs/storage.md, "Torn tails and corruption"):
-- Segments are replayed in `seq` order; their numbers must have no gap, and each one's
-  header must agree with the state the segments before it left.
-- In the last segment, a bad record (short, bad magic or type, bad CRC) with nothing
-  valid after it is a torn tail: the interrupted last write. The file is cut there,
-  and the cut is logged. A last segment cut to nothing is removed.
-- A bad record with a valid record after it, a bad record in any other segment, a
-  record that contradicts the log before it, a missing segment or a missing snapshot
-  is corruption: `StorageCorrupted` with the file and byte offset; nothing is changed.
+What a crash can leave, and what is assumed
+-------------------------------------------
+The writer (wal.py) only ever appends to a segment, one `write` of whole records then
+one fsync per `sync()`, and a segment is complete and fsynced before the next one is
+created. We assume the file system keeps appends *prefix-only* across a power cut: a
+file then holds every byte up to its last completed fsync, followed by a prefix
+(possibly empty) of the bytes appended since, and nothing else. Its size covers only
+bytes that reached the disk, and those bytes are the ones written. Ordered journaling
+gives this: ext4 in its default `data=ordered` mode (and `data=journal`) writes a
+file's new data blocks before it commits the size that exposes them, XFS updates the
+on-disk size only once the data is written, and btrfs and ZFS copy on write. A sector
+is written whole or not at all, and rewriting the partly filled last sector of a file
+rewrites its old bytes unchanged.
+
+So a crash damages nothing but the end of the last segment, and the damage is always a
+record *cut short*: a prefix of a record that was written. Synced records are whole.
+
+The rule, decided at the bad record, without scanning
+-----------------------------------------------------
+Every record has a 16-byte header with its own CRC (magic, type, length) and a CRC of
+its payload (records.py). Replay stops at the first bad record, at `offset`. In the last
+segment it is a **torn tail**, cut off (and logged), only if it can be a prefix of a
+record:
+- fewer than a header's 16 bytes remain (the header itself was cut), or
+- the header is intact (its CRC checks) and the record it declares runs past the end of
+  the file (the payload was cut).
+Anything else is **corruption**: `StorageCorrupted(path, offset, reason)`, nothing
+changed. A header whose CRC fails with all 16 bytes present cannot be a cut (a cut
+leaves fewer bytes), nor can a record whose bytes are all there but whose payload fails
+its CRC (a cut leaves fewer than declared). A bad record in a segment that is not the
+last is always corruption: that segment was complete and fsynced before the next one
+existed.
+
+Why no synced record can be mistaken for a torn tail: it is whole, so it has its full
+header and all of its payload; damage to it (a flipped bit, a sector read back as
+zeros) makes one of its two CRCs fail (CRC-32 catches every error within 32 bits; a
+longer burst, such as a whole zeroed sector, slips through with probability 2**-32), and
+its length is believed only when the header's CRC checks, so a damaged length cannot
+make it look cut short. In format version 1 a single CRC covered header and payload: a
+flipped bit in a length made the record appear to run past the end of the file, exactly
+like a cut, and recovery silently dropped it and every synced record after it.
+
+The decision needs no search for valid records after the bad one (version 1 did that
+to tell a tail from damage in the middle; it could be fooled by entry data containing
+record bytes, and cost a scan of the rest of the file).
+
+What breaks the assumption, and what happens then:
+- a file system that can expose zeros or stale bytes inside a file's unsynced tail
+  after a crash (ext4 `data=writeback`, some network file systems), or persist later
+  pages of an append before earlier ones: those bytes fail a CRC with the bytes present,
+  so recovery refuses the directory. A false alarm, never a silent loss; the unsynced
+  tail was never acknowledged, but the node stops until an operator acts;
+- a disk that acknowledges a flush it did not do and loses the synced end of a file:
+  the file is then a shorter run of whole records, which nothing in the directory can
+  tell from a crash before those syncs. The Raft-level checks are what see it.
+
+The other rules (docs/storage.md, "Recovery: torn tails and corruption"):
+- segments are replayed in `seq` order; their numbers must have no gap, and each one's
+  header must agree with the state the segments before it left;
+- a last segment that is empty, or torn inside its first record, is removed;
+- a record that contradicts the log before it, a missing segment or a missing or
+  damaged snapshot is corruption;
+- a segment in another format version raises `StorageFormatUnsupported`;
+- once every check has passed and the repairs are done, every surviving segment and
+  the directory are fsynced: what the node is about to act on must be durable, even if
+  it was read from the page cache after a failed fsync.
 """
 
 from __future__ import annotations
@@ -18,7 +75,7 @@ import logging
 import attrs
 
 from raftcluster.raft.types import Snapshot
-from raftcluster.storage.errors import StorageCorrupted
+from raftcluster.storage.errors import StorageCorrupted, StorageFormatUnsupported
 from raftcluster.storage.fs import LOCK_NAME, Directory
 from raftcluster.storage.layout import (
     TMP_SUFFIX,
@@ -29,12 +86,14 @@ from raftcluster.storage.layout import (
 )
 from raftcluster.storage.logstate import LogState, ReplayError
 from raftcluster.storage.records import (
+    SEGMENT_VERSION,
+    BadFrame,
     Frame,
     PayloadError,
     RecordType,
     SegmentHeader,
-    declared_end,
-    find_frame,
+    VersionError,
+    legacy_segment_version,
     parse_entry,
     parse_hard_state,
     parse_segment,
@@ -61,17 +120,22 @@ class Recovered:
 class _Replay:
     state: LogState | None = None
     snapshot_crc: int = 0
+    torn: _TornTail | None = None  # found in the last segment, cut once all checks pass
+
+
+@attrs.frozen
+class _TornTail:
+    name: str
+    offset: int  # where the torn record starts; 0: the segment goes
+    cut_bytes: int
+    reason: str
 
 
 def recover(directory: Directory, max_record_bytes: int, max_snapshot_bytes: int) -> Recovered:
-    """Recover the directory (see module docstring). Repairs only torn tails and litter."""
+    """Recover the directory (see module docstring). Repairs only torn tails and litter,
+    and only once every check has passed: a refused directory is left as it was."""
     names = directory.names()
     litter = [n for n in names if n.endswith(TMP_SUFFIX)]
-    for name in litter:
-        log.info(
-            "storage: removing %s/%s, a file whose write was interrupted", directory.path, name
-        )
-        directory.remove(name)
     segments = sorted(
         (s for s in map(parse_segment_name, names) if s is not None), key=lambda s: s.seq
     )
@@ -82,11 +146,10 @@ def recover(directory: Directory, max_record_bytes: int, max_snapshot_bytes: int
         _replay_one(directory, segment, replay, segment is segments[-1], max_record_bytes)
         for segment in segments
     ]
-    removed = bool(litter)
-    if sizes and sizes[-1] == 0:  # the last segment was torn inside its header
-        directory.remove(segments.pop().name)
+    dropped = None
+    if sizes and sizes[-1] == 0:  # the last segment was empty or torn in its first record
+        dropped = segments.pop().name
         sizes.pop()
-        removed = True
     state = replay.state if replay.state is not None else LogState()
     _check_complete(directory, segments, state)
     snapshot = None
@@ -98,8 +161,38 @@ def recover(directory: Directory, max_record_bytes: int, max_snapshot_bytes: int
             replay.snapshot_crc,
             max_snapshot_bytes,
         )
+    # Every check passed: repair.
+    for name in litter:
+        log.info(
+            "storage: removing %s/%s, a file whose write was interrupted", directory.path, name
+        )
+        directory.remove(name)
+    removed = bool(litter)
+    torn = replay.torn
+    if torn is not None:
+        log.warning(
+            "storage: torn tail in %s/%s: cutting %d bytes at byte %d (%s: a write "
+            "interrupted by a crash)",
+            directory.path,
+            torn.name,
+            torn.cut_bytes,
+            torn.offset,
+            torn.reason,
+        )
+        if torn.offset > 0:
+            directory.truncate(torn.name, torn.offset)
+    if dropped is not None:
+        directory.remove(dropped)
+        removed = True
     removed |= _remove_stale_snapshots(directory, state)
-    if removed:
+    # The node will act on what was read: make it durable first. After a failed fsync, a
+    # restart without a power cut reads bytes the kernel still caches but never wrote
+    # (and may have given up on); acting on them, then losing them to a later power cut,
+    # would forget a vote or an acknowledged entry. (PostgreSQL fsyncs its data
+    # directory at startup after a crash for the same reason.) Clean files cost little.
+    for segment in segments:
+        _sync_file(directory, segment.name)
+    if removed or segments:
         directory.sync()
     return Recovered(state, snapshot, replay.snapshot_crc, segments, sizes[-1] if sizes else 0)
 
@@ -111,51 +204,51 @@ def _replay_one(
     is_last: bool,
     max_record_bytes: int,
 ) -> int:
+    """Replay one segment; return its size once a torn tail is cut (0: the segment is
+    empty or torn in its first record, and goes). Changes nothing on the disk."""
     where = f"{directory.path}/{segment.name}"
     data = directory.read(segment.name)
     offset = 0
-    while True:
-        frame = read_frame(data, offset, max_record_bytes)
-        if frame is None:
+    bad = None
+    while offset < len(data):
+        found = read_frame(data, offset, max_record_bytes)
+        if isinstance(found, BadFrame):
+            bad = found
             break
         try:
-            _apply(frame, offset, segment, replay)
+            _apply(found, offset, segment, replay)
+        except VersionError as e:
+            raise StorageFormatUnsupported(where, e.version, SEGMENT_VERSION) from None
         except (ReplayError, PayloadError) as e:
             raise StorageCorrupted(where, offset, str(e)) from None
-        offset = frame.end
-    if offset == len(data) and offset > 0:
-        return offset
-    if not is_last:
-        reason = "bad record" if data else "empty file"
-        raise StorageCorrupted(where, offset, f"{reason} in a segment that is not the last")
-    if not data:
-        log.info("storage: removing %s: empty, created just before a crash", where)
+        offset = found.end
+    if bad is None:
+        if data:
+            return offset
+        if not is_last:
+            raise StorageCorrupted(where, 0, "empty file in a segment that is not the last")
+        log.info("storage: %s is empty, created just before a crash: removing it", where)
         return 0
-    _check_torn(where, data, offset, max_record_bytes)
-    log.warning(
-        "storage: torn tail in %s: cutting %d bytes at byte %d (a write interrupted by a crash)",
-        where,
-        len(data) - offset,
-        offset,
-    )
-    if offset > 0:  # a segment torn inside its header is removed by the caller
-        directory.truncate(segment.name, offset)
-    return offset
-
-
-def _check_torn(where: str, data: bytes, offset: int, max_record_bytes: int) -> None:
-    """Raise unless the bad bytes at `offset` can be the interrupted last write."""
-    end = declared_end(data, offset, max_record_bytes)
-    if end is not None and end >= len(data):
-        return  # a plausible header whose record runs to or past the end: cut short
-    # Look for a valid record after the bad one (after its declared extent when its header
-    # is plausible, so that entry data that looks like a record cannot fool the check).
-    start = end if end is not None else offset + 1
-    found = find_frame(data, start, max_record_bytes)
-    if found is not None:
+    if offset == 0 and not bad.torn:
+        legacy = legacy_segment_version(data)
+        if legacy is not None:
+            raise StorageFormatUnsupported(where, legacy, SEGMENT_VERSION)
+    if not is_last:
         raise StorageCorrupted(
-            where, offset, f"bad record followed by a valid record at byte {found}"
+            where,
+            offset,
+            f"{bad.reason}, in a segment that is not the last (it was complete and "
+            "fsynced before the next one was created)",
         )
+    if not bad.torn:
+        raise StorageCorrupted(
+            where,
+            offset,
+            f"{bad.reason}: damage, not a write cut short by a crash (only a record cut "
+            "short at the end of the last segment is a torn tail)",
+        )
+    replay.torn = _TornTail(segment.name, offset, len(data) - offset, bad.reason)
+    return offset
 
 
 def _apply(frame: Frame, offset: int, segment: SegmentName, replay: _Replay) -> None:
@@ -202,6 +295,14 @@ def _start_segment(header: SegmentHeader, segment: SegmentName, replay: _Replay)
             f"segment header {found} does not match the log before it {expected}: "
             "a segment is missing or was replaced"
         )
+
+
+def _sync_file(directory: Directory, name: str) -> None:
+    file = directory.append(name)
+    try:
+        file.sync()
+    finally:
+        file.close()
 
 
 def _check_sequence(directory: Directory, segments: list[SegmentName]) -> None:

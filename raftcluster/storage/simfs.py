@@ -10,14 +10,29 @@ Which prefix is not decided here: `crash` asks a `choose(n) -> 0..n` function, s
 caller's seeded generator or Hypothesis decides, and the same choices give the same
 disk. The directory has no randomness of its own.
 
+Disk faults, each at a place the caller names (still no randomness here):
+- `flip_bit(name, bit)` and `zero_sector(name, sector)` damage durable bytes of a file;
+  the next `read` sees the damage (a latent sector error, found when the data is read);
+- `fail_next_write(errno)` and `fail_next_sync(errno)` arm a one-shot failure: the next
+  file write, or the next fsync (of a file, of the directory, or the one that completes
+  a truncate), raises `OSError(errno, ...)` (EIO, ENOSPC...). A failed write adds
+  nothing; a failed fsync makes nothing durable, so a later crash decides what of the
+  unsynced data and names survives, as for a power cut;
+- `wipe()`: the whole directory is lost (the disk replaced by an empty one).
+
 Two more hooks for tests: `observer` sees every mutating operation before it happens
 (to take `clone()`s at every write boundary) and `fail_at_op` makes the n-th mutating
 operation raise `SimulatedCrash` (power lost in the middle of `sync()`; a write that
 is interrupted is applied, unsynced, so `crash` decides how much of it survives).
+
+Cost: a sync records the durable length of a file (appends only), it does not copy the
+file, so a persist cycle costs the same at the start and at the end of a segment.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Callable
 
 import attrs
@@ -26,6 +41,9 @@ from raftcluster.storage.errors import StorageLocked
 from raftcluster.storage.fs import File
 
 Choose = Callable[[int], int]
+
+# The unit a disk writes atomically and loses as a whole (a latent sector error).
+SECTOR_BYTES = 512
 
 
 class SimulatedCrash(Exception):
@@ -45,13 +63,24 @@ class SimOp:
 
 @attrs.define(eq=False)
 class _Inode:
-    """A file's bytes now, and as of its last sync."""
+    """A file's bytes now, and which of them are durable.
+
+    The durable content is `data[:durable_bytes] + cut_durable`. Files only grow by
+    appends, so a sync records a length instead of copying the file (a copy per sync
+    made a long simulation quadratic in the size of its segments). `cut_durable` holds
+    the durable bytes that a cut (truncate) removed before its own sync: a crash may
+    undo the cut.
+    """
 
     data: bytearray = attrs.field(factory=bytearray)
-    durable: bytes = b""
+    durable_bytes: int = 0
+    cut_durable: bytes = b""
 
     def copy(self) -> _Inode:
-        return _Inode(bytearray(self.data), self.durable)
+        return _Inode(bytearray(self.data), self.durable_bytes, self.cut_durable)
+
+    def unsynced(self) -> bool:
+        return len(self.data) != self.durable_bytes or bool(self.cut_durable)
 
 
 class _SimFile:
@@ -61,17 +90,15 @@ class _SimFile:
 
     def write(self, data: bytes) -> None:
         assert self._open, "write to a closed file"
-        self._dir._mutate(SimOp("write", self._name, bytes(data)), self._write, bytes(data))
+        data = bytes(data)
+        self._dir._mutate(SimOp("write", self._name, data), self._write, data)
 
     def _write(self, data: bytes) -> None:
         self._inode.data += data
 
     def sync(self) -> None:
         assert self._open, "sync of a closed file"
-        self._dir._mutate(SimOp("sync", self._name), self._sync)
-
-    def _sync(self) -> None:
-        self._inode.durable = bytes(self._inode.data)
+        self._dir._mutate(SimOp("sync", self._name), _sync_inode, self._inode)
 
     def close(self) -> None:
         self._open = False
@@ -89,6 +116,8 @@ class SimDirectory:
         self.observer: Callable[[SimOp], None] | None = None
         self.fail_at_op: int | None = None  # raise SimulatedCrash at this operation number
         self.ops = 0  # mutating operations so far
+        self._failing_write: int | None = None  # errno of the next write, armed
+        self._failing_sync: int | None = None  # errno of the next fsync, armed
 
     # -- Directory protocol ----------------------------------------------------------
 
@@ -113,8 +142,8 @@ class SimDirectory:
 
     def truncate(self, name: str, size: int) -> None:
         inode = self._inode(name)
-        self._mutate(SimOp("truncate", name, size=size), self._cut, inode, size)
-        self._mutate(SimOp("sync", name), self._sync_inode, inode)
+        self._mutate(SimOp("truncate", name, size=size), _cut, inode, size)
+        self._mutate(SimOp("sync", name), _sync_inode, inode)
 
     def remove(self, name: str) -> None:
         self._inode(name)
@@ -141,8 +170,11 @@ class SimDirectory:
         """Lose what a power cut may lose, as `choose` decides; release the lock.
 
         `choose(n)` must return 0..n. It is called first once for the namespace changes
-        not yet synced (how many survive, in order), then once per surviving file in
-        name order (how many unsynced bytes survive, or 0/1 for an unsynced cut).
+        not yet synced (how many survive, in order), then, for each surviving file in
+        name order: if it was cut since its last sync, once with 1 (0: the cut is
+        undone, with anything appended after it); then, unless the cut was undone, once
+        for how many of its unsynced appended bytes survive.
+        Armed failures (`fail_next_write`, `fail_next_sync`, `fail_at_op`) are disarmed.
         """
         names = dict(self._durable_names)
         kept = _pick(choose, len(self._pending_names))
@@ -150,17 +182,17 @@ class SimDirectory:
             _replay_name_op(names, op)
         for name in sorted(names):
             inode = names[name]
-            if inode.data.startswith(inode.durable):
-                extra = len(inode.data) - len(inode.durable)
-                inode.data = inode.data[: len(inode.durable) + _pick(choose, extra)]
-            elif not _pick(choose, 1):
-                inode.data = bytearray(inode.durable)
-            inode.durable = bytes(inode.data)
+            if inode.cut_durable and not _pick(choose, 1):
+                inode.data[inode.durable_bytes :] = inode.cut_durable
+            else:
+                extra = len(inode.data) - inode.durable_bytes
+                del inode.data[inode.durable_bytes + _pick(choose, extra) :]
+            _sync_inode(inode)
         self._files = names
         self._durable_names = dict(names)
         self._pending_names = []
         self._locked = False
-        self.fail_at_op = None
+        self._disarm()
 
     def clone(self) -> SimDirectory:
         """An independent copy, unlocked, without observer or planned failure."""
@@ -178,9 +210,59 @@ class SimDirectory:
         """Whether anything (data or names) is not durable yet."""
         if self._pending_names:
             return True
-        return any(bytes(i.data) != i.durable for i in self._files.values())
+        return any(inode.unsynced() for inode in self._files.values())
+
+    # -- disk faults -----------------------------------------------------------------
+
+    def synced_size(self, name: str) -> int:
+        """How many bytes at the start of `name` are durable (what `flip_bit` and
+        `zero_sector` may damage): its size at its last sync, less if cut since."""
+        return self._inode(name).durable_bytes
+
+    def flip_bit(self, name: str, bit: int) -> None:
+        """Invert bit `bit` (byte `bit // 8`, bit `bit % 8` from the least significant)
+        of the durable bytes of `name`. The next `read` sees it."""
+        inode = self._inode(name)
+        if not 0 <= bit < 8 * inode.durable_bytes:
+            raise ValueError(
+                f"bit {bit} is outside the {inode.durable_bytes} durable bytes of {name}"
+            )
+        inode.data[bit // 8] ^= 1 << (bit % 8)
+
+    def zero_sector(self, name: str, sector: int) -> None:
+        """Zero the durable bytes of `name` in sector `sector` (bytes `sector *
+        SECTOR_BYTES` up to the next sector or the end of the durable bytes): a sector
+        the disk lost, read back as zeros."""
+        inode = self._inode(name)
+        start = sector * SECTOR_BYTES
+        if not 0 <= start < inode.durable_bytes:
+            raise ValueError(
+                f"sector {sector} is outside the {inode.durable_bytes} durable bytes of {name}"
+            )
+        end = min(start + SECTOR_BYTES, inode.durable_bytes)
+        inode.data[start:end] = bytes(end - start)
+
+    def fail_next_write(self, code: int) -> None:
+        """The next write of any file raises `OSError(code)` and writes nothing."""
+        self._failing_write = _errno(code)
+
+    def fail_next_sync(self, code: int) -> None:
+        """The next fsync (of a file, of the directory, or completing a truncate)
+        raises `OSError(code)` and makes nothing durable."""
+        self._failing_sync = _errno(code)
+
+    def wipe(self) -> None:
+        """The directory is lost entirely, synced or not, as if the disk were replaced by
+        an empty one. The lock goes too; armed failures are disarmed."""
+        self._files, self._durable_names, self._pending_names = {}, {}, []
+        self._locked = False
+        self._disarm()
 
     # -- internals -------------------------------------------------------------------
+
+    def _disarm(self) -> None:
+        self.fail_at_op = None
+        self._failing_write = self._failing_sync = None
 
     def _all_inodes(self) -> list[_Inode]:
         seen: dict[int, _Inode] = {}
@@ -203,6 +285,14 @@ class SimDirectory:
             if op.kind == "write":  # the interrupted write reached the page cache
                 apply(*args)
             raise SimulatedCrash(f"simulated power cut at operation {self.ops} ({op.kind})")
+        code = None
+        if op.kind == "write" and self._failing_write is not None:
+            code, self._failing_write = self._failing_write, None
+        elif op.kind in ("sync", "sync_dir") and self._failing_sync is not None:
+            code, self._failing_sync = self._failing_sync, None
+        if code is not None:
+            where = f"{self.path}/{op.name}" if op.name else self.path
+            raise OSError(code, os.strerror(code), where)
         apply(*args)
 
     def _link(self, name: str, inode: _Inode) -> None:
@@ -221,13 +311,17 @@ class SimDirectory:
         self._durable_names = dict(self._files)
         self._pending_names = []
 
-    @staticmethod
-    def _cut(inode: _Inode, size: int) -> None:
-        del inode.data[size:]
 
-    @staticmethod
-    def _sync_inode(inode: _Inode) -> None:
-        inode.durable = bytes(inode.data)
+def _cut(inode: _Inode, size: int) -> None:
+    if size < inode.durable_bytes:  # durable bytes go: keep them until the cut is synced
+        inode.cut_durable = bytes(inode.data[size : inode.durable_bytes]) + inode.cut_durable
+        inode.durable_bytes = size
+    del inode.data[size:]
+
+
+def _sync_inode(inode: _Inode) -> None:
+    inode.durable_bytes = len(inode.data)
+    inode.cut_durable = b""
 
 
 @attrs.frozen
@@ -253,3 +347,9 @@ def _pick(choose: Choose, n: int) -> int:
     if not 0 <= picked <= n:
         raise ValueError(f"choose({n}) returned {picked}, outside 0..{n}")
     return picked
+
+
+def _errno(code: int) -> int:
+    if code not in errno.errorcode:
+        raise ValueError(f"{code} is not an errno value (errno.EIO, errno.ENOSPC...)")
+    return code

@@ -28,6 +28,7 @@ from raftcluster.storage.logstate import LogState
 from raftcluster.storage.records import (
     ENTRY_OVERHEAD_BYTES,
     HEADER_BYTES,
+    SEGMENT_FRAME_BYTES,
     RecordType,
     SegmentHeader,
     SnapshotMarker,
@@ -45,7 +46,6 @@ from statemachine.errors import InvalidArgument, LimitExceeded
 log = logging.getLogger("raftcluster.storage")
 
 MiB = 1024 * 1024
-_SEGMENT_HEADER_FRAME_BYTES = 80  # a frame holding a segment header, with margin
 
 
 @attrs.frozen
@@ -63,9 +63,7 @@ class WalOptions:
     max_buffer_bytes: int = attrs.field(default=16 * MiB, validator=int_range(1))
 
     def __attrs_post_init__(self) -> None:
-        if self.max_segment_bytes < self.max_record_bytes + HEADER_BYTES + (
-            _SEGMENT_HEADER_FRAME_BYTES
-        ):
+        if self.max_segment_bytes < SEGMENT_FRAME_BYTES + HEADER_BYTES + self.max_record_bytes:
             raise InvalidArgument(
                 "WalOptions.max_segment_bytes",
                 f"{self.max_segment_bytes} cannot hold a record of max_record_bytes "
@@ -124,12 +122,18 @@ class FileStorage:
 
     def load(self) -> DurableState:
         """Recover the directory: cut a torn tail (logged), remove leftovers, refuse
-        corruption with `StorageCorrupted`. Must be called once, before any write."""
+        corruption with `StorageCorrupted`. Must be called once, before any write.
+        An I/O error (recovery writes too) raises `StorageFailed`, as in `sync()`."""
         self._check_open()
         if self._state is not None:
             raise StorageClosed("load() was already called on this storage")
         options = self._options
-        found = recover(self._dir, options.max_record_bytes, options.max_snapshot_bytes)
+        try:  # recovery writes too: it cuts a torn tail and removes leftovers
+            found = recover(self._dir, options.max_record_bytes, options.max_snapshot_bytes)
+            if found.segments:
+                self._active = self._dir.append(found.segments[-1].name)
+        except OSError as e:
+            self._fail(e)
         entries = tuple(found.state.entries)
         self._state = found.state
         self._state.keep_entries = False  # the core holds the entries; the writer needs terms
@@ -138,8 +142,6 @@ class FileStorage:
         self._durable_snapshot = (found.state.snapshot_index, found.state.snapshot_term)
         self._segments = found.segments
         self._active_bytes = found.last_segment_bytes
-        if self._segments:
-            self._active = self._dir.append(self._segments[-1].name)
         self._compact()
         return DurableState(found.state.hard_state, found.snapshot, entries)
 
@@ -245,7 +247,7 @@ class FileStorage:
             RecordType.SEGMENT,
             segment_payload(SegmentHeader(seq, name.first_index, snapshot, state.hard_state)),
         )
-        assert len(header) <= _SEGMENT_HEADER_FRAME_BYTES
+        assert len(header) == SEGMENT_FRAME_BYTES
         self._chunks.append(_Chunk(name, True, bytearray(header)))
         self._active_bytes = len(header)
         self._buffered_bytes += len(header)
@@ -294,12 +296,12 @@ class FileStorage:
         if index == self._compacted_at:
             return
         keep = snapshot_name(index, term)
-        stale = [n for n in self._dir.names() if is_snapshot_name(n) and n != keep]
         drop = 0
         for i in range(len(self._segments) - 1):
             if self._segments[i + 1].first_index - 1 <= index:
                 drop = i + 1
         try:
+            stale = [n for n in self._dir.names() if is_snapshot_name(n) and n != keep]
             for name in stale:
                 self._dir.remove(name)
             for segment in self._segments[:drop]:
