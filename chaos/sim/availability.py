@@ -30,10 +30,10 @@ class Availability:
         self._sim = sim
         self._timing = timing
         self._healthy_since: int | None = None
-        self._faults_seen = 0
+        self._window_topology = -1  # the topology the current healthy window is for
         # What the topology checks read changes only with a fault or a node going down or
         # up: their answers are kept until then.
-        self._topology: tuple[int, tuple[bool, ...]] | None = None
+        self._topology = -1  # the loop's topology version the answers below are for
         self._healthy_now = False
         self._reach: dict[int, bool] = {}
         self._last_ms = 0
@@ -53,13 +53,8 @@ class Availability:
         elapsed, self._last_ms = sim.now - self._last_ms, sim.now
         if sim.healed_at is not None:
             return  # after healing the run's own liveness check takes over
-        engine = sim.engine
-        topology = (
-            sum(sim.counters.faults.values()),
-            tuple(engine.running(n) and not sim.paused(n) for n in sim.ids),
-        )
-        if topology != self._topology:
-            self._topology = topology
+        if sim.topology_version != self._topology:
+            self._topology = sim.topology_version
             self._healthy_now = self._healthy()
             self._reach = {}
         if self._timing.elect_within_ms is not None:
@@ -73,9 +68,8 @@ class Availability:
         sim = self._sim
         bound = self._timing.elect_within_ms
         assert bound is not None
-        faults = sum(sim.counters.faults.values())
-        if faults != self._faults_seen or not self._healthy_now:
-            self._faults_seen = faults
+        if self._topology != self._window_topology or not self._healthy_now:
+            self._window_topology = self._topology
             self._healthy_since = None
             return
         if self._healthy_since is None:

@@ -79,8 +79,13 @@ class Engine(Protocol):
         """An envelope arrived: at a running node that is not paused, or at a client."""
         ...
 
-    def wake_ms(self, node: int) -> int | None:
-        """When `step_node` next has work for a running node (virtual ms; None: never)."""
+    def next_wake_ms(self) -> int | None:
+        """The earliest virtual time at which a timer falls due: a running node's that is
+        not paused (`sim.paused`), or a client's. None: no timer."""
+        ...
+
+    def due(self, now_ms: int) -> list[int]:
+        """The running nodes, not paused, with a timer due at `now_ms`, in node order."""
         ...
 
     def step_node(self, node: int) -> None:
@@ -108,8 +113,6 @@ class Engine(Protocol):
         ...
 
     # -- clients -------------------------------------------------------------------------
-
-    def clients_wake_ms(self) -> int | None: ...
 
     def step_clients(self) -> None:
         """Client timers that are due, and what clients have to send."""

@@ -122,6 +122,25 @@ class Degrade(Fault):
     conditions: NetworkConditions | None
 
 
+DISK_FAULTS = ("eio-write", "eio-sync", "enospc-write", "enospc-sync", "bit-flip", "zero-sector")
+
+
+@attrs.frozen
+class DiskFault(Fault):
+    """Something goes wrong with `node`'s disk (`what`):
+    - "eio-write", "eio-sync", "enospc-write", "enospc-sync": its next write or fsync
+      fails; the node stops, as a real node does after a failed write (`StorageFailed`);
+    - "bit-flip", "zero-sector": a bit or a 512-byte sector of its synced data is
+      damaged (a latent sector error), found when the node next starts: it recovers
+      everything it synced, or refuses to start naming the file and the offset;
+    - "lost": its data directory is gone (every file), as when a disk is replaced."""
+
+    node: int
+    what: str = attrs.field(
+        validator=attrs.validators.in_((*DISK_FAULTS, "lost")),
+    )
+
+
 _KINDS: dict[type, str] = {
     Partition: "partition",
     CutLinks: "link-cut",
@@ -135,6 +154,7 @@ _KINDS: dict[type, str] = {
     SlowLinks: "slow-links",
     Degrade: "degrade",
     ChangeMembership: "membership",
+    DiskFault: "disk",
 }
 
 FAULT_KINDS: tuple[str, ...] = tuple(_KINDS.values())

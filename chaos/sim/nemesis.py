@@ -85,6 +85,8 @@ class FaultMix:
     # A scripted hard case (chaos/sim/nemeses/hard_cases.py): Figure 8, a deposed
     # leader's queued reads, a crash inside a vote's persist, a snapshot over a stale log.
     hard_case: int = 2
+    # An I/O error, or damage to synced data found at the next start (chaos/sim/nemeses/disks.py).
+    disk: int = 2
     max_loss: float = 0.3
     max_duplicate: float = 0.2
     max_truncate: float = 0.05  # frames delivered cut short (the decoder must refuse them)
@@ -100,6 +102,7 @@ class FaultMix:
             ("clock", self.clock),
             ("network", self.network),
             ("hard-case", self.hard_case),
+            ("disk", self.disk),
         )
 
 
@@ -171,6 +174,10 @@ class RandomFaults:
             return self._crash(until, view)
         if kind == "pause":
             return [Pause(rng.choice(self._nodes), until - now)]
+        if kind == "disk":
+            from chaos.sim.nemeses.disks import disk_fault  # (it imports this module)
+
+            return disk_fault(rng, now, until, view, self._nodes, self._later)
         if kind == "hard-case":
             from chaos.sim.nemeses.hard_cases import SCRIPTS  # (it imports this module)
 

@@ -443,9 +443,25 @@ class PysyncobjEngine:
             node.transport._onMessageReceived(self._pnodes[envelope.src], envelope.payload)
         node.dirty = True
 
-    def wake_ms(self, node: int) -> int | None:
-        n = self.nodes[node]
-        return self.sim.now if n.dirty else n.wake_ms
+    def next_wake_ms(self) -> int | None:
+        sim = self.sim
+        times = [
+            sim.now if n.dirty else n.wake_ms
+            for n in self.nodes.values()
+            if not n.stopped and not sim.paused(n.id)
+        ]
+        times.extend(op.deadline_ms for op in self._ops.values())
+        if sim.healed_at is not None and self._probe is None and self._probe_open():
+            times.append(sim.now)
+        return min(times) if times else None
+
+    def due(self, now_ms: int) -> list[int]:
+        sim = self.sim
+        return [
+            n.id
+            for n in self.nodes.values()
+            if not n.stopped and not sim.paused(n.id) and (n.dirty or n.wake_ms <= now_ms)
+        ]
 
     def step_node(self, node: int) -> None:
         n = self.nodes[node]
@@ -495,7 +511,10 @@ class PysyncobjEngine:
                     continue
                 up = not peer.stopped and (node.id, peer.id) not in cuts
                 up = up and (peer.id, node.id) not in cuts
-                up = up and self._link_sends.get((node.id, peer.id), 0) <= MAX_SENDS_PER_LINK_PER_STEP
+                up = (
+                    up
+                    and self._link_sends.get((node.id, peer.id), 0) <= MAX_SENDS_PER_LINK_PER_STEP
+                )
                 if up == (peer.id in node.connected):
                     continue
                 with self._running(node):
@@ -618,12 +637,6 @@ class PysyncobjEngine:
                 self._probe = None
             return
         self._completions.append((self.clients[op.client], done))
-
-    def clients_wake_ms(self) -> int | None:
-        times = [op.deadline_ms for op in self._ops.values()]
-        if self.sim.healed_at is not None and self._probe is None and self._probe_open():
-            times.append(self.sim.now)
-        return min(times) if times else None
 
     def step_clients(self) -> None:
         sim = self.sim

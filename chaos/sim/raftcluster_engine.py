@@ -26,15 +26,17 @@ committed probe write, the whole membership back and identical replicas.
 
 from __future__ import annotations
 
+import errno
 import random
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from chaos.sim.disk import SimDataDir
+import attrs
+from chaos.sim.datadir import SimDataDir
 from chaos.sim.engine import Membership, Timing
 from chaos.sim.events import CycleDone, NodeCrashed, NodeRefused, NodeStarted, OperationDone
 from chaos.sim.exactly_once import ExactlyOnce
-from chaos.sim.faults import ChangeMembership, Fault
+from chaos.sim.faults import ChangeMembership, DiskFault, Fault
 from chaos.sim.invariants import Invariants, SafetyViolation
 from chaos.sim.settings import EngineSettings
 from chaos.sim.wire import Wire
@@ -58,6 +60,7 @@ from raftcluster.raft.messages import RaftMessage
 from raftcluster.raft.ready import Role
 from raftcluster.raft.types import ConfChange, ConfChangeOp, EntryKind
 from raftcluster.storage.errors import StorageCorrupted, StorageFailed
+from raftcluster.storage.simfs import SimulatedCrash
 from raftcluster.transport.wire import RaftFrame, RpcRequest, RpcResponse
 from statemachine.cluster import ClusterState
 from statemachine.codec import Message, decode
@@ -77,6 +80,11 @@ _MEMBERSHIP_OPS = {
     "promote": MembershipOp.PROMOTE,
 }
 _ROLES = {r: r.name.lower() for r in Role}
+# A lying disk (the `lying-fsync` plant) makes things durable once this many syncs piled up.
+LYING_SYNCS = 64
+# A power cut inside a persist lands after 1 to this many of its disk operations (a persist
+# writes a segment's chunk, fsyncs it, and at times a snapshot file and the directory).
+MAX_OPS_BEFORE_CUT = 8
 # Requests remembered per client until answered (to check what an acknowledgement is for);
 # beyond it the oldest, long lost, are forgotten.
 MAX_TRACKED_REQUESTS = 10_000
@@ -85,7 +93,7 @@ MAX_TRACKED_REQUESTS = 10_000
 class _Node:
     __slots__ = (
         "id", "config", "disk", "core", "incarnation", "inbox", "persisting", "persist_due",
-        "crash_in_persist", "wake", "calls", "lost",
+        "crash_in_persist", "wake", "calls", "lost", "wiped",
     )  # fmt: skip
 
     def __init__(self, node_id: int, config: ReplicaConfig, disk: SimDataDir) -> None:
@@ -101,6 +109,9 @@ class _Node:
         self.wake: int | None = None  # virtual time of the next timer (cached)
         self.calls: dict[int, tuple[int, int]] = {}  # core request id -> (client, call id)
         self.lost = False  # refused to start from its disk: stays down
+        # Its data directory was lost: it starts as a new member joining the cluster (no
+        # founding configuration), the way an operator would bring it back.
+        self.wiped = False
 
     @property
     def replica(self) -> Replica:
@@ -148,11 +159,13 @@ class RaftclusterEngine:
         self.nodes: dict[int, _Node] = {}
         self.clients: dict[int, _Client] = {}
         self._settings: EngineSettings | None = None
+        self._max_fsync_ms = 0
         self._probe: _Client | None = None
         self._probe_handle = 0
         self._admin_call = 0
         self._admin_asked_ms: int | None = None  # healing's membership step in flight
         self._stepped: set[int] = set()  # nodes that took a step this instant
+        self._wakes: dict[int, int] = {}  # running node -> virtual time of its next timer
 
     # -- setting up ----------------------------------------------------------------------
 
@@ -160,11 +173,13 @@ class RaftclusterEngine:
         self.sim = sim
         config = sim.config
         self._settings = settings = EngineSettings.for_seed(config, sim.rng_settings)
+        self._max_fsync_ms = settings.max_fsync_ms
         self.invariants = Invariants(sim.fail)
         self.exactly_once = ExactlyOnce(sim.fail)
         self.wire = Wire(sim)
         for node in sim.ids:
-            disk = SimDataDir(f"node-{node}", lying_fsync=self.lying_fsync)
+            disk = SimDataDir(node)
+            disk.directory.lying_syncs = LYING_SYNCS if self.lying_fsync else 0
             self.nodes[node] = _Node(node, self._replica_config(node, sim.ids, settings), disk)
 
     def settings(self) -> Mapping[str, int | bool | str]:
@@ -234,15 +249,24 @@ class RaftclusterEngine:
         n.incarnation += 1
         rng = random.Random(sim.rng_nodes.getrandbits(64))
         state = ClusterState(observer=self.exactly_once.observer(node))
+        config = n.config
+        if n.wiped:
+            config = attrs.evolve(config, raft=attrs.evolve(config.raft, peers=()))
         try:
             storage = n.disk.open()
             replica = Replica(
-                n.config, storage, rng, self._local(node), state=state, hooks=self.hooks
+                config, storage, rng, self._local(node), state=state, hooks=self.hooks
             )
         except StorageCorrupted as e:
             self._refused(n, e)
             return
-        n.lost = False
+        except StorageFailed:  # an I/O error as it starts: it stops, and may start later
+            self._crash_disk(n)
+            self.sim.counters.disk["failed_starts"] = (
+                self.sim.counters.disk.get("failed_starts", 0) + 1
+            )
+            return
+        n.lost = n.wiped = False
         n.core = CycleCore(replica)
         n.inbox, n.calls = [], {}
         n.persisting, n.crash_in_persist = None, False
@@ -260,6 +284,7 @@ class RaftclusterEngine:
             raise sim.fail("durability", f"node {n.id} refused to start without naming "
                            f"the file and offset: {error}", (n.id,))  # fmt: skip
         n.lost = True
+        self._crash_disk(n)  # the process exits (nothing was written: the directory is as it was)
         sim.counters.disk["refused_starts"] = sim.counters.disk.get("refused_starts", 0) + 1
         sim.record(NodeRefused(sim.now, n.id, str(error)))
 
@@ -273,20 +298,41 @@ class RaftclusterEngine:
         self._power_off(n)
 
     def _power_off(self, n: _Node) -> None:
-        """The power goes now; a persist under way is cut inside."""
+        """The power goes now; a persist under way is cut inside, after a drawn number of
+        its disk operations (if it finishes first, it is synced and never acknowledged)."""
         sim = self.sim
         during = n.persisting is not None
         if n.persisting is not None:
-            n.disk.cut_power_during(lambda: n.replica.persist(cast(Work, n.persisting)),
-                                    sim.rng_disk)  # fmt: skip
-        lost = n.disk.crash(sim.rng_disk)
+            n.disk.cut_power_after(sim.rng_disk.randint(1, MAX_OPS_BEFORE_CUT))
+            try:
+                n.replica.persist(n.persisting)
+            except (SimulatedCrash, StorageFailed):
+                pass
+        lost, torn = self._crash_disk(n)
         self._down(n)
         sim.counters.crashes += 1
         disk = sim.counters.disk
         disk["power_cuts_in_persist"] = disk.get("power_cuts_in_persist", 0) + during
-        disk["unsynced_bytes_lost"] = disk.get("unsynced_bytes_lost", 0) + lost.bytes
-        disk["torn_records"] = disk.get("torn_records", 0) + lost.torn
-        sim.record(NodeCrashed(sim.now, n.id, during, lost.bytes, lost.torn))
+        sim.record(NodeCrashed(sim.now, n.id, during, lost, torn))
+
+    def _crash_disk(self, n: _Node) -> tuple[int, bool]:
+        """Power lost at `n`'s disk: what was not synced survives as the seed draws
+        (prefixes). Returns the unsynced bytes lost, and whether a file kept part of them
+        (a record may be cut in two)."""
+        rng = self.sim.rng_disk
+        counts = [0, 0]  # bytes lost, files cut inside their unsynced bytes
+
+        def choose(n: int) -> int:
+            kept = rng.randint(0, n)
+            counts[0] += n - kept
+            counts[1] += 0 < kept < n
+            return kept
+
+        n.disk.crash(choose)
+        disk = self.sim.counters.disk
+        disk["unsynced_lost"] = disk.get("unsynced_lost", 0) + counts[0]
+        disk["cut_inside_unsynced"] = disk.get("cut_inside_unsynced", 0) + counts[1]
+        return counts[0], counts[1] > 0
 
     def _down(self, n: _Node) -> None:
         n.core = None
@@ -294,6 +340,7 @@ class RaftclusterEngine:
         n.crash_in_persist = False
         n.inbox, n.calls = [], {}
         n.wake = None
+        self._wakes.pop(n.id, None)
         self.invariants.on_stop(n.id)
         self.sim.node_stopped(n.id)
 
@@ -316,8 +363,15 @@ class RaftclusterEngine:
             request = cast(RpcRequest, frame)
             self.nodes[dst].inbox.append((envelope.src, request.call_id, request.body))
 
-    def wake_ms(self, node: int) -> int | None:
-        return self.nodes[node].wake
+    def next_wake_ms(self) -> int | None:
+        paused = self.sim.paused
+        times = [w for node, w in self._wakes.items() if not paused(node)]
+        times.extend(c.wake for c in self.clients.values() if c.wake is not None)
+        return min(times) if times else None
+
+    def due(self, now_ms: int) -> list[int]:
+        paused = self.sim.paused
+        return [n for n, w in sorted(self._wakes.items()) if w <= now_ms and not paused(n)]
 
     def step_node(self, node: int) -> None:
         n = self.nodes[node]
@@ -326,13 +380,14 @@ class RaftclusterEngine:
         self._stepped.add(node)
         sim = self.sim
         local = self._local(node)
+        due = n.wake is not None and n.wake <= sim.now  # (its timers, as of its last step)
         if n.persisting is not None and n.persist_due <= sim.now:
             self._complete_persist(n)
             if n.core is None:
                 return
         if n.inbox:
             self._take_inbox(n, local)
-        if local >= core.next_deadline_ms():
+        if due:
             self._carry_out(n, core.tick(local))
         self._run_cycles(n)
         self._set_wake(n)
@@ -358,8 +413,10 @@ class RaftclusterEngine:
             self._carry_out(n, core.deliver(run, local))
 
     def _run_cycles(self, n: _Node) -> None:
-        """Cycles until the node has nothing ready or waits for a persist."""
+        """Cycles until the node has nothing ready or waits for a persist (one that takes
+        no time completes at once, in this instant)."""
         sim = self.sim
+        max_fsync_ms = self._max_fsync_ms
         while n.core is not None and n.persisting is None:
             actions = n.core.start()
             if actions is None:
@@ -367,9 +424,10 @@ class RaftclusterEngine:
             self._carry_out(n, actions)
             if actions.persist is not None:
                 n.persisting = actions.persist
-                s = self._settings
-                assert s is not None
-                n.persist_due = sim.now + sim.rng_disk.randint(0, s.max_fsync_ms)
+                latency = sim.rng_disk.randint(0, max_fsync_ms) if max_fsync_ms else 0
+                n.persist_due = sim.now + latency
+                if latency == 0:
+                    self._complete_persist(n)
 
     def _complete_persist(self, n: _Node) -> None:
         work = n.persisting
@@ -386,12 +444,14 @@ class RaftclusterEngine:
         self._carry_out(n, n.core.persisted(work))
 
     def _storage_failed(self, n: _Node, error: StorageFailed) -> None:
+        """A write or fsync failed: the real node stops (`serve` raises it); what it had
+        not synced is as a crash leaves it."""
         sim = self.sim
-        lost = n.disk.crash(sim.rng_disk)  # the process exits: unsynced data as a crash leaves it
+        lost, torn = self._crash_disk(n)
         self._down(n)
         disk = sim.counters.disk
         disk["storage_failures"] = disk.get("storage_failures", 0) + 1
-        sim.record(NodeCrashed(sim.now, n.id, True, lost.bytes, lost.torn))
+        sim.record(NodeCrashed(sim.now, n.id, True, lost, torn))
 
     def _carry_out(self, n: _Node, actions: Actions) -> None:
         sim, wire = self.sim, self.wire
@@ -426,13 +486,14 @@ class RaftclusterEngine:
     def _set_wake(self, n: _Node) -> None:
         if n.core is None:
             n.wake = None
+            self._wakes.pop(n.id, None)
             return
         sim = self.sim
         clock = sim.node_clock(n.id)
         wake = max(sim.now + 1, clock.virtual(n.core.next_deadline_ms(), sim.now))
         if n.persisting is not None:
             wake = min(wake, max(n.persist_due, sim.now))
-        n.wake = wake
+        n.wake = self._wakes[n.id] = wake
 
     def _local(self, node: int) -> int:
         return self.sim.node_clock(node).local(self.sim.now)
@@ -473,10 +534,6 @@ class RaftclusterEngine:
         return {n.id: n.core.replica for n in self.nodes.values() if n.core is not None}
 
     # -- clients -------------------------------------------------------------------------
-
-    def clients_wake_ms(self) -> int | None:
-        times = [c.wake for c in self.clients.values() if c.wake is not None]
-        return min(times) if times else None
 
     def step_clients(self) -> None:
         now = self.sim.now
@@ -530,7 +587,33 @@ class RaftclusterEngine:
         if isinstance(fault, ChangeMembership):
             self._ask_membership(fault.op, fault.node)
             return True
+        if isinstance(fault, DiskFault):
+            self._disk_fault(self.nodes[fault.node], fault.what)
+            return True
         return False
+
+    def _disk_fault(self, n: _Node, what: str) -> None:
+        disk, rng = n.disk, self.sim.rng_disk
+
+        def choose(k: int) -> int:
+            return rng.randint(0, k)
+
+        if what.startswith(("eio", "enospc")):
+            code = errno.EIO if what.startswith("eio") else errno.ENOSPC
+            if what.endswith("write"):
+                disk.fail_next_write(code)
+            else:
+                disk.fail_next_sync(code)
+        elif what == "bit-flip":
+            disk.corrupt_bit(choose)
+        elif what == "zero-sector":
+            disk.zero_sector(choose)
+        else:
+            assert what == "lost", what
+            if n.core is not None:
+                self._power_off(n)
+            disk.wipe()
+            n.wiped = True
 
     def _ask_membership(self, op: str, node: int) -> None:
         """Send one membership step to the leader (if any), as an administrator's request
@@ -580,7 +663,7 @@ class RaftclusterEngine:
     def heal(self) -> None:
         sim = self.sim
         for n in self.nodes.values():
-            n.disk.heal()
+            n.disk.directory.disarm()
             n.crash_in_persist = False
             if n.core is None:
                 self.start(n.id)
@@ -654,6 +737,6 @@ class RaftclusterEngine:
         c.session_executions = self.exactly_once.executions
         c.wire = dict(self.wire.counts)
         for n in self.nodes.values():
-            for what, count in n.disk.counts().items():
+            for what, count in attrs.asdict(n.disk.injected).items():
                 c.disk[what] = c.disk.get(what, 0) + count
         return None if raised is None else raised.to_json()

@@ -46,7 +46,7 @@ class EngineSettings:
             drawn = rng.choice(choices)
             return drawn if fixed is None else fixed
 
-        heartbeat = pick(config.heartbeat_interval_ms, (25, 50, 100, 150))
+        heartbeat = pick(config.heartbeat_interval_ms, (50, 100, 150))
         election = pick(config.election_timeout_ms, (5, 10, 15))
         if config.election_timeout_ms is None:
             election *= heartbeat  # a multiple of the heartbeat, as deployments set it
@@ -61,7 +61,9 @@ class EngineSettings:
             max_entries_per_msg=pick(config.max_entries_per_msg, (1, 2, 8, 64, 512)),
             max_inflight_msgs=pick(config.max_inflight_msgs, (1, 4, 64)),
             commit_notice_delay_ms=pick(config.commit_notice_delay_ms, (0, 5, 30)),
-            max_snapshot_chunk_bytes=pick(config.max_snapshot_chunk_bytes, (512, 8 * KIB, KIB * KIB)),
+            max_snapshot_chunk_bytes=pick(
+                config.max_snapshot_chunk_bytes, (512, 8 * KIB, KIB * KIB)
+            ),
             max_fsync_ms=pick(config.max_fsync_ms, (0, 2, 10)),
             session_expiry_interval_ms=config.session_expiry_interval_ms,
         )

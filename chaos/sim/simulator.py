@@ -37,7 +37,6 @@ from chaos.sim.clock import NodeClock
 from chaos.sim.config import SimConfig
 from chaos.sim.engine import Engine
 from chaos.sim.events import (
-    Delivered,
     EngineStarted,
     Event,
     FaultInjected,
@@ -114,10 +113,16 @@ class Simulator:
         self._rate_second = 0  # the virtual second messages are being counted in
         self._rate_count = 0
         self._touched: set[int] = set()  # nodes that received something this instant
+        self._pauses: dict[int, int] = {}  # paused node -> when it resumes
+        # Goes up whenever a fault is injected or a node stops, starts, pauses or resumes:
+        # what depends only on those (the availability checks' topology) is kept till then.
+        self.topology_version = 0
         engine.attach(self)
         self.availability = Availability(self, engine.timing())
         handles = engine.client_handles(workload.clients)
-        self.network.homes = {CLIENT_BASE + i: self.ids[i % len(self.ids)] for i in range(len(handles))}
+        self.network.homes = {
+            CLIENT_BASE + i: self.ids[i % len(self.ids)] for i in range(len(handles))
+        }
         workload.setup(rng_workload, handles)
         nemesis.setup(rng_nemesis, self.ids, config.base_network)
 
@@ -166,7 +171,7 @@ class Simulator:
         self.trace.add(Sent(self.now, src, dst, what, term, size, tuple(times)))
 
     def paused(self, node: int) -> bool:
-        return self.nodes[node].paused_until is not None
+        return node in self._pauses
 
     def leaders(self) -> dict[int, int]:
         """Node -> term, of every node leading as of the end of its last step."""
@@ -221,9 +226,9 @@ class Simulator:
         engine = self.engine
         while (envelope := self.network.pop_due(t)) is not None:
             self._deliver(envelope)
-        for node in self.nodes.values():
-            if node.paused_until is not None and node.paused_until <= t:
-                self._resume(node)
+        for node_id, until in sorted(self._pauses.items()):
+            if until <= t:
+                self._resume(self.nodes[node_id])
         nemesis_due = self.nemesis.next_ms()
         if self.healed_at is None and nemesis_due is not None and nemesis_due <= t:
             for fault in self.nemesis.fire(t, self._view()):
@@ -232,34 +237,24 @@ class Simulator:
         if workload_due is not None and workload_due <= t:
             self.workload.act(t)
         touched, self._touched = self._touched, set()
-        for node in self.nodes.values():
-            if node.paused_until is not None or not engine.running(node.id):
-                continue
-            wake = engine.wake_ms(node.id)
-            if node.id in touched or (wake is not None and wake <= t):
-                engine.step_node(node.id)
-                self._trace_role(node.id)
+        for node in sorted(touched.union(engine.due(t))):
+            if self.nodes[node].paused_until is None and engine.running(node):
+                engine.step_node(node)
+                self._trace_role(node)
         engine.step_clients()
         engine.after_step()
         self.availability.after_step()
         return True
 
     def _next_time(self) -> int | None:
-        engine = self.engine
-        times = []
+        times = [self.now] if self._touched else []
         network = self.network.next_ms()
         if network is not None:
             times.append(network)
-        for node in self.nodes.values():
-            if node.paused_until is not None:
-                times.append(node.paused_until)
-            elif engine.running(node.id):
-                wake = engine.wake_ms(node.id)
-                if wake is not None:
-                    times.append(wake)
-        clients = engine.clients_wake_ms()
-        if clients is not None:
-            times.append(clients)
+        times.extend(p for p in self._pauses.values())
+        wake = self.engine.next_wake_ms()
+        if wake is not None:
+            times.append(wake)
         if self.healed_at is None:
             nemesis = self.nemesis.next_ms()
             if nemesis is not None:
@@ -267,8 +262,6 @@ class Simulator:
         workload = self.workload.next_ms()
         if workload is not None:
             times.append(workload)
-        if self._touched:
-            times.append(self.now)
         return max(min(times), self.now) if times else None
 
     def _deliver(self, envelope: Envelope) -> None:
@@ -283,11 +276,12 @@ class Simulator:
                 return
             self._touched.add(dst)
         self.network.stats.delivered += 1
-        self.trace.add(Delivered(self.now, envelope.src, dst))
         self.engine.deliver(envelope)
 
     def _resume(self, node: _Node) -> None:
         node.paused_until = None
+        del self._pauses[node.id]
+        self.topology_version += 1
         self.trace.add(NodeResumed(self.now, node.id))
         backlog, node.backlog = node.backlog, []
         self.counters.paused_deliveries += len(backlog)
@@ -310,13 +304,16 @@ class Simulator:
         """An engine's node went down (crashed, or failed to start): forget its pause."""
         state = self.nodes[node]
         state.paused_until = None
+        self._pauses.pop(node, None)
         state.backlog.clear()
         state.role = None
+        self.topology_version += 1
 
     # -- faults -------------------------------------------------------------------------
 
     def _inject(self, fault: Fault) -> None:
         self.counters.faults[fault.kind] = self.counters.faults.get(fault.kind, 0) + 1
+        self.topology_version += 1
         self.trace.add(FaultInjected(self.now, fault))
         engine = self.engine
         if self.network.apply(fault, self.ids):
@@ -332,14 +329,17 @@ class Simulator:
         elif isinstance(fault, Pause):
             node = self.nodes[fault.node]
             if engine.running(node.id) and node.paused_until is None:
-                node.paused_until = self.now + fault.duration_ms
+                node.paused_until = self._pauses[node.id] = self.now + fault.duration_ms
         elif isinstance(fault, ClockJump | ClockDrift):
             self._move_clock(fault)
         elif not engine.inject(fault):
             raise TypeError(f"unknown fault {fault!r}")
 
     def _move_clock(self, fault: ClockJump | ClockDrift) -> None:
-        """Jump or re-rate a node's clock, and count how far its reading moved."""
+        """Jump or re-rate a node's clock, and count how far its reading moved. The node
+        takes a step (so the engine sees its timers fall due at other virtual times)."""
+        if self.engine.running(fault.node):
+            self._touched.add(fault.node)
         clock, clocks = self.nodes[fault.node].clock, self.counters.clocks
         before = clock.local(self.now)
         if isinstance(fault, ClockJump):
@@ -368,6 +368,7 @@ class Simulator:
             if node.paused_until is not None:
                 self._resume(node)
         self.engine.heal()
+        self.topology_version += 1
         for node in self.ids:
             self._trace_role(node)
 

@@ -123,6 +123,7 @@ class RaftCore:
         self._commit_notice_due_ms: int | None = None
         self._commit_notice_now = False
         self._became_leader_ms = 0
+        self._quorum_due_ms: int | None = None  # `_check_quorum_due_ms`, until an input changes it
         self._incoming: _IncomingSnapshot | None = None
         self._outstanding: Ready | None = None
         self._prev_soft = SoftState()
@@ -271,7 +272,13 @@ class RaftCore:
 
     def _check_quorum_due_ms(self) -> int:
         """When the leader will have heard from no majority within an election timeout,
-        unless it hears from someone before (never within its first timeout)."""
+        unless it hears from someone before (never within its first timeout). Kept until
+        a follower is heard from or the followers change (it is asked at every tick)."""
+        if self._quorum_due_ms is None:
+            self._quorum_due_ms = self._compute_quorum_due_ms()
+        return self._quorum_due_ms
+
+    def _compute_quorum_due_ms(self) -> int:
         heard = {n: p.last_heard_ms for n, p in self._progress.items()}
         heard[self.id] = _FOREVER_MS
         kth = committed_index(self._confs.current().voters, heard)
@@ -364,6 +371,7 @@ class RaftCore:
 
     def _sync_progress(self) -> None:
         """Leader: follow the configuration in force (it changed in our log)."""
+        self._quorum_due_ms = None
         conf = self._confs.current()
         members = (set(conf.voters) | set(conf.learners)) - {self.id}
         for gone in set(self._progress) - members:
@@ -466,11 +474,11 @@ class RaftCore:
 
     def has_ready(self) -> bool:
         self._flush()
-        hard = HardState(self._term, self._vote, self._log.committed)
+        prev = self._prev_hard
         return bool(
             self._msgs
             or self._read_states
-            or hard != self._prev_hard
+            or (self._term, self._vote, self._log.committed) != (prev.term, prev.vote, prev.commit)
             or self._soft_state() != self._prev_soft
             or self._log.unstable_from <= self._log.last_index()
             or self._pending_restore is not None
@@ -684,6 +692,7 @@ class RaftCore:
         assert self._log.last_term() <= self._term, "a log entry from a future term"
         self._become_role(Role.LEADER, self.id)
         self._became_leader_ms = self._now_ms
+        self._quorum_due_ms = None
         self._heartbeat_due_ms = self._now_ms + self.config.heartbeat_interval_ms
         self._uncommitted_bytes = 0
         self._progress = {}
@@ -795,6 +804,7 @@ class RaftCore:
         if pr is None:
             return  # not (or no longer) a member
         pr.last_heard_ms = self._now_ms
+        self._quorum_due_ms = None
         if isinstance(m, AppendResponse):
             if m.reject:
                 self._handle_append_reject(m, pr)

@@ -98,7 +98,7 @@ class _SimFile:
 
     def sync(self) -> None:
         assert self._open, "sync of a closed file"
-        self._dir._mutate(SimOp("sync", self._name), _sync_inode, self._inode)
+        self._dir._mutate(SimOp("sync", self._name), self._dir._sync_file, self._inode)
 
     def close(self) -> None:
         self._open = False
@@ -118,6 +118,11 @@ class SimDirectory:
         self.ops = 0  # mutating operations so far
         self._failing_write: int | None = None  # errno of the next write, armed
         self._failing_sync: int | None = None  # errno of the next fsync, armed
+        # A disk that lies (a write-back cache that ignores flushes), for planting a bug
+        # in the simulator only: with N > 0, fsyncs return at once and make nothing
+        # durable until N of them have piled up; then everything written is.
+        self.lying_syncs = 0
+        self._lied = 0
 
     # -- Directory protocol ----------------------------------------------------------
 
@@ -154,7 +159,7 @@ class SimDirectory:
         self._mutate(SimOp("rename", src, dst=dst), self._move, src, dst)
 
     def sync(self) -> None:
-        self._mutate(SimOp("sync_dir"), self._sync_names)
+        self._mutate(SimOp("sync_dir"), self._sync_dir)
 
     def lock(self) -> None:
         if self._locked:
@@ -192,7 +197,7 @@ class SimDirectory:
         self._durable_names = dict(names)
         self._pending_names = []
         self._locked = False
-        self._disarm()
+        self.disarm()
 
     def clone(self) -> SimDirectory:
         """An independent copy, unlocked, without observer or planned failure."""
@@ -256,11 +261,12 @@ class SimDirectory:
         an empty one. The lock goes too; armed failures are disarmed."""
         self._files, self._durable_names, self._pending_names = {}, {}, []
         self._locked = False
-        self._disarm()
+        self.disarm()
 
     # -- internals -------------------------------------------------------------------
 
-    def _disarm(self) -> None:
+    def disarm(self) -> None:
+        """Forget every planned failure (a power cut, a failing write or fsync)."""
         self.fail_at_op = None
         self._failing_write = self._failing_sync = None
 
@@ -310,6 +316,27 @@ class SimDirectory:
     def _sync_names(self) -> None:
         self._durable_names = dict(self._files)
         self._pending_names = []
+
+    def _sync_file(self, inode: _Inode) -> None:
+        if not self._lie():
+            _sync_inode(inode)
+
+    def _sync_dir(self) -> None:
+        if not self._lie():
+            self._sync_names()
+
+    def _lie(self) -> bool:
+        """With `lying_syncs`: whether this sync only pretends (the Nth flushes all)."""
+        if not self.lying_syncs:
+            return False
+        self._lied += 1
+        if self._lied < self.lying_syncs:
+            return True
+        self._lied = 0
+        for inode in self._all_inodes():
+            _sync_inode(inode)
+        self._sync_names()
+        return True
 
 
 def _cut(inode: _Inode, size: int) -> None:

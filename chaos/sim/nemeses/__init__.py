@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from chaos.sim.nemeses.clocks import ClockSkew, ClockStrobe
+from chaos.sim.nemeses.disks import Disks, LoseDisk
 from chaos.sim.nemeses.episodes import Episodes
 from chaos.sim.nemeses.hard_cases import HARD_CASES
 from chaos.sim.nemeses.links import Duplicate, Loss, Reorder, SlowDown
@@ -19,7 +20,7 @@ NAMED: dict[str, Callable[[], Episodes]] = {
     cls.name: cls
     for cls in (
         Halves, IsolateLeader, MajoritiesRing, Bridge, Kill, PauseNode, ClockSkew,
-        ClockStrobe, Loss, Duplicate, Reorder, SlowDown, Membership,
+        ClockStrobe, Loss, Duplicate, Reorder, SlowDown, Membership, Disks, LoseDisk,
     )
 } | HARD_CASES  # fmt: skip
 
