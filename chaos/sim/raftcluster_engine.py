@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 from chaos.sim.datadir import SimDataDir
+from chaos.sim.durability import DurabilityCheckFailed
 from chaos.sim.engine import Membership, Timing
 from chaos.sim.events import CycleDone, NodeCrashed, NodeRefused, NodeStarted, OperationDone
 from chaos.sim.exactly_once import ExactlyOnce
@@ -56,7 +57,7 @@ from raftcluster.node.protocol import (
 )
 from raftcluster.node.replica import Replica, ReplicaHooks, Work
 from raftcluster.raft.config import RaftConfig
-from raftcluster.raft.messages import RaftMessage
+from raftcluster.raft.messages import AppendResponse, RaftMessage, VoteResponse
 from raftcluster.raft.ready import Role
 from raftcluster.raft.types import ConfChange, ConfChangeOp, EntryKind
 from raftcluster.storage.errors import StorageCorrupted, StorageFailed
@@ -80,6 +81,8 @@ _MEMBERSHIP_OPS = {
     "promote": MembershipOp.PROMOTE,
 }
 _ROLES = {r: r.name.lower() for r in Role}
+# Messages that promise what the sender's disk holds (checked by `_check_promise`).
+_PROMISES = (AppendResponse, VoteResponse)
 # A lying disk (the `lying-fsync` plant) makes things durable once this many syncs piled up.
 LYING_SYNCS = 64
 # A power cut inside a persist lands after 1 to this many of its disk operations (a persist
@@ -260,6 +263,8 @@ class RaftclusterEngine:
         except StorageCorrupted as e:
             self._refused(n, e)
             return
+        except DurabilityCheckFailed as e:  # it recovered less than it had synced
+            raise self.sim.fail("durability", f"node {node}: {e}", (node,)) from None
         except StorageFailed:  # an I/O error as it starts: it stops, and may start later
             self._crash_disk(n)
             self.sim.counters.disk["failed_starts"] = (
@@ -456,6 +461,8 @@ class RaftclusterEngine:
     def _carry_out(self, n: _Node, actions: Actions) -> None:
         sim, wire = self.sim, self.wire
         for message in actions.send:
+            if isinstance(message, _PROMISES):
+                self._check_promise(n, message)
             data, frame = wire.raft(message)
             sim.send(n.id, message.dst, (data, frame), what=type(message).__name__,
                      term=message.term, size=len(data), duplicable=True)  # fmt: skip
@@ -482,6 +489,29 @@ class RaftclusterEngine:
                     len(out.messages), len(actions.answers),
                 )
             )  # fmt: skip
+
+    def _check_promise(self, n: _Node, message: RaftMessage) -> None:
+        """A message that promises something about the sender's disk leaves only once its
+        disk holds it, synced: an acknowledgement of entries up to `index`, a granted
+        vote. (The oracle's shadow knows what the node synced.)"""
+        synced = n.disk.oracle.shadow.synced
+        if isinstance(message, AppendResponse):
+            if message.reject or message.index <= synced.last_index:
+                return
+            held = f"its disk holds up to {synced.last_index} synced"
+            what = f"acknowledges index {message.index} to node {message.dst}"
+        else:
+            assert isinstance(message, VoteResponse)
+            hs = synced.hard_state
+            if not message.granted or message.pre_vote or (hs.term, hs.vote) == (
+                message.term, message.dst
+            ):
+                return
+            held = f"its disk holds term {hs.term}, vote {hs.vote} synced"
+            what = f"grants node {message.dst} its vote in term {message.term}"
+        raise self.sim.fail(
+            "persist before send", f"node {n.id} {what}, but {held}", (n.id, message.dst)
+        )
 
     def _set_wake(self, n: _Node) -> None:
         if n.core is None:

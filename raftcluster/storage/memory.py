@@ -85,6 +85,11 @@ class MemoryStorage:
 
     # -- Storage protocol ------------------------------------------------------------
 
+    @property
+    def synced(self) -> LogState:
+        """The state as of the last `sync()` (what a crash keeps for sure); read only."""
+        return self._durable
+
     def load(self) -> DurableState:
         """What survived: everything synced, and what the last crash chose to keep."""
         if self._current is not None:
