@@ -8,7 +8,7 @@ import pytest
 
 from chaos.checker import Verdict, check, history_from_events, make_model
 from chaos.checker.models.register import RegisterModel
-from chaos.checker.search import Item, Outcome, search
+from chaos.checker.search import ENTRY_BYTES, MEMO_BYTES, POLL_EVERY, Item, Outcome, search
 from chaos.checker.verdict import Never
 from tests.checker_reference import hard_register_history
 
@@ -94,10 +94,15 @@ def test_a_budget_that_suffices_changes_nothing() -> None:
     assert search(items, REGISTER.init(), REGISTER.step, AfterPolls(10)).outcome is Outcome.ILLEGAL
 
 
-def test_the_configuration_limit_gives_unknown_too() -> None:
-    history = history_from_events(hard_register_history(10))
+def test_the_memory_budget_gives_unknown_too() -> None:
+    history = history_from_events(hard_register_history(12))  # ~25,000 configurations
     model = make_model("register")
-    result = check(history, model, max_configurations=1000)
+    assert check(history, model).configurations > 20_000
+    result = check(history, model, max_memory=1 << 20)
     assert result.verdict is Verdict.UNKNOWN
-    assert "configuration limit reached" in result.reason
-    assert result.configurations < 1000 + 512
+    assert "memory budget (1.0 MiB) reached" in result.reason
+    # Looked at every POLL_EVERY configurations: past the budget by at most that many.
+    assert 1 << 20 < result.memory < (1 << 20) + POLL_EVERY * (ENTRY_BYTES + 4 * MEMO_BYTES)
+    assert result.configurations < 1.5 * (1 << 20) / ENTRY_BYTES
+    with pytest.raises(ValueError, match="max_memory must be positive"):
+        check(history, model, max_memory=0)
