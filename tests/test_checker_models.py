@@ -258,3 +258,39 @@ def test_the_docs_example_model_works() -> None:
     assert check(lost, counter).verdict is Verdict.OK  # the add may never have happened
     with pytest.raises(ModelError, match="unknown option"):
         make_model("counter", {"start": 1})
+
+
+def test_a_partition_leaves_out_the_pending_writes_nothing_can_see() -> None:
+    """The rules; that leaving them out never changes a verdict is test_checker_bruteforce's."""
+
+    def kept(name: str, pending: Operation, *others: Operation, **options: Any) -> bool:
+        model = make_model(name, options)
+        assert model.prepare(pending) is not None  # the whole model leaves nothing out
+        return model.for_partition([pending, *others]).prepare(pending) is not None
+
+    def get(seen: str) -> Operation:
+        return op("get", output=seen, key="k", id=2)
+
+    # kv: a put is seen by a get whose string starts with it, an append by one containing it.
+    put, append = op("put", "info", "ab", key="k"), op("append", "info", "ab", key="k")
+    assert kept("kv", put, get("abc")) and kept("kv", append, get("cabd"))
+    assert not kept("kv", put, get("cab"), get("a")) and not kept("kv", append, get("ba"))
+    assert kept("kv", op("put", "ok", "ab", key="k"))  # one that returned is never left out
+    # register: a value is seen by a read of it or a cas expecting it; while a definitely
+    # failed cas is there, every value counts as seen. A pending cas sets its new value.
+    write, cas = op("write", "info", 5), op("cas", "info", [1, 5])
+    assert not kept("register", write) and not kept("register", cas, op("read", output=1))
+    assert kept("register", write, op("read", output=5))
+    assert kept("register", write, op("cas", "ok", [5, 6]))
+    assert not kept("register", write, op("cas", "fail", [1, 6]))  # did not happen
+    assert kept("register", write, op("cas", "fail", [1, 6]), fail="definite")
+    nil = op("write", "info", None)
+    assert kept("register", nil, op("read", output=None))
+    assert not kept("register", nil, op("read", output=None), read_nil="unknown-value")
+    # multi-register: a transaction is seen when a read of one of its writes is.
+    txn = op("txn", "info", [["write", "x", 1], ["write", "y", 2]])
+    reads = [["read", "x", None], ["read", "y", None]]
+    assert kept("multi-register", txn, op("txn", value=reads, output=[reads[0], ["read", "y", 2]]))
+    assert not kept(
+        "multi-register", txn, op("txn", value=reads, output=[reads[0], ["read", "y", 1]])
+    )

@@ -106,3 +106,20 @@ def test_the_memory_budget_gives_unknown_too() -> None:
     assert result.configurations < 1.5 * (1 << 20) / ENTRY_BYTES
     with pytest.raises(ValueError, match="max_memory must be positive"):
         check(history, model, max_memory=0)
+
+
+def test_a_pending_operation_called_after_the_last_return_is_left_out() -> None:
+    events = [
+        {"process": 0, "type": "invoke", "f": "read", "value": None},
+        {"process": 0, "type": "ok", "f": "read", "value": 0},
+        {"process": 1, "type": "invoke", "f": "write", "value": 0},  # after it: left out
+        {"process": 1, "type": "info", "f": "write", "value": 0},
+        {"process": 2, "type": "invoke", "f": "write", "value": 7},  # never answered
+    ]
+    result = check(history_from_events(events), make_model("register", {"initial": 0}))
+    assert result.verdict is Verdict.OK
+    assert (result.checked, result.dropped) == (1, 2)
+    # One called before that return is kept (a read of its value makes the model keep it).
+    early = [events[2], *events[:2], events[3]]
+    result = check(history_from_events(early), make_model("register", {"initial": 0}))
+    assert (result.checked, result.dropped) == (2, 0)

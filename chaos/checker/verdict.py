@@ -265,17 +265,33 @@ def partitions_of(ops: Sequence[Operation], model: Model) -> list[list[Operation
 
 
 def prepare(group: Sequence[Operation], model: Model) -> _Partition:
-    """One partition (in order of call) as its model sees it."""
+    """One partition (in order of call) as its model sees it.
+
+    Besides what the model leaves out, a pending operation called after the last return
+    of the partition is left out: it constrains nothing. Exact: it could only take effect
+    after that return, so after every operation that returned (each took effect before
+    its return), with nothing but other pending operations after it, which may all never
+    have happened; a linearization that has it, less it, is one that has not.
+    """
     sub = model.for_partition(group)
     kept: list[Operation] = []
     items: list[Item] = []
     prepare_one = sub.prepare
+    last_return = -1
     for op in group:
         p = prepare_one(op)
         if p is not None:
             kept.append(op)
             ret = None if op.status is _INFO else op.complete
+            if ret is not None and ret > last_return:
+                last_return = ret
             items.append(_new_tuple(Item, (op.call, ret, *p)))
+    if items and items[-1].call > last_return:  # items come in order of call
+        early = [
+            k for k, item in enumerate(items) if item.ret is not None or item.call <= last_return
+        ]
+        kept = [kept[k] for k in early]
+        items = [items[k] for k in early]
     return _Partition(sub, tuple(kept), tuple(items))
 
 
@@ -293,7 +309,7 @@ def relax(ops: Sequence[Operation], keep: Collection[int], model: Model) -> tupl
     """
     relaxed = []
     for op in ops:
-        if op.id in keep:
+        if op.id in keep or op.status is _INFO:  # pending already: as relaxed as can be
             relaxed.append(op)
             continue
         p = model.for_partition([op]).prepare(op)

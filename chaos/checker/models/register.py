@@ -12,16 +12,18 @@ Options:
 
 A read that failed or whose outcome is unknown constrains nothing and is left out. An
 `info` write or cas may have taken effect (a cas only if it found its expected value).
+An `info` write or cas whose new value nothing could have seen is left out too (see
+`RegisterPartitionModel.unobserved`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from chaos.checker.errors import ModelError
 from chaos.checker.history import Operation, Status
-from chaos.checker.model import BaseModel, OptionReader, Prepared, State, show
+from chaos.checker.model import BaseModel, Model, OptionReader, Prepared, State, show
 from chaos.checker.search import ANYWHERE
 from chaos.checker.values import Frozen, freeze
 
@@ -92,6 +94,9 @@ class RegisterModel(BaseModel):
             return _new(Prepared, ((CAS, expected, new), CAS_OK, False, ANYWHERE))
         raise ModelError(self.name, f"line {op.line}: no operation {op.f!r} (read, write, cas)")
 
+    def for_partition(self, ops: Sequence[Operation]) -> Model:
+        return RegisterPartitionModel(self, ops)
+
     def step(self, state: State, input: Any, output: Any) -> tuple[bool, State]:
         kind, a, b = input
         if kind is READ:
@@ -112,6 +117,55 @@ class RegisterModel(BaseModel):
             return f"write({show(op.input)}) -> {_status(op)}"
         expected, new = cas_arguments(self.name, op)
         return f"cas({show(expected)}, {show(new)}) -> {_status(op)}"
+
+
+class RegisterPartitionModel(RegisterModel):
+    """The register as it checks one history: it knows which values can be seen in it.
+
+    A value is *seen* when an operation's legality depends on the register holding it: a
+    read that returned it (and is kept), a cas (ok or pending) that expects it. A definitely
+    failed cas is legal in every value but one, so while there is any, every value counts
+    as seen.
+    """
+
+    def __init__(self, base: RegisterModel, ops: Sequence[Operation]) -> None:
+        self.initial = base.initial
+        self.definite = base.definite
+        self.nil_unknown = base.nil_unknown
+        self._options = base._options
+        self._seen: set[Any] = set()
+        self._all_seen = False
+        for op in ops:
+            if op.f == READ and op.status is _OK:
+                if not (op.output is None and self.nil_unknown):
+                    self._seen.add(op.output)
+            elif op.f == CAS:
+                if op.status is not _FAIL:
+                    self._seen.add(cas_arguments(self.name, op)[0])
+                elif self.definite:
+                    self._all_seen = True
+
+    def unobserved(self, value: Frozen) -> bool:
+        """Whether a pending write or cas that sets `value` can be left out: none sees it.
+
+        Exact: take a linearization with the pending operation p. Right after p the
+        register holds `value`, in which no read, no cas and no failed cas of this
+        history is legal (none sees it): the next operation, if any, is a write, which
+        does not care what it overwrites. Without p the same order is legal, and p pending
+        may never have happened.
+        """
+        return not self._all_seen and value not in self._seen
+
+    def prepare(self, op: Operation) -> Prepared | None:
+        prepared = super().prepare(op)
+        if prepared is not None and op.status is Status.INFO:
+            kind, a, b = prepared.input
+            if self.unobserved(a if kind is WRITE else b):
+                return None
+        return prepared
+
+    def for_partition(self, ops: Sequence[Operation]) -> Model:
+        return self
 
 
 def cas_arguments(model: str, op: Operation) -> tuple[Frozen, Frozen]:
