@@ -214,13 +214,27 @@ def test_partitions() -> None:
     assert sorted(len(g) for g in groups) == [1, 1, 2]
     assert all(len({(type(o.key), o.key) for o in g}) == 1 for g in groups)
     multi = make_model("multi-register")
+
+    def txn(status: str, *micro: tuple[str, str, Any], id: int) -> Operation:
+        asked = [[f, k, None if f == "read" else v] for f, k, v in micro]
+        return op("txn", status, asked, [list(m) for m in micro], id=id)
+
     txns = [
-        op("txn", value=[["read", "x", None]], id=0),
-        op("txn", value=[["read", "y", None], ["write", "z", 1]], id=1),
-        op("txn", value=[["write", "w", 1]], id=2),
-        op("txn", value=[["write", "z", 2], ["read", "x", None]], id=3),
+        txn("ok", ("read", "x", 1), id=0),
+        txn("ok", ("read", "y", 1), ("write", "z", 1), id=1),
+        txn("ok", ("write", "w", 1), id=2),
+        txn("ok", ("write", "z", 2), ("read", "x", 1), id=3),
+        # The model keeps only the writes of a pending transaction, and nothing of a failed
+        # one: they tie no other registers together.
+        txn("info", ("read", "w", None), ("write", "v", 1), id=4),
+        txn("fail", ("read", "x", None), ("write", "w", 2), id=5),
     ]
-    assert sorted(sorted(o.id for o in g) for g in multi.partition(txns)) == [[0, 1, 3], [2]]
+    assert sorted(sorted(o.id for o in g) for g in multi.partition(txns)) == [
+        [0, 1, 3],
+        [2],
+        [4],
+        [5],
+    ]
 
 
 def test_every_model_is_registered() -> None:

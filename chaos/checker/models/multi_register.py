@@ -14,8 +14,10 @@ Options:
 
 An `info` transaction may have taken effect: its writes apply, its reads are unknown.
 Transactions over disjoint sets of registers are checked apart (P-compositionality over
-the connected components of "read or written by one transaction"). A pending transaction
-none of whose writes can be seen is left out (see `MultiRegisterPartitionModel.unobserved`).
+the connected components of "constrained by one transaction": the registers of its
+micro-operations the model keeps, so not the reads of a pending transaction, nor anything
+of a failed one). A pending transaction none of whose writes can be seen is left out
+(see `MultiRegisterPartitionModel.unobserved`).
 """
 
 from __future__ import annotations
@@ -116,7 +118,9 @@ class MultiRegisterModel(BaseModel):
         return True, current
 
     def keys_of(self, op: Operation) -> set[Any]:
-        return {m[1] for m in self._micro_ops(op, op.input)}
+        """The registers whose values the operation depends on or sets, as prepared."""
+        prepared = self.prepare(op)
+        return set() if prepared is None else {m[1] for m in prepared.input}
 
     def for_partition(self, ops: Sequence[Operation]) -> Model:
         return MultiRegisterPartitionModel(self, ops)
