@@ -308,3 +308,24 @@ def test_a_partition_leaves_out_the_pending_writes_nothing_can_see() -> None:
     assert not kept(
         "multi-register", txn, op("txn", value=reads, output=[reads[0], ["read", "y", 1]])
     )
+
+
+def test_the_register_writes_every_value_nothing_reads_as_one_and_a_witness_shows_it_real() -> None:
+    events = [
+        {"process": 0, "type": "invoke", "f": "write", "value": 5},
+        {"process": 0, "type": "ok", "f": "write", "value": 5},
+        {"process": 0, "type": "invoke", "f": "write", "value": 6},
+        {"process": 0, "type": "ok", "f": "write", "value": 6},
+        {"process": 1, "type": "invoke", "f": "read", "value": None},
+        {"process": 1, "type": "ok", "f": "read", "value": 7},
+    ]
+    history = history_from_events(events)
+    model = make_model("register", {"initial": 7})
+    part = model.for_partition(history.operations)
+    five, six = (part.prepare(o) for o in history.operations[:2])
+    assert five is not None and six is not None and five.input == six.input  # one value
+    assert part.init() == 7  # read: kept as it is
+    result = check(history, model)
+    assert result.verdict is Verdict.ILLEGAL and result.witness is not None
+    assert result.witness.state == 6  # the value the prefix really leaves
+    assert result.witness.to_json()["state"] == 6

@@ -326,15 +326,24 @@ def _witness(
     clock: Clock,
 ) -> Witness:
     assert result.dead_end is not None, "an illegal search always records a dead end"
+    # The witness is told in the plain model: the state the prefix really leads to.
+    plain = part.model.plain()
+    state = plain.init()
+    for i in result.dead_end.prefix:
+        prepared = plain.prepare(part.ops[i])
+        assert prepared is not None, "the plain model keeps what its partition model keeps"
+        legal, state = plain.step(state, prepared.input, prepared.output)
+        assert legal, "the plain model gives the same verdicts"
+    dead_end = attrs.evolve(result.dead_end, state=state)
     if core_timeout_s is None:
-        return build_witness(part.model, part.ops, part.items, index, result.dead_end, None)
+        return build_witness(plain, part.ops, part.items, index, dead_end, None)
     started = clock()
     witness = build_witness(
-        part.model,
+        plain,
         part.ops,
         part.items,
         index,
-        result.dead_end,
+        dead_end,
         _core_test(part, ClockDeadline(started + core_timeout_s, clock), core_timeout_s, clock),
     )
     return attrs.evolve(witness, core_elapsed_s=clock() - started)

@@ -119,50 +119,88 @@ class RegisterModel(BaseModel):
         return f"cas({show(expected)}, {show(new)}) -> {_status(op)}"
 
 
+class _Unread:
+    """The state of a register holding a value that no operation of the history reads."""
+
+    def __repr__(self) -> str:
+        return "UNREAD"
+
+    def __hash__(self) -> int:
+        return 0x0DD  # a constant: nothing about the search depends on where it lives
+
+
+UNREAD: Final[Any] = _Unread()
+
+
 class RegisterPartitionModel(RegisterModel):
     """The register as it checks one history: it knows which values can be seen in it.
 
-    A value is *seen* when an operation's legality depends on the register holding it: a
-    read that returned it (and is kept), a cas (ok or pending) that expects it. A definitely
-    failed cas is legal in every value but one, so while there is any, every value counts
-    as seen.
+    A value is *read* when an operation's legality depends on the register holding it or
+    not: a read that returned it (and is kept), a cas that expects it (ok, pending, or
+    definitely failed). Two values neither of which is read are alike to every operation
+    of the history: in both, every read and every cas that succeeds is illegal, every
+    failed cas legal, and a write leaves the same state. So every value that is not read
+    is written as one, `UNREAD` (the state of the register holding it): the search then
+    meets one state where it met many, and pending writes of such values become twins, of
+    which it tries only the first (chaos.checker.search). The verdict is the same, and a
+    witness shows the real values (`plain()`).
+
+    A pending write or cas of a value that is not read is left out (`unobserved`) when
+    no failed cas is kept either: a definitely failed cas is legal in every value but its
+    expected one, so it may need the pending write to have happened.
     """
 
-    def __init__(self, base: RegisterModel, ops: Sequence[Operation]) -> None:
+    def __init__(self, base: RegisterModel, ops: Sequence[Operation], merge: bool = True) -> None:
         self.initial = base.initial
         self.definite = base.definite
         self.nil_unknown = base.nil_unknown
         self._options = base._options
-        self._seen: set[Any] = set()
-        self._all_seen = False
+        self._base = base
+        self._ops = ops
+        self._merge = merge
+        self._read: set[Any] = set()
+        self._failed_cas = False
         for op in ops:
             if op.f == READ and op.status is _OK:
                 if not (op.output is None and self.nil_unknown):
-                    self._seen.add(op.output)
-            elif op.f == CAS:
-                if op.status is not _FAIL:
-                    self._seen.add(cas_arguments(self.name, op)[0])
-                elif self.definite:
-                    self._all_seen = True
+                    self._read.add(op.output)
+            elif op.f == CAS and (op.status is not _FAIL or self.definite):
+                self._read.add(cas_arguments(self.name, op)[0])
+                self._failed_cas = self._failed_cas or op.status is _FAIL
 
     def unobserved(self, value: Frozen) -> bool:
         """Whether a pending write or cas that sets `value` can be left out: none sees it.
 
         Exact: take a linearization with the pending operation p. Right after p the
-        register holds `value`, in which no read, no cas and no failed cas of this
-        history is legal (none sees it): the next operation, if any, is a write, which
-        does not care what it overwrites. Without p the same order is legal, and p pending
-        may never have happened.
+        register holds `value`, in which no read and no cas of this history is legal, and
+        there is no failed cas: the next operation, if any, is a write, which does not
+        care what it overwrites. Without p the same order is legal, and p pending may
+        never have happened.
         """
-        return not self._all_seen and value not in self._seen
+        return not self._failed_cas and value not in self._read
+
+    def init(self) -> State:
+        return self._unread(self.initial)
+
+    def _unread(self, value: State) -> State:
+        return UNREAD if self._merge and value not in self._read else value
 
     def prepare(self, op: Operation) -> Prepared | None:
         prepared = super().prepare(op)
-        if prepared is not None and op.status is Status.INFO:
-            kind, a, b = prepared.input
-            if self.unobserved(a if kind is WRITE else b):
-                return None
-        return prepared
+        if prepared is None or prepared.read_only:
+            return prepared
+        kind, a, b = prepared.input
+        new = a if kind is WRITE else b
+        if op.status is Status.INFO and self.unobserved(new):
+            return None
+        if not self._merge or new in self._read:
+            return prepared
+        merged = (WRITE, UNREAD, None) if kind is WRITE else (CAS, a, UNREAD)
+        return Prepared(merged, prepared.output, False, ANYWHERE)
+
+    def plain(self) -> Model:
+        """This model with each value as it is (for a witness): the same verdicts."""
+        return RegisterPartitionModel(self._base, self._ops, merge=False)
 
     def for_partition(self, ops: Sequence[Operation]) -> Model:
         return self
