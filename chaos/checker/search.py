@@ -14,16 +14,18 @@ the same 48-byte int however long the partition, where the set itself as an int 
 costs n/8 bytes; two configurations share one with probability 2**-128, so over the
 most a cache can hold (`MAX_MEMORY` / `ENTRY_BYTES`, about 2**25) the chance that any
 two do is below 2**-77. Such a clash could only make the search skip a configuration
-(never accept an illegal one): an `ok` is always a linearization, checked step by step
-here as it is found. The numbers come from a fixed seed, so the search stays a pure
-function of its input. The history is linearizable when no return entry is left:
-everything still in the list is pending (`info`) and may never have happened.
+it has not explored (never accept an illegal one): an `ok` always comes with a
+linearization each step of which the model took. The numbers come from a fixed seed, so
+the search stays a pure function of its input. The history is linearizable when no
+return entry is left: everything still in the list is pending (`info`) and may never have
+happened.
 
 The cache's memory is budgeted (`max_memory`, bytes): the search counts what it keeps
 (cache entries, interned states, memoized transitions, each at a bound on its size,
 `ENTRY_BYTES` etc. below) and gives up (UNKNOWN) when that passes the budget, before
 the machine runs out. The count is a function of the search alone, not of the
-allocator, so a budget gives the same verdict on every machine.
+allocator, so a budget gives the same verdict on every machine. (The models' reductions
+of pending operations, which shrink the search itself, are in chaos.checker.models.)
 
 Two reductions on top, both exact (they never change the verdict):
 - a *read-only* operation (the model promises its step never changes the state) that is
@@ -74,11 +76,15 @@ POLL_EVERY = 512
 # room for everything else; porcupine took 1 to 7 GiB on the hard histories it decides
 # in 60 s (docs/checker.md, "Limits"), and our reductions need far less for those.
 MAX_MEMORY = 4 << 30
-# What the search charges against the budget, bounds measured on CPython 3.11 (64-bit)
-# with tracemalloc (tests/test_checker_search.py holds the bound true):
-# a cache entry: a 128-bit int (48 bytes) and its slot in the set (16 bytes at a fill of
-# 1/4 after a doubling, so up to 64; the old table lives on while it grows);
-ENTRY_BYTES = 120
+# What the search charges against the budget: bounds on what CPython 3.11 (64-bit)
+# allocates, checked with tracemalloc by tests/test_checker_search.py.
+# A cache entry: a 128-bit int (48 bytes) and its share of the set's table: 16 bytes a
+# slot, at least 3/10 of slots free once the table passes 50,000 entries (it then doubles
+# when 3/5 full), so up to 53 bytes, and while it doubles the old table too (27 more);
+ENTRY_BYTES = 128
+# a fixed part for what does not grow with the configurations: the entries' lists, and the
+# set while it is small (below 50,000 entries it quadruples, up to 181 bytes an entry);
+BASE_BYTES = 4 << 20
 # a model state met: its intern table entry, id, fingerprint number and per-state list
 # slots, plus the state itself (`state_bytes`);
 STATE_BYTES = 240
@@ -304,7 +310,7 @@ def search(
         return t
 
     def charged() -> int:
-        return len(seen) * ENTRY_BYTES + kept[0]
+        return BASE_BYTES + len(seen) * ENTRY_BYTES + kept[0]
 
     has_asked = ASK_MODEL in kind  # read-only items the model must be asked about
     has_pending = PENDING in kind
