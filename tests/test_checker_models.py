@@ -329,3 +329,32 @@ def test_the_register_writes_every_value_nothing_reads_as_one_and_a_witness_show
     assert result.verdict is Verdict.ILLEGAL and result.witness is not None
     assert result.witness.state == 6  # the value the prefix really leaves
     assert result.witness.to_json()["state"] == 6
+
+
+@pytest.mark.parametrize(
+    ("name", "write", "read"),
+    [
+        ("kv", ("put", "a", "k"), ("get", "a", "k")),
+        ("register", ("write", 1, None), ("read", 1, None)),
+        ("multi-register", ("txn", [["write", "x", 1]], None), ("txn", [["read", "x", 1]], None)),
+    ],
+)
+def test_a_partition_model_checks_a_history_by_what_that_history_sees(
+    name: str, write: tuple[str, Any, Any], read: tuple[str, Any, Any]
+) -> None:
+    """A partition model given another history rebuilds what it leaves out from that one."""
+
+    def event(process: int, kind: str, f: str, value: Any, key: Any) -> dict[str, Any]:
+        return {"process": process, "type": kind, "f": f, "value": value, "key": key}
+
+    asked = [[f, k, None] for f, k, _ in read[1]] if name == "multi-register" else None
+    events = [
+        event(0, "invoke", write[0], write[1], write[2]),
+        event(0, "info", write[0], write[1], write[2]),
+        event(1, "invoke", read[0], asked, read[2]),
+        event(1, "ok", read[0], read[1], read[2]),
+    ]
+    history = history_from_events(events)
+    alone = make_model(name).for_partition(history.operations[:1])  # sees nothing
+    assert alone.prepare(history.operations[0]) is None
+    assert check(history, alone).verdict is Verdict.OK  # the read saw the write

@@ -151,7 +151,7 @@ def pending_appends(k: int) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(
     ("name", "events"),
-    [("register", hard_register_history(12)), ("kv", pending_appends(7))],
+    [("register", hard_register_history(11)), ("kv", pending_appends(7))],
     ids=["many-configurations", "many-states"],
 )
 def test_the_memory_charged_bounds_what_the_search_allocates(

@@ -189,7 +189,9 @@ class KvKeyModel(KvModel):
         return [list(ops)]
 
     def for_partition(self, ops: Sequence[Operation]) -> Model:
-        return self
+        # What is left out depends on the group's gets: never reuse another group's.
+        seen = [op.output for op in ops if op.f == GET and op.status is _OK]
+        return KvKeyModel(self.key, self.initial, seen)
 
     def describe_state(self, state: State) -> Any:
         return {str(self.key): state}

@@ -118,8 +118,9 @@ class MultiRegisterModel(BaseModel):
         return True, current
 
     def keys_of(self, op: Operation) -> set[Any]:
-        """The registers whose values the operation depends on or sets, as prepared."""
-        prepared = self.prepare(op)
+        """The registers whose values the operation depends on or sets, as prepared (by
+        the whole model: a partition model's reductions depend on its own group)."""
+        prepared = MultiRegisterModel.prepare(self, op)
         return set() if prepared is None else {m[1] for m in prepared.input}
 
     def for_partition(self, ops: Sequence[Operation]) -> Model:
@@ -167,6 +168,7 @@ class MultiRegisterPartitionModel(MultiRegisterModel):
     """
 
     def __init__(self, base: MultiRegisterModel, ops: Sequence[Operation]) -> None:
+        self._base = base
         self.defaults = base.defaults
         self.nil_unknown = base.nil_unknown
         self._options = base._options
@@ -187,4 +189,5 @@ class MultiRegisterPartitionModel(MultiRegisterModel):
         return prepared
 
     def for_partition(self, ops: Sequence[Operation]) -> Model:
-        return self
+        # What is left out depends on the group's reads: never reuse another group's.
+        return MultiRegisterPartitionModel(self._base, ops)

@@ -198,12 +198,17 @@ class RegisterPartitionModel(RegisterModel):
         merged = (WRITE, UNREAD, None) if kind is WRITE else (CAS, a, UNREAD)
         return Prepared(merged, prepared.output, False, ANYWHERE)
 
+    def describe_state(self, state: State) -> Any:
+        # A witness is told in plain(); this is for anyone who looks at the search's states.
+        return "(a value no operation reads)" if state is UNREAD else super().describe_state(state)
+
     def plain(self) -> Model:
         """This model with each value as it is (for a witness): the same verdicts."""
         return RegisterPartitionModel(self._base, self._ops, merge=False)
 
     def for_partition(self, ops: Sequence[Operation]) -> Model:
-        return self
+        # What is left out and merged depends on the group: never reuse another group's.
+        return RegisterPartitionModel(self._base, ops, self._merge)
 
 
 def cas_arguments(model: str, op: Operation) -> tuple[Frozen, Frozen]:
