@@ -185,8 +185,10 @@ class _Pending:
     result: Any = None
 
 
-def _invocation(model: str, draw: Any, process: int) -> tuple[str, Any, Any]:
-    values = st.integers(0, 2)
+def _invocation(model: str, draw: Any, process: int, wide: bool) -> tuple[str, Any, Any]:
+    # `wide`: more values to write than reads will mostly see, so that some writes are
+    # never seen (the checker leaves those out when pending).
+    values = st.integers(0, 5 if wide else 2)
     if model == "register":
         f = draw(st.sampled_from(["read", "write", "cas"]))
         if f == "read":
@@ -197,7 +199,8 @@ def _invocation(model: str, draw: Any, process: int) -> tuple[str, Any, Any]:
     if model == "kv":
         f = draw(st.sampled_from(["get", "put", "append"]))
         key = draw(st.sampled_from(["a", "b"]))
-        return f, None if f == "get" else draw(st.sampled_from(["x", "y"])), key
+        strings = ["x", "y", "z", "xz"] if wide else ["x", "y"]
+        return f, None if f == "get" else draw(st.sampled_from(strings)), key
     if model == "mutex":
         return draw(st.sampled_from(["acquire", "release"])), None, None
     micro = []
@@ -256,10 +259,16 @@ def _random_result(model: str, draw: Any, op: _Pending) -> Any:
 
 
 @st.composite
-def histories(draw: Any, model: str) -> list[dict[str, Any]]:
-    """Events (dicts in the file format) of a small history of `model`."""
-    processes = draw(st.integers(1, 3))
-    max_ops = draw(st.integers(1, 7))
+def histories(draw: Any, model: str, pending: bool = False) -> list[dict[str, Any]]:
+    """Events (dicts in the file format) of a small history of `model`.
+
+    `pending`: most operations end with an unknown outcome (info), some after taking
+    effect and some not, from more processes, writing values that reads seldom see: the
+    histories of a cluster under faults, where the checker's reductions of pending
+    operations do their work.
+    """
+    processes = draw(st.integers(2, 4) if pending else st.integers(1, 3))
+    max_ops = draw(st.integers(3, 8) if pending else st.integers(1, 7))
     honest = draw(st.booleans())
     state: Any = (
         (("x", 0), ("y", 0)) if model == "multi-register" else (None if model != "kv" else ())
@@ -280,14 +289,15 @@ def histories(draw: Any, model: str) -> list[dict[str, Any]]:
         if op is None:
             if started == max_ops:
                 continue
-            f, value, key = _invocation(model, draw, process)
+            f, value, key = _invocation(model, draw, process, pending)
             pending[process] = _Pending(f, value, key)
             emit(process, "invoke", pending[process], value)
             started += 1
             if draw(st.integers(0, 5)) == 0:  # sometimes a nemesis line
                 events.append({"process": "nemesis", "type": "info", "f": "kill", "value": None})
             continue
-        action = draw(st.sampled_from(["apply", "complete", "complete", "info"]))
+        outcomes = ["apply", "complete", "info", "info"] if pending else ["complete", "info"]
+        action = draw(st.sampled_from(["apply", "complete", *outcomes]))
         if action == "apply" and not op.applied:
             state = _apply(model, state, op, process)
             op.applied = True
@@ -341,12 +351,15 @@ def hard_register_history(k: int) -> list[dict[str, Any]]:
 
     k writes of distinct values are all pending (info), then a read returns a value none
     of them wrote: every subset of the writes, in every order that ends on a different
-    value, has to be tried. (Whatever heuristics the search gains, it cannot know.)
+    value, has to be tried. (Whatever heuristics the search gains, it cannot know.) Each
+    value is read once more afterwards, so that no write can be left out as one that
+    nothing sees.
     """
     events: list[dict[str, Any]] = []
     for process in range(k):
         events.append({"process": process, "type": "invoke", "f": "write", "value": process})
         events.append({"process": process, "type": "info", "f": "write", "value": process})
-    events.append({"process": k, "type": "invoke", "f": "read", "value": None})
-    events.append({"process": k, "type": "ok", "f": "read", "value": -1})
+    for value in (-1, *range(k)):
+        events.append({"process": k, "type": "invoke", "f": "read", "value": None})
+        events.append({"process": k, "type": "ok", "f": "read", "value": value})
     return events

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bench.hard_histories import CASES, recorded
 from chaos.checker.corpus import find_corpus
 from chaos.commands.check import parse_options
 from tests.checker_reference import hard_register_history
@@ -20,13 +22,16 @@ ILLEGAL_FILE = CORPUS / "etcd-register" / "etcd_000.jsonl"
 ETCD = ["--model", "register", "--option", "initial=null", "--option", "fail=definite"]
 
 
-def chaos_check(*args: str | Path) -> subprocess.CompletedProcess[str]:
+def chaos_check(
+    *args: str | Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "raftcluster", "chaos", "check", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -74,6 +79,27 @@ def test_unknown_when_the_budget_runs_out(tmp_path: Path) -> None:
     assert run.returncode == 2
     data = answer(run)
     assert data["verdict"] == "unknown" and "time budget ran out" in data["reason"]
+
+
+def test_the_memory_budget_stops_the_search_at_the_same_place_in_any_process(
+    tmp_path: Path,
+) -> None:
+    """The search and what it counts are a function of the history: not of the hash seed
+    (string hashes differ from process to process), the allocator or the machine."""
+    case = next(c for c in CASES if c.name == "kv-c50-k10-n40-p05-s1")  # 36 MiB to decide
+    hard = tmp_path / "hard.jsonl"
+    hard.write_text("".join(json.dumps(e) + "\n" for e in recorded(case)))
+    runs = [
+        chaos_check(
+            hard, "--model", "kv", "--max-memory", "12", "--json", env={"PYTHONHASHSEED": seed}
+        )
+        for seed in ("1", "2")
+    ]
+    assert [run.returncode for run in runs] == [2, 2]
+    first, second = (answer(run) for run in runs)
+    assert first["verdict"] == "unknown" and "memory budget (12.0 MiB) reached" in first["reason"]
+    for field in ("configurations", "memory_mib", "reason", "operations", "partitions"):
+        assert first[field] == second[field], field
 
 
 @pytest.mark.parametrize(

@@ -60,7 +60,8 @@ def test_verdict(entry: CorpusEntry) -> None:
     history = load_history(CORPUS / entry.file)
     model = make_model(entry.model, entry.options)
     result = check(history, model, timeout_s=BUDGET_S)
-    assert result.verdict.value == entry.expected_verdict, result.reason
+    assert result.verdict is not Verdict.UNKNOWN, f"no verdict: {result.reason}"
+    assert result.verdict.value == entry.expected_verdict
     assert result.operations == len(history.operations)
     if result.verdict is Verdict.ILLEGAL:
         assert result.witness is not None

@@ -214,13 +214,27 @@ def test_partitions() -> None:
     assert sorted(len(g) for g in groups) == [1, 1, 2]
     assert all(len({(type(o.key), o.key) for o in g}) == 1 for g in groups)
     multi = make_model("multi-register")
+
+    def txn(status: str, *micro: tuple[str, str, Any], id: int) -> Operation:
+        asked = [[f, k, None if f == "read" else v] for f, k, v in micro]
+        return op("txn", status, asked, [list(m) for m in micro], id=id)
+
     txns = [
-        op("txn", value=[["read", "x", None]], id=0),
-        op("txn", value=[["read", "y", None], ["write", "z", 1]], id=1),
-        op("txn", value=[["write", "w", 1]], id=2),
-        op("txn", value=[["write", "z", 2], ["read", "x", None]], id=3),
+        txn("ok", ("read", "x", 1), id=0),
+        txn("ok", ("read", "y", 1), ("write", "z", 1), id=1),
+        txn("ok", ("write", "w", 1), id=2),
+        txn("ok", ("write", "z", 2), ("read", "x", 1), id=3),
+        # The model keeps only the writes of a pending transaction, and nothing of a failed
+        # one: they tie no other registers together.
+        txn("info", ("read", "w", None), ("write", "v", 1), id=4),
+        txn("fail", ("read", "x", None), ("write", "w", 2), id=5),
     ]
-    assert sorted(sorted(o.id for o in g) for g in multi.partition(txns)) == [[0, 1, 3], [2]]
+    assert sorted(sorted(o.id for o in g) for g in multi.partition(txns)) == [
+        [0, 1, 3],
+        [2],
+        [4],
+        [5],
+    ]
 
 
 def test_every_model_is_registered() -> None:
@@ -258,3 +272,89 @@ def test_the_docs_example_model_works() -> None:
     assert check(lost, counter).verdict is Verdict.OK  # the add may never have happened
     with pytest.raises(ModelError, match="unknown option"):
         make_model("counter", {"start": 1})
+
+
+def test_a_partition_leaves_out_the_pending_writes_nothing_can_see() -> None:
+    """The rules; that leaving them out never changes a verdict is test_checker_bruteforce's."""
+
+    def kept(name: str, pending: Operation, *others: Operation, **options: Any) -> bool:
+        model = make_model(name, options)
+        assert model.prepare(pending) is not None  # the whole model leaves nothing out
+        return model.for_partition([pending, *others]).prepare(pending) is not None
+
+    def get(seen: str) -> Operation:
+        return op("get", output=seen, key="k", id=2)
+
+    # kv: a put is seen by a get whose string starts with it, an append by one containing it.
+    put, append = op("put", "info", "ab", key="k"), op("append", "info", "ab", key="k")
+    assert kept("kv", put, get("abc")) and kept("kv", append, get("cabd"))
+    assert not kept("kv", put, get("cab"), get("a")) and not kept("kv", append, get("ba"))
+    assert kept("kv", op("put", "ok", "ab", key="k"))  # one that returned is never left out
+    # register: a value is seen by a read of it or a cas expecting it; while a definitely
+    # failed cas is there, every value counts as seen. A pending cas sets its new value.
+    write, cas = op("write", "info", 5), op("cas", "info", [1, 5])
+    assert not kept("register", write) and not kept("register", cas, op("read", output=1))
+    assert kept("register", write, op("read", output=5))
+    assert kept("register", write, op("cas", "ok", [5, 6]))
+    assert not kept("register", write, op("cas", "fail", [1, 6]))  # did not happen
+    assert kept("register", write, op("cas", "fail", [1, 6]), fail="definite")
+    nil = op("write", "info", None)
+    assert kept("register", nil, op("read", output=None))
+    assert not kept("register", nil, op("read", output=None), read_nil="unknown-value")
+    # multi-register: a transaction is seen when a read of one of its writes is.
+    txn = op("txn", "info", [["write", "x", 1], ["write", "y", 2]])
+    reads = [["read", "x", None], ["read", "y", None]]
+    assert kept("multi-register", txn, op("txn", value=reads, output=[reads[0], ["read", "y", 2]]))
+    assert not kept(
+        "multi-register", txn, op("txn", value=reads, output=[reads[0], ["read", "y", 1]])
+    )
+
+
+def test_the_register_writes_every_value_nothing_reads_as_one_and_a_witness_shows_it_real() -> None:
+    events = [
+        {"process": 0, "type": "invoke", "f": "write", "value": 5},
+        {"process": 0, "type": "ok", "f": "write", "value": 5},
+        {"process": 0, "type": "invoke", "f": "write", "value": 6},
+        {"process": 0, "type": "ok", "f": "write", "value": 6},
+        {"process": 1, "type": "invoke", "f": "read", "value": None},
+        {"process": 1, "type": "ok", "f": "read", "value": 7},
+    ]
+    history = history_from_events(events)
+    model = make_model("register", {"initial": 7})
+    part = model.for_partition(history.operations)
+    five, six = (part.prepare(o) for o in history.operations[:2])
+    assert five is not None and six is not None and five.input == six.input  # one value
+    assert part.init() == 7  # read: kept as it is
+    result = check(history, model)
+    assert result.verdict is Verdict.ILLEGAL and result.witness is not None
+    assert result.witness.state == 6  # the value the prefix really leaves
+    assert result.witness.to_json()["state"] == 6
+
+
+@pytest.mark.parametrize(
+    ("name", "write", "read"),
+    [
+        ("kv", ("put", "a", "k"), ("get", "a", "k")),
+        ("register", ("write", 1, None), ("read", 1, None)),
+        ("multi-register", ("txn", [["write", "x", 1]], None), ("txn", [["read", "x", 1]], None)),
+    ],
+)
+def test_a_partition_model_checks_a_history_by_what_that_history_sees(
+    name: str, write: tuple[str, Any, Any], read: tuple[str, Any, Any]
+) -> None:
+    """A partition model given another history rebuilds what it leaves out from that one."""
+
+    def event(process: int, kind: str, f: str, value: Any, key: Any) -> dict[str, Any]:
+        return {"process": process, "type": kind, "f": f, "value": value, "key": key}
+
+    asked = [[f, k, None] for f, k, _ in read[1]] if name == "multi-register" else None
+    events = [
+        event(0, "invoke", write[0], write[1], write[2]),
+        event(0, "info", write[0], write[1], write[2]),
+        event(1, "invoke", read[0], asked, read[2]),
+        event(1, "ok", read[0], read[1], read[2]),
+    ]
+    history = history_from_events(events)
+    alone = make_model(name).for_partition(history.operations[:1])  # sees nothing
+    assert alone.prepare(history.operations[0]) is None
+    assert check(history, alone).verdict is Verdict.OK  # the read saw the write

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from typing import Any
 
 import pytest
 
 from chaos.checker import Verdict, check, history_from_events, make_model
 from chaos.checker.models.register import RegisterModel
-from chaos.checker.search import Item, Outcome, search
-from chaos.checker.verdict import Never
+from chaos.checker.search import (
+    BASE_BYTES,
+    ENTRY_BYTES,
+    MEMO_BYTES,
+    POLL_EVERY,
+    Item,
+    Outcome,
+    search,
+)
+from chaos.checker.verdict import Never, partitions_of, prepare
 from tests.checker_reference import hard_register_history
 
 REGISTER = RegisterModel(initial=0)
@@ -94,10 +103,69 @@ def test_a_budget_that_suffices_changes_nothing() -> None:
     assert search(items, REGISTER.init(), REGISTER.step, AfterPolls(10)).outcome is Outcome.ILLEGAL
 
 
-def test_the_configuration_limit_gives_unknown_too() -> None:
-    history = history_from_events(hard_register_history(10))
+def test_the_memory_budget_gives_unknown_too() -> None:
+    history = history_from_events(hard_register_history(12))  # ~25,000 configurations
     model = make_model("register")
-    result = check(history, model, max_configurations=1000)
+    assert check(history, model).configurations > 20_000
+    budget = BASE_BYTES + (1 << 20)  # room for ~8,000 configurations
+    result = check(history, model, max_memory=budget)
     assert result.verdict is Verdict.UNKNOWN
-    assert "configuration limit reached" in result.reason
-    assert result.configurations < 1000 + 512
+    assert "memory budget (5.0 MiB) reached" in result.reason
+    # Looked at every POLL_EVERY configurations: past the budget by at most that many.
+    assert budget < result.memory < budget + POLL_EVERY * (ENTRY_BYTES + 4 * MEMO_BYTES)
+    assert result.configurations < 1.5 * (1 << 20) / ENTRY_BYTES
+    with pytest.raises(ValueError, match="max_memory must be positive"):
+        check(history, model, max_memory=0)
+
+
+def test_a_pending_operation_called_after_the_last_return_is_left_out() -> None:
+    events = [
+        {"process": 0, "type": "invoke", "f": "read", "value": None},
+        {"process": 0, "type": "ok", "f": "read", "value": 0},
+        {"process": 1, "type": "invoke", "f": "write", "value": 0},  # after it: left out
+        {"process": 1, "type": "info", "f": "write", "value": 0},
+        {"process": 2, "type": "invoke", "f": "write", "value": 7},  # never answered
+    ]
+    result = check(history_from_events(events), make_model("register", {"initial": 0}))
+    assert result.verdict is Verdict.OK
+    assert (result.checked, result.dropped) == (1, 2)
+    # One called before that return is kept (a read of its value makes the model keep it).
+    early = [events[2], *events[:2], events[3]]
+    result = check(history_from_events(early), make_model("register", {"initial": 0}))
+    assert (result.checked, result.dropped) == (2, 0)
+
+
+def pending_appends(k: int) -> list[dict[str, Any]]:
+    """k pending appends of distinct strings, and a get no order of them gives: the search
+    meets every sequence of distinct appends, each a new state (13,700 for k = 7)."""
+    strings = [letter * 40 for letter in "abcdefghij"[:k]]
+    events: list[dict[str, Any]] = []
+    for process, s in enumerate(strings):
+        for kind in ("invoke", "info"):
+            events.append({"process": process, "type": kind, "f": "append", "key": "k", "value": s})
+    seen = "z" + "".join(strings)  # contains every append, so none is left out
+    events.append({"process": k, "type": "invoke", "f": "get", "key": "k", "value": None})
+    events.append({"process": k, "type": "ok", "f": "get", "key": "k", "value": seen})
+    return events
+
+
+@pytest.mark.parametrize(
+    ("name", "events"),
+    [("register", hard_register_history(11)), ("kv", pending_appends(7))],
+    ids=["many-configurations", "many-states"],
+)
+def test_the_memory_charged_bounds_what_the_search_allocates(
+    name: str, events: list[dict[str, Any]]
+) -> None:
+    model = make_model(name)
+    (group,) = partitions_of(history_from_events(events).operations, model)
+    part = prepare(group, model)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        result = search(part.items, part.model.init(), part.model.step, Never())
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert result.outcome is Outcome.ILLEGAL and result.configurations > 10_000
+    assert peak <= result.memory, (peak, result.memory)

@@ -17,6 +17,8 @@ things (see docs/checker.md, "Adding a model"):
   checked on its own (P-compositionality); one group when nothing is independent.
   `for_partition(group)` may return a model specialised to one group (the kv model
   returns one whose state is one key's string); it prepares and steps that group;
+- `plain()`: the model a witness is told in, with states as they are (a partition model
+  may merge states nothing tells apart; see BaseModel.plain);
 - `describe_state(state)` and `describe_operation(op)`: for witnesses and reports.
 """
 
@@ -70,6 +72,10 @@ class Model(Protocol):
         """The model that checks one partition (often `self`; see BaseModel)."""
         ...
 
+    def plain(self) -> Model:
+        """The model a witness is told in (often `self`; see BaseModel)."""
+        ...
+
     def describe_state(self, state: State) -> Any: ...
 
     def describe_operation(self, op: Operation) -> str: ...
@@ -91,6 +97,15 @@ class BaseModel:
 
         The default is the model itself. A model over many keys can return one whose
         state is a single key's value: smaller states, cheaper steps, `only_in` lookups.
+        """
+        return self  # type: ignore[return-value]
+
+    def plain(self) -> Model:
+        """The same model with states as they are, for a witness: the default is itself.
+
+        A partition model may merge states that no operation of its partition tells apart
+        (the register writes every value no operation reads as one); its `plain()` keeps
+        them apart, so that the witness shows the real state. Both give the same verdicts.
         """
         return self  # type: ignore[return-value]
 

@@ -4,11 +4,28 @@ Every call and return is an entry of a doubly linked list in real-time order. Th
 *window* is the call entries before the first return entry still in the list: the
 operations that may take effect next. Linearizing one *lifts* its call and return
 entries out of the list; backtracking *unlifts* them (dancing links, so both are O(1)).
-A configuration is (set of linearized operations, model state); the set is an int used
-as a bitset and states are interned to small ints, and every configuration entered is
-remembered so that none is explored twice (Lowe's cache). The history is linearizable
-when no return entry is left: everything still in the list is pending (`info`) and may
-never have happened.
+A configuration is (set of linearized operations, model state); states are interned to
+small ids, and every configuration entered is remembered so that none is explored twice
+(Lowe's cache). The cache holds a 128-bit *fingerprint* of each configuration, not the
+configuration: each item and each state id gets a fixed pseudo-random 128-bit number, and
+a configuration's fingerprint is the XOR of its items' numbers and its state's (Zobrist
+hashing), updated by one XOR as an item is linearized or taken back. A fingerprint costs
+the same 48-byte int however long the partition, where the set itself as an int bitset
+costs n/8 bytes; two configurations share one with probability 2**-128, so over the
+most a cache can hold (`MAX_MEMORY` / `ENTRY_BYTES`, about 2**25) the chance that any
+two do is below 2**-77. Such a clash could only make the search skip a configuration
+it has not explored (never accept an illegal one): an `ok` always comes with a
+linearization each step of which the model took. The numbers come from a fixed seed, so
+the search stays a pure function of its input. The history is linearizable when no
+return entry is left: everything still in the list is pending (`info`) and may never have
+happened.
+
+The cache's memory is budgeted (`max_memory`, bytes): the search counts what it keeps
+(cache entries, interned states, memoized transitions, each at a bound on its size,
+`ENTRY_BYTES` etc. below) and gives up (UNKNOWN) when that passes the budget, before
+the machine runs out. The count is a function of the search alone, not of the
+allocator, so a budget gives the same verdict on every machine. (The models' reductions
+of pending operations, which shrink the search itself, are in chaos.checker.models.)
 
 Two reductions on top, both exact (they never change the verdict):
 - a *read-only* operation (the model promises its step never changes the state) that is
@@ -35,6 +52,7 @@ per pair however often the search comes back.
 from __future__ import annotations
 
 import enum
+import random
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Final, NamedTuple, Protocol
 
@@ -53,9 +71,28 @@ ANYWHERE: Final[Any] = _Anywhere()
 
 # How many configurations are entered between two looks at the deadline.
 POLL_EVERY = 512
-# The default bound on configurations per search: ten times what the hardest corpus
-# history needs, and a few hundred megabytes of cache at most.
-MAX_CONFIGURATIONS = 2_000_000
+# The default memory budget of one search, in bytes: 4 GiB, a sixth of the 23 GiB of the
+# project's machines, so that the two checks a `-n 2` test run may hold at once leave
+# room for everything else; porcupine took 1 to 7 GiB on the hard histories it decides
+# in 60 s (docs/checker.md, "Limits"), and our reductions need far less for those.
+MAX_MEMORY = 4 << 30
+# What the search charges against the budget: bounds on what CPython 3.11 (64-bit)
+# allocates, checked with tracemalloc by tests/test_checker_search.py.
+# A cache entry: a 128-bit int (48 bytes) and its share of the set's table: 16 bytes a
+# slot, at least 3/10 of slots free once the table passes 50,000 entries (it then doubles
+# when 3/5 full), so up to 53 bytes, and while it doubles the old table too (27 more);
+ENTRY_BYTES = 128
+# a fixed part for what does not grow with the configurations: the entries' lists, and the
+# set while it is small (below 50,000 entries it quadruples, up to 181 bytes an entry);
+BASE_BYTES = 4 << 20
+# a model state met: its intern table entry, id, fingerprint number and per-state list
+# slots, plus the state itself (`state_bytes`);
+STATE_BYTES = 240
+# a memoized transition (item, state id) -> state id: a dict entry and its int.
+MEMO_BYTES = 100
+# The fingerprints' width (see above) and the seed of their numbers.
+FINGERPRINT_BITS = 128
+FINGERPRINT_SEED = 0x11A8
 # Kinds of item.
 UPDATE = 0  # may change the state, returned
 ASK_MODEL = 1  # read-only, legal where `step` says
@@ -118,6 +155,8 @@ class SearchResult:
     dead_end: DeadEnd | None  # when ILLEGAL
     configurations: int  # configurations entered
     states: int  # distinct model states met
+    memory: int  # bytes charged at the end (see ENTRY_BYTES): the most the search kept
+    over_budget: bool = False  # when UNKNOWN: the memory budget ran out (else the deadline)
 
 
 class _List(NamedTuple):
@@ -181,16 +220,19 @@ def search(
     init: Hashable,
     step: Step,
     deadline: Deadline,
-    max_configurations: int = MAX_CONFIGURATIONS,
+    max_memory: int = MAX_MEMORY,
 ) -> SearchResult:
     """Find a linearization of `items` (in order of call) from `init`, or show there is none.
 
-    Gives up (UNKNOWN) when `deadline` expires or after `max_configurations`, which
-    bounds the memory of the cache (about 100 bytes a configuration).
+    Gives up (UNKNOWN) when `deadline` expires or when what the search keeps passes
+    `max_memory` bytes (as counted: see `ENTRY_BYTES`); both are looked at every
+    `POLL_EVERY` configurations.
     """
     calls = [item.call for item in items]
     if calls != sorted(calls):
         raise ValueError("search() takes items in order of call")
+    if max_memory <= 0:
+        raise ValueError(f"max_memory must be positive, not {max_memory}")
     n = len(items)
     rets = [item[1] for item in items]
     inputs = [item[2] for item in items]
@@ -235,14 +277,19 @@ def search(
             twin[i] = _twin(last_twin, i, inputs[i], outputs[i])
     nxt, prv, cop, rop, cent, rent, rnx, rpv = _entries(calls, rets)
     tail = len(nxt) - 1
-    bits = [1 << i for i in range(n)]
+    numbers = random.Random(FINGERPRINT_SEED)
+    zi = [numbers.getrandbits(FINGERPRINT_BITS) for _ in range(n)]  # per item
+    done = bytearray(n)  # per item: 1 while linearized
     states: list[Hashable] = [init]
     state_ids: dict[Hashable, int] = {init: 0}
-    seen: list[set[int]] = [set()]  # per state id: the linearized sets entered with it
+    zs = [numbers.getrandbits(FINGERPRINT_BITS)]  # per state id
+    seen: set[int] = set()  # fingerprints of the configurations entered
     # Per state id: the sentinel of the group of items legal only in that state, or -1.
     legal_here: list[int] = [n + group_of[init] if init in group_of else -1]
     # Per item: state id -> state id after it, -1 if illegal there (-2 means not yet known).
     trans: list[dict[int, int]] = [{} for _ in range(n)]
+    # What the states and transitions met so far are charged (see STATE_BYTES).
+    kept = [STATE_BYTES + state_bytes(init)]
 
     def transition(i: int, sid: int) -> int:
         """The state id after item i from state id sid, or -1 if illegal (memoized)."""
@@ -253,12 +300,17 @@ def search(
                 t = len(states)
                 states.append(new)
                 state_ids[new] = t
-                seen.append(set())
+                zs.append(numbers.getrandbits(FINGERPRINT_BITS))
                 legal_here.append(n + group_of[new] if new in group_of else -1)
+                kept[0] += STATE_BYTES + state_bytes(new)
         else:
             t = -1
         trans[i][sid] = t
+        kept[0] += MEMO_BYTES
         return t
+
+    def charged() -> int:
+        return BASE_BYTES + len(seen) * ENTRY_BYTES + kept[0]
 
     has_asked = ASK_MODEL in kind  # read-only items the model must be asked about
     has_pending = PENDING in kind
@@ -266,7 +318,7 @@ def search(
     stack_sid: list[int] = []  # the state id before each
     stack_mode: list[int] = []  # how to go on when backtracking over each: its kind, or FORCED
     dead_end: DeadEnd | None = None
-    lin = 0
+    zl = 0  # the XOR of the numbers of the linearized items
     sid = 0
     entered = 0
     t = 0
@@ -274,11 +326,13 @@ def search(
     while True:
         # A configuration entered for the first time.
         entered += 1
-        if not entered % POLL_EVERY and (deadline.expired() or entered >= max_configurations):
-            return SearchResult(Outcome.UNKNOWN, None, None, entered, len(states))
+        if not entered % POLL_EVERY and (deadline.expired() or charged() > max_memory):
+            return SearchResult(
+                Outcome.UNKNOWN, None, None, entered, len(states), charged(), charged() > max_memory
+            )
         end = rnx[0]  # the window ends at the first return entry left
         if end == tail:  # every item that returned is linearized; the rest may never happen
-            return SearchResult(Outcome.OK, tuple(stack), None, entered, len(states))
+            return SearchResult(Outcome.OK, tuple(stack), None, entered, len(states), charged())
         # The read-only rule: an item legal only in this state, called in the window...
         forced = False
         head = legal_here[sid]
@@ -308,12 +362,12 @@ def search(
                         forced = True
                         break
                 elif (not k and (choice < 0 or goal >= 0)) or (
-                    k == PENDING and goal >= 0 and (twin[i] < 0 or lin & bits[twin[i]])
+                    k == PENDING and goal >= 0 and (twin[i] < 0 or done[twin[i]])
                 ):
                     t = trans[i].get(sid, -2)
                     if t == -2:
                         t = transition(i, sid)
-                    if t >= 0 and lin | bits[i] not in seen[t]:
+                    if t >= 0 and zl ^ zi[i] ^ zs[t] not in seen:
                         if goal >= 0 and legal_here[t] == goal:
                             choice = i
                             choice_sid = t
@@ -349,25 +403,25 @@ def search(
                     while i >= 0:
                         if kind[i] == PENDING:
                             tw = twin[i]
-                            if tw < 0 or lin & bits[tw]:
+                            if tw < 0 or done[tw]:
                                 t = trans[i].get(sid, -2)
                                 if t == -2:
                                     t = transition(i, sid)
-                                if t >= 0 and lin | bits[i] not in seen[t]:
+                                if t >= 0 and zl ^ zi[i] ^ zs[t] not in seen:
                                     break
                         e = nxt[e]
                         i = cop[e]
                 if i < 0 and (dead_end is None or len(stack) > len(dead_end.prefix)):
                     dead_end = _dead_end(stack, states[sid], end, nxt, cop, rop)
         if forced:
-            new_lin = lin | bits[i]
-            cache = seen[sid]
-            if new_lin not in cache:
-                cache.add(new_lin)
+            key = zl ^ zi[i] ^ zs[sid]
+            if key not in seen:
+                seen.add(key)
                 stack.append(i)
                 stack_sid.append(sid)
                 stack_mode.append(FORCED)
-                lin = new_lin
+                zl ^= zi[i]
+                done[i] = 1
                 if kind[i] == ASK_BY_STATE:
                     p, x = vprev[i], vnext[i]
                     vnext[p] = x
@@ -392,11 +446,14 @@ def search(
                 forced = False
                 while True:
                     if not stack:
-                        return SearchResult(Outcome.ILLEGAL, None, dead_end, entered, len(states))
+                        return SearchResult(
+                            Outcome.ILLEGAL, None, dead_end, entered, len(states), charged()
+                        )
                     i = stack.pop()
                     sid = stack_sid.pop()
                     mode = stack_mode.pop()
-                    lin ^= bits[i]
+                    zl ^= zi[i]
+                    done[i] = 0
                     r = rent[i]
                     if r >= 0:
                         p, x = prv[r], nxt[r]
@@ -428,11 +485,11 @@ def search(
                     while i >= 0:
                         if kind[i] == mode:
                             tw = twin[i]
-                            if tw < 0 or lin & bits[tw]:
+                            if tw < 0 or done[tw]:
                                 t = trans[i].get(sid, -2)
                                 if t == -2:
                                     t = transition(i, sid)
-                                if t >= 0 and lin | bits[i] not in seen[t]:
+                                if t >= 0 and zl ^ zi[i] ^ zs[t] not in seen:
                                     break
                         e = nxt[e]
                         i = cop[e]
@@ -443,13 +500,13 @@ def search(
                 if i < 0:
                     continue  # no alternative here either
             # Take item i into the linearization, reaching state id t.
-            new_lin = lin | bits[i]
-            seen[t].add(new_lin)
+            zl ^= zi[i]
+            done[i] = 1
+            seen.add(zl ^ zs[t])
             stack.append(i)
             stack_sid.append(sid)
             stack_mode.append(mode)
             sid = t
-            lin = new_lin
             c = cent[i]
             p, x = prv[c], nxt[c]
             nxt[p] = x
@@ -463,6 +520,20 @@ def search(
                 rnx[p] = x
                 rpv[x] = p
             break
+
+
+def state_bytes(state: Any) -> int:
+    """What a state is charged beyond `STATE_BYTES`: its length, for the kinds that have one.
+
+    A function of the value alone (not of the allocator), so a budget gives the same verdict
+    on every machine: a string or bytes is charged a byte a character, a tuple or frozenset
+    (the states of the models over many keys) 64 bytes and its elements.
+    """
+    if isinstance(state, (str, bytes)):
+        return len(state)
+    if isinstance(state, (tuple, frozenset)):
+        return 64 + sum(16 + state_bytes(x) for x in state)
+    return 0
 
 
 def _dead_end(

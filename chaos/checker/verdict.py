@@ -20,7 +20,7 @@ from chaos.checker.errors import ModelError
 from chaos.checker.history import History, Operation, Status
 from chaos.checker.model import Model
 from chaos.checker.search import (
-    MAX_CONFIGURATIONS,
+    MAX_MEMORY,
     Deadline,
     Item,
     Outcome,
@@ -101,6 +101,7 @@ class CheckResult:
     partitions_linearizable: int  # partitions shown linearizable
     largest_partition: int  # operations checked in the largest partition examined
     configurations: int  # configurations entered, over all partitions examined
+    memory: int = 0  # bytes the largest search kept, as charged against `max_memory`
     witness: Witness | None = None  # when illegal
     reason: str = ""  # when unknown: what ran out
     # When ok: for each partition, its operation ids in linearized order.
@@ -130,6 +131,7 @@ class CheckResult:
                 "largest": self.largest_partition,
             },
             "configurations": self.configurations,
+            "memory_mib": round(self.memory / (1 << 20), 1),
             "witness": self.witness.to_json() if self.witness else None,
             "reason": self.reason or None,
         }
@@ -153,6 +155,7 @@ class _Tally:
     largest: int = 0
     linearizable: int = 0
     configurations: int = 0
+    memory: int = 0
 
     def add(self, group_size: int, part: _Partition) -> None:
         self.checked += len(part.items)
@@ -168,7 +171,7 @@ def check(
     timeout_s: float | None = None,
     deadline: Deadline | None = None,
     core_timeout_s: float | None = None,
-    max_configurations: int = MAX_CONFIGURATIONS,
+    max_memory: int = MAX_MEMORY,
     clock: Clock = time.perf_counter,
 ) -> CheckResult:
     """Check `history` against `model`.
@@ -177,8 +180,9 @@ def check(
     one shared by several checks); when it runs out the verdict is `unknown`. For an
     illegal history the witness is always given; with `core_timeout_s` it also holds a
     core (see `chaos.checker.witness`), searched for at most that many seconds more.
-    `max_configurations` bounds each partition's search (and so its memory): past it the
-    verdict is `unknown` too. `clock` (seconds) times the check and the budgets.
+    `max_memory` bounds what each partition's search keeps, in bytes (as counted by the
+    search, see `chaos.checker.search.ENTRY_BYTES`): past it the verdict is `unknown` too.
+    `clock` (seconds) times the check and the budgets.
     """
     started = clock()
     if deadline is None:
@@ -195,10 +199,9 @@ def check(
         part = prepare(group, model)
         tally.add(len(group), part)
         examined += len(group)
-        result = search(
-            part.items, part.model.init(), part.model.step, deadline, max_configurations
-        )
+        result = search(part.items, part.model.init(), part.model.step, deadline, max_memory)
         tally.configurations += result.configurations
+        tally.memory = max(tally.memory, result.memory)
         if result.outcome is Outcome.OK:
             assert result.linearization is not None
             orders.append(tuple(part.ops[i].id for i in result.linearization))
@@ -206,14 +209,15 @@ def check(
             continue
         if result.outcome is Outcome.UNKNOWN:
             limit = (
-                "configuration limit reached"
-                if result.configurations >= max_configurations
+                f"memory budget ({_mib(max_memory)}) reached"
+                if result.over_budget
                 else "time budget ran out"
             )
             verdict = Verdict.UNKNOWN
             reason = (
                 f"{limit} in partition {index + 1} of {len(groups)} "
-                f"({len(part.items)} operations, {result.configurations} configurations)"
+                f"({len(part.items)} operations, {result.configurations} configurations, "
+                f"{_mib(result.memory)} kept)"
             )
         else:
             verdict = Verdict.ILLEGAL
@@ -235,6 +239,7 @@ def check(
         tally.linearizable,
         tally.largest,
         tally.configurations,
+        tally.memory,
         witness,
         reason,
         tuple(orders) if verdict is Verdict.OK else (),
@@ -260,18 +265,38 @@ def partitions_of(ops: Sequence[Operation], model: Model) -> list[list[Operation
 
 
 def prepare(group: Sequence[Operation], model: Model) -> _Partition:
-    """One partition (in order of call) as its model sees it."""
+    """One partition (in order of call) as its model sees it.
+
+    Besides what the model leaves out, a pending operation called after the last return
+    of the partition is left out: it constrains nothing. Exact: it could only take effect
+    after that return, so after every operation that returned (each took effect before
+    its return), with nothing but other pending operations after it, which may all never
+    have happened; a linearization that has it, less it, is one that has not.
+    """
     sub = model.for_partition(group)
     kept: list[Operation] = []
     items: list[Item] = []
     prepare_one = sub.prepare
+    last_return = -1
     for op in group:
         p = prepare_one(op)
         if p is not None:
             kept.append(op)
             ret = None if op.status is _INFO else op.complete
+            if ret is not None and ret > last_return:
+                last_return = ret
             items.append(_new_tuple(Item, (op.call, ret, *p)))
+    if items and items[-1].call > last_return:  # items come in order of call
+        early = [
+            k for k, item in enumerate(items) if item.ret is not None or item.call <= last_return
+        ]
+        kept = [kept[k] for k in early]
+        items = [items[k] for k in early]
     return _Partition(sub, tuple(kept), tuple(items))
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MiB"
 
 
 def relax(ops: Sequence[Operation], keep: Collection[int], model: Model) -> tuple[Operation, ...]:
@@ -284,7 +309,7 @@ def relax(ops: Sequence[Operation], keep: Collection[int], model: Model) -> tupl
     """
     relaxed = []
     for op in ops:
-        if op.id in keep:
+        if op.id in keep or op.status is _INFO:  # pending already: as relaxed as can be
             relaxed.append(op)
             continue
         p = model.for_partition([op]).prepare(op)
@@ -301,15 +326,24 @@ def _witness(
     clock: Clock,
 ) -> Witness:
     assert result.dead_end is not None, "an illegal search always records a dead end"
+    # The witness is told in the plain model: the state the prefix really leads to.
+    plain = part.model.plain()
+    state = plain.init()
+    for i in result.dead_end.prefix:
+        prepared = plain.prepare(part.ops[i])
+        assert prepared is not None, "the plain model keeps what its partition model keeps"
+        legal, state = plain.step(state, prepared.input, prepared.output)
+        assert legal, "the plain model gives the same verdicts"
+    dead_end = attrs.evolve(result.dead_end, state=state)
     if core_timeout_s is None:
-        return build_witness(part.model, part.ops, part.items, index, result.dead_end, None)
+        return build_witness(plain, part.ops, part.items, index, dead_end, None)
     started = clock()
     witness = build_witness(
-        part.model,
+        plain,
         part.ops,
         part.items,
         index,
-        result.dead_end,
+        dead_end,
         _core_test(part, ClockDeadline(started + core_timeout_s, clock), core_timeout_s, clock),
     )
     return attrs.evolve(witness, core_elapsed_s=clock() - started)

@@ -24,7 +24,7 @@ from chaos.checker import (
     load_history,
     make_model,
 )
-from chaos.checker.search import MAX_CONFIGURATIONS
+from chaos.checker.search import MAX_MEMORY
 from raftcluster.cli.output import add_json_flag, emit
 
 EXIT_OK = 0
@@ -81,12 +81,12 @@ def register(chaos_sub: Any) -> None:
         help="refuse histories with more operations (default %(default)s)",
     )
     parser.add_argument(
-        "--max-configurations",
+        "--max-memory",
         type=int,
-        default=MAX_CONFIGURATIONS,
-        metavar="N",
-        help="give up (unknown) after N configurations in one partition, which bounds "
-        "memory (default %(default)s)",
+        default=MAX_MEMORY >> 20,
+        metavar="MIB",
+        help="memory budget of the search, in MiB (default %(default)s): past it the "
+        "verdict is unknown, before the machine runs out",
     )
     parser.add_argument(
         "--linearization",
@@ -117,8 +117,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.timeout <= 0 or args.core_timeout < 0:
             raise UsageError("--timeout must be positive and --core-timeout not negative")
-        if args.max_operations <= 0 or args.max_configurations <= 0:
-            raise UsageError("--max-operations and --max-configurations must be positive")
+        if args.max_operations <= 0 or args.max_memory <= 0:
+            raise UsageError("--max-operations and --max-memory must be positive")
         model = make_model(args.model, parse_options(args.option))
         history = load_history(args.file, HistoryLimits(max_operations=args.max_operations))
         result = check(
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
             model,
             timeout_s=args.timeout,
             core_timeout_s=args.core_timeout or None,
-            max_configurations=args.max_configurations,
+            max_memory=args.max_memory << 20,
         )
     except (UsageError, ModelError, HistoryError) as e:  # prepare() may reject an operation
         return _fail(args, e)

@@ -8,6 +8,10 @@ append had no effect, a failed or unknown get constrains nothing (both are left 
 `info` put or append may have taken effect. Keys are independent, so the history is
 partitioned by key (P-compositionality) and each key is checked with `KvKeyModel`, whose
 state is that key's string.
+
+In a partition, an `info` put or append that no get could have seen is left out too (see
+`KvKeyModel.unobserved`): pending writes that never showed are what makes the histories
+of a cluster under faults hard, and leaving them out is exact.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ PUT: Final = "put"
 APPEND: Final = "append"
 _OK: Final = Status.OK
 _FAIL: Final = Status.FAIL
+_INFO: Final = Status.INFO
 _new = tuple.__new__
 
 
@@ -88,7 +93,8 @@ class KvModel(BaseModel):
 
     def for_partition(self, ops: Sequence[Operation]) -> Model:
         key = ops[0].key if ops else None
-        return KvKeyModel(key, self.initial)
+        seen = [op.output for op in ops if op.f == GET and op.status is _OK]
+        return KvKeyModel(key, self.initial, seen)
 
     def describe_state(self, state: State) -> Any:
         pairs: MapState = state  # type: ignore[assignment]
@@ -104,11 +110,36 @@ class KvModel(BaseModel):
 
 
 class KvKeyModel(KvModel):
-    """One key of the map (a partition of `KvModel`): the state is the key's string."""
+    """One key of the map (a partition of `KvModel`): the state is the key's string.
 
-    def __init__(self, key: Any, initial: str = "") -> None:
+    `seen`: what the partition's gets returned, all of them; a pending put or append
+    that none of them can have seen is left out (`unobserved`).
+    """
+
+    def __init__(self, key: Any, initial: str = "", seen: Sequence[Any] = ()) -> None:
         super().__init__(initial)
         self.key = key
+        # Every string a get returned, each after a NUL: `"\0" + v in` it holds when some
+        # get returned a string that starts with v, `s in` it when one contains s (and
+        # can hold otherwise only across a NUL, which merely keeps an operation in).
+        self._seen = "".join("\0" + v for v in seen if type(v) is str)
+
+    def unobserved(self, f: str, value: str) -> bool:
+        """Whether a pending put or append of `value` can be left out: no get saw it.
+
+        A put of v is seen only by a get whose string starts with v; an append of s only
+        by one whose string contains s. Exact: take a linearization with the pending
+        operation p, and the operations after p up to the next put (or to the end). The
+        string there starts with v (after a put) or contains s (after an append), so
+        none of them is a get, since none returned such a string; they are appends,
+        legal in any state. Without p they are still legal, and the next put sets the
+        state whatever came before: the rest is the same linearization. And p pending may
+        never have happened. So the history has a linearization with p exactly when it
+        has one without it.
+        """
+        if f == PUT:
+            return "\0" + value not in self._seen
+        return value not in self._seen
 
     def init(self) -> State:
         return self.initial
@@ -139,6 +170,8 @@ class KvKeyModel(KvModel):
             value = op.input
             if type(value) is not str:
                 self._string(op, value)
+            if status is _INFO and self.unobserved(f, value):
+                return None
             return _new(
                 Prepared, ((PUT if f == PUT else APPEND, key, value), None, False, ANYWHERE)
             )
@@ -156,7 +189,9 @@ class KvKeyModel(KvModel):
         return [list(ops)]
 
     def for_partition(self, ops: Sequence[Operation]) -> Model:
-        return self
+        # What is left out depends on the group's gets: never reuse another group's.
+        seen = [op.output for op in ops if op.f == GET and op.status is _OK]
+        return KvKeyModel(self.key, self.initial, seen)
 
     def describe_state(self, state: State) -> Any:
         return {str(self.key): state}

@@ -14,7 +14,10 @@ Options:
 
 An `info` transaction may have taken effect: its writes apply, its reads are unknown.
 Transactions over disjoint sets of registers are checked apart (P-compositionality over
-the connected components of "read or written by one transaction").
+the connected components of "constrained by one transaction": the registers of its
+micro-operations the model keeps, so not the reads of a pending transaction, nor anything
+of a failed one). A pending transaction none of whose writes can be seen is left out
+(see `MultiRegisterPartitionModel.unobserved`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any, Final
 
 from chaos.checker.errors import ModelError
 from chaos.checker.history import Operation, Status
-from chaos.checker.model import BaseModel, OptionReader, Prepared, State, show
+from chaos.checker.model import BaseModel, Model, OptionReader, Prepared, State, show
 from chaos.checker.models.mapstate import MapState, map_from, map_get, map_set
 from chaos.checker.values import Frozen, freeze, thaw
 
@@ -115,7 +118,13 @@ class MultiRegisterModel(BaseModel):
         return True, current
 
     def keys_of(self, op: Operation) -> set[Any]:
-        return {m[1] for m in self._micro_ops(op, op.input)}
+        """The registers whose values the operation depends on or sets, as prepared (by
+        the whole model: a partition model's reductions depend on its own group)."""
+        prepared = MultiRegisterModel.prepare(self, op)
+        return set() if prepared is None else {m[1] for m in prepared.input}
+
+    def for_partition(self, ops: Sequence[Operation]) -> Model:
+        return MultiRegisterPartitionModel(self, ops)
 
     def partition(self, ops: Sequence[Operation]) -> list[list[Operation]]:
         parent: dict[Any, Any] = {}
@@ -144,3 +153,41 @@ class MultiRegisterModel(BaseModel):
         result = {Status.OK: "ok", Status.FAIL: "fail", Status.INFO: "?"}[op.status]
         shown = op.output if op.status is Status.OK else op.input
         return f"txn {show(shown)} -> {result}"
+
+
+class MultiRegisterPartitionModel(MultiRegisterModel):
+    """The model as it checks one partition: it knows which (register, value) pairs are read.
+
+    `unobserved(op)`: a pending transaction none of whose writes is ever read (no kept
+    read micro-operation of the partition returns that value of that register) is left
+    out. Exact: take a linearization with the pending transaction p. For each register x
+    that p writes, the transactions after p up to the next one that writes x before
+    reading it do not read x (they would read what p wrote), and the rest do not depend
+    on x's value before them; registers p does not write are the same with or without p.
+    So the order without p is legal, and p pending may never have happened.
+    """
+
+    def __init__(self, base: MultiRegisterModel, ops: Sequence[Operation]) -> None:
+        self._base = base
+        self.defaults = base.defaults
+        self.nil_unknown = base.nil_unknown
+        self._options = base._options
+        self._read: set[tuple[Any, Any]] = set()
+        for op in ops:
+            if op.status is Status.OK:
+                prepared = super().prepare(op)
+                if prepared is not None:
+                    self._read.update((m[1], m[2]) for m in prepared.input if m[0] is READ)
+
+    def unobserved(self, writes: tuple[Micro, ...]) -> bool:
+        return not any((key, value) in self._read for _, key, value in writes)
+
+    def prepare(self, op: Operation) -> Prepared | None:
+        prepared = super().prepare(op)
+        if prepared is not None and op.status is Status.INFO and self.unobserved(prepared.input):
+            return None
+        return prepared
+
+    def for_partition(self, ops: Sequence[Operation]) -> Model:
+        # What is left out depends on the group's reads: never reuse another group's.
+        return MultiRegisterPartitionModel(self._base, ops)
