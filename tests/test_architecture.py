@@ -1,4 +1,4 @@
-"""The one direction of imports (DESIGN.md section 2), checked by parsing every module.
+"""The one direction of imports (docs/architecture.md, "Layers"), checked by parsing every module.
 
 Imports are read with `ast`, including those inside functions and conditionals, so a
 conditional or late import cannot hide a dependency.

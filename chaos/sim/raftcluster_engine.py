@@ -492,9 +492,16 @@ class RaftclusterEngine:
 
     def _check_promise(self, n: _Node, message: RaftMessage) -> None:
         """A message that promises something about the sender's disk leaves only once its
-        disk holds it, synced: an acknowledgement of entries up to `index`, a granted
-        vote. (The oracle's shadow knows what the node synced.)"""
+        disk holds it, synced: an acknowledgement of entries up to `index`, a vote granted
+        in a term. (The oracle's shadow knows what the node synced.) A node whose synced
+        term is already past the message's has moved on: a later leader's log replaced
+        what it acknowledged, or it can never vote in that term again, and Raft's quorum
+        intersection covers what it said before (no later leader is elected without a
+        voter that holds every entry committed in the earlier term)."""
         synced = n.disk.oracle.shadow.synced
+        hs = synced.hard_state
+        if hs.term > message.term:
+            return
         if isinstance(message, AppendResponse):
             if message.reject or message.index <= synced.last_index:
                 return
@@ -502,15 +509,16 @@ class RaftclusterEngine:
             what = f"acknowledges index {message.index} to node {message.dst}"
         else:
             assert isinstance(message, VoteResponse)
-            hs = synced.hard_state
             if not message.granted or message.pre_vote or (hs.term, hs.vote) == (
                 message.term, message.dst
             ):
                 return
             held = f"its disk holds term {hs.term}, vote {hs.vote} synced"
-            what = f"grants node {message.dst} its vote in term {message.term}"
+            what = f"grants node {message.dst} its vote"
         raise self.sim.fail(
-            "persist before send", f"node {n.id} {what}, but {held}", (n.id, message.dst)
+            "persist before send",
+            f"node {n.id} {what} in term {message.term}, but {held}",
+            (n.id, message.dst),
         )
 
     def _set_wake(self, n: _Node) -> None:

@@ -50,7 +50,7 @@ class Address:
 
 
 class BondMode(enum.Enum):
-    """How traffic to a peer uses its links (DESIGN.md section 7, channel bonding).
+    """How traffic to a peer uses its links (docs/transport.md, bonding).
 
     ACTIVE_BACKUP: everything rides the lowest-numbered live link; the others stay
     connected as standbys and take over as soon as it fails.

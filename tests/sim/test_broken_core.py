@@ -1,5 +1,5 @@
 """The invariants can fail: a deliberately broken Raft core, run in the simulator, is
-caught within a bounded number of seeds (both bugs are ones pysyncobj has, DESIGN.md 3).
+caught within a bounded number of seeds (both bugs are ones pysyncobj has: docs/chaos-pysyncobj.md).
 """
 
 from __future__ import annotations
