@@ -26,8 +26,8 @@ from chaos.campaign.spec import RunSpec
 from chaos.checker import CheckResult, Event
 from chaos.sim import KvWorkload, RandomFaults, ScriptedFaults, SimConfig, SimResult, Simulator
 from chaos.sim.nemesis import Nemesis
-from chaos.sim.workload import Workload
-from raftcluster.client.core import ClientCore, Completion
+from chaos.sim.workload import ClientHandle, Workload
+from raftcluster.client.core import Completion
 from statemachine.kv import Put
 
 
@@ -37,7 +37,7 @@ class _Idle:
     name = "idle"
     clients = 0
 
-    def setup(self, rng: random.Random, cores: Sequence[ClientCore]) -> None:
+    def setup(self, rng: random.Random, cores: Sequence[ClientHandle]) -> None:
         pass
 
     def next_ms(self) -> int | None:
@@ -67,12 +67,12 @@ class _Pipelined(_Idle):
     def __init__(self, clients: int, depth: int) -> None:
         self.clients = clients
         self.depth = depth
-        self._cores: Sequence[ClientCore] = ()
+        self._cores: Sequence[ClientHandle] = ()
         self._inflight: list[int] = []
         self._stopped = False
         self._due: int | None = 0
 
-    def setup(self, rng: random.Random, cores: Sequence[ClientCore]) -> None:
+    def setup(self, rng: random.Random, cores: Sequence[ClientHandle]) -> None:
         self._cores = cores
         self._inflight = [0] * len(cores)
 

@@ -148,14 +148,13 @@ class Availability:
         if not voters:
             return True
         reached = sum(
-            1
-            for v in voters
-            if v == node
-            or (
+            v == node
+            or bool(
                 engine.running(v)
                 and not sim.paused(v)
                 and (node, v) not in cuts
                 and (v, node) not in cuts
             )
+            for v in voters
         )
         return reached > len(voters) // 2

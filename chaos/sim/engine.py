@@ -130,9 +130,10 @@ class Engine(Protocol):
         the probe write."""
         ...
 
-    def healed(self) -> str | None:
+    def healed(self) -> tuple[str, str] | None:
         """None once the cluster is whole again after healing (a leader, the probe write
-        committed, every node the same); else what is still missing, in a few words."""
+        committed, every node the same); else the check that fails if it stays so
+        ("liveness", "convergence") and what is still missing, in a few words."""
         ...
 
     def after_step(self) -> None:

@@ -284,7 +284,7 @@ def plain(value: Any) -> Any:
     becomes a dict with its `kind` and fields, a tuple a list, an enum its value."""
     if isinstance(value, Event):
         out: dict[str, Any] = {"kind": value.KIND}
-        for field in attrs.fields(type(value)):
+        for field in attrs.fields(type(value)):  # type: ignore[arg-type]
             out[field.name] = plain(getattr(value, field.name))
         return out
     if attrs.has(type(value)):

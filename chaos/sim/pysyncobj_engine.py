@@ -102,7 +102,7 @@ from chaos.sim.network import Envelope
 from chaos.sim.result import Counters, SimResult
 from chaos.sim.simulator import Simulator
 from chaos.sim.workload import KvWorkload, Workload
-from raftcluster.client.core import ClientCore, Completion
+from raftcluster.client.core import Completion
 from raftcluster.errors import OutcomeUnknown, Unavailable
 from statemachine.errors import InvalidArgument
 from statemachine.kv import KeyValue, Put, Range, RangeResult

@@ -26,12 +26,14 @@ committed probe write, the whole membership back and identical replicas.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import random
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import attrs
+
 from chaos.sim.datadir import SimDataDir
 from chaos.sim.durability import DurabilityCheckFailed
 from chaos.sim.engine import Membership, Timing
@@ -309,10 +311,8 @@ class RaftclusterEngine:
         during = n.persisting is not None
         if n.persisting is not None:
             n.disk.cut_power_after(sim.rng_disk.randint(1, MAX_OPS_BEFORE_CUT))
-            try:
+            with contextlib.suppress(SimulatedCrash, StorageFailed):  # (the power went)
                 n.replica.persist(n.persisting)
-            except (SimulatedCrash, StorageFailed):
-                pass
         lost, torn = self._crash_disk(n)
         self._down(n)
         sim.counters.crashes += 1
@@ -509,8 +509,10 @@ class RaftclusterEngine:
             what = f"acknowledges index {message.index} to node {message.dst}"
         else:
             assert isinstance(message, VoteResponse)
-            if not message.granted or message.pre_vote or (hs.term, hs.vote) == (
-                message.term, message.dst
+            if (
+                not message.granted
+                or message.pre_vote
+                or (hs.term, hs.vote) == (message.term, message.dst)
             ):
                 return
             held = f"its disk holds term {hs.term}, vote {hs.vote} synced"

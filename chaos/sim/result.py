@@ -8,6 +8,7 @@ import attrs
 
 from chaos.checker import CheckResult, Event
 from chaos.sim.config import SimConfig
+from chaos.sim.events import Event as TraceEvent
 from raftcluster.client.core import Completion
 from raftcluster.errors import OutcomeUnknown
 
@@ -77,7 +78,7 @@ class SimResult:
     counters: Counters
     timings: dict[str, int | None]
     history: tuple[Event, ...] = ()
-    trace: tuple[list[Any], ...] = ()
+    trace: tuple[TraceEvent, ...] = ()  # the kept trace events (chaos.sim.events)
     linearizability: CheckResult | None = None
     plant: str | None = None  # the planted bug run instead of the real engine part
     # False when the engine has no client sessions to check (pysyncobj): "skipped".

@@ -85,7 +85,7 @@ class Simulator:
         self.config = config
         self.nemesis = nemesis
         self.workload = workload
-        self.engine = engine
+        self.engine: Engine = engine
         seeds = random.Random(config.seed)
         # One generator per concern, so that adding draws to one leaves the others alone
         # (and new concerns draw their seeds after the old ones).
@@ -369,8 +369,8 @@ class Simulator:
                 self._resume(node)
         self.engine.heal()
         self.topology_version += 1
-        for node in self.ids:
-            self._trace_role(node)
+        for node_id in self.ids:
+            self._trace_role(node_id)
 
     def _converge(self) -> None:
         assert self.healed_at is not None
@@ -416,7 +416,7 @@ class Simulator:
             counters=c,
             timings=timings,
             history=self.workload.history(),
-            trace=tuple(self.trace.records),
+            trace=tuple(self.trace.records),  # typed events
             sessions_checked=self.engine.checks_sessions,
             engine=self.engine.name,
             settings=dict(self.engine.settings()),

@@ -27,9 +27,9 @@ _FIELDS: dict[type[Event], Callable[[Event], tuple[Any, ...]]] = {}
 def _values(event: Event) -> tuple[Any, ...]:
     getter = _FIELDS.get(type(event))
     if getter is None:
-        names = [f.name for f in attrs.fields(type(event))]
+        names = [f.name for f in attrs.fields(type(event))]  # type: ignore[arg-type]
         get = operator.attrgetter(*names)
-        getter = (lambda e: (get(e),)) if len(names) == 1 else get  # type: ignore[assignment]
+        getter = (lambda e: (get(e),)) if len(names) == 1 else get
         _FIELDS[type(event)] = getter
     return getter(event)
 

@@ -1,7 +1,7 @@
 """Workloads: simulated clients issuing operations through the real client core.
 
-A `Workload` owns the behaviour of some clients (each a `ClientCore` the simulator
-drives over the simulated network) and records a history of their operations in the
+A `Workload` owns the behaviour of some clients (each a `ClientHandle` the engine makes:
+ours, a `ClientCore` on the simulated network) and records a history of their operations in the
 corpus format (`chaos.checker.history.Event`: invoke, then ok / fail / info), with
 virtual times, so the linearizability checker can judge it.
 
@@ -26,16 +26,26 @@ from chaos.checker import (
     history_from_events,
     make_model,
 )
-from raftcluster.client.core import ClientCore, Completion
+from raftcluster.client.core import Completion
 from raftcluster.errors import OutcomeUnknown
 from statemachine.kv import Put, Range, RangeResult
 
 
+class ClientHandle(Protocol):
+    """What a workload drives a client through: the engine's client (ours: a `ClientCore`
+    on its own clock; pysyncobj's: an adapter). Each call returns the operation's handle,
+    which its completion carries."""
+
+    def write(self, command: Any, now_ms: int, timeout_ms: int | None = None) -> int: ...
+
+    def read(self, query: Any, now_ms: int, **options: Any) -> int: ...
+
+
 class Workload(Protocol):
     name: str
-    clients: int  # how many client cores the simulator creates for it
+    clients: int  # how many clients the engine makes for it
 
-    def setup(self, rng: random.Random, cores: Sequence[ClientCore]) -> None: ...
+    def setup(self, rng: random.Random, cores: Sequence[ClientHandle]) -> None: ...
 
     def next_ms(self) -> int | None:
         """When `act` should next be called (None: nothing to start)."""
@@ -67,7 +77,7 @@ class OpClient:
     """One simulated client's state: at most one operation in flight (`handle`)."""
 
     index: int
-    core: ClientCore
+    core: ClientHandle
     next_ms: int = 0
     handle: int = 0  # the client core's operation in flight (0: idle)
     f: str = ""
@@ -108,7 +118,7 @@ class ClientsWorkload:
         self._events: list[Event] = []
         self._stopped = False
 
-    def setup(self, rng: random.Random, cores: Sequence[ClientCore]) -> None:
+    def setup(self, rng: random.Random, cores: Sequence[ClientHandle]) -> None:
         self._rng = rng
         self._clients = [
             OpClient(i, core, rng.randrange(self.max_think_ms + 1)) for i, core in enumerate(cores)

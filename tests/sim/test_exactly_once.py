@@ -7,8 +7,8 @@ import pytest
 
 from chaos.sim import SimConfig, simulate
 from chaos.sim.exactly_once import ExactlyOnce
-from statemachine.cluster import ClusterState
 from chaos.sim.invariants import SafetyViolation, Where
+from statemachine.cluster import ClusterState
 from statemachine.codec import decode, encode
 from statemachine.kv import Put
 from statemachine.sessions.messages import OpenSession, SessionOpened, SessionRequest

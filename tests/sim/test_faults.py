@@ -17,6 +17,7 @@ from chaos.sim import (
     Simulator,
     simulate,
 )
+from chaos.sim.events import Event, NodeCrashed, NodeResumed, NodeStarted, Sent
 from chaos.sim.faults import (
     ClockDrift,
     ClockJump,
@@ -28,9 +29,6 @@ from chaos.sim.faults import (
     Pause,
     Restart,
 )
-from chaos.sim.events import Event, NodeCrashed, NodeResumed, NodeStarted, Sent
-
-
 
 E = TypeVar("E", bound=Event)
 

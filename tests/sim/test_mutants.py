@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -25,6 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("raftcluster", "statemachine", "chaos")
 # A default campaign of this many seeds must find every mutant.
 SEEDS = "1..50"
+VOTE_COUNTED = (
+    "        self._votes.setdefault(m.src, m.granted)  # the first answer of each voter counts\n"
+)
 
 
 @attrs.frozen
@@ -62,6 +66,44 @@ MUTANTS = (
         "pass  # (planted: a leader cut off from a majority stays in charge)",
         "check-quorum never deposes a leader cut off from its quorum",
         ("availability",),
+    ),
+    Mutant(
+        "duplicated-vote-counted-twice",
+        "raftcluster/raft/core.py",
+        VOTE_COUNTED,
+        "        if m.src in self._votes and m.granted:  # planted: a duplicate counts again\n"
+        "            absent = [v for v in self._confs.current().voters if v not in self._votes]\n"
+        "            if absent:\n"
+        "                self._votes[absent[0]] = True\n" + VOTE_COUNTED,
+        "a candidate counts a duplicated vote reply as another voter's (pysyncobj's bug)",
+        (
+            "election safety",
+            "leader completeness",
+            "state machine safety",
+            "log matching",
+            "commit rule",
+            "acknowledged writes",
+            "not linearizable",
+        ),
+    ),
+    Mutant(
+        "follower-truncates-without-a-conflict",
+        "raftcluster/raft/core.py",
+        "new = entries[log.find_conflict(entries) :]",
+        "new = entries  # planted: replace the log from the first entry sent, matching or not",
+        "a follower replaces its log from the first entry of every append, so an old, "
+        "reordered append drops entries it acknowledged (pysyncobj's bug)",
+        (
+            "leader completeness",
+            "state machine safety",
+            "acknowledged writes",
+            "log matching",
+            "commit rule",
+            "monotonic progress",
+            "convergence",
+            "liveness",
+            "assertion",
+        ),
     ),
     Mutant(
         "encoder-drops-a-field",
@@ -109,12 +151,11 @@ def mutated_tree(mutant: Mutant, where: Path) -> Path:
     return where
 
 
-def campaign(tree: Path, seeds: str = SEEDS) -> tuple[int, dict[str, object]]:
-    """A default campaign in `tree`, stopping at the first failing seed."""
+def chaos_run(tree: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    """`raftcluster chaos run ARGS --json` on the code in `tree`."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     done = subprocess.run(
-        [sys.executable, "-m", "raftcluster", "chaos", "run", "--seeds", seeds,
-         "--stop-on-failure", "--json"],
+        [sys.executable, "-m", "raftcluster", "chaos", "run", *args, "--json"],
         cwd=tree, env=env, capture_output=True, text=True, check=False, timeout=1_800,
     )  # fmt: skip
     return done.returncode, json.loads(done.stdout)
@@ -122,11 +163,19 @@ def campaign(tree: Path, seeds: str = SEEDS) -> tuple[int, dict[str, object]]:
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
 def test_a_default_campaign_finds_the_planted_bug(mutant: Mutant, tmp_path: Path) -> None:
-    code, summary = campaign(mutated_tree(mutant, tmp_path))
+    tree = mutated_tree(mutant, tmp_path)
+    code, summary = chaos_run(tree, "--seeds", SEEDS, "--stop-on-failure")
     failed = summary["failed"]
     assert code == 1 and failed, f"{mutant.name} ({mutant.why}) was not found in {SEEDS}"
-    (first,) = failed  # type: ignore[misc]
+    (first,) = failed
     assert any(kind in first["finding"] for kind in mutant.found_as), first
+    # The seed's replay command fails the same way, on its own, with the violation named.
+    replay = first["replay"].split()[3:]  # after "raftcluster chaos run"
+    code, run = chaos_run(tree, *replay)
+    assert code == 1 and run["verdict"] == "violation"
+    assert run["violation"] or run["linearizability"]["verdict"] == "illegal"
+    if run["violation"]:
+        assert {"invariant", "message", "step", "time_ms", "nodes"} <= set(run["violation"])
 
 
 def test_the_mutants_change_the_code_they_say() -> None:

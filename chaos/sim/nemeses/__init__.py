@@ -22,6 +22,7 @@ NAMED: dict[str, Callable[[], Episodes]] = {
         Halves, IsolateLeader, MajoritiesRing, Bridge, Kill, PauseNode, ClockSkew,
         ClockStrobe, Loss, Duplicate, Reorder, SlowDown, Membership, Disks, LoseDisk,
     )
-} | HARD_CASES  # fmt: skip
+}  # fmt: skip
+NAMED.update(HARD_CASES)
 
 __all__ = ["NAMED", "Episodes"]

@@ -53,7 +53,7 @@ class Disks(Episodes):
 
     def begin(self, now_ms: int, view: ClusterView, hold_ms: int) -> list[Fault]:
         faults = disk_fault(self.rng, now_ms, now_ms + hold_ms, view, self.nodes, self.later)
-        return [self.inject(f.kind if isinstance(f, Crash) else f.what, f) for f in faults]
+        return [self.inject(f.what if isinstance(f, DiskFault) else f.kind, f) for f in faults]
 
 
 class LoseDisk(Episodes):
