@@ -62,6 +62,16 @@ EFFECTS: dict[str, Callable[[Counters, int], bool]] = {
     "deposed-reads": lambda c, s: c.faults.get("pause", 0) > 0 and c.network["cut"] > 0,
     "vote-crash": lambda c, s: c.crashes > 0 and c.network["cut"] > 0,
     "stale-log-snapshot": lambda c, s: c.network["cut"] > 0,
+    # Disks (chaos/sim/nemeses/disks.py): faults armed or damage done, and nodes stopped.
+    "disk": lambda c, s: (
+        c.disk["write_failures_armed"]
+        + c.disk["sync_failures_armed"]
+        + c.disk["bits_flipped"]
+        + c.disk["sectors_zeroed"]
+        > 0
+        and c.crashes + c.disk.get("storage_failures", 0) > 0
+    ),
+    "lose-disk": lambda c, s: c.disk["wipes"] > 0 and c.crashes > 0,
 }
 
 

@@ -44,9 +44,11 @@ def test_a_lying_fsync_loses_acknowledged_writes_or_breaks_an_invariant() -> Non
     seed, result = campaign("lying-fsync", "kill", "kv")
     assert result.checks["invariants"] == "failed"
     assert result.violation is not None
+    # The durability oracle sees the synced state vanish at the first restart, most often
+    # before Raft's own checks see what it costs.
     assert result.violation["invariant"] in (
-        "acknowledged writes", "leader completeness", "log matching", "state machine safety",
-        "election safety",
+        "durability", "acknowledged writes", "leader completeness", "log matching",
+        "state machine safety", "election safety",
     )  # fmt: skip
 
 

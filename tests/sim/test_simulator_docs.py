@@ -9,15 +9,18 @@ from pathlib import Path
 from chaos.sim import FAULT_KINDS, SimConfig, simulate
 from chaos.sim.catalog import NEMESES, WORKLOADS
 from chaos.sim.planted import PLANTS
+from tests.sim.test_mutants import MUTANTS
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "simulator.md").read_text()
 
 
-def table_names(heading: str) -> set[str]:
-    """The first column's names of the first table after `heading`."""
+def table_names(heading: str, column: str = "") -> set[str]:
+    """The first column's names of the first table after `heading` (whose first column
+    is headed `column`, if given)."""
     section = DOC.split(heading, 1)[1]
-    table = section[section.index("\n|") :].split("\n\n", 1)[0]
-    return set(re.findall(r"^\| `([a-z-]+)` \|", table, re.M))
+    start = section.index(f"\n| {column}") if column else section.index("\n|")
+    table = section[start:].split("\n\n", 1)[0]
+    return set(re.findall(r"^\| `([a-z0-9-]+)` \|", table, re.M))
 
 
 def test_the_named_nemeses_table_lists_the_catalog() -> None:
@@ -28,8 +31,9 @@ def test_the_workloads_table_lists_the_catalog() -> None:
     assert table_names("## Workloads") == set(WORKLOADS)
 
 
-def test_the_planted_bugs_table_lists_the_plants() -> None:
-    assert table_names("## Planted bugs") == set(PLANTS)
+def test_the_planted_bugs_tables_list_the_plants_and_the_mutants() -> None:
+    assert table_names("## Planted bugs", "plant") == set(PLANTS)
+    assert table_names("## Planted bugs", "mutant") == {m.name for m in MUTANTS}
 
 
 def test_the_faults_table_lists_every_fault_kind() -> None:
