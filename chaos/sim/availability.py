@@ -102,12 +102,13 @@ class Availability:
             return False  # (a paused node that resumes may disrupt: a window starts after)
         if any(n != m and (n, m) in network.cuts for n in up for m in up):
             return False
-        members = set(up)
-        for node in up:
-            voters = engine.voters(node)
-            if voters and len(members & set(voters)) <= len(voters) // 2:
-                return False
-        return bool(up)
+        # A node counts towards a majority only while it counts itself a voter (a member
+        # that lost its data directory and came back empty does not, and cannot vote).
+        members = {n for n in up if n in engine.voters(n)}
+        configurations = {engine.voters(n) for n in up} - {()}
+        return bool(configurations) and all(
+            len(members & set(voters)) > len(voters) // 2 for voters in configurations
+        )
 
     # -- a cut-off leader steps down -----------------------------------------------------------
 
