@@ -36,6 +36,7 @@ class Availability:
         self._topology = -1  # the loop's topology version the answers below are for
         self._healthy_now = False
         self._reach: dict[int, bool] = {}
+        self._seen = (-1, -1)  # (topology, roles) versions the step-down check last looked at
         self._last_ms = 0
         # leader -> (term, running ms spent cut off from a majority so far)
         self._cut_off: dict[int, tuple[int, int]] = {}
@@ -116,6 +117,9 @@ class Availability:
         sim = self._sim
         bound = self._timing.step_down_within_ms
         assert bound is not None
+        if not self._cut_off and (sim.topology_version, sim.roles_version) == self._seen:
+            return  # no leader was cut off, and nothing that could cut one off changed
+        self._seen = (sim.topology_version, sim.roles_version)
         leaders = sim.leaders()
         for node in [n for n in self._cut_off if n not in leaders]:
             del self._cut_off[node]

@@ -98,7 +98,7 @@ MAX_TRACKED_REQUESTS = 10_000
 class _Node:
     __slots__ = (
         "id", "config", "disk", "core", "incarnation", "inbox", "persisting", "persist_due",
-        "crash_in_persist", "wake", "calls", "lost", "wiped",
+        "crash_in_persist", "wake", "calls", "lost", "wiped", "deadline_at",
     )  # fmt: skip
 
     def __init__(self, node_id: int, config: ReplicaConfig, disk: SimDataDir) -> None:
@@ -112,6 +112,8 @@ class _Node:
         self.persist_due = 0
         self.crash_in_persist = False  # armed: the power goes inside the next persist
         self.wake: int | None = None  # virtual time of the next timer (cached)
+        # ((local deadline, topology version), the virtual time its clock reaches it)
+        self.deadline_at: tuple[tuple[int, int], int] | None = None
         self.calls: dict[int, tuple[int, int]] = {}  # core request id -> (client, call id)
         self.lost = False  # refused to start from its disk: stays down
         # Its data directory was lost: it starts as a new member joining the cluster (no
@@ -171,6 +173,8 @@ class RaftclusterEngine:
         self._admin_asked_ms: int | None = None  # healing's membership step in flight
         self._stepped: set[int] = set()  # nodes that took a step this instant
         self._wakes: dict[int, int] = {}  # running node -> virtual time of its next timer
+        self._earliest: tuple[int, int | None] | None = None  # (topology, earliest wake)
+        self._clients_wake: int | None = None  # the earliest client timer
 
     # -- setting up ----------------------------------------------------------------------
 
@@ -346,6 +350,7 @@ class RaftclusterEngine:
         n.inbox, n.calls = [], {}
         n.wake = None
         self._wakes.pop(n.id, None)
+        self._earliest = None
         self.invariants.on_stop(n.id)
         self.sim.node_stopped(n.id)
 
@@ -369,14 +374,28 @@ class RaftclusterEngine:
             self.nodes[dst].inbox.append((envelope.src, request.call_id, request.body))
 
     def next_wake_ms(self) -> int | None:
-        paused = self.sim.paused
-        times = [w for node, w in self._wakes.items() if not paused(node)]
-        times.extend(c.wake for c in self.clients.values() if c.wake is not None)
-        return min(times) if times else None
+        nodes = self._earliest_node_wake()
+        clients = self._clients_wake
+        if clients is None:
+            return nodes
+        return clients if nodes is None or clients < nodes else nodes
 
     def due(self, now_ms: int) -> list[int]:
+        earliest = self._earliest_node_wake()
+        if earliest is None or earliest > now_ms:
+            return []
         paused = self.sim.paused
         return [n for n, w in sorted(self._wakes.items()) if w <= now_ms and not paused(n)]
+
+    def _earliest_node_wake(self) -> int | None:
+        """The earliest timer of a running node that is not paused, kept until a node's
+        timer or the loop's topology (a pause) changes: the loop asks twice per step."""
+        key = self.sim.topology_version
+        if self._earliest is None or self._earliest[0] != key:
+            paused = self.sim.paused
+            times = [w for node, w in self._wakes.items() if not paused(node)]
+            self._earliest = (key, min(times) if times else None)
+        return self._earliest[1]
 
     def step_node(self, node: int) -> None:
         n = self.nodes[node]
@@ -478,16 +497,14 @@ class RaftclusterEngine:
             counters.snapshots_taken += work.compacted is not None
             counters.snapshots_installed += work.ready.snapshot is not None
             rd, hs = work.ready, work.ready.hard_state
-            sim.record(
-                CycleDone(
-                    sim.now, n.id,
-                    (hs.term, hs.vote, hs.commit) if hs is not None else None,
-                    rd.entries[-1].index if rd.entries else 0,
-                    rd.committed_entries[-1].index if rd.committed_entries else 0,
-                    rd.snapshot.meta.index if rd.snapshot is not None else 0,
-                    work.compacted.meta.index if work.compacted is not None else 0,
-                    len(out.messages), len(actions.answers),
-                )
+            sim.trace.add_values(
+                CycleDone, sim.now, n.id,
+                (hs.term, hs.vote, hs.commit) if hs is not None else None,
+                rd.entries[-1].index if rd.entries else 0,
+                rd.committed_entries[-1].index if rd.committed_entries else 0,
+                rd.snapshot.meta.index if rd.snapshot is not None else 0,
+                work.compacted.meta.index if work.compacted is not None else 0,
+                len(out.messages), len(actions.answers),
             )  # fmt: skip
 
     def _check_promise(self, n: _Node, message: RaftMessage) -> None:
@@ -527,13 +544,21 @@ class RaftclusterEngine:
         if n.core is None:
             n.wake = None
             self._wakes.pop(n.id, None)
+            self._earliest = None
             return
         sim = self.sim
-        clock = sim.node_clock(n.id)
-        wake = max(sim.now + 1, clock.virtual(n.core.next_deadline_ms(), sim.now))
+        deadline = n.core.next_deadline_ms()
+        # When its clock reaches `deadline`: kept while the deadline and the clocks (only a
+        # fault moves one) are the same, as it is asked after every step of the node.
+        key = (deadline, sim.topology_version)
+        cached = n.deadline_at
+        if cached is None or cached[0] != key:
+            cached = n.deadline_at = (key, sim.node_clock(n.id).virtual(deadline, sim.now))
+        wake = max(sim.now + 1, cached[1])
         if n.persisting is not None:
             wake = min(wake, max(n.persist_due, sim.now))
         n.wake = self._wakes[n.id] = wake
+        self._earliest = None
 
     def _local(self, node: int) -> int:
         return self.sim.node_clock(node).local(self.sim.now)
@@ -577,12 +602,17 @@ class RaftclusterEngine:
 
     def step_clients(self) -> None:
         now = self.sim.now
+        changed = False
         for client in self.clients.values():
             if client.wake is not None and client.wake <= now:
                 client.core.tick(client.local())
                 client.dirty = True
             if client.dirty:
                 self._flush_client(client)
+                changed = True
+        if changed:
+            times = [c.wake for c in self.clients.values() if c.wake is not None]
+            self._clients_wake = min(times) if times else None
 
     def _flush_client(self, client: _Client) -> None:
         client.dirty = False
@@ -709,6 +739,7 @@ class RaftclusterEngine:
                 self.start(n.id)
         self._probe = self._add_client(PROBE, -1)
         self._probe_handle = self._probe.write(Put(b"probe", b"heal"), sim.now)
+        self.step_clients()  # its first attempt goes now
 
     def healed(self) -> tuple[str, str] | None:
         marks = self.sim.heal_marks

@@ -46,8 +46,8 @@ class EngineSettings:
             drawn = rng.choice(choices)
             return drawn if fixed is None else fixed
 
-        heartbeat = pick(config.heartbeat_interval_ms, (50, 100, 150))
-        election = pick(config.election_timeout_ms, (5, 10, 15))
+        heartbeat = pick(config.heartbeat_interval_ms, (100, 150))
+        election = pick(config.election_timeout_ms, (3, 5, 10, 15))
         if config.election_timeout_ms is None:
             election *= heartbeat  # a multiple of the heartbeat, as deployments set it
         elif config.heartbeat_interval_ms is None:

@@ -117,6 +117,7 @@ class Simulator:
         # Goes up whenever a fault is injected or a node stops, starts, pauses or resumes:
         # what depends only on those (the availability checks' topology) is kept till then.
         self.topology_version = 0
+        self.roles_version = 0  # goes up whenever a node's traced role or term changes
         engine.attach(self)
         self.availability = Availability(self, engine.timing())
         handles = engine.client_handles(workload.clients)
@@ -168,7 +169,7 @@ class Simulator:
                 (src,),
             )
         times = self.network.send(Envelope(src, dst, payload, self.now), duplicable)
-        self.trace.add(Sent(self.now, src, dst, what, term, size, tuple(times)))
+        self.trace.add_values(Sent, self.now, src, dst, what, term, size, tuple(times))
 
     def paused(self, node: int) -> bool:
         return node in self._pauses
@@ -297,6 +298,7 @@ class Simulator:
         role = self.engine.role(node)
         if role != state.role:
             state.role = role
+            self.roles_version += 1
             if role is not None:
                 self.trace.add(RoleChanged(self.now, node, role[0], role[1]))
 
@@ -308,6 +310,7 @@ class Simulator:
         state.backlog.clear()
         state.role = None
         self.topology_version += 1
+        self.roles_version += 1
 
     # -- faults -------------------------------------------------------------------------
 
