@@ -18,10 +18,11 @@ from typing import cast
 import pytest
 from pysyncobj import syncobj as pysyncobj_module
 
-from chaos.checker import history_from_events
+from chaos.checker import Operation, history_from_events
 from chaos.sim import SimConfig, SimResult, simulate
 from chaos.sim.applied_checks import AppliedLogChecks
 from chaos.sim.catalog import make_nemesis
+from chaos.sim.events import LeaderSeen
 from chaos.sim.faults import Fault, HealNetwork, NetworkConditions, Partition
 from chaos.sim.nemesis import ClusterView, RandomFaults
 from chaos.sim.pysyncobj_engine import PysyncobjSettings, simulate_pysyncobj
@@ -72,16 +73,23 @@ def first(result: SimResult, kind: str) -> dict[str, object]:
     return found
 
 
-def blocked_operation_f(result: SimResult) -> str:
+def blocked_operation(result: SimResult) -> Operation:
     lin = result.linearizability
     assert lin is not None and lin.witness is not None
     history = history_from_events(result.history, source="test")
-    return history.operations[lin.witness.blocked].f
+    return history.operations[lin.witness.blocked]
 
 
-LOST_WRITE_SEED = 7  # IsolateLeaderOnce, 3 nodes, 20 s
-STALE_READ_SEED = 1  # IsolateLeaderOnce, 3 nodes, 20 s
+def blocked_operation_f(result: SimResult) -> str:
+    return blocked_operation(result).f
+
+
+LOST_WRITE_SEED = 428  # IsolateLeaderOnce, 3 nodes, 20 s
+STALE_READ_SEED = 99  # IsolateLeaderOnce, 3 nodes, 20 s
+NEW_LEADER_STALE_READ_SEED = 1  # IsolateLeaderOnce, 3 nodes, 20 s
 TRUNCATION_SEED = 0  # RandomFaults, 3 nodes, 30 s
+CLI_LOST_WRITE_SEED = 9  # RandomFaults, 3 nodes, 30 s
+EXCEPTION_SEED = 94  # RandomFaults, 5 nodes, 120 s
 
 
 def test_a_deposed_leader_acknowledges_writes_that_are_lost() -> None:
@@ -93,6 +101,7 @@ def test_a_deposed_leader_acknowledges_writes_that_are_lost() -> None:
     # The clients' history alone shows it: the write was acknowledged, never seen again.
     assert result.linearizability is not None
     assert result.linearizability.verdict.value == "illegal"
+    assert blocked_operation(result).key == lost["key"]  # a read of the lost write's key
     assert "stale-read" not in findings(result)
 
 
@@ -114,6 +123,24 @@ def test_a_partitioned_leader_serves_stale_reads() -> None:
     assert result.linearizability is not None
     assert result.linearizability.verdict.value == "illegal"
     assert blocked_operation_f(result) == "get"
+    assert blocked_operation(result).output == stale["value"]  # the witness is that read
+
+
+def test_a_new_leader_serves_stale_reads_before_it_commits_in_its_term() -> None:
+    """The node that wins the election reads from what it has applied, which may lack a
+    write the old leader acknowledged just before the partition."""
+    nemesis = IsolateLeaderOnce()
+    run = SimConfig(seed=NEW_LEADER_STALE_READ_SEED, nodes=3, duration_ms=20_000, keep_trace=True)
+    result = simulate_pysyncobj(run, nemesis)
+    assert set(findings(result)) == {"stale-read"}
+    stale = first(result, "stale-read")
+    elected = [e for e in result.trace if isinstance(e, LeaderSeen) and e.time_ms >= 5_000]
+    assert elected and elected[0].node != nemesis.isolated
+    assert stale["nodes"] == [elected[0].node]
+    assert cast(int, stale["applied_index"]) < cast(int, stale["index"])
+    assert result.linearizability is not None
+    assert result.linearizability.verdict.value == "illegal"
+    assert blocked_operation(result).output == stale["value"]
 
 
 def test_followers_truncate_committed_entries() -> None:
@@ -154,7 +181,9 @@ def test_pysyncobj_globals_are_restored_after_a_run() -> None:
     [
         (LOST_WRITE_SEED, IsolateLeaderOnce, 20_000),
         (STALE_READ_SEED, IsolateLeaderOnce, 20_000),
+        (NEW_LEADER_STALE_READ_SEED, IsolateLeaderOnce, 20_000),
         (TRUNCATION_SEED, RandomFaults, 30_000),
+        (CLI_LOST_WRITE_SEED, RandomFaults, 30_000),
     ],
 )
 def test_our_engine_passes_the_same_nemesis_seeds(
@@ -169,13 +198,14 @@ def test_our_engine_passes_the_same_nemesis_seeds(
 def test_the_command_line_runs_pysyncobj_and_prints_its_replay(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    args = ["--seed", "2", "--nodes", "3", "--duration", "30", "--engine", "pysyncobj"]
+    seed = str(CLI_LOST_WRITE_SEED)
+    args = ["--seed", seed, "--nodes", "3", "--duration", "30", "--engine", "pysyncobj"]
     code = main(["chaos", "run", *args, "--json"])
     data = json.loads(capsys.readouterr().out)
     assert code == 1 and data["verdict"] == "violation"
     assert "acknowledged-write-lost" in data["violation"]["findings"]
     assert data["replay"] == (
-        "raftcluster chaos run --seed 2 --nodes 3 --duration 30 --engine pysyncobj"
+        f"raftcluster chaos run --seed {seed} --nodes 3 --duration 30 --engine pysyncobj"
     )
     assert main(["chaos", "run", *args]) == 1
     text = capsys.readouterr().out
@@ -244,14 +274,20 @@ def test_only_the_kv_workload_runs_on_pysyncobj() -> None:
 
 
 def test_an_exception_inside_pysyncobj_is_a_finding_and_the_run_goes_on() -> None:
-    """Seed 185 (5 nodes, 60 s): a log compaction finishing after a snapshot install
-    empties a node's journal; every message then raises IndexError in pysyncobj."""
+    """Seed 94 (5 nodes, 120 s): a log compaction finishing after a snapshot install
+    empties a node's journal; pysyncobj then raises IndexError as that node handles
+    messages and ticks. (Seed 185 of 5 nodes, 60 s, before the one-loop simulator.)"""
     result = simulate_pysyncobj(
-        SimConfig(seed=185, nodes=5, duration_ms=60_000), RandomFaults(), check_timeout_s=None
+        SimConfig(seed=EXCEPTION_SEED, nodes=5, duration_ms=120_000),
+        RandomFaults(),
+        check_timeout_s=None,
     )
     assert result.error is None
     failed = first(result, "node-exception")
-    assert "IndexError" in str(failed["message"]) and "__getEntries" in str(failed["message"])
+    message = str(failed["message"])
+    assert "IndexError" in message and "__getCurrentLogIndex" in message
+    assert findings(result)["node-exception"] > 1  # the node goes on being ticked
+    assert result.timings["probe_committed_after_heal_ms"] is not None  # the others go on
     assert "liveness" in findings(result)  # the broken node never catches up
 
 
