@@ -29,7 +29,7 @@ box-shadow:0 1px 2px rgba(0,0,0,.15)}
 .verdict .found{font-size:12px;font-weight:500;letter-spacing:0;opacity:.92}
 .v-ok{background:#15803d}.v-violation{background:#b91c1c}.v-unknown{background:#b45309}
 h1{margin:0;font-size:22px;font-weight:700}.seed{color:var(--muted);font-weight:600}
-.facts{margin:4px 0 0;color:#334155}
+.facts{margin:4px 0 0;color:#334155}.facts.settings{font-size:12px;color:#64748b}
 .cmds{margin:18px 0 14px;display:grid;gap:6px}
 .cmd{display:flex;align-items:stretch;background:#0f172a;border-radius:8px;overflow:hidden}
 .cmdname{background:#1e293b;color:#94a3b8;padding:8px 12px;font-size:11px;text-transform:uppercase;

@@ -5,7 +5,8 @@ The simulator, the live mode and the pysyncobj engine all write this one schema
 
     Record
       format                    1
-      run: RunInfo              seed, engine, mode, nodes, verdict, counts, replay, wall
+      run: RunInfo              seed, engine and its settings, mode, nodes, verdict,
+                                counts, replay, wall
       intervals: Interval...    what each node was (leader of a term, crashed...) and when
       faults: Fault...          what the nemeses did and when
       operations: ClientOp...   the client history, indexed as the checker numbers it
@@ -159,7 +160,9 @@ class RunInfo:
 
     `counts` holds named integers (`elections`, `faults.partition`, `ops.ok`...; dots
     group them in the report); `wall` every wall-clock fact (`started`, `wall_s`,
-    `checker_s`...) and nothing else. Both are given as mappings and kept sorted.
+    `checker_s`...) and nothing else; `settings` the engine's settings for the run
+    (`election_timeout_ms`, `pre_vote`...: what the seed drew). All three are given as
+    mappings and kept sorted.
     """
 
     seed: Signed
@@ -177,12 +180,17 @@ class RunInfo:
     wall: Pairs[str, Scalar] = attrs.field(
         default=(), converter=rd.sorted_pairs, metadata=convert.meta(required=True)
     )
+    settings: Pairs[str, Scalar] = attrs.field(default=(), converter=rd.sorted_pairs)
 
     def __attrs_post_init__(self) -> None:
         rd.check_times(self, "duration_ms")
         rd.require(bool(self.nodes), "nodes", "must name at least one node")
         rd.require(len(set(self.nodes)) == len(self.nodes), "nodes", "must not repeat a node")
-        for field, pairs in (("counts", self.counts), ("wall", self.wall)):
+        for field, pairs in (
+            ("counts", self.counts),
+            ("wall", self.wall),
+            ("settings", self.settings),
+        ):
             keys = [key for key, _ in pairs]
             rd.require(len(set(keys)) == len(keys), field, "must not repeat a name")
 
