@@ -91,7 +91,8 @@ stroke:#fff;stroke-width:3px;stroke-linejoin:round}
 .fl{fill:#fff;font-size:10px;font-weight:600;pointer-events:none}
 .k-partition{fill:#e11d48}.k-kill{fill:#1f2937}.k-pause{fill:#64748b}.k-clock-skew{fill:#9333ea}
 .k-loss{fill:#0284c7}.k-duplicate{fill:#0d9488}.k-reorder{fill:#4f46e5}.k-slow-link{fill:#ea580c}
-.k-membership{fill:#65a30d}.k-other{fill:#78716c}
+.k-membership{fill:#65a30d}.k-link-cut{fill:#f472b6}.k-truncate{fill:#ca8a04}.k-disk{fill:#92400e}
+.k-other{fill:#78716c}
 .o-ok{fill:var(--ok)}.o-fail{fill:var(--fail)}.o-info{fill:var(--info)}
 .tail{fill:#e5e7eb}
 .halo{fill:#f5d0fe;stroke:#f5d0fe;stroke-width:8;stroke-linejoin:round;

@@ -73,6 +73,7 @@ KNOWN_FAULT_KINDS: Final = (
     "reorder",
     "slow-link",
     "truncate",
+    "disk",
     "membership",
 )
 # What our checkers find: the simulator's invariants and checks (their names, spaces
@@ -102,6 +103,7 @@ KNOWN_VIOLATION_KINDS: Final = (
     "applied-index-regressed",
     "acknowledged-write-lost",
     "applied-entries-diverge",
+    "node-exception",
     "error",
 )
 
