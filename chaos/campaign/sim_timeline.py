@@ -234,19 +234,28 @@ class SimTimeline:
         self, group: str, t: int, c: NetworkConditions, source: str, which: str = ""
     ) -> None:
         """A bar for each way `c` is worse than the base network."""
-        base, nodes = self.base, self.nodes
-        if c.loss > base.loss:
-            detail = f"{c.loss:.1%} of messages lost{source}"
-            self._open((group, (which, "loss")), t, "loss", nodes, detail)
-        if c.duplicate > base.duplicate:
-            detail = f"{c.duplicate:.1%} of node-to-node messages duplicated{source}"
-            self._open((group, (which, "duplicate")), t, "duplicate", nodes, detail)
-        if c.max_delay_ms > base.max_delay_ms:
-            detail = f"delays {c.min_delay_ms:,}–{c.max_delay_ms:,} ms (messages reorder){source}"
-            self._open((group, (which, "delay")), t, "slow-link", nodes, detail)
-        if c.truncate > base.truncate:
-            detail = f"{c.truncate:.1%} of messages arrive cut short{source}"
-            self._open((group, (which, "truncate")), t, "truncate", nodes, detail)
+        base = self.base
+        worse = (  # (fault kind, worse than the base, in words)
+            ("loss", c.loss > base.loss, f"{c.loss:.1%} of messages lost"),
+            (
+                "duplicate",
+                c.duplicate > base.duplicate,
+                f"{c.duplicate:.1%} of node-to-node messages duplicated",
+            ),
+            (
+                "slow-link",
+                c.max_delay_ms > base.max_delay_ms,
+                f"delays {c.min_delay_ms:,}–{c.max_delay_ms:,} ms (messages reorder)",
+            ),
+            (
+                "truncate",
+                c.truncate > base.truncate,
+                f"{c.truncate:.1%} of messages arrive cut short",
+            ),
+        )
+        for kind, is_worse, words in worse:
+            if is_worse:
+                self._open((group, (which, kind)), t, kind, self.nodes, words + source)
 
     def _other(self, t: int, fault: SimFault) -> None:
         """A fault kind not known here: an instant naming its fields and its nodes."""
