@@ -237,3 +237,30 @@ def test_every_check_of_the_simulator_is_a_known_violation_kind() -> None:
     assert {"election safety", "commit rule", "stale-read", "wire"} <= names  # it reads them
     missing = {name.replace(" ", "-") for name in names} - set(KNOWN_VIOLATION_KINDS)
     assert not missing, f"teach chaos.report.record.KNOWN_VIOLATION_KINDS: {sorted(missing)}"
+
+
+def test_every_kind_of_finding_is_a_violation_saying_how_many_more() -> None:
+    """An engine that records every finding (pysyncobj's) gives the first of each kind."""
+    config = SimConfig(seed=1, nodes=3, duration_ms=2_000, keep_trace=True)
+    result = simulate(config, check_timeout_s=None)
+    stale = {"invariant": "stale-read", "message": "node 2 read x", "step": 9, "time_ms": 700,
+             "nodes": [2, 7]}  # fmt: skip
+    two = {"invariant": "two-leaders-in-a-term", "message": "nodes 1 and 3 led term 4",
+           "step": 5, "time_ms": 400, "nodes": [1, 3]}  # fmt: skip
+    found = {**two, "findings": {"stale-read": 3, "two-leaders-in-a-term": 1},
+             "first": {"stale-read": stale, "two-leaders-in-a-term": two}}  # fmt: skip
+    record = sim_record(attrs.evolve(result, violation=found), replay="r", wall={})
+    assert [(v.kind, v.message, v.time_ms, v.nodes) for v in record.violations] == [
+        ("stale-read", "node 2 read x (step 9; 2 more found)", 700, (2,)),
+        ("two-leaders-in-a-term", "nodes 1 and 3 led term 4 (step 5)", 400, (1, 3)),
+    ]
+    assert record.run.verdict is RunVerdict.VIOLATION
+
+
+def test_a_planted_bug_is_named_in_the_notes() -> None:
+    config = SimConfig(seed=1, nodes=3, duration_ms=2_000, keep_trace=True)
+    result = simulate(config, check_timeout_s=None, plant="lying-fsync")
+    notes = sim_record(result, replay="r", wall={}).notes
+    assert notes[0] == "A planted bug ran instead of the real engine part: lying-fsync."
+    plain = sim_record(attrs.evolve(result, plant=None), replay="r", wall={}).notes
+    assert not any("planted" in note for note in plain)
