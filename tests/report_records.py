@@ -164,6 +164,7 @@ def records(draw: st.DrawFn, max_ops: int = 12) -> Record:
         verdict=verdict,
         counts=draw(st.dictionaries(names, st.integers(0, 10**6), max_size=4)),
         wall=draw(st.dictionaries(names, scalars, max_size=3)),
+        settings=draw(st.dictionaries(names, scalars, max_size=3)),
     )
     checkers = draw(
         st.lists(
@@ -272,6 +273,7 @@ def hostile_record() -> Record:
             verdict=RunVerdict.VIOLATION,
             counts={bad[:200]: 3, "faults." + bad[:100]: 1},
             wall={"started": bad},
+            settings={bad[:200]: bad, "pre_vote": True},
         ),
         intervals=(Interval(1, IntervalKind.LEADER, 0, 100, 1),),
         faults=(Fault(bad[:200], 5, None, (1, 2), bad, ((1,), (2,))),),

@@ -150,6 +150,16 @@ def test_same_record_same_bytes_in_fresh_interpreters(example: Record, tmp_path:
     assert len(digests) == 1
 
 
+def test_the_engines_settings_are_in_the_summary(example: Record) -> None:
+    run = attrs.evolve(example.run, settings={"pre_vote": True, "election_timeout_ms": 250})
+    page = render(attrs.evolve(example, run=run))
+    assert (
+        '<p class="facts settings">raftcluster settings: election_timeout_ms <b>250</b>'
+        " \u00b7 pre_vote <b>true</b></p>" in page
+    )
+    assert "settings:" not in render(attrs.evolve(example, run=attrs.evolve(run, settings={})))
+
+
 def test_wall_clock_fields_do_not_reach_the_page(example: Record) -> None:
     other = attrs.evolve(example, run=attrs.evolve(example.run, wall={"started": "tomorrow"}))
     assert render(other) == render(example)

@@ -35,7 +35,7 @@ SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[Heal
 # Fields whose value is any JSON: nothing below them has a schema.
 FREE = {"input", "output", "key", "error", "state"}
 # Objects whose keys are names, not fields.
-MAPS = {"counts", "wall", "options", "descriptions"}
+MAPS = {"counts", "wall", "settings", "options", "descriptions"}
 
 
 Keys = tuple[str | int, ...]
@@ -212,6 +212,8 @@ def _sample() -> Record:
         ("run.engine", "etcd", "run.engine", "one of raftcluster, pysyncobj"),
         ("run.counts", {"elections": -1}, "run.counts.elections", "between 0"),
         ("run.wall", {"started": [1]}, "run.wall.started", "string, number, boolean or null"),
+        ("run.settings", {"pre_vote": [1]}, "run.settings.pre_vote", "string, number, boolean"),
+        ("run.settings", {"": 1}, "run.settings", "must not be empty"),
         ("run.workload", "", "run.workload", "must not be empty"),
         ("run.workload", "w" * 201, "run.workload", "over the limit of 200"),
         ("intervals[0].end_ms", 0, "intervals[0].end_ms", "before start_ms"),

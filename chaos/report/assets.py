@@ -29,7 +29,7 @@ box-shadow:0 1px 2px rgba(0,0,0,.15)}
 .verdict .found{font-size:12px;font-weight:500;letter-spacing:0;opacity:.92}
 .v-ok{background:#15803d}.v-violation{background:#b91c1c}.v-unknown{background:#b45309}
 h1{margin:0;font-size:22px;font-weight:700}.seed{color:var(--muted);font-weight:600}
-.facts{margin:4px 0 0;color:#334155}
+.facts{margin:4px 0 0;color:#334155}.facts.settings{font-size:12px;color:#64748b}
 .cmds{margin:18px 0 14px;display:grid;gap:6px}
 .cmd{display:flex;align-items:stretch;background:#0f172a;border-radius:8px;overflow:hidden}
 .cmdname{background:#1e293b;color:#94a3b8;padding:8px 12px;font-size:11px;text-transform:uppercase;
@@ -91,7 +91,8 @@ stroke:#fff;stroke-width:3px;stroke-linejoin:round}
 .fl{fill:#fff;font-size:10px;font-weight:600;pointer-events:none}
 .k-partition{fill:#e11d48}.k-kill{fill:#1f2937}.k-pause{fill:#64748b}.k-clock-skew{fill:#9333ea}
 .k-loss{fill:#0284c7}.k-duplicate{fill:#0d9488}.k-reorder{fill:#4f46e5}.k-slow-link{fill:#ea580c}
-.k-membership{fill:#65a30d}.k-other{fill:#78716c}
+.k-membership{fill:#65a30d}.k-link-cut{fill:#f472b6}.k-truncate{fill:#ca8a04}.k-disk{fill:#92400e}
+.k-other{fill:#78716c}
 .o-ok{fill:var(--ok)}.o-fail{fill:var(--fail)}.o-info{fill:var(--info)}
 .tail{fill:#e5e7eb}
 .halo{fill:#f5d0fe;stroke:#f5d0fe;stroke-width:8;stroke-linejoin:round;

@@ -1,6 +1,11 @@
-"""Reading JSON for the run record: each reader takes (value, path), checks the value's
-type and bounds, and returns it (frozen, for JSON values) or raises `RecordError(path,
-reason)`. `Fields` reads one object's fields and refuses unknown ones.
+"""The run record's value types and their readers.
+
+Each reader takes (value, path), checks the value's type and bounds, and returns it
+(frozen, for JSON values) or raises `RecordError(path, reason)`. The types the record's
+classes are written in (`Millis`, `Text`, `Signed`, `JsonValue`, `NodeIds`, `Pairs`...)
+carry their reader, or their limit, as `Annotated` metadata (`Value`, `Limit`,
+`AS_OBJECT`), which `chaos.report.convert` follows; to a type checker they are the plain
+types they annotate.
 """
 
 from __future__ import annotations
@@ -8,15 +13,17 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
-from chaos.checker.values import Frozen, JsonBool, JsonObject, freeze
+import attrs
+
+from chaos.checker.values import Frozen, JsonBool, JsonObject, freeze, thaw
 from chaos.report.errors import RecordError
 
 T = TypeVar("T")
 E = TypeVar("E", bound=enum.Enum)
-Millis = int | float  # a time or duration on the run's clock
-Scalar = str | int | float | bool | None  # a JSON scalar (the values of `run.wall`)
+K = TypeVar("K")
+V = TypeVar("V")
 
 # Bounds on a record, so that a bad file cannot exhaust memory (a history is bounded
 # the same way, by chaos.checker.HistoryLimits).
@@ -56,6 +63,14 @@ def integer(lo: int = 0, hi: int = MAX_INT) -> Callable[[Any, str], int]:
 
 count = integer()
 signed = integer(-MAX_INT - 1)
+
+
+def number(value: Any, path: str) -> float:
+    if type(value) not in (int, float):
+        raise RecordError(path, f"must be a number, not {kind_of(value)}")
+    if not math.isfinite(value):
+        raise RecordError(path, f"must be a finite number, not {value}")
+    return value  # type: ignore[no-any-return]
 
 
 def millis(value: Any, path: str) -> Millis:
@@ -101,26 +116,6 @@ def choice(cls: type[E]) -> Callable[[Any, str], E]:
     return read
 
 
-def optional(read: Callable[[Any, str], T]) -> Callable[[Any, str], T | None]:
-    def read_optional(value: Any, path: str) -> T | None:
-        return None if value is None else read(value, path)
-
-    return read_optional
-
-
-def list_of(
-    read: Callable[[Any, str], T], limit: int = MAX_NAMES
-) -> Callable[[Any, str], tuple[T, ...]]:
-    def read_list(value: Any, path: str) -> tuple[T, ...]:
-        if not isinstance(value, list):
-            raise RecordError(path, f"must be a list, not {kind_of(value)}")
-        if len(value) > limit:
-            raise RecordError(path, f"has {len(value)} items, over the limit of {limit}")
-        return tuple(read(item, f"{path}[{i}]") for i, item in enumerate(value))
-
-    return read_list
-
-
 def json_value(value: Any, path: str, depth: int = 0) -> Frozen:
     """Any JSON value (finite numbers only), plain or already frozen, frozen
     (chaos.checker.values: lists become tuples, objects sorted pairs)."""
@@ -157,55 +152,11 @@ def frozen_json(value: Any) -> Frozen:
 def scalar(value: Any, path: str) -> Scalar:
     if value is not None and type(value) not in (str, int, float, bool):
         raise RecordError(path, f"must be a string, number, boolean or null, not {kind_of(value)}")
+    if type(value) is float and not math.isfinite(value):
+        raise RecordError(path, f"must be a finite number, not {value}")
+    if type(value) is str and len(value) > MAX_TEXT_LEN:
+        raise RecordError(path, f"is {len(value)} characters, over the limit of {MAX_TEXT_LEN}")
     return value  # type: ignore[no-any-return]
-
-
-def mapping(read: Callable[[Any, str], T]) -> Callable[[Any, str], tuple[tuple[str, T], ...]]:
-    def read_dict(value: Any, path: str) -> tuple[tuple[str, T], ...]:
-        if not isinstance(value, dict):
-            raise RecordError(path, f"must be an object, not {kind_of(value)}")
-        if len(value) > MAX_NAMES:
-            raise RecordError(path, f"has {len(value)} fields, over the limit of {MAX_NAMES}")
-        return tuple(
-            (name(key, path), read(item, f"{path}.{key}")) for key, item in sorted(value.items())
-        )
-
-    return read_dict
-
-
-_REQUIRED: Final = object()
-
-
-class Fields:
-    """The fields of one JSON object: each read once; unknown ones are an error."""
-
-    def __init__(self, data: Any, path: str) -> None:
-        if not isinstance(data, dict):
-            raise RecordError(path, f"must be an object, not {kind_of(data)}")
-        self.data = data
-        self.path = path
-        self.seen: set[str] = set()
-
-    def at(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def get(self, key: str, read: Callable[[Any, str], T], default: Any = _REQUIRED) -> T:
-        self.seen.add(key)
-        if key not in self.data:
-            if default is _REQUIRED:
-                raise RecordError(self.at(key), "is missing")
-            return default  # type: ignore[no-any-return]
-        return read(self.data[key], self.at(key))
-
-    def build(self, cls: Callable[..., T], **fields: Any) -> T:
-        """`cls(**fields)` once every field is read; its own checks are located here."""
-        unknown = sorted(set(self.data) - self.seen)
-        if unknown:
-            raise RecordError(self.at(str(unknown[0])), "is not a field of this object")
-        try:
-            return cls(**fields)
-        except RecordError as e:
-            raise e.within(self.path) from None
 
 
 def sorted_pairs(
@@ -233,5 +184,41 @@ def check_times(obj: Any, *fields: str) -> None:
             millis(value, field)
 
 
-node_id = integer()
-node_ids = list_of(node_id, MAX_NODES)
+# ---------------------------------------------------------------------------------------
+# The types, with what `chaos.report.convert` needs to know of them.
+
+
+@attrs.frozen
+class Value:
+    """`Annotated` metadata: a value of this type is read by `read` (value, path) and
+    written by `write` (None: as it is)."""
+
+    read: Callable[[Any, str], Any]
+    write: Callable[[Any], Any] | None = None
+
+
+@attrs.frozen
+class Limit:
+    """`Annotated` metadata: a list (or object) of this type holds at most `items`."""
+
+    items: int
+
+
+class _AsObject:
+    def __repr__(self) -> str:
+        return "AS_OBJECT"
+
+
+AS_OBJECT: Final = _AsObject()
+"""`Annotated` metadata: these sorted pairs are a mapping, a JSON object."""
+
+# A mapping kept as (key, value) pairs sorted by key (hashable, one order only), written
+# as a JSON object; keys are names (`str`) or non-negative integers (`int`).
+Pairs = Annotated[tuple[tuple[K, V], ...], AS_OBJECT]
+Millis = Annotated[int | float, Value(millis)]  # a time or duration on the run's clock
+Signed = Annotated[int, Value(signed)]  # an int64 that may be negative (seeds, processes)
+Text = Annotated[str, Value(text)]  # free text, possibly empty (a bare `str` is a name)
+Scalar = Annotated[str | int | float | bool | None, Value(scalar)]  # a JSON scalar
+JsonValue = Annotated[Frozen, Value(json_value, thaw)]  # any JSON value, kept frozen
+NodeIds = Annotated[tuple[int, ...], Limit(MAX_NODES)]
+OpIds = Annotated[tuple[int, ...], Limit(MAX_OPERATIONS)]  # operation indexes

@@ -4,7 +4,9 @@ The simulator, the live mode and the pysyncobj engine all write this one schema
 (docs/report.md), `"format": 1`. It is a tree of frozen attrs classes:
 
     Record
-      run: RunInfo              seed, engine, mode, nodes, verdict, counts, replay, wall
+      format                    1
+      run: RunInfo              seed, engine and its settings, mode, nodes, verdict,
+                                counts, replay, wall
       intervals: Interval...    what each node was (leader of a term, crashed...) and when
       faults: Fault...          what the nemeses did and when
       operations: ClientOp...   the client history, indexed as the checker numbers it
@@ -14,9 +16,11 @@ The simulator, the live mode and the pysyncobj engine all write this one schema
 
 `Record.from_json(data)` validates a parsed JSON document and raises only `RecordError`
 (path, reason); `record.to_json()` gives it back, and `dumps(record)` gives its canonical
-text. The classes also check their own invariants when built in Python (an interval that
-ends before it starts, an operation index that names nothing), so a writer cannot produce
-a record that a reader would refuse.
+text. Both directions go through `chaos.report.convert`, which follows each class's
+fields and types (`chaos.report.reading`); a field that needs more says so in its
+metadata (`convert.meta`). The classes also check their own invariants when built in
+Python (an interval that ends before it starts, an operation index that names nothing),
+so a writer cannot produce a record that a reader would refuse.
 
 Every time is in milliseconds of the run's own clock (virtual in the simulator, since
 the start in live mode). Wall-clock facts (when the run started, how long it and the
@@ -28,12 +32,13 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import attrs
 
-from chaos.checker.values import Frozen, JsonObject, freeze, thaw
+from chaos.checker.values import Frozen, JsonObject, freeze
 from chaos.checker.verdict import CheckResult, Verdict
+from chaos.report import convert
 from chaos.report import reading as rd
 from chaos.report.errors import RecordError
 from chaos.report.reading import (
@@ -42,14 +47,24 @@ from chaos.report.reading import (
     MAX_NODES,
     MAX_OPERATIONS,
     MAX_VIOLATIONS,
+    JsonValue,
+    Limit,
     Millis,
+    NodeIds,
+    OpIds,
+    Pairs,
     Scalar,
+    Signed,
+    Text,
+    Value,
 )
 
 FORMAT: Final = 1
 
+# The fault kinds the harness writes (the page colours each); any other is shown too.
 KNOWN_FAULT_KINDS: Final = (
     "partition",
+    "link-cut",
     "kill",
     "pause",
     "clock-skew",
@@ -57,8 +72,13 @@ KNOWN_FAULT_KINDS: Final = (
     "duplicate",
     "reorder",
     "slow-link",
+    "truncate",
+    "disk",
     "membership",
 )
+# What our checkers find: the simulator's invariants and checks (their names, spaces
+# written as dashes), the pysyncobj engine's findings, the linearizability checker, and
+# `error` for a run that broke off.
 KNOWN_VIOLATION_KINDS: Final = (
     "linearizability",
     "election-safety",
@@ -66,9 +86,25 @@ KNOWN_VIOLATION_KINDS: Final = (
     "state-machine-safety",
     "leader-completeness",
     "leader-append-only",
+    "commit-rule",
+    "acknowledged-writes",
+    "monotonic-progress",
     "exactly-once",
     "convergence",
     "liveness",
+    "availability",
+    "wire",
+    "durability",
+    "message-storm",
+    "assertion",
+    "stale-read",
+    "committed-entry-truncated",
+    "two-leaders-in-a-term",
+    "applied-index-regressed",
+    "acknowledged-write-lost",
+    "applied-entries-diverge",
+    "node-exception",
+    "error",
 )
 
 
@@ -126,65 +162,43 @@ class RunInfo:
 
     `counts` holds named integers (`elections`, `faults.partition`, `ops.ok`...; dots
     group them in the report); `wall` every wall-clock fact (`started`, `wall_s`,
-    `checker_s`...) and nothing else. Both are given as mappings and kept sorted.
+    `checker_s`...) and nothing else; `settings` the engine's settings for the run
+    (`election_timeout_ms`, `pre_vote`...: what the seed drew). All three are given as
+    mappings and kept sorted.
     """
 
-    seed: int
+    seed: Signed
     engine: Engine
     mode: Mode
-    nodes: tuple[int, ...] = attrs.field(converter=rd.int_tuple)
+    nodes: NodeIds = attrs.field(converter=rd.int_tuple)
     duration_ms: Millis
     nemeses: tuple[str, ...]
     workload: str
-    replay: str  # the exact command line that replays the run
+    replay: Text  # the exact command line that replays the run
     verdict: RunVerdict
-    counts: tuple[tuple[str, int], ...] = attrs.field(default=(), converter=rd.sorted_pairs)
-    wall: tuple[tuple[str, Scalar], ...] = attrs.field(default=(), converter=rd.sorted_pairs)
+    counts: Pairs[str, int] = attrs.field(
+        default=(), converter=rd.sorted_pairs, metadata=convert.meta(required=True)
+    )
+    wall: Pairs[str, Scalar] = attrs.field(
+        default=(), converter=rd.sorted_pairs, metadata=convert.meta(required=True)
+    )
+    settings: Pairs[str, Scalar] = attrs.field(default=(), converter=rd.sorted_pairs)
 
     def __attrs_post_init__(self) -> None:
         rd.check_times(self, "duration_ms")
         rd.require(bool(self.nodes), "nodes", "must name at least one node")
         rd.require(len(set(self.nodes)) == len(self.nodes), "nodes", "must not repeat a node")
-        for field, pairs in (("counts", self.counts), ("wall", self.wall)):
+        for field, pairs in (
+            ("counts", self.counts),
+            ("wall", self.wall),
+            ("settings", self.settings),
+        ):
             keys = [key for key, _ in pairs]
             rd.require(len(set(keys)) == len(keys), field, "must not repeat a name")
 
     def count(self, name: str) -> int:
         """The counter `name`, 0 when absent."""
         return dict(self.counts).get(name, 0)
-
-    @classmethod
-    def from_json(cls, data: Any, path: str = "run") -> RunInfo:
-        f = rd.Fields(data, path)
-        return f.build(
-            cls,
-            seed=f.get("seed", rd.signed),
-            engine=f.get("engine", rd.choice(Engine)),
-            mode=f.get("mode", rd.choice(Mode)),
-            nodes=f.get("nodes", rd.node_ids),
-            duration_ms=f.get("duration_ms", rd.millis),
-            nemeses=f.get("nemeses", rd.list_of(rd.name)),
-            workload=f.get("workload", rd.name),
-            replay=f.get("replay", rd.text),
-            verdict=f.get("verdict", rd.choice(RunVerdict)),
-            counts=f.get("counts", rd.mapping(rd.count)),
-            wall=f.get("wall", rd.mapping(rd.scalar)),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "seed": self.seed,
-            "engine": self.engine.value,
-            "mode": self.mode.value,
-            "nodes": list(self.nodes),
-            "duration_ms": self.duration_ms,
-            "nemeses": list(self.nemeses),
-            "workload": self.workload,
-            "replay": self.replay,
-            "verdict": self.verdict.value,
-            "counts": dict(self.counts),
-            "wall": {key: thaw(value) for key, value in self.wall},
-        }
 
 
 @attrs.frozen
@@ -208,27 +222,6 @@ class Interval:
         if self.kind is IntervalKind.LEADER:
             rd.require(self.term is not None, "term", "a leader interval needs its term")
 
-    @classmethod
-    def from_json(cls, data: Any, path: str) -> Interval:
-        f = rd.Fields(data, path)
-        return f.build(
-            cls,
-            node=f.get("node", rd.node_id),
-            kind=f.get("kind", rd.choice(IntervalKind)),
-            start_ms=f.get("start_ms", rd.millis),
-            end_ms=f.get("end_ms", rd.millis),
-            term=f.get("term", rd.optional(rd.count), None),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "node": self.node,
-            "kind": self.kind.value,
-            "start_ms": self.start_ms,
-            "end_ms": self.end_ms,
-            "term": self.term,
-        }
-
 
 def _groups(groups: Iterable[Iterable[int]]) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(group) for group in groups)
@@ -246,9 +239,11 @@ class Fault:
     kind: str
     start_ms: Millis
     end_ms: Millis | None
-    nodes: tuple[int, ...] = attrs.field(converter=rd.int_tuple)
-    detail: str = ""
-    groups: tuple[tuple[int, ...], ...] = attrs.field(default=(), converter=_groups)
+    nodes: NodeIds = attrs.field(converter=rd.int_tuple)
+    detail: Text = ""
+    groups: Annotated[tuple[NodeIds, ...], Limit(MAX_NODES)] = attrs.field(
+        default=(), converter=_groups
+    )
 
     def __attrs_post_init__(self) -> None:
         rd.check_times(self, "start_ms", "end_ms")
@@ -260,29 +255,6 @@ class Fault:
             rd.require(not seen & set(group), f"groups[{i}]", "shares a node with another side")
             rd.require(set(group) <= set(self.nodes), f"groups[{i}]", "names a node not in nodes")
             seen |= set(group)
-
-    @classmethod
-    def from_json(cls, data: Any, path: str) -> Fault:
-        f = rd.Fields(data, path)
-        return f.build(
-            cls,
-            kind=f.get("kind", rd.name),
-            start_ms=f.get("start_ms", rd.millis),
-            end_ms=f.get("end_ms", rd.optional(rd.millis)),
-            nodes=f.get("nodes", rd.node_ids),
-            detail=f.get("detail", rd.text, ""),
-            groups=f.get("groups", rd.list_of(rd.node_ids, MAX_NODES), ()),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "start_ms": self.start_ms,
-            "end_ms": self.end_ms,
-            "nodes": list(self.nodes),
-            "detail": self.detail,
-            "groups": [list(group) for group in self.groups],
-        }
 
 
 @attrs.frozen
@@ -298,16 +270,16 @@ class ClientOp:
     """
 
     index: int
-    process: int
+    process: Signed
     f: str
-    input: Frozen = attrs.field(converter=rd.frozen_json)
-    output: Frozen = attrs.field(converter=rd.frozen_json)
+    input: JsonValue = attrs.field(converter=rd.frozen_json, metadata=convert.meta(missing=None))
+    output: JsonValue = attrs.field(converter=rd.frozen_json, metadata=convert.meta(missing=None))
     type: OpType
     invoke_ms: Millis
     complete_ms: Millis | None
     node: int | None = None
-    key: Frozen = attrs.field(default=None, converter=rd.frozen_json)
-    error: Frozen = attrs.field(default=None, converter=rd.frozen_json)
+    key: JsonValue = attrs.field(default=None, converter=rd.frozen_json)
+    error: JsonValue = attrs.field(default=None, converter=rd.frozen_json)
 
     def __attrs_post_init__(self) -> None:
         rd.check_times(self, "invoke_ms", "complete_ms")
@@ -315,51 +287,6 @@ class ClientOp:
             rd.require(self.type is OpType.INFO, "complete_ms", f"an {self.type.value} needs it")
         else:
             rd.require(self.complete_ms >= self.invoke_ms, "complete_ms", "is before invoke_ms")
-
-    @classmethod
-    def from_json(cls, data: Any, path: str) -> ClientOp:
-        f = rd.Fields(data, path)
-        return f.build(
-            cls,
-            index=f.get("index", rd.count),
-            process=f.get("process", rd.signed),
-            f=f.get("f", rd.name),
-            input=f.get("input", rd.json_value, None),
-            output=f.get("output", rd.json_value, None),
-            type=f.get("type", rd.choice(OpType)),
-            invoke_ms=f.get("invoke_ms", rd.millis),
-            complete_ms=f.get("complete_ms", rd.optional(rd.millis)),
-            node=f.get("node", rd.optional(rd.node_id), None),
-            key=f.get("key", rd.json_value, None),
-            error=f.get("error", rd.json_value, None),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "process": self.process,
-            "f": self.f,
-            "input": thaw(self.input),
-            "output": thaw(self.output),
-            "type": self.type.value,
-            "invoke_ms": self.invoke_ms,
-            "complete_ms": self.complete_ms,
-            "node": self.node,
-            "key": thaw(self.key),
-            "error": thaw(self.error),
-        }
-
-
-_ids = rd.list_of(rd.count, MAX_OPERATIONS)
-
-
-def _descriptions(value: Any, path: str) -> tuple[tuple[int, str], ...]:
-    """`{"12": "read() -> 2", ...}`: keys are operation indexes."""
-    pairs = rd.mapping(rd.text)(value, path)
-    for key, _ in pairs:
-        if not key.isdigit() or len(key) > 18:
-            raise RecordError(f"{path}.{key}", "keys must be operation indexes")
-    return tuple((int(key), text) for key, text in pairs)
 
 
 @attrs.frozen
@@ -376,14 +303,15 @@ class LinearizabilityWitness:
     """
 
     partition: int
-    prefix: tuple[int, ...]
-    state: Frozen = attrs.field(converter=rd.frozen_json)
+    prefix: OpIds
+    state: JsonValue = attrs.field(converter=rd.frozen_json, metadata=convert.meta(missing=None))
     blocked: int
-    candidates: tuple[int, ...]
-    core: tuple[int, ...] | None
-    core_minimal: bool
-    explanation: str
-    descriptions: tuple[tuple[int, str], ...] = attrs.field(default=(), converter=rd.sorted_pairs)
+    candidates: OpIds
+    core: OpIds | None = attrs.field(metadata=convert.meta(missing=None))
+    core_minimal: bool = attrs.field(metadata=convert.meta(missing=False))
+    explanation: Text = attrs.field(metadata=convert.meta(missing=""))
+    # Keys are operation indexes (`{"12": "read() -> 2"}` in JSON).
+    descriptions: Pairs[int, Text] = attrs.field(default=(), converter=rd.sorted_pairs)
 
     def __attrs_post_init__(self) -> None:
         rd.require(self.blocked in self.candidates, "blocked", "must be one of the candidates")
@@ -420,35 +348,6 @@ class LinearizabilityWitness:
             ),
         )
 
-    @classmethod
-    def from_json(cls, data: Any, path: str) -> LinearizabilityWitness:
-        f = rd.Fields(data, path)
-        return f.build(
-            cls,
-            partition=f.get("partition", rd.count),
-            prefix=f.get("prefix", _ids),
-            state=f.get("state", rd.json_value, None),
-            blocked=f.get("blocked", rd.count),
-            candidates=f.get("candidates", _ids),
-            core=f.get("core", rd.optional(_ids), None),
-            core_minimal=f.get("core_minimal", rd.boolean, False),
-            explanation=f.get("explanation", rd.text, ""),
-            descriptions=f.get("descriptions", _descriptions, ()),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "partition": self.partition,
-            "prefix": list(self.prefix),
-            "state": thaw(self.state),
-            "blocked": self.blocked,
-            "candidates": list(self.candidates),
-            "core": None if self.core is None else list(self.core),
-            "core_minimal": self.core_minimal,
-            "explanation": self.explanation,
-            "descriptions": {str(k): v for k, v in self.descriptions},
-        }
-
 
 @attrs.frozen
 class Violation:
@@ -457,10 +356,10 @@ class Violation:
     operation indexes involved; `witness` for a linearizability violation."""
 
     kind: str
-    message: str
+    message: Text
     time_ms: Millis | None = None
-    nodes: tuple[int, ...] = attrs.field(default=(), converter=rd.int_tuple)
-    ops: tuple[int, ...] = ()
+    nodes: NodeIds = attrs.field(default=(), converter=rd.int_tuple)
+    ops: OpIds = ()
     witness: LinearizabilityWitness | None = None
 
     def __attrs_post_init__(self) -> None:
@@ -485,29 +384,6 @@ class Violation:
             witness=witness,
         )
 
-    @classmethod
-    def from_json(cls, data: Any, path: str) -> Violation:
-        f = rd.Fields(data, path)
-        return f.build(
-            cls,
-            kind=f.get("kind", rd.name),
-            message=f.get("message", rd.text),
-            time_ms=f.get("time_ms", rd.optional(rd.millis), None),
-            nodes=f.get("nodes", rd.node_ids, ()),
-            ops=f.get("ops", _ids, ()),
-            witness=f.get("witness", rd.optional(LinearizabilityWitness.from_json), None),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "message": self.message,
-            "time_ms": self.time_ms,
-            "nodes": list(self.nodes),
-            "ops": list(self.ops),
-            "witness": None if self.witness is None else self.witness.to_json(),
-        }
-
 
 CHECK_VERDICTS: Final = {
     Verdict.OK: RunVerdict.OK,
@@ -523,6 +399,7 @@ def _options(value: Any) -> Frozen:
 
 
 def _read_options(value: Any, path: str) -> Frozen:
+    """Any JSON value below, but an object at the top (a model's options by name)."""
     try:
         return _options(rd.json_value(value, path))
     except RecordError as e:
@@ -539,8 +416,10 @@ class CheckerRun:
     name: str
     verdict: RunVerdict
     model: str | None = None
-    options: Frozen = attrs.field(default=freeze({}), converter=_options)
-    reason: str = ""
+    options: JsonValue = attrs.field(
+        default=freeze({}), converter=_options, metadata=convert.meta(_read_options)
+    )
+    reason: Text = ""
 
     @classmethod
     def linearizability(cls, result: CheckResult) -> CheckerRun:
@@ -553,26 +432,15 @@ class CheckerRun:
             result.reason,
         )
 
-    @classmethod
-    def from_json(cls, data: Any, path: str) -> CheckerRun:
-        f = rd.Fields(data, path)
-        return f.build(
-            cls,
-            name=f.get("name", rd.name),
-            verdict=f.get("verdict", rd.choice(RunVerdict)),
-            model=f.get("model", rd.optional(rd.name), None),
-            options=f.get("options", _read_options, freeze({})),
-            reason=f.get("reason", rd.text, ""),
-        )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "verdict": self.verdict.value,
-            "model": self.model,
-            "options": thaw(self.options),
-            "reason": self.reason,
-        }
+def _read_format(value: Any, path: str) -> int:
+    version: int = rd.integer(0)(value, path)
+    if version != FORMAT:
+        raise RecordError(path, f"this reader knows format {FORMAT}, not {version}")
+    return version
+
+
+_REQUIRED: Final = convert.meta(required=True)  # in JSON, though empty by default here
 
 
 @attrs.frozen
@@ -581,16 +449,29 @@ class Record:
     nodes named anywhere are the run's, operation indexes name operations, and the run's
     verdict is `violation` exactly when there are violations."""
 
+    # First, so that a reader meets it first; the document must say it.
+    format: int = attrs.field(
+        default=FORMAT, kw_only=True, metadata=convert.meta(_read_format, required=True)
+    )
     run: RunInfo
-    intervals: tuple[Interval, ...] = ()
-    faults: tuple[Fault, ...] = ()
-    operations: tuple[ClientOp, ...] = ()
-    violations: tuple[Violation, ...] = ()
+    intervals: Annotated[tuple[Interval, ...], Limit(MAX_INTERVALS)] = attrs.field(
+        default=(), metadata=_REQUIRED
+    )
+    faults: Annotated[tuple[Fault, ...], Limit(MAX_FAULTS)] = attrs.field(
+        default=(), metadata=_REQUIRED
+    )
+    operations: Annotated[tuple[ClientOp, ...], Limit(MAX_OPERATIONS)] = attrs.field(
+        default=(), metadata=_REQUIRED
+    )
+    violations: Annotated[tuple[Violation, ...], Limit(MAX_VIOLATIONS)] = attrs.field(
+        default=(), metadata=_REQUIRED
+    )
     checkers: tuple[CheckerRun, ...] = ()
-    trace_hash: str = ""
-    notes: tuple[str, ...] = ()
+    trace_hash: Annotated[str, Value(rd.string(empty=True))] = ""
+    notes: tuple[Text, ...] = ()
 
     def __attrs_post_init__(self) -> None:
+        _read_format(self.format, "format")
         self._check_nodes()
         self._check_operations()
         found = bool(self.violations)
@@ -662,34 +543,12 @@ class Record:
     @classmethod
     def from_json(cls, data: Any) -> Record:
         """Validate a parsed JSON document; raises `RecordError(path, reason)`."""
-        f = rd.Fields(data, "")
-        version = f.get("format", rd.integer(0))
-        if version != FORMAT:
-            raise RecordError("format", f"this reader knows format {FORMAT}, not {version}")
-        return f.build(
-            cls,
-            run=f.get("run", RunInfo.from_json),
-            intervals=f.get("intervals", rd.list_of(Interval.from_json, MAX_INTERVALS)),
-            faults=f.get("faults", rd.list_of(Fault.from_json, MAX_FAULTS)),
-            operations=f.get("operations", rd.list_of(ClientOp.from_json, MAX_OPERATIONS)),
-            violations=f.get("violations", rd.list_of(Violation.from_json, MAX_VIOLATIONS)),
-            checkers=f.get("checkers", rd.list_of(CheckerRun.from_json), ()),
-            trace_hash=f.get("trace_hash", rd.string(empty=True), ""),
-            notes=f.get("notes", rd.list_of(rd.text), ()),
-        )
+        return convert.from_json(cls, data)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT,
-            "run": self.run.to_json(),
-            "intervals": [i.to_json() for i in self.intervals],
-            "faults": [f.to_json() for f in self.faults],
-            "operations": [o.to_json() for o in self.operations],
-            "violations": [v.to_json() for v in self.violations],
-            "checkers": [c.to_json() for c in self.checkers],
-            "trace_hash": self.trace_hash,
-            "notes": list(self.notes),
-        }
+        """The record as plain JSON data (`dumps` gives its canonical text)."""
+        data: dict[str, Any] = convert.to_json(self)
+        return data
 
 
 def _compact(value: Any) -> str:

@@ -67,7 +67,9 @@ def header(record: Record) -> str:
         f'<div class="verdict v-{run.verdict.value}">{esc(run.verdict.value.upper())}'
         f'<span class="found">{esc(found)}</span></div>',
         f'<div class="title"><h1>Chaos run <span class="seed">seed {run.seed}</span></h1>',
-        f'<p class="facts">{SEP.join(esc(f) for f in facts)}</p></div>',
+        f'<p class="facts">{SEP.join(esc(f) for f in facts)}</p>',
+        _settings(record),
+        "</div>",
         "</header>",
         '<section class="cmds">',
         _command("replay", "cmd-replay", run.replay, "runs it again, identically"),
@@ -82,6 +84,20 @@ def header(record: Record) -> str:
     lines.append(_facts(record))
     lines.append("</section>")
     return "\n".join(lines)
+
+
+def _settings(record: Record) -> str:
+    """The engine's settings for the run, one line (nothing when the record has none)."""
+    run = record.run
+    if not run.settings:
+        return ""
+    items = SEP.join(f"{esc(key)} <b>{esc(_setting(value))}</b>" for key, value in run.settings)
+    return f'<p class="facts settings">{esc(run.engine.value)} settings: {items}</p>'
+
+
+def _setting(value: object) -> str:
+    """A setting as it would be written: true, 250, 0.5, a bare string."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _command(name: str, ident: str, command: str, hint: str) -> str:

@@ -3,21 +3,26 @@ report bytes (but for `run.wall`) in any process."""
 
 from __future__ import annotations
 
+import ast
 import itertools
 import json
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
+import attrs
 import pytest
 
 from chaos.campaign import sim_record
-from chaos.campaign.sim_report import _Timeline
+from chaos.campaign.sim_timeline import SimTimeline
 from chaos.report import Fault, IntervalKind, RunVerdict, read_record
+from chaos.report.record import KNOWN_VIOLATION_KINDS
 from chaos.sim import KvWorkload, ScriptedFaults, SimConfig, simulate
 from chaos.sim import simulator as simulator_module
+from chaos.sim.events import FaultInjected
 from chaos.sim.faults import (
     ClockDrift,
     ClockJump,
@@ -29,6 +34,7 @@ from chaos.sim.faults import (
     Pause,
     Restart,
 )
+from chaos.sim.faults import Fault as SimFault
 from raftcluster.cli import main
 from raftcluster.node import replica as replica_module
 from tests.sim.test_run_cli import SelfElected
@@ -125,16 +131,17 @@ def scripted_record() -> tuple[list[Fault], list[tuple[int, str, float, float]]]
 
 def test_scripted_faults_become_bars_and_node_conditions() -> None:
     faults, conditions = scripted_record()
-    # How many of its writes were still pending when node 2 crashed is the engine's
-    # business (its sync policy); that the bar says so is the report's.
+    # How much node 2 had not synced when it crashed is the engine's business (its sync
+    # policy); that the bar says so is the report's (tests/campaign/test_sim_timeline.py).
     faults = [
-        (k, s, e, n, re.sub(r"; \d+ pending", "; N pending", d), g) for k, s, e, n, d, g in faults
+        (k, s, e, n, re.sub(r"; [\d,]+ unsynced bytes lost(; a record torn)?$", "", d), g)
+        for k, s, e, n, d, g in faults
     ]
     assert faults == [
         ("partition", 1_000, 2_000, (1, 2, 3), "{1} | {2,3}", ((1,), (2, 3))),
         ("link-cut", 2_500, 3_000, (1, 2), "links cut: 1→2", ()),
         ("partition", 3_000, 3_500, (1, 2, 3), "{1,2} | {3}", ((1, 2), (3,))),
-        ("kill", 4_000, 5_000, (2,), "node 2 crashed; N pending writes kept", ()),
+        ("kill", 4_000, 5_000, (2,), "node 2 crashed", ()),
         ("pause", 6_000, 6_500, (3,), "node 3 paused for 500 ms", ()),
         ("clock-skew", 7_000, 7_000, (1,), "node 1's clock jumps +1,500 ms", ()),
         ("clock-skew", 7_500, None, (2,), "node 2's clock drifts +30,000 ppm", ()),
@@ -150,13 +157,23 @@ def test_scripted_faults_become_bars_and_node_conditions() -> None:
     ]
 
 
+@attrs.frozen
+class Unplug(SimFault):
+    """A fault kind the report's reader has never heard of."""
+
+    node: int
+    why: str
+
+    @property
+    def kind(self) -> str:
+        return "unplug"
+
+
 def test_a_fault_kind_the_reader_does_not_know_is_an_instant_naming_its_nodes() -> None:
-    config = SimConfig(seed=1, nodes=3, duration_ms=1_000)
-    result = simulate(config, ScriptedFaults([]), KvWorkload(), check_timeout_s=None)
-    timeline = _Timeline((1, 2, 3), result)
-    timeline.add([500, "fault", "membership", "Remove(node=3)", [["node", 3], ["why", "x"]]])
+    timeline = SimTimeline((1, 2, 3), SimConfig(seed=1).base_network)
+    timeline.add(FaultInjected(500, Unplug(3, "x")))
     _, faults = timeline.finish(1_000)
-    assert faults == [Fault("membership", 500, 500, (3,), "Remove(node=3)")]
+    assert faults == [Fault("unplug", 500, 500, (3,), "node=3, why=x")]
 
 
 def test_a_violation_is_in_the_record_and_on_the_page(
@@ -190,3 +207,60 @@ def test_a_run_that_broke_off_is_an_error_violation_with_its_traceback(
     assert violation.kind == "error" and "ValueError: the harness broke" in violation.message
     assert violation.time_ms == result.error["time_ms"]  # type: ignore[index]
     assert any(note.startswith("Traceback:") and "_inject" in note for note in record.notes)
+
+
+def check_names(root: Path) -> set[str]:
+    """The names the simulator's checks fail under: the first argument of every
+    `fail(...)`, `find(...)` and `SafetyViolation(...)`, each module's `INVARIANT`, and
+    what an engine's `healed()` says is missing."""
+    names: set[str] = set()
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and node.args:
+                called = ast.unparse(node.func).rsplit(".", 1)[-1]
+                if called in ("fail", "_fail", "find", "SafetyViolation"):
+                    names |= _strings(node.args[:1])
+            elif isinstance(node, ast.Assign) and "INVARIANT" in map(ast.unparse, node.targets):
+                names |= _strings([node.value])
+            elif isinstance(node, ast.FunctionDef) and node.name == "healed":
+                returned = [r.value for r in ast.walk(node) if isinstance(r, ast.Return)]
+                names |= _strings(v.elts[0] for v in returned if isinstance(v, ast.Tuple))
+    return names
+
+
+def _strings(nodes: Iterable[ast.expr]) -> set[str]:
+    return {n.value for n in nodes if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+
+
+def test_every_check_of_the_simulator_is_a_known_violation_kind() -> None:
+    names = check_names(Path(__file__).resolve().parents[2] / "chaos" / "sim")
+    assert {"election safety", "commit rule", "stale-read", "wire"} <= names  # it reads them
+    missing = {name.replace(" ", "-") for name in names} - set(KNOWN_VIOLATION_KINDS)
+    assert not missing, f"teach chaos.report.record.KNOWN_VIOLATION_KINDS: {sorted(missing)}"
+
+
+def test_every_kind_of_finding_is_a_violation_saying_how_many_more() -> None:
+    """An engine that records every finding (pysyncobj's) gives the first of each kind."""
+    config = SimConfig(seed=1, nodes=3, duration_ms=2_000, keep_trace=True)
+    result = simulate(config, check_timeout_s=None)
+    stale = {"invariant": "stale-read", "message": "node 2 read x", "step": 9, "time_ms": 700,
+             "nodes": [2, 7]}  # fmt: skip
+    two = {"invariant": "two-leaders-in-a-term", "message": "nodes 1 and 3 led term 4",
+           "step": 5, "time_ms": 400, "nodes": [1, 3]}  # fmt: skip
+    found = {**two, "findings": {"stale-read": 3, "two-leaders-in-a-term": 1},
+             "first": {"stale-read": stale, "two-leaders-in-a-term": two}}  # fmt: skip
+    record = sim_record(attrs.evolve(result, violation=found), replay="r", wall={})
+    assert [(v.kind, v.message, v.time_ms, v.nodes) for v in record.violations] == [
+        ("stale-read", "node 2 read x (step 9; 2 more found)", 700, (2,)),
+        ("two-leaders-in-a-term", "nodes 1 and 3 led term 4 (step 5)", 400, (1, 3)),
+    ]
+    assert record.run.verdict is RunVerdict.VIOLATION
+
+
+def test_a_planted_bug_is_named_in_the_notes() -> None:
+    config = SimConfig(seed=1, nodes=3, duration_ms=2_000, keep_trace=True)
+    result = simulate(config, check_timeout_s=None, plant="lying-fsync")
+    notes = sim_record(result, replay="r", wall={}).notes
+    assert notes[0] == "A planted bug ran instead of the real engine part: lying-fsync."
+    plain = sim_record(attrs.evolve(result, plant=None), replay="r", wall={}).notes
+    assert not any("planted" in note for note in plain)

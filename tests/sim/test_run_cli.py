@@ -64,7 +64,7 @@ def test_history_and_trace_files_are_written(
     assert code == 0
     assert len(load_history(history).operations) > 10
     lines = trace.read_text().splitlines()
-    assert len(lines) == data["trace_records"] and json.loads(lines[-1])[1] == "end"
+    assert len(lines) == data["trace_records"] and json.loads(lines[-1])["kind"] == "end"
     assert main(["chaos", "check", str(history), "--model", "kv"]) == 0  # the checker agrees
 
 
