@@ -87,6 +87,7 @@ KNOWN_VIOLATION_KINDS: Final = (
     "leader-completeness",
     "leader-append-only",
     "commit-rule",
+    "persist-before-send",
     "acknowledged-writes",
     "monotonic-progress",
     "exactly-once",

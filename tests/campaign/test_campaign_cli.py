@@ -13,9 +13,8 @@ import pytest
 from chaos.campaign.campaign import parse_seeds
 from chaos.campaign.progress import Progress
 from raftcluster.cli import main
-from raftcluster.node import replica as replica_module
 from statemachine.errors import InvalidArgument
-from tests.sim.test_run_cli import SelfElected
+from tests.sim.plant import send_everything_early
 
 SMALL = ["--nodes", "3", "--duration", "5"]
 
@@ -69,7 +68,7 @@ def test_the_table_has_a_row_per_seed_and_totals(capsys: pytest.CaptureFixture[s
 def test_failing_seeds_exit_1_and_print_the_command_that_replays_them(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(replica_module, "RaftCore", SelfElected)
+    send_everything_early(monkeypatch)
     args = ["--nodes", "5", "--duration", "20"]
     assert main(["chaos", "run", "--seeds", "1..2", *args]) == 1
     out = capsys.readouterr().out
@@ -89,7 +88,7 @@ def test_failing_seeds_exit_1_and_print_the_command_that_replays_them(
 def test_stop_on_failure_starts_no_more_seeds(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(replica_module, "RaftCore", SelfElected)
+    send_everything_early(monkeypatch)
     code, data, _ = campaign(
         capsys, "--seeds", "1..4", "--nodes", "5", "--duration", "20", "--stop-on-failure"
     )

@@ -13,10 +13,10 @@ import pytest
 
 from chaos.campaign import regress
 from raftcluster.cli import main
-from raftcluster.node import replica as replica_module
-from tests.sim.test_run_cli import SelfElected
+from tests.sim.plant import send_everything_early
 
-FAILING = ["--seed", "1", "--nodes", "5", "--duration", "20"]  # fails under SelfElected
+# Fails with the bug of tests/sim/plant.py planted.
+FAILING = ["--seed", "1", "--nodes", "5", "--duration", "20"]
 
 
 def test_the_command_records_a_seed_that_the_suite_then_replays(tmp_path: Path) -> None:
@@ -44,7 +44,7 @@ def test_a_failing_seed_is_expected_to_fail_until_fixed_then_to_pass(
 ) -> None:
     into = ["--into", str(tmp_path)]
     with monkeypatch.context() as patch:
-        patch.setattr(replica_module, "RaftCore", SelfElected)  # the bug
+        send_everything_early(patch)  # the bug
         assert main(["chaos", "regress", *FAILING, *into]) == 0
         (entry,) = regress.read_entries(tmp_path)
         assert entry.expect == entry.found != "ok"
@@ -63,7 +63,7 @@ def test_a_failing_seed_is_expected_to_fail_until_fixed_then_to_pass(
 def test_expect_ok_records_a_failing_seed_as_a_test_that_fails_until_the_fix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(replica_module, "RaftCore", SelfElected)
+    send_everything_early(monkeypatch)
     assert main(["chaos", "regress", *FAILING, "--into", str(tmp_path), "--expect-ok"]) == 0
     (entry,) = regress.read_entries(tmp_path)
     assert entry.expect == "ok" and entry.found != "ok"

@@ -36,8 +36,7 @@ from chaos.sim.faults import (
 )
 from chaos.sim.faults import Fault as SimFault
 from raftcluster.cli import main
-from raftcluster.node import replica as replica_module
-from tests.sim.test_run_cli import SelfElected
+from tests.sim.plant import send_everything_early
 
 FILES = ("history.jsonl", "trace.jsonl", "report.html")
 RUN = ["chaos", "run", "--seed", "5", "--nodes", "3", "--duration", "10"]
@@ -179,7 +178,7 @@ def test_a_fault_kind_the_reader_does_not_know_is_an_instant_naming_its_nodes() 
 def test_a_violation_is_in_the_record_and_on_the_page(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(replica_module, "RaftCore", SelfElected)
+    send_everything_early(monkeypatch)
     args = ["chaos", "run", "--seed", "1", "--nodes", "5", "--duration", "60"]
     assert main([*args, "--report", str(tmp_path), "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
