@@ -9,11 +9,12 @@ of them, from the synced one to the last: `allowed()`.
 from __future__ import annotations
 
 import contextlib
+import random
 from collections.abc import Callable, Sequence
 
 import attrs
 
-from raftcluster.raft.types import Entry, HardState, Snapshot
+from raftcluster.raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMeta
 from raftcluster.storage import DurableState, FileStorage, MemoryStorage, Storage, WalOptions
 from raftcluster.storage.simfs import SimDirectory, SimulatedCrash
 
@@ -184,3 +185,22 @@ class OsFileHarness(Harness):
 
     def crash(self, choose: Choose, fail_at_op: int) -> DurableState:
         raise NotImplementedError("the real disk cannot lose power on demand")
+
+
+def write_hard_state(rng: random.Random, storage: Storage, model: Model) -> None:
+    """A new term, a random vote and one more committed entry, to both."""
+    old = model.now.hard_state
+    hard_state = HardState(old.term + 1, rng.randint(1, 3), old.commit + 1)
+    storage.set_hard_state(hard_state)
+    model.set_hard_state(hard_state)
+
+
+def save_snapshot(rng: random.Random, storage: Storage, model: Model, size: int) -> None:
+    """A snapshot of `size` random bytes at a random index of the log (sometimes of a
+    later term than the entry there: it replaces the log), to both."""
+    now = model.now
+    index = rng.randint(now.floor + 1, now.last)
+    term = now.term_at(index) + rng.choice([0, 0, 1])
+    snapshot = Snapshot(SnapshotMeta(index, term, ConfState((1, 2, 3))), rng.randbytes(size))
+    storage.save_snapshot(snapshot)
+    model.save_snapshot(snapshot)

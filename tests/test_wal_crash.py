@@ -19,11 +19,11 @@ from collections.abc import Callable
 
 import pytest
 
-from raftcluster.raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMeta
+from raftcluster.raft.types import Entry
 from raftcluster.storage import DurableState, FileStorage
 from raftcluster.storage.records import HEADER_BYTES, Frame, read_frame
 from raftcluster.storage.simfs import SimDirectory, SimOp, SimulatedCrash
-from tests.storage_model import SMALL, Model, describe_mismatch
+from tests.storage_model import SMALL, Model, describe_mismatch, save_snapshot, write_hard_state
 
 
 def cut_points(name: str, data: bytes) -> list[int]:
@@ -96,16 +96,9 @@ def workload(rng: random.Random, storage: FileStorage, model: Model, steps: int)
             storage.append(batch)
             model.append(batch)
         elif roll < 0.7:
-            old = now.hard_state
-            hard_state = HardState(old.term + 1, rng.randint(1, 3), old.commit + 1)
-            storage.set_hard_state(hard_state)
-            model.set_hard_state(hard_state)
+            write_hard_state(rng, storage, model)
         elif roll < 0.8 and now.last > now.floor:
-            index = rng.randint(now.floor + 1, now.last)
-            term = now.term_at(index) + rng.choice([0, 0, 1])
-            snapshot = Snapshot(SnapshotMeta(index, term, ConfState((1, 2, 3))), rng.randbytes(30))
-            storage.save_snapshot(snapshot)
-            model.save_snapshot(snapshot)
+            save_snapshot(rng, storage, model, 30)
         else:
             storage.sync()
             model.sync()

@@ -22,11 +22,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from raftcluster.raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMeta
+from raftcluster.raft.types import Entry
 from raftcluster.storage import DurableState, FileStorage, StorageCorrupted, StorageFailed
 from raftcluster.storage.layout import is_snapshot_name, parse_segment_name, snapshot_name
 from raftcluster.storage.simfs import SECTOR_BYTES, SimDirectory
-from tests.storage_model import SMALL, Model, describe_mismatch
+from tests.storage_model import SMALL, Model, describe_mismatch, save_snapshot, write_hard_state
 
 SEEDS = (1, 2, 3)
 
@@ -78,16 +78,9 @@ def step(rng: random.Random, storage: FileStorage, model: Model) -> None:
     if roll < 0.5:
         append(rng, storage, model)
     elif roll < 0.65:
-        old = now.hard_state
-        hard_state = HardState(old.term + 1, rng.randint(1, 3), old.commit + 1)
-        storage.set_hard_state(hard_state)
-        model.set_hard_state(hard_state)
+        write_hard_state(rng, storage, model)
     elif roll < 0.75 and now.last > now.floor:
-        index = rng.randint(now.floor + 1, now.last)
-        term = now.term_at(index) + rng.choice([0, 0, 1])
-        snapshot = Snapshot(SnapshotMeta(index, term, ConfState((1, 2, 3))), rng.randbytes(40))
-        storage.save_snapshot(snapshot)
-        model.save_snapshot(snapshot)
+        save_snapshot(rng, storage, model, 40)
     else:
         storage.sync()
         model.sync()
