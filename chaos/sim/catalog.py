@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from chaos.sim.append_workload import AppendWorkload
 from chaos.sim.faults import Fault, NetworkConditions
+from chaos.sim.groups.workload import GroupsWorkload
 from chaos.sim.nemeses import NAMED
 from chaos.sim.nemesis import ClusterView, Nemesis, RandomFaults
 from chaos.sim.register_workload import RegisterWorkload
@@ -23,6 +24,7 @@ WORKLOADS: dict[str, Callable[[], Workload]] = {
     "kv": KvWorkload,
     "register": RegisterWorkload,
     "append": AppendWorkload,
+    "groups": GroupsWorkload,
 }
 
 

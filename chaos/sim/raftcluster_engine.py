@@ -40,6 +40,7 @@ from chaos.sim.engine import Membership, Timing
 from chaos.sim.events import CycleDone, NodeCrashed, NodeRefused, NodeStarted, OperationDone
 from chaos.sim.exactly_once import ExactlyOnce
 from chaos.sim.faults import ChangeMembership, DiskFault, Fault
+from chaos.sim.groups.host import GroupsHost
 from chaos.sim.invariants import Invariants, SafetyViolation
 from chaos.sim.settings import EngineSettings
 from chaos.sim.wire import Wire
@@ -58,6 +59,7 @@ from raftcluster.node.protocol import (
     Written,
 )
 from raftcluster.node.replica import Replica, ReplicaHooks, Work
+from raftcluster.node.services import SessionExpiry
 from raftcluster.raft.config import RaftConfig
 from raftcluster.raft.messages import AppendResponse, RaftMessage, VoteResponse
 from raftcluster.raft.ready import Role
@@ -175,6 +177,7 @@ class RaftclusterEngine:
         self._wakes: dict[int, int] = {}  # running node -> virtual time of its next timer
         self._earliest: tuple[int, int | None] | None = None  # (topology, earliest wake)
         self._clients_wake: int | None = None  # the earliest client timer
+        self.groups: GroupsHost | None = None  # the cluster service, if the workload runs it
 
     # -- setting up ----------------------------------------------------------------------
 
@@ -190,6 +193,9 @@ class RaftclusterEngine:
             disk = SimDataDir(node)
             disk.directory.lying_syncs = LYING_SYNCS if self.lying_fsync else 0
             self.nodes[node] = _Node(node, self._replica_config(node, sim.ids, settings), disk)
+        groups_plan = getattr(sim.workload, "groups_plan", None)
+        if groups_plan is not None:  # the workload runs the cluster service on the nodes
+            self.groups = GroupsHost(self, groups_plan(sim.ids), settings.election_timeout_ms)
 
     def settings(self) -> Mapping[str, int | bool | str]:
         assert self._settings is not None
@@ -257,15 +263,29 @@ class RaftclusterEngine:
         sim = self.sim
         n.incarnation += 1
         rng = random.Random(sim.rng_nodes.getrandbits(64))
-        state = ClusterState(observer=self.exactly_once.observer(node))
+        groups = self.groups
+        state = ClusterState(
+            observer=self.exactly_once.observer(node),
+            groups=groups.config if groups is not None else None,
+        )
         config = n.config
+        services = None
+        if groups is not None:  # the node manager is one of its leader services
+            local = self._local(node)
+            built: list[Replica] = []
+            agent = groups.starting(node, n.incarnation, local)
+            services = (
+                SessionExpiry(config.session_expiry_interval_ms, local),
+                agent.service(lambda: built[0].core.term, agent.members, local),
+            )
         if n.wiped:
             config = attrs.evolve(config, raft=attrs.evolve(config.raft, peers=()))
         try:
             storage = n.disk.open()
             replica = Replica(
-                config, storage, rng, self._local(node), state=state, hooks=self.hooks
-            )
+                config, storage, rng, self._local(node), state=state, services=services,
+                hooks=self.hooks,
+            )  # fmt: skip
         except StorageCorrupted as e:
             self._refused(n, e)
             return
@@ -279,12 +299,17 @@ class RaftclusterEngine:
             return
         n.lost = n.wiped = False
         n.core = CycleCore(replica)
+        if groups is not None:
+            built.append(replica)
+            groups.started(node, replica)
         n.inbox, n.calls = [], {}
         n.persisting, n.crash_in_persist = None, False
         self.invariants.on_start(node, replica)
         self._stepped.add(node)
         sim.record(NodeStarted(sim.now, node, n.incarnation))
         self._run_cycles(n)
+        if groups is not None:
+            groups.step(node, self._local(node))
         self._set_wake(n)
 
     def _refused(self, n: _Node, error: StorageCorrupted) -> None:
@@ -352,6 +377,8 @@ class RaftclusterEngine:
         self._wakes.pop(n.id, None)
         self._earliest = None
         self.invariants.on_stop(n.id)
+        if self.groups is not None:
+            self.groups.stopped(n.id)
         self.sim.node_stopped(n.id)
 
     def deliver(self, envelope: Envelope) -> None:
@@ -369,6 +396,8 @@ class RaftclusterEngine:
             message = cast(RaftMessage, frame.message)
             assert message.dst == dst and message.src == envelope.src, "misrouted"
             self.nodes[dst].inbox.append(message)
+        elif self.groups is not None and self.groups.receive(dst, envelope.src, frame.body):
+            return  # a heartbeat of the cluster service, or its answer
         else:
             request = cast(RpcRequest, frame)
             self.nodes[dst].inbox.append((envelope.src, request.call_id, request.body))
@@ -376,6 +405,10 @@ class RaftclusterEngine:
     def next_wake_ms(self) -> int | None:
         nodes = self._earliest_node_wake()
         clients = self._clients_wake
+        if self.groups is not None:  # the simulated resources' timers
+            resources = self.groups.next_ms()
+            if resources is not None and (clients is None or resources < clients):
+                clients = resources
         if clients is None:
             return nodes
         return clients if nodes is None or clients < nodes else nodes
@@ -414,6 +447,8 @@ class RaftclusterEngine:
         if due:
             self._carry_out(n, core.tick(local))
         self._run_cycles(n)
+        if self.groups is not None and n.core is not None:
+            self.groups.step(node, local)
         self._set_wake(n)
 
     def _take_inbox(self, n: _Node, local: int) -> None:
@@ -548,6 +583,10 @@ class RaftclusterEngine:
             return
         sim = self.sim
         deadline = n.core.next_deadline_ms()
+        if self.groups is not None:
+            agent = self.groups.deadline(n.id)
+            if agent is not None and agent < deadline:
+                deadline = agent
         # When its clock reaches `deadline`: kept while the deadline and the clocks (only a
         # fault moves one) are the same, as it is asked after every step of the node.
         key = (deadline, sim.topology_version)
@@ -600,7 +639,15 @@ class RaftclusterEngine:
 
     # -- clients -------------------------------------------------------------------------
 
+    def touch(self, node: int) -> None:
+        """`node` has something to do at this instant (the cluster service's input)."""
+        self.sim.touch(node)
+
     def step_clients(self) -> None:
+        """The clients take their steps; so do the simulated resources of the cluster
+        service (their answers reach the nodes' agents at the node's next step)."""
+        if self.groups is not None:
+            self.groups.run_due()
         now = self.sim.now
         changed = False
         for client in self.clients.values():
@@ -644,6 +691,8 @@ class RaftclusterEngine:
         sim.counters.on_completion(done)
         if client.index >= 0:
             sim.workload.completed(client.index, done, sim.now)
+        elif self.groups is not None and client.id in self.groups.client_ids():
+            self.groups.completed(client, done)
         elif client is self._probe and done.handle == self._probe_handle:
             if done.ok:
                 sim.heal_marks.setdefault("probe_ms", sim.now)
@@ -752,6 +801,8 @@ class RaftclusterEngine:
             return "convergence", "the membership was not restored"
         if not self._converged():
             return "convergence", "replicas did not converge"
+        if self.groups is not None:
+            return self.groups.settled()
         return None
 
     def _converged(self) -> bool:
@@ -787,6 +838,8 @@ class RaftclusterEngine:
 
     def check_final(self) -> None:
         self.invariants.check_final(self.replicas())
+        if self.groups is not None:
+            self.groups.check_final()
 
     def finish(self, raised: SafetyViolation | None) -> dict[str, Any] | None:
         c = self.sim.counters
@@ -807,6 +860,8 @@ class RaftclusterEngine:
         c.acknowledged_writes = len(inv.acknowledged)
         c.session_executions = self.exactly_once.executions
         c.wire = dict(self.wire.counts)
+        if self.groups is not None:
+            c.groups = self.groups.counters()
         for n in self.nodes.values():
             for what, count in attrs.asdict(n.disk.injected).items():
                 c.disk[what] = c.disk.get(what, 0) + count

@@ -46,6 +46,9 @@ class Counters:
     wire: dict[str, int] = attrs.Factory(dict)
     # How often the availability checks found a window to judge (chaos.sim.availability).
     availability: dict[str, int] = attrs.Factory(dict)
+    # The cluster service (the groups workload): resources' actions and faults, reports,
+    # heartbeats, events delivered, and every failover's time (ms), sorted.
+    groups: dict[str, Any] = attrs.Factory(dict)
 
     def on_completion(self, done: Completion) -> None:
         if done.error is None:

@@ -171,6 +171,11 @@ class Simulator:
         times = self.network.send(Envelope(src, dst, payload, self.now), duplicable)
         self.trace.add_values(Sent, self.now, src, dst, what, term, size, tuple(times))
 
+    def touch(self, node: int) -> None:
+        """`node` has an input the engine made for it (not a delivery): it takes a step at
+        this instant, after the nodes that already did."""
+        self._touched.add(node)
+
     def paused(self, node: int) -> bool:
         return node in self._pauses
 

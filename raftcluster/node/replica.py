@@ -651,16 +651,22 @@ class Replica:
                 message += "; the write may still be applied"
             self._answer(pending, Refused.of(RefuseCode.TIMED_OUT, message))
 
-    def _run_services(self) -> None:
+    def leads_with_quorum(self) -> bool:
+        """This node leads and heard from a quorum within half an election timeout: what
+        it decides from its clock (its leader services; the cluster service's answers to
+        heartbeats, which renew a node's lease) still speaks for the cluster. Well before
+        check-quorum deposes a cut-off leader, it stops deciding anything."""
         core = self._core
         if core.role != Role.LEADER:
-            return
-        now = self._now_ms
-        # Half an election timeout: well before check-quorum deposes a cut-off leader, it
-        # stops deciding anything from its clock.
+            return False
         window = self.config.raft.election_timeout_ms // 2
-        if not self._contact.has_quorum(core.conf.voters, now, window):
+        return self._contact.has_quorum(core.conf.voters, self._now_ms, window)
+
+    def _run_services(self) -> None:
+        if not self.leads_with_quorum():
             return
+        core = self._core
+        now = self._now_ms
         for service in self._services:
             inflight = self._service_inflight.get(service.name, 0)
             if now < service.next_due_ms() or inflight > self._applied:

@@ -1,0 +1,241 @@
+"""The cluster service inside our engine: every node's agent, the simulated resources, and
+the checks of what ran where.
+
+`RaftclusterEngine` hosts one `GroupsHost` when the workload asks for the cluster
+service (`GroupsWorkload`). The engine calls it at the points where a real node would
+involve its cluster service: a node starts (a new `Agent`, its supervisor kills the
+previous incarnation's leftovers) or stops; a heartbeat arrives; a node took a step
+(the agent's cores catch up); the resources' own timers (starts, stops, crashes, the
+watchdogs) come due; the faults heal (the groups must settle); the run ends.
+
+The checks (see `ledger.py` and `streams.py`): one owner at every instant, epochs that
+only grow, stale reports never accepted, failback only as each policy says, every
+node's event stream gap-free and identical, and after healing, every group that can run
+online on an eligible node with its processes really running there.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any
+
+from raftcluster.groups.heartbeat import NodeHeartbeat, NodeHeartbeatAck
+from statemachine.groups.part import GroupsConfig
+
+from chaos.sim.groups.agent import Agent
+from chaos.sim.groups.ledger import Ledger
+from chaos.sim.groups.processes import Processes
+from chaos.sim.groups.streams import Streams
+from raftcluster.groups.actions import Observation, Output
+from statemachine.groups.messages import (
+    GroupInfo,
+    GroupList,
+    GroupState,
+    ListGroups,
+    ListNodes,
+    NodeList,
+    NodeState,
+)
+
+if TYPE_CHECKING:
+    from chaos.sim.groups.workload import GroupsPlan
+    from chaos.sim.raftcluster_engine import RaftclusterEngine, _Client
+    from raftcluster.client.core import Completion
+    from raftcluster.node.replica import Replica
+
+# The agents' clients (their reports) have ids just below the engine's own.
+AGENT_CLIENT_BASE = 900
+
+
+class GroupsHost:
+    def __init__(
+        self, engine: RaftclusterEngine, plan: GroupsPlan, election_timeout_ms: int
+    ) -> None:
+        self.engine = engine
+        self.plan = plan
+        sim = engine.sim
+        self.sim = sim
+        self.config = GroupsConfig(day_ms=plan.day_ms)
+        self.timing = plan.timing(election_timeout_ms)
+        self.streams = Streams(sim.fail, plan.day_ms)
+        self.ledger = Ledger(sim.fail, self.streams.sizes)
+        self.processes = Processes(
+            sim, random.Random(sim.rng_disk.getrandbits(64)), self.ledger, self._observed,
+            plan.flaws,
+        )  # fmt: skip
+        self.agents: dict[int, Agent] = {}
+        # Each node's durable cursor of the events its handlers were given (its file).
+        self.cursors = {node: MemoryCursor() for node in sim.ids}
+        self.clients: dict[int, _Client] = {}
+        self._calls = 0
+        self.counts = {"reports": 0, "reports_refused": 0, "heartbeats": 0, "acks": 0}
+
+    # -- the engine's calls ------------------------------------------------------------------
+
+    def starting(self, node: int, incarnation: int, now_local: int) -> Agent:
+        """A node's process starts: its agent, before the replica is built (the replica
+        takes the node manager as one of its leader services)."""
+        self.processes.reset(node, incarnation)
+        agent = Agent(self, node, incarnation, self.timing, now_local, self.cursors[node])
+        self.agents[node] = agent
+        return agent
+
+    def started(self, node: int, replica: Replica) -> None:
+        agent = self.agents[node]
+        agent.attach(replica)
+        client_id = AGENT_CLIENT_BASE + node
+        self.sim.network.homes[client_id] = node
+        client = self.engine._add_client(client_id, -1)
+        client.clock = self.sim.node_clock(node)
+        self.clients[node] = client
+
+    def client_ids(self) -> set[int]:
+        return {c.id for c in self.clients.values()}
+
+    def stopped(self, node: int) -> None:
+        """`node`'s process ended (a crash, a power cut, a failed disk): its agent goes,
+        the processes it started live on until its watchdog."""
+        self.agents.pop(node, None)
+        client = self.clients.pop(node, None)
+        if client is not None:
+            self.engine.clients.pop(client.id, None)
+        self.ledger.owner_failed(node, self.sim.now)
+
+    def receive(self, node: int, src: int, body: Any) -> bool:
+        """A heartbeat or its answer reached `node` (False: not the cluster service's)."""
+        agent = self.agents.get(node)
+        if isinstance(body, NodeHeartbeat):
+            if agent is not None:
+                agent.heartbeats.append(body)
+            return True
+        if isinstance(body, NodeHeartbeatAck):
+            if agent is not None:
+                agent.acks.append(body)
+            return True
+        return False
+
+    def step(self, node: int, local: int) -> None:
+        agent = self.agents.get(node)
+        if agent is not None and agent.replica is not None:
+            agent.step(local)
+
+    def deadline(self, node: int) -> int | None:
+        agent = self.agents.get(node)
+        return None if agent is None else agent.next_wake_ms()
+
+    def next_ms(self) -> int | None:
+        return self.processes.next_ms()
+
+    def run_due(self) -> None:
+        self.processes.run_due()
+
+    def completed(self, client: _Client, done: Completion) -> None:
+        self.counts["reports"] += 1
+        self.counts["reports_refused"] += done.error is not None
+
+    # -- what agents ask ------------------------------------------------------------------
+
+    def carry_out(self, agent: Agent, out: Output) -> None:
+        for action in out.actions:
+            self.processes.act(agent.node, action)
+        if out.lease is not None:
+            self.processes.arm(agent.node, out.lease.until_ms)
+        client = self.clients.get(agent.node)
+        if client is not None:
+            for report in out.reports:
+                client.write(report, self.sim.now)
+
+    def send_heartbeat(self, node: int, beat: NodeHeartbeat) -> None:
+        self.counts["heartbeats"] += 1
+        agent = self.agents[node]
+        if agent.replica is not None and agent.replica.leads_with_quorum():
+            agent.heartbeats.append(beat)  # a leader acks its own node's heartbeat too
+        for peer in self.sim.ids:
+            if peer != node:
+                self._rpc(node, peer, beat)
+
+    def send_ack(self, node: int, to: int, ack: NodeHeartbeatAck) -> None:
+        self.counts["acks"] += 1
+        if to == node:
+            self.agents[node].acks.append(ack)
+            return
+        self._rpc(node, to, ack, response=True)
+
+    def _rpc(self, src: int, dst: int, body: Any, *, response: bool = False) -> None:
+        wire, sim = self.engine.wire, self.sim
+        self._calls += 1
+        make = wire.response if response else wire.request
+        data, frame = make(src, dst, self._calls, body)
+        sim.send(src, dst, (data, frame), what=type(body).__name__, term=0, size=len(data),
+                 duplicable=True)  # fmt: skip
+
+    def _observed(self, node: int, generation: int, observation: Observation) -> None:
+        agent = self.agents.get(node)
+        if agent is None or agent.incarnation != generation:
+            return  # the node is down: its restarted supervisor starts from nothing
+        agent.observations.append(observation)
+        self.engine.touch(node)
+
+    # -- the end ------------------------------------------------------------------------------
+
+    def settled(self) -> tuple[str, str] | None:
+        """None once every member is up and every group that can run is online on an
+        eligible node, really running there; else what is still missing."""
+        leader = self.engine.leader()
+        if not leader:
+            return "groups", "no leader"
+        state = self.engine.nodes[leader].replica.state
+        nodes = state.read(ListNodes())
+        groups = state.read(ListGroups())
+        assert isinstance(nodes, NodeList) and isinstance(groups, GroupList)
+        up = {n.node for n in nodes.nodes if n.state == NodeState.UP}
+        for info in nodes.nodes:
+            if info.state != NodeState.UP and not self.engine.nodes[info.node].lost:
+                return "groups", f"node {info.node} is {info.state.name}, not up"
+        online = self.ledger.online()
+        for g in groups.groups:
+            if not self._should_run(g, up):
+                continue
+            name = g.spec.name
+            if g.state != GroupState.ONLINE:
+                return "groups", f"{name} is {g.state.name}, not online ({g.decision.reason})"
+            if online.get(name) != g.owner:
+                return "groups", f"{name} is online on node {g.owner} but does not run there"
+        return None
+
+    @staticmethod
+    def _should_run(g: GroupInfo, up: set[int]) -> bool:
+        if not g.online or g.state == GroupState.FAILED:
+            return False
+        possible = set(g.spec.possible_owners) or up
+        return bool(possible & up)
+
+    def check_final(self) -> None:
+        """After settling: nothing lives where it is not owned."""
+        leader = self.engine.leader()
+        state = self.engine.nodes[leader].replica.state
+        groups = state.read(ListGroups())
+        assert isinstance(groups, GroupList)
+        owners = {g.spec.name: g.owner for g in groups.groups if g.state == GroupState.ONLINE}
+        for g in groups.groups:
+            name = g.spec.name
+            if g.spec.possible_owners and g.owner and g.owner not in g.spec.possible_owners:
+                raise self.sim.fail("groups", f"{name} runs on node {g.owner}, not one of its "
+                                    f"possible owners {g.spec.possible_owners}", (g.owner,))  # fmt: skip
+            for node in self.ledger.live_nodes(name):
+                if owners.get(name) != node:
+                    raise self.sim.fail(
+                        "groups",
+                        f"{name} still lives on node {node}, which does not own it",
+                        (node,),
+                    )
+
+    def counters(self) -> dict[str, Any]:
+        return {
+            **self.counts,
+            **self.processes.counts,
+            "events_delivered": self.streams.delivered,
+            "failbacks": self.streams.failbacks,
+            "failover_ms": sorted(self.ledger.failover_ms),
+            "recovered_in_place_ms": sorted(self.ledger.recovered_in_place_ms),
+        }
