@@ -18,6 +18,7 @@ proposer's clock (the leader's services for `NodeUp`, `NodeDown` and `GroupsTick
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 import attrs
 
@@ -45,7 +46,7 @@ _name = max_len(MAX_NAME_CHARS, "characters")
 _node = int_range(1, 2**31 - 1)
 
 
-def _check_name(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+def _check_name(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
     _name(instance, attribute, value)
     if not value or not all(c.isalnum() or c in "-_." for c in value):
         raise InvalidArgument(
