@@ -439,6 +439,7 @@ class GroupsSnapshot(Message):
     revision: int  # of the last event
     events: tuple[GroupEvent, ...]  # the retained events, oldest first
     first_revision: int  # the oldest event still retained (revision + 1 when none)
+    clock_ms: int = 0  # the latest `at_ms` applied: the part's time never runs backwards
 
 
 # -- events ----------------------------------------------------------------------------------
@@ -458,6 +459,7 @@ class NodeChanged(GroupEvent):
     node: int
     state: NodeState
     at_ms: int
+    removed: bool = False  # the node left the cluster service (`RemoveNode`)
 
 
 @tagged(341)
