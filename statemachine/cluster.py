@@ -18,6 +18,8 @@ import attrs
 
 from statemachine.codec import Message, decode, encode, encode_value, max_len, tagged
 from statemachine.errors import ClusterError, Code, DecodeError, InvalidArgument
+from statemachine.groups import part as groups_part
+from statemachine.groups.config import GroupsConfig
 from statemachine.kv import part as kv_part
 from statemachine.kv.limits import MAX_REQUEST_BYTES, KvConfig
 from statemachine.part import ApplyContext, Part, PartSpec
@@ -27,7 +29,7 @@ from statemachine.sessions import part as sessions_part
 from statemachine.sessions.messages import SessionRequest
 from statemachine.sessions.table import SessionLimits
 
-BUILTIN_PARTS = (kv_part.NAME, sessions_part.NAME)
+BUILTIN_PARTS = (groups_part.NAME, kv_part.NAME, sessions_part.NAME)
 MAX_PARTS = 64
 
 
@@ -64,7 +66,7 @@ class ApplyObserver(Protocol):
 
 
 class ClusterState:
-    """The built-in cluster state (`kv`, `sessions`) plus any parts a user registers.
+    """The built-in cluster state (`groups`, `kv`, `sessions`) plus any parts a user registers.
 
     Every replica must be built with the same configuration and register the same
     parts, in any order, before it applies anything. `observer` (optional) is told of
@@ -76,6 +78,7 @@ class ClusterState:
         *,
         kv: KvConfig | None = None,
         sessions: SessionLimits | None = None,
+        groups: GroupsConfig | None = None,
         max_command_bytes: int = MAX_REQUEST_BYTES,
         observer: ApplyObserver | None = None,
     ) -> None:
@@ -87,6 +90,7 @@ class ClusterState:
         self._query_owner: dict[type[Message], str] = {}
         self._add(kv_part.spec(kv))
         self._add(sessions_part.spec(sessions))
+        self._add(groups_part.spec(groups))
 
     # -- composition --------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ class Code(enum.IntEnum):
     UNKNOWN_SESSION = 20  # the session is not open (never was, closed, or expired)
     REPLY_DISCARDED = 21  # the reply to this sequence was discarded; detail = the sequence
     TOO_MANY_SESSIONS = 22  # the session table is full
+    STALE_EPOCH = 30  # a group report under an epoch that is not the group's current grant
 
 
 class ClusterError(Exception):
@@ -117,6 +118,16 @@ class SessionError(Rejected):
     """
 
     code = Code.UNKNOWN_SESSION
+
+
+class StaleEpoch(Rejected):
+    """A report from a node that does not own the group under that epoch (any more).
+
+    `detail` is the group's current epoch. The groups part answers such a report with a
+    `ReportRefused` result (not a `Failure`: the refusal is recorded as an event);
+    `ReportRefused.error()` gives this exception for a caller that wants to raise."""
+
+    code = Code.STALE_EPOCH
 
 
 class UnknownPart(Rejected):

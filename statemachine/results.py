@@ -25,6 +25,7 @@ from statemachine.errors import (
     LimitExceeded,
     Rejected,
     SessionError,
+    StaleEpoch,
     UnknownPart,
 )
 
@@ -63,6 +64,7 @@ _exceptions: dict[int, type[Rejected]] = {
     Code.UNKNOWN_SESSION: SessionError,
     Code.REPLY_DISCARDED: SessionError,
     Code.TOO_MANY_SESSIONS: SessionError,
+    Code.STALE_EPOCH: StaleEpoch,
 }
 
 

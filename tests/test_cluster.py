@@ -100,7 +100,7 @@ def with_counter() -> ClusterState:
 
 def test_cluster_state_is_a_state_machine() -> None:
     assert isinstance(ClusterState(), StateMachine)
-    assert ClusterState().part_names == ("kv", "sessions")
+    assert ClusterState().part_names == ("groups", "kv", "sessions")
 
 
 def test_user_part_is_driven_through_apply_bytes() -> None:
@@ -111,7 +111,7 @@ def test_user_part_is_driven_through_apply_bytes() -> None:
     refused = decode(state.apply(2, encode(Increment(-9))).result, Message)
     assert refused == Failure(10_500, "the counter cannot go below 0", 5)
     assert decode(state.query(encode(GetCount())), Message) == Counted(5)
-    assert state.part_names == ("counter", "kv", "sessions")
+    assert state.part_names == ("counter", "groups", "kv", "sessions")
 
 
 def test_user_part_gets_sessions_and_snapshots() -> None:
@@ -122,7 +122,7 @@ def test_user_part_gets_sessions_and_snapshots() -> None:
     assert first.result == again.result and first.events and again.events == ()
     assert expect(state.read(GetCount()), Counted).value == 2
     snapshot = decode(state.snapshot(), ClusterSnapshot)
-    assert [p.name for p in snapshot.parts] == ["counter", "kv", "sessions"]
+    assert [p.name for p in snapshot.parts] == ["counter", "groups", "kv", "sessions"]
     restored = with_counter()
     restored.restore(state.snapshot())
     assert restored.snapshot() == state.snapshot()
@@ -217,9 +217,10 @@ def test_restore_refuses_inconsistent_snapshots_and_keeps_the_state() -> None:
     before = state.snapshot()
     parts = decode(before, ClusterSnapshot).parts
     bad = [
-        ClusterSnapshot((parts[1], parts[0])),  # not sorted
-        ClusterSnapshot((PartState("kv", parts[1].state),)),  # the wrong part's state
-        ClusterSnapshot((PartState("nobody", parts[0].state),)),
+        ClusterSnapshot((parts[2], parts[1])),  # not sorted (0 is groups, 1 kv, 2 sessions)
+        ClusterSnapshot((PartState("kv", parts[2].state),)),  # the wrong part's state
+        ClusterSnapshot((PartState("groups", parts[1].state),)),  # the wrong part's state
+        ClusterSnapshot((PartState("nobody", parts[1].state),)),
     ]
     for snapshot in bad:
         with pytest.raises(DecodeError):

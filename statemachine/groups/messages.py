@@ -18,11 +18,12 @@ proposer's clock (the leader's services for `NodeUp`, `NodeDown` and `GroupsTick
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 import attrs
 
 from statemachine.codec import Message, int_range, max_len, non_negative, positive, tagged
-from statemachine.errors import InvalidArgument
+from statemachine.errors import Code, InvalidArgument, StaleEpoch
 
 MAX_GROUPS = 1_000  # groups in the cluster: placement is O(groups x nodes) per decision
 MAX_RESOURCES_PER_GROUP = 32
@@ -32,6 +33,10 @@ MAX_PARAMS = 64  # parameters of one resource
 MAX_PARAM_CHARS = 4_096  # one parameter's value (a command line, an environment value)
 MAX_DETAIL_CHARS = 512  # what a report says of a failure
 MAX_EVENTS_PER_QUERY = 1_000  # events one `GetEvents` returns at most
+# A group's failure history is kept for its threshold, so the threshold bounds it: at most
+# MAX_FAILOVER_THRESHOLD + 1 records per group (WSFC's default is a handful; Pacemaker's
+# migration-threshold INFINITY is `failover_threshold` = this maximum with a short period).
+MAX_FAILOVER_THRESHOLD = 100
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 # The node id 0 means "no node" (a group with no owner).
@@ -41,7 +46,7 @@ _name = max_len(MAX_NAME_CHARS, "characters")
 _node = int_range(1, 2**31 - 1)
 
 
-def _check_name(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+def _check_name(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
     _name(instance, attribute, value)
     if not value or not all(c.isalnum() or c in "-_." for c in value):
         raise InvalidArgument(
@@ -50,7 +55,26 @@ def _check_name(instance: object, attribute: attrs.Attribute[str], value: str) -
         )
 
 
-def _distinct_nodes(instance: object, attribute: attrs.Attribute[tuple[int, ...]], value: tuple[int, ...]) -> None:
+def _optional_name(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if value:
+        _check_name(instance, attribute, value)
+
+
+def _group_names(
+    instance: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]
+) -> None:
+    where = f"{type(instance).__name__}.{attribute.name}"
+    if len(value) > MAX_GROUPS:
+        raise InvalidArgument(where, f"{len(value)} groups, over {MAX_GROUPS}")
+    if len(set(value)) != len(value):
+        raise InvalidArgument(where, f"{value!r}: names must be distinct")
+    for name in value:
+        _check_name(instance, attribute, name)
+
+
+def _distinct_nodes(
+    instance: object, attribute: attrs.Attribute[tuple[int, ...]], value: tuple[int, ...]
+) -> None:
     where = f"{type(instance).__name__}.{attribute.name}"
     if len(value) > MAX_NODES:
         raise InvalidArgument(where, f"{len(value)} nodes, over {MAX_NODES}")
@@ -153,17 +177,19 @@ class GroupSpec(Message):
     )
     preferred_owners: tuple[int, ...] = attrs.field(default=(), validator=_distinct_nodes)
     possible_owners: tuple[int, ...] = attrs.field(default=(), validator=_distinct_nodes)
-    anti_affinity: str = attrs.field(default="", validator=max_len(MAX_NAME_CHARS, "characters"))
+    anti_affinity: str = attrs.field(default="", validator=_optional_name)
     priority: int = attrs.field(default=1, validator=int_range(0, 1_000_000))
-    failover_threshold: int = attrs.field(default=10, validator=int_range(0, 1_000_000))
+    failover_threshold: int = attrs.field(
+        default=10, validator=int_range(0, MAX_FAILOVER_THRESHOLD)
+    )
     failover_period_ms: int = attrs.field(default=6 * HOUR_MS, validator=int_range(1, 30 * DAY_MS))
     failback: Failback = Failback.NEVER
     window_start_hour: int = attrs.field(default=0, validator=int_range(0, 23))
     window_end_hour: int = attrs.field(default=0, validator=int_range(0, 24))
     stable_ms: int = attrs.field(default=0, validator=int_range(0, 30 * DAY_MS))
     stickiness: int = attrs.field(default=0, validator=int_range(0, 1_000_000))
-    start_after: tuple[str, ...] = attrs.field(default=(), validator=max_len(MAX_GROUPS, "groups"))
-    colocate_with: str = attrs.field(default="", validator=max_len(MAX_NAME_CHARS, "characters"))
+    start_after: tuple[str, ...] = attrs.field(default=(), validator=_group_names)
+    colocate_with: str = attrs.field(default="", validator=_optional_name)
 
     def __attrs_post_init__(self) -> None:
         names = [r.name for r in self.resources]
@@ -297,9 +323,11 @@ class SetGroupOffline(Message):
 @tagged(323)
 @attrs.frozen
 class GroupReport(Message):
-    """What `node`, owning `group` under `epoch`, did with it. Refused (a `Failure` with
-    code STALE_EPOCH, and a `StaleReportRefused` event) unless `node` owns the group
-    under exactly that epoch."""
+    """What `node`, owning `group` under `epoch`, did with it. Refused unless `node` owns
+    the group under exactly that epoch: the result is then a `ReportRefused` (code
+    STALE_EPOCH; not a `Failure`, because the refusal is recorded: a `StaleReportRefused`
+    event). A repeated report (STARTED when already ONLINE under that epoch, STOPPED
+    when that grant is already stopped) is accepted and changes nothing."""
 
     group: str = attrs.field(validator=_check_name)
     node: int = attrs.field(validator=_node)
@@ -317,6 +345,30 @@ class GroupsTick(Message):
     failures older than their period forgotten."""
 
     at_ms: int = attrs.field(validator=non_negative)
+
+
+@tagged(325)
+@attrs.frozen
+class ReportRefused(Message):
+    """The result of a `GroupReport` refused as stale: `node` does not own `group` under
+    `epoch` (the group's grant is `current_epoch` to `current_owner`; 0 and 0 when the
+    group does not exist). The refusal is recorded as a `StaleReportRefused` event, so
+    this is a result, not a `Failure`; `error()` is the typed exception to raise."""
+
+    group: str
+    node: int
+    epoch: int
+    current_epoch: int
+    current_owner: int
+    revision: int  # of the `StaleReportRefused` event
+    code: int = int(Code.STALE_EPOCH)
+
+    def error(self) -> StaleEpoch:
+        return StaleEpoch(
+            f"node {self.node} does not own {self.group!r} under epoch {self.epoch} "
+            f"(current epoch {self.current_epoch}, owner {self.current_owner})",
+            detail=self.current_epoch,
+        )
 
 
 # -- what the part holds ---------------------------------------------------------------------
@@ -387,6 +439,7 @@ class GroupsSnapshot(Message):
     revision: int  # of the last event
     events: tuple[GroupEvent, ...]  # the retained events, oldest first
     first_revision: int  # the oldest event still retained (revision + 1 when none)
+    clock_ms: int = 0  # the latest `at_ms` applied: the part's time never runs backwards
 
 
 # -- events ----------------------------------------------------------------------------------
@@ -406,6 +459,7 @@ class NodeChanged(GroupEvent):
     node: int
     state: NodeState
     at_ms: int
+    removed: bool = False  # the node left the cluster service (`RemoveNode`)
 
 
 @tagged(341)
@@ -528,7 +582,9 @@ class GetEvents(Message):
     refused with code COMPACTED (detail: the oldest retained), as the kv watch does."""
 
     from_revision: int = attrs.field(validator=positive)
-    limit: int = attrs.field(default=MAX_EVENTS_PER_QUERY, validator=int_range(1, MAX_EVENTS_PER_QUERY))
+    limit: int = attrs.field(
+        default=MAX_EVENTS_PER_QUERY, validator=int_range(1, MAX_EVENTS_PER_QUERY)
+    )
 
 
 @tagged(358)

@@ -1,0 +1,37 @@
+"""The cluster service's heartbeats (tags 370-371): how a node keeps its lease and how the
+leader's node manager knows who is alive.
+
+Every cluster-service member sends `NodeHeartbeat` to every peer (and to itself when it
+leads) each `heartbeat_interval_ms`. Only a leader that has quorum contact answers, with
+`NodeHeartbeatAck` echoing `sent_ms`: the node's lease then runs to `sent_ms +
+fence_after_ms` on its own clock (`LeaseKeeper`). These messages travel between nodes
+and never enter the log.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from statemachine.codec import Message, int_range, non_negative, tagged
+
+_node = int_range(1, 2**31 - 1)
+
+
+@tagged(370)
+@attrs.frozen
+class NodeHeartbeat(Message):
+    """`node` (in its `incarnation`: its start count) is alive at `sent_ms`, its clock."""
+
+    node: int = attrs.field(validator=_node)
+    incarnation: int = attrs.field(validator=non_negative)
+    sent_ms: int = attrs.field(validator=non_negative)
+
+
+@tagged(371)
+@attrs.frozen
+class NodeHeartbeatAck(Message):
+    """The leader of `term`, with quorum contact, heard `node`'s heartbeat of `sent_ms`."""
+
+    node: int = attrs.field(validator=_node)
+    term: int = attrs.field(validator=non_negative)
+    sent_ms: int = attrs.field(validator=non_negative)

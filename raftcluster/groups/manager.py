@@ -1,0 +1,130 @@
+"""`NodeManager`: the leader's failure detector for the cluster service (a `LeaderService`).
+
+The `Replica` runs it only on a leader that heard from a quorum within an election
+timeout, with at most one of its proposals in flight; the shell calls `heard` for every
+`NodeHeartbeat` that arrives only while that holds too, and sends back the ack it
+returns. Everything is on the leader's own clock, in ms.
+
+    heard(hb, now_ms) -> NodeHeartbeatAck | None
+        records that `hb.node` (in `hb.incarnation`) is alive; the ack to send back, or
+        None while the leader's applied state has that node DOWN or at an older
+        incarnation (it gets a lease again once its NodeUp is applied, not before: a node
+        back from the dead must not restart groups that failed over)
+    next_due_ms() / run(now_ms) -> proposals, sorted by node, then GroupsTick:
+        NodeDown(n, now)            a member UP, PAUSED or DRAINING not heard for
+                                    `node_down_after_ms` (never this node itself)
+        NodeUp(n, incarnation, now) a DOWN member heard since, or a member heard with an
+                                    incarnation above the one the state recorded
+        GroupsTick(now)             every `tick_interval_ms`
+
+Guards (why a NodeDown is safe, docs/groups-node.md "The timing rule"):
+- tenure: on its first run, and whenever `leader_term()` changed since the last, every
+  member counts as heard now; what an earlier tenure heard is not trusted, and a node
+  the previous leader acked keeps its lease for up to an election timeout after that
+  leader lost its quorum;
+- clock jump: a gap since the last run above `timing.clock_jump_ms` (or the clock going
+  backwards) re-anchors every member's silence at now: a leader that stalled, or whose
+  clock stepped, did not observe that silence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from raftcluster.groups.heartbeat import NodeHeartbeat, NodeHeartbeatAck
+from raftcluster.groups.timing import GroupTiming
+from statemachine.codec import Message
+from statemachine.groups.messages import GroupsTick, NodeDown, NodeInfo, NodeState, NodeUp
+
+_WATCHED = (NodeState.UP, NodeState.PAUSED, NodeState.DRAINING)
+
+
+class NodeManager:
+    name = "node-manager"
+
+    def __init__(
+        self,
+        node_id: int,
+        timing: GroupTiming,
+        members: Callable[[], Mapping[int, NodeInfo]],
+        leader_term: Callable[[], int],
+        now_ms: int,
+    ) -> None:
+        self.node_id = node_id
+        self.timing = timing
+        self._members = members
+        self._leader_term = leader_term
+        self._term: int | None = None  # the tenure the silences below were counted in
+        self._last_run_ms: int | None = None
+        self._silent_since: dict[int, int] = {}  # node -> when its silence began
+        self._heartbeat: set[int] = set()  # nodes heard in this tenure since any NodeDown
+        self._incarnation: dict[int, int] = {}  # node -> the highest incarnation heard
+        self._next_tick_ms = now_ms
+        self._asap = False  # `heard` saw something to propose at once
+
+    # -- inputs -----------------------------------------------------------------------
+
+    def heard(self, hb: NodeHeartbeat, now_ms: int) -> NodeHeartbeatAck | None:
+        self._silent_since[hb.node] = now_ms
+        self._heartbeat.add(hb.node)
+        self._incarnation[hb.node] = max(hb.incarnation, self._incarnation.get(hb.node, 0))
+        info = self._members().get(hb.node)
+        if info is None or info.state == NodeState.DOWN or info.incarnation < hb.incarnation:
+            self._asap = info is not None
+            return None
+        return NodeHeartbeatAck(hb.node, self._leader_term(), hb.sent_ms)
+
+    def next_due_ms(self) -> int:
+        if self._asap or self._term != self._leader_term():
+            return self._last_run_ms if self._last_run_ms is not None else self._next_tick_ms
+        due = self._next_tick_ms
+        after = self.timing.node_down_after_ms
+        for node, info in self._members().items():
+            if node != self.node_id and info.state in _WATCHED and node in self._silent_since:
+                due = min(due, self._silent_since[node] + after)
+        return due
+
+    def run(self, now_ms: int) -> Sequence[Message]:
+        members = self._members()
+        term = self._leader_term()
+        last = self._last_run_ms
+        if term != self._term:  # a new tenure: nothing heard before it counts
+            self._term = term
+            self._silent_since = {node: now_ms for node in members}
+            self._heartbeat.clear()
+            self._incarnation.clear()
+            self._next_tick_ms = min(self._next_tick_ms, now_ms)
+        elif last is not None and not 0 <= now_ms - last <= self.timing.clock_jump_ms:
+            self._silent_since = {node: now_ms for node in self._silent_since}
+            if now_ms < last:
+                self._next_tick_ms = now_ms
+        self._last_run_ms = now_ms
+        self._asap = False
+        out: list[Message] = []
+        for node in sorted(members):
+            info = members[node]
+            heard = self._incarnation.get(node)
+            if info.state == NodeState.DOWN:
+                if node in self._heartbeat:
+                    out.append(NodeUp(node, max(heard or 0, info.incarnation), now_ms))
+                continue
+            if heard is not None and heard > info.incarnation:
+                out.append(NodeUp(node, heard, now_ms))
+                continue
+            since = self._silent_since.setdefault(node, now_ms)  # a new member: from now
+            silent = now_ms - since
+            watched = node != self.node_id and info.state in _WATCHED
+            if watched and silent >= self.timing.node_down_after_ms:
+                assert self._term == term and node != self.node_id
+                out.append(NodeDown(node, now_ms))
+                self._heartbeat.discard(node)  # only a heartbeat after this brings it up
+        if now_ms >= self._next_tick_ms:
+            out.append(GroupsTick(now_ms))
+            self._next_tick_ms = now_ms + self.timing.tick_interval_ms
+        return tuple(out)
+
+    # -- inspection -------------------------------------------------------------------
+
+    def silent_since(self) -> Mapping[int, int]:
+        """When each member's current silence began (the leader's clock)."""
+        return dict(self._silent_since)
