@@ -183,15 +183,15 @@ class ResourceController:
         return self._step(now_ms)
 
     def next_wake_ms(self) -> int:
-        wake = NEVER
+        """The next time `tick` has something to do (after the last input's time: what was
+        due by then was done, or waits for an observation). NEVER when nothing is."""
+        times = []
         for group in self._groups.values():
-            wake = min(wake, group.report_due_ms)
+            times.append(group.report_due_ms)
             if any(r.running or r.busy == Do.START for r in group.resources):
-                wake = min(wake, self._fence_at(group))
-            for resource in group.resources:
-                if resource.running and resource.busy is None:
-                    wake = min(wake, resource.monitor_due_ms)
-        return wake
+                times.append(self._fence_at(group))
+            times += [r.monitor_due_ms for r in group.resources if r.running and r.busy is None]
+        return min((t for t in times if t > self._now_ms), default=NEVER)
 
     # -- inspection -------------------------------------------------------------------
 
