@@ -309,6 +309,8 @@ class ResourceController:
             or any(r.busy_epoch != owned.epoch for r in group.resources if r.busy is not None)
         )
         if not run or stale:
+            if group.report is not None and group.report.kind == ReportKind.STARTED:
+                group.report, group.report_due_ms = None, NEVER  # no longer true
             return self._stop_next(group, now_ms, reports)
         assert owned is not None
         return self._start_next(group, owned, now_ms, reports)
