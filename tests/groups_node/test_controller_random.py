@@ -4,7 +4,9 @@ the controller's own asserts:
 
 - a START only while now < lease_until (the lease the shell gave it), under an epoch the
   node owns STARTING or ONLINE, after every earlier resource of the group started;
-- a report only under the epoch the group is owned under at that moment;
+- a report only under the epoch the group is owned under at that moment; STARTED only
+  while every resource of the group runs under it, STOPPED and FAILED only while none
+  runs or has an action in flight;
 - at most one action in flight per resource.
 """
 
@@ -16,7 +18,7 @@ from hypothesis import strategies as st
 from raftcluster.groups.actions import Action, Do, Observation, Output, Owned, Seen
 from raftcluster.groups.controller import ResourceController
 from raftcluster.groups.timing import GroupTiming
-from statemachine.groups.messages import GroupState, ResourceSpec
+from statemachine.groups.messages import GroupState, ReportKind, ResourceSpec
 
 
 def spec(name: str) -> ResourceSpec:
@@ -62,6 +64,12 @@ class Shell:
             owned = self.owned.get(report.group)
             assert owned is not None and owned.epoch == report.epoch, (report, owned)
             assert report.node == 3
+            names = [(report.group, r.name) for r in GROUPS[report.group]]
+            if report.kind == ReportKind.STARTED:  # every resource runs under its epoch
+                assert all(self.running.get(key) == report.epoch for key in names), report
+            elif report.kind in (ReportKind.STOPPED, ReportKind.FAILED):  # none does
+                assert not any(key in self.running for key in names), report
+                assert not any(key in self.inflight for key in names), report
 
     def answer(self, key: tuple[str, str], ok: bool) -> None:
         action = self.inflight.pop(key)
