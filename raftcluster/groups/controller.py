@@ -117,8 +117,6 @@ class ResourceController:
             if group is None:
                 group = _Group(owned.group, [_Resource(spec) for spec in owned.resources])
                 self._groups[owned.group] = group
-            elif group.idle() and [r.spec for r in group.resources] != list(owned.resources):
-                group.resources = [_Resource(spec) for spec in owned.resources]
             if group.owned is None or group.owned.epoch != owned.epoch:
                 for resource in group.resources:
                     resource.failures.clear()  # a new grant starts with a clean record
@@ -297,6 +295,11 @@ class ResourceController:
 
     def _decide(self, group: _Group, now_ms: int, reports: list[GroupReport]) -> list[Action]:
         owned = group.owned
+        if owned is not None and [r.spec for r in group.resources] != list(owned.resources):
+            if group.idle():  # a new spec takes effect once the old one's resources stopped
+                group.resources = [_Resource(spec) for spec in owned.resources]
+            else:
+                owned = None  # stop what runs under the old spec first
         run = (
             owned is not None
             and owned.state in _RUN_STATES

@@ -332,3 +332,14 @@ def test_the_watchdogs_kills_are_no_failures_and_a_clock_step_back_fences() -> N
     assert c.observe(seen("a", Seen.EXITED), 1_100) == Output()
     assert c.observe(seen("b", Seen.STOPPED), 1_200) == Output()
     assert c.maybe_running() == {}
+
+
+def test_a_changed_spec_takes_effect_after_the_old_resources_stopped() -> None:
+    c = running()
+    slower = ResourceSpec("a", "process", start_timeout_ms=60_000)
+    # Same epoch, new resources (the state allows it only offline, but the controller
+    # must not mix specs): the old ones stop in reverse, then the new one starts.
+    assert c.owned(web(ONLINE, 7, slower), 100) == Output(actions=(stop(B),))
+    assert c.observe(seen("b", Seen.STOPPED), 110) == Output(actions=(stop(A),))
+    assert c.observe(seen("a", Seen.STOPPED), 120) == Output(actions=(start(slower),))
+    assert start(slower).timeout_ms == 60_000
