@@ -20,14 +20,15 @@ from raftcluster.config import (
     read_secret,
 )
 from raftcluster.config.loader import Locator
-from raftcluster.config.schema import LIMIT_KEYS, TIMING_KEYS
+from raftcluster.config.schema import GROUP_KEYS, LIMIT_KEYS, TIMING_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def every_setting() -> dict[str, int | bool]:
     """Every [timing] and [limits] key at its default, written out (not commented)."""
-    values: dict[str, int | bool] = {k.dotted: k.default for k in TIMING_KEYS + LIMIT_KEYS}  # type: ignore[misc]
+    keys = TIMING_KEYS + LIMIT_KEYS + GROUP_KEYS
+    values: dict[str, int | bool] = {k.dotted: k.default for k in keys}  # type: ignore[misc]
     values["cluster.allow_fault_injection"] = False
     return values
 
@@ -58,7 +59,7 @@ def test_init_writes_a_file_the_loader_reads_and_a_private_secret(tmp_path: Path
     assert load_cluster(tmp_path) == cluster  # a directory means its cluster.toml
     # Every setting is in the file, commented out with its default.
     text = cluster.path.read_text()
-    for key in TIMING_KEYS + LIMIT_KEYS:
+    for key in TIMING_KEYS + LIMIT_KEYS + GROUP_KEYS:
         assert f"# {key.name} = {key.default}\n" in text
     settings = node_settings(cluster, 2)
     assert settings.node_id == 2 and settings.replica.raft.peers == (1, 2, 3)
@@ -115,12 +116,15 @@ def test_init_with_a_base_port_uses_consecutive_ports_and_refuses_a_taken_one(
 # -- the loader: every key's problems point at the key's line ---------------------------
 
 
-@pytest.mark.parametrize("key", TIMING_KEYS + LIMIT_KEYS, ids=lambda k: k.dotted)
+@pytest.mark.parametrize("key", TIMING_KEYS + LIMIT_KEYS + GROUP_KEYS, ids=lambda k: k.dotted)
 def test_an_out_of_range_setting_names_its_key_and_line(tmp_path: Path, key: object) -> None:
     cluster = init_cluster(tmp_path, nodes=3, settings=every_setting())
     text = cluster.path.read_text()
     name, hi = key.name, key.hi  # type: ignore[attr-defined]
-    text = re.sub(rf"^{name} = .*$", f"{name} = {hi + 1}", text, flags=re.M)
+    # Only in the key's own section: [timing] and [groups] both have heartbeat_interval_ms.
+    start = text.index(f"[{key.section}]\n")  # type: ignore[attr-defined]
+    section = re.sub(rf"^{name} = .*$", f"{name} = {hi + 1}", text[start:], count=1, flags=re.M)
+    text = text[:start] + section
     cluster.path.write_text(text)
     error = refuses(cluster.path)
     assert error.key == key.dotted  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 
     load_cluster(path) -> ClusterFile      a file, or a directory holding cluster.toml
     node_settings(cluster, node_id)        -> NodeSettings, to run that node
+    group_timing(cluster)                  -> GroupTiming, the cluster service's times
     init_cluster(directory, nodes=3)       write cluster.toml and the secret file
     read_secret(path) -> bytes             a secret file, checked (mode 0600, 16..1024 bytes)
 
@@ -17,6 +18,7 @@ from raftcluster.config.secret import read_secret
 from raftcluster.config.settings import (
     client_transport_config,
     endpoints,
+    group_timing,
     node_settings,
     transport_limits,
 )
@@ -32,6 +34,7 @@ __all__ = [
     "client_transport_config",
     "cluster_file_path",
     "endpoints",
+    "group_timing",
     "init_cluster",
     "load_cluster",
     "node_settings",

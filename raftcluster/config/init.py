@@ -22,6 +22,7 @@ from raftcluster.config.errors import ConfigError
 from raftcluster.config.loader import CLUSTER_FILE, load_cluster
 from raftcluster.config.schema import (
     CLUSTER_KEYS,
+    GROUP_KEYS,
     LIMIT_KEYS,
     MAX_NODES,
     TIMING_KEYS,
@@ -46,7 +47,7 @@ def init_cluster(
 ) -> ClusterFile:
     """Write `directory`/cluster.toml and `directory`/secret; return the loaded file.
 
-    `settings` sets keys of the [cluster], [timing] and [limits] sections by their dotted
+    `settings` sets keys of the [cluster], [timing], [limits] and [groups] sections by their dotted
     names (``{"timing.election_timeout_ms": 500, "cluster.allow_fault_injection": True}``);
     the others are written commented out, with their defaults.
 
@@ -64,7 +65,7 @@ def init_cluster(
             "(its data directories are wiped)",
         )  # fmt: skip
     chosen = dict(settings or {})
-    known = {k.dotted for k in CLUSTER_KEYS[2:] + TIMING_KEYS + LIMIT_KEYS}
+    known = {k.dotted for k in CLUSTER_KEYS[2:] + TIMING_KEYS + LIMIT_KEYS + GROUP_KEYS}
     for name in chosen:
         if name not in known:
             raise ConfigError(file, 0, name, f"not a setting init can write ({_list(known)})")
@@ -151,6 +152,10 @@ def render(
         *_settings(TIMING_KEYS, settings),
         "[limits]",
         *_settings(LIMIT_KEYS, settings),
+        "# The cluster service (docs/groups-node.md): with [timing] election_timeout_ms,",
+        "# node_down_after_ms must meet the timing rule's minimum.",
+        "[groups]",
+        *_settings(GROUP_KEYS, settings),
     ]
     for node_id, address in nodes:
         out += [

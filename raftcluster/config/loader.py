@@ -16,18 +16,21 @@ from typing import Any
 from raftcluster.config.errors import ConfigError
 from raftcluster.config.schema import (
     CLUSTER_KEYS,
+    GROUP_KEYS,
     LIMIT_KEYS,
     MAX_NODES,
     NODE_KEYS,
     SECTIONS,
     TIMING_KEYS,
     ClusterFile,
+    Groups,
     Key,
     NodeEntry,
     NodeLimits,
     Timing,
 )
 from raftcluster.config.secret import read_secret
+from raftcluster.groups.timing import min_node_down_after_ms
 from raftcluster.transport.config import MAX_CLUSTER_ID_CHARS, MAX_LINKS, Address
 from statemachine.errors import InvalidArgument
 
@@ -155,6 +158,8 @@ class _Reader:
         timing = Timing(**self.settings("timing", document, TIMING_KEYS))
         self.check_timing(timing)
         limits = NodeLimits(**self.settings("limits", document, LIMIT_KEYS))
+        groups = Groups(**self.settings("groups", document, GROUP_KEYS))
+        self.check_groups(groups, timing)
         nodes = self.nodes(document)
         secret_file = self.resolve(secret_name)
         try:
@@ -170,6 +175,7 @@ class _Reader:
             timing=timing,
             limits=limits,
             nodes=nodes,
+            groups=groups,
         )
 
     def resolve(self, name: str) -> Path:
@@ -243,6 +249,33 @@ class _Reader:
                 ("timing", "idle_timeout_ms"),
                 f"{timing.idle_timeout_ms} must exceed twice keepalive_interval_ms "
                 f"({timing.keepalive_interval_ms}), or idle links are closed between keepalives",
+            )
+
+    def check_groups(self, groups: Groups, timing: Timing) -> None:
+        """The timing rule (docs/groups-node.md): a node declared down has surely fenced."""
+        if groups.fence_after_ms < 2 * groups.heartbeat_interval_ms:
+            raise self.fail(
+                ("groups", "fence_after_ms"),
+                f"{groups.fence_after_ms} must be at least twice [groups] heartbeat_interval_ms "
+                f"({groups.heartbeat_interval_ms}), or one lost heartbeat fences a healthy node",
+            )
+        minimum = min_node_down_after_ms(
+            fence_after_ms=groups.fence_after_ms,
+            election_timeout_ms=timing.election_timeout_ms,
+            kill_ms=groups.kill_ms,
+            heartbeat_interval_ms=groups.heartbeat_interval_ms,
+            max_drift_ppm=groups.max_drift_ppm,
+        )
+        if groups.node_down_after_ms < minimum:
+            raise self.fail(
+                ("groups", "node_down_after_ms"),
+                f"{groups.node_down_after_ms} is below the minimum {minimum} the timing rule "
+                f"allows: ceil((fence_after_ms {groups.fence_after_ms} + [timing] "
+                f"election_timeout_ms {timing.election_timeout_ms} + kill_ms {groups.kill_ms}) "
+                f"x (1e6 + max_drift_ppm {groups.max_drift_ppm}) / (1e6 - "
+                f"{groups.max_drift_ppm})) + heartbeat_interval_ms "
+                f"{groups.heartbeat_interval_ms}; a node declared down sooner may still run its "
+                "groups (docs/groups-node.md)",
             )
 
     # -- [[nodes]] -----------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from raftcluster.groups.timing import GroupTiming
 from raftcluster.node.config import ReplicaConfig
 from raftcluster.raft.config import RaftConfig
 from raftcluster.storage.wal import WalOptions
@@ -113,6 +114,44 @@ class NodeLimits:
     )  # fmt: skip
 
 
+@attrs.frozen(kw_only=True)
+class Groups:
+    """[groups]: the cluster service's times, in milliseconds (docs/groups-node.md). With
+    [timing]'s election_timeout_ms they must satisfy the timing rule (`GroupTiming`)."""
+
+    heartbeat_interval_ms: int = setting(
+        GroupTiming, "heartbeat_interval_ms", 1, 600_000,
+        "how often every node tells every peer it is alive; the leader's acks renew its lease",
+    )  # fmt: skip
+    fence_after_ms: int = setting(
+        GroupTiming, "fence_after_ms", 2, 3_600_000,
+        "a node's lease: it stops its groups (and its watchdog kills what is left) this long "
+        "after the send of the last heartbeat a leader acked. At least twice the heartbeat",
+    )  # fmt: skip
+    node_down_after_ms: int = setting(
+        GroupTiming, "node_down_after_ms", 1, 86_400_000,
+        "silence after which the leader declares a node down and its groups fail over; at "
+        "least the timing rule's minimum (docs/groups-node.md)",
+    )  # fmt: skip
+    kill_ms: int = setting(
+        GroupTiming, "kill_ms", 0, 600_000,
+        "the time a node's watchdog needs to kill every resource once the lease ends",
+    )  # fmt: skip
+    max_drift_ppm: int = setting(
+        GroupTiming, "max_drift_ppm", 0, 500_000,
+        "the most two nodes' clocks may differ in rate, in parts per million",
+    )  # fmt: skip
+    tick_interval_ms: int = setting(
+        GroupTiming, "tick_interval_ms", 1, 3_600_000,
+        "how often the leader proposes GroupsTick (failback windows, stable timers, failure "
+        "expiry)",
+    )  # fmt: skip
+    report_retry_ms: int = setting(
+        GroupTiming, "report_retry_ms", 1, 3_600_000,
+        "how often a node proposes a group report again until the state shows it",
+    )  # fmt: skip
+
+
 @attrs.frozen
 class NodeEntry:
     """One [[nodes]] table: a node's id, its addresses and its data directory."""
@@ -135,6 +174,7 @@ class ClusterFile:
     timing: Timing
     limits: NodeLimits
     nodes: tuple[NodeEntry, ...]
+    groups: Groups = attrs.field(factory=Groups)
 
     @property
     def node_ids(self) -> tuple[int, ...]:
@@ -154,7 +194,7 @@ class ClusterFile:
 class Key:
     """One key of the file: where it lives, its type, its default (None: required)."""
 
-    section: str  # "cluster", "timing", "limits" or "nodes"
+    section: str  # "cluster", "timing", "limits", "groups" or "nodes"
     name: str
     kind: type  # int, bool, str or list (of strings)
     default: object
@@ -200,5 +240,6 @@ def _setting_keys(section: str, cls: type) -> tuple[Key, ...]:
 
 TIMING_KEYS = _setting_keys("timing", Timing)
 LIMIT_KEYS = _setting_keys("limits", NodeLimits)
-ALL_KEYS = CLUSTER_KEYS + TIMING_KEYS + LIMIT_KEYS + NODE_KEYS
-SECTIONS = ("cluster", "timing", "limits", "nodes")
+GROUP_KEYS = _setting_keys("groups", Groups)
+ALL_KEYS = CLUSTER_KEYS + TIMING_KEYS + LIMIT_KEYS + GROUP_KEYS + NODE_KEYS
+SECTIONS = ("cluster", "timing", "limits", "groups", "nodes")

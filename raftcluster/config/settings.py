@@ -6,6 +6,7 @@ import secrets
 
 from raftcluster.config.errors import ConfigError
 from raftcluster.config.schema import ClusterFile
+from raftcluster.groups.timing import GroupTiming
 from raftcluster.node.config import ReplicaConfig
 from raftcluster.node.settings import NodeSettings
 from raftcluster.raft.config import RaftConfig
@@ -75,3 +76,19 @@ def client_transport_config(cluster: ClusterFile, client_id: int | None = None) 
 def endpoints(cluster: ClusterFile) -> dict[int, tuple[Address, ...]]:
     """Each node's id and addresses."""
     return {n.id: n.addresses for n in cluster.nodes}
+
+
+def group_timing(cluster: ClusterFile) -> GroupTiming:
+    """The cluster service's times: [groups], with [timing]'s election timeout (the loader
+    has checked the timing rule, so this never raises for a loaded file)."""
+    groups = cluster.groups
+    return GroupTiming(
+        heartbeat_interval_ms=groups.heartbeat_interval_ms,
+        fence_after_ms=groups.fence_after_ms,
+        node_down_after_ms=groups.node_down_after_ms,
+        election_timeout_ms=cluster.timing.election_timeout_ms,
+        kill_ms=groups.kill_ms,
+        max_drift_ppm=groups.max_drift_ppm,
+        tick_interval_ms=groups.tick_interval_ms,
+        report_retry_ms=groups.report_retry_ms,
+    )

@@ -27,7 +27,11 @@ class Owned:
 
 
 class Seen(enum.IntEnum):
-    """What the shell observed of one resource (the answer to an action, or a surprise)."""
+    """What the shell observed of one resource: the answer to an action (exactly one per
+    action: STARTED or START_FAILED for a START, STOPPED for a STOP, MONITOR_OK or
+    MONITOR_FAILED for a MONITOR), or the one surprise, EXITED. When the watchdog kills
+    the node's resources, the shell reports EXITED for each one with no action in
+    flight, and answers the actions in flight as usual."""
 
     STARTED = 1  # a start completed
     START_FAILED = 2  # a start failed (or timed out: the shell stopped what it began)
@@ -39,6 +43,9 @@ class Seen(enum.IntEnum):
 
 @attrs.frozen
 class Observation:
+    """`seen` of `resource` of `group`; `epoch` is the answered action's (for EXITED, the
+    epoch the resource was started under). `detail` says what happened, for reports."""
+
     group: str
     resource: str
     epoch: int  # the epoch of the action it answers (or the resource ran under)
@@ -77,6 +84,9 @@ class Lease:
 
 @attrs.frozen
 class Output:
+    """What one input to the controller asks for: carry out `actions` (in order), propose
+    `reports`, and tell the watchdog `lease` when it is set."""
+
     actions: tuple[Action, ...] = ()
     reports: tuple[GroupReport, ...] = ()  # to propose (through the log, to the leader)
     lease: Lease | None = None  # a new lease, when it changed

@@ -117,8 +117,6 @@ class ResourceController:
             if group is None:
                 group = _Group(owned.group, [_Resource(spec) for spec in owned.resources])
                 self._groups[owned.group] = group
-            elif group.idle() and [r.spec for r in group.resources] != list(owned.resources):
-                group.resources = [_Resource(spec) for spec in owned.resources]
             if group.owned is None or group.owned.epoch != owned.epoch:
                 for resource in group.resources:
                     resource.failures.clear()  # a new grant starts with a clean record
@@ -183,15 +181,15 @@ class ResourceController:
         return self._step(now_ms)
 
     def next_wake_ms(self) -> int:
-        wake = NEVER
+        """The next time `tick` has something to do (after the last input's time: what was
+        due by then was done, or waits for an observation). NEVER when nothing is."""
+        times = []
         for group in self._groups.values():
-            wake = min(wake, group.report_due_ms)
+            times.append(group.report_due_ms)
             if any(r.running or r.busy == Do.START for r in group.resources):
-                wake = min(wake, self._fence_at(group))
-            for resource in group.resources:
-                if resource.running and resource.busy is None:
-                    wake = min(wake, resource.monitor_due_ms)
-        return wake
+                times.append(self._fence_at(group))
+            times += [r.monitor_due_ms for r in group.resources if r.running and r.busy is None]
+        return min((t for t in times if t > self._now_ms), default=NEVER)
 
     # -- inspection -------------------------------------------------------------------
 
@@ -297,6 +295,11 @@ class ResourceController:
 
     def _decide(self, group: _Group, now_ms: int, reports: list[GroupReport]) -> list[Action]:
         owned = group.owned
+        if owned is not None and [r.spec for r in group.resources] != list(owned.resources):
+            if group.idle():  # a new spec takes effect once the old one's resources stopped
+                group.resources = [_Resource(spec) for spec in owned.resources]
+            else:
+                owned = None  # stop what runs under the old spec first
         run = (
             owned is not None
             and owned.state in _RUN_STATES
@@ -309,6 +312,8 @@ class ResourceController:
             or any(r.busy_epoch != owned.epoch for r in group.resources if r.busy is not None)
         )
         if not run or stale:
+            if group.report is not None and group.report.kind == ReportKind.STARTED:
+                group.report, group.report_due_ms = None, NEVER  # no longer true
             return self._stop_next(group, now_ms, reports)
         assert owned is not None
         return self._start_next(group, owned, now_ms, reports)

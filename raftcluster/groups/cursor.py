@@ -22,7 +22,7 @@ class CursorFile:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
-    def load(self) -> int:
+    def read(self) -> int:
         try:
             text = self.path.read_text(encoding="ascii")
         except FileNotFoundError:

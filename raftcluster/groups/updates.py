@@ -52,7 +52,7 @@ Handler = Callable[[Update], None]
 
 
 class CursorStore(Protocol):
-    def load(self) -> int:
+    def read(self) -> int:
         """The last revision handled (0: none)."""
         ...
 
@@ -63,7 +63,7 @@ class MemoryCursor:
     def __init__(self, revision: int = 0) -> None:
         self.revision = revision
 
-    def load(self) -> int:
+    def read(self) -> int:
         return self.revision
 
     def save(self, revision: int) -> None:
@@ -107,7 +107,7 @@ class UpdateCursor:
 class GlobalUpdates:
     def __init__(self, store: CursorStore) -> None:
         self._store = store
-        self._cursor = UpdateCursor(store.load())
+        self._cursor = UpdateCursor(store.read())
         self._handlers: list[Handler] = []
 
     def on_update(self, handler: Handler) -> Handler:

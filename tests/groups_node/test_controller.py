@@ -7,6 +7,8 @@ capped at fence_after_ms - 2 x heartbeat = 3_000, so starts stop at 97_000.
 
 from __future__ import annotations
 
+import attrs
+
 from raftcluster.groups.actions import Action, Do, Lease, Observation, Output, Owned, Seen
 from raftcluster.groups.controller import ResourceController
 from raftcluster.groups.timing import GroupTiming
@@ -301,3 +303,43 @@ def test_an_observation_for_an_unknown_group_or_resource_is_ignored() -> None:
     assert c.observe(seen("zz", Seen.EXITED), 30) == Output()
     # A second answer to an action already answered is ignored too.
     assert c.observe(seen("a", Seen.STARTED), 30) == Output()
+
+
+def test_a_failure_before_the_started_report_is_confirmed_replaces_it_with_failed() -> None:
+    once = ResourceSpec("a", "process", max_restarts=0, monitor_interval_ms=50_000)
+    c = ResourceController(NODE, T, 0)
+    c.lease(100_000, 0)
+    c.owned(web(STARTING, 7, once), 0)
+    assert c.observe(seen("a", Seen.STARTED), 10).reports == (report(ReportKind.STARTED, 10),)
+    # The STARTED report is not applied yet when a exits, and no restart is allowed:
+    # nothing runs any more, so FAILED at once, and STARTED is never proposed again.
+    failed = report(ReportKind.FAILED, 500, resource="a", detail="exited")
+    assert c.observe(seen("a", Seen.EXITED), 500) == Output(reports=(failed,))
+    assert c.tick(2_010) == Output()
+    assert c.tick(2_500) == Output(reports=(attrs.evolve(failed, at_ms=2_500),))
+
+
+def test_the_watchdogs_kills_are_no_failures_and_a_clock_step_back_fences() -> None:
+    c = running(lease_until=10_000)
+    # The node's clock steps back 2 s: the lease (to 10_000) would outlast what the
+    # leader allowed in real time, so the controller treats it as ended now.
+    assert c.tick(3_000) == Output(actions=(monitor(A), monitor(B)))
+    c.observe(seen("a", Seen.MONITOR_OK), 3_000), c.observe(seen("b", Seen.MONITOR_OK), 3_000)
+    assert c.tick(1_000) == Output(actions=(stop(B),))
+    assert not c.leased("web", 1_000)
+    # The watchdog killed a meanwhile (no action in flight for it): EXITED, not counted as
+    # a failure (a has max_restarts=1, yet no RESTARTED report and nothing starts).
+    assert c.observe(seen("a", Seen.EXITED), 1_100) == Output()
+    assert c.observe(seen("b", Seen.STOPPED), 1_200) == Output()
+    assert c.maybe_running() == {}
+
+
+def test_a_changed_spec_takes_effect_after_the_old_resources_stopped() -> None:
+    c = running()
+    slower = ResourceSpec("a", "process", start_timeout_ms=60_000)
+    # Same epoch, new resources (the state allows it only offline, but the controller
+    # must not mix specs): the old ones stop in reverse, then the new one starts.
+    assert c.owned(web(ONLINE, 7, slower), 100) == Output(actions=(stop(B),))
+    assert c.observe(seen("b", Seen.STOPPED), 110) == Output(actions=(stop(A),))
+    assert c.observe(seen("a", Seen.STOPPED), 120) == Output(actions=(start(slower),))
+    assert start(slower).timeout_ms == 60_000

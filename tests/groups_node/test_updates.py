@@ -68,7 +68,7 @@ def test_a_handler_that_raises_leaves_the_event_to_be_delivered_again(tmp_path: 
     updates.on_update(crash)
     with pytest.raises(RuntimeError):
         updates.deliver([event(1), event(2)])
-    assert CursorFile(path).load() == 1
+    assert CursorFile(path).read() == 1
     again = GlobalUpdates(CursorFile(path))
     again.on_update(Recorder("b", log))
     again.deliver([event(2)])
@@ -84,7 +84,7 @@ def test_a_gap_is_reported_as_compacted_before_the_next_event(tmp_path: Path) ->
     # Down while 4..6 were compacted away: the first event seen is 7.
     updates.deliver([event(7), event(8)])
     assert log == [("a", EventsCompacted(4, 6)), ("a", 7), ("a", 8)]
-    assert CursorFile(path).load() == 8
+    assert CursorFile(path).read() == 8
 
 
 def test_a_compacted_refusal_is_reported_and_moves_the_cursor(tmp_path: Path) -> None:
@@ -96,7 +96,7 @@ def test_a_compacted_refusal_is_reported_and_moves_the_cursor(tmp_path: Path) ->
     # GetEvents(from 2) was refused COMPACTED with 10 as the oldest retained.
     updates.compacted(10)
     assert log == [("a", 1), ("a", EventsCompacted(2, 9))]
-    assert updates.next_revision == 10 and CursorFile(path).load() == 9
+    assert updates.next_revision == 10 and CursorFile(path).read() == 9
     updates.compacted(10)  # nothing more is missing
     updates.deliver([event(10)])
     assert log[-1] == ("a", 10) and len(log) == 3
@@ -104,10 +104,10 @@ def test_a_compacted_refusal_is_reported_and_moves_the_cursor(tmp_path: Path) ->
 
 def test_a_damaged_cursor_file_is_an_error_not_a_restart_from_zero(tmp_path: Path) -> None:
     path = tmp_path / "cursor"
-    assert CursorFile(path).load() == 0  # none yet
+    assert CursorFile(path).read() == 0  # none yet
     path.write_text("12")  # torn: no newline
     with pytest.raises(CursorDamaged):
-        CursorFile(path).load()
+        CursorFile(path).read()
     path.write_text("x\n")
     with pytest.raises(CursorDamaged):
         GlobalUpdates(CursorFile(path))

@@ -1,0 +1,92 @@
+"""The [groups] section of cluster.toml: accepted settings, and the timing rule refused
+with the section, the key, the line and the minimum."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from raftcluster.config import ConfigError, group_timing, init_cluster, load_cluster
+from raftcluster.groups.timing import GroupTiming
+
+
+def write(tmp_path: Path, groups: str, timing: str = "") -> Path:
+    cluster = init_cluster(tmp_path, nodes=3)
+    text = cluster.path.read_text()
+    text = text.replace("[timing]\n", f"[timing]\n{timing}\n").replace(
+        "[groups]\n", f"[groups]\n{groups}\n"
+    )
+    cluster.path.write_text(text)
+    return cluster.path
+
+
+def test_a_file_that_sets_nothing_runs_the_defaults(tmp_path: Path) -> None:
+    cluster = init_cluster(tmp_path, nodes=3)
+    assert "[groups]\n" in cluster.path.read_text()
+    assert group_timing(cluster) == GroupTiming()  # [timing]'s election timeout is 1000 too
+
+
+def test_accepted_settings_reach_the_group_timing(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "fence_after_ms = 3000\nnode_down_after_ms = 6000\nkill_ms = 500\nmax_drift_ppm = 0\n"
+        "heartbeat_interval_ms = 500\ntick_interval_ms = 2000\nreport_retry_ms = 700",
+        "election_timeout_ms = 900",
+    )
+    timing = group_timing(load_cluster(path))
+    # The minimum: 3000 + 900 + 500 (no drift) + 500 = 4900.
+    assert timing.min_node_down_after_ms() == 4_900
+    assert timing == GroupTiming(
+        heartbeat_interval_ms=500, fence_after_ms=3_000, node_down_after_ms=6_000,
+        election_timeout_ms=900, kill_ms=500, max_drift_ppm=0, tick_interval_ms=2_000,
+        report_retry_ms=700,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("down, accepted", [(4_899, False), (4_900, True), (4_901, True)])
+def test_node_down_after_at_the_rules_boundary(tmp_path: Path, down: int, accepted: bool) -> None:
+    groups = (
+        "fence_after_ms = 3000\nkill_ms = 500\nmax_drift_ppm = 0\nheartbeat_interval_ms = 500\n"
+        f"node_down_after_ms = {down}"
+    )
+    path = write(tmp_path, groups, "election_timeout_ms = 900")
+    if accepted:
+        assert load_cluster(path).groups.node_down_after_ms == down
+        return
+    with pytest.raises(ConfigError) as refused:
+        load_cluster(path)
+    error = refused.value
+    assert error.key == "groups.node_down_after_ms"
+    assert path.read_text().splitlines()[error.line - 1] == f"node_down_after_ms = {down}"
+    assert f"{down} is below the minimum 4900" in str(error)
+    assert "election_timeout_ms 900" in str(error) and "fence_after_ms 3000" in str(error)
+
+
+def test_a_longer_election_timeout_raises_the_minimum(tmp_path: Path) -> None:
+    # Defaults elsewhere: (5000 + E + 1000) x 1.001 / 0.999 + 1000 exceeds 12000 from
+    # E = 4979 on (10979 x 1001000 / 999000 = 11000.98.., up to 11001, + 1000 = 12001);
+    # at E = 5000: 11000 x ... = 11022.02.., up to 11023, + 1000 = 12023.
+    path = write(tmp_path, "", "election_timeout_ms = 5000")
+    with pytest.raises(ConfigError, match=r"12000 is below the minimum 12023"):
+        load_cluster(path)
+    path = write(tmp_path / "edge", "", "election_timeout_ms = 4979")
+    with pytest.raises(ConfigError, match=r"12000 is below the minimum 12001"):
+        load_cluster(path)
+    path = write(tmp_path / "ok", "", "election_timeout_ms = 4978")
+    assert load_cluster(path).groups.node_down_after_ms == 12_000
+
+
+def test_fence_after_must_cover_two_heartbeats(tmp_path: Path) -> None:
+    path = write(tmp_path, "heartbeat_interval_ms = 3000\nnode_down_after_ms = 60000")
+    with pytest.raises(ConfigError) as refused:
+        load_cluster(path)
+    assert refused.value.key == "groups.fence_after_ms"
+    assert "twice [groups] heartbeat_interval_ms (3000)" in str(refused.value)
+
+
+def test_an_unknown_groups_key_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "fence_ms = 3000")
+    with pytest.raises(ConfigError, match=re.escape("groups.fence_ms: unknown key")):
+        load_cluster(path)
