@@ -396,7 +396,7 @@ class RaftclusterEngine:
             message = cast(RaftMessage, frame.message)
             assert message.dst == dst and message.src == envelope.src, "misrouted"
             self.nodes[dst].inbox.append(message)
-        elif self.groups is not None and self.groups.receive(dst, envelope.src, frame.body):
+        elif self.groups is not None and self.groups.receive(dst, envelope.src, frame):
             return  # a heartbeat of the cluster service, or its answer
         else:
             request = cast(RpcRequest, frame)

@@ -30,8 +30,16 @@ class NodeHeartbeat(Message):
 @tagged(371)
 @attrs.frozen
 class NodeHeartbeatAck(Message):
-    """The leader of `term`, with quorum contact, heard `node`'s heartbeat of `sent_ms`."""
+    """The leader of `term`, with quorum contact, heard `node`'s heartbeat of `sent_ms`,
+    having applied the log up to `applied_index`.
+
+    The lease it grants takes effect only once the node's own state has applied that far
+    (`LeaseKeeper.applied`): the leader acks only a node its state has UP at its
+    incarnation, so by then the node has also applied any `NodeDown` of itself and the
+    grants that moved its groups away. Without it, a node back from a partition with a
+    lagging log would restart groups under epochs that already moved elsewhere."""
 
     node: int = attrs.field(validator=_node)
     term: int = attrs.field(validator=non_negative)
     sent_ms: int = attrs.field(validator=non_negative)
+    applied_index: int = attrs.field(default=0, validator=non_negative)

@@ -4,8 +4,11 @@ Inputs (the node's own clock, in ms):
     tick(now_ms) -> NodeHeartbeat | None   the heartbeat due now, if one is: the shell
                                            sends it to every peer (and to itself if it
                                            leads)
-    acked(ack, now_ms) -> int | None       a leader's ack arrived: the new lease end, if
-                                           it extends the lease
+    acked(ack, now_ms, applied_index)      a leader's ack arrived: the new lease end, if
+        -> int | None                      it extends the lease and this node's state
+                                           has applied as far as the leader's had
+    applied(applied_index, now_ms)         the node's state applied further: the lease
+        -> int | None                      end an ack held back, once it may count
     lease_until_ms                         the node may run resources until then
     next_wake_ms()                         when `tick` next has something to do
 
@@ -37,6 +40,8 @@ class LeaseKeeper:
         self._sent: list[int] = []  # send times not yet acked, ascending
         self._anchor_ms = -1  # the send time of the newest acked heartbeat
         self._now_ms = now_ms
+        # An ack whose leader had applied further than this node: (index, lease end).
+        self._held: tuple[int, int] | None = None
 
     def tick(self, now_ms: int) -> NodeHeartbeat | None:
         self._observe(now_ms)
@@ -52,7 +57,7 @@ class LeaseKeeper:
         assert self._sent == sorted(set(self._sent))
         return NodeHeartbeat(self.node, self.incarnation, now_ms)
 
-    def acked(self, ack: NodeHeartbeatAck, now_ms: int) -> int | None:
+    def acked(self, ack: NodeHeartbeatAck, now_ms: int, applied_index: int = 0) -> int | None:
         self._observe(now_ms)
         if ack.node != self.node or ack.sent_ms not in self._sent:
             return None  # not ours, not sent by this incarnation, already used or too old
@@ -60,6 +65,21 @@ class LeaseKeeper:
         self._anchor_ms = ack.sent_ms
         self._sent = [s for s in self._sent if s > ack.sent_ms]
         until = ack.sent_ms + self.timing.fence_after_ms
+        if applied_index < ack.applied_index:  # not before this node's state caught up
+            self._held = (ack.applied_index, until)
+            return None
+        self._held = None
+        return self._extend(until)
+
+    def applied(self, applied_index: int, now_ms: int) -> int | None:
+        self._observe(now_ms)
+        held = self._held
+        if held is None or applied_index < held[0]:
+            return None
+        self._held = None
+        return self._extend(held[1])
+
+    def _extend(self, until: int) -> int | None:
         if until <= self.lease_until_ms:
             return None
         self.lease_until_ms = until
@@ -72,6 +92,7 @@ class LeaseKeeper:
         if now_ms < self._now_ms:  # the clock stepped back: trust nothing measured on it
             self.lease_until_ms = min(self.lease_until_ms, now_ms)
             self._sent.clear()
+            self._held = None
             self._anchor_ms = -1
             self._next_send_ms = now_ms
         self._now_ms = now_ms

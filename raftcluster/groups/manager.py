@@ -64,7 +64,12 @@ class NodeManager:
 
     # -- inputs -----------------------------------------------------------------------
 
-    def heard(self, hb: NodeHeartbeat, now_ms: int) -> NodeHeartbeatAck | None:
+    def heard(
+        self, hb: NodeHeartbeat, now_ms: int, applied_index: int = 0
+    ) -> NodeHeartbeatAck | None:
+        """`hb` arrived while this node leads with quorum contact, whose state has applied
+        up to `applied_index`: the ack to send back, or None (a node that is not a member,
+        is DOWN, or restarted since its state says: it gets a lease after its `NodeUp`)."""
         self._silent_since[hb.node] = now_ms
         self._heartbeat.add(hb.node)
         self._incarnation[hb.node] = max(hb.incarnation, self._incarnation.get(hb.node, 0))
@@ -72,7 +77,7 @@ class NodeManager:
         if info is None or info.state == NodeState.DOWN or info.incarnation < hb.incarnation:
             self._asap = info is not None
             return None
-        return NodeHeartbeatAck(hb.node, self._leader_term(), hb.sent_ms)
+        return NodeHeartbeatAck(hb.node, self._leader_term(), hb.sent_ms, applied_index)
 
     def next_due_ms(self) -> int:
         if self._asap or self._term != self._leader_term():

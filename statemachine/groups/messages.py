@@ -395,8 +395,9 @@ class Score(Message):
 @attrs.frozen
 class Decision(Message):
     """Where placement put a group and why: `node` (0: nowhere), the rule that decided
-    (`rule`: a word such as "start", "stay", "failover", "failback", "move", "drain",
-    "wait", "failed", "offline"), a sentence for people (`reason`), and every node's score
+    (`rule`: a word such as "start", "stay", "failover", "failback" (its policy's),
+    "resume-failback" (an operator's resume with failback), "move", "drain", "wait",
+    "failed", "offline"), a sentence for people (`reason`), and every node's score
     (only eligible nodes score; the others are named in `reason`)."""
 
     group: str

@@ -250,7 +250,10 @@ class _Placer:
         if target != NO_NODE:
             eligible, notes = self._eligible(g, need, NO_NODE)
             scores = self._scores(g, eligible)
-            return self._choice(g, target, "failback", why, notes, scores, Action.MOVE)
+            # An operator's resume with failback is not the group's policy deciding: its
+            # rule says so, so that the policy's failbacks can be told from it.
+            rule = "resume-failback" if target == self.hints.failback_to else "failback"
+            return self._choice(g, target, rule, why, notes, scores, Action.MOVE)
         reason = f"stays on node {g.owner}" + (f" ({why})" if why else "")
         return Choice(Decision(g.name, g.owner, "stay", reason), Action.STAY)
 

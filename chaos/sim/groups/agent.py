@@ -30,7 +30,7 @@ from raftcluster.groups.heartbeat import NodeHeartbeat, NodeHeartbeatAck
 from raftcluster.groups.lease import LeaseKeeper
 from raftcluster.groups.manager import NodeManager
 from raftcluster.groups.timing import GroupTiming
-from raftcluster.groups.updates import EventsCompacted, GlobalUpdates, MemoryCursor
+from raftcluster.groups.updates import EventsCompacted, GlobalUpdates, MemoryCursor, Update
 
 from raftcluster.groups.actions import Observation, Output, Owned
 from raftcluster.node.replica import Replica
@@ -106,12 +106,14 @@ class Agent:
                 self._owned = owned
                 outs.append(self.controller.owned(owned, local))
             self._read_events(replica)
+        applied = replica.applied_index
+        renewed = self.lease.applied(applied, local)
         if self.acks:
             acks, self.acks = self.acks, []
             for ack in acks:
-                until = self.lease.acked(ack, local)
-                if until is not None:
-                    outs.append(self.controller.lease(until, local))
+                renewed = self.lease.acked(ack, local, applied) or renewed
+        if renewed is not None:
+            outs.append(self.controller.lease(renewed, local))
         if self.observations:
             observations, self.observations = self.observations, []
             for obs in observations:
@@ -120,9 +122,9 @@ class Agent:
             heartbeats, self.heartbeats = self.heartbeats, []
             if replica.leads_with_quorum() and self.manager is not None:
                 for hb in heartbeats:
-                    ack = self.manager.heard(hb, local)
-                    if ack is not None:
-                        host.send_ack(self.node, hb.node, ack)
+                    answer = self.manager.heard(hb, local, replica.applied_index)
+                    if answer is not None:
+                        host.send_ack(self.node, hb.node, answer)
         if self.controller.next_wake_ms() <= local:
             outs.append(self.controller.tick(local))
         beat = self.lease.tick(local)
@@ -167,8 +169,9 @@ class Agent:
             if len(page.events) < EVENTS_PER_READ:
                 return
 
-    def _handled(self, update: GroupEvent | EventsCompacted) -> None:
+    def _handled(self, update: Update) -> None:
         if isinstance(update, EventsCompacted):
             self.host.streams.compacted(self.node, update.last_missing + 1)
         else:
+            assert isinstance(update, GroupEvent), update
             self.host.streams.seen(self.node, update)

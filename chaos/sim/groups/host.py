@@ -20,7 +20,9 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from raftcluster.groups.heartbeat import NodeHeartbeat, NodeHeartbeatAck
-from statemachine.groups.part import GroupsConfig
+from raftcluster.groups.updates import MemoryCursor
+from raftcluster.transport.wire import Frame
+from statemachine.groups.config import GroupsConfig
 
 from chaos.sim.groups.agent import Agent
 from chaos.sim.groups.ledger import Ledger
@@ -101,8 +103,9 @@ class GroupsHost:
             self.engine.clients.pop(client.id, None)
         self.ledger.owner_failed(node, self.sim.now)
 
-    def receive(self, node: int, src: int, body: Any) -> bool:
+    def receive(self, node: int, src: int, frame: Frame) -> bool:
         """A heartbeat or its answer reached `node` (False: not the cluster service's)."""
+        body = getattr(frame, "body", None)
         agent = self.agents.get(node)
         if isinstance(body, NodeHeartbeat):
             if agent is not None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -61,18 +61,22 @@ class _Process:
     resource: str
     kind: str
     epoch: int
-    state: str  # starting, running, stopping
-    generation: int  # which incarnation's supervisor spawned it
+    serial: int  # this process's number, for the timers that concern it
+    state: str = "starting"  # starting, running, stopping
+    pending: Do | None = Do.START  # the start or stop under way (its answer is due)
 
 
+# A process killed with a start or a stop under way: that action's answer.
+_ANSWER_WHEN_KILLED = {Do.START: Seen.START_FAILED, Do.STOP: Seen.STOPPED}
 # Timer kinds, in the order a tie at one instant is handled.
-_DONE, _CRASH, _WATCHDOG = 0, 1, 2
+_DONE, _MONITORED, _CRASH, _WATCHDOG = 0, 1, 2, 3
+Key = tuple[int, str, str]  # (node, group, resource)
 
 
 class Processes:
-    """Every node's supervisor and watchdog. `deliver(node, observation)` hands an
-    observation to the node's controller (the shell queues it if the node is down or
-    paused; a stale incarnation's are dropped there)."""
+    """Every node's supervisor and watchdog. `deliver(node, incarnation, observation)`
+    hands an observation to the node's controller (the shell drops it if that
+    incarnation of the node is gone, and queues it while the node is paused)."""
 
     def __init__(
         self,
@@ -87,9 +91,10 @@ class Processes:
         self._ledger = ledger
         self._deliver = deliver
         self._flaws = flaws
-        self._procs: dict[tuple[int, str, str], _Process] = {}
-        self._timers: list[tuple[int, int, int, tuple[object, ...]]] = []
+        self._procs: dict[Key, _Process] = {}
+        self._timers: list[tuple[int, int, int, tuple[Any, ...]]] = []
         self._seq = 0
+        self._serial = 0
         self._lease_local: dict[int, int] = {}  # node -> lease end on its clock
         self._generation: dict[int, int] = {}  # node -> its supervisor's incarnation
         self.counts = {"starts": 0, "start_failures": 0, "stops": 0, "stop_kills": 0,
@@ -99,62 +104,49 @@ class Processes:
 
     def act(self, node: int, action: Action) -> None:
         now, rng = self._sim.now, self._rng
-        key = (node, action.group, action.resource.name)
+        res = action.resource
+        key = (node, action.group, res.name)
         proc = self._procs.get(key)
-        flaws = self._flaws(node, action.resource.kind)
-        if action.do == Do.START:
-            if proc is not None:
-                raise self._sim.fail(
-                    "groups",
-                    f"node {node} starts {action.group}/{action.resource.name} (epoch "
-                    f"{action.epoch}) while it still runs (epoch {proc.epoch}, {proc.state})",
-                    (node,),
-                )
-            res = action.resource
-            proc = _Process(node, action.group, res.name, res.kind, action.epoch,
-                            "starting", self._generation.get(node, 0))  # fmt: skip
-            self._procs[key] = proc
-            self._ledger.spawned(node, action.group, action.epoch, now)
-            self.counts["starts"] += 1
-            if rng.random() < flaws.start_hangs:
-                self._later(
-                    now + action.timeout_ms,
-                    _DONE,
-                    key,
-                    proc.generation,
-                    Seen.START_FAILED,
-                    "start timed out",
-                )
-            else:
-                fails = rng.random() < flaws.start_fails
-                took = min(rng.randint(*START_MS), action.timeout_ms)
-                seen = Seen.START_FAILED if fails else Seen.STARTED
-                self._later(
-                    now + took, _DONE, key, proc.generation, seen, "start failed" if fails else ""
-                )
-        elif action.do == Do.STOP:
+        flaws = self._flaws(node, res.kind)
+        if action.do == Do.MONITOR:
+            self._later(now + rng.randint(*MONITOR_MS), _MONITORED, key, action.epoch)
+            return
+        if action.do == Do.STOP:
             if proc is None:  # nothing runs: stopped already
-                self._later(now, _DONE, key, -1, Seen.STOPPED, "not running", action.epoch)
+                self._answer(node, Observation(action.group, res.name, action.epoch,
+                                               Seen.STOPPED, "not running"))  # fmt: skip
                 return
-            proc.state = "stopping"
+            assert proc.pending is None, f"a stop of {key} while its {proc.pending} is under way"
+            proc.state, proc.pending = "stopping", Do.STOP
             self.counts["stops"] += 1
             if rng.random() < flaws.stop_hangs:
                 self.counts["stop_kills"] += 1
-                self._later(
-                    now + action.timeout_ms,
-                    _DONE,
-                    key,
-                    proc.generation,
-                    Seen.STOPPED,
-                    "killed after its stop timeout",
-                )
+                took, seen, detail = action.timeout_ms, Seen.STOPPED, "killed at its stop timeout"
             else:
-                took = min(rng.randint(*STOP_MS), action.timeout_ms)
-                self._later(now + took, _DONE, key, proc.generation, Seen.STOPPED, "")
+                took, seen, detail = min(rng.randint(*STOP_MS), action.timeout_ms), Seen.STOPPED, ""
+            self._later(now + took, _DONE, key, proc.serial, seen, detail)
+            return
+        assert action.do == Do.START
+        if proc is not None:
+            raise self._sim.fail(
+                "groups",
+                f"node {node} starts {action.group}/{res.name} (epoch {action.epoch}) while "
+                f"it still runs (epoch {proc.epoch}, {proc.state})",
+                (node,),
+            )
+        self._serial += 1
+        proc = self._procs[key] = _Process(
+            node, action.group, res.name, res.kind, action.epoch, self._serial
+        )
+        self._ledger.spawned(node, action.group, action.epoch, now)
+        self.counts["starts"] += 1
+        if rng.random() < flaws.start_hangs:
+            took, seen, detail = action.timeout_ms, Seen.START_FAILED, "start timed out"
+        elif rng.random() < flaws.start_fails:
+            took, seen, detail = rng.randint(*START_MS), Seen.START_FAILED, "start failed"
         else:
-            assert action.do == Do.MONITOR
-            took = rng.randint(*MONITOR_MS)
-            self._later(now + took, _DONE, key, -1, Seen.MONITOR_OK, "", action.epoch)
+            took, seen, detail = rng.randint(*START_MS), Seen.STARTED, ""
+        self._later(now + min(took, action.timeout_ms), _DONE, key, proc.serial, seen, detail)
 
     def arm(self, node: int, until_local: int) -> None:
         """The node's lease now ends at `until_local` (its clock): the watchdog kills the
@@ -170,7 +162,7 @@ class Processes:
         self._lease_local.pop(node, None)
         for key in [k for k in sorted(self._procs) if k[0] == node]:
             self.counts["leftovers_killed"] += 1
-            self._end(key, "killed by the restarted supervisor", "leftover", observe=False)
+            self._end(key, "leftover", None)
 
     def running(self, node: int) -> list[tuple[str, str, int]]:
         """(group, resource, epoch) of what lives on `node`, sorted."""
@@ -192,49 +184,50 @@ class Processes:
         while timers and timers[0][0] <= now:
             _, kind, _, args = heapq.heappop(timers)
             if kind == _DONE:
-                self._done(*args)  # type: ignore[arg-type]
+                self._done(*args)
+            elif kind == _MONITORED:
+                self._monitored(*args)
             elif kind == _CRASH:
-                self._crash(*args)  # type: ignore[arg-type]
+                self._crash(*args)
             else:
-                self._watchdog(*args)  # type: ignore[arg-type]
+                self._watchdog(*args)
 
-    def _later(self, at: int, kind: int, *args: object) -> None:
+    def _later(self, at: int, kind: int, *args: Any) -> None:
         self._seq += 1
         heapq.heappush(self._timers, (at, kind, self._seq, args))
 
-    def _done(
-        self, key: tuple[int, str, str], generation: int, seen: Seen, detail: str, epoch: int = 0
-    ) -> None:
+    def _done(self, key: Key, serial: int, seen: Seen, detail: str) -> None:
+        proc = self._procs.get(key)
+        if proc is None or proc.serial != serial:
+            return  # killed meanwhile (the watchdog, a restart): answered then
         node, group, resource = key
-        proc = self._procs.get(key)
-        if generation >= 0:  # the answer of a process's own start or stop
-            if proc is None or proc.generation != generation:
-                return  # killed meanwhile (the watchdog, a restart): answered then
-            epoch = proc.epoch
-            if seen == Seen.STARTED:
-                proc.state = "running"
-                self._ledger.running(node, group, resource, epoch, self._sim.now)
-                if self._flaws(node, proc.kind).flaky:
-                    after = int(self._rng.expovariate(1 / MEAN_CRASH_AFTER_MS)) + 1
-                    self._later(self._sim.now + after, _CRASH, key, generation, epoch)
-            else:  # a failed start (its process is gone) or a completed stop
-                failed = seen == Seen.START_FAILED
-                self.counts["start_failures"] += failed
-                self._end(key, detail, "start-failed" if failed else "stopped", observe=False)
-        elif seen == Seen.MONITOR_OK and (proc is None or proc.state != "running"):
-            seen, detail = Seen.MONITOR_FAILED, "not running"
-        self._deliver(
-            node, self._generation.get(node, 0), Observation(group, resource, epoch, seen, detail)
-        )
-
-    def _crash(self, key: tuple[int, str, str], generation: int, epoch: int) -> None:
-        proc = self._procs.get(key)
-        if proc is None or proc.generation != generation or proc.epoch != epoch:
+        proc.pending = None
+        if seen == Seen.STARTED:
+            proc.state = "running"
+            self._ledger.running(node, group, resource, proc.epoch, self._sim.now)
+            if self._flaws(node, proc.kind).flaky:
+                after = int(self._rng.expovariate(1 / MEAN_CRASH_AFTER_MS)) + 1
+                self._later(self._sim.now + after, _CRASH, key, serial)
+            self._answer(node, Observation(group, resource, proc.epoch, seen, detail))
             return
-        if proc.state != "running":
+        # A failed start (its process is gone) or a completed stop.
+        self.counts["start_failures"] += seen == Seen.START_FAILED
+        self._end(key, "start-failed" if seen == Seen.START_FAILED else "stopped", None)
+        self._answer(node, Observation(group, resource, proc.epoch, seen, detail))
+
+    def _monitored(self, key: Key, epoch: int) -> None:
+        proc = self._procs.get(key)
+        ok = proc is not None and proc.state == "running"
+        seen, detail = (Seen.MONITOR_OK, "") if ok else (Seen.MONITOR_FAILED, "not running")
+        node, group, resource = key
+        self._answer(node, Observation(group, resource, epoch, seen, detail))
+
+    def _crash(self, key: Key, serial: int) -> None:
+        proc = self._procs.get(key)
+        if proc is None or proc.serial != serial or proc.state != "running":
             return
         self.counts["crashes"] += 1
-        self._end(key, "exited on its own (a crash)", "crashed")
+        self._end(key, "crashed", "exited on its own (a crash)")
 
     def _watchdog(self, node: int, until_local: int) -> None:
         if self._lease_local.get(node) != until_local:
@@ -242,15 +235,18 @@ class Processes:
         del self._lease_local[node]
         for key in [k for k in sorted(self._procs) if k[0] == node]:
             self.counts["watchdog_kills"] += 1
-            self._end(key, "killed by the watchdog: the lease ended", "watchdog")
+            self._end(key, "watchdog", "killed by the watchdog: the lease ended")
 
-    def _end(
-        self, key: tuple[int, str, str], detail: str, cause: str, *, observe: bool = True
-    ) -> None:
+    def _end(self, key: Key, cause: str, detail: str | None) -> None:
+        """The process `key` is gone (`cause`); with a `detail`, its node's controller
+        hears of it: as the answer to the start or stop under way, or as an exit."""
         proc = self._procs.pop(key)
         node, group, resource = key
         was_running = proc.state != "starting"  # (a stop follows a completed start)
         self._ledger.ended(node, group, resource, self._sim.now, cause, was_running)
-        if observe:
-            gen = self._generation.get(node, 0)
-            self._deliver(node, gen, Observation(group, resource, proc.epoch, Seen.EXITED, detail))
+        if detail is not None:
+            seen = Seen.EXITED if proc.pending is None else _ANSWER_WHEN_KILLED[proc.pending]
+            self._answer(node, Observation(group, resource, proc.epoch, seen, detail))
+
+    def _answer(self, node: int, observation: Observation) -> None:
+        self._deliver(node, self._generation.get(node, 0), observation)
