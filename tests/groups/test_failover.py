@@ -197,9 +197,7 @@ def test_move_refusals_change_nothing() -> None:
     assert s.fails(MoveGroup("nope", 2, 0)).code == Code.REJECTED
 
 
-def test_drain_moves_groups_off_as_planned_moves_and_resume_with_failback_brings_back() -> (
-    None
-):
+def test_drain_moves_groups_off_as_planned_moves_and_resume_with_failback_brings_back() -> None:
     s = Script()
     online_on_1(s, web())
     online_on_1(s, GroupSpec("db", preferred_owners=(1, 3)))

@@ -3,6 +3,7 @@ and colocation, priority, the event stream, the what-if, validation, snapshots."
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from statemachine.codec import decode, encode
@@ -275,11 +276,7 @@ def test_snapshot_round_trips_and_restore_refuses_inconsistent_states() -> None:
     db, web = snap.groups
 
     def with_groups(*groups: GroupInfo, **changes: object) -> GroupsSnapshot:
-        import attrs
-
-        return attrs.evolve(snap, groups=groups, **changes)
-
-    import attrs
+        return attrs.evolve(snap, groups=groups, **changes)  # type: ignore[arg-type]
 
     bad = [
         with_groups(web, db),  # not in name order
