@@ -65,9 +65,7 @@ def specs(draw: st.DrawFn) -> GroupSpec:
         name,
         resources=draw(st.sampled_from(((), RESOURCES))),
         preferred_owners=tuple(draw(st.lists(NODES, min_size=1, max_size=3, unique=True))),
-        possible_owners=tuple(
-            draw(st.one_of(st.just([]), st.lists(NODES, max_size=4, unique=True)))
-        ),
+        possible_owners=tuple(draw(st.sampled_from(([],) * 3) | st.lists(NODES, unique=True))),
         anti_affinity=draw(st.sampled_from(("", "", "k"))),
         priority=draw(st.sampled_from((0, 1, 1, 2, 3))),
         failover_threshold=draw(st.sampled_from((0, 1, 3, 3, 3))),
@@ -163,7 +161,7 @@ class GroupsMachine(RuleBasedStateMachine):
 
     @initialize(first=st.lists(specs(), min_size=1, max_size=4))
     def start(self, first: list[GroupSpec]) -> None:
-        for node in (1, 2, 3):
+        for node in (1, 2, 3, 4):
             self.run(JoinNode(node, 0))
         for spec in first:
             self.run(CreateGroup(spec, True, 0))
@@ -284,7 +282,7 @@ class GroupsMachine(RuleBasedStateMachine):
 
 
 GroupsMachine.TestCase.settings = settings(
-    max_examples=150,
+    max_examples=200,
     stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
