@@ -299,3 +299,25 @@ def test_a_tick_with_nothing_due_changes_nothing() -> None:
     mark, groups = s.revision, _snapshot(s).groups
     s.ok(GroupsTick(60_000))
     assert s.revision == mark and _snapshot(s).groups == groups
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"start_after": ("ok", "ok")},  # twice
+        {"start_after": ("bad name",)},
+        {"colocate_with": "no/slash"},
+        {"anti_affinity": "a b"},
+        {"failover_threshold": 101},  # bounds the failure history kept per group
+        {"preferred_owners": (1, 1)},
+    ],
+)
+def test_group_spec_validators_refuse_bad_fields(fields: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        GroupSpec("g", **fields)  # type: ignore[arg-type]
+
+
+def test_messages_round_trip_through_the_codec() -> None:
+    spec = GroupSpec("g", start_after=("a",), colocate_with="b", anti_affinity="k")
+    for message in (spec, ReportRefused("g", 1, 2, 3, 4, 5), CreateGroup(spec, True, 7)):
+        assert decode(encode(message), type(message)) == message
