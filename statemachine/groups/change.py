@@ -50,6 +50,7 @@ class Change:
         self.away: dict[str, int] = {}
         self.rules: dict[str, str] = {}
         self.failback_to = NO_NODE
+        self.settled = False  # placement ran: the table is judged as of `at_ms`
 
     def emit(self, kind: type[GroupEvent], *fields: Any) -> int:
         return self.log.add(self._emit, kind, *fields)
@@ -109,6 +110,7 @@ class Change:
             acted = [self._carry_out(c) for c in choices]
             if not any(acted):
                 table.check()
+                self.settled = True
                 return
         raise AssertionError("placement did not settle")
 

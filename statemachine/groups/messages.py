@@ -440,7 +440,7 @@ class GroupsSnapshot(Message):
     revision: int  # of the last event
     events: tuple[GroupEvent, ...]  # the retained events, oldest first
     first_revision: int  # the oldest event still retained (revision + 1 when none)
-    clock_ms: int = 0  # the latest `at_ms` applied: the part's time never runs backwards
+    clock_ms: int = 0  # the latest `at_ms` of a command that ran placement (never goes back)
 
 
 # -- events ----------------------------------------------------------------------------------

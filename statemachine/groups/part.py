@@ -53,7 +53,8 @@ class GroupsPart:
         at_ms = max(given, self.table.clock_ms)  # a new leader's clock may be behind
         change = Change(self.table, self.log, self.config, context.emit, at_ms)
         result = handler(self.table, command, change)
-        self.table.clock_ms = at_ms
+        if change.settled:  # a command that changed nothing leaves the clock too: the
+            self.table.clock_ms = at_ms  # table is always settled as of its clock
         self.table.check()
         return result
 
