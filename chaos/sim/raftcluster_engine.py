@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
+from chaos.sim.clock import NodeClock
 from chaos.sim.datadir import SimDataDir
 from chaos.sim.durability import DurabilityCheckFailed
 from chaos.sim.engine import Membership, Timing
@@ -133,12 +134,19 @@ class _Client:
 
     __slots__ = ("engine", "id", "index", "core", "clock", "requests", "wake", "dirty")
 
-    def __init__(self, engine: RaftclusterEngine, client_id: int, index: int, core: ClientCore):
+    def __init__(
+        self,
+        engine: RaftclusterEngine,
+        client_id: int,
+        index: int,
+        core: ClientCore,
+        clock: NodeClock,
+    ) -> None:
         self.engine = engine
         self.id = client_id
-        self.index = index  # in the workload's list; -1 for the probe and admin
+        self.index = index  # in the workload's list; -1 for the engine's own clients
         self.core = core
-        self.clock = engine.sim.client_clock(client_id)
+        self.clock = clock
         self.requests: dict[int, ClientRequest] = {}  # call id -> request, until answered
         self.wake: int | None = None
         self.dirty = True
@@ -238,7 +246,8 @@ class RaftclusterEngine:
 
         return [self._add_client(CLIENT_BASE + i, i) for i in range(count)]
 
-    def _add_client(self, client_id: int, index: int) -> _Client:
+    def _add_client(self, client_id: int, index: int, clock: NodeClock | None = None) -> _Client:
+        """A client with its own clock (`clock`: a node's, for a node's own client)."""
         c, sim = self.sim.config, self.sim
         config = ClientConfig(
             nodes=sim.ids,
@@ -247,10 +256,21 @@ class RaftclusterEngine:
             op_timeout_ms=c.client_op_timeout_ms,
         )
         rng = random.Random(sim.rng_clients.getrandbits(64))
-        clock = sim.client_clock(client_id)
+        clock = clock if clock is not None else sim.client_clock(client_id)
         core = ClientCore(config, rng, clock.local(sim.now))
-        client = self.clients[client_id] = _Client(self, client_id, index, core)
+        client = self.clients[client_id] = _Client(self, client_id, index, core, clock)
         return client
+
+    def add_node_client(self, client_id: int, node: int) -> _Client:
+        """A client that runs inside `node` (on its clock, cut off with it by partitions)."""
+        self.sim.network.homes[client_id] = node
+        return self._add_client(client_id, -1, self.sim.node_clock(node))
+
+    def remove_client(self, client_id: int) -> None:
+        """A client is gone (its node stopped): its timers with it."""
+        del self.clients[client_id]
+        times = [c.wake for c in self.clients.values() if c.wake is not None]
+        self._clients_wake = min(times) if times else None
 
     # -- nodes ---------------------------------------------------------------------------
 

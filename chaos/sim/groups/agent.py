@@ -159,6 +159,8 @@ class Agent:
         while True:
             page = replica.state.read(GetEvents(self.updates.next_revision, EVENTS_PER_READ))
             if isinstance(page, Failure):
+                if page.code == Code.FUTURE_REVISION:
+                    return  # restarted: its state has yet to re-apply what it handled
                 assert page.code == Code.COMPACTED, page
                 self.updates.compacted(int(page.detail or 0))
                 continue

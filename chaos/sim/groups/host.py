@@ -85,11 +85,7 @@ class GroupsHost:
     def started(self, node: int, replica: Replica) -> None:
         agent = self.agents[node]
         agent.attach(replica)
-        client_id = AGENT_CLIENT_BASE + node
-        self.sim.network.homes[client_id] = node
-        client = self.engine._add_client(client_id, -1)
-        client.clock = self.sim.node_clock(node)
-        self.clients[node] = client
+        self.clients[node] = self.engine.add_node_client(AGENT_CLIENT_BASE + node, node)
 
     def client_ids(self) -> set[int]:
         return {c.id for c in self.clients.values()}
@@ -100,7 +96,7 @@ class GroupsHost:
         self.agents.pop(node, None)
         client = self.clients.pop(node, None)
         if client is not None:
-            self.engine.clients.pop(client.id, None)
+            self.engine.remove_client(client.id)
         self.ledger.owner_failed(node, self.sim.now)
 
     def receive(self, node: int, src: int, frame: Frame) -> bool:
