@@ -412,6 +412,8 @@ class RaftclusterEngine:
             self._to_client(client, envelope.src, cast(RpcResponse, frame))
         elif dst == ADMIN:
             self._to_admin(cast(RpcResponse, frame))
+        elif dst not in self.nodes:
+            return  # an answer to a node's own client, gone with its node
         elif isinstance(frame, RaftFrame):
             message = cast(RaftMessage, frame.message)
             assert message.dst == dst and message.src == envelope.src, "misrouted"

@@ -11,34 +11,17 @@ the campaigns of the soak suite).
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
-import attrs
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("raftcluster", "statemachine", "chaos")
+from tests.sim.mutation import ROOT, Mutant, chaos_run, mutated_tree
+
 # A default campaign of this many seeds must find every mutant.
 SEEDS = "1..50"
 VOTE_COUNTED = (
     "        self._votes.setdefault(m.src, m.granted)  # the first answer of each voter counts\n"
 )
-
-
-@attrs.frozen
-class Mutant:
-    name: str
-    path: str  # the file, from the repository's root
-    old: str  # text that occurs exactly once in it
-    new: str
-    why: str  # the bug, in words
-    found_as: tuple[str, ...]  # what a campaign may report it as
 
 
 MUTANTS = (
@@ -136,29 +119,6 @@ MUTANTS = (
         ("durability",),
     ),
 )
-
-
-def mutated_tree(mutant: Mutant, where: Path) -> Path:
-    """A copy of the packages with the mutant's one change."""
-    for package in PACKAGES:
-        shutil.copytree(
-            ROOT / package, where / package, ignore=shutil.ignore_patterns("__pycache__")
-        )
-    target = where / mutant.path
-    text = target.read_text()
-    assert text.count(mutant.old) == 1, f"{mutant.name}: the text to change is not unique"
-    target.write_text(text.replace(mutant.old, mutant.new))
-    return where
-
-
-def chaos_run(tree: Path, *args: str) -> tuple[int, dict[str, Any]]:
-    """`raftcluster chaos run ARGS --json` on the code in `tree`."""
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    done = subprocess.run(
-        [sys.executable, "-m", "raftcluster", "chaos", "run", *args, "--json"],
-        cwd=tree, env=env, capture_output=True, text=True, check=False, timeout=1_800,
-    )  # fmt: skip
-    return done.returncode, json.loads(done.stdout)
 
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)

@@ -1,0 +1,114 @@
+"""Bugs planted in the cluster service, one at a time: the groups workload must find each.
+
+The cluster service's promise is that a group runs on one node at a time, that failback
+follows its policy, and that every node decides the same from the same log. Each mutant
+breaks one of these the way a real bug would; a campaign of the `groups` workload (every
+other setting at its default) finds the first two kinds as violations of the checks, and
+a seed run twice, in two processes with different hash seeds, shows the last kind: a
+placement that depends on a set's iteration order or on the clock is no longer a
+function of the seed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.sim.mutation import ROOT, Mutant, chaos_run, mutated_tree
+
+SEEDS = "1..50"
+GROUPS = ("--workload", "groups", "--nodes", "5", "--duration", "120")
+
+FOUND_BY_CHECKS = (
+    Mutant(
+        "lease-outlives-its-quorum",
+        "raftcluster/groups/lease.py",
+        "until = ack.sent_ms + self.timing.fence_after_ms",
+        "until = ack.sent_ms + 100 * self.timing.fence_after_ms  # planted",
+        "a node's lease lasts far beyond the fence time: cut off from the quorum, it keeps "
+        "running its groups while they fail over elsewhere",
+        ("one owner",),
+    ),
+    Mutant(
+        "node-down-before-its-fence",
+        "raftcluster/groups/manager.py",
+        "if watched and silent >= self.timing.node_down_after_ms:",
+        "if watched and silent >= self.timing.fence_after_ms // 2:  # planted",
+        "the leader declares a silent node down before the node can have fenced itself",
+        ("one owner",),
+    ),
+    Mutant(
+        "failback-outside-its-window",
+        "statemachine/groups/config.py",
+        "return (at_ms % day_ms) * 24 // day_ms",
+        "return (at_ms // 3_600_000) % 24  # planted: hours of a real day, whatever day_ms",
+        "the hour of the day ignores the configured day length, so a group fails back at "
+        "hours outside its window",
+        ("failback",),
+    ),
+)
+
+NOT_A_FUNCTION_OF_THE_SEED = (
+    Mutant(
+        "placement-iterates-a-set",
+        "statemachine/groups/placement.py",
+        "order = sorted(groups.values(), key=lambda g: (-g.spec.priority, g.name))",
+        "order = sorted((groups[n] for n in set(groups)), key=lambda g: -g.spec.priority)",
+        "groups of equal priority are decided in a set's order, which PYTHONHASHSEED changes",
+        (),
+    ),
+    Mutant(
+        "placement-reads-the-clock",
+        "statemachine/groups/placement.py",
+        "order = sorted(groups.values(), key=lambda g: (-g.spec.priority, g.name))",
+        "order = sorted(groups.values(), key=lambda g: (-g.spec.priority, "
+        "__import__('time').perf_counter_ns() % 3, g.name))",
+        "groups of equal priority are ordered by the clock",
+        (),
+    ),
+)
+
+
+@pytest.mark.parametrize("mutant", FOUND_BY_CHECKS, ids=lambda m: m.name)
+def test_a_groups_campaign_finds_the_planted_bug(mutant: Mutant, tmp_path: Path) -> None:
+    tree = mutated_tree(mutant, tmp_path)
+    code, summary = chaos_run(tree, *GROUPS, "--seeds", SEEDS, "--stop-on-failure")
+    failed = summary["failed"]
+    assert code == 1 and failed, f"{mutant.name} ({mutant.why}) was not found in {SEEDS}"
+    (first,) = failed
+    assert any(kind in first["finding"] for kind in mutant.found_as), first
+    replay = first["replay"].split()[3:]  # after "raftcluster chaos run"
+    code, run = chaos_run(tree, *replay)
+    assert code == 1 and run["violation"]["invariant"] in mutant.found_as, run["violation"]
+
+
+def trace_hashes(tree: Path, seed: int) -> tuple[str, str]:
+    """The seed's trace hash in two processes with different hash seeds."""
+    args = (*GROUPS, "--seed", str(seed), "--duration", "30")
+    hashes = []
+    for hash_seed in ("1", "2"):
+        _, run = chaos_run(tree, *args, hash_seed=hash_seed)
+        hashes.append(run["trace_hash"])
+    return hashes[0], hashes[1]
+
+
+@pytest.mark.parametrize("mutant", NOT_A_FUNCTION_OF_THE_SEED, ids=lambda m: m.name)
+def test_a_seed_run_twice_finds_placement_that_is_not_a_function_of_the_log(
+    mutant: Mutant, tmp_path: Path
+) -> None:
+    tree = mutated_tree(mutant, tmp_path / "mutant")
+    assert any(a != b for a, b in (trace_hashes(tree, seed) for seed in (1, 2, 3))), (
+        f"{mutant.name} ({mutant.why}): three seeds each gave one trace in two processes"
+    )
+
+
+def test_the_real_placement_gives_one_trace_per_seed() -> None:
+    a, b = trace_hashes(ROOT, 1)
+    assert a == b
+
+
+def test_the_mutants_change_the_code_they_say() -> None:
+    for mutant in (*FOUND_BY_CHECKS, *NOT_A_FUNCTION_OF_THE_SEED):
+        text = (ROOT / mutant.path).read_text()
+        assert text.count(mutant.old) == 1, mutant.name
