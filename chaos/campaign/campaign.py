@@ -73,6 +73,9 @@ class SeedRow:
     virtual_s: float
     replay: str
     finding: str  # what failed, in a few words ("" when ok)
+    # The groups workload: each failover's time (ms), from the owner's failure to online
+    # on another node.
+    failover_ms: tuple[int, ...] = ()
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SeedRow:
@@ -87,6 +90,9 @@ class SeedRow:
             virtual_s=_int(data.get("end_ms")) / 1000,
             replay=data.get("replay", ""),
             finding=finding(data),
+            failover_ms=tuple(
+                t for t in ((counts.get("groups") or {}).get("failover_ms") or ()) if _int(t)
+            ),
         )
 
     @property
@@ -100,6 +106,20 @@ def _int(value: Any) -> int:
 
 def _total(value: Any) -> int:
     return sum(_int(v) for v in value.values()) if isinstance(value, Mapping) else 0
+
+
+def distribution(samples: Sequence[int]) -> dict[str, int] | None:
+    """count, min, p50, p90, p99 and max of `samples` (None when there are none); a
+    percentile is the sample at or above that share of the sorted samples."""
+    if not samples:
+        return None
+    ordered = sorted(samples)
+
+    def at(share: float) -> int:
+        return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+    return {"count": len(ordered), "min": ordered[0], "p50": at(0.5), "p90": at(0.9),
+            "p99": at(0.99), "max": ordered[-1]}  # fmt: skip
 
 
 def finding(data: Mapping[str, Any]) -> str:
@@ -143,6 +163,7 @@ class CampaignResult:
             "wall_s": round(wall, 3),
             "virtual_s": round(virtual, 3),
             "virtual_s_per_wall_s": round(virtual / wall, 1) if wall else None,
+            "failover_ms": distribution([t for r in rows for t in r.failover_ms]),
         }
 
     def to_json(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from typing import Any
 from chaos.campaign.campaign import (
     MAX_JOBS,
     CampaignResult,
+    distribution,
     parse_seeds,
     run_campaign,
     run_json,
@@ -260,6 +261,9 @@ def campaign_table(campaign: CampaignResult) -> str:
         f"{t['virtual_s']:,.1f} virtual s in {t['wall_s']:,.2f} wall s"
         + (f" ({virtual:,.1f} virtual s per wall s)" if virtual else "")
     )
+    failover = t["failover_ms"]
+    if failover:
+        lines.append(f"failovers (owner's failure to online on another node): {_spread(failover)}")
     if campaign.stopped_early:
         lines.append("stopped at the first failure (--stop-on-failure)")
     for r in campaign.failed:
@@ -312,6 +316,15 @@ def human(data: dict[str, Any]) -> str:
         f"installed {counts['snapshots_installed']}",
         f"  messages: {_pairs(counts['network'])}",
     ]
+    groups = counts.get("groups")
+    if groups:
+        failover = distribution(groups["failover_ms"])
+        lines.append(
+            f"  groups: {groups['starts']} starts, {groups['stops']} stops, "
+            f"{groups['crashes']} crashes, {groups['watchdog_kills']} watchdog kills, "
+            f"{groups['failbacks']} failbacks, {groups['events_delivered']} events delivered; "
+            f"failovers: {_spread(failover) if failover else 'none'}"
+        )
     if timings["healed_at_ms"] is not None:
         lines.append(
             f"  after healing: leader in {_ms_text(timings['leader_after_heal_ms'])}, write "
@@ -322,6 +335,11 @@ def human(data: dict[str, Any]) -> str:
     if "report" in data:
         lines.append(f"  report: {data['report']}")
     return "\n".join(lines)
+
+
+def _spread(d: dict[str, int]) -> str:
+    return (f"{d['count']}, p50 {d['p50']} ms, p90 {d['p90']} ms, p99 {d['p99']} ms, "
+            f"max {d['max']} ms")  # fmt: skip
 
 
 def _pairs(counts: dict[str, int]) -> str:

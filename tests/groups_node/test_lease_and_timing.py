@@ -39,6 +39,22 @@ def test_the_lease_ends_fence_after_the_acked_heartbeats_send() -> None:
     assert k.acked(NodeHeartbeatAck(2, 8, 2_000), 2_800) == 7_000
 
 
+def test_a_lease_counts_only_once_the_node_applied_as_far_as_its_leader() -> None:
+    # The leader acks at applied index 40; this node's state has applied 35: a node back
+    # from a partition must first apply its own NodeDown and the grants that moved its
+    # groups, or it would restart them under epochs that moved on.
+    k = LeaseKeeper(2, 3, T, 0)
+    k.tick(0), k.tick(1_000)
+    assert k.acked(NodeHeartbeatAck(2, 7, 1_000, applied_index=40), 1_200, 35) is None
+    assert k.lease_until_ms == 0
+    assert k.applied(39, 1_300) is None
+    assert k.applied(40, 1_400) == 6_000  # anchored at the send all the same
+    assert k.applied(41, 1_500) is None  # given once
+    # Caught up already: at once.
+    assert k.tick(2_000) is not None
+    assert k.acked(NodeHeartbeatAck(2, 7, 2_000, applied_index=41), 2_100, 41) == 7_000
+
+
 def test_another_incarnations_acks_do_not_count() -> None:
     before = LeaseKeeper(2, 3, T, 0)
     before.tick(0)

@@ -130,6 +130,9 @@ def test_node_up_when_a_down_member_is_heard_again_and_no_ack_before() -> None:
     assert m.run(700) == (NodeUp(2, 1, 700),)
     c.set(2, UP)  # applied
     assert m.heard(hb(2, 1_500), 1_600) == NodeHeartbeatAck(2, 5, 1_500)
+    # The ack says how far the leader's state had applied: the node's lease waits for its
+    # own state to get there.
+    assert m.heard(hb(2, 1_700), 1_800, 42) == NodeHeartbeatAck(2, 5, 1_700, 42)
     assert m.run(1_600) == (GroupsTick(1_600),)
 
 

@@ -25,14 +25,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from raftcluster.groups.actions import Observation, Output, Owned
 from raftcluster.groups.controller import ResourceController
 from raftcluster.groups.heartbeat import NodeHeartbeat, NodeHeartbeatAck
 from raftcluster.groups.lease import LeaseKeeper
 from raftcluster.groups.manager import NodeManager
 from raftcluster.groups.timing import GroupTiming
 from raftcluster.groups.updates import EventsCompacted, GlobalUpdates, MemoryCursor, Update
-
-from raftcluster.groups.actions import Observation, Output, Owned
 from raftcluster.node.replica import Replica
 from statemachine.errors import Code
 from statemachine.groups.messages import (

@@ -19,16 +19,15 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any
 
-from raftcluster.groups.heartbeat import NodeHeartbeat, NodeHeartbeatAck
-from raftcluster.groups.updates import MemoryCursor
-from raftcluster.transport.wire import Frame
-from statemachine.groups.config import GroupsConfig
-
 from chaos.sim.groups.agent import Agent
 from chaos.sim.groups.ledger import Ledger
 from chaos.sim.groups.processes import Processes
 from chaos.sim.groups.streams import Streams
 from raftcluster.groups.actions import Observation, Output
+from raftcluster.groups.heartbeat import NodeHeartbeat, NodeHeartbeatAck
+from raftcluster.groups.updates import MemoryCursor
+from raftcluster.transport.wire import Frame
+from statemachine.groups.config import GroupsConfig
 from statemachine.groups.messages import (
     GroupInfo,
     GroupList,
@@ -219,8 +218,12 @@ class GroupsHost:
         for g in groups.groups:
             name = g.spec.name
             if g.spec.possible_owners and g.owner and g.owner not in g.spec.possible_owners:
-                raise self.sim.fail("groups", f"{name} runs on node {g.owner}, not one of its "
-                                    f"possible owners {g.spec.possible_owners}", (g.owner,))  # fmt: skip
+                raise self.sim.fail(
+                    "groups",
+                    f"{name} runs on node {g.owner}, not one of its possible owners "
+                    f"{g.spec.possible_owners}",
+                    (g.owner,),
+                )
             for node in self.ledger.live_nodes(name):
                 if owners.get(name) != node:
                     raise self.sim.fail(

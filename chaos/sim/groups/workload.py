@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import attrs
-from raftcluster.groups.timing import GroupTiming
 
 from chaos.checker import CheckResult, Event
 from chaos.sim.clock import MAX_DRIFT_PPM
@@ -28,6 +27,7 @@ from chaos.sim.groups.processes import Flaws
 from chaos.sim.workload import ClientHandle
 from raftcluster.client.core import Completion
 from raftcluster.errors import OutcomeUnknown, Unavailable
+from raftcluster.groups.timing import GroupTiming
 from statemachine.groups.messages import (
     HOUR_MS,
     CreateGroup,
