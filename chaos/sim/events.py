@@ -198,6 +198,37 @@ class OperationDone(Event):
     index: int = 0
 
 
+# -- the cluster service (the groups workload) ---------------------------------------------
+
+
+@_event("resource")
+@attrs.frozen
+class ResourceActed(Event):
+    """A node's controller asked its supervisor to `do` (start, stop, monitor) a resource
+    of `group` under `epoch`: where the cluster service put what, in the trace hash."""
+
+    time_ms: int
+    node: int
+    group: str
+    resource: str
+    epoch: int
+    do: str
+
+
+@_event("resource-done")
+@attrs.frozen
+class ResourceSeen(Event):
+    """What a node's supervisor saw of a resource (an action's answer, or an exit)."""
+
+    time_ms: int
+    node: int
+    group: str
+    resource: str
+    epoch: int
+    seen: str
+    detail: str = ""
+
+
 # -- pysyncobj's own (seen from outside: docs/chaos-pysyncobj.md) ------------------------
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from chaos.sim.events import ResourceActed, ResourceSeen
 from chaos.sim.groups.ledger import Ledger
 from raftcluster.groups.actions import Action, Do, Observation, Seen
 
@@ -105,6 +106,8 @@ class Processes:
     def act(self, node: int, action: Action) -> None:
         now, rng = self._sim.now, self._rng
         res = action.resource
+        self._sim.record(ResourceActed(now, node, action.group, res.name, action.epoch,
+                                       action.do.name.lower()))  # fmt: skip
         key = (node, action.group, res.name)
         proc = self._procs.get(key)
         flaws = self._flaws(node, res.kind)
@@ -249,4 +252,7 @@ class Processes:
             self._answer(node, Observation(group, resource, proc.epoch, seen, detail))
 
     def _answer(self, node: int, observation: Observation) -> None:
+        o = observation
+        self._sim.record(ResourceSeen(self._sim.now, node, o.group, o.resource, o.epoch,
+                                      o.seen.name.lower(), o.detail))  # fmt: skip
         self._deliver(node, self._generation.get(node, 0), observation)

@@ -135,6 +135,10 @@ def draw_groups(rng: random.Random, ids: Sequence[int]) -> list[tuple[GroupSpec,
                   preferred_owners=owners(3), failover_threshold=4,
                   failover_period_ms=HOUR_MS // 60, failback=Failback.IMMEDIATE),
         GroupSpec("manual", (_resource("tool", "steady"),), priority=0),
+        # Three groups that prefer no node: placement spreads them by load, deciding them
+        # in its order (priority, then name) when they move at once.
+        *(GroupSpec(f"queue-{q}", (_resource("consumer", "steady"),), stickiness=10)
+          for q in "abc"),
     ]  # fmt: skip
     return [(spec, spec.priority > 0) for spec in specs]
 
