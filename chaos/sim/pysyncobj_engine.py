@@ -318,11 +318,6 @@ class PysyncobjEngine:
         self.overflows = 0  # connections reset by MAX_SENDS_PER_LINK_PER_STEP
 
     def attach(self, sim: Simulator) -> None:
-        if getattr(sim.workload, "groups_plan", None) is not None:
-            raise InvalidArgument(
-                "workload", f"{sim.workload.name!r} runs our cluster service: it needs "
-                "--engine raftcluster",
-            )  # fmt: skip
         self.sim = sim
         self.checks = AppliedLogChecks(sim)
         self._pnodes = {i: Node(i) for i in sim.ids}
