@@ -119,4 +119,3 @@ def test_the_mutants_change_the_code_they_say() -> None:
     for mutant in (*FOUND_BY_CHECKS, *NOT_A_FUNCTION_OF_THE_SEED):
         text = (ROOT / mutant.path).read_text()
         assert text.count(mutant.old) == 1, mutant.name
-
