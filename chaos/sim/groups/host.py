@@ -29,6 +29,7 @@ from raftcluster.groups.updates import MemoryCursor
 from raftcluster.transport.wire import Frame
 from statemachine.groups.config import GroupsConfig
 from statemachine.groups.messages import (
+    Failback,
     GroupInfo,
     GroupList,
     GroupState,
@@ -199,7 +200,33 @@ class GroupsHost:
                 return "groups", f"{name} is {g.state.name}, not online ({g.decision.reason})"
             if online.get(name) != g.owner:
                 return "groups", f"{name} is online on node {g.owner} but does not run there"
+            preferred = self._failback_owner(g, nodes)
+            if preferred and g.owner != preferred:
+                return "groups", (
+                    f"{name} fails back immediately, but runs on node {g.owner}, not on its "
+                    f"preferred node {preferred}, which is up ({g.decision.reason})"
+                )
         return None
+
+    @staticmethod
+    def _failback_owner(g: GroupInfo, nodes: NodeList) -> int:
+        """Where a group that fails back at once must run once every node is up: its most
+        preferred possible owner, unless it failed there since that node last changed
+        state (placement then avoids it) or another policy weighs in (colocation,
+        anti-affinity, stickiness, which the scores may let win). 0: no such claim."""
+        spec = g.spec
+        if spec.failback != Failback.IMMEDIATE or spec.colocate_with or spec.anti_affinity:
+            return 0
+        if spec.stickiness:
+            return 0
+        since = {n.node: n.since_ms for n in nodes.nodes if n.state == NodeState.UP}
+        for node in spec.preferred_owners:
+            if node not in since or (spec.possible_owners and node not in spec.possible_owners):
+                continue
+            if any(f.node == node and f.at_ms >= since[node] for f in g.failures):
+                return 0  # avoided: the part's rule, not judged here
+            return node
+        return 0
 
     @staticmethod
     def _should_run(g: GroupInfo, up: set[int]) -> bool:
