@@ -70,7 +70,7 @@ def test_an_epoch_that_goes_back_or_is_shared_is_caught() -> None:
 
 
 def test_failover_time_runs_from_the_owners_failure_to_online_elsewhere() -> None:
-    ledger = Ledger(fail, {"db": 2})
+    ledger = Ledger(fail, {"db": 2}, {"db"})
     ledger.spawned(1, "db", 1, 0)
     ledger.spawned(1, "db", 1, 0)
     ledger.running(1, "db", "data", 1, 10)

@@ -60,7 +60,8 @@ class GroupsHost:
         self.config = GroupsConfig(day_ms=plan.day_ms)
         self.timing = plan.timing(election_timeout_ms)
         self.streams = Streams(sim.fail, plan.day_ms)
-        self.ledger = Ledger(sim.fail, self.streams.sizes)
+        self.ledger = Ledger(sim.fail, self.streams.sizes, self.streams.measured)
+        self.streams.parked = self.ledger.parked
         self.processes = Processes(
             sim, random.Random(sim.rng_disk.getrandbits(64)), self.ledger, self._observed,
             plan.flaws,

@@ -20,7 +20,7 @@ crashed or would not start) to the moment it is online again, on another node
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 
 from chaos.sim.invariants import SafetyViolation
 
@@ -34,9 +34,11 @@ class Ledger:
         self,
         fail: Callable[[str, str, tuple[int, ...]], SafetyViolation],
         sizes: Mapping[str, int],
+        measured: Container[str] = (),
     ) -> None:
         self._fail = fail
         self.sizes = sizes  # group -> how many resources it has (as the cluster defined it)
+        self.measured = measured  # the groups whose failovers are timed
         self._live: dict[str, dict[int, int]] = {}  # group -> node -> live processes
         self._running: dict[tuple[str, int], int] = {}  # (group, node) -> running processes
         self._epochs: dict[str, tuple[int, int]] = {}  # group -> (last epoch, its node)
@@ -97,15 +99,20 @@ class Ledger:
             self._running[(group, node)] -= 1
         if self._online.get(group) == node:
             del self._online[group]
-            if cause != "stopped":
+            if cause != "stopped" and group in self.measured:
                 self._incident.setdefault(group, (now_ms, node))
 
     def owner_failed(self, node: int, now_ms: int) -> None:
         """`node`'s own process crashed: for the groups online there, the failover clock
         starts now (their processes live on until the watchdog)."""
         for group, on in sorted(self._online.items()):
-            if on == node:
+            if on == node and group in self.measured:
                 self._incident.setdefault(group, (now_ms, node))
+
+    def parked(self, group: str) -> None:
+        """`group`'s policy keeps it offline (left FAILED, or priority 0): no failover is
+        under way for it."""
+        self._incident.pop(group, None)
 
     def online(self) -> dict[str, int]:
         """group -> the node where every one of its resources runs now."""

@@ -52,6 +52,12 @@ class Streams:
         self._up_since: dict[int, int] = {}  # node -> when it last came UP (at_ms)
         self.delivered = 0
         self.failbacks = 0
+        # Told of a group kept offline on purpose (left FAILED by its threshold, set
+        # offline by an operator): the time until an operator acts is no failover time.
+        self.parked: Callable[[str], None] = lambda group: None
+        # Groups whose failovers are measured: those that start on their own and depend
+        # on no other group (a dependency's own outage is not theirs).
+        self.measured: set[str] = set()
 
     def seen(self, node: int, event: GroupEvent) -> None:
         self.delivered += 1
@@ -89,8 +95,12 @@ class Streams:
                 self._specs.pop(event.spec.name, None)
                 self._grants.pop(event.spec.name, None)
             else:
-                self._specs[event.spec.name] = event.spec
-                self.sizes[event.spec.name] = len(event.spec.resources)
+                spec = self._specs[event.spec.name] = event.spec
+                self.sizes[spec.name] = len(spec.resources)
+                if spec.priority and not spec.start_after and not spec.colocate_with:
+                    self.measured.add(spec.name)
+                else:
+                    self.measured.discard(spec.name)
         elif isinstance(event, NodeChanged):
             if event.state == NodeState.UP:
                 self._up_since.setdefault(event.node, event.at_ms)
@@ -113,6 +123,8 @@ class Streams:
                 )
             self._epoch = event.epoch
             self._grants[d.group] = (d.node, event.epoch)
+        if d.rule == "offline":
+            self.parked(d.group)
         if d.rule != "failback":
             return
         self.failbacks += 1
@@ -144,6 +156,8 @@ class Streams:
 
     def _changed(self, event: GroupChanged) -> None:
         if event.state in (GroupState.OFFLINE, GroupState.FAILED) or not event.owner:
+            if event.state == GroupState.FAILED:  # left offline by its threshold
+                self.parked(event.group)
             return
         grant = self._grants.get(event.group)
         if grant != (event.owner, event.epoch):
