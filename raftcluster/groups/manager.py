@@ -59,6 +59,10 @@ class NodeManager:
         self._silent_since: dict[int, int] = {}  # node -> when its silence began
         self._heartbeat: set[int] = set()  # nodes heard in this tenure since any NodeDown
         self._incarnation: dict[int, int] = {}  # node -> the highest incarnation heard
+        # Nodes this tenure proposed NodeDown for, until the state shows them down: no
+        # ack for them meanwhile. An ack now would grant a lease that the NodeDown, once
+        # applied, overrides: their groups would start elsewhere while they run them.
+        self._declared: set[int] = set()
         self._next_tick_ms = now_ms
         self._asap = False  # `heard` saw something to propose at once
 
@@ -77,6 +81,8 @@ class NodeManager:
         if info is None or info.state == NodeState.DOWN or info.incarnation < hb.incarnation:
             self._asap = info is not None
             return None
+        if hb.node in self._declared:
+            return None  # declared down, not yet applied: after its NodeUp
         return NodeHeartbeatAck(hb.node, self._leader_term(), hb.sent_ms, applied_index)
 
     def next_due_ms(self) -> int:
@@ -98,6 +104,7 @@ class NodeManager:
             self._silent_since = {node: now_ms for node in members}
             self._heartbeat.clear()
             self._incarnation.clear()
+            self._declared.clear()  # (the replica acks only after applying its own term)
             self._next_tick_ms = min(self._next_tick_ms, now_ms)
         elif last is not None and not 0 <= now_ms - last <= self.timing.clock_jump_ms:
             self._silent_since = {node: now_ms for node in self._silent_since}
@@ -106,6 +113,13 @@ class NodeManager:
         self._last_run_ms = now_ms
         self._asap = False
         out: list[Message] = []
+        # The replica runs a service again only once its last proposals applied: a node
+        # declared down is down in the state by now (or its NodeDown went with a tenure).
+        self._declared = {
+            n for n in self._declared if n in members and members[n].state != NodeState.DOWN
+        }
+        for node in sorted(self._declared):
+            out.append(NodeDown(node, now_ms))  # (not applied yet: asked again)
         for node in sorted(members):
             info = members[node]
             heard = self._incarnation.get(node)
@@ -122,6 +136,7 @@ class NodeManager:
             if watched and silent >= self.timing.node_down_after_ms:
                 assert self._term == term and node != self.node_id
                 out.append(NodeDown(node, now_ms))
+                self._declared.add(node)
                 self._heartbeat.discard(node)  # only a heartbeat after this brings it up
         if now_ms >= self._next_tick_ms:
             out.append(GroupsTick(now_ms))

@@ -652,12 +652,15 @@ class Replica:
             self._answer(pending, Refused.of(RefuseCode.TIMED_OUT, message))
 
     def leads_with_quorum(self) -> bool:
-        """This node leads and heard from a quorum within half an election timeout: what
-        it decides from its clock (its leader services; the cluster service's answers to
-        heartbeats, which renew a node's lease) still speaks for the cluster. Well before
-        check-quorum deposes a cut-off leader, it stops deciding anything."""
+        """This node leads, heard from a quorum within half an election timeout, and has
+        applied an entry of its own term: what it decides from its clock and its applied
+        state (its leader services; the cluster service's answers to heartbeats, which
+        renew a node's lease) still speaks for the cluster. Well before check-quorum
+        deposes a cut-off leader, it stops deciding anything; and a new leader first
+        applies what its predecessors committed (a `NodeDown` among it, which a lease
+        granted from the older state would contradict)."""
         core = self._core
-        if core.role != Role.LEADER:
+        if core.role != Role.LEADER or core.term_at(self._applied) != core.term:
             return False
         window = self.config.raft.election_timeout_ms // 2
         return self._contact.has_quorum(core.conf.voters, self._now_ms, window)

@@ -52,6 +52,24 @@ def test_node_down_only_after_node_down_after_of_silence() -> None:
     assert m.silent_since()[2] == D
 
 
+def test_no_ack_for_a_node_declared_down_until_its_node_up() -> None:
+    c = Cluster(1, 2, 3)
+    m = c.manager()
+    for now in range(0, D, 1_000):
+        assert downs(m.run(now)) == []
+    assert downs(m.run(D)) == [NodeDown(2, D), NodeDown(3, D)]
+    # 3's heartbeat arrives while the NodeDown is in the log but not applied: an ack now
+    # would give 3 a lease that the NodeDown, once applied, contradicts (its groups start
+    # elsewhere while it runs them). None, until its NodeUp is applied.
+    assert m.heard(hb(3, D + 100), D + 200) is None
+    c.set(2, DOWN)
+    c.set(3, DOWN)  # applied
+    assert m.heard(hb(3, D + 300), D + 400) is None
+    assert downs(m.run(D + 400)) == [NodeUp(3, 1, D + 400)]
+    c.set(3, UP)
+    assert m.heard(hb(3, D + 500), D + 600) == NodeHeartbeatAck(3, 5, D + 500)
+
+
 def test_one_late_run_does_not_declare_early() -> None:
     c = Cluster(1, 3)
     m = c.manager()
