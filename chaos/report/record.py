@@ -96,6 +96,11 @@ KNOWN_VIOLATION_KINDS: Final = (
     "availability",
     "wire",
     "durability",
+    "one-owner",  # the cluster service (chaos/sim/groups/)
+    "epochs",
+    "failback",
+    "event-streams",
+    "groups",
     "message-storm",
     "assertion",
     "stale-read",

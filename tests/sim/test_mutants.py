@@ -86,6 +86,7 @@ MUTANTS = (
             "convergence",
             "liveness",
             "assertion",
+            "persist before send",  # it acknowledges an index its disk no longer holds
         ),
     ),
     Mutant(
