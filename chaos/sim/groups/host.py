@@ -189,14 +189,15 @@ class GroupsHost:
         groups = state.read(ListGroups())
         assert isinstance(nodes, NodeList) and isinstance(groups, GroupList)
         up = {n.node for n in nodes.nodes if n.state == NodeState.UP}
+        expected = self._expected(groups.groups, up)
         for info in nodes.nodes:
             if info.state != NodeState.UP and not self.engine.nodes[info.node].lost:
                 return "groups", f"node {info.node} is {info.state.name}, not up"
         online = self.ledger.online()
         for g in groups.groups:
-            if not self._should_run(g, up):
-                continue
             name = g.spec.name
+            if name not in expected:
+                continue
             if g.state != GroupState.ONLINE:
                 return "groups", f"{name} is {g.state.name}, not online ({g.decision.reason})"
             if online.get(name) != g.owner:
@@ -230,11 +231,28 @@ class GroupsHost:
         return 0
 
     @staticmethod
-    def _should_run(g: GroupInfo, up: set[int]) -> bool:
-        if not g.online or g.state == GroupState.FAILED:
-            return False
-        possible = set(g.spec.possible_owners) or up
-        return bool(possible & up)
+    def _expected(groups: tuple[GroupInfo, ...], up: set[int]) -> set[str]:
+        """The groups that must run once every node is up: wanted online, not left FAILED
+        by their threshold, with an up node they may run on, and whose dependencies
+        (start after, colocate with) must run too."""
+        by_name = {g.spec.name: g for g in groups}
+        expected = {
+            name
+            for name, g in by_name.items()
+            if g.online
+            and g.state != GroupState.FAILED
+            and (set(g.spec.possible_owners) or up) & up
+        }
+        changed = True
+        while changed:  # drop those whose dependencies will not run, until none is left
+            changed = False
+            for name in sorted(expected):
+                spec = by_name[name].spec
+                deps = [*spec.start_after, *([spec.colocate_with] if spec.colocate_with else [])]
+                if any(d not in expected for d in deps):
+                    expected.discard(name)
+                    changed = True
+        return expected
 
     def check_final(self) -> None:
         """After settling: nothing lives where it is not owned."""
