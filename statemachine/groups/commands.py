@@ -132,23 +132,22 @@ def node_down(t: Table, cmd: NodeDown, c: Change) -> Message:
 
 
 def pause_node(t: Table, cmd: PauseNode, c: Change) -> Message:
-    node = _member(t, cmd.node)
-    if node.state == NodeState.DOWN:
-        raise Rejected(f"node {cmd.node} is down")
-    if node.state == NodeState.PAUSED:
-        return _done(c)
-    _set_node(c, node, NodeState.PAUSED)
-    c.settle()
-    return _done(c)
+    return _hold(t, cmd.node, NodeState.PAUSED, c)
 
 
 def drain_node(t: Table, cmd: DrainNode, c: Change) -> Message:
-    node = _member(t, cmd.node)
+    return _hold(t, cmd.node, NodeState.DRAINING, c)
+
+
+def _hold(t: Table, node_id: int, state: NodeState, c: Change) -> Message:
+    """An operator's pause or drain of an up node (placement then keeps, or moves off,
+    its groups); asked again, it changes nothing."""
+    node = _member(t, node_id)
     if node.state == NodeState.DOWN:
-        raise Rejected(f"node {cmd.node} is down")
-    if node.state == NodeState.DRAINING:
+        raise Rejected(f"node {node_id} is down")
+    if node.state == state:
         return _done(c)
-    _set_node(c, node, NodeState.DRAINING)
+    _set_node(c, node, state)
     c.settle()
     return _done(c)
 
