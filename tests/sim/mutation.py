@@ -56,3 +56,20 @@ def chaos_run(tree: Path, *args: str, hash_seed: str | None = None) -> tuple[int
         cwd=tree, env=env, capture_output=True, text=True, check=False, timeout=1_800,
     )  # fmt: skip
     return done.returncode, json.loads(done.stdout)
+
+
+def campaign_finds(tree: Path, mutant: Mutant, *args: str) -> dict[str, Any]:
+    """Run the campaign `args` (it stops at the first failure) on `tree`: it must fail,
+    as one of the kinds the mutant may be found as, and the failing seed's replay command
+    must fail the same way on its own. Returns that replayed run."""
+    code, summary = chaos_run(tree, *args, "--stop-on-failure")
+    failed = summary["failed"]
+    assert code == 1 and failed, f"{mutant.name} ({mutant.why}) was not found: {args}"
+    (first,) = failed
+    assert any(kind in first["finding"] for kind in mutant.found_as), first
+    replay = first["replay"].split()[3:]  # after "raftcluster chaos run"
+    code, run = chaos_run(tree, *replay)
+    assert code == 1 and run["verdict"] == "violation", run
+    if run["violation"]:
+        assert {"invariant", "message", "step", "time_ms", "nodes"} <= set(run["violation"])
+    return run

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sim.mutation import ROOT, Mutant, chaos_run, mutated_tree
+from tests.sim.mutation import ROOT, Mutant, campaign_finds, mutated_tree
 
 # A default campaign of this many seeds must find every mutant.
 SEEDS = "1..50"
@@ -124,19 +124,8 @@ MUTANTS = (
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
 def test_a_default_campaign_finds_the_planted_bug(mutant: Mutant, tmp_path: Path) -> None:
-    tree = mutated_tree(mutant, tmp_path)
-    code, summary = chaos_run(tree, "--seeds", SEEDS, "--stop-on-failure")
-    failed = summary["failed"]
-    assert code == 1 and failed, f"{mutant.name} ({mutant.why}) was not found in {SEEDS}"
-    (first,) = failed
-    assert any(kind in first["finding"] for kind in mutant.found_as), first
-    # The seed's replay command fails the same way, on its own, with the violation named.
-    replay = first["replay"].split()[3:]  # after "raftcluster chaos run"
-    code, run = chaos_run(tree, *replay)
-    assert code == 1 and run["verdict"] == "violation"
+    run = campaign_finds(mutated_tree(mutant, tmp_path), mutant, "--seeds", SEEDS)
     assert run["violation"] or run["linearizability"]["verdict"] == "illegal"
-    if run["violation"]:
-        assert {"invariant", "message", "step", "time_ms", "nodes"} <= set(run["violation"])
 
 
 def test_the_mutants_change_the_code_they_say() -> None:
