@@ -22,8 +22,8 @@ live on until the watchdog), a start builds a new one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from raftcluster.groups.actions import Observation, Output, Owned
 from raftcluster.groups.controller import ResourceController
@@ -82,7 +82,10 @@ class Agent:
         self._owned: tuple[Owned, ...] | None = None
 
     def service(
-        self, replica_term: Callable[[], int], members: Callable[[], Any], now_local: int
+        self,
+        replica_term: Callable[[], int],
+        members: Callable[[], Mapping[int, NodeInfo]],
+        now_local: int,
     ) -> NodeManager:
         self.manager = NodeManager(self.node, self.timing, members, replica_term, now_local)
         return self.manager
