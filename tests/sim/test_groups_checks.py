@@ -53,7 +53,7 @@ def test_a_stop_confirmed_before_the_start_elsewhere_is_one_owner() -> None:
     ledger = Ledger(fail, {"web": 1})
     ledger.spawned(1, "web", 3, 100)
     ledger.running(1, "web", "nginx", 3, 150)
-    ledger.ended(1, "web", "nginx", 300, "stopped", was_running=True)
+    ledger.ended(1, "web", "nginx", 3, 300, "stopped", was_running=True)
     ledger.spawned(2, "web", 4, 300)
     ledger.running(2, "web", "nginx", 4, 400)
     assert ledger.online() == {"web": 2}
@@ -63,7 +63,7 @@ def test_a_stop_confirmed_before_the_start_elsewhere_is_one_owner() -> None:
 def test_an_epoch_that_goes_back_or_is_shared_is_caught() -> None:
     ledger = Ledger(fail, {"web": 1})
     ledger.spawned(1, "web", 5, 100)
-    ledger.ended(1, "web", "nginx", 120, "start-failed", was_running=False)
+    ledger.ended(1, "web", "nginx", 5, 120, "start-failed", was_running=False)
     assert violation(ledger.spawned, 2, "web", 4, 200) == "epochs"
     assert violation(ledger.spawned, 2, "web", 5, 200) == "epochs"
     ledger.spawned(1, "web", 5, 200)  # a restart in place keeps its epoch
@@ -76,8 +76,8 @@ def test_failover_time_runs_from_the_owners_failure_to_online_elsewhere() -> Non
     ledger.running(1, "db", "data", 1, 10)
     ledger.running(1, "db", "server", 1, 20)
     ledger.owner_failed(1, 1_000)  # its node crashed: its processes live on
-    ledger.ended(1, "db", "data", 3_000, "watchdog", was_running=True)
-    ledger.ended(1, "db", "server", 3_000, "watchdog", was_running=True)
+    ledger.ended(1, "db", "data", 1, 3_000, "watchdog", was_running=True)
+    ledger.ended(1, "db", "server", 1, 3_000, "watchdog", was_running=True)
     ledger.spawned(2, "db", 2, 6_000)
     ledger.spawned(2, "db", 2, 6_000)
     ledger.running(2, "db", "data", 2, 6_100)
@@ -167,3 +167,14 @@ def test_an_operators_resume_with_failback_is_not_the_policys() -> None:
     streams = Streams(fail, DAY_MS)
     streams.seen(1, GroupDefined(1, spec(failback=Failback.NEVER), False))
     streams.seen(1, placed(2, 1, 3, "resume-failback", 0))
+
+
+def test_a_group_said_online_under_an_epoch_it_never_fully_ran_under_is_caught() -> None:
+    ledger = Ledger(fail, {"db": 2})
+    ledger.spawned(1, "db", 4, 0)
+    ledger.running(1, "db", "data", 4, 10)
+    ledger.spawned(1, "db", 4, 10)
+    ledger.running(1, "db", "server", 4, 20)
+    ledger.claimed_online("db", 1, 4)  # it did: both ran under 4
+    assert violation(ledger.claimed_online, "db", 1, 5) == "epochs"  # a stale report's doing
+    assert violation(ledger.claimed_online, "db", 2, 4) == "epochs"

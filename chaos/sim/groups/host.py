@@ -62,6 +62,7 @@ class GroupsHost:
         self.streams = Streams(sim.fail, plan.day_ms)
         self.ledger = Ledger(sim.fail, self.streams.sizes, self.streams.measured)
         self.streams.parked = self.ledger.parked
+        self.streams.online = self.ledger.claimed_online
         self.processes = Processes(
             sim, random.Random(sim.rng_disk.getrandbits(64)), self.ledger, self._observed,
             plan.flaws,

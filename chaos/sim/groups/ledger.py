@@ -12,6 +12,10 @@ ledger checks, at every instant:
 - **epochs only grow**: a group's processes start under epochs that never go back, and
   one epoch belongs to one node.
 
+It also remembers under which epochs each group was ever fully running on a node, so
+that a group said ONLINE under an epoch is checked against what ran (`claimed_online`):
+a report its owner did not make under that grant (a stale one) cannot pass.
+
 It also measures failovers: from the moment a group that was online stopped being so
 for a reason nobody planned (its owner crashed, the watchdog killed it, a resource
 crashed or would not start) to the moment it is online again, on another node
@@ -27,6 +31,8 @@ from chaos.sim.invariants import SafetyViolation
 INVARIANT = "one owner"
 # Kept per run, for the campaign's distribution (a run sees tens, at most thousands).
 MAX_SAMPLES = 10_000
+# Grants remembered as fully run (a run grants hundreds); past it the check stops.
+MAX_GRANTS = 100_000
 
 
 class Ledger:
@@ -41,6 +47,9 @@ class Ledger:
         self.measured = measured  # the groups whose failovers are timed
         self._live: dict[str, dict[int, int]] = {}  # group -> node -> live processes
         self._running: dict[tuple[str, int], int] = {}  # (group, node) -> running processes
+        # (group, node, epoch) -> running processes, and those that once all ran
+        self._by_epoch: dict[tuple[str, int, int], int] = {}
+        self._fully_ran: set[tuple[str, int, int]] = set()
         self._epochs: dict[str, tuple[int, int]] = {}  # group -> (last epoch, its node)
         self._online: dict[str, int] = {}  # group -> the node it is fully online on
         self._incident: dict[str, tuple[int, int]] = {}  # group -> (since, node it was on)
@@ -81,7 +90,12 @@ class Ledger:
     def running(self, node: int, group: str, resource: str, epoch: int, now_ms: int) -> None:
         key = (group, node)
         count = self._running[key] = self._running.get(key, 0) + 1
-        if count == self.sizes.get(group, -1):
+        size = self.sizes.get(group, -1)
+        grant = (group, node, epoch)
+        if self._by_epoch.setdefault(grant, 0) + 1 == size and len(self._fully_ran) < MAX_GRANTS:
+            self._fully_ran.add(grant)
+        self._by_epoch[grant] += 1
+        if count == size:
             self._online[group] = node
             incident = self._incident.pop(group, None)
             if incident is not None and len(self.failover_ms) < MAX_SAMPLES:
@@ -90,17 +104,39 @@ class Ledger:
                 into.append(now_ms - since)
 
     def ended(
-        self, node: int, group: str, resource: str, now_ms: int, cause: str, was_running: bool
+        self,
+        node: int,
+        group: str,
+        resource: str,
+        epoch: int,
+        now_ms: int,
+        cause: str,
+        was_running: bool,
     ) -> None:
         live = self._live[group]
         live[node] -= 1
         assert live[node] >= 0, (group, node)
         if was_running:
             self._running[(group, node)] -= 1
+            self._by_epoch[(group, node, epoch)] -= 1
         if self._online.get(group) == node:
             del self._online[group]
             if cause != "stopped" and group in self.measured:
                 self._incident.setdefault(group, (now_ms, node))
+
+    def claimed_online(self, group: str, node: int, epoch: int) -> None:
+        """The cluster says `group` is ONLINE on `node` under `epoch` (its owner reported
+        every resource started): they must all have run there, under that epoch."""
+        if not self.sizes.get(group):
+            return  # a group of no resources runs nothing
+        if (group, node, epoch) not in self._fully_ran and len(self._fully_ran) < MAX_GRANTS:
+            raise self._fail(
+                "epochs",
+                f"{group} is ONLINE on node {node} under epoch {epoch}, but its resources "
+                "never all ran there under that epoch: a report its owner did not make "
+                "under this grant was accepted",
+                (node,),
+            )
 
     def owner_failed(self, node: int, now_ms: int) -> None:
         """`node`'s own process crashed: for the groups online there, the failover clock

@@ -246,7 +246,7 @@ class Processes:
         proc = self._procs.pop(key)
         node, group, resource = key
         was_running = proc.state != "starting"  # (a stop follows a completed start)
-        self._ledger.ended(node, group, resource, self._sim.now, cause, was_running)
+        self._ledger.ended(node, group, resource, proc.epoch, self._sim.now, cause, was_running)
         if detail is not None:
             seen = Seen.EXITED if proc.pending is None else _ANSWER_WHEN_KILLED[proc.pending]
             self._answer(node, Observation(group, resource, proc.epoch, seen, detail))

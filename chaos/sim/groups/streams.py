@@ -55,6 +55,9 @@ class Streams:
         # Told of a group kept offline on purpose (left FAILED by its threshold, set
         # offline by an operator): the time until an operator acts is no failover time.
         self.parked: Callable[[str], None] = lambda group: None
+        # Told of a group the cluster says is ONLINE (group, owner, epoch): checked
+        # against what really ran.
+        self.online: Callable[[str, int, int], None] = lambda group, node, epoch: None
         # Groups whose failovers are measured: those that start on their own and depend
         # on no other group (a dependency's own outage is not theirs).
         self.measured: set[str] = set()
@@ -160,6 +163,8 @@ class Streams:
                 self.parked(event.group)
             return
         grant = self._grants.get(event.group)
+        if event.state == GroupState.ONLINE:
+            self.online(event.group, event.owner, event.epoch)
         if grant != (event.owner, event.epoch):
             raise self._fail(
                 "epochs",
