@@ -40,6 +40,15 @@ FOUND_BY_CHECKS = (
         ("one owner",),
     ),
     Mutant(
+        "stale-report-accepted",
+        "statemachine/groups/commands.py",
+        "if g is None or g.owner != cmd.node or g.epoch != cmd.epoch:",
+        "if g is None or g.owner != cmd.node:  # planted: the epoch is not checked",
+        "a report is accepted from the group's owner whatever its epoch, so a late one from "
+        "an earlier grant changes the current one",
+        ("epochs", "one owner"),
+    ),
+    Mutant(
         "failback-outside-its-window",
         "statemachine/groups/config.py",
         "return (at_ms % day_ms) * 24 // day_ms",

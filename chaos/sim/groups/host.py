@@ -16,6 +16,7 @@ online on an eligible node with its processes really running there.
 
 from __future__ import annotations
 
+import heapq
 import random
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +33,13 @@ from statemachine.groups.messages import (
     Failback,
     GroupInfo,
     GroupList,
+    GroupReport,
     GroupState,
     ListGroups,
     ListNodes,
     NodeList,
     NodeState,
+    ReportRefused,
 )
 
 if TYPE_CHECKING:
@@ -47,6 +50,9 @@ if TYPE_CHECKING:
 
 # The agents' clients (their reports) have ids just below the engine's own.
 AGENT_CLIENT_BASE = 900
+# The share of reports proposed once more, late (ms, drawn between): a held-back retry.
+LATE_REPORT_SHARE = 0.2
+LATE_REPORT_MS = (500, 8_000)
 
 
 class GroupsHost:
@@ -72,7 +78,11 @@ class GroupsHost:
         self.cursors = {node: MemoryCursor() for node in sim.ids}
         self.clients: dict[int, _Client] = {}
         self._calls = 0
-        self.counts = {"reports": 0, "reports_refused": 0, "heartbeats": 0, "acks": 0}
+        self._rng = random.Random(sim.rng_disk.getrandbits(64))
+        self._late: list[tuple[int, int, int, GroupReport]] = []  # (at, seq, node, report)
+        self._seq = 0
+        self.counts = {"reports": 0, "reports_failed": 0, "reports_refused": 0,
+                       "late_reports": 0, "heartbeats": 0, "acks": 0}  # fmt: skip
 
     # -- the engine's calls ------------------------------------------------------------------
 
@@ -125,14 +135,25 @@ class GroupsHost:
         return None if agent is None else agent.next_wake_ms()
 
     def next_ms(self) -> int | None:
-        return self.processes.next_ms()
+        resources = self.processes.next_ms()
+        if self._late and (resources is None or self._late[0][0] < resources):
+            return self._late[0][0]
+        return resources
 
     def run_due(self) -> None:
         self.processes.run_due()
+        now = self.sim.now
+        while self._late and self._late[0][0] <= now:
+            _, _, node, report = heapq.heappop(self._late)
+            client = self.clients.get(node)
+            if client is not None:  # (gone with its node otherwise)
+                self.counts["late_reports"] += 1
+                client.write(report, now)
 
     def completed(self, client: _Client, done: Completion) -> None:
         self.counts["reports"] += 1
-        self.counts["reports_refused"] += done.error is not None
+        self.counts["reports_failed"] += done.error is not None
+        self.counts["reports_refused"] += isinstance(done.result, ReportRefused)
 
     # -- what agents ask ------------------------------------------------------------------
 
@@ -145,6 +166,18 @@ class GroupsHost:
         if client is not None:
             for report in out.reports:
                 client.write(report, self.sim.now)
+                self._maybe_late(agent.node, report)
+
+    def _maybe_late(self, node: int, report: GroupReport) -> None:
+        """Now and then a report is also proposed again much later, as a retry that the
+        network held back would be: by then its grant has often moved on, and the state
+        must refuse it (a stale epoch). Nothing else makes stale reports common enough
+        for a campaign to show a state machine that accepts them."""
+        if self._rng.random() >= LATE_REPORT_SHARE:
+            return
+        self._seq += 1
+        at = self.sim.now + self._rng.randint(*LATE_REPORT_MS)
+        heapq.heappush(self._late, (at, self._seq, node, report))
 
     def send_heartbeat(self, node: int, beat: NodeHeartbeat) -> None:
         self.counts["heartbeats"] += 1
