@@ -294,12 +294,8 @@ class RaftclusterEngine:
         services = None
         if groups is not None:  # the node manager is one of its leader services
             local = self._local(node)
-            built: list[Replica] = []
             agent = groups.starting(node, n.incarnation, local)
-            services = (
-                SessionExpiry(config.session_expiry_interval_ms, local),
-                agent.service(lambda: built[0].core.term, agent.members, local),
-            )
+            services = (SessionExpiry(config.session_expiry_interval_ms, local), agent.manager)
         if n.wiped:
             config = attrs.evolve(config, raft=attrs.evolve(config.raft, peers=()))
         try:
@@ -322,8 +318,7 @@ class RaftclusterEngine:
         n.lost = n.wiped = False
         n.core = CycleCore(replica)
         if groups is not None:
-            built.append(replica)
-            groups.started(node, replica)
+            groups.started(agent, replica)
         n.inbox, n.calls = [], {}
         n.persisting, n.crash_in_persist = None, False
         self.invariants.on_start(node, replica)

@@ -22,7 +22,6 @@ live on until the watchdog), a start builds a new one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from raftcluster.groups.actions import Observation, Output, Owned
@@ -71,8 +70,9 @@ class Agent:
         self.timing = timing
         self.controller = ResourceController(node, timing, now_local)
         self.lease = LeaseKeeper(node, incarnation, timing, now_local)
-        self.replica: Replica | None = None
-        self.manager: NodeManager | None = None
+        self.replica: Replica | None = None  # (once its node has built it)
+        # One of the replica's leader services: it reads the node's applied state.
+        self.manager = NodeManager(node, timing, self.members, self._term, now_local)
         self.updates = GlobalUpdates(cursor)  # (the simulated node's cursor file)
         self.updates.on_update(self._handled)
         self.observations: list[Observation] = []
@@ -81,17 +81,8 @@ class Agent:
         self._applied = -1
         self._owned: tuple[Owned, ...] | None = None
 
-    def service(
-        self,
-        replica_term: Callable[[], int],
-        members: Callable[[], Mapping[int, NodeInfo]],
-        now_local: int,
-    ) -> NodeManager:
-        self.manager = NodeManager(self.node, self.timing, members, replica_term, now_local)
-        return self.manager
-
-    def attach(self, replica: Replica) -> None:
-        self.replica = replica
+    def _term(self) -> int:
+        return self.replica.core.term if self.replica is not None else 0
 
     # -- a step of the node ------------------------------------------------------------
 
@@ -122,7 +113,7 @@ class Agent:
                 outs.append(self.controller.observe(obs, local))
         if self.heartbeats:
             heartbeats, self.heartbeats = self.heartbeats, []
-            if replica.leads_with_quorum() and self.manager is not None:
+            if replica.leads_with_quorum():
                 for hb in heartbeats:
                     answer = self.manager.heard(hb, local, replica.applied_index)
                     if answer is not None:

@@ -87,16 +87,16 @@ class GroupsHost:
     # -- the engine's calls ------------------------------------------------------------------
 
     def starting(self, node: int, incarnation: int, now_local: int) -> Agent:
-        """A node's process starts: its agent, before the replica is built (the replica
-        takes the node manager as one of its leader services)."""
+        """A node's process starts: its supervisor kills what the previous one left, and
+        its agent is made before the replica (which takes the agent's node manager as one
+        of its leader services). The agent serves once `started` (if the node starts)."""
         self.processes.reset(node, incarnation)
-        agent = Agent(self, node, incarnation, self.timing, now_local, self.cursors[node])
-        self.agents[node] = agent
-        return agent
+        return Agent(self, node, incarnation, self.timing, now_local, self.cursors[node])
 
-    def started(self, node: int, replica: Replica) -> None:
-        agent = self.agents[node]
-        agent.attach(replica)
+    def started(self, agent: Agent, replica: Replica) -> None:
+        node = agent.node
+        agent.replica = replica
+        self.agents[node] = agent
         self.clients[node] = self.engine.add_node_client(AGENT_CLIENT_BASE + node, node)
 
     def client_ids(self) -> set[int]:
