@@ -7,8 +7,8 @@ import pytest
 from raftcluster.groups.heartbeat import NodeHeartbeat, NodeHeartbeatAck
 from raftcluster.groups.lease import LeaseKeeper
 from raftcluster.groups.timing import GroupTiming, min_node_down_after_ms
-from statemachine.codec import decode, encode
-from statemachine.errors import InvalidArgument
+from statemachine.codec import decode, encode, encode_value
+from statemachine.errors import DecodeError, InvalidArgument
 
 T = GroupTiming()  # heartbeat 1_000, fence_after 5_000
 
@@ -84,8 +84,21 @@ def test_a_clock_stepping_back_voids_the_lease() -> None:
 
 
 def test_heartbeat_messages_round_trip_through_the_codec() -> None:
-    for message in (NodeHeartbeat(2, 3, 100), NodeHeartbeatAck(2, 7, 100)):
+    for message in (NodeHeartbeat(2, 3, 100), NodeHeartbeatAck(2, 7, 100, 42)):
         assert decode(encode(message), type(message)) == message
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [[0, 3, 100], [2, -1, 100], [2, 3, -5], [2, 3], [2, 3, 100, 4], ["2", 3, 100]],
+)
+def test_a_malformed_heartbeat_from_a_peer_is_a_decode_error(fields: list[object]) -> None:
+    # What a peer sends is checked at the boundary: node ids from 1, nothing negative,
+    # the exact fields; a bad frame is refused with a typed error, never half-read.
+    with pytest.raises(DecodeError):
+        decode(encode_value([NodeHeartbeat.TAG, *fields]), NodeHeartbeat)
+    with pytest.raises(DecodeError):
+        decode(encode_value([NodeHeartbeatAck.TAG, 2, 7, 100, -1]), NodeHeartbeatAck)
 
 
 # -- the timing rule ---------------------------------------------------------------------
