@@ -51,6 +51,9 @@ class Observation:
     epoch: int  # the epoch of the action it answers (or the resource ran under)
     seen: Seen
     detail: str = ""
+    # A START_FAILED or MONITOR_FAILED that no restart on this node can cure (an OCF
+    # hard or configuration error): the group is given up here at once.
+    fatal: bool = False
 
 
 class Do(enum.IntEnum):

@@ -24,7 +24,8 @@ What it does, per group:
   STOPPING under that epoch) or FAILED (given up) once all are stopped;
 - a failure (START_FAILED, MONITOR_FAILED, EXITED) of a wanted resource: restart it in
   place (MONITOR_FAILED: stop it first, it may hang) and report RESTARTED, while its
-  `max_restarts` within `restart_window_ms` allow; else give the group up under e;
+  `max_restarts` within `restart_window_ms` allow; else (or at once for a `fatal`
+  observation: a failure no restart here can cure) give the group up under e;
 - self-fencing: a START needs now < lease_until - lead, where lead is the time the
   group's stops take (the sum of their stop timeouts) capped by
   `timing.self_fence_lead_cap_ms`; once now passes that point everything is stopped,
@@ -253,7 +254,7 @@ class ResourceController:
         spec = resource.spec
         resource.failures = [t for t in resource.failures if now_ms - t < spec.restart_window_ms]
         detail = f"{obs.seen.name.lower()}: {obs.detail}" if obs.detail else obs.seen.name.lower()
-        if len(resource.failures) < spec.max_restarts:
+        if len(resource.failures) < spec.max_restarts and not obs.fatal:
             resource.failures.append(now_ms)
             reports.append(self._report(group, ReportKind.RESTARTED, now_ms, spec.name, detail))
             return

@@ -343,3 +343,17 @@ def test_a_changed_spec_takes_effect_after_the_old_resources_stopped() -> None:
     assert c.observe(seen("b", Seen.STOPPED), 110) == Output(actions=(stop(A),))
     assert c.observe(seen("a", Seen.STOPPED), 120) == Output(actions=(start(slower),))
     assert start(slower).timeout_ms == 60_000
+
+
+def test_a_fatal_failure_gives_the_group_up_at_once_with_restarts_left() -> None:
+    c = ResourceController(NODE, T, 0)
+    c.lease(100_000, 0)
+    assert c.owned(web(STARTING), 0).actions == (start(A),)
+    assert c.observe(seen("a", Seen.STARTED), 10).actions == (start(B),)
+    hard = attrs.evolve(seen("b", Seen.START_FAILED, detail="ocf exit 5"), fatal=True)
+    # b has a restart left (max_restarts=1), but no restart here can cure it: a stops.
+    assert c.observe(hard, 20) == Output(actions=(stop(A),))
+    out = c.observe(seen("a", Seen.STOPPED), 30)
+    assert out == Output(
+        reports=(report(ReportKind.FAILED, 30, resource="b", detail="start_failed: ocf exit 5"),)
+    )

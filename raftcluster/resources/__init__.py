@@ -1,0 +1,6 @@
+"""Resource types: what a group's resources are, and how a node starts, stops and
+monitors them (docs/groups.md, "Resource types").
+
+kind        `ResourceKind` (the protocol every type implements), `ResourceContext` (what
+            one action is given), `ResourceFailed` and its `Severity`
+"""
