@@ -9,6 +9,7 @@ or unsafe secret file) the line is found by scanning the text for the key (`Loca
 from __future__ import annotations
 
 import re
+import shlex
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from raftcluster.config.errors import ConfigError
 from raftcluster.config.schema import (
     CLUSTER_KEYS,
+    FENCING_KEYS,
     GROUP_KEYS,
     LIMIT_KEYS,
     MAX_NODES,
@@ -23,6 +25,7 @@ from raftcluster.config.schema import (
     SECTIONS,
     TIMING_KEYS,
     ClusterFile,
+    Fencing,
     Groups,
     Key,
     NodeEntry,
@@ -160,6 +163,7 @@ class _Reader:
         limits = NodeLimits(**self.settings("limits", document, LIMIT_KEYS))
         groups = Groups(**self.settings("groups", document, GROUP_KEYS))
         self.check_groups(groups, timing)
+        fencing = self.fencing(document)
         nodes = self.nodes(document)
         secret_file = self.resolve(secret_name)
         try:
@@ -176,6 +180,7 @@ class _Reader:
             limits=limits,
             nodes=nodes,
             groups=groups,
+            fencing=fencing,
         )
 
     def resolve(self, name: str) -> Path:
@@ -236,6 +241,20 @@ class _Reader:
                 raise self.fail(path, f"{value} is outside {key.lo}..{key.hi}")
             out[key.name] = value
         return out
+
+    def fencing(self, document: dict[str, Any]) -> Fencing:
+        table = self.table(document, "fencing", required=False)
+        self.known_keys(("fencing",), table, FENCING_KEYS)
+        text = self.value(("fencing", "command"), table, str, "")
+        try:
+            argv = tuple(shlex.split(text))
+        except ValueError as e:
+            raise self.fail(("fencing", "command"), f"{text!r}: {e}") from None
+        path: Path_ = ("fencing", "timeout_ms")
+        timeout = self.value(path, table, int, 10_000)
+        if not 1 <= timeout <= 3_600_000:
+            raise self.fail(path, f"{timeout} is outside 1..3600000")
+        return Fencing(command=argv, timeout_ms=timeout)
 
     def check_timing(self, timing: Timing) -> None:
         if timing.election_timeout_ms < 2 * timing.heartbeat_interval_ms:

@@ -152,6 +152,14 @@ class Groups:
     )  # fmt: skip
 
 
+@attrs.frozen(kw_only=True)
+class Fencing:
+    """[fencing]: the fencing agent the leader runs before it declares a node down."""
+
+    command: tuple[str, ...] = ()  # argv (the file's string, split as a shell would); () none
+    timeout_ms: int = 10_000
+
+
 @attrs.frozen
 class NodeEntry:
     """One [[nodes]] table: a node's id, its addresses and its data directory."""
@@ -175,6 +183,7 @@ class ClusterFile:
     limits: NodeLimits
     nodes: tuple[NodeEntry, ...]
     groups: Groups = attrs.field(factory=Groups)
+    fencing: Fencing = attrs.field(factory=Fencing)
 
     @property
     def node_ids(self) -> tuple[int, ...]:
@@ -241,5 +250,14 @@ def _setting_keys(section: str, cls: type) -> tuple[Key, ...]:
 TIMING_KEYS = _setting_keys("timing", Timing)
 LIMIT_KEYS = _setting_keys("limits", NodeLimits)
 GROUP_KEYS = _setting_keys("groups", Groups)
-ALL_KEYS = CLUSTER_KEYS + TIMING_KEYS + LIMIT_KEYS + GROUP_KEYS + NODE_KEYS
-SECTIONS = ("cluster", "timing", "limits", "groups", "nodes")
+FENCING_KEYS = (
+    Key("fencing", "command", str, "",
+        "a fencing agent (STONITH): the leader runs `command <node id>` before it declares a "
+        "silent node down, and does so only if it exits 0 (else the node's groups stay and a "
+        "NodeFenceFailed event is recorded); empty: none"),
+    Key("fencing", "timeout_ms", int, 10_000,
+        "how long the fencing agent may run; past it, it is killed and counts as failed",
+        1, 3_600_000),
+)  # fmt: skip
+ALL_KEYS = CLUSTER_KEYS + TIMING_KEYS + LIMIT_KEYS + GROUP_KEYS + FENCING_KEYS + NODE_KEYS
+SECTIONS = ("cluster", "timing", "limits", "groups", "fencing", "nodes")

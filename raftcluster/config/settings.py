@@ -48,7 +48,11 @@ def node_settings(cluster: ClusterFile, node_id: int) -> NodeSettings:
         limits=transport_limits(cluster),
         wal=WalOptions(max_segment_bytes=limits.max_segment_bytes),
         allow_fault_injection=cluster.allow_fault_injection,
-        groups=GroupsSettings(timing=group_timing(cluster)),
+        groups=GroupsSettings(
+            timing=group_timing(cluster),
+            fence_command=cluster.fencing.command,
+            fence_timeout_ms=cluster.fencing.timeout_ms,
+        ),
     )
 
 

@@ -21,6 +21,9 @@ returns. Everything is on the leader's own clock, in ms.
                                     before anything else, in one run; repeated each run
                                     until the state lists it)
 
+With a fencing agent (`fence`, a `FenceGate`), a silent node is declared down only once
+the agent fenced it after its silence began (`fencing.py`).
+
 Guards (why a NodeDown is safe, docs/groups-node.md "The timing rule"):
 - tenure: on its first run, and whenever `leader_term()` changed since the last, every
   member counts as heard now; what an earlier tenure heard is not trusted, and a node
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 
+from raftcluster.groups.fencing import FenceGate
 from raftcluster.groups.heartbeat import NodeHeartbeat, NodeHeartbeatAck
 from raftcluster.groups.timing import GroupTiming
 from statemachine.codec import Message
@@ -61,9 +65,11 @@ class NodeManager:
         leader_term: Callable[[], int],
         now_ms: int,
         voters: Callable[[], Collection[int]] = tuple,
+        fence: FenceGate | None = None,
     ) -> None:
         self.node_id = node_id
         self._voters = voters
+        self._fence = fence  # with a fencing agent: NodeDown only once it fenced the node
         self.timing = timing
         self._members = members
         self._leader_term = leader_term
@@ -147,6 +153,8 @@ class NodeManager:
             silent = now_ms - since
             watched = node != self.node_id and info.state in _WATCHED
             if watched and silent >= self.timing.node_down_after_ms:
+                if self._fence is not None and not self._fence.cleared(node, since, now_ms):
+                    continue  # not fenced since it fell silent: its groups stay
                 assert self._term == term and node != self.node_id
                 out.append(NodeDown(node, now_ms))
                 self._declared.add(node)

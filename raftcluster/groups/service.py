@@ -17,8 +17,8 @@ from a cluster file does) makes one before its replica and wires it:
   any client's), at most `MAX_REPORTS_IN_FLIGHT` at once: the controller repeats every
   report until the state shows it, so one dropped here is sent again;
 - `fence_command` (`[fencing] command`): the leader's node manager asks for it before it
-  declares a silent node down; the service runs it (`FenceRunner`) and tells the
-  manager how it ended.
+  declares a silent node down (`fencing.FenceGate`); the service runs it as a
+  subprocess and tells the gate how it ended, and proposes `FenceFailed` when it failed.
 
 Files under the data directory: `groups/incarnation` (the node's start count: every
 start is a new incarnation, so the leader tells a restarted node from one that was
@@ -46,6 +46,7 @@ from raftcluster.client.runner import CoreRunner
 from raftcluster.groups.actions import Observation, Output
 from raftcluster.groups.agent import NodeAgent, Step
 from raftcluster.groups.cursor import CursorFile
+from raftcluster.groups.fencing import FenceGate
 from raftcluster.groups.heartbeat import NodeHeartbeat, NodeHeartbeatAck
 from raftcluster.groups.settings import GroupsSettings
 from raftcluster.node.clock import NodeClock
@@ -57,8 +58,8 @@ from raftcluster.supervisor.watchdog import Watchdog
 from raftcluster.transport import Address, UnknownPeer
 from raftcluster.transport import ClientConfig as TransportClientConfig
 from statemachine.codec import Message
-from statemachine.errors import LimitExceeded
-from statemachine.groups.messages import GroupReport
+from statemachine.errors import ClusterError, LimitExceeded
+from statemachine.groups.messages import MAX_DETAIL_CHARS, FenceFailed, GroupReport
 
 log = logging.getLogger("raftcluster.groups")
 
@@ -91,7 +92,13 @@ class GroupsService:
         self.incarnation = counter.read() + 1
         counter.save(self.incarnation)
         cursor = CursorFile(self._dir / "cursor")
-        self.agent = NodeAgent(node_id, self.incarnation, settings.timing, clock.now_ms(), cursor)
+        timing = settings.timing
+        # With a fencing agent, retried this often while the node stays silent.
+        self.fence = FenceGate(timing.node_down_after_ms) if settings.fence_command else None
+        self._fence_wanted = trio.Event()
+        self.agent = NodeAgent(
+            node_id, self.incarnation, timing, clock.now_ms(), cursor, fence=self.fence
+        )
         self.supervisor = Supervisor(data_dir / "resources", on_session=self._session)
         self.watchdog = Watchdog(on_killed=self._killed)
         kinds = kinds if kinds is not None else Kinds.default()
@@ -165,6 +172,8 @@ class GroupsService:
             async with CoreRunner.open(endpoints, transport, config, self._rng) as runner:
                 self._runner = runner
                 nursery.start_soon(self._propose_reports)
+                if self.fence is not None:
+                    nursery.start_soon(self._run_fencing, self.fence)
                 task_status.started()
                 await self._step_loop()
 
@@ -184,6 +193,8 @@ class GroupsService:
                 await self._wake.wait()
             self._wake = trio.Event()
             self._carry_out(self.agent.step(clock.now_ms()))
+            if self.fence is not None:
+                self._fence_wanted.set()  # (the agent's manager may have asked for one)
 
     def _carry_out(self, step: Step) -> None:
         for ack in step.acks:
@@ -208,6 +219,45 @@ class GroupsService:
                 continue
             self._reports.append(report)
             self._reports_ready.set()
+
+    async def _run_fencing(self, gate: FenceGate) -> None:
+        """Run the fencing agent for every node the node manager wants fenced (checked
+        after every step), each in a task of its own."""
+        async with trio.open_nursery() as nursery:
+            while True:
+                await self._fence_wanted.wait()
+                self._fence_wanted = trio.Event()
+                for node in gate.take_wanted(self.clock.now_ms()):
+                    nursery.start_soon(self._fence_node, gate, node)
+
+    async def _fence_node(self, gate: FenceGate, node: int) -> None:
+        settings = self.settings
+        argv = (*settings.fence_command, str(node))
+        log.warning("node %d: fencing node %d: %s", self.node_id, node, " ".join(argv))
+        try:
+            done = await self.supervisor.run_command(
+                f"fencing/node-{node}", argv, env={"RAFTCLUSTER_FENCE_NODE": str(node)},
+                timeout_ms=settings.fence_timeout_ms,
+            )  # fmt: skip
+            ok = done.status is not None and done.status.code == 0
+            if done.status is None:
+                detail = f"timed out after {settings.fence_timeout_ms} ms"
+            else:
+                tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
+                detail = done.status.describe() + (f": {tail[0]}" if tail else "")
+        except ClusterError as e:  # the agent could not even start (not found, ...)
+            ok, detail = False, str(e)
+        detail = "".join(c for c in detail if c.isprintable())[:MAX_DETAIL_CHARS]
+        gate.ended(node, ok, detail, self.clock.now_ms())
+        if ok:
+            log.warning("node %d: node %d fenced", self.node_id, node)
+            return
+        log.error("node %d: fencing node %d failed (%s): its groups stay", self.node_id, node,
+                  detail)  # fmt: skip
+        runner = self._runner
+        if runner is not None:
+            failed = FenceFailed(node, detail, self.clock.now_ms())
+            await runner.write(failed, timeout_ms=self.settings.timing.report_retry_ms)
 
     def _transmit(self, peer: int, message: Message) -> None:
         send = self._send

@@ -8,6 +8,7 @@ applied state's members and the leader's term read through the callables.
 
 from __future__ import annotations
 
+from raftcluster.groups.fencing import FenceGate
 from raftcluster.groups.heartbeat import NodeHeartbeat, NodeHeartbeatAck
 from raftcluster.groups.manager import NodeManager
 from raftcluster.groups.timing import GroupTiming
@@ -228,3 +229,28 @@ def test_every_voter_joins_the_service_until_the_state_lists_it() -> None:
     c.set(3, UP)
     assert m.next_due_ms() == T.tick_interval_ms
     assert m.run(T.tick_interval_ms) == (GroupsTick(T.tick_interval_ms),)
+
+
+def test_with_a_fencing_agent_node_down_waits_for_a_fence_after_the_silence() -> None:
+    c = Cluster(1, 2)
+    gate = FenceGate(retry_ms=5_000)
+    m = NodeManager(1, T, lambda: c.members, lambda: c.term, 0, fence=gate)
+    m.run(0)  # tenure: 2 silent from 0
+    assert downs(m.run(D)) == []  # silent long enough, but not fenced: the agent is wanted
+    assert gate.take_wanted(D) == [2]
+    assert downs(m.run(D + 100)) == [] and gate.take_wanted(D + 100) == []  # it runs
+    gate.ended(2, False, "exit 1", D + 200)
+    assert downs(m.run(D + 300)) == [] and gate.take_wanted(D + 300) == []  # retry later
+    assert downs(m.run(D + 5_200)) == [] and gate.take_wanted(D + 5_200) == [2]
+    gate.ended(2, True, "", D + 5_300)
+    assert downs(m.run(D + 5_400)) == [NodeDown(2, D + 5_400)]
+
+
+def test_a_fence_from_before_the_silence_does_not_count() -> None:
+    gate = FenceGate(retry_ms=5_000)
+    gate.cleared(2, 0, 0)
+    gate.take_wanted(100)
+    gate.ended(2, True, "", 200)
+    assert gate.cleared(2, 0, 300)
+    assert not gate.cleared(2, 150, 300)  # silent again since 150: fence again
+    assert gate.take_wanted(300) == [2]
