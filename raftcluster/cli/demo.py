@@ -35,7 +35,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import trio
@@ -352,7 +352,7 @@ def web_group(port: int, www: Path) -> GroupSpec:
 
 def describe_event(event: GroupEvent) -> str:
     """One line per event, as `raftcluster events` prints them."""
-    fields = attrs.asdict(event, recurse=False)
+    fields = attrs.asdict(cast(Any, event), recurse=False)
     revision = fields.pop("revision")
     text = ", ".join(f"{k}={_plain(v)}" for k, v in fields.items() if k != "scores")
     return f"rev {revision:>3}  {type(event).__name__}: {text}"

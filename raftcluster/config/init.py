@@ -137,7 +137,7 @@ def _wipe(root: Path, file: Path, nodes: int) -> None:
 
 
 def render(
-    cluster_id: str, nodes: list[tuple[int, Address]], settings: Mapping[str, int | bool]
+    cluster_id: str, nodes: list[tuple[int, Address]], settings: Mapping[str, int | bool | str]
 ) -> str:
     """The text of a cluster file: the given nodes, `settings` set, every other setting
     commented out with its default."""

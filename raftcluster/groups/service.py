@@ -79,6 +79,7 @@ class GroupsService:
         settings: GroupsSettings,
         data_dir: Path,
         clock: NodeClock,
+        now_ms: int,
         *,
         kinds: Kinds | None = None,
         rng: random.Random | None = None,
@@ -96,9 +97,7 @@ class GroupsService:
         # With a fencing agent, retried this often while the node stays silent.
         self.fence = FenceGate(timing.node_down_after_ms) if settings.fence_command else None
         self._fence_wanted = trio.Event()
-        self.agent = NodeAgent(
-            node_id, self.incarnation, timing, clock.now_ms(), cursor, fence=self.fence
-        )
+        self.agent = NodeAgent(node_id, self.incarnation, timing, now_ms, cursor, fence=self.fence)
         self.supervisor = Supervisor(data_dir / "resources", on_session=self._session)
         self.watchdog = Watchdog(on_killed=self._killed)
         kinds = kinds if kinds is not None else Kinds.default()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import attrs
 
 from raftcluster.groups.timing import GroupTiming
 from statemachine.codec import int_range
 
 
-def _argv(value: object) -> tuple[str, ...]:
-    return tuple(value)  # type: ignore[call-overload]
+def _argv(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
 
 
 @attrs.frozen(kw_only=True)

@@ -212,7 +212,8 @@ class Node:
             storage = await self._open_storage()
             groups = None
             if self.settings.groups is not None:
-                groups = self._groups = await trio.to_thread.run_sync(self._make_groups, clock)
+                now = clock.now_ms()
+                groups = self._groups = await trio.to_thread.run_sync(self._make_groups, clock, now)
             try:
                 replica = await trio.to_thread.run_sync(self._make_replica, storage, clock.now_ms())
                 driver = self._driver = Driver(
@@ -280,7 +281,7 @@ class Node:
     async def _persist_inline(self, work: Work) -> None:
         self.replica.persist(work)  # an injected (in-memory) storage: no I/O to wait for
 
-    def _make_groups(self, clock: NodeClock) -> GroupsService:
+    def _make_groups(self, clock: NodeClock, now_ms: int) -> GroupsService:
         """The cluster service, made before the replica (whose leader services include its
         node manager); it counts this start in its incarnation file (blocking: runs in a
         worker thread)."""
@@ -288,7 +289,13 @@ class Node:
         assert settings.groups is not None
         rng = random.Random(self._rng.getrandbits(64))
         return GroupsService(
-            self.node_id, settings.groups, settings.data_dir, clock, kinds=self._kinds, rng=rng
+            self.node_id,
+            settings.groups,
+            settings.data_dir,
+            clock,
+            now_ms,
+            kinds=self._kinds,
+            rng=rng,
         )
 
     def _make_replica(self, storage: Storage, now_ms: int) -> Replica:

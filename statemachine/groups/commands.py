@@ -87,7 +87,7 @@ def join_node(t: Table, cmd: JoinNode, c: Change) -> Message:
         raise Rejected(f"node {cmd.node} is already a member")
     if len(t.nodes) >= MAX_NODES:
         raise LimitExceeded("JoinNode.node", MAX_NODES, len(t.nodes) + 1, "nodes")
-    t.nodes[cmd.node] = node = Node(cmd.node, NodeState.UP, 0, cmd.at_ms)
+    t.nodes[cmd.node] = node = Node(cmd.node, NodeState.UP, cmd.incarnation, cmd.at_ms)
     _set_node(c, node, NodeState.UP)
     c.settle()
     return _done(c)

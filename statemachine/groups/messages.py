@@ -205,10 +205,12 @@ class GroupSpec(Message):
 @tagged(310)
 @attrs.frozen
 class JoinNode(Message):
-    """`node` serves the cluster service from now on (UP)."""
+    """`node` serves the cluster service from now on (UP), in its `incarnation` (the one
+    its heartbeats carry: a later `NodeUp` with the same one is not a restart)."""
 
     node: int = attrs.field(validator=_node)
     at_ms: int = attrs.field(validator=non_negative)
+    incarnation: int = attrs.field(default=0, validator=non_negative)
 
 
 @tagged(311)

@@ -84,9 +84,11 @@ async def test_a_drained_node_s_group_moves_off_and_comes_back_on_resume(tmp_pat
         await write(client, DrainNode(2, int(time.time() * 1000)))
         await until_answer(port, lambda a: a[0] == 3, "node 3's server")
         await until_gone(pid)  # stopped on node 2 before it started on node 3
+        # (A resume with failback moves groups that are ONLINE: wait for the report.)
+        await until_group(client, "db", online_on(3), "online on node 3")
         await write(client, ResumeNode(2, True, int(time.time() * 1000)))
-        await until_answer(port, lambda a: a[0] == 2, "back on node 2")
         await until_group(client, "db", online_on(2), "back on node 2")
+        await until_answer(port, lambda a: a[0] == 2, "back on node 2")
 
 
 async def test_a_resource_that_cannot_start_moves_on_after_its_restarts(tmp_path: Path) -> None:
@@ -101,7 +103,12 @@ async def test_a_resource_that_cannot_start_moves_on_after_its_restarts(tmp_path
 
         resource = attrs.evolve(echo, params=params, max_restarts=1)
         await create(client, attrs.evolve(spec, resources=(resource,)))
-        await until_answer(port, lambda a: a[0] == 2, "node 2's server")
+        try:
+            await until_answer(port, lambda a: a[0] == 2, "node 2's server")
+        except AssertionError:
+            for e in await events(client):
+                print("EVENT", e)
+            raise
         info = await until_group(client, "flaky", online_on(2), "online on node 2")
         failed = [e for e in await events(client) if isinstance(e, ResourceFailed)]
         assert [(e.node, e.restarted) for e in failed] == [(1, True), (1, False)], failed
