@@ -119,13 +119,13 @@ class Groups:
         `add_resource` / `remove_resource`). Lists become tuples, a failback may be named.
         An unknown field or a bad value is an InvalidArgument naming it (nothing is sent).
         Cancellation: as `create`."""
-        info = await self.get(name)
         values: dict[str, Any] = {}
         for key, value in changes.items():
             if key not in GROUP_FIELDS:
                 known = ", ".join(GROUP_FIELDS)
                 raise InvalidArgument(f"Groups.set({key}=)", f"unknown field (the fields: {known})")
             values[key] = _normalized(key, value)
+        info = await self.get(name)
         try:
             spec = attrs.evolve(info.spec, **values)
         except TypeError as e:
