@@ -8,6 +8,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+from raftcluster.cli.node import with_run_word
 from raftcluster.client.group_file import (
     GroupFileError,
     load_group_file,
@@ -149,3 +150,11 @@ def test_the_plan_refuses_before_writing_what_the_cluster_would_refuse() -> None
     busy = info(attrs.evolve(db.spec, name="old"), GroupState.STARTING)
     with pytest.raises(GroupFileError, match=r"--prune would delete .*: old \(STARTING\)"):
         plan_apply(file, [busy], prune=True, at_ms=1)
+
+
+def test_the_older_node_form_still_runs_a_node() -> None:
+    assert with_run_word(["node", "--config", "c", "--id", "1"]) == [
+        "node", "run", "--config", "c", "--id", "1"]  # fmt: skip
+    for kept in (["node", "run", "--config", "c"], ["node", "status", "2"], ["node", "--help"],
+                 ["group", "--json"], ["node"]):  # fmt: skip
+        assert with_run_word(kept) == kept
