@@ -2,7 +2,7 @@
 
 Step by step, checking each claim:
  1. `raftcluster init` a cluster in a temporary directory;
- 2. start three `raftcluster node` processes (as `raftcluster up` does) and wait for a
+ 2. start three `raftcluster node run` processes (as `raftcluster up` does) and wait for a
     leader;
  3. write keys through a client session and read them back (linearizable);
  4. kill the leader with SIGKILL while writes keep coming, and show the new leader;
@@ -165,7 +165,7 @@ class Demo:
             yield poller
 
     async def _script(self, cluster: ClusterFile, processes: NodeProcesses, poller: Poller) -> None:
-        self.say("step 2: start the nodes (raftcluster node --config ... --id N)")
+        self.say("step 2: start the nodes (raftcluster node run --config ... --id N)")
         for node_id in cluster.node_ids:
             process = await processes.start(node_id)
             self.say(f"  node {node_id}: pid {process.pid}, log {processes.log_path(node_id)}")
