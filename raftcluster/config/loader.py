@@ -14,6 +14,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from raftcluster.config.errors import ConfigError
 from raftcluster.config.schema import (
     CLUSTER_KEYS,
@@ -162,7 +164,7 @@ class _Reader:
         self.check_timing(timing)
         limits = NodeLimits(**self.settings("limits", document, LIMIT_KEYS))
         groups = Groups(**self.settings("groups", document, GROUP_KEYS))
-        self.check_groups(groups, timing)
+        groups = self.check_groups(groups, timing)
         fencing = self.fencing(document)
         nodes = self.nodes(document)
         secret_file = self.resolve(secret_name)
@@ -270,8 +272,9 @@ class _Reader:
                 f"({timing.keepalive_interval_ms}), or idle links are closed between keepalives",
             )
 
-    def check_groups(self, groups: Groups, timing: Timing) -> None:
-        """The timing rule (docs/groups-node.md): a node declared down has surely fenced."""
+    def check_groups(self, groups: Groups, timing: Timing) -> Groups:
+        """The timing rule (docs/groups-node.md): a node declared down has surely fenced.
+        `node_down_after_ms` 0 becomes the rule's minimum, rounded up to 100 ms."""
         if groups.fence_after_ms < 2 * groups.heartbeat_interval_ms:
             raise self.fail(
                 ("groups", "fence_after_ms"),
@@ -285,6 +288,8 @@ class _Reader:
             heartbeat_interval_ms=groups.heartbeat_interval_ms,
             max_drift_ppm=groups.max_drift_ppm,
         )
+        if groups.node_down_after_ms == 0:
+            return attrs.evolve(groups, node_down_after_ms=-(-minimum // 100) * 100)
         if groups.node_down_after_ms < minimum:
             raise self.fail(
                 ("groups", "node_down_after_ms"),
@@ -294,8 +299,9 @@ class _Reader:
                 f"x (1e6 + max_drift_ppm {groups.max_drift_ppm}) / (1e6 - "
                 f"{groups.max_drift_ppm})) + heartbeat_interval_ms "
                 f"{groups.heartbeat_interval_ms}; a node declared down sooner may still run its "
-                "groups (docs/groups-node.md)",
+                "groups (docs/groups-node.md); 0 picks the minimum",
             )
+        return groups
 
     # -- [[nodes]] -----------------------------------------------------------------------
 

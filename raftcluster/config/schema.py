@@ -31,9 +31,9 @@ def _default(cls: type, name: str) -> int:
     return value
 
 
-def setting(cls: type, name: str, lo: int, hi: int, doc: str) -> Any:
-    """A numeric setting with the default of `cls.name`, accepted in lo..hi."""
-    default = _default(cls, name)
+def setting(cls: type, name: str, lo: int, hi: int, doc: str, default: int | None = None) -> Any:
+    """A numeric setting with the default of `cls.name` (or `default`), accepted in lo..hi."""
+    default = _default(cls, name) if default is None else default
     assert lo <= default <= hi, (name, default)
     return attrs.field(
         default=default, validator=int_range(lo, hi), metadata={"lo": lo, "hi": hi, "doc": doc}
@@ -129,9 +129,11 @@ class Groups:
         "after the send of the last heartbeat a leader acked. At least twice the heartbeat",
     )  # fmt: skip
     node_down_after_ms: int = setting(
-        GroupTiming, "node_down_after_ms", 1, 86_400_000,
+        GroupTiming, "node_down_after_ms", 0, 86_400_000,
         "silence after which the leader declares a node down and its groups fail over; at "
-        "least the timing rule's minimum (docs/groups-node.md)",
+        "least the timing rule's minimum (docs/groups-node.md). 0: that minimum, rounded up "
+        "to 100 ms (1300 with the other defaults)",
+        default=0,
     )  # fmt: skip
     kill_ms: int = setting(
         GroupTiming, "kill_ms", 0, 600_000,

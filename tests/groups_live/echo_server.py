@@ -18,7 +18,9 @@ def main() -> None:
     port = int(sys.argv[1])
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     line = "{} {} {}\n".format(
-        os.environ.get("RAFTCLUSTER_NODE", "?"), os.environ.get("RAFTCLUSTER_EPOCH", "?"), os.getpid()
+        os.environ.get("RAFTCLUSTER_NODE", "?"),
+        os.environ.get("RAFTCLUSTER_EPOCH", "?"),
+        os.getpid(),
     ).encode()
     with socket.socket() as server:
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -98,7 +98,7 @@ async def test_a_resource_that_cannot_start_moves_on_after_its_restarts(tmp_path
         # On node 1 the command fails at once (exit 3); elsewhere it serves.
         echo = spec.resources[0]
         command = dict(echo.params)["command"]
-        wrapped = f'sh -c \'test "$RAFTCLUSTER_NODE" = 1 && exit 3; exec {command}\''
+        wrapped = f"sh -c 'test \"$RAFTCLUSTER_NODE\" = 1 && exit 3; exec {command}'"
         params = tuple(sorted({**dict(echo.params), "command": wrapped}.items()))
 
         resource = attrs.evolve(echo, params=params, max_restarts=1)
