@@ -641,6 +641,17 @@ class Supervisor:
         left behind alike. Returns how many processes were signalled."""
         return sum(proctable.kill_sessions(self._sids_under(key)).values())
 
+    async def kill_key_and_wait(self, key: str) -> int:
+        """`kill_key`, then wait until no process under `key` is alive (SIGKILL takes
+        effect asynchronously), at most KILL_WAIT_S. Returns how many were signalled.
+
+        Cancellation: stops the waiting only (the signals were sent)."""
+        killed = self.kill_key(key)
+        with trio.move_on_after(KILL_WAIT_S):
+            while killed and self.alive(key):
+                await trio.sleep(0.01)
+        return killed
+
     def alive(self, key: str) -> bool:
         """Whether any process of a session under `key` is still alive (not a zombie)."""
         return any(proctable.members(self._sids_under(key)).values())
