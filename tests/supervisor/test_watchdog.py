@@ -14,7 +14,7 @@ import pytest
 import trio
 
 from raftcluster.supervisor.children import ExitStatus, Supervisor
-from raftcluster.supervisor.watchdog import MODULE, Watchdog
+from raftcluster.supervisor.watchdog import MODULE, Watchdog, WatchdogFailed
 from tests.supervisor.kit import PY, py, running
 
 SLEEP = "import time; time.sleep(60)"
@@ -223,3 +223,15 @@ async def test_cancelling_the_node_side_kills_tracked_sessions(sup: Supervisor) 
     with trio.fail_after(5):
         assert (await child.wait()).signal == signal.SIGKILL
     assert killed == []  # the node stopped listening: it kills its own on the way out
+
+
+async def test_a_watchdog_that_dies_is_an_error_for_the_node() -> None:
+    dog = Watchdog(on_killed=lambda sid: None)
+    with pytest.raises(ExceptionGroup) as info:  # the test's nursery wraps it
+        async with trio.open_nursery() as nursery:
+            await nursery.start(dog.serve)
+            os.kill(dog.pid, signal.SIGKILL)
+            await trio.sleep(10)
+    [failed] = info.value.exceptions
+    assert isinstance(failed, WatchdogFailed)  # serve raised it bare
+    assert "ended: code -9" in str(failed)
