@@ -3,4 +3,7 @@ monitors them (docs/groups.md, "Resource types").
 
 kind        `ResourceKind` (the protocol every type implements), `ResourceContext` (what
             one action is given), `ResourceFailed` and its `Severity`
+process     `ProcessKind`: the "process" type (one long-running command, health checks)
+registry    `Kinds` (types by name), `register_resource_kind` (add a type process-wide)
+executor    `ResourceExecutor`: carries out the controller's actions, one observation each
 """

@@ -226,7 +226,7 @@ class ResourceExecutor:
     ) -> tuple[Seen, str, bool]:
         self._started.pop((ctx.group, ctx.spec.name), None)
         if kind is None:  # nothing of it can run here; kill whatever is filed under it
-            self.supervisor.kill_key(ctx.key)
+            await self.supervisor.kill_key_and_wait(ctx.key)
             return Seen.STOPPED, "", False
         return Seen.STOPPED, await self._stop(kind, ctx, ctx.timeout_ms), False
 
@@ -243,7 +243,7 @@ class ResourceExecutor:
         except Exception as error:  # noqa: BLE001 - a kind never kills the node: logged, observed
             said, _ = self._explain("stop", ctx, error)
             detail = f"killed after the stop failed: {said}"
-        killed = self.supervisor.kill_key(ctx.key)
+        killed = await self.supervisor.kill_key_and_wait(ctx.key)
         if killed and not detail:
             log.info("%s: killed %d processes left after its stop", ctx.key, killed)
         return detail

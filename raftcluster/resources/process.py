@@ -221,7 +221,7 @@ class ProcessKind:
         the key, for the stop that follows."""
         config = _Config(ctx.params)
         if ctx.supervisor.alive(ctx.key):
-            killed = ctx.supervisor.kill_key(ctx.key)
+            killed = await ctx.supervisor.kill_key_and_wait(ctx.key)
             log.warning("%s: killed %d processes left from before its start", ctx.key, killed)
         self._children.pop(ctx.key, None)
         try:
@@ -263,7 +263,7 @@ class ProcessKind:
         entry = self._children.pop(ctx.key, None)
         if entry is not None and entry[1].status is None:
             await ctx.supervisor.stop(entry[1], ctx.timeout_ms)
-        ctx.supervisor.kill_key(ctx.key)
+        await ctx.supervisor.kill_key_and_wait(ctx.key)
 
     async def watch(self, ctx: ResourceContext) -> str:
         """Returns how the process started under `ctx.epoch` ended, once it did.

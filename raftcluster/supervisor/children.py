@@ -65,6 +65,7 @@ MAX_ARGV_IN_RECORD = 64  # arguments written to exits.jsonl per process (argv ma
 MAX_ARG_CHARS_IN_RECORD = 256
 
 LOG_NAMES = ("stdout.log", "stderr.log")
+_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 EXITS_NAME = "exits.jsonl"
 
 
@@ -328,7 +329,10 @@ class Supervisor:
             self._forget_empty()
             keys = {session.key for session in self._sessions.values()}
             for key in sorted(keys):
-                await self._rotate_logs(key)
+                try:
+                    await self._rotate_logs(key)
+                except OSError as error:  # a full disk must not stop the supervision
+                    log.warning("could not rotate the logs of %s: %s", key, error)
 
     def _forget_empty(self) -> None:
         done = [s for s in self._sessions.values() if s.ended.is_set()]
@@ -440,21 +444,27 @@ class Supervisor:
         folder = self.key_dir(key)
         merged = {**os.environ, **env}
         self._check_command(key, argv, merged, cwd)
-        folder.mkdir(parents=True, exist_ok=True)
-        if not oneshot:
-            await self._rotate_logs(key)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if not oneshot:
+                await self._rotate_logs(key)
+        except OSError as error:
+            raise SpawnFailed(
+                key, argv, SpawnProblem.OS_ERROR, f"cannot prepare {folder}: {error}"
+            ) from error
         stdout: int | None = None
         stderr: int | None = None
         try:
             if oneshot:
                 stdout = stderr = subprocess.PIPE
             else:
-                stdout = os.open(
-                    folder / "stdout.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
-                )
-                stderr = os.open(
-                    folder / "stderr.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
-                )
+                try:
+                    stdout = os.open(folder / "stdout.log", _APPEND_FLAGS, 0o644)
+                    stderr = os.open(folder / "stderr.log", _APPEND_FLAGS, 0o644)
+                except OSError as error:
+                    raise SpawnFailed(
+                        key, argv, SpawnProblem.OS_ERROR, f"cannot open its logs: {error}"
+                    ) from error
             process = await trio.lowlevel.open_process(
                 list(argv),
                 stdin=subprocess.DEVNULL,
@@ -640,6 +650,17 @@ class Supervisor:
         and the keys below it: "group" covers "group/resource"), leaders and what they
         left behind alike. Returns how many processes were signalled."""
         return sum(proctable.kill_sessions(self._sids_under(key)).values())
+
+    async def kill_key_and_wait(self, key: str) -> int:
+        """`kill_key`, then wait until no process under `key` is alive (SIGKILL takes
+        effect asynchronously), at most KILL_WAIT_S. Returns how many were signalled.
+
+        Cancellation: stops the waiting only (the signals were sent)."""
+        killed = self.kill_key(key)
+        with trio.move_on_after(KILL_WAIT_S):
+            while killed and self.alive(key):
+                await trio.sleep(0.01)
+        return killed
 
     def alive(self, key: str) -> bool:
         """Whether any process of a session under `key` is still alive (not a zombie)."""

@@ -29,11 +29,13 @@ from its own clock with `Watchdog.arm` (deadline = monotonic now + (until - now)
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import os
 import select
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -51,6 +53,7 @@ READ_BYTES = 4096  # one read of stdin
 KILL_RETRY_S = 2.0  # how long a kill keeps scanning for processes of the sessions
 KILL_PAUSE_S = 0.02  # between two scans of one kill
 MODULE = "raftcluster.supervisor.watchdog"
+STDOUT_FD = 1
 
 
 class _Terminated(Exception):
@@ -65,11 +68,12 @@ class _Dog:
         self.tracked: set[int] = set()
 
     def emit(self, record: dict[str, object]) -> None:
-        try:
-            sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
-            sys.stdout.flush()
-        except (OSError, ValueError):  # the node is gone: killing is all that matters
-            pass
+        """One line on stdout, never blocking: stdout is non-blocking (a stopped node
+        that reads nothing must not stop the killing), and a line (< PIPE_BUF) is
+        written whole or not at all: dropped when the pipe is full or gone."""
+        line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        with contextlib.suppress(OSError):  # full (EAGAIN) or gone: killing is what matters
+            os.write(STDOUT_FD, line)
 
     def complain(self, why: str, line: bytes) -> None:
         try:
@@ -82,8 +86,9 @@ class _Dog:
         return bool(self.tracked) and (self.lease_until is None or now >= self.lease_until)
 
     def kill_tracked(self) -> None:
+        """Kill every tracked session, then forget them (not before: a SIGTERM that cuts
+        this short leaves them tracked for the kill on the way out)."""
         sids = sorted(self.tracked)
-        self.tracked.clear()
         if not sids:
             return
         killed = dict.fromkeys(sids, 0)
@@ -95,6 +100,7 @@ class _Dog:
             if not any(counts.values()) or time.monotonic() >= deadline:
                 break
             time.sleep(KILL_PAUSE_S)
+        self.tracked.difference_update(sids)
         now = time.monotonic()
         for sid in sids:
             self.emit({"killed": sid, "processes": killed[sid], "at": now})
@@ -140,6 +146,9 @@ def main() -> int:
     signal.signal(signal.SIGHUP, _terminate)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the node's business
     stdin = sys.stdin.fileno()
+    with contextlib.suppress(OSError):  # stdout closed: nobody hears of kills; they happen
+        if stat.S_ISFIFO(os.fstat(STDOUT_FD).st_mode):  # our pipe (not a shared terminal)
+            os.set_blocking(STDOUT_FD, False)
     dog.emit({"ready": os.getpid()})
     pending = bytearray()  # at most MAX_LINE_BYTES + READ_BYTES: a partial line
     skipping = False  # inside a line that grew past MAX_LINE_BYTES: drop to its end

@@ -97,10 +97,13 @@ async def test_logs_rotate_past_the_limit_keeping_n_files(tmp_path: Path) -> Non
         "stdout.log.1",
         "stdout.log.2",
     ]
-    # the newest output is in stdout.log, the one before in .1, the one before that in .2
-    assert (tmp_path / "k" / "stdout.log").read_text().startswith("4")
-    assert (tmp_path / "k" / "stdout.log.1").read_text().startswith("3")
-    assert (tmp_path / "k" / "stdout.log.2").read_text().startswith("2")
+    # newest last: stdout.log.2, stdout.log.1, stdout.log (the housekeeping may have
+    # rotated the last output too, leaving stdout.log empty)
+    folder = tmp_path / "k"
+    texts = [(folder / name).read_text() for name in ("stdout.log.2", "stdout.log.1", "stdout.log")]
+    outputs = [text[0] for text in texts if text]
+    assert outputs in (["2", "3", "4"], ["3", "4"]), outputs
+    assert all(len(text) in (0, 1501) for text in texts)
 
 
 async def test_a_running_child_log_is_rotated_every_second(tmp_path: Path) -> None:

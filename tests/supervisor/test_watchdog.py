@@ -14,7 +14,7 @@ import pytest
 import trio
 
 from raftcluster.supervisor.children import ExitStatus, Supervisor
-from raftcluster.supervisor.watchdog import MODULE, Watchdog
+from raftcluster.supervisor.watchdog import MODULE, Watchdog, WatchdogFailed
 from tests.supervisor.kit import PY, py, running
 
 SLEEP = "import time; time.sleep(60)"
@@ -169,18 +169,23 @@ async def test_garbage_is_ignored_and_the_watchdog_keeps_working(sup: Supervisor
     assert complaints.count("ignored") >= 8, complaints
 
 
-async def test_a_dead_node_means_everything_is_killed_at_once(sup: Supervisor) -> None:
+@pytest.mark.parametrize("node_fate", ["killed", "stopped"])
+async def test_a_dead_or_hung_node_cannot_keep_its_resources(
+    sup: Supervisor, node_fate: str
+) -> None:
     victim = await sup.spawn("g/r", py(DAEMON_AND_SLEEP), env={})
     log = sup.root / "g/r/stdout.log"
     await wait_for(lambda: log.exists() and log.read_text().endswith("\n"))
     daemon = int(log.read_text())
-    # A "node": starts the watchdog (its stdout goes to ours), gives it a long lease and
-    # the victim's session, then waits to be killed with SIGKILL.
+    # A "node": starts the watchdog (its stdout goes to ours), gives it a lease (long if
+    # it is to be killed, 3 s if it is to hang) and the victim's session, then sleeps.
+    lease_s = 600 if node_fate == "killed" else 3
     node_code = (
         "import json, subprocess, sys, time;"
         f"w = subprocess.Popen([sys.executable, '-m', '{MODULE}'], stdin=subprocess.PIPE,"
         " start_new_session=True);"
-        "w.stdin.write((json.dumps({'lease_until': time.monotonic() + 600}) + '\\n').encode());"
+        f"w.stdin.write((json.dumps({{'lease_until': time.monotonic() + {lease_s}}}) + '\\n')"
+        ".encode());"
         f"w.stdin.write(b'{{\"track\": {victim.pid}}}\\n'); w.stdin.flush();"
         "time.sleep(60)"
     )
@@ -190,12 +195,15 @@ async def test_a_dead_node_means_everything_is_killed_at_once(sup: Supervisor) -
     assert isinstance(watchdog_pid, int)
     await trio.sleep(0.3)
     assert running(victim.pid)  # the lease holds while the node lives
-    os.kill(node.pid, signal.SIGKILL)
-    await node.wait()
+    os.kill(node.pid, signal.SIGKILL if node_fate == "killed" else signal.SIGSTOP)
     killed = await dog.read()
     assert killed["killed"] == victim.pid and killed["processes"] == 2
     assert (await victim.wait()).signal == signal.SIGKILL
     await wait_for(lambda: not running(daemon))
+    if node_fate == "stopped":
+        assert running(watchdog_pid)  # the node's stdin is still open: it waits on
+        os.kill(node.pid, signal.SIGKILL)
+    await node.wait()
     await wait_for(lambda: not running(watchdog_pid))
 
 
@@ -215,3 +223,15 @@ async def test_cancelling_the_node_side_kills_tracked_sessions(sup: Supervisor) 
     with trio.fail_after(5):
         assert (await child.wait()).signal == signal.SIGKILL
     assert killed == []  # the node stopped listening: it kills its own on the way out
+
+
+async def test_a_watchdog_that_dies_is_an_error_for_the_node() -> None:
+    dog = Watchdog(on_killed=lambda sid: None)
+    with pytest.raises(ExceptionGroup) as info:  # the test's nursery wraps it
+        async with trio.open_nursery() as nursery:
+            await nursery.start(dog.serve)
+            os.kill(dog.pid, signal.SIGKILL)
+            await trio.sleep(10)
+    [failed] = info.value.exceptions
+    assert isinstance(failed, WatchdogFailed)  # serve raised it bare
+    assert "ended: code -9" in str(failed)
