@@ -406,12 +406,20 @@ def test_rsctmp_for_a_user_that_is_not_root(tmp_path: Path) -> None:
         ensure_private_dir(str(link), os.geteuid())
 
 
-async def test_debian_dummy(supervisor: Supervisor, tmp_path: Path) -> None:
+@pytest.fixture
+def dummy() -> Path:
+    """Debian's Dummy agent, or a skip whose reason shows in the summary (`pytest -rs`;
+    `make test` passes it). A sync fixture: pytest.skip inside a trio test loses its
+    reason."""
     if not DUMMY.exists():
         pytest.skip(
             f"{DUMMY} is missing: Debian's resource agents are not installed "
             "(apt-get install resource-agents; .ci/run does it as root)"
         )
+    return DUMMY
+
+
+async def test_debian_dummy(supervisor: Supervisor, tmp_path: Path, dummy: Path) -> None:
     kind = OcfKind()
     state = tmp_path / "dummy.state"
     params = {"agent": "ocf:heartbeat:Dummy", "ocf_root": "/usr/lib/ocf", "state": str(state)}
@@ -437,3 +445,25 @@ async def test_debian_dummy(supervisor: Supervisor, tmp_path: Path) -> None:
     info = parse_meta_data(await meta_data(ctx))
     assert info.name == "Dummy"
     assert {"state", "fake"} <= {p.name for p in info.parameters}
+
+
+async def test_debian_dummy_keeps_its_state_in_ha_rsctmp(
+    supervisor: Supervisor, dummy: Path
+) -> None:
+    """No `state` parameter: Dummy keeps it in $HA_RSCTMP (root: its own default; anyone
+    else: ours, since the default is root's only)."""
+    euid = os.geteuid()
+    rsctmp = rsctmp_dir(os.environ, euid) or os.environ.get("HA_RSCTMP") or "/run/resource-agents"
+    if euid == 0 and not os.path.isdir(rsctmp):
+        pytest.skip(f"{rsctmp} is missing (it is made at boot by systemd-tmpfiles)")
+    group = f"t{os.getpid()}-{time.monotonic_ns()}"
+    state = Path(rsctmp) / f"Dummy-{group}:dummy.state"
+    ctx = context(supervisor, {"agent": "ocf:heartbeat:Dummy"}, group=group, name="dummy")
+    kind = OcfKind()
+    try:
+        await kind.start(ctx)
+        assert state.exists()
+        await kind.monitor(ctx)
+    finally:
+        await kind.stop(ctx)
+    assert not state.exists()
