@@ -6,4 +6,6 @@ kind        `ResourceKind` (the protocol every type implements), `ResourceContex
 process     `ProcessKind`: the "process" type (one long-running command, health checks)
 registry    `Kinds` (types by name), `register_resource_kind` (add a type process-wide)
 executor    `ResourceExecutor`: carries out the controller's actions, one observation each
+ocf         `OcfKind`: resources run by OCF resource agents (`agent = "ocf:heartbeat:Dummy"`),
+            `meta_data` / `parse_meta_data`: an agent's description
 """
