@@ -28,6 +28,9 @@ from statemachine.groups.messages import (
     GroupSpec,
     GroupState,
     ListGroups,
+    ListNodes,
+    NodeList,
+    NodeState,
     ResourceSpec,
 )
 from tests.live_kit import WAIT_S
@@ -133,7 +136,18 @@ async def events(client: CoreRunner) -> list[GroupEvent]:
     return list(done.result.events)
 
 
-async def create(client: CoreRunner, spec: GroupSpec) -> None:
+async def create(client: CoreRunner, spec: GroupSpec, members: tuple[int, ...] = (1, 2, 3)) -> None:
+    """Create `spec` online once every node of `members` joined the service (UP): a group
+    created earlier is placed among the nodes that joined by then."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        done = await client.read(ListNodes(), timeout_ms=int(WAIT_S * 1000))
+        assert done.ok and isinstance(done.result, NodeList), done.error
+        up = {n.node for n in done.result.nodes if n.state == NodeState.UP}
+        if set(members) <= up:
+            break
+        assert time.monotonic() < deadline, f"nodes {members} did not all join: {up}"
+        await trio.sleep(0.05)
     await write(client, CreateGroup(spec, True, int(time.time() * 1000)))
 
 

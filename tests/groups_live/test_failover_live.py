@@ -134,3 +134,14 @@ async def test_a_command_that_does_not_exist_is_an_event_and_the_node_stays_up(
         infos = await live.all_answer()
         assert set(infos) == {1, 2, 3}  # every node still up
         assert await ask(free_port()) is None
+
+
+async def test_a_node_stopped_gracefully_leaves_nothing_running(tmp_path: Path) -> None:
+    port = free_port()
+    async with live_cluster(tmp_path, settings=GROUP_SETTINGS) as live, live.client() as client:
+        await create(client, echo_group("web", port, preferred_owners=(1, 2, 3)))
+        await until_group(client, "web", online_on(1), "online on node 1")
+        (_, _, pid), _ = await until_answer(port, lambda a: a[0] == 1, "node 1's server")
+        assert await live.terminate(1) == 0  # SIGTERM: a graceful stop
+        assert gone(pid)  # stopped before the node exited
+        await until_answer(port, lambda a: a[0] == 2, "node 2's server")
