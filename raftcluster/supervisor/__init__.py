@@ -4,6 +4,6 @@ kills them when the node's lease ends (docs/supervisor.md).
 children    `Supervisor` (spawn, run_command, stop, kill_key), `Child`, `ExitStatus`,
             `Completed`, `SpawnFailed`
 proctable   the processes of a session, found in /proc
-watchdog    the watchdog process (`python -m raftcluster.supervisor.watchdog`) and the
+watchdog    the watchdog process (`python -m raftcluster.supervisor.watchdog_main`) and the
             node's side of it, `Watchdog`
 """

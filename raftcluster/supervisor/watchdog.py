@@ -1,7 +1,7 @@
 """The watchdog: a process apart from the node that kills the node's resources when the
 node's lease ends, even if the node hangs (SIGSTOP, a stuck event loop) or died.
 
-Run as `python -m raftcluster.supervisor.watchdog`; the node starts it in a session of
+Run as `python -m raftcluster.supervisor.watchdog_main`; the node starts it in a session of
 its own (`Watchdog.serve`) and talks to it over its stdin, in JSON lines of at most
 MAX_LINE_BYTES (a longer or malformed line is ignored, with a line on stderr; bad input
 never ends the watchdog):
@@ -52,7 +52,7 @@ MAX_LINE_BYTES = 256  # a protocol line; anything longer is not ours: dropped
 READ_BYTES = 4096  # one read of stdin
 KILL_RETRY_S = 2.0  # how long a kill keeps scanning for processes of the sessions
 KILL_PAUSE_S = 0.02  # between two scans of one kill
-MODULE = "raftcluster.supervisor.watchdog"
+MODULE = "raftcluster.supervisor.watchdog_main"
 STDOUT_FD = 1
 
 
@@ -342,7 +342,3 @@ def _first(group: BaseExceptionGroup[WatchdogFailed]) -> WatchdogFailed:
 
 def _line(message: dict[str, object]) -> bytes:
     return (json.dumps(message, separators=(",", ":")) + "\n").encode()
-
-
-if __name__ == "__main__":
-    sys.exit(main())
