@@ -48,6 +48,7 @@ class Timing:
         RaftConfig, "election_timeout_ms", 10, 600_000,
         "a follower that hears from no leader for a random time in [T, 2T) campaigns; a "
         "leader that hears from no quorum for T steps down. At least twice the heartbeat.",
+        default=500,  # a LAN's (the Raft core's own default is 1000)
     )  # fmt: skip
     heartbeat_interval_ms: int = setting(
         RaftConfig, "heartbeat_interval_ms", 1, 60_000,

@@ -38,7 +38,7 @@ class RaftConfig:
     learners: tuple[int, ...] = attrs.field(default=(), converter=tuple, validator=_members)
     # A follower that hears nothing from a leader for a random time in [T, 2T) campaigns;
     # a leader that has not heard from a quorum within T steps down (check_quorum).
-    election_timeout_ms: int = attrs.field(default=500, validator=int_range(2, 3_600_000))
+    election_timeout_ms: int = attrs.field(default=1000, validator=int_range(2, 3_600_000))
     heartbeat_interval_ms: int = attrs.field(default=100, validator=int_range(1, 3_600_000))
     # Replication pipeline to each follower: bounded in messages and in bytes of entries.
     max_inflight_msgs: int = attrs.field(default=64, validator=int_range(1, 65_536))
