@@ -4,6 +4,7 @@ kills them when the node's lease ends (docs/supervisor.md).
 children    `Supervisor` (spawn, run_command, stop, kill_key), `Child`, `ExitStatus`,
             `Completed`, `SpawnFailed`
 proctable   the processes of a session, found in /proc
-watchdog    the watchdog process (`python -m raftcluster.supervisor.watchdog_main`) and the
-            node's side of it, `Watchdog`
+watchdog    the watchdog's protocol and the node's side of it, `Watchdog`
+watchdog_process
+            the watchdog process itself (standard library only, run by its path)
 """

@@ -1,8 +1,8 @@
 """The watchdog: a process apart from the node that kills the node's resources when the
 node's lease ends, even if the node hangs (SIGSTOP, a stuck event loop) or died.
 
-Run as `python -m raftcluster.supervisor.watchdog_main`; the node starts it in a session of
-its own (`Watchdog.serve`) and talks to it over its stdin, in JSON lines of at most
+The process is `watchdog_process.py`, run by its path (`command()`); the node starts it in
+a session of its own (`Watchdog.serve`) and talks to it over its stdin, in JSON lines of at most
 MAX_LINE_BYTES (a longer or malformed line is ignored, with a line on stderr; bad input
 never ends the watchdog):
 
@@ -29,162 +29,25 @@ from its own clock with `Watchdog.arm` (deadline = monotonic now + (until - now)
 from __future__ import annotations
 
 import collections
-import contextlib
 import json
 import logging
-import os
-import select
-import signal
-import stat
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import trio
 
-from raftcluster.supervisor import proctable
 from statemachine.errors import ClusterError
 
 log = logging.getLogger("raftcluster.supervisor")
 
-MAX_LINE_BYTES = 256  # a protocol line; anything longer is not ours: dropped
-READ_BYTES = 4096  # one read of stdin
-KILL_RETRY_S = 2.0  # how long a kill keeps scanning for processes of the sessions
-KILL_PAUSE_S = 0.02  # between two scans of one kill
-MODULE = "raftcluster.supervisor.watchdog_main"
-STDOUT_FD = 1
 
-
-class _Terminated(Exception):
-    """SIGTERM or SIGHUP reached the watchdog: kill everything and exit, as on EOF."""
-
-
-class _Dog:
-    """The watchdog process's state: the lease end and the tracked sessions."""
-
-    def __init__(self) -> None:
-        self.lease_until: float | None = None
-        self.tracked: set[int] = set()
-
-    def emit(self, record: dict[str, object]) -> None:
-        """One line on stdout, never blocking: stdout is non-blocking (a stopped node
-        that reads nothing must not stop the killing), and a line (< PIPE_BUF) is
-        written whole or not at all: dropped when the pipe is full or gone."""
-        line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
-        with contextlib.suppress(OSError):  # full (EAGAIN) or gone: killing is what matters
-            os.write(STDOUT_FD, line)
-
-    def complain(self, why: str, line: bytes) -> None:
-        try:
-            sys.stderr.write(f"watchdog: ignored {why}: {line[:80]!r}\n")
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
-
-    def due(self, now: float) -> bool:
-        return bool(self.tracked) and (self.lease_until is None or now >= self.lease_until)
-
-    def kill_tracked(self) -> None:
-        """Kill every tracked session, then forget them (not before: a SIGTERM that cuts
-        this short leaves them tracked for the kill on the way out)."""
-        sids = sorted(self.tracked)
-        if not sids:
-            return
-        killed = dict.fromkeys(sids, 0)
-        deadline = time.monotonic() + KILL_RETRY_S
-        while True:
-            counts = proctable.kill_sessions(sids)
-            for sid, count in counts.items():
-                killed[sid] += count
-            if not any(counts.values()) or time.monotonic() >= deadline:
-                break
-            time.sleep(KILL_PAUSE_S)
-        self.tracked.difference_update(sids)
-        now = time.monotonic()
-        for sid in sids:
-            self.emit({"killed": sid, "processes": killed[sid], "at": now})
-
-    def handle(self, line: bytes) -> None:
-        if not line.strip():
-            return
-        try:
-            message = json.loads(line)
-        except ValueError:
-            self.complain("a line that is not JSON", line)
-            return
-        if not isinstance(message, dict) or len(message) != 1:
-            self.complain("a line that is not one {name: value}", line)
-            return
-        [(name, value)] = message.items()
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if name == "lease_until" and number:
-            self.lease_until = float(value)
-        elif (
-            name in ("track", "untrack") and isinstance(value, int) and not isinstance(value, bool)
-        ):
-            if value <= 0:
-                self.complain("a session id that is not positive", line)
-            elif name == "track":
-                self.tracked.add(value)
-            else:
-                self.tracked.discard(value)
-        elif name == "fence" and value is True:
-            self.kill_tracked()
-        else:
-            self.complain("an unknown or malformed message", line)
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise _Terminated(signum)
-
-
-def main() -> int:
-    """The watchdog process: read stdin until EOF, kill on time. Returns the exit code."""
-    dog = _Dog()
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the node's business
-    stdin = sys.stdin.fileno()
-    with contextlib.suppress(OSError):  # stdout closed: nobody hears of kills; they happen
-        if stat.S_ISFIFO(os.fstat(STDOUT_FD).st_mode):  # our pipe (not a shared terminal)
-            os.set_blocking(STDOUT_FD, False)
-    dog.emit({"ready": os.getpid()})
-    pending = bytearray()  # at most MAX_LINE_BYTES + READ_BYTES: a partial line
-    skipping = False  # inside a line that grew past MAX_LINE_BYTES: drop to its end
-    try:
-        while True:
-            now = time.monotonic()
-            if dog.due(now):
-                dog.kill_tracked()
-            timeout = None
-            if dog.tracked and dog.lease_until is not None:
-                timeout = max(0.0, dog.lease_until - now)
-            readable, _, _ = select.select([stdin], [], [], timeout)
-            if not readable:
-                continue
-            data = os.read(stdin, READ_BYTES)
-            if not data:
-                break
-            pending += data
-            while (end := pending.find(b"\n")) >= 0:
-                line = bytes(pending[:end])
-                del pending[: end + 1]
-                if skipping:
-                    skipping = False
-                elif len(line) > MAX_LINE_BYTES:
-                    dog.complain(f"a line over {MAX_LINE_BYTES} bytes", line)
-                else:
-                    dog.handle(line)
-            if len(pending) > MAX_LINE_BYTES:
-                if not skipping:
-                    dog.complain(f"a line over {MAX_LINE_BYTES} bytes", bytes(pending))
-                skipping = True
-                pending.clear()
-    except _Terminated:
-        pass
-    dog.kill_tracked()
-    return 0
+def command(python: str = sys.executable) -> list[str]:
+    """How the node starts the watchdog process: `watchdog_process.py` by its path, with
+    only the standard library (-E -s: no PYTHON* variables, no user site)."""
+    return [python, "-E", "-s", str(Path(__file__).with_name("watchdog_process.py"))]
 
 
 # -- the node's side ------------------------------------------------------------------
@@ -193,6 +56,7 @@ def main() -> int:
 # the node sends a few per session: this many pending means it is stuck (they are
 # dropped, with an error in the log).
 MAX_PENDING_LINES = 10_000
+READ_BYTES = 4096  # one read of the watchdog's stdout
 MAX_REPLY_LINE_BYTES = 1024  # a line from the watchdog is far shorter
 READY_TIMEOUT_S = 30.0  # the watchdog's start (a Python interpreter's)
 EXIT_WAIT_S = 3.0  # after its stdin closed, for it to kill everything and exit
@@ -256,7 +120,7 @@ class Watchdog:
         did not. Raises WatchdogFailed if the process cannot start or ends meanwhile."""
         try:
             process = await trio.lowlevel.open_process(
-                [self._python, "-m", MODULE],
+                command(self._python),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._stderr,

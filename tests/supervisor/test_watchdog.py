@@ -14,7 +14,7 @@ import pytest
 import trio
 
 from raftcluster.supervisor.children import ExitStatus, Supervisor
-from raftcluster.supervisor.watchdog import MODULE, Watchdog, WatchdogFailed
+from raftcluster.supervisor.watchdog import Watchdog, WatchdogFailed, command
 from tests.supervisor.kit import PY, py, running
 
 SLEEP = "import time; time.sleep(60)"
@@ -50,7 +50,7 @@ class RawDog:
     @classmethod
     async def start(cls) -> RawDog:
         process = await trio.lowlevel.open_process(
-            [PY, "-m", MODULE],
+            command(PY),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -182,7 +182,7 @@ async def test_a_dead_or_hung_node_cannot_keep_its_resources(
     lease_s = 600 if node_fate == "killed" else 3
     node_code = (
         "import json, subprocess, sys, time;"
-        f"w = subprocess.Popen([sys.executable, '-m', '{MODULE}'], stdin=subprocess.PIPE,"
+        f"w = subprocess.Popen({command()!r}, stdin=subprocess.PIPE,"
         " start_new_session=True);"
         f"w.stdin.write((json.dumps({{'lease_until': time.monotonic() + {lease_s}}}) + '\\n')"
         ".encode());"
