@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import enum
 import shlex
 import shutil
 import signal
@@ -35,13 +34,13 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import attrs
 import trio
 
 from raftcluster.cli import status
 from raftcluster.cli.demo_replicas import run_in_process
+from raftcluster.cli.group_output import event_line
 from raftcluster.cli.output import add_json_flag, emit
 from raftcluster.cli.processes import NodeProcesses, describe_exit
 from raftcluster.client.probe import Poller, Probe, Target
@@ -56,11 +55,9 @@ from raftcluster.errors import OutcomeUnknown
 from statemachine.codec import Message
 from statemachine.groups.messages import (
     CreateGroup,
-    Decision,
     EventPage,
     Failback,
     GetEvents,
-    GroupEvent,
     GroupList,
     GroupSpec,
     ListGroups,
@@ -238,7 +235,7 @@ class Demo:
             if not done.ok or not isinstance(done.result, EventPage):
                 raise DemoFailed(f"reading the events failed: {done.error}")
             for event in done.result.events:
-                self.say(f"  {describe_event(event)}")
+                self.say(f"  {event_line(event)}")
 
     async def _write(self, client: CoreRunner, command: Message) -> None:
         done = await client.write(command, timeout_ms=int(WAIT_S * 1000))
@@ -350,39 +347,25 @@ def web_group(port: int, www: Path) -> GroupSpec:
     return GroupSpec("web", resources=(server,), preferred_owners=(1,), failback=Failback.IMMEDIATE)
 
 
-def describe_event(event: GroupEvent) -> str:
-    """One line per event, as `raftcluster events` prints them."""
-    fields = attrs.asdict(cast(Any, event), recurse=False)
-    revision = fields.pop("revision")
-    text = ", ".join(f"{k}={_plain(v)}" for k, v in fields.items() if k != "scores")
-    return f"rev {revision:>3}  {type(event).__name__}: {text}"
-
-
-def _plain(value: object) -> str:
-    if isinstance(value, enum.Enum):
-        return value.name
-    if isinstance(value, Decision):
-        return f"{value.group}->node {value.node} ({value.rule}: {value.reason})"
-    if isinstance(value, GroupSpec):
-        return value.name
-    return str(value)
-
-
 async def _get(port: int) -> str | None:
-    """GET / on 127.0.0.1:`port`: the body, or None."""
+    """GET / on 127.0.0.1:`port`: the body, or None (nothing answers, the connection was
+    refused or broken: the server may be killed at any moment, that is the demo)."""
     with trio.move_on_after(1):
         try:
             stream = await trio.open_tcp_stream("127.0.0.1", port)
         except OSError:
             return None
-        async with stream:
-            await stream.send_all(b"GET / HTTP/1.0\r\nHost: demo\r\n\r\n")
-            data = b""
-            while len(data) < 65_536:
-                chunk = await stream.receive_some(4096)
-                if not chunk:
-                    break
-                data += chunk
+        data = b""
+        try:
+            async with stream:
+                await stream.send_all(b"GET / HTTP/1.0\r\nHost: demo\r\n\r\n")
+                while len(data) < 65_536:  # a page of the demo's is one short line
+                    chunk = await stream.receive_some(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+        except (trio.BrokenResourceError, OSError):
+            return None
         head, _, body = data.partition(b"\r\n\r\n")
         if not head.startswith(b"HTTP/1.0 200") and not head.startswith(b"HTTP/1.1 200"):
             return None

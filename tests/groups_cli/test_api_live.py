@@ -31,17 +31,30 @@ from statemachine.groups import GroupsConfig
 from statemachine.groups.messages import (
     CreateGroup,
     Failback,
+    GroupChanged,
     GroupDefined,
-    GroupList,
+    GroupInfo,
     GroupPlaced,
     GroupState,
     JoinNode,
-    ListGroups,
     NodeChanged,
     NodeState,
 )
 from statemachine.results import Failure, to_exception
-from tests.groups_cli.kit import PATIENT, groups_revision
+from tests.groups_cli.kit import (
+    PATIENT,
+    SLEEPER,
+    about,
+    event_after,
+    events_after,
+    group_state,
+    groups_revision,
+    online_on,
+    placed,
+    settled,
+    synchronously,
+    until,
+)
 from tests.live_kit import WAIT_S
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
@@ -51,42 +64,62 @@ async def test_groups(cluster: ClusterFile, tmp_path: Path) -> None:
     async with raftcluster.connect(cluster, options=PATIENT) as client:
         groups = client.groups
         done = await groups.create(GroupSpec("p-web", preferred_owners=(3, 1)))
-        web = await groups.get("p-web")
-        assert (web.state, web.owner, web.epoch > 0) == (GroupState.STARTING, 3, True)
-        assert done.revision >= 3
+        assert (await groups.get("p-web")).online and done.revision >= 3
+        web = await group_state(client, "p-web", GroupState.ONLINE, owner=3)
+        assert web.epoch > 0 and (web.decision.node, web.decision.rule) == (3, "start")
         with pytest.raises(Rejected, match="a group named 'p-web' exists"):
             await groups.create(GroupSpec("p-web"))
         with pytest.raises(GroupNotFound, match="no group named 'p-nope'"):
             await groups.get("p-nope")
 
-        await groups.set("p-web", failback="immediate", preferred_owners=[1, 3], stickiness=5)
+        # node 1 preferred now, failback immediate: the group moves there at once
+        changed = await groups.set(
+            "p-web", failback="immediate", preferred_owners=[1, 3], stickiness=5
+        )
         spec = (await groups.get("p-web")).spec
         assert (spec.failback, spec.preferred_owners, spec.stickiness) == (
             Failback.IMMEDIATE, (1, 3), 5)  # fmt: skip
+        back = await event_after(client, done.revision, placed("p-web", "failback"), "failback")
+        assert isinstance(back, GroupPlaced) and back.decision.node == 1
+        assert back.revision <= changed.revision  # placed by the UpdateGroup itself
+        moved = await group_state(client, "p-web", GroupState.ONLINE, owner=1)
+        assert moved.epoch > web.epoch
         with pytest.raises(InvalidArgument, match=r"Groups.set\(sticky=\): unknown field"):
             await groups.set("p-web", sticky=1)
         with pytest.raises(InvalidArgument, match="stickiness"):
             await groups.set("p-web", stickiness=-1)
 
         await groups.create(GroupSpec("p-db"), online=False)
-        await groups.add_resource("p-db", ResourceSpec("pg", "process", (("command", "x"),)))
-        assert [r.name for r in (await groups.get("p-db")).spec.resources] == ["pg"]
+        sleeper = ResourceSpec("sleeper", "process", (("command", SLEEPER),))
+        await groups.add_resource("p-db", sleeper)
+        assert [r.name for r in (await groups.get("p-db")).spec.resources] == ["sleeper"]
         with pytest.raises(InvalidArgument, match="no resource named 'nope'"):
             await groups.remove_resource("p-db", "nope")
-        await groups.remove_resource("p-db", "pg")
+        with pytest.raises(Rejected, match="'p-web' is ONLINE: its resources change only"):
+            await groups.add_resource("p-web", sleeper)
+        await groups.remove_resource("p-db", "sleeper")
+        assert (await groups.get("p-db")).spec.resources == ()
         await groups.online("p-db")
         assert (await groups.get("p-db")).online
+        await group_state(client, "p-db", GroupState.ONLINE)
         await groups.offline("p-db")
+        await group_state(client, "p-db", GroupState.OFFLINE)
 
         decision = await groups.why("p-web")
-        assert (decision.node, decision.rule) == (3, "start")
-        before = await revision_of(client)
-        placement = await groups.simulate(node_down=3)
+        assert (decision.node, decision.rule) == (1, "move")  # the failback's move completed
+        before = await settled(client)
+        placement = await groups.simulate(node_down=1)
         mine = next(d for d in placement.decisions if d.group == "p-web")
-        assert (mine.node, mine.rule) == (1, "failover")
-        assert await revision_of(client) == before
-        await groups.move("p-web", 2)
-        assert (await groups.get("p-web")).moving_to == 2
+        assert (mine.node, mine.rule) == (3, "failover")
+        after = await events_after(client, before)  # a query: it wrote nothing
+        assert not about(after, "p-web") and not [e for e in after if isinstance(e, NodeChanged)]
+        assert (await groups.get("p-web")).owner == 1
+
+        # an operator's move to node 2 happens; failback (immediate) then brings it back
+        asked = await groups.move("p-web", 2)
+        there = await event_after(client, asked.revision, online_on("p-web", 2), "p-web on 2")
+        assert isinstance(there, GroupChanged) and there.epoch > moved.epoch
+        await event_after(client, there.revision, online_on("p-web", 1), "p-web back on 1")
         assert "p-web" in {g.spec.name for g in await groups.list()}
 
         # apply: a parsed file, then the same again (no write); a bad file writes nothing
@@ -94,7 +127,9 @@ async def test_groups(cluster: ClusterFile, tmp_path: Path) -> None:
         first = await groups.apply(file)
         assert (first.created, first.writes) == (("p-api",), 1)
         again = await groups.apply(file)
-        assert (again.unchanged, again.writes, again.revision) == (("p-api",), 0, first.revision)
+        assert (again.unchanged, again.writes) == (("p-api",), 0)
+        assert again.revision >= first.revision  # (the nodes' own events may move it)
+        assert not about(await events_after(client, first.revision), "p-api")
         bad = tmp_path / "bad.toml"
         bad.write_text('[[groups]]\nname = "p-x"\nprority = 1\n')
         with pytest.raises(GroupFileError, match=r"groups\[p-x\]: unknown key 'prority'"):
@@ -105,27 +140,34 @@ async def test_groups(cluster: ClusterFile, tmp_path: Path) -> None:
             await groups.delete("p-gone")
 
 
-async def revision_of(client: raftcluster.Client) -> int:
-    listing = await client.read(ListGroups())
-    assert isinstance(listing, GroupList)
-    return listing.revision
-
-
 async def test_nodes(cluster: ClusterFile) -> None:
     async with raftcluster.connect(cluster, options=PATIENT) as client:
         nodes = client.nodes
         assert [(n.node, n.state) for n in await nodes.list()] == [
             (1, NodeState.UP), (2, NodeState.UP), (3, NodeState.UP)]  # fmt: skip
-        await client.groups.create(GroupSpec("n-app", preferred_owners=(2,)))
-        await nodes.drain(2)
-        status = await nodes.status(2)
-        assert status.info.state == NodeState.DRAINING
-        assert "n-app" in {g.spec.name for g in status.groups}  # stopping there: still its
-        await nodes.resume(2, failback=False)
+        sleeper = ResourceSpec("sleeper", "process", (("command", SLEEPER),))
+        await client.groups.create(GroupSpec("n-app", (sleeper,), preferred_owners=(2,)))
+        await group_state(client, "n-app", GroupState.ONLINE, owner=2)
+        assert "n-app" in {g.spec.name for g in (await nodes.status(2)).groups}
+
+        await nodes.drain(2)  # its groups move off: stopped there, started elsewhere
+        assert (await nodes.status(2)).info.state == NodeState.DRAINING
+        moved = await until("n-app moved off node 2", lambda: online_elsewhere(client, 2))
+        assert "n-app" not in {g.spec.name for g in (await nodes.status(2)).groups}
+        assert "n-app" in {g.spec.name for g in (await nodes.status(moved.owner)).groups}
+
+        await nodes.resume(2, failback=False)  # (n-app's own policy: failback never)
         assert (await nodes.status(2)).info.state == NodeState.UP
+        await settled(client)
+        assert (await client.groups.get("n-app")).owner == moved.owner  # not moved back
         with pytest.raises(NodeNotMember, match="node 7 is not a member"):
             await nodes.drain(7)
         assert client.node_ids == (1, 2, 3)
+
+
+async def online_elsewhere(client: raftcluster.Client, node: int) -> GroupInfo | None:
+    g = await client.groups.get("n-app")
+    return g if g.state == GroupState.ONLINE and g.owner not in (0, node) else None
 
 
 async def test_events_follow_in_order_and_stop_when_cancelled(cluster: ClusterFile) -> None:
@@ -159,11 +201,11 @@ def test_the_sync_facade(cluster: ClusterFile) -> None:
         client.groups.set("y-web", priority=7)
         assert client.groups.get("y-web").spec.priority == 7
         assert client.groups.why("y-web").rule == "offline"
-        before = groups_revision(client)
+        before = synchronously(cluster, settled)
         assert any(d.group == "y-web" for d in client.groups.simulate(drain=1).decisions)
-        assert groups_revision(client) == before
+        assert client.nodes.status(1).info.state == NodeState.UP  # a query: not drained
+        assert groups_revision(client) == before  # (settled: nothing else moved it)
         assert [n.node for n in client.nodes.list()] == [1, 2, 3]
-        assert client.nodes.status(1).info.state == NodeState.UP
         events = client.events(before)
         first = next(iter(events))
         assert first.revision == before and events.next_revision == before + 1
