@@ -170,7 +170,7 @@ def test_a_node_on_a_taken_port_names_the_address(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (("# election_timeout_ms = 1000", "election_timeout_ms = 150"),
+        (("# election_timeout_ms = 500", "election_timeout_ms = 150"),
          "timing.election_timeout_ms: 150 must be at least twice heartbeat_interval_ms"),
         (("[limits]", "[limits]\nmax_frame_byte = 1"),
          "limits.max_frame_byte: unknown key"),
