@@ -9,3 +9,16 @@ executor    `ResourceExecutor`: carries out the controller's actions, one observ
 ocf         `OcfKind`: resources run by OCF resource agents (`agent = "ocf:heartbeat:Dummy"`),
             `meta_data` / `parse_meta_data`: an agent's description
 """
+
+from raftcluster.resources.kind import ResourceContext, ResourceFailed, ResourceKind, Severity
+from raftcluster.resources.registry import DuplicateKind, Kinds, register_resource_kind
+
+__all__ = [
+    "DuplicateKind",
+    "Kinds",
+    "ResourceContext",
+    "ResourceFailed",
+    "ResourceKind",
+    "Severity",
+    "register_resource_kind",
+]
