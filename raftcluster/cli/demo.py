@@ -60,6 +60,7 @@ from statemachine.groups.messages import (
     GetEvents,
     GroupList,
     GroupSpec,
+    GroupState,
     ListGroups,
     ResourceSpec,
 )
@@ -213,7 +214,8 @@ class Demo:
                      "on node 1, failback immediate")  # fmt: skip
             await self._write(client, CreateGroup(spec, True, _wall_ms()))
             page, _ = await self._page(port, lambda p: "node 1" in p)
-            self.check(f"the page answers: {page!r}", True)
+            await self._online(client, "web", 1)
+            self.check(f"web is ONLINE on node 1; the page answers: {page!r}", True)
 
             pid = processes.pid(1)
             self.say(f"step 8: kill -9 node 1 (pid {pid}), which runs the group")
@@ -222,12 +224,14 @@ class Demo:
             await processes.wait(1)
             page, _ = await self._page(port, lambda p: "node 1" not in p)
             took = time.monotonic() - killed
-            owner = await self._owner(client, "web")
+            owner = int(page.split("node ")[1].split()[0])
+            await self._online(client, "web", owner)
             self.check(f"web fails over to node {owner} in {took:.2f} s: {page!r}", owner != 1)
 
             self.say("step 9: restart node 1; web fails back to it")
             await processes.start(1)
             page, back = await self._page(port, lambda p: "node 1" in p)
+            await self._online(client, "web", 1)
             self.check(f"web is back on node 1 ({back:.1f} s after the restart): {page!r}", True)
 
             self.say("step 10: the cluster service's events (raftcluster events)")
@@ -242,11 +246,18 @@ class Demo:
         if not done.ok:
             raise DemoFailed(f"{type(command).__name__} failed: {done.error}")
 
-    async def _owner(self, client: CoreRunner, name: str) -> int:
-        done = await client.read(ListGroups(), timeout_ms=int(WAIT_S * 1000))
-        if not done.ok or not isinstance(done.result, GroupList):
-            raise DemoFailed(f"listing the groups failed: {done.error}")
-        return next((g.owner for g in done.result.groups if g.spec.name == name), 0)
+    async def _online(self, client: CoreRunner, name: str, node: int) -> None:
+        """Wait until the state says `name` is ONLINE on `node` (its owner reported it)."""
+        with trio.move_on_after(WAIT_S):
+            while True:
+                done = await client.read(ListGroups(), timeout_ms=int(WAIT_S * 1000))
+                if not done.ok or not isinstance(done.result, GroupList):
+                    raise DemoFailed(f"listing the groups failed: {done.error}")
+                found = [g for g in done.result.groups if g.spec.name == name]
+                if found and (found[0].state, found[0].owner) == (GroupState.ONLINE, node):
+                    return
+                await trio.sleep(0.02)
+        raise DemoFailed(f"{name} was not ONLINE on node {node} within {WAIT_S:.0f} s")
 
     async def _page(self, port: int, wanted: Callable[[str], bool]) -> tuple[str, float]:
         """The page on `port` once it passes `wanted`, and the seconds that took."""
