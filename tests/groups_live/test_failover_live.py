@@ -12,6 +12,7 @@ import attrs
 import pytest
 import trio
 
+from raftcluster.node.admin import ClearFaults, SetFaults
 from statemachine.groups.messages import (
     DrainNode,
     Failback,
@@ -145,3 +146,31 @@ async def test_a_node_stopped_gracefully_leaves_nothing_running(tmp_path: Path) 
         assert await live.terminate(1) == 0  # SIGTERM: a graceful stop
         assert gone(pid)  # stopped before the node exited
         await until_answer(port, lambda a: a[0] == 2, "node 2's server")
+
+
+async def test_a_cut_off_owner_fences_itself_before_its_group_starts_elsewhere(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    async with live_cluster(tmp_path, settings=GROUP_SETTINGS) as live, live.client() as client:
+        await create(client, echo_group("web", port, preferred_owners=(1, 2, 3)))
+        await until_group(client, "web", online_on(1), "online on node 1")
+        (_, epoch, pid), _ = await until_answer(port, lambda a: a[0] == 1, "node 1's server")
+        for peer in (2, 3):  # node 1 alive, but heard by no one and hearing no one
+            await live.call(1, SetFaults(peer=peer, blocked=True))
+            await live.call(peer, SetFaults(peer=1, blocked=True))
+        with trio.fail_after(30):
+            while True:  # its lease ends: node 1 stops its server before node 2 starts one
+                answer = await ask(port, timeout_s=0.2)
+                if answer is not None and answer[0] != 1:
+                    break
+                await trio.sleep(0.01)
+        assert gone(pid), "node 2 served while node 1's server still ran"
+        assert answer[1] > epoch
+        await live.call(1, ClearFaults())
+        for peer in (2, 3):
+            await live.call(peer, ClearFaults())
+        await live.converged()
+        await trio.sleep(1)  # node 1 is back: its group stays on node 2 (failback never)
+        still = await ask(port)
+        assert still is not None and still[0] == answer[0]
