@@ -17,16 +17,14 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from raftcluster.cli.output import add_json_flag
-from raftcluster.cli.target import ClusterTarget, add_target_options, resolve
+from raftcluster.cli.target import ClusterTarget, add_target_options, open_client, resolve
 from raftcluster.client.api import Client
-from raftcluster.client.connect import ClientOptions, connect
 from raftcluster.errors import OutcomeUnknown, Unavailable
 from raftcluster.transport import AuthenticationFailed, HandshakeFailed, RefusalReason
 from statemachine.errors import ClusterError
 
 Handler = Callable[[Client, argparse.Namespace], Awaitable[int]]
 DEFAULT_TIMEOUT_MS = 10_000
-CONNECT_TIMEOUT_MS = 5_000
 
 
 class CommandFailed(ClusterError):
@@ -63,18 +61,5 @@ def run_client_command(args: argparse.Namespace, handler: Handler) -> int:
 
 
 async def _run(args: argparse.Namespace, target: ClusterTarget, handler: Handler) -> int:
-    timeout_ms: int = args.timeout_ms
-    options = ClientOptions(
-        connect_timeout_ms=min(CONNECT_TIMEOUT_MS, timeout_ms), request_timeout_ms=timeout_ms
-    )
-    if target.cluster is not None:
-        opened = connect(target.cluster, options=options)
-    else:
-        opened = connect(
-            endpoints=[a for t in target.targets for a in t.addresses],
-            secret=target.transport.secret,
-            cluster_id=target.transport.cluster_id,
-            options=options,
-        )
-    async with opened as client:
+    async with open_client(target, args.timeout_ms) as client:
         return await handler(client, args)

@@ -25,9 +25,8 @@ import trio
 from raftcluster.cli.kv_output import ENCODINGS, Shown
 from raftcluster.cli.kv_txn import TxnSyntaxError, decode_as, parse_json, parse_text
 from raftcluster.cli.output import add_json_flag, emit
-from raftcluster.cli.target import ClusterTarget, add_target_options, resolve
+from raftcluster.cli.target import ClusterTarget, add_target_options, open_client, resolve
 from raftcluster.client.api import Client
-from raftcluster.client.connect import ClientOptions, connect
 from raftcluster.errors import OutcomeUnknown, Unavailable
 from raftcluster.transport import AuthenticationFailed, HandshakeFailed, RefusalReason
 from statemachine.errors import ClusterError
@@ -143,19 +142,7 @@ def _fail(args: argparse.Namespace, message: str, code: int) -> int:
 
 async def _run(args: argparse.Namespace, target: ClusterTarget, shown: Shown) -> int:
     handler = HANDLERS[args.kv_command]
-    options = ClientOptions(
-        connect_timeout_ms=min(5_000, args.timeout_ms), request_timeout_ms=args.timeout_ms
-    )
-    if target.cluster is not None:
-        opened = connect(target.cluster, options=options)
-    else:
-        opened = connect(
-            endpoints=[a for t in target.targets for a in t.addresses],
-            secret=target.transport.secret,
-            cluster_id=target.transport.cluster_id,
-            options=options,
-        )
-    async with opened as client:
+    async with open_client(target, args.timeout_ms) as client:
         return await handler(client, args, shown)
 
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import secrets
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import attrs
 
+from raftcluster.client.api import Client
+from raftcluster.client.connect import ClientOptions, connect
 from raftcluster.client.probe import Target
 from raftcluster.config import (
     ClusterFile,
@@ -24,6 +27,8 @@ from raftcluster.config import (
 from raftcluster.transport import Address
 from raftcluster.transport import ClientConfig as TransportClientConfig
 from statemachine.errors import ClusterError, InvalidArgument
+
+CONNECT_TIMEOUT_MS = 5_000  # a client command's connect: at most this, within its timeout
 
 
 class UsageError(ClusterError):
@@ -88,3 +93,20 @@ def parse_endpoints(text: str) -> list[Address]:
     if not out:
         raise UsageError("--endpoints: no address given")
     return out
+
+
+def open_client(target: ClusterTarget, timeout_ms: int) -> AbstractAsyncContextManager[Client]:
+    """``async with open_client(target, timeout_ms) as client``: `raftcluster.connect` to
+    the cluster `target` names, trying for `timeout_ms` per request (and at most 5 s to
+    connect). Raises what `connect` raises."""
+    options = ClientOptions(
+        connect_timeout_ms=min(CONNECT_TIMEOUT_MS, timeout_ms), request_timeout_ms=timeout_ms
+    )
+    if target.cluster is not None:
+        return connect(target.cluster, options=options)
+    return connect(
+        endpoints=[a for t in target.targets for a in t.addresses],
+        secret=target.transport.secret,
+        cluster_id=target.transport.cluster_id,
+        options=options,
+    )

@@ -11,18 +11,10 @@ import attrs
 
 from raftcluster.groups.actions import Action, Do, Lease, Observation, Output, Owned, Seen
 from raftcluster.groups.controller import ResourceController
-from raftcluster.groups.timing import GroupTiming
 from statemachine.groups.messages import GroupReport, GroupState, ReportKind, ResourceSpec
+from tests.groups_node.timing import ROUND_SECONDS
 
-# The times these scripts were written for (round seconds; the defaults are LAN-short).
-T = GroupTiming(
-    heartbeat_interval_ms=1_000,
-    fence_after_ms=5_000,
-    node_down_after_ms=12_000,
-    election_timeout_ms=1_000,
-    kill_ms=1_000,
-    report_retry_ms=2_000,
-)
+T = ROUND_SECONDS
 NODE = 4
 A = ResourceSpec("a", "process", monitor_interval_ms=1_000, max_restarts=1)
 B = ResourceSpec("b", "process", monitor_interval_ms=1_000, max_restarts=1)

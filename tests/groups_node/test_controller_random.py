@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from raftcluster.groups.actions import Action, Do, Observation, Output, Owned, Seen
 from raftcluster.groups.controller import ResourceController
-from raftcluster.groups.timing import GroupTiming
 from statemachine.groups.messages import GroupState, ReportKind, ResourceSpec
+from tests.groups_node.timing import ROUND_SECONDS
 
 
 def spec(name: str) -> ResourceSpec:
@@ -33,15 +33,7 @@ def spec(name: str) -> ResourceSpec:
 
 
 GROUPS = {"g1": (spec("a"), spec("b")), "g2": (spec("c"),)}
-# The times these scripts were written for (round seconds; the defaults are LAN-short).
-T = GroupTiming(
-    heartbeat_interval_ms=1_000,
-    fence_after_ms=5_000,
-    node_down_after_ms=12_000,
-    election_timeout_ms=1_000,
-    kill_ms=1_000,
-    report_retry_ms=2_000,
-)
+T = ROUND_SECONDS
 STATES = (GroupState.STARTING, GroupState.ONLINE, GroupState.STOPPING)
 
 

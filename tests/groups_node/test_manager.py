@@ -11,7 +11,6 @@ from __future__ import annotations
 from raftcluster.groups.fencing import FenceGate
 from raftcluster.groups.heartbeat import NodeHeartbeat, NodeHeartbeatAck
 from raftcluster.groups.manager import NodeManager
-from raftcluster.groups.timing import GroupTiming
 from statemachine.groups.messages import (
     GroupsTick,
     JoinNode,
@@ -20,16 +19,9 @@ from statemachine.groups.messages import (
     NodeState,
     NodeUp,
 )
+from tests.groups_node.timing import ROUND_SECONDS
 
-# The times these scripts were written for (round seconds; the defaults are LAN-short).
-T = GroupTiming(
-    heartbeat_interval_ms=1_000,
-    fence_after_ms=5_000,
-    node_down_after_ms=12_000,
-    election_timeout_ms=1_000,
-    kill_ms=1_000,
-    report_retry_ms=2_000,
-)
+T = ROUND_SECONDS
 D = T.node_down_after_ms
 UP, DOWN = NodeState.UP, NodeState.DOWN
 

@@ -15,6 +15,7 @@ from raftcluster.resources.kind import ResourceContext, ResourceFailed, Severity
 from raftcluster.resources.process import ProcessKind
 from raftcluster.supervisor.children import Supervisor
 from statemachine.groups.messages import ResourceSpec
+from tests.process_kit import running_supervisor
 from tests.supervisor.kit import running
 
 SERVER = str(Path(__file__).with_name("health_server.py"))
@@ -47,11 +48,8 @@ def context(
 
 @pytest.fixture
 async def sup(tmp_path: Path) -> AsyncIterator[Supervisor]:
-    supervisor = Supervisor(tmp_path / "res")
-    async with trio.open_nursery() as nursery:
-        await nursery.start(supervisor.serve)
+    async with running_supervisor(tmp_path / "res") as supervisor:
         yield supervisor
-        nursery.cancel_scope.cancel()
 
 
 async def test_start_monitor_stop(sup: Supervisor) -> None:

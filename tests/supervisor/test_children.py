@@ -20,9 +20,9 @@ from raftcluster.supervisor.children import (
     SupervisorStopped,
 )
 from statemachine.errors import InvalidArgument
+from tests.process_kit import SLEEP, running_supervisor, wait_for
 from tests.supervisor.kit import py, running
 
-SLEEP = "import time; time.sleep(60)"
 # Starts a grandchild that stays in the session (a daemon), prints both pids, exits.
 DAEMONIZE = (
     "import os, subprocess, sys;"
@@ -33,17 +33,8 @@ DAEMONIZE = (
 
 @pytest.fixture
 async def sup(tmp_path: Path) -> AsyncIterator[Supervisor]:
-    supervisor = Supervisor(tmp_path / "res")
-    async with trio.open_nursery() as nursery:
-        await nursery.start(supervisor.serve)
+    async with running_supervisor(tmp_path / "res") as supervisor:
         yield supervisor
-        nursery.cancel_scope.cancel()
-
-
-async def wait_for(predicate, timeout_s: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    with trio.fail_after(timeout_s):
-        while not predicate():
-            await trio.sleep(0.02)
 
 
 def exits(folder: Path) -> list[dict[str, object]]:

@@ -15,9 +15,9 @@ import trio
 
 from raftcluster.supervisor.children import ExitStatus, Supervisor
 from raftcluster.supervisor.watchdog import Watchdog, WatchdogFailed, command
+from tests.process_kit import SLEEP, running_supervisor, wait_for
 from tests.supervisor.kit import PY, py, running
 
-SLEEP = "import time; time.sleep(60)"
 DAEMON_AND_SLEEP = (
     "import os, subprocess, sys, time;"
     "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
@@ -27,17 +27,8 @@ DAEMON_AND_SLEEP = (
 
 @pytest.fixture
 async def sup(tmp_path: Path) -> AsyncIterator[Supervisor]:
-    supervisor = Supervisor(tmp_path / "res")
-    async with trio.open_nursery() as nursery:
-        await nursery.start(supervisor.serve)
+    async with running_supervisor(tmp_path / "res") as supervisor:
         yield supervisor
-        nursery.cancel_scope.cancel()
-
-
-async def wait_for(predicate, timeout_s: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    with trio.fail_after(timeout_s):
-        while not predicate():
-            await trio.sleep(0.02)
 
 
 class RawDog:
