@@ -259,9 +259,12 @@ class _Placer:
 
     def _failback(self, g: Group) -> tuple[int, str]:
         """A more preferred UP node the policy sends an ONLINE group back to now (or 0),
-        and why (or why not)."""
+        and why (or why not). An operator's resume with failback also takes back a group
+        still STARTING elsewhere (one a drain just moved off): its start is not awaited."""
         spec = g.spec
-        if g.state != GroupState.ONLINE or spec.colocate_with:
+        resumed = self.hints.failback_to
+        movable = (GroupState.ONLINE, GroupState.STARTING) if resumed else (GroupState.ONLINE,)
+        if g.state not in movable or spec.colocate_with:
             return NO_NODE, ""
         preferred = spec.preferred_owners
         rank = preferred.index(g.owner) if g.owner in preferred else len(preferred)
@@ -276,8 +279,10 @@ class _Placer:
         ]
         if not better:
             return NO_NODE, ""
-        if self.hints.failback_to in better:
-            return self.hints.failback_to, f"node {self.hints.failback_to} resumed with failback"
+        if resumed in better:
+            return resumed, f"node {resumed} resumed with failback"
+        if g.state != GroupState.ONLINE:
+            return NO_NODE, ""  # the policy's own failbacks wait for the group to be online
         policy = spec.failback
         if policy == Failback.IMMEDIATE:
             return better[0], f"failback (immediate) to preferred node {better[0]}"

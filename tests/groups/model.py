@@ -345,7 +345,9 @@ class Model:
         if must_leave:
             cands = self._candidates(g, need, owner)
             return ("move", self._best(g, name, cands, pos)) if cands else ("stay", 0)
-        if g["state"] != ONLINE or spec.colocate_with:
+        if spec.colocate_with or g["state"] not in (
+            (ONLINE, STARTING) if self.resumed else (ONLINE,)
+        ):
             return ("stay", 0)
         pref = list(spec.preferred_owners)
         rank = pref.index(owner) if owner in pref else len(pref)
@@ -362,6 +364,8 @@ class Model:
             return ("stay", 0)
         if self.resumed in better:
             return ("move", self.resumed)
+        if g["state"] != ONLINE:
+            return ("stay", 0)
         target = 0
         if spec.failback == Failback.IMMEDIATE:
             target = better[0]

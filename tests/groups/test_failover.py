@@ -217,6 +217,29 @@ def test_drain_moves_groups_off_as_planned_moves_and_resume_with_failback_brings
     assert {s.group(n).moving_to for n in ("web", "db")} == {1}
 
 
+def test_resume_with_failback_takes_back_a_group_still_starting_elsewhere() -> None:
+    s = Script()
+    online_on_1(s, web(failback=Failback.IMMEDIATE))
+    s.ok(DrainNode(1, 1_000))
+    s.stopped("web")
+    assert (s.owner("web"), s.group("web").state) == (2, GroupState.STARTING)
+    s.ok(ResumeNode(1, True, 2_000))  # the operator's failback does not wait for its start
+    g = s.group("web")
+    assert (g.state, g.moving_to, g.decision.rule) == (GroupState.STOPPING, 1, "resume-failback")
+
+
+def test_a_policy_failback_waits_for_the_group_to_be_online() -> None:
+    s = Script()
+    online_on_1(s, web(failback=Failback.IMMEDIATE))
+    s.ok(DrainNode(1, 1_000))
+    s.stopped("web")
+    s.ok(ResumeNode(1, False, 2_000))  # no operator's failback: the policy's, once ONLINE
+    assert (s.owner("web"), s.group("web").state) == (2, GroupState.STARTING)
+    s.started("web")
+    g = s.group("web")
+    assert (g.state, g.moving_to, g.decision.rule) == (GroupState.STOPPING, 1, "failback")
+
+
 def test_resume_without_failback_leaves_groups_where_they_are() -> None:
     s = Script()
     online_on_1(s, web())
