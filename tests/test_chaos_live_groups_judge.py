@@ -20,6 +20,7 @@ from chaos.live.groups.judge import (
     Answer,
     Instance,
     ProbeLogDamaged,
+    failovers,
     judge_back,
     judge_log,
     parse_log,
@@ -150,6 +151,25 @@ def test_a_killed_owner_then_a_new_start_is_clean() -> None:
     verdict = judge_log(parse_log([_line("start", 1, 3, 100, 10), _line("start", 2, 4, 200, 20)]))
     assert verdict.findings == ()
     assert verdict.runs[0].end_ns == 20 and verdict.runs[0].ended == "next"
+
+
+def test_failovers_are_timed_from_the_fault_on_the_old_node_else_from_its_stop() -> None:
+    verdict = judge_log(
+        parse_log(
+            [
+                _line("start", 1, 3, 100, 1_000_000_000),
+                _line("start", 2, 4, 200, 3_000_000_000),  # 1 killed at 1.8 s
+                _line("end", 2, 4, 200, 5_000_000_000),
+                _line("start", 3, 5, 300, 5_400_000_000),  # a planned move: from the stop
+                _line("start", 3, 6, 301, 6_000_000_000),  # the same node: no failover
+            ]
+        )  # fmt: skip
+    )
+    faults = [(1_800_000_000, (1,)), (2_500_000_000, (3,)), (500_000_000, (1,))]
+    found = failovers(verdict, faults)
+    assert [(f.from_node, f.to_node, f.ms, f.since) for f in found] == [
+        (1, 2, 1200.0, "fault"), (2, 3, 400.0, "stop"),
+    ]  # fmt: skip
 
 
 def test_a_restart_in_place_under_the_same_epoch_is_clean() -> None:

@@ -11,6 +11,10 @@ From the log (`judge_log`):
   start (killed: SIGKILL leaves no end), else open; and the **gaps** between two
   successive instances of a group whose first one ended by itself (end to start).
 
+Failovers (`failovers`): each time a group's next instance started on another node,
+how long after the fault that hit the previous one's node (a kill, a pause, a partition
+injected while it ran), else after the previous one's end record.
+
 At the end of a run (`judge_back`): every group declared online answers on its port
 and the cluster's state says ONLINE on the node that answered, under the epoch it
 answered with.
@@ -77,6 +81,18 @@ class Gap:
     before: Instance
     after: Instance
     gap_ms: float
+
+
+@attrs.frozen
+class Failover:
+    """A group's next instance started on another node `ms` after `since` ("fault": the
+    fault that hit the node it ran on; "stop": the previous instance's end record)."""
+
+    group: str
+    from_node: int
+    to_node: int
+    ms: float
+    since: str
 
 
 @attrs.frozen
@@ -226,6 +242,33 @@ def _gaps(runs: Mapping[str, list[Run]]) -> tuple[Gap, ...]:
                 gap_ms = max(0, after.start_ns - before.end_ns) / 1e6
                 gaps.append(Gap(before.instance, after.instance, round(gap_ms, 3)))
     return tuple(gaps)
+
+
+def failovers(
+    verdict: LogVerdict, faults: Iterable[tuple[int, tuple[int, ...]]]
+) -> tuple[Failover, ...]:
+    """The failovers among `verdict`'s runs; `faults` are the injections as
+    (CLOCK_MONOTONIC ns, the nodes they hit)."""
+    hits = sorted(faults)
+    out = []
+    for before, after in zip(verdict.runs, verdict.runs[1:], strict=False):
+        if before.instance.group != after.instance.group:
+            continue
+        if before.instance.node == after.instance.node:
+            continue
+        node = before.instance.node
+        fault = [t for t, nodes in hits if node in nodes and before.start_ns <= t <= after.start_ns]
+        if fault:
+            since, at_ns = "fault", fault[-1]
+        elif before.ended == "end" and before.end_ns is not None:
+            since, at_ns = "stop", before.end_ns
+        else:
+            continue
+        out.append(
+            Failover(before.instance.group, node, after.instance.node,
+                     round((after.start_ns - at_ns) / 1e6, 3), since)
+        )  # fmt: skip
+    return tuple(out)
 
 
 def judge_back(
