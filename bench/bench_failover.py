@@ -236,6 +236,7 @@ class _Bench:
                 try:
                     await self.client.put(f"bench/failover/{index}/{n}", "v")
                 except ClusterError:
+                    await trio.sleep(POLL_S)  # refused at once (no leader yet): no spinning
                     continue
                 finally:
                     n += 1

@@ -51,6 +51,7 @@ def _is_clean(tmp_path: Path, code: int, answer: dict[str, Any], stderr: str) ->
     assert record.run.workload == "groups" and record.run.verdict.value == "ok"
     log = (tmp_path / "cluster" / "probes.jsonl").read_text().splitlines()
     assert not any("double_run" in line for line in log)
+    assert answer["leftovers"] == [], answer["notes"]  # every probe ended with its node
     assert not processes_naming(tmp_path / "cluster")  # no node, watchdog or probe left
 
 
