@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from chaos.live.config import LiveConfig
 from chaos.live.groups.judge import (
     Answer,
     Instance,
@@ -26,6 +27,9 @@ from chaos.live.groups.judge import (
     parse_log,
     read_log,
 )
+from chaos.live.groups.record import judge_groups
+from chaos.live.groups.run import GroupsObservations
+from chaos.report import Fault, RunVerdict, read_record, write_report
 from statemachine.groups.messages import Decision, GroupInfo, GroupSpec, GroupState
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -237,3 +241,31 @@ def test_an_answer_is_parsed_or_refused() -> None:
     with pytest.raises(ProbeLogDamaged):
         Answer.parse("web one 2 3")
     assert Instance("web", 1, 2, 3).node == 1
+
+
+def test_a_groups_run_with_a_double_run_is_a_violation_in_its_report(tmp_path: Path) -> None:
+    double = {"double_run": {"group": "web", "node": 2, "epoch": 5, "pid": 200,
+                             "mono_ns": 3_000_000_000, "holder": None}}  # fmt: skip
+    records = parse_log([
+        _line("start", 1, 4, 100, 1_000_000_000), json.dumps(double),
+        _line("start", 2, 5, 200, 4_000_000_000),
+    ])  # fmt: skip
+    fault = Fault("kill", 1_500.0, 2_500.0, (1,), "kill -9 node 1 (node)")
+    observed = GroupsObservations(
+        LiveConfig(workload="groups", nemeses=("kill",)), ("web",), {"web": 1}, records,
+        (), 10.0, {"web": Answer("web", 2, 5, 200)}, (fault,), (), {"faults.kill": 1}, (),
+        5_000.0, 6_000.0, 0, {1: (10,)}, (1, 2, 3), (), (), 900.0,
+    )  # fmt: skip
+    judgement = judge_groups(observed, "raftcluster chaos live --workload groups")
+    assert judgement.verdict is RunVerdict.VIOLATION
+    checks = {c.name: c.verdict for c in judgement.record.checkers}
+    assert checks == {"double-runs": RunVerdict.VIOLATION, "epochs": RunVerdict.OK,
+                      "groups-back": RunVerdict.OK}  # fmt: skip
+    (failover,) = judgement.failovers
+    assert (failover.from_node, failover.to_node, failover.ms, failover.since) == (
+        1, 2, 2500.0, "fault"
+    )  # fmt: skip
+    assert judgement.record.run.count("groups.double_runs") == 1
+    paths = write_report(tmp_path / "report", judgement.record, [], "")
+    assert "VIOLATION" in paths.html.read_text()
+    assert read_record(tmp_path / "report").violations[0].kind == "double-run"
