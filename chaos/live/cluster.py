@@ -66,6 +66,8 @@ class LiveCluster:
                 yield live
         finally:
             with trio.CancelScope(shield=True):
+                for node in cluster.node_ids:  # a paused node could not take its SIGTERM
+                    processes.kill(node, signal.SIGCONT)
                 with trio.move_on_after(STOP_TIMEOUT_S * 2):
                     await processes.stop_all(timeout_s=STOP_TIMEOUT_S)
                 await processes.close()
