@@ -16,6 +16,10 @@ returns. Everything is on the leader's own clock, in ms.
         NodeUp(n, incarnation, now) a DOWN member heard since, or a member heard with an
                                     incarnation above the one the state recorded
         GroupsTick(now)             every `tick_interval_ms`
+        JoinNode(n, now)            a Raft voter (`voters()`) the cluster service does not
+                                    list yet: every voting member serves groups (first,
+                                    before anything else, in one run; repeated each run
+                                    until the state lists it)
 
 Guards (why a NodeDown is safe, docs/groups-node.md "The timing rule"):
 - tenure: on its first run, and whenever `leader_term()` changed since the last, every
@@ -29,12 +33,19 @@ Guards (why a NodeDown is safe, docs/groups-node.md "The timing rule"):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from raftcluster.groups.heartbeat import NodeHeartbeat, NodeHeartbeatAck
 from raftcluster.groups.timing import GroupTiming
 from statemachine.codec import Message
-from statemachine.groups.messages import GroupsTick, NodeDown, NodeInfo, NodeState, NodeUp
+from statemachine.groups.messages import (
+    GroupsTick,
+    JoinNode,
+    NodeDown,
+    NodeInfo,
+    NodeState,
+    NodeUp,
+)
 
 _WATCHED = (NodeState.UP, NodeState.PAUSED, NodeState.DRAINING)
 
@@ -49,8 +60,10 @@ class NodeManager:
         members: Callable[[], Mapping[int, NodeInfo]],
         leader_term: Callable[[], int],
         now_ms: int,
+        voters: Callable[[], Collection[int]] = tuple,
     ) -> None:
         self.node_id = node_id
+        self._voters = voters
         self.timing = timing
         self._members = members
         self._leader_term = leader_term
@@ -86,7 +99,7 @@ class NodeManager:
         return NodeHeartbeatAck(hb.node, self._leader_term(), hb.sent_ms, applied_index)
 
     def next_due_ms(self) -> int:
-        if self._asap or self._term != self._leader_term():
+        if self._asap or self._term != self._leader_term() or self._joining():
             return self._last_run_ms if self._last_run_ms is not None else self._next_tick_ms
         due = self._next_tick_ms
         after = self.timing.node_down_after_ms
@@ -112,7 +125,7 @@ class NodeManager:
                 self._next_tick_ms = now_ms
         self._last_run_ms = now_ms
         self._asap = False
-        out: list[Message] = []
+        out: list[Message] = [JoinNode(node, now_ms) for node in self._joining()]
         # The replica runs a service again only once its last proposals applied: a node
         # declared down is down in the state by now (or its NodeDown went with a tenure).
         self._declared = {
@@ -142,6 +155,10 @@ class NodeManager:
             out.append(GroupsTick(now_ms))
             self._next_tick_ms = now_ms + self.timing.tick_interval_ms
         return tuple(out)
+
+    def _joining(self) -> list[int]:
+        members = self._members()
+        return sorted(n for n in self._voters() if n not in members)
 
     # -- inspection -------------------------------------------------------------------
 

@@ -11,7 +11,14 @@ from __future__ import annotations
 from raftcluster.groups.heartbeat import NodeHeartbeat, NodeHeartbeatAck
 from raftcluster.groups.manager import NodeManager
 from raftcluster.groups.timing import GroupTiming
-from statemachine.groups.messages import GroupsTick, NodeDown, NodeInfo, NodeState, NodeUp
+from statemachine.groups.messages import (
+    GroupsTick,
+    JoinNode,
+    NodeDown,
+    NodeInfo,
+    NodeState,
+    NodeUp,
+)
 
 T = GroupTiming()  # node_down_after 12_000, tick 1_000 (a jump: a gap over 2_000)
 D = T.node_down_after_ms
@@ -207,3 +214,17 @@ def test_groups_tick_cadence_and_sorted_proposals() -> None:
     for t in range(1_000, D, 1_000):
         m2.run(t)
     assert m2.run(D) == (NodeDown(2, D), NodeDown(3, D), NodeDown(4, D), GroupsTick(D))
+
+
+def test_every_voter_joins_the_service_until_the_state_lists_it() -> None:
+    c = Cluster(1)
+    voters = [1, 2, 3]
+    m = NodeManager(1, T, lambda: c.members, lambda: c.term, 0, voters=lambda: voters)
+    assert m.next_due_ms() == 0
+    assert m.run(0) == (JoinNode(2, 0), JoinNode(3, 0), GroupsTick(0))
+    assert m.next_due_ms() == 0  # not applied yet: asked again at the next run
+    assert m.run(10) == (JoinNode(2, 10), JoinNode(3, 10))
+    c.set(2, UP)
+    c.set(3, UP)
+    assert m.next_due_ms() == T.tick_interval_ms
+    assert m.run(T.tick_interval_ms) == (GroupsTick(T.tick_interval_ms),)

@@ -20,17 +20,18 @@ import heapq
 import random
 from typing import TYPE_CHECKING, Any
 
-from chaos.sim.groups.agent import Agent
 from chaos.sim.groups.ledger import Ledger
 from chaos.sim.groups.processes import Processes
 from chaos.sim.groups.streams import Streams
 from raftcluster.groups.actions import Observation, Output
+from raftcluster.groups.agent import NodeAgent
 from raftcluster.groups.heartbeat import NodeHeartbeat, NodeHeartbeatAck
-from raftcluster.groups.updates import MemoryCursor
+from raftcluster.groups.updates import EventsCompacted, MemoryCursor, Update
 from raftcluster.transport.wire import Frame
 from statemachine.groups.config import GroupsConfig
 from statemachine.groups.messages import (
     Failback,
+    GroupEvent,
     GroupInfo,
     GroupList,
     GroupReport,
@@ -73,7 +74,7 @@ class GroupsHost:
             sim, random.Random(sim.rng_disk.getrandbits(64)), self.ledger, self._observed,
             plan.flaws,
         )  # fmt: skip
-        self.agents: dict[int, Agent] = {}
+        self.agents: dict[int, NodeAgent] = {}
         # Each node's durable cursor of the events its handlers were given (its file).
         self.cursors = {node: MemoryCursor() for node in sim.ids}
         self.clients: dict[int, _Client] = {}
@@ -86,16 +87,19 @@ class GroupsHost:
 
     # -- the engine's calls ------------------------------------------------------------------
 
-    def starting(self, node: int, incarnation: int, now_local: int) -> Agent:
+    def starting(self, node: int, incarnation: int, now_local: int) -> NodeAgent:
         """A node's process starts: its supervisor kills what the previous one left, and
         its agent is made before the replica (which takes the agent's node manager as one
-        of its leader services). The agent serves once `started` (if the node starts)."""
+        of its leader services). The agent serves once `started` (if the node starts). Its
+        update handler records what it was given, for the event-stream check."""
         self.processes.reset(node, incarnation)
-        return Agent(self, node, incarnation, self.timing, now_local, self.cursors[node])
+        agent = NodeAgent(node, incarnation, self.timing, now_local, self.cursors[node])
+        agent.updates.on_update(lambda update: self._handled(node, update))
+        return agent
 
-    def started(self, agent: Agent, replica: Replica) -> None:
+    def started(self, agent: NodeAgent, replica: Replica) -> None:
         node = agent.node
-        agent.replica = replica
+        agent.attach(replica)
         self.agents[node] = agent
         self.clients[node] = self.engine.add_node_client(AGENT_CLIENT_BASE + node, node)
 
@@ -117,18 +121,38 @@ class GroupsHost:
         agent = self.agents.get(node)
         if isinstance(body, NodeHeartbeat):
             if agent is not None:
-                agent.heartbeats.append(body)
+                agent.heartbeat_in(body)
             return True
         if isinstance(body, NodeHeartbeatAck):
             if agent is not None:
-                agent.acks.append(body)
+                agent.ack_in(body)
             return True
         return False
 
     def step(self, node: int, local: int) -> None:
+        """After the node's cycles at local time `local`: its agent steps, and what the
+        step asks for is carried out (acks, the heartbeat, then the controller's outputs)."""
         agent = self.agents.get(node)
-        if agent is not None and agent.replica is not None:
-            agent.step(local)
+        if agent is None or agent.replica is None:
+            return
+        step = agent.step(local)
+        for ack in step.acks:
+            self.counts["acks"] += 1
+            self._rpc(node, ack.node, ack, response=True)
+        if step.heartbeat is not None:
+            self.counts["heartbeats"] += 1
+            for peer in self.sim.ids:
+                if peer != node:
+                    self._rpc(node, peer, step.heartbeat)
+        for out in step.outputs:
+            self.carry_out(agent, out)
+
+    def _handled(self, node: int, update: Update) -> None:
+        if isinstance(update, EventsCompacted):
+            self.streams.compacted(node, update.last_missing + 1)
+        else:
+            assert isinstance(update, GroupEvent), update
+            self.streams.seen(node, update)
 
     def deadline(self, node: int) -> int | None:
         agent = self.agents.get(node)
@@ -157,7 +181,7 @@ class GroupsHost:
 
     # -- what agents ask ------------------------------------------------------------------
 
-    def carry_out(self, agent: Agent, out: Output) -> None:
+    def carry_out(self, agent: NodeAgent, out: Output) -> None:
         for action in out.actions:
             self.processes.act(agent.node, action)
         if out.lease is not None:
@@ -179,22 +203,6 @@ class GroupsHost:
         at = self.sim.now + self._rng.randint(*LATE_REPORT_MS)
         heapq.heappush(self._late, (at, self._seq, node, report))
 
-    def send_heartbeat(self, node: int, beat: NodeHeartbeat) -> None:
-        self.counts["heartbeats"] += 1
-        agent = self.agents[node]
-        if agent.replica is not None and agent.replica.leads_with_quorum():
-            agent.heartbeats.append(beat)  # a leader acks its own node's heartbeat too
-        for peer in self.sim.ids:
-            if peer != node:
-                self._rpc(node, peer, beat)
-
-    def send_ack(self, node: int, to: int, ack: NodeHeartbeatAck) -> None:
-        self.counts["acks"] += 1
-        if to == node:
-            self.agents[node].acks.append(ack)
-            return
-        self._rpc(node, to, ack, response=True)
-
     def _rpc(self, src: int, dst: int, body: Any, *, response: bool = False) -> None:
         wire, sim = self.engine.wire, self.sim
         self._calls += 1
@@ -207,7 +215,7 @@ class GroupsHost:
         agent = self.agents.get(node)
         if agent is None or agent.incarnation != generation:
             return  # the node is down: its restarted supervisor starts from nothing
-        agent.observations.append(observation)
+        agent.observed(observation)
         self.engine.touch(node)
 
     # -- the end ------------------------------------------------------------------------------

@@ -1,13 +1,14 @@
 """The `groups` workload: an operator runs resource groups with every kind of policy.
 
-At the start the operator joins every node to the cluster service and creates a set of
-groups drawn for the seed, covering the policies (preferred and possible owners,
-anti-affinity, priority 0, a failover threshold, each failback policy, stickiness,
-start-after and colocation) and the ways resources go wrong (flaky, slow to stop, failing
-to start). During the run it moves groups, drains and pauses nodes and resumes them
-(with or without failback), and takes groups offline and back. When the faults heal it
-resumes every node and brings every group back online, so the cluster must settle with
-everything running (`GroupsHost.settled`).
+The nodes join the cluster service on their own (the leader's node manager joins every
+voter). At the start the operator creates a set of groups drawn for the seed, covering
+the policies (preferred and possible owners, anti-affinity, priority 0, a failover
+threshold, each failback policy, stickiness, start-after and colocation) and the ways
+resources go wrong (flaky, slow to stop, failing to start). During the run it moves
+groups, drains and pauses nodes and resumes them (with or without failback), and takes
+groups offline and back. When the faults heal it resumes every node and brings every
+group back online, so the cluster must settle with everything running
+(`GroupsHost.settled`).
 
 The cluster service runs inside the engine (`GroupsHost`); this workload only chooses
 what an operator asks, through an ordinary client. Only our engine hosts it.
@@ -34,7 +35,6 @@ from statemachine.groups.messages import (
     DrainNode,
     Failback,
     GroupSpec,
-    JoinNode,
     MoveGroup,
     PauseNode,
     ResourceSpec,
@@ -51,7 +51,7 @@ SIM_DAY_MS = 60_000
 # are refused the second time (a node already a member, a group that exists) or change
 # nothing (a resume of a node already up, a group already wanted online).
 RETRY_MS = 200
-_MUST = (JoinNode, CreateGroup, ResumeNode, SetGroupOnline)
+_MUST = (CreateGroup, ResumeNode, SetGroupOnline)
 # How resources of each kind go wrong (the kind is the resource type name).
 FLAWS = {
     "steady": Flaws(),
@@ -172,8 +172,6 @@ class GroupsWorkload:
         self._rng = rng
         self._client = cores[0]
         self.specs = draw_groups(rng, self.ids)
-        for node in self.ids:
-            self._queue.append((0, JoinNode(node, 0)))
         for spec, online in self.specs:
             self._queue.append((0, CreateGroup(spec, online, 0)))
 

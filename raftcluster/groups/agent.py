@@ -1,0 +1,214 @@
+"""`NodeAgent`: the cluster service on one node, as a sans-IO core over the node's cores.
+
+One agent per node process, made before the node's `Replica` (whose leader services
+include the agent's `NodeManager`) and attached to it once it is loaded. The shell (the
+trio node, `raftcluster/groups/service.py`; the simulator, `chaos/sim/groups/host.py`)
+feeds it what arrives and calls `step` after every cycle of the node and at
+`next_wake_ms()`; it carries out what `step` returns. The agent reads the node's own
+applied state; it never reads a clock, touches a file other than through its cursor,
+or sends anything itself.
+
+    heartbeat_in(hb)       a `NodeHeartbeat` from a peer
+    ack_in(ack)            a `NodeHeartbeatAck` from a leader
+    observed(obs)          what the node's resources did (the executor's answers)
+    step(now_ms) -> Step   what changed reaches the cores:
+        - the applied state, when it moved: the groups this node owns (`Owned`) go to
+          the `ResourceController`, the part's events to `GlobalUpdates` (the node's
+          handlers, from a durable cursor);
+        - acks (and a held-back ack once the state caught up) renew the lease
+          (`LeaseKeeper`), which the controller is told;
+        - observations go to the controller;
+        - heartbeats are answered by the node manager while this node leads with quorum
+          contact (`Replica.leads_with_quorum`);
+        - the controller's and the keeper's timers;
+      and returns the heartbeat to send to every peer, the acks to send to peers, and
+      the controller's outputs (actions for the executor, reports to propose, the
+      watchdog's new lease end), in that order.
+
+A heartbeat this node sends while it leads with quorum contact is also its own: it is
+queued as received, and the ack to it as well (both are handled at the next step, as a
+peer's would be after a network hop).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from raftcluster.groups.actions import Observation, Output, Owned
+from raftcluster.groups.controller import ResourceController
+from raftcluster.groups.heartbeat import NodeHeartbeat, NodeHeartbeatAck
+from raftcluster.groups.lease import LeaseKeeper
+from raftcluster.groups.manager import NodeManager
+from raftcluster.groups.timing import GroupTiming
+from raftcluster.groups.updates import CursorStore, GlobalUpdates
+from raftcluster.node.replica import Replica
+from statemachine.errors import Code
+from statemachine.groups.messages import (
+    EventPage,
+    GetEvents,
+    GroupList,
+    GroupState,
+    ListGroups,
+    ListNodes,
+    NodeInfo,
+    NodeList,
+)
+from statemachine.results import Failure
+
+_HELD = (GroupState.STARTING, GroupState.ONLINE, GroupState.STOPPING)
+# Events read from the local state per read (the part answers up to 1,000 per query).
+EVENTS_PER_READ = 1_000
+# Heartbeats and acks queued between two steps, each. A step follows every cycle of the
+# node, so only a flood (a peer gone mad, a stalled node) reaches this; the oldest go
+# first: both are repeated every interval. Observations are not bounded here: they come
+# from this node's own executor, one per action, so at most one per resource.
+MAX_QUEUED_BEATS = 1_024
+
+
+@attrs.frozen
+class Step:
+    """What one `step` asks the shell to do, in order."""
+
+    heartbeat: NodeHeartbeat | None = None  # to every peer
+    acks: tuple[NodeHeartbeatAck, ...] = ()  # each to `ack.node` (never this node)
+    outputs: tuple[Output, ...] = ()  # the controller's, in the order it gave them
+
+
+class NodeAgent:
+    def __init__(
+        self,
+        node: int,
+        incarnation: int,
+        timing: GroupTiming,
+        now_ms: int,
+        cursor: CursorStore,
+    ) -> None:
+        self.node = node
+        self.incarnation = incarnation
+        self.timing = timing
+        self.controller = ResourceController(node, timing, now_ms)
+        self.lease = LeaseKeeper(node, incarnation, timing, now_ms)
+        self.replica: Replica | None = None  # once the node has loaded it (`attach`)
+        # One of the replica's leader services: it reads the node's applied state.
+        self.manager = NodeManager(
+            node, timing, self.members, self._term, now_ms, voters=self._voters
+        )
+        self.updates = GlobalUpdates(cursor)
+        self.counts = {"heartbeats": 0, "acks": 0}
+        self._heartbeats: list[NodeHeartbeat] = []
+        self._acks: list[NodeHeartbeatAck] = []
+        self._observations: list[Observation] = []
+        self._applied = -1
+        self._owned: tuple[Owned, ...] | None = None
+
+    def attach(self, replica: Replica) -> None:
+        assert self.replica is None, "an agent serves one replica"
+        self.replica = replica
+
+    # -- inputs -----------------------------------------------------------------------
+
+    def heartbeat_in(self, hb: NodeHeartbeat) -> None:
+        if len(self._heartbeats) >= MAX_QUEUED_BEATS:
+            del self._heartbeats[0]
+        self._heartbeats.append(hb)
+
+    def ack_in(self, ack: NodeHeartbeatAck) -> None:
+        if len(self._acks) >= MAX_QUEUED_BEATS:
+            del self._acks[0]
+        self._acks.append(ack)
+
+    def observed(self, obs: Observation) -> None:
+        self._observations.append(obs)
+
+    # -- a step -----------------------------------------------------------------------
+
+    def step(self, now_ms: int) -> Step:
+        replica = self.replica
+        assert replica is not None, "step before attach"
+        outs: list[Output] = []
+        if replica.applied_index != self._applied:
+            self._applied = replica.applied_index
+            owned = self._read_owned(replica)
+            if owned != self._owned:
+                self._owned = owned
+                outs.append(self.controller.owned(owned, now_ms))
+            self._read_events(replica)
+        applied = replica.applied_index
+        renewed = self.lease.applied(applied, now_ms)
+        if self._acks:
+            acks, self._acks = self._acks, []
+            for ack in acks:
+                renewed = self.lease.acked(ack, now_ms, applied) or renewed
+        if renewed is not None:
+            outs.append(self.controller.lease(renewed, now_ms))
+        if self._observations:
+            observations, self._observations = self._observations, []
+            for obs in observations:
+                outs.append(self.controller.observe(obs, now_ms))
+        answers: list[NodeHeartbeatAck] = []
+        if self._heartbeats:
+            heartbeats, self._heartbeats = self._heartbeats, []
+            if replica.leads_with_quorum():
+                for hb in heartbeats:
+                    answer = self.manager.heard(hb, now_ms, replica.applied_index)
+                    if answer is None:
+                        continue
+                    self.counts["acks"] += 1
+                    if answer.node == self.node:
+                        self._acks.append(answer)  # its own: handled at the next step
+                    else:
+                        answers.append(answer)
+        if self.controller.next_wake_ms() <= now_ms:
+            outs.append(self.controller.tick(now_ms))
+        beat = self.lease.tick(now_ms)
+        if beat is not None:
+            self.counts["heartbeats"] += 1
+            if replica.leads_with_quorum():
+                self._heartbeats.append(beat)  # a leader acks its own node's heartbeat too
+        return Step(beat, tuple(answers), tuple(o for o in outs if o != Output()))
+
+    def next_wake_ms(self) -> int:
+        """When `step` next has a timer due (inputs call for a step of their own)."""
+        return min(self.controller.next_wake_ms(), self.lease.next_wake_ms())
+
+    # -- what the node's own state says -------------------------------------------------
+
+    def members(self) -> dict[int, NodeInfo]:
+        replica = self.replica
+        if replica is None:
+            return {}
+        listing = replica.state.read(ListNodes())
+        assert isinstance(listing, NodeList), listing
+        return {info.node: info for info in listing.nodes}
+
+    def _term(self) -> int:
+        return self.replica.core.term if self.replica is not None else 0
+
+    def _voters(self) -> tuple[int, ...]:
+        replica = self.replica
+        return () if replica is None else tuple(sorted(replica.core.conf.voters))
+
+    def _read_owned(self, replica: Replica) -> tuple[Owned, ...]:
+        listing = replica.state.read(ListGroups())
+        assert isinstance(listing, GroupList), listing
+        return tuple(
+            Owned(g.spec.name, g.epoch, g.state, g.spec.resources)
+            for g in listing.groups
+            if g.owner == self.node and g.state in _HELD
+        )
+
+    def _read_events(self, replica: Replica) -> None:
+        while True:
+            page = replica.state.read(GetEvents(self.updates.next_revision, EVENTS_PER_READ))
+            if isinstance(page, Failure):
+                if page.code == Code.FUTURE_REVISION:
+                    return  # restarted: its state has yet to re-apply what it handled
+                assert page.code == Code.COMPACTED, page
+                self.updates.compacted(int(page.detail or 0))
+                continue
+            assert isinstance(page, EventPage), page
+            if not page.events:
+                return
+            self.updates.deliver(page.events)
+            if len(page.events) < EVENTS_PER_READ:
+                return
