@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 test: lint unit
 
 unit: $(STAMP)
-	$(PY) -m pytest -q -m 'not soak' -n 2
+	$(PY) -m pytest -q -rs -m 'not soak' -n 2
 
 lint: $(STAMP)
 	$(PY) -m ruff check statemachine raftcluster chaos tests bench

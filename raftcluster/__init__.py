@@ -8,17 +8,34 @@ package and may move.
 __version__ = "0.1.0"
 
 from raftcluster.client import (
+    ApplyResult,
     Client,
     ClientOptions,
     ClusterStatus,
+    GroupEntry,
+    GroupEvents,
+    GroupFile,
+    GroupFileError,
+    Groups,
+    MemberStatus,
     NodeReport,
+    Nodes,
     TxnBuilder,
     Watch,
     connect,
+    load_group_file,
     txn,
 )
 from raftcluster.client.sync import SyncClient, SyncWatch, connect_sync
-from raftcluster.errors import ClientClosed, NotLeader, OutcomeUnknown, Unavailable
+from raftcluster.errors import (
+    ClientClosed,
+    EventsCompacted,
+    GroupNotFound,
+    NodeNotMember,
+    NotLeader,
+    OutcomeUnknown,
+    Unavailable,
+)
 from raftcluster.transport import AuthenticationFailed, HandshakeFailed
 from statemachine.cluster import ClusterState, Executed
 from statemachine.codec import Message, decode, encode, tagged
@@ -34,6 +51,19 @@ from statemachine.errors import (
     Rejected,
     SessionError,
     UnknownPart,
+)
+from statemachine.groups.messages import (
+    Decision,
+    Failback,
+    GroupEvent,
+    GroupInfo,
+    GroupSpec,
+    GroupState,
+    NodeInfo,
+    NodeState,
+    Placement,
+    ResourceSpec,
+    Score,
 )
 from statemachine.kv import (
     ALL_KEYS,
@@ -74,20 +104,43 @@ from statemachine.sessions import (
 
 __all__ = [
     "ALL_KEYS",
+    "ApplyResult",
     "AuthenticationFailed",
     "Client",
     "ClientClosed",
     "ClientOptions",
     "ClusterStatus",
+    "Decision",
+    "EventsCompacted",
+    "Failback",
+    "GroupEntry",
+    "GroupEvent",
+    "GroupEvents",
+    "GroupFile",
+    "GroupFileError",
+    "GroupInfo",
+    "GroupNotFound",
+    "GroupSpec",
+    "GroupState",
+    "Groups",
     "HandshakeFailed",
+    "MemberStatus",
+    "NodeInfo",
+    "NodeNotMember",
     "NodeReport",
+    "NodeState",
+    "Nodes",
     "NotLeader",
+    "Placement",
+    "ResourceSpec",
+    "Score",
     "SyncClient",
     "SyncWatch",
     "TxnBuilder",
     "Watch",
     "connect",
     "connect_sync",
+    "load_group_file",
     "txn",
     "Applied",
     "ApplyContext",

@@ -8,7 +8,7 @@ effect), or `OutcomeUnknown`.
 
 from __future__ import annotations
 
-from statemachine.errors import ClusterError
+from statemachine.errors import ClusterError, Compacted, Rejected
 
 
 class OutcomeUnknown(ClusterError):
@@ -39,3 +39,33 @@ class NotLeader(Unavailable):
 class ClientClosed(ClusterError):
     """The client was used after it closed (or while closing). For a write cut short by
     the close, whether it was applied is unknown (see `OutcomeUnknown`)."""
+
+
+class GroupNotFound(Rejected):
+    """The cluster service has no group of that name (`name`)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no group named {name!r} (raftcluster group status lists them)")
+        self.name = name
+
+
+class NodeNotMember(Rejected):
+    """The node is not a member of the cluster service (`node`)."""
+
+    def __init__(self, node: int) -> None:
+        super().__init__(
+            f"node {node} is not a member of the cluster service (raftcluster node status "
+            "lists the members)"
+        )
+        self.node = node
+
+
+class EventsCompacted(Compacted):
+    """The cluster service's events from the revision asked for are no longer kept (the
+    part keeps the last `max_events`). `first_revision` is the oldest still available:
+    read the current state (`groups.list()`, `nodes.list()`) and follow the events again
+    from the revision of that read + 1."""
+
+    @property
+    def first_revision(self) -> int:
+        return self.detail

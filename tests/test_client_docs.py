@@ -45,7 +45,7 @@ def test_every_method_is_documented() -> None:
 
 
 def test_the_sync_client_mirrors_the_client() -> None:
-    internal = {"read_changes", "wait_changes", "nodes", "attempts_in_doubt"}
+    internal = {"read_changes", "wait_changes", "attempts_in_doubt"}
     assert public(Client) - internal <= public(SyncClient) | {"close"}
     for name in public(Client) - internal:
         mine = getattr(Client, name)

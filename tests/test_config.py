@@ -135,11 +135,11 @@ def test_an_out_of_range_setting_names_its_key_and_line(tmp_path: Path, key: obj
 @pytest.mark.parametrize(
     ("old", "new", "key", "reason"),
     [
-        ("election_timeout_ms = 1000", "election_timeout_ms = \"1s\"",
+        ("election_timeout_ms = 500", "election_timeout_ms = \"1s\"",
          "timing.election_timeout_ms", "must be an integer, not a string"),
-        ("election_timeout_ms = 1000", "election_timeout_ms = true",
+        ("election_timeout_ms = 500", "election_timeout_ms = true",
          "timing.election_timeout_ms", "must be an integer"),
-        ("election_timeout_ms = 1000", "election_timeout_ms = 150",
+        ("election_timeout_ms = 500", "election_timeout_ms = 150",
          "timing.election_timeout_ms", "at least twice heartbeat_interval_ms (100)"),
         ("idle_timeout_ms = 1500", "idle_timeout_ms = 400",
          "timing.idle_timeout_ms", "must exceed twice keepalive_interval_ms (200)"),

@@ -1,4 +1,5 @@
-"""`python -m raftcluster demo` really runs: the live demo passes every check, and the
+"""`python -m raftcluster demo` really runs: the live demo passes every check (its cluster
+survives the loss of its leader; its group fails over and back), and the
 in-process one (`--in-process`) shows the replicas agree and the retry deduplicated."""
 
 from __future__ import annotations
@@ -26,12 +27,17 @@ def test_the_live_demo_survives_the_loss_of_its_leader(tmp_path: Path) -> None:
     done = demo("--dir", str(tmp_path / "cluster"))
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
-    for step in range(1, 8):
+    for step in range(1, 12):
         assert f"step {step}: " in out
     assert "killed by SIGKILL" in out and "FAIL" not in out
     assert "acknowledged writes read back" in out and "caught up: applied index" in out
+    assert "the page answers: 'served by node 1 (epoch 1)'" in out
+    assert "web fails over to node" in out and "web is back on node 1" in out
+    # the events, one line each as `raftcluster events` prints them
+    assert "  group web  placed on node 1 by start (epoch 1): " in out
+    assert "  node 1  DOWN\n" in out and "  group web  defined\n" in out
     assert out.count("exited with status 0") == 3
-    assert out.rstrip().endswith("demo passed: 6 of 6 checks")
+    assert out.rstrip().endswith("demo passed: 9 of 9 checks")
     assert not (tmp_path / "cluster").exists()  # removed unless --keep
 
 
@@ -39,7 +45,7 @@ def test_the_live_demo_reports_in_json(tmp_path: Path) -> None:
     done = demo("--json", "--dir", str(tmp_path / "cluster"), "--keep")
     assert done.returncode == 0, done.stdout + done.stderr
     summary = json.loads(done.stdout)
-    assert summary["ok"] is True and summary["passed"] == summary["checks"] == 6
+    assert summary["ok"] is True and summary["passed"] == summary["checks"] == 9
     assert (tmp_path / "cluster" / "cluster.toml").exists()
 
 

@@ -1,6 +1,6 @@
 """Our own engine under the simulator: the real node and client cores, wire and disk.
 
-Each simulated node is what `raftcluster node` runs, minus trio and sockets: a
+Each simulated node is what `raftcluster node run` runs, minus trio and sockets: a
 `CycleCore` (the node's cycle policy, the same object the trio `Driver` drives) around a
 `Replica`, whose storage is the real write-ahead log (`FileStorage`) on a simulated
 directory with a real disk's crash semantics and injected faults (`SimDataDir`). Every

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 from types import ModuleType
 
-from raftcluster.cli import demo, init, kv, node, status, up
+from raftcluster.cli import demo, events, group, init, kv, node, status, up
 from statemachine.errors import ClusterError
 
 # Built-in subcommand modules, in the order `--help` lists them.
-BUILTIN: tuple[ModuleType, ...] = (init, up, node, status, kv, demo)
+BUILTIN: tuple[ModuleType, ...] = (init, up, node, status, kv, group, events, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,9 +41,10 @@ EXIT_READER_GONE = 128 + 13
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    words = node.with_run_word(sys.argv[1:] if argv is None else argv)
     try:
         try:
-            args = parser.parse_args(argv)
+            args = parser.parse_args(words)
             code: int = args.run(args)
         finally:
             sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below

@@ -2,14 +2,21 @@
 
 Step by step, checking each claim:
  1. `raftcluster init` a cluster in a temporary directory;
- 2. start three `raftcluster node` processes (as `raftcluster up` does) and wait for a
+ 2. start three `raftcluster node run` processes (as `raftcluster up` does) and wait for a
     leader;
  3. write keys through a client session and read them back (linearizable);
  4. kill the leader with SIGKILL while writes keep coming, and show the new leader;
  5. check that every acknowledged write is still there, applied once;
  6. restart the killed node: it recovers from its data directory and catches up
     (the same applied index on every node), and `raftcluster status` shows it;
- 7. stop every node with SIGTERM and check they exit cleanly.
+ 7. create a resource group "web" that runs a real HTTP server (`python -m http.server`
+    on a port the demo picks), preferred on node 1, failing back at once; the page
+    answers, served by node 1;
+ 8. kill -9 node 1: the group comes online on another node, the page answers there, and
+    the time the failover took is shown;
+ 9. restart node 1: the group fails back to it;
+10. print the run's events of the cluster service;
+11. stop every node with SIGTERM and check they exit cleanly (and the server with them).
 Exit status 0 only if every check passed. `--in-process` runs the older demonstration
 of the replicated state machine alone (three replicas in this process).
 """
@@ -18,11 +25,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shlex
 import shutil
 import signal
+import socket
+import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +40,7 @@ import trio
 
 from raftcluster.cli import status
 from raftcluster.cli.demo_replicas import run_in_process
+from raftcluster.cli.group_output import event_line
 from raftcluster.cli.output import add_json_flag, emit
 from raftcluster.cli.processes import NodeProcesses, describe_exit
 from raftcluster.client.probe import Poller, Probe, Target
@@ -41,6 +52,17 @@ from raftcluster.config import (
     init_cluster,
 )
 from raftcluster.errors import OutcomeUnknown
+from statemachine.codec import Message
+from statemachine.groups.messages import (
+    CreateGroup,
+    EventPage,
+    Failback,
+    GetEvents,
+    GroupList,
+    GroupSpec,
+    ListGroups,
+    ResourceSpec,
+)
 from statemachine.kv import Put, Range, RangeResult
 
 WAIT_S = 30.0
@@ -140,7 +162,7 @@ class Demo:
             yield poller
 
     async def _script(self, cluster: ClusterFile, processes: NodeProcesses, poller: Poller) -> None:
-        self.say("step 2: start the nodes (raftcluster node --config ... --id N)")
+        self.say("step 2: start the nodes (raftcluster node run --config ... --id N)")
         for node_id in cluster.node_ids:
             process = await processes.start(node_id)
             self.say(f"  node {node_id}: pid {process.pid}, log {processes.log_path(node_id)}")
@@ -173,11 +195,69 @@ class Demo:
         for line in status.human(summary).splitlines():
             self.say(f"  {line}")
 
-        self.say("step 7: stop every node (SIGTERM)")
+        await self._groups(cluster, processes)
+
+        self.say("step 11: stop every node (SIGTERM)")
         codes = await processes.stop_all()
         for node_id, code in sorted(codes.items()):
             self.say(f"  node {node_id} {describe_exit(code if code is not None else 0)}")
         self.check("every node stopped cleanly", all(c == 0 for c in codes.values()))
+
+    async def _groups(self, cluster: ClusterFile, processes: NodeProcesses) -> None:
+        port = _free_port()
+        www = self.root / "www"
+        spec = web_group(port, www)
+        config = client_transport_config(cluster)
+        async with CoreRunner.open(endpoints(cluster), config) as client:
+            self.say(f"step 7: group web: python -m http.server on 127.0.0.1:{port}, preferred "
+                     "on node 1, failback immediate")  # fmt: skip
+            await self._write(client, CreateGroup(spec, True, _wall_ms()))
+            page, _ = await self._page(port, lambda p: "node 1" in p)
+            self.check(f"the page answers: {page!r}", True)
+
+            pid = processes.pid(1)
+            self.say(f"step 8: kill -9 node 1 (pid {pid}), which runs the group")
+            processes.kill(1, signal.SIGKILL)
+            killed = time.monotonic()
+            await processes.wait(1)
+            page, _ = await self._page(port, lambda p: "node 1" not in p)
+            took = time.monotonic() - killed
+            owner = await self._owner(client, "web")
+            self.check(f"web fails over to node {owner} in {took:.2f} s: {page!r}", owner != 1)
+
+            self.say("step 9: restart node 1; web fails back to it")
+            await processes.start(1)
+            page, back = await self._page(port, lambda p: "node 1" in p)
+            self.check(f"web is back on node 1 ({back:.1f} s after the restart): {page!r}", True)
+
+            self.say("step 10: the cluster service's events (raftcluster events)")
+            done = await client.read(GetEvents(1), timeout_ms=int(WAIT_S * 1000))
+            if not done.ok or not isinstance(done.result, EventPage):
+                raise DemoFailed(f"reading the events failed: {done.error}")
+            for event in done.result.events:
+                self.say(f"  {event_line(event)}")
+
+    async def _write(self, client: CoreRunner, command: Message) -> None:
+        done = await client.write(command, timeout_ms=int(WAIT_S * 1000))
+        if not done.ok:
+            raise DemoFailed(f"{type(command).__name__} failed: {done.error}")
+
+    async def _owner(self, client: CoreRunner, name: str) -> int:
+        done = await client.read(ListGroups(), timeout_ms=int(WAIT_S * 1000))
+        if not done.ok or not isinstance(done.result, GroupList):
+            raise DemoFailed(f"listing the groups failed: {done.error}")
+        return next((g.owner for g in done.result.groups if g.spec.name == name), 0)
+
+    async def _page(self, port: int, wanted: Callable[[str], bool]) -> tuple[str, float]:
+        """The page on `port` once it passes `wanted`, and the seconds that took."""
+        started = time.monotonic()
+        with trio.move_on_after(WAIT_S):
+            while True:
+                page = await _get(port)
+                if page is not None and wanted(page):
+                    return page, time.monotonic() - started
+                await trio.sleep(0.02)
+        raise DemoFailed(f"the page on port {port} did not answer as expected in {WAIT_S:.0f} s")
 
     async def _kill_during_writes(
         self, client: CoreRunner, processes: NodeProcesses, poller: Poller, leader: int
@@ -247,6 +327,60 @@ class Demo:
                     return applied.pop()
                 await trio.sleep(0.1)
         raise DemoFailed(f"the nodes did not converge within {WAIT_S:.0f} s")
+
+
+def web_group(port: int, www: Path) -> GroupSpec:
+    """The demo's group: an HTTP server whose page says which node serves it."""
+    script = (
+        f'mkdir -p "{www}/node-$RAFTCLUSTER_NODE" && cd "{www}/node-$RAFTCLUSTER_NODE" && '
+        'echo "served by node $RAFTCLUSTER_NODE (epoch $RAFTCLUSTER_EPOCH)" > index.html && '
+        f"exec {shlex.quote(sys.executable)} -m http.server {port} --bind 127.0.0.1"
+    )
+    server = ResourceSpec(
+        "http",
+        "process",
+        params=(("command", shlex.join(["sh", "-c", script])),
+                ("health", f"http://127.0.0.1:{port}/")),
+        monitor_interval_ms=1_000,
+        stop_timeout_ms=2_000,
+    )  # fmt: skip
+    return GroupSpec("web", resources=(server,), preferred_owners=(1,), failback=Failback.IMMEDIATE)
+
+
+async def _get(port: int) -> str | None:
+    """GET / on 127.0.0.1:`port`: the body, or None (nothing answers, the connection was
+    refused or broken: the server may be killed at any moment, that is the demo)."""
+    with trio.move_on_after(1):
+        try:
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+        except OSError:
+            return None
+        data = b""
+        try:
+            async with stream:
+                await stream.send_all(b"GET / HTTP/1.0\r\nHost: demo\r\n\r\n")
+                while len(data) < 65_536:  # a page of the demo's is one short line
+                    chunk = await stream.receive_some(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+        except (trio.BrokenResourceError, OSError):
+            return None
+        head, _, body = data.partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.0 200") and not head.startswith(b"HTTP/1.1 200"):
+            return None
+        return body.decode("utf-8", "replace").strip()
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def _leader_of(probes: list[Probe]) -> tuple[int, int]:

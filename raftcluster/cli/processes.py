@@ -1,7 +1,7 @@
 """Node processes of one cluster file, run as children of this process.
 
 Used by `raftcluster up`, the demo and the live tests. Each node runs as
-``python -m raftcluster node --config FILE --id N --supervised`` in a session (and so a
+``python -m raftcluster node run --config FILE --id N --supervised`` in a session (and so a
 process group) of its own: a Ctrl-C in the terminal reaches only the supervisor, which
 then stops the nodes in order. Its standard input is a pipe from the supervisor, so a
 node whose supervisor dies (even by SIGKILL) sees it closed and stops by itself. Its
@@ -65,7 +65,7 @@ class NodeProcesses:
         log_path = self.log_path(node_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         command = [
-            self._python, "-m", "raftcluster", "node",
+            self._python, "-m", "raftcluster", "node", "run",
             "--config", str(self.cluster.path), "--id", str(node_id),
             "--supervised", "--log-level", self._log_level, *self._extra_args,
         ]  # fmt: skip

@@ -1,6 +1,6 @@
 """`raftcluster up DIR [--restart]`: run every node of DIR/cluster.toml and supervise them.
 
-Each node is a child process (`raftcluster node ... --supervised`) in a process group of
+Each node is a child process (`raftcluster node run ... --supervised`) in a process group of
 its own, logging to `node.log` in its data directory. In the foreground the supervisor
 prints who leads whenever that changes, and reports a node that exits (with the end of
 its log); with `--restart` it starts it again (after 1 s, doubling up to 30 s while it

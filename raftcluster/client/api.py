@@ -25,7 +25,10 @@ from typing import TypeVar
 import trio
 
 from raftcluster.client.cluster_status import ClusterStatus, NodeReport
+from raftcluster.client.events import GroupEvents
+from raftcluster.client.groups import Groups
 from raftcluster.client.links import FATAL_REFUSALS, Links
+from raftcluster.client.nodes import Nodes
 from raftcluster.client.runner import CoreRunner
 from raftcluster.client.txn import TxnBuilder
 from raftcluster.client.values import Consistency, Data, is_stale, range_end, to_bytes
@@ -87,9 +90,30 @@ class Client:
         return self._runner.core.session
 
     @property
-    def nodes(self) -> tuple[int, ...]:
+    def node_ids(self) -> tuple[int, ...]:
         """The ids of the nodes the client knows addresses for."""
         return self._runner.nodes
+
+    # -- the cluster service -------------------------------------------------------------
+
+    @property
+    def groups(self) -> Groups:
+        """The cluster service's resource groups: create, change, move, list, why,
+        simulate, apply a group file (raftcluster/client/groups.py)."""
+        return Groups(self)
+
+    @property
+    def nodes(self) -> Nodes:
+        """The cluster service's members: list, status, drain, resume
+        (raftcluster/client/nodes.py)."""
+        return Nodes(self)
+
+    def events(self, from_revision: int = 1) -> GroupEvents:
+        """The cluster service's events from `from_revision` on, as an async iterator of
+        `GroupEvent`s in revision order, each once, across reconnections and leader
+        changes; it polls when caught up (50 ms to 500 ms) and never ends on its own;
+        `EventsCompacted` when the events it needs are no longer kept. See `GroupEvents`."""
+        return GroupEvents(self, from_revision)
 
     @property
     def attempts_in_doubt(self) -> int:

@@ -36,6 +36,7 @@ import trio
 from raftcluster.client.api import Client
 from raftcluster.client.cluster_status import ClusterStatus
 from raftcluster.client.connect import ClientOptions, connect
+from raftcluster.client.sync_groups import SyncGroupEvents, SyncGroups, SyncNodes
 from raftcluster.client.txn import TxnBuilder
 from raftcluster.client.values import Consistency, Data
 from raftcluster.client.watch import Watch
@@ -145,6 +146,10 @@ class SyncClient:
     def session(self) -> int:
         return self._client.session
 
+    @property
+    def node_ids(self) -> tuple[int, ...]:
+        return self._client.node_ids
+
     def put(
         self, key: Data, value: Data, *, prev_kv: bool = False, timeout_ms: int | None = None
     ) -> PutResult:
@@ -238,6 +243,20 @@ class SyncClient:
 
     def status(self, *, timeout_ms: int = 2_000) -> ClusterStatus:
         return self._portal.run(self._client.status, timeout_ms=timeout_ms)
+
+    @property
+    def groups(self) -> SyncGroups:
+        """The cluster service's groups (see `Client.groups`), blocking."""
+        return SyncGroups(self._portal, self._client.groups)
+
+    @property
+    def nodes(self) -> SyncNodes:
+        """The cluster service's members (see `Client.nodes`), blocking."""
+        return SyncNodes(self._portal, self._client.nodes)
+
+    def events(self, from_revision: int = 1) -> SyncGroupEvents:
+        """A blocking iterator of the cluster service's events (see `Client.events`)."""
+        return SyncGroupEvents(self._portal, self._client.events(from_revision))
 
     def write(self, command: Message, *, timeout_ms: int | None = None) -> Message:
         return self._portal.run(self._client.write, command, timeout_ms=timeout_ms)

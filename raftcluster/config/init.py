@@ -22,6 +22,7 @@ from raftcluster.config.errors import ConfigError
 from raftcluster.config.loader import CLUSTER_FILE, load_cluster
 from raftcluster.config.schema import (
     CLUSTER_KEYS,
+    FENCING_KEYS,
     GROUP_KEYS,
     LIMIT_KEYS,
     MAX_NODES,
@@ -43,7 +44,7 @@ def init_cluster(
     base_port: int | None = None,
     force: bool = False,
     cluster_id: str | None = None,
-    settings: Mapping[str, int | bool] | None = None,
+    settings: Mapping[str, int | bool | str] | None = None,
 ) -> ClusterFile:
     """Write `directory`/cluster.toml and `directory`/secret; return the loaded file.
 
@@ -65,7 +66,9 @@ def init_cluster(
             "(its data directories are wiped)",
         )  # fmt: skip
     chosen = dict(settings or {})
-    known = {k.dotted for k in CLUSTER_KEYS[2:] + TIMING_KEYS + LIMIT_KEYS + GROUP_KEYS}
+    known = {
+        k.dotted for k in CLUSTER_KEYS[2:] + TIMING_KEYS + LIMIT_KEYS + GROUP_KEYS + FENCING_KEYS
+    }
     for name in chosen:
         if name not in known:
             raise ConfigError(file, 0, name, f"not a setting init can write ({_list(known)})")
@@ -134,7 +137,7 @@ def _wipe(root: Path, file: Path, nodes: int) -> None:
 
 
 def render(
-    cluster_id: str, nodes: list[tuple[int, Address]], settings: Mapping[str, int | bool]
+    cluster_id: str, nodes: list[tuple[int, Address]], settings: Mapping[str, int | bool | str]
 ) -> str:
     """The text of a cluster file: the given nodes, `settings` set, every other setting
     commented out with its default."""
@@ -156,6 +159,8 @@ def render(
         "# node_down_after_ms must meet the timing rule's minimum.",
         "[groups]",
         *_settings(GROUP_KEYS, settings),
+        "[fencing]",
+        *_settings(FENCING_KEYS, settings),
     ]
     for node_id, address in nodes:
         out += [
@@ -172,7 +177,7 @@ def _comment(text: str) -> list[str]:
     return ["# " + line for line in textwrap.wrap(text, 86)]
 
 
-def _settings(keys: tuple[Key, ...], chosen: Mapping[str, int | bool]) -> list[str]:
+def _settings(keys: tuple[Key, ...], chosen: Mapping[str, int | bool | str]) -> list[str]:
     out = []
     for key in keys:
         out += _comment(key.doc[0].upper() + key.doc[1:].rstrip(".") + ".")
@@ -187,6 +192,8 @@ def _settings(keys: tuple[Key, ...], chosen: Mapping[str, int | bool]) -> list[s
 def _toml(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return str(value)
 
 

@@ -9,13 +9,17 @@ or unsafe secret file) the line is found by scanning the text for the key (`Loca
 from __future__ import annotations
 
 import re
+import shlex
 import tomllib
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from raftcluster.config.errors import ConfigError
 from raftcluster.config.schema import (
     CLUSTER_KEYS,
+    FENCING_KEYS,
     GROUP_KEYS,
     LIMIT_KEYS,
     MAX_NODES,
@@ -23,6 +27,7 @@ from raftcluster.config.schema import (
     SECTIONS,
     TIMING_KEYS,
     ClusterFile,
+    Fencing,
     Groups,
     Key,
     NodeEntry,
@@ -159,7 +164,8 @@ class _Reader:
         self.check_timing(timing)
         limits = NodeLimits(**self.settings("limits", document, LIMIT_KEYS))
         groups = Groups(**self.settings("groups", document, GROUP_KEYS))
-        self.check_groups(groups, timing)
+        groups = self.check_groups(groups, timing)
+        fencing = self.fencing(document)
         nodes = self.nodes(document)
         secret_file = self.resolve(secret_name)
         try:
@@ -176,6 +182,7 @@ class _Reader:
             limits=limits,
             nodes=nodes,
             groups=groups,
+            fencing=fencing,
         )
 
     def resolve(self, name: str) -> Path:
@@ -237,6 +244,20 @@ class _Reader:
             out[key.name] = value
         return out
 
+    def fencing(self, document: dict[str, Any]) -> Fencing:
+        table = self.table(document, "fencing", required=False)
+        self.known_keys(("fencing",), table, FENCING_KEYS)
+        text = self.value(("fencing", "command"), table, str, "")
+        try:
+            argv = tuple(shlex.split(text))
+        except ValueError as e:
+            raise self.fail(("fencing", "command"), f"{text!r}: {e}") from None
+        path: Path_ = ("fencing", "timeout_ms")
+        timeout = self.value(path, table, int, 10_000)
+        if not 1 <= timeout <= 3_600_000:
+            raise self.fail(path, f"{timeout} is outside 1..3600000")
+        return Fencing(command=argv, timeout_ms=timeout)
+
     def check_timing(self, timing: Timing) -> None:
         if timing.election_timeout_ms < 2 * timing.heartbeat_interval_ms:
             raise self.fail(
@@ -251,8 +272,9 @@ class _Reader:
                 f"({timing.keepalive_interval_ms}), or idle links are closed between keepalives",
             )
 
-    def check_groups(self, groups: Groups, timing: Timing) -> None:
-        """The timing rule (docs/groups-node.md): a node declared down has surely fenced."""
+    def check_groups(self, groups: Groups, timing: Timing) -> Groups:
+        """The timing rule (docs/groups-node.md): a node declared down has surely fenced.
+        `node_down_after_ms` 0 becomes the rule's minimum, rounded up to 100 ms."""
         if groups.fence_after_ms < 2 * groups.heartbeat_interval_ms:
             raise self.fail(
                 ("groups", "fence_after_ms"),
@@ -266,6 +288,8 @@ class _Reader:
             heartbeat_interval_ms=groups.heartbeat_interval_ms,
             max_drift_ppm=groups.max_drift_ppm,
         )
+        if groups.node_down_after_ms == 0:
+            return attrs.evolve(groups, node_down_after_ms=-(-minimum // 100) * 100)
         if groups.node_down_after_ms < minimum:
             raise self.fail(
                 ("groups", "node_down_after_ms"),
@@ -275,8 +299,9 @@ class _Reader:
                 f"x (1e6 + max_drift_ppm {groups.max_drift_ppm}) / (1e6 - "
                 f"{groups.max_drift_ppm})) + heartbeat_interval_ms "
                 f"{groups.heartbeat_interval_ms}; a node declared down sooner may still run its "
-                "groups (docs/groups-node.md)",
+                "groups (docs/groups-node.md); 0 picks the minimum",
             )
+        return groups
 
     # -- [[nodes]] -----------------------------------------------------------------------
 

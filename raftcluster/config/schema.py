@@ -31,9 +31,9 @@ def _default(cls: type, name: str) -> int:
     return value
 
 
-def setting(cls: type, name: str, lo: int, hi: int, doc: str) -> Any:
-    """A numeric setting with the default of `cls.name`, accepted in lo..hi."""
-    default = _default(cls, name)
+def setting(cls: type, name: str, lo: int, hi: int, doc: str, default: int | None = None) -> Any:
+    """A numeric setting with the default of `cls.name` (or `default`), accepted in lo..hi."""
+    default = _default(cls, name) if default is None else default
     assert lo <= default <= hi, (name, default)
     return attrs.field(
         default=default, validator=int_range(lo, hi), metadata={"lo": lo, "hi": hi, "doc": doc}
@@ -48,6 +48,7 @@ class Timing:
         RaftConfig, "election_timeout_ms", 10, 600_000,
         "a follower that hears from no leader for a random time in [T, 2T) campaigns; a "
         "leader that hears from no quorum for T steps down. At least twice the heartbeat.",
+        default=500,  # a LAN's (the Raft core's own default is 1000)
     )  # fmt: skip
     heartbeat_interval_ms: int = setting(
         RaftConfig, "heartbeat_interval_ms", 1, 60_000,
@@ -129,9 +130,11 @@ class Groups:
         "after the send of the last heartbeat a leader acked. At least twice the heartbeat",
     )  # fmt: skip
     node_down_after_ms: int = setting(
-        GroupTiming, "node_down_after_ms", 1, 86_400_000,
+        GroupTiming, "node_down_after_ms", 0, 86_400_000,
         "silence after which the leader declares a node down and its groups fail over; at "
-        "least the timing rule's minimum (docs/groups-node.md)",
+        "least the timing rule's minimum (docs/groups-node.md). 0: that minimum, rounded up "
+        "to 100 ms (1300 with the other defaults)",
+        default=0,
     )  # fmt: skip
     kill_ms: int = setting(
         GroupTiming, "kill_ms", 0, 600_000,
@@ -150,6 +153,14 @@ class Groups:
         GroupTiming, "report_retry_ms", 1, 3_600_000,
         "how often a node proposes a group report again until the state shows it",
     )  # fmt: skip
+
+
+@attrs.frozen(kw_only=True)
+class Fencing:
+    """[fencing]: the fencing agent the leader runs before it declares a node down."""
+
+    command: tuple[str, ...] = ()  # argv (the file's string, split as a shell would); () none
+    timeout_ms: int = 10_000
 
 
 @attrs.frozen
@@ -175,6 +186,7 @@ class ClusterFile:
     limits: NodeLimits
     nodes: tuple[NodeEntry, ...]
     groups: Groups = attrs.field(factory=Groups)
+    fencing: Fencing = attrs.field(factory=Fencing)
 
     @property
     def node_ids(self) -> tuple[int, ...]:
@@ -241,5 +253,14 @@ def _setting_keys(section: str, cls: type) -> tuple[Key, ...]:
 TIMING_KEYS = _setting_keys("timing", Timing)
 LIMIT_KEYS = _setting_keys("limits", NodeLimits)
 GROUP_KEYS = _setting_keys("groups", Groups)
-ALL_KEYS = CLUSTER_KEYS + TIMING_KEYS + LIMIT_KEYS + GROUP_KEYS + NODE_KEYS
-SECTIONS = ("cluster", "timing", "limits", "groups", "nodes")
+FENCING_KEYS = (
+    Key("fencing", "command", str, "",
+        "a fencing agent (STONITH): the leader runs `command <node id>` before it declares a "
+        "silent node down, and does so only if it exits 0 (else the node's groups stay and a "
+        "NodeFenceFailed event is recorded); empty: none"),
+    Key("fencing", "timeout_ms", int, 10_000,
+        "how long the fencing agent may run; past it, it is killed and counts as failed",
+        1, 3_600_000),
+)  # fmt: skip
+ALL_KEYS = CLUSTER_KEYS + TIMING_KEYS + LIMIT_KEYS + GROUP_KEYS + FENCING_KEYS + NODE_KEYS
+SECTIONS = ("cluster", "timing", "limits", "groups", "fencing", "nodes")

@@ -6,6 +6,7 @@ import secrets
 
 from raftcluster.config.errors import ConfigError
 from raftcluster.config.schema import ClusterFile
+from raftcluster.groups.settings import GroupsSettings
 from raftcluster.groups.timing import GroupTiming
 from raftcluster.node.config import ReplicaConfig
 from raftcluster.node.settings import NodeSettings
@@ -47,6 +48,11 @@ def node_settings(cluster: ClusterFile, node_id: int) -> NodeSettings:
         limits=transport_limits(cluster),
         wal=WalOptions(max_segment_bytes=limits.max_segment_bytes),
         allow_fault_injection=cluster.allow_fault_injection,
+        groups=GroupsSettings(
+            timing=group_timing(cluster),
+            fence_command=cluster.fencing.command,
+            fence_timeout_ms=cluster.fencing.timeout_ms,
+        ),
     )
 
 

@@ -36,6 +36,7 @@ import attrs
 
 from raftcluster.groups.actions import Observation, Output, Owned
 from raftcluster.groups.controller import ResourceController
+from raftcluster.groups.fencing import FenceGate
 from raftcluster.groups.heartbeat import NodeHeartbeat, NodeHeartbeatAck
 from raftcluster.groups.lease import LeaseKeeper
 from raftcluster.groups.manager import NodeManager
@@ -82,6 +83,7 @@ class NodeAgent:
         timing: GroupTiming,
         now_ms: int,
         cursor: CursorStore,
+        fence: FenceGate | None = None,
     ) -> None:
         self.node = node
         self.incarnation = incarnation
@@ -91,7 +93,7 @@ class NodeAgent:
         self.replica: Replica | None = None  # once the node has loaded it (`attach`)
         # One of the replica's leader services: it reads the node's applied state.
         self.manager = NodeManager(
-            node, timing, self.members, self._term, now_ms, voters=self._voters
+            node, timing, self.members, self._term, now_ms, voters=self._voters, fence=fence
         )
         self.updates = GlobalUpdates(cursor)
         self.counts = {"heartbeats": 0, "acks": 0}

@@ -16,10 +16,14 @@ returns. Everything is on the leader's own clock, in ms.
         NodeUp(n, incarnation, now) a DOWN member heard since, or a member heard with an
                                     incarnation above the one the state recorded
         GroupsTick(now)             every `tick_interval_ms`
-        JoinNode(n, now)            a Raft voter (`voters()`) the cluster service does not
-                                    list yet: every voting member serves groups (first,
-                                    before anything else, in one run; repeated each run
-                                    until the state lists it)
+        JoinNode(n, now, inc)       a Raft voter (`voters()`) the cluster service does not
+                                    list yet, once heard in this tenure (in the
+                                    incarnation it was heard in): every voting member
+                                    that runs serves groups (first in a run; repeated
+                                    each run until the state lists it)
+
+With a fencing agent (`fence`, a `FenceGate`), a silent node is declared down only once
+the agent fenced it after its silence began (`fencing.py`).
 
 Guards (why a NodeDown is safe, docs/groups-node.md "The timing rule"):
 - tenure: on its first run, and whenever `leader_term()` changed since the last, every
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 
+from raftcluster.groups.fencing import FenceGate
 from raftcluster.groups.heartbeat import NodeHeartbeat, NodeHeartbeatAck
 from raftcluster.groups.timing import GroupTiming
 from statemachine.codec import Message
@@ -61,9 +66,11 @@ class NodeManager:
         leader_term: Callable[[], int],
         now_ms: int,
         voters: Callable[[], Collection[int]] = tuple,
+        fence: FenceGate | None = None,
     ) -> None:
         self.node_id = node_id
         self._voters = voters
+        self._fence = fence  # with a fencing agent: NodeDown only once it fenced the node
         self.timing = timing
         self._members = members
         self._leader_term = leader_term
@@ -92,7 +99,7 @@ class NodeManager:
         self._incarnation[hb.node] = max(hb.incarnation, self._incarnation.get(hb.node, 0))
         info = self._members().get(hb.node)
         if info is None or info.state == NodeState.DOWN or info.incarnation < hb.incarnation:
-            self._asap = info is not None
+            self._asap = True  # a NodeUp, or a JoinNode for a voter, to propose
             return None
         if hb.node in self._declared:
             return None  # declared down, not yet applied: after its NodeUp
@@ -125,7 +132,9 @@ class NodeManager:
                 self._next_tick_ms = now_ms
         self._last_run_ms = now_ms
         self._asap = False
-        out: list[Message] = [JoinNode(node, now_ms) for node in self._joining()]
+        out: list[Message] = [
+            JoinNode(node, now_ms, self._incarnation[node]) for node in self._joining()
+        ]
         # The replica runs a service again only once its last proposals applied: a node
         # declared down is down in the state by now (or its NodeDown went with a tenure).
         self._declared = {
@@ -147,6 +156,8 @@ class NodeManager:
             silent = now_ms - since
             watched = node != self.node_id and info.state in _WATCHED
             if watched and silent >= self.timing.node_down_after_ms:
+                if self._fence is not None and not self._fence.cleared(node, since, now_ms):
+                    continue  # not fenced since it fell silent: its groups stay
                 assert self._term == term and node != self.node_id
                 out.append(NodeDown(node, now_ms))
                 self._declared.add(node)
@@ -158,7 +169,8 @@ class NodeManager:
 
     def _joining(self) -> list[int]:
         members = self._members()
-        return sorted(n for n in self._voters() if n not in members)
+        heard = self._incarnation  # (cleared with every new tenure)
+        return sorted(n for n in self._voters() if n not in members and n in heard)
 
     # -- inspection -------------------------------------------------------------------
 

@@ -52,14 +52,14 @@ PPM = 1_000_000
 class GroupTiming:
     """The cluster service's times, in ms of a node's own clock (see the module's rule)."""
 
-    heartbeat_interval_ms: int = attrs.field(default=1_000, validator=int_range(1, 600_000))
-    fence_after_ms: int = attrs.field(default=5_000, validator=int_range(2, 3_600_000))
-    node_down_after_ms: int = attrs.field(default=12_000, validator=int_range(1, 86_400_000))
-    election_timeout_ms: int = attrs.field(default=1_000, validator=int_range(1, 3_600_000))
-    kill_ms: int = attrs.field(default=1_000, validator=int_range(0, 600_000))
+    heartbeat_interval_ms: int = attrs.field(default=150, validator=int_range(1, 600_000))
+    fence_after_ms: int = attrs.field(default=500, validator=int_range(2, 3_600_000))
+    node_down_after_ms: int = attrs.field(default=1_300, validator=int_range(1, 86_400_000))
+    election_timeout_ms: int = attrs.field(default=500, validator=int_range(1, 3_600_000))
+    kill_ms: int = attrs.field(default=100, validator=int_range(0, 600_000))
     max_drift_ppm: int = attrs.field(default=1_000, validator=int_range(0, 500_000))
     tick_interval_ms: int = attrs.field(default=1_000, validator=int_range(1, 3_600_000))
-    report_retry_ms: int = attrs.field(default=2_000, validator=int_range(1, 3_600_000))
+    report_retry_ms: int = attrs.field(default=1_000, validator=int_range(1, 3_600_000))
 
     def __attrs_post_init__(self) -> None:
         if self.fence_after_ms < 2 * self.heartbeat_interval_ms:

@@ -42,6 +42,7 @@ from typing import Any
 import trio
 
 from raftcluster import __version__
+from raftcluster.groups.service import GroupsService
 from raftcluster.node import identity
 from raftcluster.node.admin import (
     AdminRequest,
@@ -58,8 +59,10 @@ from raftcluster.node.driver import Driver
 from raftcluster.node.errors import NodeError, PortInUse
 from raftcluster.node.protocol import ClientRequest, NodeStatus, RefuseCode, Refused
 from raftcluster.node.replica import Output, Replica, Work
+from raftcluster.node.services import SessionExpiry
 from raftcluster.node.settings import NodeSettings
 from raftcluster.raft.messages import InstallSnapshot, RaftMessage
+from raftcluster.resources.registry import Kinds
 from raftcluster.storage.interface import Storage
 from raftcluster.storage.wal import FileStorage
 from raftcluster.transport import (
@@ -70,6 +73,7 @@ from raftcluster.transport import (
     TransportError,
     UnknownPeer,
 )
+from raftcluster.transport import ClientConfig as TransportClientConfig
 from raftcluster.transport.scope import Unwrapped, single
 from statemachine.codec import Message
 from statemachine.errors import LimitExceeded
@@ -90,10 +94,13 @@ class Node:
         rng: random.Random | None = None,
         storage: Storage | None = None,
         origin_ms: int | None = None,
+        kinds: Kinds | None = None,
     ) -> None:
         """`rng` seeds election jitter and reconnection backoff (default: from the OS);
         `storage` replaces the file storage in `settings.data_dir` (tests: MemoryStorage,
-        persisted inline); `origin_ms` is the clock reading at start (default: wall clock).
+        persisted inline); `origin_ms` is the clock reading at start (default: wall clock);
+        `kinds` the resource types the cluster service runs (default: the built-in ones
+        and those registered with `raftcluster.resources.register_resource_kind`).
         """
         self.settings = settings
         self.node_id = settings.node_id
@@ -108,6 +115,8 @@ class Node:
         self._stopped = trio.Event()
         self._role = ("", 0, 0)  # (role, leader, term) last logged
         self._dropped_inputs = 0
+        self._kinds = kinds
+        self._groups: GroupsService | None = None  # the cluster service, if it runs
 
     # -- inspection --------------------------------------------------------------------
 
@@ -130,6 +139,13 @@ class Node:
     def transport(self) -> Transport:
         assert self._transport is not None, "the node has not started"
         return self._transport
+
+    @property
+    def groups(self) -> GroupsService | None:
+        """The cluster service on this node (None: `settings.groups` is not set), once
+        started: `groups.agent.updates.on_update(handler)` registers a global update
+        handler (docs/groups-node.md)."""
+        return self._groups
 
     def status(self) -> NodeStatus:
         return self.replica.status()
@@ -194,6 +210,10 @@ class Node:
         async with trio.open_nursery() as nursery:
             transport = await self._start_transport(nursery)
             storage = await self._open_storage()
+            groups = None
+            if self.settings.groups is not None:
+                now = clock.now_ms()
+                groups = self._groups = await trio.to_thread.run_sync(self._make_groups, clock, now)
             try:
                 replica = await trio.to_thread.run_sync(self._make_replica, storage, clock.now_ms())
                 driver = self._driver = Driver(
@@ -211,6 +231,11 @@ class Node:
                 transport.set_raft_handler(self._deliver)
                 transport.set_rpc_submit(self._submit)
                 transport.set_after_reading(driver.inputs_done)
+                if groups is not None:
+                    groups.attach(replica, self._send_other, sorted(self.settings.peers))
+                    endpoints = {self.node_id: transport.listen_addresses, **self.settings.peers}
+                    client = client_config(self.settings, self._rng)
+                    await nursery.start(groups.serve, endpoints, client)
                 self._drain(transport.inbox, driver)
                 status = replica.status()
                 log.info("node %d: serving on %s (term %d, commit %d, applied %d)", self.node_id,
@@ -218,6 +243,8 @@ class Node:
                          status.applied_index)  # fmt: skip
                 task_status.started(self)
                 await driver.run()
+                if groups is not None:  # a graceful stop: the node's resources stop first
+                    await groups.shutdown()
                 # A graceful stop: cycles that only moved the commit index were not synced;
                 # sync it now so that a restart resumes where this run left off.
                 await trio.to_thread.run_sync(storage.sync)
@@ -254,10 +281,32 @@ class Node:
     async def _persist_inline(self, work: Work) -> None:
         self.replica.persist(work)  # an injected (in-memory) storage: no I/O to wait for
 
+    def _make_groups(self, clock: NodeClock, now_ms: int) -> GroupsService:
+        """The cluster service, made before the replica (whose leader services include its
+        node manager); it counts this start in its incarnation file (blocking: runs in a
+        worker thread)."""
+        settings = self.settings
+        assert settings.groups is not None
+        rng = random.Random(self._rng.getrandbits(64))
+        return GroupsService(
+            self.node_id,
+            settings.groups,
+            settings.data_dir,
+            clock,
+            now_ms,
+            kinds=self._kinds,
+            rng=rng,
+        )
+
     def _make_replica(self, storage: Storage, now_ms: int) -> Replica:
         """Load the durable state (blocking: runs in a worker thread)."""
         rng = random.Random(self._rng.getrandbits(64))
-        return Replica(self.settings.replica, storage, rng, now_ms)
+        config = self.settings.replica
+        services = None
+        if self._groups is not None:
+            expiry = SessionExpiry(config.session_expiry_interval_ms, now_ms)
+            services = (expiry, self._groups.agent.manager)
+        return Replica(config, storage, rng, now_ms, services=services)
 
     # -- raft messages -----------------------------------------------------------------
 
@@ -280,6 +329,9 @@ class Node:
 
     def _check(self, incoming: Incoming) -> RaftMessage | None:
         message = incoming.message
+        groups = self._groups
+        if groups is not None and groups.receive(incoming.peer_id, message):
+            return None  # the cluster service's heartbeat or ack
         ours = isinstance(message, RaftMessage) and message.dst == self.node_id
         if ours and message.src == incoming.peer_id:  # type: ignore[attr-defined]
             return message  # type: ignore[return-value]
@@ -301,8 +353,14 @@ class Node:
             log.error("node %d: %s to node %d does not fit in a frame: %s", self.node_id,
                       type(message).__name__, message.dst, e)  # fmt: skip
 
+    def _send_other(self, peer: int, message: Message, flow: int) -> None:
+        """The cluster service's messages (never raises for a dropped one)."""
+        self.transport.send(peer, message, flow=flow)
+
     def _observe(self, out: Output) -> None:
-        """Log role changes (once per change, not per cycle)."""
+        """Tell the cluster service a cycle ran; log role changes (once per change)."""
+        if self._groups is not None:
+            self._groups.poke()
         core = self.replica.core
         role = (core.role.name.lower(), core.leader, core.term)
         if role == self._role:
@@ -397,6 +455,16 @@ async def _answer_of(driver: Driver, request: ClientRequest) -> Message:
     driver.submit(request, answer)
     await answered.wait()
     return answers[0]
+
+
+def client_config(settings: NodeSettings, rng: random.Random) -> TransportClientConfig:
+    """How the node's own client (the cluster service's reports) authenticates."""
+    return TransportClientConfig(
+        cluster_id=settings.cluster_id,
+        client_id=rng.getrandbits(62) + 1,
+        secret=settings.secret,
+        limits=settings.limits,
+    )
 
 
 def run(settings: NodeSettings, **options: Any) -> AbstractAsyncContextManager[Node]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from raftcluster.groups.settings import GroupsSettings
 from raftcluster.node.config import ReplicaConfig
 from raftcluster.storage.wal import WalOptions
 from raftcluster.transport.config import Address, Limits, TransportConfig
@@ -35,6 +36,8 @@ class NodeSettings:
     limits: Limits = Limits()
     wal: WalOptions = WalOptions()
     allow_fault_injection: bool = False
+    # The cluster service (resource groups): None runs none (an embedded node, tests).
+    groups: GroupsSettings | None = None
 
     @property
     def node_id(self) -> int:

@@ -26,6 +26,7 @@ from statemachine.groups.messages import (
     DeleteGroup,
     Done,
     DrainNode,
+    FenceFailed,
     GroupDefined,
     GroupReport,
     GroupSpec,
@@ -35,6 +36,7 @@ from statemachine.groups.messages import (
     MoveGroup,
     NodeChanged,
     NodeDown,
+    NodeFenceFailed,
     NodeState,
     NodeUp,
     PauseNode,
@@ -85,9 +87,15 @@ def join_node(t: Table, cmd: JoinNode, c: Change) -> Message:
         raise Rejected(f"node {cmd.node} is already a member")
     if len(t.nodes) >= MAX_NODES:
         raise LimitExceeded("JoinNode.node", MAX_NODES, len(t.nodes) + 1, "nodes")
-    t.nodes[cmd.node] = node = Node(cmd.node, NodeState.UP, 0, cmd.at_ms)
+    t.nodes[cmd.node] = node = Node(cmd.node, NodeState.UP, cmd.incarnation, cmd.at_ms)
     _set_node(c, node, NodeState.UP)
     c.settle()
+    return _done(c)
+
+
+def fence_failed(t: Table, cmd: FenceFailed, c: Change) -> Message:
+    _member(t, cmd.node)
+    c.emit(NodeFenceFailed, cmd.node, cmd.detail, cmd.at_ms)
     return _done(c)
 
 
@@ -320,6 +328,7 @@ def report(t: Table, cmd: GroupReport, c: Change) -> Message:
 HANDLERS: dict[type[Message], Handler] = {
     JoinNode: join_node,  # type: ignore[dict-item]
     RemoveNode: remove_node,  # type: ignore[dict-item]
+    FenceFailed: fence_failed,  # type: ignore[dict-item]
     NodeUp: node_up,  # type: ignore[dict-item]
     NodeDown: node_down,  # type: ignore[dict-item]
     PauseNode: pause_node,  # type: ignore[dict-item]

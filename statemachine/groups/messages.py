@@ -205,10 +205,12 @@ class GroupSpec(Message):
 @tagged(310)
 @attrs.frozen
 class JoinNode(Message):
-    """`node` serves the cluster service from now on (UP)."""
+    """`node` serves the cluster service from now on (UP), in its `incarnation` (the one
+    its heartbeats carry: a later `NodeUp` with the same one is not a restart)."""
 
     node: int = attrs.field(validator=_node)
     at_ms: int = attrs.field(validator=non_negative)
+    incarnation: int = attrs.field(default=0, validator=non_negative)
 
 
 @tagged(311)
@@ -374,6 +376,18 @@ class ReportRefused(Message):
 # -- what the part holds ---------------------------------------------------------------------
 
 
+@tagged(326)
+@attrs.frozen
+class FenceFailed(Message):
+    """The leader ran the fencing agent for `node` (which it found silent) and the agent
+    failed (`detail`): the node is not declared down, its groups stay where they are, and
+    the failure is recorded (`NodeFenceFailed`) for operators. Nothing else changes."""
+
+    node: int = attrs.field(validator=_node)
+    detail: str = attrs.field(validator=max_len(MAX_DETAIL_CHARS, "characters"))
+    at_ms: int = attrs.field(validator=non_negative)
+
+
 @tagged(330)
 @attrs.frozen
 class NodeInfo(Message):
@@ -516,6 +530,17 @@ class GroupDefined(GroupEvent):
     revision: int
     spec: GroupSpec
     deleted: bool
+
+
+@tagged(346)
+@attrs.frozen
+class NodeFenceFailed(GroupEvent):
+    """The fencing agent failed for `node`: its groups stay until it is fenced or heard."""
+
+    revision: int
+    node: int
+    detail: str
+    at_ms: int
 
 
 # -- queries ---------------------------------------------------------------------------------

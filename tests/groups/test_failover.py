@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from statemachine.cluster import ClusterState
 from statemachine.errors import Code
 from statemachine.groups import GroupsConfig
 from statemachine.groups.messages import (
@@ -15,6 +16,7 @@ from statemachine.groups.messages import (
     Decision,
     DrainNode,
     Failback,
+    FenceFailed,
     GroupChanged,
     GroupPlaced,
     GroupReport,
@@ -24,6 +26,7 @@ from statemachine.groups.messages import (
     MoveGroup,
     NodeChanged,
     NodeDown,
+    NodeFenceFailed,
     NodeState,
     NodeUp,
     PauseNode,
@@ -259,3 +262,16 @@ def test_set_offline_stops_and_leaves_it_offline() -> None:
     # a repeated STOPPED for that grant is harmless; a STARTED for it is stale
     assert not isinstance(s.ok(GroupReport("web", 1, g.epoch, ReportKind.STOPPED)), Failure)
     assert isinstance(s.ok(GroupReport("web", 1, g.epoch, ReportKind.STARTED)), ReportRefused)
+
+
+def test_a_failed_fencing_agent_is_recorded_and_changes_nothing_else() -> None:
+    s = Script()
+    s.ok(CreateGroup(web(), True, 0))
+    before = s.group("web")
+    s.ok(FenceFailed(1, "fence_ipmi: exit 1", 5_000))
+    assert s.events[-1] == NodeFenceFailed(s.events[-1].revision, 1, "fence_ipmi: exit 1", 5_000)
+    assert s.group("web") == before and s.node(1).state == NodeState.UP
+    restored = ClusterState(groups=None)
+    restored.restore(s.state.snapshot())  # the event survives a snapshot
+    assert restored.snapshot() == s.state.snapshot()
+    assert s.fails(FenceFailed(9, "x", 5_000)).code == Code.REJECTED  # not a member

@@ -25,7 +25,7 @@ def write(tmp_path: Path, groups: str, timing: str = "") -> Path:
 def test_a_file_that_sets_nothing_runs_the_defaults(tmp_path: Path) -> None:
     cluster = init_cluster(tmp_path, nodes=3)
     assert "[groups]\n" in cluster.path.read_text()
-    assert group_timing(cluster) == GroupTiming()  # [timing]'s election timeout is 1000 too
+    assert group_timing(cluster) == GroupTiming()  # [timing]'s election timeout is 500 too
 
 
 def test_accepted_settings_reach_the_group_timing(tmp_path: Path) -> None:
@@ -65,17 +65,21 @@ def test_node_down_after_at_the_rules_boundary(tmp_path: Path, down: int, accept
 
 
 def test_a_longer_election_timeout_raises_the_minimum(tmp_path: Path) -> None:
-    # Defaults elsewhere: (5000 + E + 1000) x 1.001 / 0.999 + 1000 exceeds 12000 from
-    # E = 4979 on (10979 x 1001000 / 999000 = 11000.98.., up to 11001, + 1000 = 12001);
-    # at E = 5000: 11000 x ... = 11022.02.., up to 11023, + 1000 = 12023.
-    path = write(tmp_path, "", "election_timeout_ms = 5000")
-    with pytest.raises(ConfigError, match=r"12000 is below the minimum 12023"):
+    # Defaults elsewhere: (500 + E + 100) x 1.001 / 0.999 + 150 exceeds 1300 from
+    # E = 548 on (1148 x 1001000 / 999000 = 1150.29.., up to 1151, + 150 = 1301);
+    # at E = 5000: 5600 x ... = 5611.21.., up to 5612, + 150 = 5762.
+    path = write(tmp_path, "node_down_after_ms = 1300", "election_timeout_ms = 5000")
+    with pytest.raises(ConfigError, match=r"1300 is below the minimum 5762"):
         load_cluster(path)
-    path = write(tmp_path / "edge", "", "election_timeout_ms = 4979")
-    with pytest.raises(ConfigError, match=r"12000 is below the minimum 12001"):
+    path = write(tmp_path / "edge", "node_down_after_ms = 1300", "election_timeout_ms = 548")
+    with pytest.raises(ConfigError, match=r"1300 is below the minimum 1301"):
         load_cluster(path)
-    path = write(tmp_path / "ok", "", "election_timeout_ms = 4978")
-    assert load_cluster(path).groups.node_down_after_ms == 12_000
+    path = write(tmp_path / "ok", "node_down_after_ms = 1300", "election_timeout_ms = 547")
+    assert load_cluster(path).groups.node_down_after_ms == 1_300
+    # Unset (0), it is the minimum rounded up to 100 ms, whatever the election timeout.
+    assert load_cluster(write(tmp_path / "auto", "", "")).groups.node_down_after_ms == 1_300
+    path = write(tmp_path / "auto5000", "", "election_timeout_ms = 5000")
+    assert load_cluster(path).groups.node_down_after_ms == 5_800
 
 
 def test_fence_after_must_cover_two_heartbeats(tmp_path: Path) -> None:

@@ -14,7 +14,15 @@ from raftcluster.groups.controller import ResourceController
 from raftcluster.groups.timing import GroupTiming
 from statemachine.groups.messages import GroupReport, GroupState, ReportKind, ResourceSpec
 
-T = GroupTiming()
+# The times these scripts were written for (round seconds; the defaults are LAN-short).
+T = GroupTiming(
+    heartbeat_interval_ms=1_000,
+    fence_after_ms=5_000,
+    node_down_after_ms=12_000,
+    election_timeout_ms=1_000,
+    kill_ms=1_000,
+    report_retry_ms=2_000,
+)
 NODE = 4
 A = ResourceSpec("a", "process", monitor_interval_ms=1_000, max_restarts=1)
 B = ResourceSpec("b", "process", monitor_interval_ms=1_000, max_restarts=1)

@@ -33,7 +33,15 @@ def spec(name: str) -> ResourceSpec:
 
 
 GROUPS = {"g1": (spec("a"), spec("b")), "g2": (spec("c"),)}
-T = GroupTiming()
+# The times these scripts were written for (round seconds; the defaults are LAN-short).
+T = GroupTiming(
+    heartbeat_interval_ms=1_000,
+    fence_after_ms=5_000,
+    node_down_after_ms=12_000,
+    election_timeout_ms=1_000,
+    kill_ms=1_000,
+    report_retry_ms=2_000,
+)
 STATES = (GroupState.STARTING, GroupState.ONLINE, GroupState.STOPPING)
 
 

@@ -10,7 +10,15 @@ from raftcluster.groups.timing import GroupTiming, min_node_down_after_ms
 from statemachine.codec import decode, encode, encode_value
 from statemachine.errors import DecodeError, InvalidArgument
 
-T = GroupTiming()  # heartbeat 1_000, fence_after 5_000
+# The times these scripts were written for (round seconds; the defaults are LAN-short).
+T = GroupTiming(
+    heartbeat_interval_ms=1_000,
+    fence_after_ms=5_000,
+    node_down_after_ms=12_000,
+    election_timeout_ms=1_000,
+    kill_ms=1_000,
+    report_retry_ms=2_000,
+)
 
 
 def test_heartbeats_go_out_every_interval_from_the_start() -> None:

@@ -8,6 +8,7 @@ applied state's members and the leader's term read through the callables.
 
 from __future__ import annotations
 
+from raftcluster.groups.fencing import FenceGate
 from raftcluster.groups.heartbeat import NodeHeartbeat, NodeHeartbeatAck
 from raftcluster.groups.manager import NodeManager
 from raftcluster.groups.timing import GroupTiming
@@ -20,7 +21,15 @@ from statemachine.groups.messages import (
     NodeUp,
 )
 
-T = GroupTiming()  # node_down_after 12_000, tick 1_000 (a jump: a gap over 2_000)
+# The times these scripts were written for (round seconds; the defaults are LAN-short).
+T = GroupTiming(
+    heartbeat_interval_ms=1_000,
+    fence_after_ms=5_000,
+    node_down_after_ms=12_000,
+    election_timeout_ms=1_000,
+    kill_ms=1_000,
+    report_retry_ms=2_000,
+)
 D = T.node_down_after_ms
 UP, DOWN = NodeState.UP, NodeState.DOWN
 
@@ -216,15 +225,43 @@ def test_groups_tick_cadence_and_sorted_proposals() -> None:
     assert m2.run(D) == (NodeDown(2, D), NodeDown(3, D), NodeDown(4, D), GroupsTick(D))
 
 
-def test_every_voter_joins_the_service_until_the_state_lists_it() -> None:
+def test_every_voter_heard_joins_the_service_in_its_incarnation() -> None:
     c = Cluster(1)
     voters = [1, 2, 3]
     m = NodeManager(1, T, lambda: c.members, lambda: c.term, 0, voters=lambda: voters)
-    assert m.next_due_ms() == 0
-    assert m.run(0) == (JoinNode(2, 0), JoinNode(3, 0), GroupsTick(0))
-    assert m.next_due_ms() == 0  # not applied yet: asked again at the next run
-    assert m.run(10) == (JoinNode(2, 10), JoinNode(3, 10))
-    c.set(2, UP)
-    c.set(3, UP)
-    assert m.next_due_ms() == T.tick_interval_ms
-    assert m.run(T.tick_interval_ms) == (GroupsTick(T.tick_interval_ms),)
+    assert m.run(0) == (GroupsTick(0),)  # 2 and 3 not heard yet: nothing to join
+    assert m.heard(hb(2, 5, incarnation=4), 5) is None  # not a member yet: no lease
+    assert m.next_due_ms() == 0  # at once
+    assert m.run(10) == (JoinNode(2, 10, 4),)
+    assert m.run(20) == (JoinNode(2, 20, 4),)  # not applied yet: asked again
+    c.set(2, UP, incarnation=4)
+    assert m.heard(hb(2, 30, incarnation=4), 30) == NodeHeartbeatAck(2, 5, 30)
+    assert m.run(T.tick_interval_ms) == (GroupsTick(T.tick_interval_ms),)  # no NodeUp: same
+
+
+def test_with_a_fencing_agent_node_down_waits_for_a_fence_after_the_silence() -> None:
+    c = Cluster(1, 2)
+    gate = FenceGate(retry_ms=5_000)
+    m = NodeManager(1, T, lambda: c.members, lambda: c.term, 0, fence=gate)
+    for now in range(0, D, 1_000):  # tenure: 2 silent from 0
+        assert downs(m.run(now)) == []
+    assert downs(m.run(D)) == []  # silent long enough, but not fenced: the agent is wanted
+    assert gate.take_wanted(D) == [2]
+    assert downs(m.run(D + 100)) == [] and gate.take_wanted(D + 100) == []  # it runs
+    gate.ended(2, False, "exit 1", D + 200)
+    assert downs(m.run(D + 300)) == [] and gate.take_wanted(D + 300) == []  # retry later
+    for now in range(D + 1_300, D + 5_200, 1_000):  # (no clock jump between the runs)
+        assert downs(m.run(now)) == [] and gate.take_wanted(now) == []
+    assert downs(m.run(D + 5_200)) == [] and gate.take_wanted(D + 5_200) == [2]
+    gate.ended(2, True, "", D + 5_300)
+    assert downs(m.run(D + 5_400)) == [NodeDown(2, D + 5_400)]
+
+
+def test_a_fence_from_before_the_silence_does_not_count() -> None:
+    gate = FenceGate(retry_ms=5_000)
+    gate.cleared(2, 0, 0)
+    gate.take_wanted(100)
+    gate.ended(2, True, "", 200)
+    assert gate.cleared(2, 0, 300)
+    assert not gate.cleared(2, 150, 300)  # silent again since 150: fence again
+    assert gate.take_wanted(300) == [2]

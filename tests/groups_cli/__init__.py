@@ -1,0 +1,1 @@
+"""The cluster service from the client API and the command line."""
