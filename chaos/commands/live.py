@@ -1,8 +1,10 @@
 """`raftcluster chaos live [--nodes 3] [--duration 30] [--seed N] [--nemesis partition,kill]
-[--workload register|kv] [--clients 4] [--report DIR] [--json] [--keep DIR]`
+[--workload register|kv|groups] [--clients 4] [--report DIR] [--json] [--keep DIR]`
 
 Runs a real cluster on 127.0.0.1 (one process per node) under seeded faults, records the
-clients' history with real times and checks it (docs/chaos-live.md).
+clients' history with real times and checks it (docs/chaos-live.md). With `--workload
+groups` there are no clients: the cluster service runs four probe groups, and the run is
+judged on double runs, epochs and every group coming back (chaos.live.groups).
 
 Exit status: 0 every check passed (or the linearizability check ran out of time: the
 output says `unknown`); 1 a violation; 2 the run could not be made or broke off.
@@ -28,8 +30,10 @@ import trio
 
 from chaos.checker import dump_events
 from chaos.live import NEMESES, WORKLOADS, LiveConfig, judge
+from chaos.live.groups.record import GroupsJudgement, failover_summary, judge_groups
+from chaos.live.groups.run import GroupsObservations, observe_groups
 from chaos.live.judge import Judgement
-from chaos.live.run import Observations, observe_until_interrupted
+from chaos.live.run import Observations, observe_until_interrupted, until_interrupted
 from chaos.report import RunVerdict, write_report
 from raftcluster.cli.output import add_json_flag, emit
 from statemachine.errors import ClusterError
@@ -96,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         )
     except (ClusterError, ValueError, TypeError) as e:
         return _fail(args, "usage", e)
+    if config.workload == "groups":
+        return _run_groups(args, config)
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     clock = time.perf_counter()
     try:
@@ -117,6 +123,86 @@ def run(args: argparse.Namespace) -> int:
         return _fail(args, "report", e)
     emit(args, summary(observed, judgement, args.report), human)
     return EXIT_STATUS[judgement.verdict]
+
+
+def _run_groups(args: argparse.Namespace, config: LiveConfig) -> int:
+    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    clock = time.perf_counter()
+    try:
+        with _cluster_directory(args.keep) as directory:
+            observed = trio.run(until_interrupted, observe_groups, config, directory)
+    except (ClusterError, OSError) as e:
+        return _fail(args, "run", e)
+    except Exception as e:  # noqa: BLE001 - the command's boundary: shown, then exit 2
+        traceback.print_exc()
+        return _fail(args, "internal", e)
+    wall = {"started": started, "wall_s": round(time.perf_counter() - clock, 3)}
+    judgement = judge_groups(observed, replay_command(args), wall)
+    try:
+        if args.report:
+            write_report(args.report, judgement.record, [], observed.trace)
+    except (ClusterError, OSError) as e:
+        return _fail(args, "report", e)
+    emit(args, groups_summary(observed, judgement, args.report), groups_human)
+    return EXIT_STATUS[judgement.verdict]
+
+
+def groups_summary(
+    observed: GroupsObservations, judgement: GroupsJudgement, report: str | None
+) -> dict[str, Any]:
+    """The groups run's answer (`--json` prints it as is)."""
+    record = judgement.record
+    return {
+        "verdict": record.run.verdict.value,
+        "checks": {c.name: c.verdict.value for c in record.checkers},
+        "counts": dict(record.run.counts),
+        "violations": [v.message for v in record.violations],
+        "double_runs": judgement.log.double_runs,
+        "failovers_ms": [
+            {"group": f.group, "from": f.from_node, "to": f.to_node, "ms": f.ms, "since": f.since}
+            for f in judgement.failovers
+        ],
+        "failover_summary": failover_summary(judgement.failovers),
+        "after_heal_ms": {"groups_back": observed.back_after_heal_ms},
+        "online_after_ms": observed.online_after_ms,
+        "groups": {
+            name: None if a is None else {"node": a.node, "epoch": a.epoch, "pid": a.pid}
+            for name, a in observed.answers.items()
+        },
+        "faults": [
+            f"{f.kind} {f.start_ms:.0f}-{f.end_ms or 0:.0f} ms: {f.detail}" for f in record.faults
+        ],
+        "pids": {str(n): list(p) for n, p in observed.pids.items()},
+        "leftovers": list(observed.leftovers),
+        "notes": list(record.notes),
+        "replay": record.run.replay,
+        "report": report,
+        "wall": dict(record.run.wall),
+    }
+
+
+def groups_human(data: dict[str, Any]) -> str:
+    counts = data["counts"]
+    faults = ", ".join(f"{k[7:]} {v}" for k, v in sorted(counts.items()) if k.startswith("faults."))
+    where = ", ".join(
+        f"{g} on node {a['node']} (epoch {a['epoch']})" if a else f"{g} silent"
+        for g, a in data["groups"].items()
+    )
+    lines = [
+        f"{data['verdict'].upper()}: " + ", ".join(f"{k} {v}" for k, v in data["checks"].items()),
+        f"  double runs: {data['double_runs']}; starts: {counts.get('groups.starts', 0)}",
+        f"  failovers seen (ms): {data['failover_summary']}",
+        f"  faults: {faults or 'none'}; leaders seen in {counts.get('leaders.terms', 0)} terms",
+        f"  after healing: every group back in {_ms(data['after_heal_ms']['groups_back'])}",
+        f"  groups: {where}",
+        *(f"  violation: {v}" for v in data["violations"]),
+        *(f"  fault: {f}" for f in data["faults"]),
+        *(f"  note: {n}" for n in data["notes"] if not n.startswith("run: ")),
+        f"  replay (same choices, not the same interleaving): {data['replay']}",
+    ]
+    if data["report"]:
+        lines.append(f"  report: {data['report']}/report.html")
+    return "\n".join(lines)
 
 
 @contextmanager

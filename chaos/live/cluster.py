@@ -17,7 +17,7 @@ from pathlib import Path
 
 import trio
 
-from chaos.live.config import NODE_SETTINGS, LiveConfig
+from chaos.live.config import LiveConfig, node_settings
 from raftcluster.cli.processes import NodeProcesses
 from raftcluster.client.probe import Poller, Target
 from raftcluster.config import ClusterFile, client_transport_config, init_cluster
@@ -53,7 +53,9 @@ class LiveCluster:
         """Cancellation (Ctrl-C included): every node is stopped and reaped before the
         exception goes on (shielded, at most STOP_TIMEOUT_S, then SIGKILL). The cluster
         directory (data, logs) is left for the caller to keep or remove."""
-        cluster = init_cluster(directory, nodes=config.nodes, settings=NODE_SETTINGS)
+        cluster = init_cluster(
+            directory, nodes=config.nodes, settings=node_settings(config.workload)
+        )
         processes = NodeProcesses(cluster)
         try:
             targets = [Target(n.id, n.addresses) for n in cluster.nodes]
@@ -64,6 +66,8 @@ class LiveCluster:
                 yield live
         finally:
             with trio.CancelScope(shield=True):
+                for node in cluster.node_ids:  # a paused node could not take its SIGTERM
+                    processes.kill(node, signal.SIGCONT)
                 with trio.move_on_after(STOP_TIMEOUT_S * 2):
                     await processes.stop_all(timeout_s=STOP_TIMEOUT_S)
                 await processes.close()
@@ -93,6 +97,10 @@ class LiveCluster:
         process is reaped when the cluster closes."""
         self.processes.kill(node, signal.SIGKILL)
         await self.processes.wait(node)
+
+    def signal(self, node: int, signum: int) -> None:
+        """Send `signum` to the node's process (SIGSTOP / SIGCONT: a pause), if it runs."""
+        self.processes.kill(node, signum)
 
     def alive(self, node: int) -> bool:
         return self.processes.alive(node)

@@ -11,9 +11,13 @@ from statemachine.errors import InvalidArgument
 
 # The faults a live run can inject (docs/chaos-live.md). Each is a nemesis name on the
 # command line; the report names the kind of fault it draws.
-NEMESES: Final = ("partition", "kill", "drop", "delay")
-FAULT_KIND: Final = {"partition": "partition", "kill": "kill", "drop": "loss", "delay": "slow-link"}
-WORKLOADS: Final = ("register", "kv")
+NEMESES: Final = ("partition", "kill", "drop", "delay", "pause")
+FAULT_KIND: Final = {
+    "partition": "partition", "kill": "kill", "drop": "loss", "delay": "slow-link",
+    "pause": "pause",
+}  # fmt: skip
+# `groups`: the cluster service runs probe resources (chaos/live/groups/); no kv clients.
+WORKLOADS: Final = ("register", "kv", "groups")
 
 MAX_NODES = 9  # processes on one machine: more would only measure the machine
 MAX_CLIENTS = 32
@@ -26,6 +30,23 @@ NODE_SETTINGS: Final[dict[str, int | bool]] = {
     "timing.heartbeat_interval_ms": 60,
     "cluster.allow_fault_injection": True,
 }
+
+# The cluster service's times for the `groups` workload: quick failover, within the
+# timing rule (checked when the file loads): with the election timeout above,
+# ceil((400 + 600 + 200) x 1.001 / 0.999) + 100 = 1 303 <= 1 500.
+GROUP_SETTINGS: Final[dict[str, int | bool]] = {
+    "groups.heartbeat_interval_ms": 100,
+    "groups.fence_after_ms": 400,
+    "groups.kill_ms": 200,
+    "groups.node_down_after_ms": 1_500,
+    "groups.tick_interval_ms": 200,
+    "groups.report_retry_ms": 500,
+}
+
+
+def node_settings(workload: str) -> dict[str, int | bool]:
+    """The cluster file's settings for a run of `workload`."""
+    return {**NODE_SETTINGS, **(GROUP_SETTINGS if workload == "groups" else {})}
 
 
 def _nemeses(value: tuple[str, ...]) -> tuple[str, ...]:

@@ -1,5 +1,6 @@
 """Carrying out the schedule on the real cluster: partitions, loss and delay through the
-nodes' fault layer (the admin RPC `SetFaults` / `ClearFaults`), kill -9 and restart.
+nodes' fault layer (the admin RPC `SetFaults` / `ClearFaults`), kill -9 and restart,
+SIGSTOP and SIGCONT (a pause: the process is frozen, its sockets and children are not).
 
 A partition blocks, on each node, its outgoing traffic to every node on the other side
 (so both directions are cut); loss and delay act on every link of one node, both ways.
@@ -10,6 +11,7 @@ Each fault is recorded as a report `Fault` with its real start and end.
 
 from __future__ import annotations
 
+import signal
 from collections import Counter
 from collections.abc import Callable
 
@@ -36,6 +38,7 @@ class Nemesis:
         self.notes: list[str] = []
         # What the nemesis did, when: the report directory's trace.jsonl.
         self.trace: list[dict[str, object]] = []
+        self.paused: set[int] = set()  # nodes stopped by SIGSTOP, until their SIGCONT
 
     async def run(self, steps: tuple[Step, ...], start: float, duration_ms: int) -> None:
         """Each step at its time (`start` is the trio time of 0 ms), held for its whole
@@ -94,6 +97,12 @@ class Nemesis:
             await self.cluster.kill(node)
             self.timeline.begin(node, IntervalKind.CRASHED, self.clock())
             return (node,), f"kill -9 node {node} ({step.target})", ()
+        if step.nemesis == "pause":
+            node = await self._leader_or(step.node) if step.target == "leader" else step.node
+            self.cluster.signal(node, signal.SIGSTOP)
+            self.paused.add(node)
+            self.timeline.begin(node, IntervalKind.PAUSED, self.clock())
+            return (node,), f"SIGSTOP node {node} ({step.target})", ()
         request = {
             "drop": f"drop {step.drop_probability:g} of messages",
             "delay": f"delay messages {step.delay_ms} ms",
@@ -126,6 +135,9 @@ class Nemesis:
             for node in nodes:
                 await self._restart(node)
             return
+        if step.nemesis == "pause":
+            self._resume(now)
+            return
         for node in self.cluster.nodes:
             self.timeline.end(node, IntervalKind.ISOLATED, now)
         await self.heal_all()
@@ -137,10 +149,18 @@ class Nemesis:
         if not await self.cluster.restart(node, RESTART_TIMEOUT_S):
             self.notes.append(f"node {node} did not answer {RESTART_TIMEOUT_S:g} s after restart")
 
+    def _resume(self, now_ms: float) -> None:
+        """SIGCONT every paused node."""
+        for node in sorted(self.paused):
+            self.cluster.signal(node, signal.SIGCONT)
+            self.timeline.end(node, IntervalKind.PAUSED, now_ms)
+        self.paused.clear()
+
     async def heal_all(self) -> None:
-        """Clear every fault on every node and start any node that is down. A node that
-        does not take the clear is noted (its faults die with it if it is restarted).
-        Cancellation: some nodes may keep their faults."""
+        """Resume every paused node, clear every fault on every node and start any node
+        that is down. A node that does not take the clear is noted (its faults die with it
+        if it is restarted). Cancellation: some nodes may keep their faults."""
+        self._resume(self.clock())
         for node in self.cluster.nodes:
             if not self.cluster.alive(node):
                 await self._restart(node)

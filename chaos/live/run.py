@@ -17,8 +17,9 @@ import json
 import random
 import signal
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import trio
@@ -37,6 +38,7 @@ from raftcluster.client.connect import ClientOptions
 from raftcluster.transport.scope import single
 from statemachine.errors import ClusterError
 
+T = TypeVar("T")
 POLL_EVERY_S = 0.2
 MAX_THINK_S = 0.05
 LIVENESS_KEY = KEY_PREFIX + "liveness"
@@ -78,13 +80,20 @@ async def observe(config: LiveConfig, directory: Path) -> Observations:
 
 
 async def observe_until_interrupted(config: LiveConfig, directory: Path) -> Observations:
-    """`observe`, with Ctrl-C (SIGINT) taken as a signal rather than as a KeyboardInterrupt
-    that trio raises wherever the main task happens to be: raised inside a finalizer, it
-    would be printed and lost, and the run would go on. On SIGINT the run is cancelled
-    (every node stopped and reaped, as `observe` says), then KeyboardInterrupt is raised.
-    Needs the main thread (signal handlers)."""
+    """`observe`, with Ctrl-C taken as a signal (`until_interrupted`)."""
+    return await until_interrupted(observe, config, directory)
+
+
+async def until_interrupted(
+    observer: Callable[[LiveConfig, Path], Awaitable[T]], config: LiveConfig, directory: Path
+) -> T:
+    """`observer(config, directory)`, with Ctrl-C (SIGINT) taken as a signal rather than as
+    a KeyboardInterrupt that trio raises wherever the main task happens to be: raised
+    inside a finalizer, it would be printed and lost, and the run would go on. On SIGINT
+    the run is cancelled (the observer stops and reaps every node), then
+    KeyboardInterrupt is raised. Needs the main thread (signal handlers)."""
     interrupted = False
-    result: Observations | None = None
+    result: list[T] = []
     try:
         with trio.open_signal_receiver(signal.SIGINT) as signals:
             async with trio.open_nursery() as nursery:
@@ -97,8 +106,7 @@ async def observe_until_interrupted(config: LiveConfig, directory: Path) -> Obse
                         return
 
                 async def work() -> None:
-                    nonlocal result
-                    result = await observe(config, directory)
+                    result.append(await observer(config, directory))
                     nursery.cancel_scope.cancel()
 
                 nursery.start_soon(watch)
@@ -107,8 +115,8 @@ async def observe_until_interrupted(config: LiveConfig, directory: Path) -> Obse
         raise single(group) from None
     if interrupted:
         raise KeyboardInterrupt
-    assert result is not None, "the run ended without a result or an error"
-    return result
+    assert result, "the run ended without a result or an error"
+    return result[0]
 
 
 async def _wait_leader(cluster: LiveCluster, timeout_ms: int) -> None:

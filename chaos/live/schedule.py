@@ -29,7 +29,7 @@ MAX_STEPS = 10_000
 class Step:
     """One fault. `target` says whom it hits:
     partition: "halves" (sides in `groups`) or "leader" (the leader alone, else `node`);
-    kill: "leader" (else `node`) or "node"; drop / delay: "node" (all of its links)."""
+    kill, pause: "leader" (else `node`) or "node"; drop / delay: "node" (all of its links)."""
 
     start_ms: int
     hold_ms: int
@@ -82,7 +82,7 @@ def _step(rng: random.Random, nemesis: str, nodes: tuple[int, ...], at: int) -> 
         cut = len(shuffled) // 2
         groups = (tuple(sorted(shuffled[:cut])), tuple(sorted(shuffled[cut:])))
         return Step(at, hold, nemesis, "halves", node, groups=groups)
-    if nemesis == "kill":
+    if nemesis in ("kill", "pause"):
         return Step(at, hold, nemesis, "leader" if rng.random() < 0.5 else "node", node)
     if nemesis == "drop":
         p = round(rng.uniform(*DROP_PROBABILITY), 2)
