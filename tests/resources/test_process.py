@@ -15,8 +15,7 @@ from raftcluster.resources.kind import ResourceContext, ResourceFailed, Severity
 from raftcluster.resources.process import ProcessKind
 from raftcluster.supervisor.children import Supervisor
 from statemachine.groups.messages import ResourceSpec
-from tests.process_kit import running_supervisor
-from tests.supervisor.kit import running
+from tests.supervisor.kit import running, running_supervisor
 
 SERVER = str(Path(__file__).with_name("health_server.py"))
 

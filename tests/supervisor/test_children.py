@@ -20,8 +20,7 @@ from raftcluster.supervisor.children import (
     SupervisorStopped,
 )
 from statemachine.errors import InvalidArgument
-from tests.process_kit import SLEEP, running_supervisor, wait_for
-from tests.supervisor.kit import py, running
+from tests.supervisor.kit import SLEEP, py, running, running_supervisor, wait_for
 
 # Starts a grandchild that stays in the session (a daemon), prints both pids, exits.
 DAEMONIZE = (

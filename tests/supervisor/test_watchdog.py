@@ -15,8 +15,7 @@ import trio
 
 from raftcluster.supervisor.children import ExitStatus, Supervisor
 from raftcluster.supervisor.watchdog import Watchdog, WatchdogFailed, command
-from tests.process_kit import SLEEP, running_supervisor, wait_for
-from tests.supervisor.kit import PY, py, running
+from tests.supervisor.kit import PY, SLEEP, py, running, running_supervisor, wait_for
 
 DAEMON_AND_SLEEP = (
     "import os, subprocess, sys, time;"
