@@ -132,3 +132,12 @@ def test_etcd_is_measured_for_real_and_stopped(etcd_installed: None) -> None:
     ours, peers, _ = hand_made()
     table = bench_node.rows(ours, peers, NO_WARNINGS, etcd)
     assert all(r.peer_value and r.peer_value > 0 for r in table if r.peer == etcd.peer)
+
+
+def test_a_failing_etcd_driver_is_reported_and_leaves_nothing_running(
+    etcd_installed: None,
+) -> None:
+    before = children()
+    with pytest.raises(etcd_cluster.EtcdBenchError, match="etcd driver exited with 1"):
+        etcd_cluster.measure([{"name": "no op given"}], 0.1, 100)  # the driver dies on it
+    assert children() <= before  # the members were stopped all the same
