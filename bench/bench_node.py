@@ -22,10 +22,14 @@ so the get rows compare a network round trip and a ReadIndex with a dict lookup.
 Variants: "default" (`SyncObjConf()`: the journal in memory, nothing on disk) and
 "tuned" (journal file on disk, flushed once per tick: see pysyncobj_node.py).
 
-etcd 3.4's figures, measured on a machine of this kind (issue 4), are rows of their own
-(peer "etcd 3.4 (issue 4)": quoted, not run here, so their ratio is only indicative on a
-noisy machine): 1,080 sequential puts/s (p50 0.9 ms), 8,300 puts/s at 64 in flight,
-2,460 sequential linearizable gets/s, 12,200 at 64 in flight.
+etcd (Debian's `etcd-server`, 3.4) is measured in the same run when an `etcd` binary is on
+the PATH and the `aetcd` client is installed (`pip install -e '.[bench]'`): three etcd
+processes on 127.0.0.1 free ports, each with its own data directory in a temporary
+directory, default settings (fsync on), driven by one aetcd client connected to the
+leader (bench/etcd_driver.py, a process of its own: see there why) with the same
+workloads, the same value size and the same duration as ours. Its rows have peer
+"etcd X.Y.Z via aetcd" and the ratio ours / etcd. Without etcd or aetcd, one line says
+how to install them and the table has no etcd rows: no figure is ever quoted.
 """
 
 from __future__ import annotations
@@ -34,7 +38,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +49,8 @@ from typing import Any
 import attrs
 import trio
 
+from bench import etcd_cluster
+from bench.etcd_cluster import free_ports as _free_ports
 from bench.table import Row
 from raftcluster.cli.processes import NodeProcesses
 from raftcluster.client.connect import connect
@@ -79,21 +84,25 @@ class Workload:
     name: str
     op: str  # "put" or "get"
     inflight: int
-    # etcd 3.4's figures from issue 4 (None where the issue gives none).
-    etcd_per_second: float | None = None
-    etcd_p50_ms: float | None = None
 
 
 WORKLOADS = (
-    Workload("puts, sequential", "put", 1, 1_080, 0.9),
+    Workload("puts, sequential", "put", 1),
     Workload("puts, 16 in flight", "put", 16),
-    Workload("puts, 64 in flight", "put", 64, 8_300),
-    Workload("linearizable gets, sequential", "get", 1, 2_460),
-    Workload("linearizable gets, 64 in flight", "get", 64, 12_200),
+    Workload("puts, 64 in flight", "put", 64),
+    Workload("linearizable gets, sequential", "get", 1),
+    Workload("linearizable gets, 64 in flight", "get", 64),
 )
-ETCD = "etcd 3.4 (issue 4)"
-ETCD_NOTE = "etcd's figure quoted from issue 4, not measured in this run"
 CPU_ROWS = ("busiest node", "other nodes", "client")
+
+
+@attrs.frozen
+class Etcd:
+    """etcd's figures from this run: the peer's name ("etcd 3.4.23 via aetcd") and each
+    workload's figures."""
+
+    peer: str
+    results: dict[str, Measured]
 
 
 @attrs.frozen
@@ -124,10 +133,31 @@ class Measured:
 def run(quick: bool) -> list[Row]:
     duration_s = 0.2 if quick else 5.0
     ours = trio.run(measure_ours, duration_s)
+    etcd = measure_etcd(duration_s)
     peers, warnings = {}, {}
     for variant in VARIANTS:
         peers[variant.name], warnings[variant.name] = measure_pysyncobj(variant, duration_s)
-    return rows(ours, peers, warnings)
+    return rows(ours, peers, warnings, etcd)
+
+
+# -- etcd ------------------------------------------------------------------------------
+
+
+def measure_etcd(duration_s: float, path: str | None = None) -> Etcd | None:
+    """etcd's figures for every workload (bench/etcd_cluster.py), or None after printing
+    the line that says how to install etcd and aetcd, when either is missing. `path`
+    is searched for the etcd binary instead of $PATH when given."""
+    hint = etcd_cluster.missing(path)
+    if hint is not None:
+        print(hint, flush=True)
+        return None
+    workloads = [{"name": w.name, "op": w.op, "inflight": w.inflight} for w in WORKLOADS]
+    peer, results = etcd_cluster.measure(workloads, duration_s, len(VALUE))
+    return Etcd(
+        peer,
+        {name: Measured(r["ops"], r["seconds"], r["errors"], r["p50_ms"], r["p99_ms"])
+         for name, r in results.items()},
+    )  # fmt: skip
 
 
 # -- ours ------------------------------------------------------------------------------
@@ -321,19 +351,6 @@ def _pysyncobj_cluster(
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _free_ports(count: int) -> list[int]:
-    """Ports the kernel hands out now (pysyncobj binds by itself, so they are given to it;
-    another process could take one in between, which would fail the run loudly)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def _ask(process: subprocess.Popen[str], request: dict[str, Any]) -> dict[str, Any]:
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(json.dumps(request) + "\n")
@@ -360,7 +377,10 @@ def _pysyncobj_leader(nodes: list[subprocess.Popen[str]]) -> subprocess.Popen[st
 
 
 def rows(
-    ours: dict[str, Measured], peers: dict[str, dict[str, Measured]], warnings: dict[str, int]
+    ours: dict[str, Measured],
+    peers: dict[str, dict[str, Measured]],
+    warnings: dict[str, int],
+    etcd: Etcd | None,
 ) -> list[Row]:
     out: list[Row] = []
     for workload in WORKLOADS:
@@ -378,10 +398,11 @@ def rows(
                     failed=False,
                 )
             )
-        if workload.etcd_per_second is not None:
+        if etcd is not None:
+            theirs = etcd.results[workload.name]
             out.append(
-                Row(f"{workload.name} (ops/s)", mine.per_second, "ops/s", peer=ETCD,
-                    peer_value=workload.etcd_per_second, note=ETCD_NOTE)
+                Row(f"{workload.name} (ops/s)", mine.per_second, "ops/s", peer=etcd.peer,
+                    peer_value=theirs.per_second, note=_etcd_note(workload, mine, theirs))
             )  # fmt: skip
         if workload.inflight == 1:
             for q in ("p50", "p99"):
@@ -397,11 +418,13 @@ def rows(
                             higher_is_better=False,
                         )
                     )
-            if workload.etcd_p50_ms is not None:
-                out.append(
-                    Row(f"{workload.name} (p50 latency)", mine.p50_ms, "ms", peer=ETCD,
-                        peer_value=workload.etcd_p50_ms, higher_is_better=False, note=ETCD_NOTE)
-                )  # fmt: skip
+                if etcd is not None:
+                    out.append(
+                        Row(f"{workload.name} ({q} latency)", getattr(mine, f"{q}_ms"), "ms",
+                            peer=etcd.peer,
+                            peer_value=getattr(etcd.results[workload.name], f"{q}_ms"),
+                            higher_is_better=False)
+                    )  # fmt: skip
         if mine.cpu_us is not None:
             for where, cpu in zip(CPU_ROWS, mine.cpu_us, strict=True):
                 out.append(
@@ -419,6 +442,18 @@ def rows(
                 )
             )
     return out
+
+
+def _etcd_note(workload: Workload, mine: Measured, theirs: Measured) -> str:
+    parts = []
+    if workload.inflight > 1:
+        parts.append(
+            f"p50 {mine.p50_ms:.1f} ms ours, {theirs.p50_ms:.1f} ms etcd; "
+            f"p99 {mine.p99_ms:.1f} ms ours, {theirs.p99_ms:.1f} ms etcd"
+        )
+    if mine.errors or theirs.errors:
+        parts.append(f"{mine.errors} errors ours, {theirs.errors} etcd")
+    return "; ".join(parts)
 
 
 def _note(workload: Workload, mine: Measured, theirs: Measured) -> str:
