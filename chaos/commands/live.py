@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from chaos.live.groups.record import GroupsJudgement, failover_summary, judge_gr
 from chaos.live.groups.run import GroupsObservations, observe_groups
 from chaos.live.judge import Judgement
 from chaos.live.run import Observations, observe_until_interrupted, until_interrupted
-from chaos.report import RunVerdict, write_report
+from chaos.report import Record, RunVerdict, write_report
 from raftcluster.cli.output import add_json_flag, emit
 from statemachine.errors import ClusterError
 
@@ -153,10 +153,7 @@ def groups_summary(
     """The groups run's answer (`--json` prints it as is)."""
     record = judgement.record
     return {
-        "verdict": record.run.verdict.value,
-        "checks": {c.name: c.verdict.value for c in record.checkers},
-        "counts": dict(record.run.counts),
-        "violations": [v.message for v in record.violations],
+        **_verdict_fields(record),
         "double_runs": judgement.log.double_runs,
         "failovers_ms": [
             {"group": f.group, "from": f.from_node, "to": f.to_node, "ms": f.ms, "since": f.since}
@@ -169,15 +166,8 @@ def groups_summary(
             name: None if a is None else {"node": a.node, "epoch": a.epoch, "pid": a.pid}
             for name, a in observed.answers.items()
         },
-        "faults": [
-            f"{f.kind} {f.start_ms:.0f}-{f.end_ms or 0:.0f} ms: {f.detail}" for f in record.faults
-        ],
-        "pids": {str(n): list(p) for n, p in observed.pids.items()},
         "leftovers": list(observed.leftovers),
-        "notes": list(record.notes),
-        "replay": record.run.replay,
-        "report": report,
-        "wall": dict(record.run.wall),
+        **_run_fields(record, observed.pids, report),
     }
 
 
@@ -232,19 +222,35 @@ def summary(observed: Observations, judgement: Judgement, report: str | None) ->
     """The command's answer (`--json` prints it as is)."""
     record = judgement.record
     return {
-        "verdict": record.run.verdict.value,
-        "checks": {c.name: c.verdict.value for c in record.checkers},
-        "counts": dict(record.run.counts),
-        "violations": [v.message for v in record.violations],
+        **_verdict_fields(record),
         "after_heal_ms": {
             "write_committed": observed.write_after_heal_ms,
             "converged": observed.converged_after_heal_ms,
         },
         "operations": len(record.operations),
+        **_run_fields(record, observed.pids, report),
+    }
+
+
+def _verdict_fields(record: Record) -> dict[str, Any]:
+    """What every live run's answer starts with: the verdict and what led to it."""
+    return {
+        "verdict": record.run.verdict.value,
+        "checks": {c.name: c.verdict.value for c in record.checkers},
+        "counts": dict(record.run.counts),
+        "violations": [v.message for v in record.violations],
+    }
+
+
+def _run_fields(
+    record: Record, pids: Mapping[int, Sequence[int]], report: str | None
+) -> dict[str, Any]:
+    """What every live run's answer ends with: its faults, processes, notes and replay."""
+    return {
         "faults": [
             f"{f.kind} {f.start_ms:.0f}-{f.end_ms or 0:.0f} ms: {f.detail}" for f in record.faults
         ],
-        "pids": {str(n): list(p) for n, p in observed.pids.items()},
+        "pids": {str(n): list(p) for n, p in pids.items()},
         "notes": list(record.notes),
         "replay": record.run.replay,
         "report": report,

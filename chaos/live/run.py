@@ -127,6 +127,25 @@ async def _wait_leader(cluster: LiveCluster, timeout_ms: int) -> None:
     raise ClusterError(f"no leader within {timeout_ms} ms of starting the nodes")
 
 
+async def follow_roles(
+    cluster: LiveCluster, timeline: Timeline, terms: set[int], now_ms: Callable[[], float]
+) -> None:
+    """Poll every node each POLL_EVERY_S until cancelled: its role (or silence) goes to
+    `timeline`, every term a leader was seen in to `terms`. Cancellation stops it."""
+    while True:
+        infos = await cluster.poll()
+        now = now_ms()
+        for node in cluster.nodes:
+            info = infos.get(node)
+            if info is None:
+                timeline.role(node, None, 0, now)
+            else:
+                timeline.role(node, info.status.role, info.status.term, now)
+                if info.status.role == "leader":
+                    terms.add(info.status.term)
+        await trio.sleep(POLL_EVERY_S)
+
+
 class _Run:
     def __init__(self, config: LiveConfig, cluster: LiveCluster) -> None:
         self.config = config
@@ -180,18 +199,7 @@ class _Run:
         return dict(counts)
 
     async def _monitor(self) -> None:
-        while True:
-            infos = await self.cluster.poll()
-            now = self.now_ms()
-            for node in self.cluster.nodes:
-                info = infos.get(node)
-                if info is None:
-                    self.timeline.role(node, None, 0, now)
-                else:
-                    self.timeline.role(node, info.status.role, info.status.term, now)
-                    if info.status.role == "leader":
-                        self.terms.add(info.status.term)
-            await trio.sleep(POLL_EVERY_S)
+        await follow_roles(self.cluster, self.timeline, self.terms, self.now_ms)
 
     async def _client(self, index: int, rng: random.Random) -> None:
         """One client process: its own session, one operation at a time, until the

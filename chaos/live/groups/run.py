@@ -37,6 +37,7 @@ from chaos.live.config import LiveConfig
 from chaos.live.groups.declare import LIVE_GROUP_NAMES, live_groups
 from chaos.live.groups.judge import Answer, Finding, LogRecord, judge_back, read_log
 from chaos.live.nemesis import Nemesis
+from chaos.live.run import follow_roles
 from chaos.live.schedule import plan
 from chaos.live.timeline import Timeline
 from chaos.report import Fault, Interval
@@ -189,18 +190,7 @@ class _GroupsRun:
         return found
 
     async def _monitor(self) -> None:
-        while True:
-            infos = await self.cluster.poll()
-            now = self.now_ms()
-            for node in self.cluster.nodes:
-                info = infos.get(node)
-                if info is None:
-                    self.timeline.role(node, None, 0, now)
-                else:
-                    self.timeline.role(node, info.status.role, info.status.term, now)
-                    if info.status.role == "leader":
-                        self.terms.add(info.status.term)
-            await trio.sleep(POLL_EVERY_S)
+        await follow_roles(self.cluster, self.timeline, self.terms, self.now_ms)
 
 
 async def ask(port: int) -> Answer | None:
