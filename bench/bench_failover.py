@@ -34,7 +34,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -51,6 +50,7 @@ from raftcluster.cli.processes import NodeProcesses
 from raftcluster.client.connect import ClientOptions, connect
 from raftcluster.client.probe import Poller, Target
 from raftcluster.config import ClusterFile, client_transport_config, init_cluster
+from raftcluster.config.init import free_ports
 from statemachine.errors import ClusterError
 from statemachine.groups.messages import (
     CreateGroup,
@@ -144,7 +144,7 @@ class _Bench:
         self.trials = trials
         self.cluster: ClusterFile = init_cluster(directory, nodes=3, settings=SETTINGS)
         self.processes = NodeProcesses(self.cluster)
-        self.port = _free_port()
+        (self.port,) = free_ports(1)
         self.log = directory / "probes.jsonl"
 
     async def go(self) -> Measured:
@@ -322,12 +322,6 @@ async def _reap(directory: Path) -> tuple[int, ...]:
 
 def _wall_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- the table -------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from chaos.live.groups.judge import (
 from chaos.live.groups.record import judge_groups
 from chaos.live.groups.run import GroupsObservations
 from chaos.report import Fault, RunVerdict, read_record, write_report
+from raftcluster.config.init import free_ports
 from statemachine.groups.messages import Decision, GroupInfo, GroupSpec, GroupState
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,9 +38,7 @@ WAIT_S = 20.0
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def ask(port: int) -> str | None:

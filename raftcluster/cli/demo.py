@@ -28,7 +28,6 @@ import contextlib
 import shlex
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -51,6 +50,7 @@ from raftcluster.config import (
     endpoints,
     init_cluster,
 )
+from raftcluster.config.init import free_ports
 from raftcluster.errors import OutcomeUnknown
 from statemachine.codec import Message
 from statemachine.groups.messages import (
@@ -205,7 +205,7 @@ class Demo:
         self.check("every node stopped cleanly", all(c == 0 for c in codes.values()))
 
     async def _groups(self, cluster: ClusterFile, processes: NodeProcesses) -> None:
-        port = _free_port()
+        (port,) = free_ports(1)
         www = self.root / "www"
         spec = web_group(port, www)
         config = client_transport_config(cluster)
@@ -382,12 +382,6 @@ async def _get(port: int) -> str | None:
             return None
         return body.decode("utf-8", "replace").strip()
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wall_ms() -> int:

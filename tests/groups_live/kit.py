@@ -7,7 +7,6 @@ so that a failover takes under two seconds; the loader checks the timing rule.
 
 from __future__ import annotations
 
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from pathlib import Path
 import trio
 
 from raftcluster.client.runner import CoreRunner
+from raftcluster.config.init import free_ports
 from statemachine.codec import Message
 from statemachine.groups.messages import (
     CreateGroup,
@@ -49,9 +49,7 @@ ECHO = Path(__file__).with_name("echo_server.py")
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def echo_resource(port: int, name: str = "echo", **policy: int) -> ResourceSpec:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from raftcluster.config.init import free_ports
 from raftcluster.resources.kind import ResourceContext, ResourceFailed, Severity
 from raftcluster.resources.process import ProcessKind
 from raftcluster.supervisor.children import Supervisor
@@ -21,9 +21,7 @@ SERVER = str(Path(__file__).with_name("health_server.py"))
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def command(*argv: str) -> str:

@@ -23,7 +23,6 @@ import json
 import os
 import random
 import signal
-import socket
 import time
 from collections import Counter
 from pathlib import Path
@@ -43,6 +42,7 @@ from chaos.live.timeline import Timeline
 from chaos.report import Fault, Interval
 from raftcluster.client.api import Client
 from raftcluster.client.connect import ClientOptions
+from raftcluster.config.init import free_ports
 from raftcluster.transport.scope import single
 from statemachine.errors import ClusterError
 from statemachine.groups.messages import CreateGroup, GroupList, ListGroups
@@ -90,7 +90,9 @@ async def observe_groups(config: LiveConfig, directory: Path) -> GroupsObservati
     is left in place. Cancellation (Ctrl-C): every node process is stopped and reaped,
     and leftover processes killed, before the cancellation goes on."""
     directory.mkdir(parents=True, exist_ok=True)
-    ports = {name: _free_port() for name in LIVE_GROUP_NAMES}
+    # Distinct ports the kernel hands out now (the probes bind them later; another process
+    # could take one in between, which would show as a group that never answers).
+    ports = dict(zip(LIVE_GROUP_NAMES, free_ports(len(LIVE_GROUP_NAMES)), strict=True))
     try:
         try:
             async with LiveCluster.running(directory, config) as cluster:
@@ -223,14 +225,6 @@ async def _wait_leader(cluster: LiveCluster, timeout_ms: int) -> None:
             await trio.sleep(POLL_EVERY_S)
         return
     raise ClusterError(f"no leader within {timeout_ms} ms of starting the nodes")
-
-
-def _free_port() -> int:
-    """A port the kernel hands out now (the probes bind it later; another process could
-    take it in between, which would show as a group that never answers)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _kill_leftovers(directory: Path) -> tuple[int, ...]:
