@@ -31,7 +31,6 @@ double run; planned move p50 <= 0.5 s.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import tempfile
@@ -45,7 +44,7 @@ import trio
 from bench.table import Row
 from chaos.live.groups.declare import probe_resource
 from chaos.live.groups.judge import Answer, judge_log, read_log
-from chaos.live.groups.run import ask, processes_naming
+from chaos.live.groups.run import ask, kill_leftovers
 from raftcluster.cli.processes import NodeProcesses
 from raftcluster.client.connect import ClientOptions, connect
 from raftcluster.client.probe import Poller, Target
@@ -167,7 +166,8 @@ class _Bench:
                 with trio.move_on_after(30):
                     await self.processes.stop_all(timeout_s=10)
                 await self.processes.close()
-                leftovers = await _reap(self.directory)
+                # (a probe whose node's watchdog has not ended it yet)
+                leftovers = await kill_leftovers(self.directory, wait_s=0.5)
         verdict = judge_log(read_log(self.log))
         return Measured(
             failover, move, leader, verdict.double_runs,
@@ -305,19 +305,6 @@ class _Bench:
                 if leaders:
                     return max(leaders, key=lambda i: i.status.term).node_id
                 await trio.sleep(0.05)
-
-
-async def _reap(directory: Path) -> tuple[int, ...]:
-    """Kill (by pid) any process still naming the run's directory a moment after the
-    nodes stopped: a probe a watchdog has not ended yet."""
-    await trio.sleep(0.5)
-    found = processes_naming(directory)
-    for pid in found:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            continue
-    return found
 
 
 def _wall_ms() -> int:

@@ -99,7 +99,7 @@ async def observe_groups(config: LiveConfig, directory: Path) -> GroupsObservati
                 seen = await _GroupsRun(config, cluster, directory, ports).go()
         finally:
             with trio.CancelScope(shield=True):
-                leftovers = await _kill_leftovers(directory)
+                leftovers = await kill_leftovers(directory)
     except BaseExceptionGroup as group:
         raise single(group) from None
     notes = seen.notes
@@ -227,11 +227,11 @@ async def _wait_leader(cluster: LiveCluster, timeout_ms: int) -> None:
     raise ClusterError(f"no leader within {timeout_ms} ms of starting the nodes")
 
 
-async def _kill_leftovers(directory: Path) -> tuple[int, ...]:
+async def kill_leftovers(directory: Path, wait_s: float = LEFTOVER_WAIT_S) -> tuple[int, ...]:
     """Processes (other than this one) whose command line names `directory`, still
-    alive LEFTOVER_WAIT_S after the nodes stopped: each is killed by its pid (SIGKILL).
-    Only this run starts processes naming its own directory."""
-    deadline = trio.current_time() + LEFTOVER_WAIT_S
+    alive `wait_s` after the nodes stopped: each is killed by its pid (SIGKILL). Only
+    this run starts processes naming its own directory. Cancellation: nothing is killed."""
+    deadline = trio.current_time() + wait_s
     while True:
         found = processes_naming(directory)
         if not found or trio.current_time() >= deadline:
