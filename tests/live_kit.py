@@ -11,11 +11,14 @@ fails, the end of every node's log is printed.
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Any
 
+import attrs
 import trio
 
 from raftcluster.cli.processes import NodeProcesses
@@ -43,6 +46,22 @@ SETTINGS: dict[str, int | bool] = {
 }
 WAIT_S = 45.0  # the longest any wait below may take on a loaded machine
 _TRANSIENT = (RefuseCode.TIMED_OUT, RefuseCode.UNAVAILABLE, RefuseCode.OVERLOADED)
+
+
+@attrs.frozen
+class Ran:
+    """A command line's exit status and output."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+    def lines(self) -> list[Any]:
+        """Its output as JSON lines (a `--json` stream)."""
+        return [json.loads(line) for line in self.out.splitlines()]
 
 
 class Live:

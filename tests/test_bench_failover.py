@@ -4,24 +4,9 @@ measurement on a 3-node cluster, leaving no process behind."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from bench import bench_failover
 from bench.bench_failover import Measured, Samples
-
-
-def children() -> set[int]:
-    """Live (not zombie) processes whose parent is this one."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == os.getpid() and fields[0] != "Z":
-            found.add(int(stat.parent.name))
-    return found
+from tests.supervisor.kit import children
 
 
 def measured(

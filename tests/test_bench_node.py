@@ -5,7 +5,6 @@ rows. No timing is asserted: speed is reported by `make bench`, not tested."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 from bench import bench_node, etcd_cluster
 from bench.bench_node import Etcd, Measured
+from tests.supervisor.kit import children
 
 
 @pytest.fixture
@@ -21,19 +21,6 @@ def etcd_installed() -> None:
     hint = etcd_cluster.missing()
     if hint is not None:
         pytest.skip(hint)
-
-
-def children() -> set[int]:
-    """Live (not zombie) processes whose parent is this one."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        if int(fields[1]) == os.getpid() and fields[0] != "Z":
-            found.add(int(stat.parent.name))
-    return found
 
 
 def test_children_sees_a_child() -> None:

@@ -11,23 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 import trio
 
-from tests.live_kit import WAIT_S, Live, live_cluster
+from tests.live_kit import WAIT_S, Live, Ran, live_cluster
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-
-
-@attrs.frozen
-class Ran:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
 
 
 async def kv(live: Live | None, *args: str, stdin: str = "", target: tuple[str, ...] = ()) -> Ran:

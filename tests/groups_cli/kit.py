@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import attrs
 import trio
 
 import raftcluster
@@ -49,7 +47,7 @@ from statemachine.groups.messages import (
     ResourceFailed,
     StaleReportRefused,
 )
-from tests.live_kit import SETTINGS, WAIT_S
+from tests.live_kit import SETTINGS, WAIT_S, Ran
 
 T = TypeVar("T")
 PATIENT = ClientOptions(
@@ -66,19 +64,6 @@ GROUP_SETTINGS: dict[str, int | bool] = {
 }
 QUIET_S = 1.0  # a settled cluster: the revision did not move for this long
 SLEEPER = "sleep 1000"  # a real, cheap resource command (it outlives any test module)
-
-
-@attrs.frozen
-class Ran:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-    def lines(self) -> list[Any]:
-        return [json.loads(line) for line in self.out.splitlines()]
 
 
 def cli(cluster: ClusterFile, *args: str) -> Ran:
