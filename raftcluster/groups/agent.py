@@ -12,9 +12,9 @@ or sends anything itself.
     ack_in(ack)            a `NodeHeartbeatAck` from a leader
     observed(obs)          what the node's resources did (the executor's answers)
     step(now_ms) -> Step   what changed reaches the cores:
-        - the applied state, when it moved: the groups this node owns (`Owned`) go to
-          the `ResourceController`, the part's events to `GlobalUpdates` (the node's
-          handlers, from a durable cursor);
+        - the applied state, when it moved: the part's events to `GlobalUpdates` (the
+          node's handlers, from a durable cursor) and, when the part's revision moved,
+          the groups this node owns (`Owned`) to the `ResourceController`;
         - acks (and a held-back ack once the state caught up) renew the lease
           (`LeaseKeeper`), which the controller is told;
         - observations go to the controller;
@@ -101,6 +101,7 @@ class NodeAgent:
         self._acks: list[NodeHeartbeatAck] = []
         self._observations: list[Observation] = []
         self._applied = -1
+        self._revision = -1  # the groups part's latest event revision when last read
         self._owned: tuple[Owned, ...] | None = None
 
     def attach(self, replica: Replica) -> None:
@@ -130,11 +131,16 @@ class NodeAgent:
         outs: list[Output] = []
         if replica.applied_index != self._applied:
             self._applied = replica.applied_index
-            owned = self._read_owned(replica)
-            if owned != self._owned:
-                self._owned = owned
-                outs.append(self.controller.owned(owned, now_ms))
-            self._read_events(replica)
+            revision = self._read_events(replica)
+            # What this node owns changes only with an event of the part (every change
+            # of a group's state, owner, epoch or spec is one): most applied entries
+            # (kv writes, sessions) leave the revision, so the list is not read again.
+            if revision != self._revision:
+                self._revision = revision
+                owned = self._read_owned(replica)
+                if owned != self._owned:
+                    self._owned = owned
+                    outs.append(self.controller.owned(owned, now_ms))
         applied = replica.applied_index
         renewed = self.lease.applied(applied, now_ms)
         if self._acks:
@@ -199,18 +205,19 @@ class NodeAgent:
             if g.owner == self.node and g.state in _HELD
         )
 
-    def _read_events(self, replica: Replica) -> None:
+    def _read_events(self, replica: Replica) -> int:
+        """Deliver the events the handlers have not had; the part's latest revision."""
         while True:
             page = replica.state.read(GetEvents(self.updates.next_revision, EVENTS_PER_READ))
             if isinstance(page, Failure):
                 if page.code == Code.FUTURE_REVISION:
-                    return  # restarted: its state has yet to re-apply what it handled
+                    # Restarted: its state has yet to re-apply what it handled.
+                    return int(page.detail or 0)
                 assert page.code == Code.COMPACTED, page
                 self.updates.compacted(int(page.detail or 0))
                 continue
             assert isinstance(page, EventPage), page
-            if not page.events:
-                return
-            self.updates.deliver(page.events)
+            if page.events:
+                self.updates.deliver(page.events)
             if len(page.events) < EVENTS_PER_READ:
-                return
+                return page.revision

@@ -49,6 +49,11 @@ class FenceGate:
             self._wanted.append(node)
         return False
 
+    @property
+    def wanting(self) -> bool:
+        """Whether a node waits for its agent to be run (`take_wanted`)."""
+        return bool(self._wanted)
+
     def take_wanted(self, now_ms: int) -> list[int]:
         """The nodes whose agent the shell must run now (each marked running)."""
         wanted, self._wanted = self._wanted, []

@@ -192,8 +192,8 @@ class GroupsService:
                 await self._wake.wait()
             self._wake = trio.Event()
             self._carry_out(self.agent.step(clock.now_ms()))
-            if self.fence is not None:
-                self._fence_wanted.set()  # (the agent's manager may have asked for one)
+            if self.fence is not None and self.fence.wanting:
+                self._fence_wanted.set()  # the node manager asked for a node to be fenced
 
     def _carry_out(self, step: Step) -> None:
         for ack in step.acks:
