@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from raftcluster.config import ConfigError, group_timing, init_cluster, load_cluster
+from raftcluster.config import (
+    ConfigError,
+    group_timing,
+    init_cluster,
+    load_cluster,
+    node_settings,
+)
 from raftcluster.groups.timing import GroupTiming
 
 
@@ -94,3 +100,37 @@ def test_an_unknown_groups_key_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "fence_ms = 3000")
     with pytest.raises(ConfigError, match=re.escape("groups.fence_ms: unknown key")):
         load_cluster(path)
+
+
+def with_fencing(tmp_path: Path, lines: str) -> Path:
+    cluster = init_cluster(tmp_path, nodes=3)
+    text = cluster.path.read_text().replace("[fencing]\n", f"[fencing]\n{lines}\n")
+    cluster.path.write_text(text)
+    return cluster.path
+
+
+def test_the_fencing_agent_reaches_the_node_settings(tmp_path: Path) -> None:
+    path = with_fencing(tmp_path, "command = \"/usr/sbin/fence_x --plug 'a b'\"\ntimeout_ms = 500")
+    groups = node_settings(load_cluster(path), 2).groups
+    assert groups is not None
+    assert groups.fence_command == ("/usr/sbin/fence_x", "--plug", "a b")
+    assert groups.fence_timeout_ms == 500
+    unset = node_settings(load_cluster(with_fencing(tmp_path / "none", "")), 2).groups
+    assert unset is not None and unset.fence_command == ()
+
+
+@pytest.mark.parametrize(
+    ("lines", "key", "reason"),
+    [
+        ('command = "fence \'unterminated"', "fencing.command", "No closing quotation"),
+        ("command = 3", "fencing.command", "must be"),
+        ("timeout_ms = 0", "fencing.timeout_ms", "0 is outside 1..3600000"),
+        ("comand = \"x\"", "fencing.comand", "unknown key"),
+    ],
+)  # fmt: skip
+def test_a_bad_fencing_table_names_its_key(
+    tmp_path: Path, lines: str, key: str, reason: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_cluster(with_fencing(tmp_path, lines))
+    assert caught.value.key == key and reason in str(caught.value), caught.value
