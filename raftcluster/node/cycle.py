@@ -21,6 +21,8 @@ Inputs (each returns at once):
                                   first, so it hears them at the right time
     submit(request, now_ms)       a client request: its id, and any answer known at once
     tick(now_ms)                  timers
+    peer_unreachable(peer, now_ms)
+                                  every connection to a peer closed (its process is gone)
     start()                       begin a cycle if none is under way and one has work
     persisted(work)               the persist of `work` is durable: complete the cycle
     stop() / finish()             refuse new requests / answer every one still waiting
@@ -161,6 +163,16 @@ class CycleCore:
         self.stats.requests += 1
         self.replica.client_request(CLIENT, request_id, request, now_ms)
         return request_id, self._answers(())
+
+    def peer_unreachable(self, peer: int, now_ms: int) -> Actions:
+        """Every connection to node `peer` closed (the transport's link-down; the
+        simulator's for a crashed peer): a follower whose leader that is campaigns soon
+        (`RaftCore.peer_unreachable`). Ignored once stopping."""
+        if self._stopping:
+            return NOTHING
+        self.replica.tick(now_ms)
+        self.replica.peer_unreachable(peer)
+        return self._answers(())
 
     def tick(self, now_ms: int) -> Actions:
         if self._stopping:

@@ -139,6 +139,15 @@ class Driver:
         if not self.core.stopping:
             self._input_arrived()
 
+    def peer_unreachable(self, peer: int) -> None:
+        """Every connection to node `peer` closed (the transport's link-down hook): a
+        follower whose leader that is campaigns soon (`RaftCore.peer_unreachable`). Must
+        not block or raise; acted on at once (never deferred to `inputs_done`)."""
+        if self.core.stopping:
+            return
+        self._carry_out(self.core.peer_unreachable(peer, self.clock.now_ms()))
+        self._after_input()
+
     def stop(self) -> None:
         """Ask `run` to return after the cycle in progress (if any) completes. New requests
         are refused from now on; requests still waiting are answered when `run` returns."""

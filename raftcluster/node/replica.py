@@ -6,6 +6,7 @@ runtime and the simulator both drive it, with the same calls.
 Inputs (each returns at once; none blocks or reads a clock):
     tick(now_ms)                                   time passes (the node's clock)
     receive(message)                               a RaftMessage from a peer
+    peer_unreachable(peer)                         every connection to a peer closed
     client_request(client, request_id, req, now)   a ClientRequest (raftcluster.node.protocol)
 
 The Ready cycle, in three calls so that a shell can run the blocking one elsewhere:
@@ -256,6 +257,11 @@ class Replica:
         """A message from a peer (addressed to this node; the transport checked that)."""
         self._contact.heard(message.src, self._now_ms)
         self._core.step(message)
+
+    def peer_unreachable(self, peer: int) -> None:
+        """Every connection to node `peer` closed (`RaftCore.peer_unreachable`): a
+        follower whose leader that is campaigns soon instead of after its timeout."""
+        self._core.peer_unreachable(peer, self._now_ms)
 
     def client_request(
         self, client: Hashable, request_id: int, request: ClientRequest, now_ms: int

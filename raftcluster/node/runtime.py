@@ -16,6 +16,9 @@ What a running node does (see driver.py for the loop):
   emits go out through `Transport.send` after the cycle's persist (InstallSnapshot
   chunks on a flow of their own, so they never hold heartbeats back on a balanced
   bond);
+- a peer that closes its last connection (its process exited or crashed: the kernel
+  closes its sockets at once) is reported to the replica (`Driver.peer_unreachable`),
+  so that followers of a crashed leader campaign without waiting out the timeout;
 - RPC requests are client protocol requests (`raftcluster.node.protocol`), answered
   when the replica's reply comes out, or admin requests (`raftcluster.node.admin`),
   answered by the runtime: node info, and the transport's fault layer when the
@@ -231,6 +234,7 @@ class Node:
                 transport.set_raft_handler(self._deliver)
                 transport.set_rpc_submit(self._submit)
                 transport.set_after_reading(driver.inputs_done)
+                transport.set_link_down_handler(driver.peer_unreachable)
                 if groups is not None:
                     groups.attach(replica, self._send_other, sorted(self.settings.peers))
                     endpoints = {self.node_id: transport.listen_addresses, **self.settings.peers}

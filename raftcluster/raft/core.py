@@ -8,6 +8,7 @@ Inputs (each returns at once; none blocks, sleeps, reads a clock or touches a fi
     read_index(context)             a linearizable read (any node; followers forward it)
     transfer_leadership(to)         hand leadership to a caught-up voter (leader only)
     campaign()                      start an election now
+    peer_unreachable(peer, now_ms)  every connection to `peer` closed (its process is gone)
     compact(index, data)            the state machine has a snapshot at `index`
 
 Output: `ready()` returns a frozen `Ready` with everything to do since the last one;
@@ -126,6 +127,7 @@ class RaftCore:
         self._quorum_due_ms: int | None = None  # `_check_quorum_due_ms`, until an input changes it
         self._incoming: _IncomingSnapshot | None = None
         self._outstanding: Ready | None = None
+        self._leader_lost_ms = -_FOREVER_MS  # when a link-down last made us drop our leader
         self._prev_soft = SoftState()
         self._reset_election_timer()
 
@@ -447,6 +449,43 @@ class RaftCore:
         that is not a voter, ignores it."""
         if self._role != Role.LEADER and self._promotable():
             self._start_campaign(pre=self.config.pre_vote, transfer=False)
+
+    def peer_unreachable(self, peer: int, now_ms: int) -> None:
+        """Every connection to `peer` closed: the peer reset or closed them, as a crashed
+        process's kernel does at once (a silence, which only a timeout tells, is not this).
+
+        A follower whose leader that is takes the leader as lost: it forgets it, so it no
+        longer counts it as live (it grants pre-votes: `_in_lease`), and campaigns,
+        pre-vote first, after a short delay (`_link_down_delay_ms`) instead of the election
+        timeout. Safe whatever the signal's truth: a pre-vote wins only with a majority
+        that lost the leader too (by their own timeout or their own link-down), and a live
+        leader ignores it (check-quorum); a message from the leader restores it and the
+        usual timeout. Only with pre-vote on; at most once per election timeout, so that
+        a flapping link does not keep the node campaigning. Anything else (a leader, a
+        candidate, a link-down of another peer) is ignored."""
+        self.tick(now_ms)
+        if (
+            not self.config.pre_vote
+            or self._role != Role.FOLLOWER
+            or peer == NONE
+            or peer != self._leader
+            or now_ms - self._leader_lost_ms < self.config.election_timeout_ms
+        ):
+            return
+        self._leader_lost_ms = now_ms
+        self._leader = NONE
+        self._election_start_ms = now_ms
+        self._randomized_timeout_ms = self._link_down_delay_ms(peer)
+
+    def _link_down_delay_ms(self, lost: int) -> int:
+        """The voters left campaign in turn, in id order, a heartbeat interval apart (the
+        first at once), so that two of them do not split the vote: the next one tries
+        only if the first could not win (its log was behind, or the others had not seen
+        the link close yet). A learner keeps the usual timeout (it does not campaign)."""
+        voters = sorted(v for v in self._confs.current().voters if v != lost)
+        if self.id not in voters:
+            return self._randomized_timeout_ms
+        return voters.index(self.id) * self.config.heartbeat_interval_ms
 
     # -- snapshots --------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ Public surface (everything else in the package is private and may move):
         transport.set_rpc_handler(handler)        async handler(caller, request) -> response
         transport.set_rpc_submit(submit)          submit(caller, request, respond) -> taken
         transport.set_after_reading(hook)         hook() after each batch of frames read
+        transport.set_link_down_handler(handler)  handler(peer_id): the peer closed its last link
         transport.set_peer(node_id, addresses) / remove_peer(node_id)
         transport.stats() -> TransportStats;  transport.faults -> FaultLayer
     connect_rpc(address, ClientConfig, *, expected_node_id=0)     async with ... as RpcConnection

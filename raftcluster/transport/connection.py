@@ -222,6 +222,10 @@ class Connection:
         self.outbox = Outbox(budget)
         self.counters = counters
         self.failure: BaseException | None = None
+        # The peer closed or reset the connection (end of stream, a reset, a broken pipe),
+        # as a crashed process's kernel does at once; not our close, an idle timeout or a
+        # frame we refused. Set before `on_closed` runs.
+        self.closed_by_peer = False
         self.open = True
         self._stream = stream
         self._parser = parser
@@ -297,6 +301,7 @@ class Connection:
         except trio.TooSlowError:
             self._fail(TransportError(f"{self.label} does not read (write timeout)"), scope)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
+            self.closed_by_peer |= not isinstance(e, trio.ClosedResourceError)
             self._fail(e, scope)
 
     async def _write_until_timer(self) -> bool:
@@ -369,6 +374,7 @@ class Connection:
             while await self._read_until_idle(scope):
                 pass  # the idle timer fell due just as data came: a new scope
         except (TransportError, trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
+            self.closed_by_peer |= isinstance(e, trio.BrokenResourceError | OSError)
             self._fail(e, scope)
 
     async def _read_until_idle(self, scope: trio.CancelScope) -> bool:
@@ -388,6 +394,7 @@ class Connection:
                 idle.deadline = trio.current_time() + idle_s
                 data = await self._stream.receive_some(chunk)
                 if not data:
+                    self.closed_by_peer = True
                     if self._parser.buffered_bytes:
                         raise TruncatedFrame(f"{self.label} closed in the middle of a frame")
                     scope.cancel()  # a clean close by the peer

@@ -196,6 +196,7 @@ class Transport:
         self._raft_handler: Callable[[int, Message], None] | None = None
         self._submit: RpcSubmit | None = None
         self._after_reading: Callable[[], None] | None = None
+        self._link_down: Callable[[int], None] | None = None
         self._context: Unwrapped[Transport] | None = None
 
     # -- public: running -----------------------------------------------------------------
@@ -389,6 +390,15 @@ class Transport:
         batch on what they brought. It must neither block nor raise."""
         self._after_reading = hook
 
+    def set_link_down_handler(self, handler: Callable[[int], None] | None) -> None:
+        """Call `handler(peer_id)` when the last open connection to a peer is closed by
+        the peer (end of stream or a reset: its process exited or crashed, and its
+        kernel closed its sockets), as opposed to falling silent (an idle timeout), being
+        refused, or closed by this side. Runs synchronously in the closing connection's
+        task, after its queued raft frames were re-routed: it must neither block nor
+        raise. A node's driver takes it as evidence that the peer is gone."""
+        self._link_down = handler
+
     async def call(self, peer_id: int, request: Message, *, timeout_ms: int) -> Message:
         """Send `request` to peer `peer_id` and return its response.
 
@@ -549,6 +559,10 @@ class Transport:
                 link.connection = None
         self._reroute(peer, connection.outbox.drain_raft())
         peer.notify()
+        if connection.closed_by_peer and not peer.removed and not peer.live():
+            log.info("node %d: node %d closed its last link", self.node_id, peer.node_id)
+            if self._link_down is not None:
+                self._link_down(peer.node_id)
 
     def _rebalance(self, peer: _Peer) -> None:
         """Move queued raft frames to the links their flows now map to (a link came up)."""

@@ -15,6 +15,7 @@ command says so: Readies are handled by `process-ready`, messages are delivered 
     tick-election [N...]        advance by twice the election timeout (past any jitter)
     tick-heartbeat [N...]       advance by one heartbeat interval
     campaign N
+    link-down N PEER            N's every connection to PEER closed (peer_unreachable)
     process-ready [N...]        each node: print its Ready, persist, queue messages, apply
     deliver [N...]              each node: step every message in its inbox
     drop [N...]                 discard the inbox
@@ -192,6 +193,11 @@ class Script:
 
     def cmd_campaign(self, args: list[str]) -> list[str]:
         self.nodes[self._ids(args)[0]].core.campaign()
+        return []
+
+    def cmd_link_down(self, args: list[str]) -> list[str]:
+        node = self.nodes[self._ids(args[:1])[0]]
+        node.core.peer_unreachable(int(args[1]), node.now_ms)
         return []
 
     def cmd_process_ready(self, args: list[str]) -> list[str]:
