@@ -7,6 +7,10 @@ while it is in flight loses it). Only node-to-node messages are duplicated: the 
 RPC channel does not duplicate requests (the client core relies on that). A partition
 also cuts each client from the nodes across it from its home node (`homes`), so a
 client next to a cut-off leader can reach nothing else.
+
+A crashed node's connections close (`close_links`): each peer it is not cut from gets a
+`LinkClosed` after everything the node sent it before, as TCP delivers a close after the
+data; a cut link carries none, so a partition never looks like a crash.
 """
 
 from __future__ import annotations
@@ -38,6 +42,14 @@ class Envelope:
     damage: float | None = None
 
 
+@attrs.frozen
+class LinkClosed:
+    """The payload of an envelope that stands for a close: `node`'s process is gone and
+    its kernel closed its connection to the envelope's destination."""
+
+    node: int
+
+
 @attrs.define
 class NetworkStats:
     sent: int = 0
@@ -49,6 +61,7 @@ class NetworkStats:
     to_down_node: int = 0  # arrived at a node that was not running
     slowed: int = 0  # sent over a slow link (with its extra delay)
     reordered: int = 0  # delivered after a message sent later on the same link
+    links_closed: int = 0  # closes of a crashed node's connections sent to its peers
 
 
 class Network:
@@ -130,6 +143,25 @@ class Network:
             heapq.heappush(self._queue, (at, self._seq, copy))
             times.append(at)
         return times
+
+    def close_links(self, node: int, peers: list[int], now_ms: int) -> None:
+        """`node` crashed: schedule a `LinkClosed` to each of `peers` it is not cut from,
+        after the last envelope it sent that peer (a close comes after the data) and no
+        sooner than the quickest delivery. Draws nothing from the generator."""
+        least = self.effective().min_delay_ms
+        for peer in peers:
+            link = (node, peer)
+            if link in self.cuts:
+                continue
+            at = now_ms + least + self.slow.get(link, 0)
+            for due, _, envelope in self._queue:
+                if (envelope.src, envelope.dst) == link and due > at:
+                    at = due
+            self.stats.links_closed += 1
+            self._seq += 1
+            heapq.heappush(
+                self._queue, (at, self._seq, Envelope(node, peer, LinkClosed(node), now_ms))
+            )
 
     def effective(self) -> NetworkConditions:
         """`conditions` worsened by every source in `degraded`."""

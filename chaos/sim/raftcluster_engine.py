@@ -43,6 +43,7 @@ from chaos.sim.exactly_once import ExactlyOnce
 from chaos.sim.faults import ChangeMembership, DiskFault, Fault
 from chaos.sim.groups.host import GroupsHost
 from chaos.sim.invariants import Invariants, SafetyViolation
+from chaos.sim.network import LinkClosed
 from chaos.sim.settings import EngineSettings
 from chaos.sim.wire import Wire
 from raftcluster import __version__
@@ -386,6 +387,10 @@ class RaftclusterEngine:
         return counts[0], counts[1] > 0
 
     def _down(self, n: _Node) -> None:
+        """`n`'s process is gone (crashed, or stopped on a storage failure): its peers
+        see its connections close (`Network.close_links`, not across a cut)."""
+        peers = [m for m, other in sorted(self.nodes.items()) if m != n.id and other.core]
+        self.sim.network.close_links(n.id, peers, self.sim.now)
         n.core = None
         n.persisting = None
         n.crash_in_persist = False
@@ -400,6 +405,10 @@ class RaftclusterEngine:
 
     def deliver(self, envelope: Envelope) -> None:
         dst = envelope.dst
+        if isinstance(envelope.payload, LinkClosed):
+            if envelope.dst in self.nodes:
+                self.nodes[envelope.dst].inbox.append(envelope.payload)
+            return
         data, sent = envelope.payload
         frame = self.wire.receive(envelope, sent)
         if frame is None:
@@ -483,6 +492,9 @@ class RaftclusterEngine:
             if run:
                 self._carry_out(n, core.deliver(run, local))
                 run = []
+            if isinstance(item, LinkClosed):
+                self._carry_out(n, core.peer_unreachable(item.node, local))
+                continue
             client, call_id, request = item
             request_id, actions = core.submit(request, local)
             n.calls[request_id] = (client, call_id)
