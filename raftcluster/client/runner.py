@@ -15,10 +15,13 @@ How transport failures reach the core: a request that was certainly not sent
 answering NO_HANDLER) is reported as `NotLeader(0)` from that node: "not taken, no
 leader known", so the core tries another node after its back-off; a node answering
 OVERLOADED (too many requests on the connection) as `Refused(OVERLOADED)`, so the core
-backs off and keeps its leader. A request
-that may have run (`RpcTimeout`, `ConnectionLost`, a handler failure) is left to the
-core's attempt timeout, which retries the same request elsewhere. A wrong secret or a
-wrong cluster id is not retried: every operation fails with that error.
+backs off and keeps its leader. A request whose connection closed under it
+(`ConnectionLost`: the node's process may be gone) may have run: it is reported at once
+as `Refused(TIMED_OUT)` (not definite), so the core forgets that leader and retries the
+same request elsewhere after its back-off, instead of waiting out the attempt. Other
+requests that may have run (`RpcTimeout`, a handler failure) are left to the core's
+attempt timeout, which retries the same request elsewhere. A wrong secret or a wrong
+cluster id is not retried: every operation fails with that error.
 
 Calls to one node share one connection (requests are pipelined on it) and at most
 `Limits.max_concurrent_requests` of them are in flight at once, the node's own limit
@@ -47,6 +50,7 @@ from raftcluster.node.clock import NodeClock
 from raftcluster.node.protocol import ClientReply, NotLeader, RefuseCode, Refused, Written
 from raftcluster.transport import (
     Address,
+    ConnectionLost,
     HandshakeFailed,
     PeerUnreachable,
     RemoteError,
@@ -388,8 +392,13 @@ class CoreRunner:
             elif not error.may_have_executed:
                 self._receive(send.node, send.request_id, NotLeader(0))
             # else: the core's attempt timeout retries the same request
+        elif isinstance(error, ConnectionLost):  # maybe executed; the node may be gone
+            links.release(send.node)
+            self.attempts_in_doubt += 1
+            lost = Refused.of(RefuseCode.TIMED_OUT, f"node {send.node}: {error}")
+            self._receive(send.node, send.request_id, lost)
         else:
-            links.release(send.node)  # timed out or lost: maybe executed; the core retries
+            links.release(send.node)  # timed out: maybe executed; the core retries
             self.attempts_in_doubt += 1
 
     def _problem(self, node: int, what: str) -> None:
