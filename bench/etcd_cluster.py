@@ -4,6 +4,8 @@ against it in a process of its own.
 - `missing(path)` is None when etcd can be measured here (an `etcd` binary on the PATH,
   and the `aetcd` client importable by this interpreter); otherwise it is the one line
   that says how to install what is missing.
+- `members()` runs the cluster and can restart a member (`Members.restart`), for
+  bench_failover's leader kills (bench/etcd_failover.py drives those);
 - `measure(workloads, duration_s, value_bytes)` starts the cluster, runs the driver, and
   returns the peer's name ("etcd 3.4.23 via aetcd") with the driver's figures for each
   workload. The members are ended on the way out whatever happens (one at a time:
@@ -105,31 +107,85 @@ def measure(
 def cluster(binary: str = "etcd") -> Iterator[tuple[list[str], list[Path]]]:
     """A running 3-member cluster: its client endpoints ("127.0.0.1:port") and the
     members' log files. Every member is ended on the way out, whatever happens."""
+    with members(binary) as running:
+        yield running.endpoints, running.logs
+
+
+class Members:
+    """The members of a running local cluster, each restartable from its data directory
+    (bench_failover kills one with SIGKILL and starts it again)."""
+
+    def __init__(self, binary: str, root: Path) -> None:
+        ports = free_ports(2 * MEMBERS)
+        peer_urls = [f"http://127.0.0.1:{port}" for port in ports[:MEMBERS]]
+        client_urls = [f"http://127.0.0.1:{port}" for port in ports[MEMBERS:]]
+        initial = ",".join(f"m{i}={url}" for i, url in enumerate(peer_urls))
+        self.endpoints = [url.removeprefix("http://") for url in client_urls]
+        self.logs = [root / f"m{i}.log" for i in range(MEMBERS)]
+        self.commands = [
+            [
+                binary,
+                "--name",
+                f"m{i}",
+                "--data-dir",
+                str(root / f"m{i}"),
+                "--listen-peer-urls",
+                peer_urls[i],
+                "--initial-advertise-peer-urls",
+                peer_urls[i],
+                "--listen-client-urls",
+                client_urls[i],
+                "--advertise-client-urls",
+                client_urls[i],
+                "--initial-cluster",
+                initial,
+                "--initial-cluster-state",
+                "new",
+                "--initial-cluster-token",
+                root.name,
+                "--logger",
+                "zap",
+                "--log-level",
+                "warn",
+            ]  # fmt: skip
+            for i in range(MEMBERS)
+        ]
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, index: int) -> None:
+        """Start member `index` (again: from its data directory, which etcd then reads
+        instead of the initial-cluster flags), its output appended to its log."""
+        with self.logs[index].open("ab") as log:
+            process = subprocess.Popen(
+                self.commands[index], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+        if index < len(self.processes):
+            self.processes[index] = process
+        else:
+            self.processes.append(process)
+
+    def restart(self, index: int) -> None:
+        """Wait for member `index` to have exited (it was killed), then start it again."""
+        self.processes[index].wait(timeout=STOP_TIMEOUT_S)
+        self.start(index)
+
+    @property
+    def pids(self) -> list[int]:
+        return [process.pid for process in self.processes]
+
+
+@contextlib.contextmanager
+def members(binary: str = "etcd") -> Iterator[Members]:
+    """A running 3-member cluster (`Members`) in a temporary directory. Every member is
+    ended on the way out, whatever happens, and the directory removed."""
     root = Path(tempfile.mkdtemp(prefix="bench-etcd-"))
-    ports = free_ports(2 * MEMBERS)
-    peer_urls = [f"http://127.0.0.1:{port}" for port in ports[:MEMBERS]]
-    client_urls = [f"http://127.0.0.1:{port}" for port in ports[MEMBERS:]]
-    initial = ",".join(f"m{i}={url}" for i, url in enumerate(peer_urls))
-    logs = [root / f"m{i}.log" for i in range(MEMBERS)]
-    processes: list[subprocess.Popen[bytes]] = []
+    running = Members(binary, root)
     try:
         for i in range(MEMBERS):
-            command = [
-                binary, "--name", f"m{i}", "--data-dir", str(root / f"m{i}"),
-                "--listen-peer-urls", peer_urls[i], "--initial-advertise-peer-urls", peer_urls[i],
-                "--listen-client-urls", client_urls[i], "--advertise-client-urls", client_urls[i],
-                "--initial-cluster", initial, "--initial-cluster-state", "new",
-                "--initial-cluster-token", root.name, "--logger", "zap", "--log-level", "warn",
-            ]  # fmt: skip
-            with logs[i].open("wb") as log:
-                processes.append(
-                    subprocess.Popen(
-                        command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-                    )
-                )
-        yield [url.removeprefix("http://") for url in client_urls], logs
+            running.start(i)
+        yield running
     finally:
-        stop(processes)
+        stop(running.processes)
         shutil.rmtree(root, ignore_errors=True)
 
 
