@@ -32,6 +32,8 @@ peer's would be after a network hop).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import attrs
 
 from raftcluster.groups.actions import Observation, Output, Owned
@@ -103,6 +105,8 @@ class NodeAgent:
         self._applied = -1
         self._revision = -1  # the groups part's latest event revision when last read
         self._owned: tuple[Owned, ...] | None = None
+        self._members: dict[int, NodeInfo] = {}
+        self._members_at = -1  # the replica's applied index when `_members` was read
 
     def attach(self, replica: Replica) -> None:
         assert self.replica is None, "an agent serves one replica"
@@ -181,13 +185,20 @@ class NodeAgent:
 
     # -- what the node's own state says -------------------------------------------------
 
-    def members(self) -> dict[int, NodeInfo]:
+    def members(self) -> Mapping[int, NodeInfo]:
+        """The nodes the replica's state lists (not to be changed by the caller). Read
+        again only when the replica applied something since: the node manager asks for
+        it at every deadline the replica computes, many times per applied entry."""
         replica = self.replica
         if replica is None:
             return {}
-        listing = replica.state.read(ListNodes())
-        assert isinstance(listing, NodeList), listing
-        return {info.node: info for info in listing.nodes}
+        applied = replica.applied_index
+        if self._members_at != applied:
+            listing = replica.state.read(ListNodes())
+            assert isinstance(listing, NodeList), listing
+            self._members = {info.node: info for info in listing.nodes}
+            self._members_at = applied
+        return self._members
 
     def _term(self) -> int:
         return self.replica.core.term if self.replica is not None else 0
