@@ -93,6 +93,11 @@ def registered(tag: int) -> type[Message] | None:
     return _by_tag.get(tag)
 
 
+def registered_tags() -> dict[int, type[Message]]:
+    """A copy of the whole registry, tag -> class (to see what an import registered)."""
+    return dict(_by_tag)
+
+
 # -- encoding ---------------------------------------------------------------------------
 
 
