@@ -12,6 +12,7 @@ gets a `Failure` result and changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -23,6 +24,7 @@ from statemachine.groups.config import GroupsConfig
 from statemachine.kv import part as kv_part
 from statemachine.kv.limits import MAX_REQUEST_BYTES, KvConfig
 from statemachine.part import ApplyContext, Part, PartSpec
+from statemachine.partset import PartSet
 from statemachine.protocol import Applied
 from statemachine.results import Failure, failure_of
 from statemachine.sessions import part as sessions_part
@@ -69,8 +71,9 @@ class ClusterState:
     """The built-in cluster state (`groups`, `kv`, `sessions`) plus any parts a user registers.
 
     Every replica must be built with the same configuration and register the same
-    parts, in any order, before it applies anything. `observer` (optional) is told of
-    each session request executed.
+    parts, in any order, before it applies anything: `parts` registers user parts at
+    once, `register` one at a time. `observer` (optional) is told of each session
+    request executed. `part_set` describes the parts (their fingerprint).
     """
 
     def __init__(
@@ -81,6 +84,7 @@ class ClusterState:
         groups: GroupsConfig | None = None,
         max_command_bytes: int = MAX_REQUEST_BYTES,
         observer: ApplyObserver | None = None,
+        parts: Sequence[PartSpec] = (),
     ) -> None:
         self.max_command_bytes = max_command_bytes
         self.observer = observer
@@ -88,9 +92,12 @@ class ClusterState:
         self._parts: dict[str, Part] = {}
         self._command_owner: dict[type[Message], str] = {}
         self._query_owner: dict[type[Message], str] = {}
+        self._part_set: PartSet | None = None  # built when first asked for
         self._add(kv_part.spec(kv))
         self._add(sessions_part.spec(sessions))
         self._add(groups_part.spec(groups))
+        for spec in parts:
+            self.register(spec)
 
     # -- composition --------------------------------------------------------------------
 
@@ -115,6 +122,7 @@ class ClusterState:
         self._parts[spec.name] = spec.factory()
         self._command_owner.update(dict.fromkeys(spec.commands, spec.name))
         self._query_owner.update(dict.fromkeys(spec.queries, spec.name))
+        self._part_set = None
 
     def part(self, name: str) -> Part:
         """The running part named `name` (for inspection; change it only through commands)."""
@@ -123,6 +131,18 @@ class ClusterState:
     @property
     def part_names(self) -> tuple[str, ...]:
         return tuple(sorted(self._parts))
+
+    @property
+    def part_set(self) -> PartSet:
+        """The registered parts (built-in ones included): names, versions, message tags."""
+        if self._part_set is None:
+            self._part_set = PartSet.of(self._specs.values())
+        return self._part_set
+
+    @property
+    def fingerprint(self) -> str:
+        """The part set's fingerprint (hex): equal on replicas that may share a log."""
+        return self.part_set.fingerprint
 
     # -- commands -----------------------------------------------------------------------
 
