@@ -36,6 +36,7 @@ from raftcluster.errors import (
     OutcomeUnknown,
     Unavailable,
 )
+from raftcluster.loading import PartLoadError, load_object, load_parts
 from raftcluster.transport import AuthenticationFailed, HandshakeFailed
 from statemachine.cluster import ClusterState, Executed
 from statemachine.codec import Message, decode, encode, tagged
@@ -172,9 +173,10 @@ __all__ = [
     "KvEvent",
     "LimitExceeded",
     "Message",
-    "OutcomeUnknown",
     "OpenSession",
+    "OutcomeUnknown",
     "Part",
+    "PartLoadError",
     "PartSpec",
     "Put",
     "PutResult",
@@ -194,6 +196,8 @@ __all__ = [
     "decode",
     "encode",
     "expect",
+    "load_object",
+    "load_parts",
     "prefix_end",
     "tagged",
     "to_exception",

@@ -127,3 +127,6 @@ class PartSet:
             version = int.from_bytes(other[_NAME_BYTES : _NAME_BYTES + _VERSION_BYTES], "big")
             found.append(f"{there} runs a part {here} does not have (v{version})")
         return "; ".join(found)
+
+
+NO_PARTS = PartSet(())  # no state machine at all: a bare transport's (tests, benchmarks)

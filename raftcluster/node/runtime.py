@@ -306,7 +306,8 @@ class Node:
         if self._groups is not None:
             expiry = SessionExpiry(config.session_expiry_interval_ms, now_ms)
             services = (expiry, self._groups.agent.manager)
-        return Replica(config, storage, rng, now_ms, services=services)
+        state = self.settings.new_state()
+        return Replica(config, storage, rng, now_ms, state=state, services=services)
 
     # -- raft messages -----------------------------------------------------------------
 
