@@ -51,6 +51,7 @@ from statemachine.errors import (
     LimitExceeded,
     Rejected,
     SessionError,
+    UnknownEntry,
     UnknownPart,
 )
 from statemachine.groups.messages import (
@@ -192,6 +193,7 @@ __all__ = [
     "Txn",
     "TxnResult",
     "Unavailable",
+    "UnknownEntry",
     "UnknownPart",
     "decode",
     "encode",

@@ -17,6 +17,7 @@ from statemachine.errors import (
     LimitExceeded,
     Rejected,
     SessionError,
+    UnknownEntry,
     UnknownPart,
 )
 from statemachine.part import ApplyContext, Part, PartSpec
@@ -43,6 +44,7 @@ __all__ = [
     "Rejected",
     "SessionError",
     "StateMachine",
+    "UnknownEntry",
     "UnknownPart",
     "decode",
     "encode",

@@ -46,6 +46,31 @@ class DecodeError(ClusterError):
         self.reason = reason
 
 
+class UnknownEntry(ClusterError):
+    """A committed log entry this replica cannot apply: its command does not decode here,
+    or no part here handles it.
+
+    The leader proposes only commands that decode and that a part handles, so a replica
+    that cannot apply one runs other parts than the leader did. Answering it with a
+    failure would make this replica's state differ from the others' for good; the node
+    stops instead. `index` is the entry's log index, `tag` the tag of its command (0 if
+    the bytes carry none), `reason` what failed, `parts` this replica's part set
+    (`PartSet.describe()`).
+    """
+
+    def __init__(self, index: int, tag: int, reason: str, parts: str) -> None:
+        super().__init__(
+            f"committed entry {index} (tag {tag}) cannot be applied here: {reason}; this "
+            f"node runs {parts}. The nodes run different state machine parts: this node "
+            "stops rather than diverge (compare [state] parts and the parts' versions on "
+            "every node)"
+        )
+        self.index = index
+        self.tag = tag
+        self.reason = reason
+        self.parts = parts
+
+
 class LimitExceeded(ClusterError, ValueError):
     """A value is larger than the limit set for it (key size, value size, batch length...).
 

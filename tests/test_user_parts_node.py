@@ -20,7 +20,8 @@ from raftcluster.transport.errors import HandshakeFailed, RefusalReason
 from raftcluster.transport.transport import open_and_dial
 from raftcluster.transport.wire import NONCE_BYTES, PROTOCOL_VERSION, Hello, PeerKind
 from statemachine.cluster import ClusterState
-from statemachine.errors import InvalidArgument, Rejected
+from statemachine.errors import InvalidArgument, Rejected, UnknownEntry
+from statemachine.sessions import SessionRequest
 from tests.user_parts.counter import BELOW_ZERO, COUNTER, COUNTER_V2, Add, ReadTotal, Total
 
 FAST = {"timing.election_timeout_ms": 200, "timing.heartbeat_interval_ms": 20}
@@ -94,6 +95,30 @@ async def test_a_client_runs_a_user_command_and_query_on_embedded_nodes(tmp_path
                 await client.write(Add(-9))
             assert (refused.value.code, refused.value.detail) == (BELOW_ZERO, 5)
             assert await client.read(ReadTotal(), consistency="stale") in (Total(5), Total(0))
+
+
+async def test_a_node_that_cannot_apply_a_committed_entry_stops(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A node restarted without the part its log has entries of (the part was taken out of
+    # its settings) replays to that entry and stops there, naming it, instead of applying
+    # it as a failure that the other replicas did not answer.
+    cluster = init_cluster(tmp_path, nodes=1, settings=FAST)
+    stock = node_settings(cluster, 1)
+    with trio.fail_after(30):
+        async with run(attrs.evolve(stock, parts=[COUNTER])), connect(cluster) as client:
+            assert await client.write(Add(3)) == Total(3)
+        with pytest.raises(UnknownEntry) as caught:
+            async with run(stock):
+                await trio.sleep(30)
+    error = caught.value
+    assert error.tag == SessionRequest.TAG and error.index > 1
+    assert error.reason == "no part handles the command Add"
+    assert error.parts == stock.part_set().describe()
+    assert f"node 1: stopping: committed entry {error.index} (tag {error.tag})" in caplog.text
+    # With the part back, the node applies its whole log again.
+    async with run(attrs.evolve(stock, parts=[COUNTER])), connect(cluster) as client:
+        assert await client.read(ReadTotal()) == Total(3)
 
 
 async def test_nodes_with_different_part_sets_refuse_each_other(
