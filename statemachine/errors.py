@@ -41,6 +41,8 @@ class DecodeError(ClusterError):
     """
 
     def __init__(self, field: str, reason: str) -> None:
+        _check_field("DecodeError", "field", field, str)
+        _check_field("DecodeError", "reason", reason, str)
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
@@ -78,6 +80,10 @@ class LimitExceeded(ClusterError, ValueError):
     """
 
     def __init__(self, field: str, limit: int, actual: int, unit: str = "bytes") -> None:
+        _check_field("LimitExceeded", "field", field, str)
+        _check_field("LimitExceeded", "limit", limit, int)
+        _check_field("LimitExceeded", "actual", actual, int)
+        _check_field("LimitExceeded", "unit", unit, str)
         super().__init__(f"{field} is {actual} {unit}, over the limit of {limit} {unit}")
         self.field = field
         self.limit = limit
@@ -89,9 +95,38 @@ class InvalidArgument(ClusterError, ValueError):
     """A value of the right type that is not acceptable (negative revision, empty key...)."""
 
     def __init__(self, field: str, reason: str) -> None:
+        _check_field("InvalidArgument", "field", field, str)
+        _check_field("InvalidArgument", "reason", reason, str)
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+class FieldTypeError(InvalidArgument, TypeError):
+    """A value of the wrong type for a field of a message or of an error, refused when the
+    message or error is built: `field` names it (``"Put.key"``, ``"Rejected.detail"``),
+    `expected` the type it takes, `got` the value given. Raised by a part's `apply`, it
+    becomes an INVALID_ARGUMENT failure on every replica alike (it is an `InvalidArgument`).
+    """
+
+    def __init__(self, field: str, expected: str, got: str) -> None:
+        super().__init__(field, f"expected {expected}, got {got}")
+        self.expected = expected
+        self.got = got
+
+
+def _check_field(owner: str, name: str, value: object, kind: type) -> None:
+    """`value` must be a `kind` (an int: not a bool, which encodes otherwise)."""
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return
+    raise FieldTypeError(f"{owner}.{name}", kind.__name__, describe_value(value))
+
+
+def describe_value(value: object) -> str:
+    """``str 'text'``: a value's type and its repr, cut short (for FieldTypeError.got)."""
+    shown = repr(value)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    return f"{type(value).__name__} {shown}"
 
 
 class Rejected(ClusterError):
@@ -106,6 +141,11 @@ class Rejected(ClusterError):
     code: int = Code.REJECTED
 
     def __init__(self, message: str, *, code: int | None = None, detail: int = 0) -> None:
+        owner = type(self).__name__
+        _check_field(owner, "message", message, str)
+        if code is not None:
+            _check_field(owner, "code", code, int)
+        _check_field(owner, "detail", detail, int)
         super().__init__(message)
         if code is not None:
             self.code = code
