@@ -73,6 +73,11 @@ def _check_name(instance: object, attribute: object, name: str) -> None:
         raise InvalidArgument("PartSpec.name", f"{name!r} is not [a-z][a-z0-9_]{{0,63}}")
 
 
+def _check_version(instance: object, attribute: object, version: int) -> None:
+    if type(version) is not int or not 1 <= version < 2**31:
+        raise InvalidArgument("PartSpec.version", f"{version!r} is not an int in 1..2**31-1")
+
+
 @attrs.frozen
 class PartSpec:
     """How a part is registered: its name, how to build an empty one, what it handles.
@@ -81,12 +86,18 @@ class PartSpec:
     again to restore a snapshot into a fresh instance (so a failed restore leaves the
     running state untouched). Every replica must register the same parts with the same
     configuration.
+
+    `version` is the part's own number for its behaviour and formats: raise it whenever a
+    change would make two replicas disagree (what `apply` does, a message's fields). It
+    goes into the part-set fingerprint, so nodes running different versions of a part
+    refuse each other instead of diverging.
     """
 
     name: str = attrs.field(validator=_check_name)
     factory: Callable[[], Part]
     commands: tuple[type[Message], ...] = ()
     queries: tuple[type[Message], ...] = ()
+    version: int = attrs.field(default=1, validator=_check_version)
 
     def check_user_tags(self) -> None:
         """User parts keep to tags from `USER_TAG_MIN` up, clear of the built-in ranges."""

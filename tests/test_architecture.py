@@ -47,6 +47,10 @@ IMPURE = {
 }
 
 
+# The one module that imports what a user names ("module:NAME" paths): raftcluster/loading.py.
+DYNAMIC_IMPORT_ALLOWED = {ROOT / "raftcluster" / "loading.py"}
+
+
 def imported_modules(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(), filename=str(path))
     found: set[str] = set()
@@ -96,7 +100,8 @@ def test_statemachine_is_pure(path: Path) -> None:
 def test_raftcluster_never_imports_chaos(path: Path) -> None:
     for name in imported_modules(path):
         assert top(name) != "chaos", f"{path.relative_to(ROOT)} imports {name}"
-        assert name != "<dynamic import>", f"{path.relative_to(ROOT)}: dynamic import"
+        if path not in DYNAMIC_IMPORT_ALLOWED:
+            assert name != "<dynamic import>", f"{path.relative_to(ROOT)}: dynamic import"
 
 
 def test_no_pickle_anywhere() -> None:

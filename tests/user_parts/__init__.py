@@ -1,0 +1,1 @@
+"""User parts the tests load by import path, as a user's module would be loaded."""
