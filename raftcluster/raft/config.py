@@ -38,7 +38,7 @@ class RaftConfig:
     learners: tuple[int, ...] = attrs.field(default=(), converter=tuple, validator=_members)
     # The founding members' addresses (with `peers`), recorded in the founding configuration
     # entry: from then on the log says where each member listens.
-    members: tuple[Member, ...] = attrs.field(default=(), converter=tuple)
+    members: tuple[Member, ...] = ()
     # This node's incarnation (see `Member`): 0 for a founding member, the one its addition
     # recorded for a member added later. A node whose log records another incarnation for
     # its id neither votes nor campaigns.

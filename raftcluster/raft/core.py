@@ -328,7 +328,9 @@ class RaftCore:
             raise ConfChangeRejected("the leader has not yet committed an entry of its term")
         pending = self._confs.latest_change_index()
         if pending > self._log.committed:
-            raise ConfChangeRejected(f"the membership change at index {pending} is uncommitted")
+            raise ConfChangeRejected(
+                f"a membership change is in progress (index {pending} is not committed yet)"
+            )
         conf = self._confs.current()
         new_conf = changed_conf(conf, op, node_id, member)
         if op == ConfChangeOp.ADD_VOTER:
