@@ -642,8 +642,10 @@ class RaftCore:
             term = self._term
         self._votes = {self.id: True}
         if not self._count_votes(pre):
-            for voter in self._confs.current().voters:
+            conf = self._confs.current()
+            for voter in conf.voters:
                 if voter != self.id:
+                    recorded = conf.member(voter)
                     self._send(
                         VoteRequest(
                             term,
@@ -653,6 +655,7 @@ class RaftCore:
                             self._log.last_term(),
                             pre_vote=pre,
                             transfer=transfer,
+                            incarnation=recorded.incarnation if recorded is not None else 0,
                         )
                     )
 
@@ -676,8 +679,11 @@ class RaftCore:
             or (self._vote == NONE and self._leader == NONE)
             or (m.pre_vote and m.term > self._term)
         )
-        # A node the log knows under another incarnation never votes (see `Member`).
-        identity = self._identity_current(self._confs.current())
+        # A node neither its log nor the candidate's records under its own incarnation
+        # never votes (see `Member`): the candidate's record means its log holds the entry
+        # that added this incarnation, so the vote is in a later term than that entry's.
+        mine = self.config.incarnation
+        identity = self._identity_current(self._confs.current()) or m.incarnation == mine
         if can_vote and identity and self._log.is_up_to_date(m.last_index, m.last_term):
             self._send(VoteResponse(m.term, self.id, m.src, pre_vote=m.pre_vote, granted=True))
             if not m.pre_vote:

@@ -124,3 +124,20 @@ def test_a_wiped_node_under_its_old_identity_never_votes_nor_campaigns() -> None
     assert wiped.core.status().vote == 0
     wiped.core.campaign()
     assert wiped.core.role == Role.FOLLOWER
+
+
+def test_a_replaced_node_behind_on_its_log_votes_for_a_candidate_that_records_it() -> None:
+    """Its own log still records its former self; a candidate whose log records its new
+    incarnation (so holds the entry that added it) gets its vote, another does not."""
+    node = Node.start(RaftConfig(node_id=3, peers=(1, 2, 3), incarnation=55), seed=3)
+    node.handle_ready()  # the founding entry: node 3 recorded with incarnation 0
+    assert not identity_current(node.core.conf, 3, 55)
+    stale = VoteRequest(5, 1, 3, last_index=9, last_term=4, transfer=True, incarnation=0)
+    node.core.step(stale)
+    _, (refused,) = node.handle_ready()
+    assert isinstance(refused, VoteResponse) and not refused.granted
+    current = VoteRequest(6, 2, 3, last_index=9, last_term=4, transfer=True, incarnation=55)
+    node.core.step(current)
+    _, (granted,) = node.handle_ready()
+    assert isinstance(granted, VoteResponse) and granted.granted
+    assert node.core.status().vote == 2
