@@ -342,11 +342,15 @@ class RaftCore:
 
     def caught_up(self, node_id: int) -> bool:
         """Leader: whether member `node_id` has caught up: its match index (what it
-        acknowledged holding) is within `max_promotion_lag_entries` of the leader's last
-        index. False on a node that does not lead."""
+        acknowledged holding) reaches the latest configuration entry (it holds the
+        configuration it would be promoted from: it has been heard from, however short
+        the log) and is within `max_promotion_lag_entries` of the leader's last index.
+        False on a node that does not lead."""
         pr = self._progress.get(node_id)
         lag = self.config.max_promotion_lag_entries
-        return pr is not None and pr.match + lag >= self._log.last_index()
+        if pr is None or pr.match < self._confs.latest_change_index():
+            return False
+        return pr.match + lag >= self._log.last_index()
 
     def _check_caught_up(self, node_id: int) -> None:
         if not self.caught_up(node_id):

@@ -17,8 +17,9 @@ replaced in two steps (add, then remove).
 Rules a step must follow (`changed_conf`; the core adds the caught-up check):
 - only a learner is promoted (ADD_VOTER of anything else is refused): a new node joins
   as a learner, catches up by log or snapshot, and only then counts in majorities;
-- a learner is promoted only once caught up: its match index within
-  `RaftConfig.max_promotion_lag_entries` of the leader's last index (`RaftCore.caught_up`);
+- a learner is promoted only once caught up: its match index reaches the latest
+  configuration entry and is within `RaftConfig.max_promotion_lag_entries` of the
+  leader's last index (`RaftCore.caught_up`);
 - the last voter is never removed or demoted;
 - an address is one member's only: adding a member at an address another member
   records is refused.
