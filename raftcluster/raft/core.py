@@ -683,11 +683,11 @@ class RaftCore:
             or (self._vote == NONE and self._leader == NONE)
             or (m.pre_vote and m.term > self._term)
         )
-        # A node neither its log nor the candidate's records under its own incarnation
-        # never votes (see `Member`): the candidate's record means its log holds the entry
-        # that added this incarnation, so the vote is in a later term than that entry's.
-        mine = self.config.incarnation
-        identity = self._identity_current(self._confs.current()) or m.incarnation == mine
+        # The candidate counts this vote as its configuration's member of our id: we vote
+        # only if that member is us, this incarnation (see `Member`). For an incarnation
+        # added later, the candidate's log then holds the entry that added it, so the vote
+        # is in a later term than that entry's, past any term a former self voted in.
+        identity = m.incarnation == self.config.incarnation
         if can_vote and identity and self._log.is_up_to_date(m.last_index, m.last_term):
             self._send(VoteResponse(m.term, self.id, m.src, pre_vote=m.pre_vote, granted=True))
             if not m.pre_vote:

@@ -24,12 +24,14 @@ Rules a step must follow (`changed_conf`; the core adds the caught-up check):
 - an address is one member's only: adding a member at an address another member
   records is refused.
 
-Identity: a member is a node id and an incarnation (`Member`). `identity_current` says
-whether a node's own incarnation is the one its log records; a node for which it is not
-(a machine that lost its data directory and came back under the same id without being
-replaced) neither votes nor campaigns, so the votes the id cast before can never be
-contradicted. `member replace` removes the id, then adds it again with a fresh
-incarnation: the new node votes only once its log holds that addition.
+Identity: a member is a node id and an incarnation (`Member`). A node campaigns only
+while its own log records its incarnation (`identity_current`), and grants a vote only to
+a candidate whose configuration records it under its own incarnation
+(`VoteRequest.incarnation`): a machine that lost its data directory and came back under
+the same id with a fresh incarnation, not yet replaced, neither votes nor campaigns, so
+the votes the id cast before can never be contradicted. `member replace` removes the id,
+then adds it again with the fresh incarnation: the new node's votes then go only to
+candidates whose logs hold that addition, in terms later than it.
 """
 
 from __future__ import annotations

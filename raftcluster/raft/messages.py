@@ -92,8 +92,8 @@ class VoteRequest(RaftMessage):
 
     `transfer` marks an election started by TimeoutNow: voters skip the leader-lease check.
     `incarnation` is the one the candidate's configuration records for the voter (see
-    `Member`): a voter whose own log does not yet record its incarnation (a replaced node
-    catching up) may vote for a candidate whose log records it.
+    `Member`): a voter of another incarnation refuses (a replaced node catching up votes
+    for a candidate whose log records it, whatever its own log says yet).
     """
 
     last_index: int = attrs.field(validator=non_negative)
