@@ -206,6 +206,8 @@ class Membership:
         if not view.leader:
             raise Unavailable("no leader: nothing to transfer")
         target = to
+        if target is not None and target not in view.voters:
+            raise MembershipRefused(f"node {target} is not a voter")
         if target is None:
             others = [m for m in view.members if m.role == "voter" and m.node_id != view.leader]
             if not others:

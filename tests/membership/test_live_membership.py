@@ -241,6 +241,11 @@ async def test_membership_steps_that_break_a_rule_change_nothing_and_say_why(
             await members.add(2, ["127.0.0.1:10"])
         with pytest.raises(MembershipRefused, match="learner 2 holds up to 0"):
             await members.promote(2)
+        with pytest.raises(MembershipRefused, match="node 2 is not a voter"):
+            await members.transfer_leadership(2)
+        with pytest.raises(MembershipRefused, match="node 1 is the only voter"):
+            await members.transfer_leadership()
+        assert await members.transfer_leadership(1) == 1  # to itself: nothing to do
         learner = (await members.list()).member(2)
         assert learner is not None and (learner.role, learner.caught_up) == ("learner", False)
         assert learner.addresses == ("127.0.0.1:9",) and learner.incarnation == 77
