@@ -22,6 +22,7 @@ by the new one (docs/operations.md, "Replace a failed machine").
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -34,6 +35,7 @@ from raftcluster.errors import OutcomeUnknown, Unavailable
 from raftcluster.node.protocol import (
     ChangeMembership,
     ClientRequest,
+    GetStatus,
     LeaderTransferred,
     MembershipChanged,
     MembershipOp,
@@ -44,8 +46,9 @@ from raftcluster.node.protocol import (
     Refused,
     TransferLeadership,
 )
-from raftcluster.transport import RpcFailed
+from raftcluster.transport import PeerUnreachable, RpcFailed, connect_rpc
 from raftcluster.transport.config import Address
+from statemachine.codec import Message
 from statemachine.errors import ClusterError, InvalidArgument
 
 MAX_INCARNATION = (1 << 62) - 1
@@ -118,20 +121,25 @@ class Membership:
 
     async def list(self) -> MembershipView:
         """Every member: role, addresses, incarnation and, from the leader, how far it
-        has caught up. Raises Unavailable when no node answers. Cancellation leaves
-        nothing behind."""
+        has caught up. The leader is asked even when the client's endpoints do not list
+        it (at the address the log records). Raises Unavailable when no node answers.
+        Cancellation leaves nothing behind."""
         status = await self._cluster_status()
         known = [r.status for r in status.nodes if r.status is not None]
         if not known:
             problems = "; ".join(f"node {r.node_id}: {r.error}" for r in status.nodes)
             raise Unavailable(f"no node answered: {problems}")
         leaders = [s for s in known if s.role == "leader"]
-        best = (
-            max(leaders, key=lambda s: s.term)
-            if leaders
-            else max(known, key=lambda s: s.applied_index)
-        )
-        return _view(best)
+        if leaders:
+            return _view(max(leaders, key=lambda s: s.term))
+        freshest = max(known, key=lambda s: (s.term, s.applied_index))
+        believed = freshest.leader
+        if believed and believed not in self._runner.nodes:
+            with contextlib.suppress(RpcFailed):
+                reply = await self._call(believed, GetStatus(), freshest.members)
+                if isinstance(reply, NodeStatus) and reply.role == "leader":
+                    return _view(reply)
+        return _view(freshest)
 
     async def add(
         self,
@@ -224,20 +232,26 @@ class Membership:
             return Changed(reply.index, reply.voters, reply.learners)
         raise Unavailable(f"unexpected answer {type(reply).__name__}")
 
-    async def _ask(self, request: ClientRequest) -> object:
+    async def _ask(self, request: ClientRequest) -> Message:
         """`request` to the leader (following NotLeader answers); its answer, refusals
         raised as MembershipRefused, Unavailable or OutcomeUnknown."""
         deadline = trio.current_time() + self._timeout_ms / 1000
         leader = 0
         hops = 0
+        members: tuple[MemberStatus, ...] = ()
         while True:
             if not leader:
-                leader = (await self._cluster_status()).leader
+                view = await self.list()
+                leader, members = view.leader, view.members
+            reply: Message | None = None
             if leader:
                 try:
-                    reply = await self._runner.call(leader, request, timeout_ms=_CALL_MS)
+                    reply = await self._call(leader, request, members)
+                except PeerUnreachable:
+                    leader = 0  # nothing was sent: look for the leader again
                 except RpcFailed as e:
                     raise OutcomeUnknown(f"node {leader} did not answer: {e}") from None
+            if reply is not None:
                 if isinstance(reply, NotLeader) and hops < _LEADER_HOPS:
                     leader, hops = reply.leader, hops + 1
                     continue
@@ -249,6 +263,21 @@ class Membership:
             if trio.current_time() > deadline:
                 raise Unavailable("no leader answered: check that a majority of the nodes is up")
             await trio.sleep(_RETRY_S)
+
+    async def _call(
+        self, node: int, request: ClientRequest, members: Sequence[MemberStatus]
+    ) -> Message:
+        """`request` to `node`: through the client's connections if it has the node's
+        address, else on a connection of its own to the address the log records."""
+        if node in self._runner.nodes:
+            return await self._runner.call(node, request, timeout_ms=_CALL_MS)
+        recorded = next((m.addresses for m in members if m.node_id == node), ())
+        if not recorded:
+            raise PeerUnreachable(f"node {node}: no address known")
+        config = self._runner.transport_config
+        address = Address.parse(recorded[0])
+        async with connect_rpc(address, config, expected_node_id=node) as connection:
+            return await connection.call(request, timeout_ms=_CALL_MS)
 
     async def _cluster_status(self) -> ClusterStatus:
         return await self._status()

@@ -64,7 +64,7 @@ from raftcluster.node.replica import Output, Replica, Work
 from raftcluster.node.services import SessionExpiry
 from raftcluster.node.settings import NodeSettings
 from raftcluster.raft.messages import InstallSnapshot, RaftMessage
-from raftcluster.raft.types import ConfState
+from raftcluster.raft.types import ConfChangeOp, ConfState
 from raftcluster.resources.registry import Kinds
 from raftcluster.storage.interface import Storage
 from raftcluster.storage.wal import FileStorage
@@ -397,9 +397,10 @@ class Node:
             self._bootstrap_marker = False
             identity.founded(self.settings.data_dir)
         core = self.replica.core
-        if core.conf is not self._conf_followed:
+        removed = [c.node_id for c in out.conf_changes if c.op == ConfChangeOp.REMOVE_NODE]
+        if core.conf is not self._conf_followed or removed:
             self._conf_followed = core.conf
-            follow_membership(self.transport, core.conf, self.node_id)
+            follow_membership(self.transport, core.conf, self.node_id, removed, core.leader)
         role = (core.role.name.lower(), core.leader, core.term)
         if role == self._role:
             return

@@ -20,6 +20,7 @@ import trio
 
 from raftcluster import MembershipRefused, connect
 from raftcluster.cli.processes import NodeProcesses
+from raftcluster.client.api import Client
 from raftcluster.client.core import ClientConfig
 from raftcluster.client.runner import CoreRunner
 from raftcluster.config import ClusterFile, client_transport_config, endpoints, load_cluster
@@ -221,36 +222,41 @@ async def test_a_wiped_member_started_with_the_old_file_refuses_and_the_cluster_
 async def test_membership_steps_that_break_a_rule_change_nothing_and_say_why(
     tmp_path: Path,
 ) -> None:
-    async with live_cluster(tmp_path, nodes=1) as live, connect(live.cluster) as client:
-        members = client.membership
+    async with live_cluster(tmp_path, nodes=1) as live:
         await live.leader()
-        view = await members.list()
-        (only,) = view.members
-        assert (view.leader, only.node_id, only.role, only.incarnation) == (1, 1, "voter", 0)
-        entry = live.cluster.find(1)
-        assert entry is not None and only.addresses == (str(entry.addresses[0]),)
-        with pytest.raises(MembershipRefused, match="is node 1's already"):
-            await members.add(2, [str(entry.addresses[0])])
-        with pytest.raises(MembershipRefused, match="node 2 is not a learner"):
-            await members.promote(2)
-        with pytest.raises(MembershipRefused, match="the last voter cannot be removed"):
-            await members.remove(1)
-        added = await members.add(2, ["127.0.0.1:9"], incarnation=77)  # never started
-        assert added.learners == (2,) and added.incarnation == 77
-        with pytest.raises(MembershipRefused, match="node 2 is already a learner"):
-            await members.add(2, ["127.0.0.1:10"])
-        with pytest.raises(MembershipRefused, match="learner 2 holds up to 0"):
-            await members.promote(2)
-        with pytest.raises(MembershipRefused, match="node 2 is not a voter"):
-            await members.transfer_leadership(2)
-        with pytest.raises(MembershipRefused, match="node 1 is the only voter"):
-            await members.transfer_leadership()
-        assert await members.transfer_leadership(1) == 1  # to itself: nothing to do
-        learner = (await members.list()).member(2)
-        assert learner is not None and (learner.role, learner.caught_up) == ("learner", False)
-        assert learner.addresses == ("127.0.0.1:9",) and learner.incarnation == 77
-        removed = await members.remove(2)
-        assert (removed.voters, removed.learners) == ((1,), ())
-        listed = await cli("member", "list", "--cluster", str(tmp_path), "--json")
-        assert listed.code == 0, listed
-        assert [m["id"] for m in listed.json()["members"]] == [1]
+        async with connect(live.cluster) as client:
+            await check_refusals(client, live, tmp_path)
+
+
+async def check_refusals(client: Client, live: Live, tmp_path: Path) -> None:
+    members = client.membership
+    view = await members.list()
+    (only,) = view.members
+    assert (view.leader, only.node_id, only.role, only.incarnation) == (1, 1, "voter", 0)
+    entry = live.cluster.find(1)
+    assert entry is not None and only.addresses == (str(entry.addresses[0]),)
+    with pytest.raises(MembershipRefused, match="is node 1's already"):
+        await members.add(2, [str(entry.addresses[0])])
+    with pytest.raises(MembershipRefused, match="node 2 is not a learner"):
+        await members.promote(2)
+    with pytest.raises(MembershipRefused, match="the last voter cannot be removed"):
+        await members.remove(1)
+    added = await members.add(2, ["127.0.0.1:9"], incarnation=77)  # never started
+    assert added.learners == (2,) and added.incarnation == 77
+    with pytest.raises(MembershipRefused, match="node 2 is already a learner"):
+        await members.add(2, ["127.0.0.1:10"])
+    with pytest.raises(MembershipRefused, match="learner 2 holds up to 0"):
+        await members.promote(2)
+    with pytest.raises(MembershipRefused, match="node 2 is not a voter"):
+        await members.transfer_leadership(2)
+    with pytest.raises(MembershipRefused, match="node 1 is the only voter"):
+        await members.transfer_leadership()
+    assert await members.transfer_leadership(1) == 1  # to itself: nothing to do
+    learner = (await members.list()).member(2)
+    assert learner is not None and (learner.role, learner.caught_up) == ("learner", False)
+    assert learner.addresses == ("127.0.0.1:9",) and learner.incarnation == 77
+    removed = await members.remove(2)
+    assert (removed.voters, removed.learners) == ((1,), ())
+    listed = await cli("member", "list", "--cluster", str(tmp_path), "--json")
+    assert listed.code == 0, listed
+    assert [m["id"] for m in listed.json()["members"]] == [1]
