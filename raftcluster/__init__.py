@@ -26,6 +26,7 @@ from raftcluster.client import (
     load_group_file,
     txn,
 )
+from raftcluster.client.membership import MembershipRefused
 from raftcluster.client.sync import SyncClient, SyncWatch, connect_sync
 from raftcluster.errors import (
     ClientClosed,
@@ -129,6 +130,7 @@ __all__ = [
     "HandshakeFailed",
     "MemberStatus",
     "NodeInfo",
+    "MembershipRefused",
     "NodeNotMember",
     "NodeReport",
     "NodeState",

@@ -86,14 +86,16 @@ def test_init_writes_the_settings_it_is_given(tmp_path: Path) -> None:
 def test_init_refuses_to_overwrite_a_cluster_unless_forced(tmp_path: Path) -> None:
     first = init_cluster(tmp_path, nodes=3)
     data = tmp_path / "node-1"
-    data.mkdir()
+    assert (data / "BOOTSTRAP").is_file()  # prepared to found the cluster
     (data / "IDENTITY").write_text("{}")
     with pytest.raises(ConfigError, match="--force"):
         init_cluster(tmp_path, nodes=3)
     assert load_cluster(tmp_path) == first and data.exists()
     second = init_cluster(tmp_path, nodes=2, force=True)
     assert second.cluster_id != first.cluster_id and second.secret != first.secret
-    assert not data.exists()  # the replaced cluster's data is gone
+    # The replaced cluster's data is gone; the directory is prepared for the new one.
+    assert not (data / "IDENTITY").exists() and (data / "BOOTSTRAP").is_file()
+    assert str(second.cluster_id) in (data / "BOOTSTRAP").read_text()
 
 
 def test_init_with_a_base_port_uses_consecutive_ports_and_refuses_a_taken_one(

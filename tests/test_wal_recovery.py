@@ -157,7 +157,7 @@ def test_a_bad_record_followed_by_valid_ones_is_refused_with_file_and_offset(
     assert "Keep a copy of the directory" in message
     assert "restore it from a backup taken after the node last ran" in message
     assert "or replace the member" in message
-    assert "fresh identity and an empty directory" in message
+    assert "member replace ID" in message and "--join" in message
     assert "docs/storage.md" in message
     assert segment.read_bytes() == before, "nothing is cut when refusing"
 

@@ -18,6 +18,13 @@ plant them, are tests/sim/test_mutants.py's business.)
   up, and a crash loses whatever is still cached. Nodes acknowledge, vote and commit on
   writes they then forget: acknowledged writes lost, or an invariant of the log broken.
 
+- `wiped-rebootstraps`: a node whose data directory was lost starts again from the
+  cluster file as a founding member (the old advice "empty the directory and let it
+  rejoin"): it bootstraps the founding configuration at term 1, under its old identity,
+  and may vote a second time in a term it already voted in, or vote for a candidate that
+  lacks entries it had acknowledged. With `replace-disk`, Raft's safety checks find it
+  (two leaders in one term, or a committed entry lost).
+
 `raftcluster chaos run --plant NAME` runs a seed with one (for showing the checkers fail;
 never a test of the real engine).
 """
@@ -47,11 +54,16 @@ class Plant:
     description: str
     hooks: ReplicaHooks | None = None
     lying_fsync: bool = False
+    wiped_rebootstraps: bool = False
     # SimConfig fields the plant runs with (to let its bug show).
     config: dict[str, Any] = attrs.field(factory=dict)
 
     def engine(self) -> RaftclusterEngine:
-        return RaftclusterEngine(hooks=self.hooks, lying_fsync=self.lying_fsync)
+        return RaftclusterEngine(
+            hooks=self.hooks,
+            lying_fsync=self.lying_fsync,
+            wiped_rebootstraps=self.wiped_rebootstraps,
+        )
 
 
 PLANTS: dict[str, Plant] = {
@@ -64,5 +76,10 @@ PLANTS: dict[str, Plant] = {
     "lying-fsync": Plant(
         "lying-fsync", "a disk whose fsync makes nothing durable until 64 syncs pile up",
         lying_fsync=True,
+    ),
+    "wiped-rebootstraps": Plant(
+        "wiped-rebootstraps",
+        "a node whose data directory was lost bootstraps the founding configuration again",
+        wiped_rebootstraps=True,
     ),
 }  # fmt: skip

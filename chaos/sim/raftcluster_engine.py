@@ -63,6 +63,7 @@ from raftcluster.node.protocol import (
 from raftcluster.node.replica import Replica, ReplicaHooks, Work
 from raftcluster.node.services import SessionExpiry
 from raftcluster.raft.config import RaftConfig
+from raftcluster.raft.membership import identity_current, is_member
 from raftcluster.raft.messages import AppendResponse, RaftMessage, VoteResponse
 from raftcluster.raft.ready import Role
 from raftcluster.raft.types import ConfChange, ConfChangeOp, EntryKind
@@ -169,10 +170,18 @@ class RaftclusterEngine:
     version = __version__
     checks_sessions = True
 
-    def __init__(self, *, hooks: ReplicaHooks | None = None, lying_fsync: bool = False) -> None:
-        """`hooks` and `lying_fsync` plant bugs (chaos/sim/planted.py), never set otherwise."""
+    def __init__(
+        self,
+        *,
+        hooks: ReplicaHooks | None = None,
+        lying_fsync: bool = False,
+        wiped_rebootstraps: bool = False,
+    ) -> None:
+        """`hooks`, `lying_fsync` and `wiped_rebootstraps` plant bugs
+        (chaos/sim/planted.py), never set otherwise."""
         self.hooks = hooks
         self.lying_fsync = lying_fsync
+        self.wiped_rebootstraps = wiped_rebootstraps
         self.sim: Simulator = cast("Simulator", None)
         self.nodes: dict[int, _Node] = {}
         self.clients: dict[int, _Client] = {}
@@ -297,8 +306,6 @@ class RaftclusterEngine:
             local = self._local(node)
             agent = groups.starting(node, n.incarnation, local)
             services = (SessionExpiry(config.session_expiry_interval_ms, local), agent.manager)
-        if n.wiped:
-            config = attrs.evolve(config, raft=attrs.evolve(config.raft, peers=()))
         try:
             storage = n.disk.open()
             replica = Replica(
@@ -764,6 +771,15 @@ class RaftclusterEngine:
                 self._power_off(n)
             disk.wipe()
             n.wiped = True
+            if not self.wiped_rebootstraps:
+                # From now on it is a node joining the cluster (`node run --join`): it never
+                # bootstraps the founding configuration again, and it has a fresh incarnation,
+                # so it neither votes nor campaigns until the log records it (it is replaced).
+                fresh = self.sim.rng_disk.getrandbits(62) + 1
+                raft = attrs.evolve(
+                    n.config.raft, peers=(), learners=(), members=(), incarnation=fresh
+                )
+                n.config = attrs.evolve(n.config, raft=raft)
 
     def _ask_membership(self, op: str, node: int) -> None:
         """Send one membership step to the leader (if any), as an administrator's request
@@ -776,7 +792,9 @@ class RaftclusterEngine:
             return
         membership["asked"] += 1
         self._admin_call += 1
-        request = ChangeMembershipRequest(_MEMBERSHIP_OPS[op], node)
+        # An addition records the node's incarnation (a fresh one after its disk was lost).
+        incarnation = self.nodes[node].config.raft.incarnation if node in self.nodes else 0
+        request = ChangeMembershipRequest(_MEMBERSHIP_OPS[op], node, incarnation=incarnation)
         data, frame = self.wire.request(ADMIN, leader, self._admin_call, request)
         sim.send(ADMIN, leader, (data, frame), what="ChangeMembership", term=self._admin_call,
                  size=len(data), duplicable=False)  # fmt: skip
@@ -792,19 +810,32 @@ class RaftclusterEngine:
 
     def _full_membership(self) -> bool:
         """After healing: make every node a voter again, one step at a time (a node the
-        membership nemesis removed is added as a learner, then promoted). True once the
-        leader's configuration holds every node as a voter."""
+        membership nemesis removed is added as a learner, then promoted; a node that lost
+        its data directory is first removed, then added again under its new incarnation).
+        True once the leader's configuration holds every node as a voter."""
         leader = self.leader()
         if not leader:
             return False
         conf = self.nodes[leader].replica.core.conf
+        # A member the log knows under another incarnation lost its data directory: it is
+        # replaced first (removed, then added again below), as `member replace` does.
+        stale = [
+            n
+            for n, node in self.nodes.items()
+            if is_member(conf, n) and not node.lost
+            and not identity_current(conf, n, node.config.raft.incarnation)
+        ]  # fmt: skip
         missing = [n for n in self.nodes if n not in conf.voters and not self.nodes[n].lost]
-        if not missing:
+        if not missing and not stale:
             return True
         now = self.sim.now
         if self._admin_asked_ms is None or now >= self._admin_asked_ms + ADMIN_RETRY_MS:
-            node = missing[0]
-            self._ask_membership("promote" if node in conf.learners else "add-learner", node)
+            if stale:
+                self._ask_membership("remove", stale[0])
+            else:
+                node = missing[0]
+                op = "promote" if node in conf.learners else "add-learner"
+                self._ask_membership(op, node)
             self._admin_asked_ms = now
         return False
 

@@ -1,7 +1,9 @@
 """`raftcluster node run|status|drain|resume`: run a node, or look at and steer the
 cluster service's members.
 
-`raftcluster node run --config FILE --id ID` runs one node in the foreground. SIGINT or
+`raftcluster node run --config FILE --id ID [--join]` runs one node in the foreground
+(`--join`: a node added to a running cluster, started from an empty data directory; it
+never bootstraps a cluster of its own). SIGINT or
 SIGTERM stops it gracefully (a second one ends it at once). With `--supervised` (used by
 `raftcluster up`) the node also stops when its standard input closes, so that nodes never
 outlive a supervisor that was killed. Exit status 0 after a graceful stop, 1 when the
@@ -58,6 +60,11 @@ def register(subparsers: Any) -> None:
         help="the cluster file (or the directory holding cluster.toml)",
     )  # fmt: skip
     runner.add_argument("--id", required=True, type=int, metavar="ID", help="this node's id")
+    runner.add_argument(
+        "--join", action="store_true",
+        help="join the running cluster (after `member add` or `member replace`) from an empty "
+        "data directory; never bootstrap a cluster of its own",
+    )  # fmt: skip
     runner.add_argument("--log-file", type=Path, default=None, metavar="PATH",
                         help="append the log here (default: standard error)")  # fmt: skip
     runner.add_argument("--log-level", choices=LEVELS, default="info")
@@ -125,7 +132,7 @@ async def _member_handler(client: Client, args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = node_settings(load_cluster(args.config), args.id)
+    settings = node_settings(load_cluster(args.config), args.id, join=args.join)
     setup_node_logging(args.id, args.log_level, args.log_file)
     trio.run(serve_until_signalled, settings, args.supervised)
     return 0

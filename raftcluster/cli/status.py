@@ -18,6 +18,7 @@ import trio
 from raftcluster.cli.output import add_json_flag, emit
 from raftcluster.cli.target import add_target_options, resolve
 from raftcluster.client.probe import Probe, probe_all
+from raftcluster.node.protocol import NodeStatus
 from raftcluster.raft.quorum import majority
 
 EXIT_NO_QUORUM = 2
@@ -49,9 +50,14 @@ def summarize(cluster_id: str, probes: list[Probe]) -> dict[str, Any]:
     """The status document (`--json`): the nodes, the leader, whether a quorum answered."""
     nodes = [_node(p) for p in probes]
     infos = [p.info for p in probes if p.info is not None]
-    voters: set[int] = set()
-    for info in infos:
-        voters.update(info.status.voters)
+    # The membership as the freshest log records it: the leader's, else the node that
+    # applied the most (a removed node's own log stops at its removal).
+    freshest = max(
+        infos, key=lambda i: (i.status.role == "leader", i.status.term, i.status.applied_index),
+        default=None,
+    )  # fmt: skip
+    voters: set[int] = set(freshest.status.voters) if freshest is not None else set()
+    members = _members(freshest.status) if freshest is not None else []
     if not voters:
         voters = {p.target.node_id for p in probes if p.target.node_id}
     answered = {info.node_id for info in infos} & voters
@@ -68,12 +74,26 @@ def summarize(cluster_id: str, probes: list[Probe]) -> dict[str, Any]:
         "leader_term": leader.status.term if leader else 0,
         "followers_believe": believed.most_common(1)[0][0] if believed else 0,
         "voters": sorted(voters),
+        "learners": [m["id"] for m in members if m["role"] == "learner"],
+        "members": members,
         "answered": len(answered),
         "needed": needed,
         "quorum": len(answered) >= needed,
         "problems": dict(problems),
         "nodes": nodes,
     }
+
+
+def _members(status: NodeStatus) -> list[dict[str, Any]]:
+    """Each member's id, role and addresses, as `status`'s log records them."""
+    recorded = {m.node_id: m for m in status.members}
+    out = []
+    for node_id in sorted(status.voters + status.learners):
+        m = recorded.get(node_id)
+        role = "voter" if node_id in status.voters else "learner"
+        addresses = list(m.addresses) if m is not None else []
+        out.append({"id": node_id, "role": role, "addresses": addresses})
+    return out
 
 
 def _node(p: Probe) -> dict[str, Any]:
@@ -124,6 +144,13 @@ def human(summary: dict[str, Any]) -> str:
                          health))  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS) - 1)]
     lines = [_headline(summary)]
+    if summary["members"]:
+        described = [
+            f"{m['id']} {m['role']}"
+            + (f" at {', '.join(m['addresses'])}" if m["addresses"] else "")
+            for m in summary["members"]
+        ]
+        lines.append("members: " + "; ".join(described))
     for row in rows:
         cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=False)]
         lines.append("  ".join([*cells, row[-1]]))

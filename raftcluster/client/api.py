@@ -28,6 +28,7 @@ from raftcluster.client.cluster_status import ClusterStatus, NodeReport
 from raftcluster.client.events import GroupEvents
 from raftcluster.client.groups import Groups
 from raftcluster.client.links import FATAL_REFUSALS, Links
+from raftcluster.client.membership import Membership
 from raftcluster.client.nodes import Nodes
 from raftcluster.client.runner import CoreRunner
 from raftcluster.client.txn import TxnBuilder
@@ -107,6 +108,12 @@ class Client:
         """The cluster service's members: list, status, drain, resume
         (raftcluster/client/nodes.py)."""
         return Nodes(self)
+
+    @property
+    def membership(self) -> Membership:
+        """The cluster's Raft members: list, add, promote, remove, replace, transfer
+        leadership (raftcluster/client/membership.py)."""
+        return Membership(self._runner, self.status, self._request_timeout_ms)
 
     def events(self, from_revision: int = 1) -> GroupEvents:
         """The cluster service's events from `from_revision` on, as an async iterator of

@@ -234,6 +234,11 @@ class CoreRunner:
         """The ids of the nodes this runner has addresses for."""
         return tuple(self._endpoints)
 
+    @property
+    def transport_config(self) -> TransportClientConfig:
+        """How this runner authenticates (for a direct connection to another node)."""
+        return self._transport
+
     async def _wait(self, handle: int) -> Completion:
         event = self._waiting[handle] = trio.Event()
         self._pump()

@@ -37,6 +37,7 @@ from raftcluster.client.api import Client
 from raftcluster.client.cluster_status import ClusterStatus
 from raftcluster.client.connect import ClientOptions, connect
 from raftcluster.client.sync_groups import SyncGroupEvents, SyncGroups, SyncNodes
+from raftcluster.client.sync_membership import SyncMembership
 from raftcluster.client.txn import TxnBuilder
 from raftcluster.client.values import Consistency, Data
 from raftcluster.client.watch import Watch
@@ -253,6 +254,11 @@ class SyncClient:
     def nodes(self) -> SyncNodes:
         """The cluster service's members (see `Client.nodes`), blocking."""
         return SyncNodes(self._portal, self._client.nodes)
+
+    @property
+    def membership(self) -> SyncMembership:
+        """The cluster's Raft members (see `Client.membership`), blocking."""
+        return SyncMembership(self._portal, self._client.membership)
 
     def events(self, from_revision: int = 1) -> SyncGroupEvents:
         """A blocking iterator of the cluster service's events (see `Client.events`)."""

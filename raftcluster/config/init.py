@@ -3,8 +3,10 @@
 The file lists every node with one address on 127.0.0.1 (free ports, or consecutive
 ports from `base_port`) and a data directory next to the file, and every timing and
 limit setting, commented, with its default and meaning. The secret file gets 32 random
-bytes, mode 0600. An existing cluster is never overwritten unless `force` is given,
-which also wipes the data directories of the cluster it replaces.
+bytes, mode 0600. Each node's data directory is created and marked as prepared to found
+the new cluster (`BOOTSTRAP`, raftcluster/node/identity.py): a node founds a cluster only
+from such a directory that has never run. An existing cluster is never overwritten
+unless `force` is given, which also wipes the data directories of the cluster it replaces.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from raftcluster.config.schema import (
     Key,
 )
 from raftcluster.config.secret import write_secret
+from raftcluster.node.identity import prepare_bootstrap
 from raftcluster.transport.config import Address
 
 LOCALHOST = "127.0.0.1"
@@ -87,7 +90,10 @@ def init_cluster(
     tmp = file.with_suffix(".toml.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(file)
-    return load_cluster(file)
+    cluster = load_cluster(file)
+    for entry in cluster.nodes:  # only these directories may found the new cluster
+        prepare_bootstrap(entry.data_dir, cluster.cluster_id, entry.id)
+    return cluster
 
 
 def _ports(file: Path, count: int, base_port: int | None) -> list[int]:

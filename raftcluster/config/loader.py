@@ -373,7 +373,13 @@ class _Reader:
         data_dir = self.value(base + ("data_dir",), table, str, f"node-{node_id}")
         if not data_dir:
             raise self.fail(base + ("data_dir",), "empty")
-        return NodeEntry(node_id, addresses, self.resolve(data_dir))
+        incarnation = self.value(base + ("incarnation",), table, int, 0)
+        inc_key = NODE_KEYS[3]
+        if not inc_key.lo <= incarnation <= inc_key.hi:
+            raise self.fail(
+                base + ("incarnation",), f"{incarnation} is outside {inc_key.lo}..{inc_key.hi}"
+            )
+        return NodeEntry(node_id, addresses, self.resolve(data_dir), incarnation)
 
     def addresses(self, path: Path_, table: dict[str, Any]) -> tuple[Address, ...]:
         values = self.value(path, table, list, None)

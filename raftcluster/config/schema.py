@@ -170,6 +170,9 @@ class NodeEntry:
     id: int
     addresses: tuple[Address, ...]  # raft and client RPC; several addresses: bonded links
     data_dir: Path  # absolute
+    # The incarnation `member add` / `member replace` recorded for a node that joins a
+    # running cluster (`node run --join`); 0 for a founding member.
+    incarnation: int = 0
 
 
 @attrs.frozen
@@ -232,6 +235,7 @@ CLUSTER_KEYS = (
         "through the admin RPC (the chaos harness's live mode); never in production"),
 )  # fmt: skip
 
+MAX_INCARNATION = (1 << 62) - 1
 NODE_KEYS = (
     Key("nodes", "id", int, None, "the node's id, a positive integer unique in the file",
         1, MAX_NODE_ID),
@@ -241,6 +245,9 @@ NODE_KEYS = (
     Key("nodes", "data_dir", str, None,
         "the node's data directory (its log, snapshots and identity); relative to the "
         "cluster file's directory; default node-<id>"),
+    Key("nodes", "incarnation", int, 0,
+        "the incarnation recorded when the node was added to a running cluster (written "
+        "by member add --write-config); 0 for a founding member", 0, MAX_INCARNATION),
 )  # fmt: skip
 
 

@@ -12,15 +12,19 @@ from raftcluster.loading import PartLoadError, load_parts
 from raftcluster.node.config import ReplicaConfig
 from raftcluster.node.settings import NodeSettings
 from raftcluster.raft.config import RaftConfig
+from raftcluster.raft.types import Member
 from raftcluster.storage.wal import WalOptions
 from raftcluster.transport.config import Address, ClientConfig, Limits
 from statemachine.part import PartSpec
 
 
-def node_settings(cluster: ClusterFile, node_id: int) -> NodeSettings:
+def node_settings(cluster: ClusterFile, node_id: int, *, join: bool = False) -> NodeSettings:
     """The settings node `node_id` of `cluster` runs with. Every node of the file is a
-    founding voter. Imports the user parts of [state] parts (`cluster_parts`). Raises
-    ConfigError when the file has no such node or a part does not load."""
+    founding voter, recorded with its addresses in the founding configuration (a node
+    bootstraps it only from a data directory `init` prepared); with `join` the node joins
+    the running cluster instead, with the file's incarnation for it. Imports the user
+    parts of [state] parts (`cluster_parts`). Raises ConfigError when the file has no
+    such node or a part does not load."""
     entry = cluster.find(node_id)
     if entry is None:
         ids = ", ".join(str(i) for i in cluster.node_ids)
@@ -29,6 +33,8 @@ def node_settings(cluster: ClusterFile, node_id: int) -> NodeSettings:
     raft = RaftConfig(
         node_id=node_id,
         peers=cluster.node_ids,  # type: ignore[arg-type]  # mypy and attrs' converter=tuple
+        members=tuple(Member(n.id, tuple(map(str, n.addresses))) for n in cluster.nodes),
+        incarnation=entry.incarnation,
         election_timeout_ms=timing.election_timeout_ms,
         heartbeat_interval_ms=timing.heartbeat_interval_ms,
         commit_notice_delay_ms=timing.commit_notice_delay_ms,
@@ -51,6 +57,7 @@ def node_settings(cluster: ClusterFile, node_id: int) -> NodeSettings:
         limits=transport_limits(cluster),
         wal=WalOptions(max_segment_bytes=limits.max_segment_bytes),
         allow_fault_injection=cluster.allow_fault_injection,
+        join=join,
         groups=GroupsSettings(
             timing=group_timing(cluster),
             fence_command=cluster.fencing.command,

@@ -11,14 +11,18 @@ Requests
     GetStatus()                the node's role, term, leader, indexes and configuration
     WaitChanges(after, wait)   long poll: answered once the kv revision is past `after`,
                                or when `wait_ms` has passed
-    ChangeMembership(op, id)   add a learner, promote it to voter, or remove a node
+    ChangeMembership(op, id, addresses, incarnation, promote_when_caught_up)
+                               add a learner (recording where it listens and its
+                               incarnation; the leader promotes it once caught up if asked),
+                               promote a caught-up learner to voter, or remove a node
     TransferLeadership(to)     hand leadership to voter `to`
 
 Replies
     Written(index, result)     the write was applied at `index`; `result` is the state
                                machine's encoded result (a `Failure` is a definite refusal)
     QueryResult(index, result) the query's encoded result, read at applied index `index`
-    NodeStatus(...)            answer to GetStatus
+    NodeStatus(...)            answer to GetStatus (with every member: role, addresses,
+                               incarnation, and the leader's view of its match index)
     Changed(revision)          answer to WaitChanges: the kv revision now (it may still be
                                `after` when the wait ran out)
     MembershipChanged(...)     the membership step was applied; the configuration after it
@@ -38,6 +42,7 @@ from statemachine.codec import Message, int_range, max_len, non_negative, positi
 from statemachine.kv.limits import MAX_REQUEST_BYTES
 
 MAX_REFUSAL_CHARS = 512
+MAX_LINKS = 8  # addresses of one member (the transport's limit)
 MAX_WAIT_MS = 3_600_000  # longest long poll a request may ask for (the node may cap it lower)
 
 
@@ -119,8 +124,16 @@ class WaitChanges(ClientRequest):
 @tagged(2104)
 @attrs.frozen
 class ChangeMembership(ClientRequest):
+    """One membership step. With ADD_LEARNER, `addresses` ("host:port" links) and
+    `incarnation` are recorded in the log (`raftcluster.raft.types.Member`), and
+    `promote_when_caught_up` has the leader promote the learner once it has caught up.
+    ADD_LEARNER of a node that is already a member is refused."""
+
     op: MembershipOp
     node_id: int = attrs.field(validator=positive)
+    addresses: tuple[str, ...] = attrs.field(default=(), validator=max_len(MAX_LINKS, "addresses"))
+    incarnation: int = attrs.field(default=0, validator=non_negative)
+    promote_when_caught_up: bool = False
 
 
 @tagged(2105)
@@ -146,6 +159,22 @@ class QueryResult(ClientReply):
     result: bytes
 
 
+@tagged(2156)
+@attrs.frozen
+class MemberStatus(ClientMessage):
+    """One member as a node's log records it. `match_index` is what the leader knows the
+    member holds (answered by the leader; 0 elsewhere); `caught_up` the leader's verdict
+    (`RaftCore.caught_up`)."""
+
+    node_id: int
+    role: str  # "voter" or "learner"
+    addresses: tuple[str, ...] = attrs.field(validator=max_len(MAX_LINKS, "addresses"))
+    incarnation: int
+    match_index: int
+    caught_up: bool
+    promote_when_caught_up: bool
+
+
 @tagged(2152)
 @attrs.frozen
 class NodeStatus(ClientReply):
@@ -159,6 +188,7 @@ class NodeStatus(ClientReply):
     learners: tuple[int, ...]
     snapshot_index: int  # the latest state machine snapshot taken or installed
     last_index: int
+    members: tuple[MemberStatus, ...] = attrs.field(default=(), validator=max_len(64, "members"))
 
 
 @tagged(2153)

@@ -33,6 +33,7 @@ See docs/engine.md for the cycle, the guarantees and the settings.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import struct
 from collections.abc import Callable, Hashable, Sequence
@@ -51,6 +52,7 @@ from raftcluster.node.protocol import (
     LeaderTransferred,
     MembershipChanged,
     MembershipOp,
+    MemberStatus,
     NodeStatus,
     NotLeader,
     Query,
@@ -70,15 +72,17 @@ from raftcluster.raft.ready import LogPosition, ReadState, Ready, Role
 from raftcluster.raft.types import (
     ConfChange,
     ConfChangeOp,
+    DurableState,
     Entry,
     EntryKind,
     HardState,
+    Member,
     Snapshot,
 )
 from raftcluster.storage.interface import Storage
 from statemachine.cluster import ClusterState
 from statemachine.codec import Message, decode, encode
-from statemachine.errors import DecodeError, LimitExceeded
+from statemachine.errors import DecodeError, InvalidArgument, LimitExceeded
 from statemachine.kv.part import KvPart
 from statemachine.sessions.messages import CloseSession, KeepAlive, OpenSession, SessionRequest
 
@@ -170,14 +174,18 @@ class Replica:
         state: ClusterState | None = None,
         services: Sequence[LeaderService] | None = None,
         hooks: ReplicaHooks | None = None,
+        durable: DurableState | None = None,
     ) -> None:
+        """`durable`: what `storage.load()` returned, if the shell loaded it already (to
+        decide how the node may start); else the replica loads it."""
         self.config = config
         self._hooks = hooks if hooks is not None else ReplicaHooks()
         self.node_id = config.node_id
         self._storage = storage
         self._now_ms = now_ms
         self._state = state if state is not None else ClusterState()
-        durable = storage.load()
+        if durable is None:
+            durable = storage.load()
         snapshot_index = 0
         if durable.snapshot is not None:
             self._state.restore(durable.snapshot.data)
@@ -241,7 +249,28 @@ class Replica:
             learners=s.conf.learners,
             snapshot_index=self._snapshot_index,
             last_index=s.last_index,
+            members=self._members(),
         )
+
+    def _members(self) -> tuple[MemberStatus, ...]:
+        """Every member of the configuration in force, as the log records it."""
+        core = self._core
+        conf = core.conf
+        out = []
+        for node_id in sorted(conf.voters + conf.learners):
+            recorded = conf.member(node_id) or Member(node_id)
+            out.append(
+                MemberStatus(
+                    node_id=node_id,
+                    role="voter" if node_id in conf.voters else "learner",
+                    addresses=recorded.addresses,
+                    incarnation=recorded.incarnation,
+                    match_index=core.match_index(node_id),
+                    caught_up=node_id == self.node_id or core.caught_up(node_id),
+                    promote_when_caught_up=recorded.promote_when_caught_up,
+                )
+            )
+        return tuple(out)
 
     # -- inputs -----------------------------------------------------------------------
 
@@ -252,6 +281,7 @@ class Replica:
         self._expire()
         self._retry_reads()
         self._run_services()
+        self._promote_caught_up()
 
     def receive(self, message: RaftMessage) -> None:
         """A message from a peer (addressed to this node; the transport checked that)."""
@@ -456,9 +486,47 @@ class Replica:
         self, client: Hashable, request_id: int, request: ChangeMembership
     ) -> None:
         op = _MEMBERSHIP_OPS[request.op]
+        member = None
+        if request.op == MembershipOp.ADD_LEARNER:
+            conf = self._core.conf
+            if request.node_id in conf.voters + conf.learners:
+                role = "voter" if request.node_id in conf.voters else "learner"
+                why = f"node {request.node_id} is already a {role}: choose another id"
+                self._refuse(client, request_id, RefuseCode.CONF_CHANGE_REJECTED, why)
+                return
+            try:
+                member = Member(
+                    request.node_id,
+                    request.addresses,
+                    request.incarnation,
+                    request.promote_when_caught_up,
+                )
+            except InvalidArgument as e:
+                self._refuse(client, request_id, RefuseCode.BAD_REQUEST, str(e))
+                return
         self._propose(
-            client, request_id, request, lambda: self._core.propose_conf_change(op, request.node_id)
+            client,
+            request_id,
+            request,
+            lambda: self._core.propose_conf_change(op, request.node_id, member=member),
         )
+
+    def _promote_caught_up(self) -> None:
+        """Leader: promote the learners added with `promote_when_caught_up` once they have
+        caught up (one step at a time: a refusal, another change uncommitted, waits for a
+        later tick)."""
+        core = self._core
+        if core.role != Role.LEADER:
+            return
+        conf = core.conf
+        for member in conf.members:
+            node_id = member.node_id
+            wanted = member.promote_when_caught_up and node_id in conf.learners
+            if wanted and core.caught_up(node_id):
+                # Not now (a change in progress): a later tick tries again.
+                with contextlib.suppress(raft_errors.RaftError):
+                    core.propose_conf_change(ConfChangeOp.ADD_VOTER, node_id)
+                return
 
     def _propose(
         self,

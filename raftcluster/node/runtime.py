@@ -42,6 +42,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import attrs
 import trio
 
 from raftcluster import __version__
@@ -60,11 +61,13 @@ from raftcluster.node.admin import (
 from raftcluster.node.clock import NodeClock
 from raftcluster.node.driver import Driver
 from raftcluster.node.errors import NodeError, PortInUse
+from raftcluster.node.membership import follow_membership
 from raftcluster.node.protocol import ClientRequest, NodeStatus, RefuseCode, Refused
 from raftcluster.node.replica import Output, Replica, Work
 from raftcluster.node.services import SessionExpiry
 from raftcluster.node.settings import NodeSettings
 from raftcluster.raft.messages import InstallSnapshot, RaftMessage
+from raftcluster.raft.types import ConfChangeOp, ConfState
 from raftcluster.resources.registry import Kinds
 from raftcluster.storage.interface import Storage
 from raftcluster.storage.wal import FileStorage
@@ -120,6 +123,9 @@ class Node:
         self._dropped_inputs = 0
         self._kinds = kinds
         self._groups: GroupsService | None = None  # the cluster service, if it runs
+        self._conf_followed: ConfState | None = None  # the configuration the transport follows
+        self._claimed: identity.Claimed | None = None  # the data directory (file storage)
+        self._bootstrap_marker = False  # BOOTSTRAP to remove once the founding log is synced
 
     # -- inspection --------------------------------------------------------------------
 
@@ -242,6 +248,8 @@ class Node:
                     client = client_config(self.settings, self._rng)
                     await nursery.start(groups.serve, endpoints, client)
                 self._drain(transport.inbox, driver)
+                self._conf_followed = replica.core.conf
+                follow_membership(transport, replica.core.conf, self.node_id)
                 status = replica.status()
                 log.info("node %d: serving on %s (term %d, commit %d, applied %d)", self.node_id,
                          ", ".join(self.addresses), status.term, status.commit_index,
@@ -284,8 +292,14 @@ class Node:
 
     def _open_file_storage(self) -> FileStorage:
         settings = self.settings
-        wal = identity.claim(settings.data_dir, settings.cluster_id, self.node_id)
-        return FileStorage.open(wal, settings.wal)
+        claimed = self._claimed = identity.claim(
+            settings.data_dir,
+            settings.cluster_id,
+            self.node_id,
+            join=settings.join,
+            incarnation=settings.replica.raft.incarnation,
+        )
+        return FileStorage.open(claimed.wal, settings.wal)
 
     async def _persist_inline(self, work: Work) -> None:
         self.replica.persist(work)  # an injected (in-memory) storage: no I/O to wait for
@@ -308,15 +322,32 @@ class Node:
         )
 
     def _make_replica(self, storage: Storage, now_ms: int) -> Replica:
-        """Load the durable state (blocking: runs in a worker thread)."""
+        """Load the durable state and decide how the node starts: it bootstraps the
+        founding configuration only from a directory `init` prepared that never ran, joins
+        with an empty log only when asked to, and otherwise refuses an empty log
+        (`DataDirLost`). Blocking: runs in a worker thread."""
         rng = random.Random(self._rng.getrandbits(64))
         config = self.settings.replica
+        durable = storage.load()
+        claimed = self._claimed
+        if claimed is not None:
+            empty = durable.snapshot is None and not durable.entries
+            identity.check_log(claimed, self.settings.data_dir, self.node_id, empty)
+            self._bootstrap_marker = claimed.founding and empty
+            raft = config.raft
+            founding = dict(peers=raft.peers, learners=raft.learners, members=raft.members)
+            if not claimed.founding:
+                founding = dict(peers=(), learners=(), members=())
+            raft = attrs.evolve(raft, incarnation=claimed.incarnation, **founding)  # type: ignore[arg-type]
+            config = attrs.evolve(config, raft=raft)
         services = None
         if self._groups is not None:
             expiry = SessionExpiry(config.session_expiry_interval_ms, now_ms)
             services = (expiry, self._groups.agent.manager)
         state = self.settings.new_state()
-        return Replica(config, storage, rng, now_ms, state=state, services=services)
+        return Replica(
+            config, storage, rng, now_ms, state=state, services=services, durable=durable
+        )
 
     # -- raft messages -----------------------------------------------------------------
 
@@ -356,8 +387,7 @@ class Node:
         try:
             self.transport.send(message.dst, message, flow=flow)
         except UnknownPeer:
-            # A member the cluster file does not list (added by a membership change):
-            # we have no address for it.
+            # A member whose addresses neither the log nor the cluster file records.
             log.debug("node %d: no address for node %d", self.node_id, message.dst)
         except LimitExceeded as e:
             log.error("node %d: %s to node %d does not fit in a frame: %s", self.node_id,
@@ -368,10 +398,21 @@ class Node:
         self.transport.send(peer, message, flow=flow)
 
     def _observe(self, out: Output) -> None:
-        """Tell the cluster service a cycle ran; log role changes (once per change)."""
+        """Tell the cluster service a cycle ran; let the transport follow the membership;
+        log role changes (once per change)."""
         if self._groups is not None:
             self._groups.poke()
+        driver = self._driver
+        if self._bootstrap_marker and driver is not None and driver.stats.syncs:
+            # The founding log is on disk: this directory may never bootstrap again (one
+            # small unlink and directory fsync, once in the node's life).
+            self._bootstrap_marker = False
+            identity.founded(self.settings.data_dir)
         core = self.replica.core
+        removed = [c.node_id for c in out.conf_changes if c.op == ConfChangeOp.REMOVE_NODE]
+        if core.conf is not self._conf_followed or removed:
+            self._conf_followed = core.conf
+            follow_membership(self.transport, core.conf, self.node_id, removed, core.leader)
         role = (core.role.name.lower(), core.leader, core.term)
         if role == self._role:
             return

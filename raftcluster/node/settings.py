@@ -52,6 +52,9 @@ class NodeSettings:
     limits: Limits = Limits()
     wal: WalOptions = WalOptions()
     allow_fault_injection: bool = False
+    # Join a running cluster (`node run --join`): never bootstrap one, start from an empty
+    # data directory, with `replica.raft.incarnation` as the one `member add` recorded.
+    join: bool = False
     # The cluster service (resource groups): None runs none (an embedded node, tests).
     groups: GroupsSettings | None = None
     # The user parts the state machine runs beside the built-in ones (the same on every

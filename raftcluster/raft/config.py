@@ -5,8 +5,8 @@ from __future__ import annotations
 import attrs
 
 from raftcluster.raft.messages import MAX_ENTRIES_PER_MESSAGE, MAX_SNAPSHOT_CHUNK_BYTES
-from raftcluster.raft.types import MAX_MEMBERS
-from statemachine.codec import int_range, positive
+from raftcluster.raft.types import MAX_MEMBERS, Member
+from statemachine.codec import int_range, non_negative, positive
 from statemachine.errors import InvalidArgument
 
 MiB = 1024 * 1024
@@ -36,6 +36,13 @@ class RaftConfig:
     peers: tuple[int, ...] = attrs.field(default=(), converter=tuple, validator=_members)
     # Founding learners (with `peers`); usually empty.
     learners: tuple[int, ...] = attrs.field(default=(), converter=tuple, validator=_members)
+    # The founding members' addresses (with `peers`), recorded in the founding configuration
+    # entry: from then on the log says where each member listens.
+    members: tuple[Member, ...] = ()
+    # This node's incarnation (see `Member`): 0 for a founding member, the one its addition
+    # recorded for a member added later. A node whose log records another incarnation for
+    # its id neither votes nor campaigns.
+    incarnation: int = attrs.field(default=0, validator=non_negative)
     # A follower that hears nothing from a leader for a random time in [T, 2T) campaigns;
     # a leader that has not heard from a quorum within T steps down (check_quorum).
     election_timeout_ms: int = attrs.field(default=1000, validator=int_range(2, 3_600_000))
@@ -68,7 +75,8 @@ class RaftConfig:
     max_pending_reads: int = attrs.field(default=4096, validator=positive)
     # Committed entries handed out in one Ready (always at least one entry).
     max_committed_bytes_per_ready: int = attrs.field(default=8 * MiB, validator=positive)
-    # A learner is promoted only when its log is within this many entries of the commit index.
+    # A learner is promoted only when its log is within this many entries of the leader's
+    # last index ("caught up": `RaftCore.caught_up`).
     max_promotion_lag_entries: int = attrs.field(default=256, validator=int_range(0))
 
     def __attrs_post_init__(self) -> None:
@@ -82,6 +90,8 @@ class RaftConfig:
             raise InvalidArgument("RaftConfig.learners", "a node is either a peer or a learner")
         if self.learners and not self.peers:
             raise InvalidArgument("RaftConfig.learners", "founding learners need founding peers")
+        if any(m.node_id not in self.peers + self.learners for m in self.members):
+            raise InvalidArgument("RaftConfig.members", "a member record names a founding node")
         if self.peers and self.node_id not in self.peers + self.learners:
             raise InvalidArgument(
                 "RaftConfig.peers",

@@ -40,7 +40,13 @@ from collections.abc import Sequence
 from raftcluster.raft.config import RaftConfig
 from raftcluster.raft.errors import ConfChangeRejected, NotLeader, RequestDropped
 from raftcluster.raft.log import RaftLog, entry_size
-from raftcluster.raft.membership import ConfHistory, changed_conf, is_member, make_conf
+from raftcluster.raft.membership import (
+    ConfHistory,
+    changed_conf,
+    identity_current,
+    is_member,
+    make_conf,
+)
 from raftcluster.raft.messages import (
     MAX_READ_CONTEXT_BYTES,
     AppendEntries,
@@ -77,6 +83,7 @@ from raftcluster.raft.types import (
     Entry,
     EntryKind,
     HardState,
+    Member,
     Snapshot,
     SnapshotMeta,
 )
@@ -135,7 +142,7 @@ class RaftCore:
         hs, snap, entries = durable.hard_state, durable.snapshot, durable.entries
         cfg = self.config
         if snap is None and not entries and hs == HardState() and cfg.peers:
-            self._bootstrap(make_conf(cfg.peers, cfg.learners))
+            self._bootstrap(make_conf(cfg.peers, cfg.learners, cfg.members))
             return
         meta = snap.meta if snap is not None else SnapshotMeta(0, 0, ConfState())
         _check_durable(meta, entries, hs)
@@ -312,34 +319,58 @@ class RaftCore:
         return tuple(LogPosition(e.index, e.term) for e in entries)
 
     def propose_conf_change(
-        self, op: ConfChangeOp, node_id: int, context: bytes = b""
+        self, op: ConfChangeOp, node_id: int, context: bytes = b"", member: Member | None = None
     ) -> LogPosition:
-        """Propose one membership step (see `membership.py`). Raises NotLeader,
-        RequestDropped, or ConfChangeRejected saying why the step is not allowed now."""
+        """Propose one membership step (see `membership.py`): one at a time, a learner
+        promoted only once `caught_up`, never the last voter removed; `member` records an
+        added node's addresses and incarnation. Raises NotLeader, RequestDropped, or
+        ConfChangeRejected saying why the step is not allowed now."""
         self._check_proposable()
         if self._log.term(self._log.committed) != self._term:
             raise ConfChangeRejected("the leader has not yet committed an entry of its term")
         pending = self._confs.latest_change_index()
         if pending > self._log.committed:
-            raise ConfChangeRejected(f"the membership change at index {pending} is uncommitted")
+            raise ConfChangeRejected(
+                f"a membership change is in progress (index {pending} is not committed yet)"
+            )
         conf = self._confs.current()
-        new_conf = changed_conf(conf, op, node_id)
-        if op == ConfChangeOp.ADD_VOTER and node_id in conf.learners:
+        new_conf = changed_conf(conf, op, node_id, member)
+        if op == ConfChangeOp.ADD_VOTER:
             self._check_caught_up(node_id)
         data = encode(ConfChange(op, node_id, new_conf, context))
         entry = Entry(self._term, self._log.last_index() + 1, EntryKind.CONF_CHANGE, data)
         self._leader_append([entry])
         return LogPosition(entry.index, entry.term)
 
-    def _check_caught_up(self, node_id: int) -> None:
+    def caught_up(self, node_id: int) -> bool:
+        """Leader: whether member `node_id` has caught up: its match index (what it
+        acknowledged holding) reaches the latest configuration entry (it holds the
+        configuration it would be promoted from: it has been heard from, however short
+        the log) and is within `max_promotion_lag_entries` of the leader's last index.
+        False on a node that does not lead."""
         pr = self._progress.get(node_id)
         lag = self.config.max_promotion_lag_entries
-        if pr is None or pr.match + lag < self._log.committed:
-            match = pr.match if pr else 0
+        if pr is None or pr.match < self._confs.latest_change_index():
+            return False
+        return pr.match + lag >= self._log.last_index()
+
+    def _check_caught_up(self, node_id: int) -> None:
+        if not self.caught_up(node_id):
+            pr = self._progress.get(node_id)
             raise ConfChangeRejected(
-                f"learner {node_id} holds up to {match}, commit is {self._log.committed}: "
-                "promote it once it has caught up"
+                f"learner {node_id} holds up to {pr.match if pr else 0}, the leader's last "
+                f"index is {self._log.last_index()}: promote it once it has caught up"
             )
+
+    def match_index(self, node_id: int) -> int:
+        """Leader: what `node_id` acknowledged holding (this node: its last index; 0 for a
+        node it does not replicate to, and on a node that does not lead)."""
+        if self._role != Role.LEADER:
+            return 0
+        if node_id == self.id:
+            return self._log.last_index()
+        pr = self._progress.get(node_id)
+        return pr.match if pr is not None else 0
 
     def _check_proposable(self) -> None:
         if self._role != Role.LEADER:
@@ -369,7 +400,12 @@ class RaftCore:
     # -- membership -------------------------------------------------------------------
 
     def _promotable(self) -> bool:
-        return self.id in self._confs.current().voters
+        conf = self._confs.current()
+        return self.id in conf.voters and self._identity_current(conf)
+
+    def _identity_current(self, conf: ConfState) -> bool:
+        """Whether the log records this node's own incarnation for its id (see `Member`)."""
+        return identity_current(conf, self.id, self.config.incarnation)
 
     def _sync_progress(self) -> None:
         """Leader: follow the configuration in force (it changed in our log)."""
@@ -649,8 +685,10 @@ class RaftCore:
             term = self._term
         self._votes = {self.id: True}
         if not self._count_votes(pre):
-            for voter in self._confs.current().voters:
+            conf = self._confs.current()
+            for voter in conf.voters:
                 if voter != self.id:
+                    recorded = conf.member(voter)
                     self._send(
                         VoteRequest(
                             term,
@@ -660,6 +698,7 @@ class RaftCore:
                             self._log.last_term(),
                             pre_vote=pre,
                             transfer=transfer,
+                            incarnation=recorded.incarnation if recorded is not None else 0,
                         )
                     )
 
@@ -683,7 +722,12 @@ class RaftCore:
             or (self._vote == NONE and self._leader == NONE)
             or (m.pre_vote and m.term > self._term)
         )
-        if can_vote and self._log.is_up_to_date(m.last_index, m.last_term):
+        # The candidate counts this vote as its configuration's member of our id: we vote
+        # only if that member is us, this incarnation (see `Member`). For an incarnation
+        # added later, the candidate's log then holds the entry that added it, so the vote
+        # is in a later term than that entry's, past any term a former self voted in.
+        identity = m.incarnation == self.config.incarnation
+        if can_vote and identity and self._log.is_up_to_date(m.last_index, m.last_term):
             self._send(VoteResponse(m.term, self.id, m.src, pre_vote=m.pre_vote, granted=True))
             if not m.pre_vote:
                 assert m.term == self._term
@@ -872,6 +916,12 @@ class RaftCore:
         resume = found[0] + 1 if found is not None else self._log.snapshot_index
         pr.become_probe()
         pr.next = max(min(m.index, resume), pr.match + 1)
+        if m.hint_index < pr.match:
+            # It denies holding what it acknowledged: its log was lost (a wiped node under
+            # its old identity). Probing again at once would repeat this exchange in a
+            # tight loop; the next heartbeat answer asks again.
+            pr.probe_sent = True
+            return
         self._dirty.add(m.src)
 
     def _handle_append_ack(self, m: AppendResponse, pr: Progress) -> None:

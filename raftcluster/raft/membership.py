@@ -13,12 +13,33 @@ stack a change on an uncommitted change of an earlier term and break the overlap
 Joint consensus was not chosen: one step at a time is enough for add, remove, promote
 and demote, and it keeps a single majority rule everywhere in the core. A voter is
 replaced in two steps (add, then remove).
+
+Rules a step must follow (`changed_conf`; the core adds the caught-up check):
+- only a learner is promoted (ADD_VOTER of anything else is refused): a new node joins
+  as a learner, catches up by log or snapshot, and only then counts in majorities;
+- a learner is promoted only once caught up: its match index reaches the latest
+  configuration entry and is within `RaftConfig.max_promotion_lag_entries` of the
+  leader's last index (`RaftCore.caught_up`);
+- the last voter is never removed or demoted;
+- an address is one member's only: adding a member at an address another member
+  records is refused.
+
+Identity: a member is a node id and an incarnation (`Member`). A node campaigns only
+while its own log records its incarnation (`identity_current`), and grants a vote only to
+a candidate whose configuration records it under its own incarnation
+(`VoteRequest.incarnation`): a machine that lost its data directory and came back under
+the same id with a fresh incarnation, not yet replaced, neither votes nor campaigns, so
+the votes the id cast before can never be contradicted. `member replace` removes the id,
+then adds it again with the fresh incarnation: the new node's votes then go only to
+candidates whose logs hold that addition, in terms later than it.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable
+
+import attrs
 
 from raftcluster.raft.errors import ConfChangeRejected
 from raftcluster.raft.types import (
@@ -28,6 +49,7 @@ from raftcluster.raft.types import (
     ConfState,
     Entry,
     EntryKind,
+    Member,
 )
 from statemachine.codec import decode
 
@@ -36,23 +58,63 @@ def is_member(conf: ConfState, node_id: int) -> bool:
     return node_id in conf.voters or node_id in conf.learners
 
 
-def make_conf(voters: Iterable[int], learners: Iterable[int] = ()) -> ConfState:
-    return ConfState(voters=tuple(sorted(set(voters))), learners=tuple(sorted(set(learners))))
+def make_conf(
+    voters: Iterable[int], learners: Iterable[int] = (), members: Iterable[Member] = ()
+) -> ConfState:
+    """A configuration; `members` is kept for the voters and learners only, sorted by id."""
+    v, lr = set(voters), set(learners)
+    kept = {m.node_id: m for m in members if m.node_id in v | lr}
+    return ConfState(
+        voters=tuple(sorted(v)),
+        learners=tuple(sorted(lr)),
+        members=tuple(kept[n] for n in sorted(kept)),
+    )
 
 
-def changed_conf(conf: ConfState, op: ConfChangeOp, node_id: int) -> ConfState:
-    """The configuration after one step, or ConfChangeRejected if the step is not valid."""
+def identity_current(conf: ConfState, node_id: int, incarnation: int) -> bool:
+    """Whether `incarnation` is the one `conf` records for `node_id` (0 when it records
+    none: a founding member, or a configuration built without member records)."""
+    recorded = conf.member(node_id)
+    return (recorded.incarnation if recorded is not None else 0) == incarnation
+
+
+def changed_conf(
+    conf: ConfState, op: ConfChangeOp, node_id: int, member: Member | None = None
+) -> ConfState:
+    """The configuration after one step, or ConfChangeRejected if the step is not valid.
+
+    `member` (with ADD_LEARNER only) records the new member's addresses and incarnation."""
     voters, learners = set(conf.voters), set(conf.learners)
+    members = {m.node_id: m for m in conf.members}
     if node_id <= 0:
         raise ConfChangeRejected(f"node id {node_id} is not positive")
+    if member is not None and (op != ConfChangeOp.ADD_LEARNER or member.node_id != node_id):
+        raise ConfChangeRejected("a member record comes only with the addition of that node")
     if op == ConfChangeOp.ADD_VOTER:
         if node_id in voters:
             raise ConfChangeRejected(f"node {node_id} is already a voter")
+        if node_id not in learners:
+            raise ConfChangeRejected(
+                f"node {node_id} is not a learner: add it as a learner first, and promote it "
+                "once it has caught up"
+            )
         learners.discard(node_id)
         voters.add(node_id)
+        if node_id in members:
+            members[node_id] = attrs.evolve(members[node_id], promote_when_caught_up=False)
     elif op == ConfChangeOp.ADD_LEARNER:
         if node_id in learners:
             raise ConfChangeRejected(f"node {node_id} is already a learner")
+        if member is not None:
+            if node_id in voters:
+                raise ConfChangeRejected(f"node {node_id} is already a voter")
+            for other in conf.members:
+                taken = set(other.addresses) & set(member.addresses)
+                if taken and other.node_id != node_id:
+                    raise ConfChangeRejected(
+                        f"address {sorted(taken)[0]} is node {other.node_id}'s already"
+                    )
+            members[node_id] = member
         voters.discard(node_id)
         learners.add(node_id)
     elif op == ConfChangeOp.REMOVE_NODE:
@@ -66,7 +128,7 @@ def changed_conf(conf: ConfState, op: ConfChangeOp, node_id: int) -> ConfState:
         raise ConfChangeRejected("the last voter cannot be removed or demoted")
     if len(voters) + len(learners) > MAX_MEMBERS:
         raise ConfChangeRejected(f"a configuration holds at most {MAX_MEMBERS} members")
-    return make_conf(voters, learners)
+    return make_conf(voters, learners, members.values())
 
 
 def conf_of(entry: Entry) -> ConfState:

@@ -91,12 +91,16 @@ class VoteRequest(RaftMessage):
     """A (pre-)candidate asks for a vote. For a pre-vote, `term` is the term it would use.
 
     `transfer` marks an election started by TimeoutNow: voters skip the leader-lease check.
+    `incarnation` is the one the candidate's configuration records for the voter (see
+    `Member`): a voter of another incarnation refuses (a replaced node catching up votes
+    for a candidate whose log records it, whatever its own log says yet).
     """
 
     last_index: int = attrs.field(validator=non_negative)
     last_term: int = attrs.field(validator=non_negative)
     pre_vote: bool = False
     transfer: bool = False
+    incarnation: int = attrs.field(default=0, validator=non_negative)
 
 
 @tagged(1015)

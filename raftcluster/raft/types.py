@@ -10,7 +10,8 @@ import enum
 
 import attrs
 
-from statemachine.codec import Message, max_len, non_negative, tagged
+from statemachine.codec import Message, max_len, non_negative, positive, tagged
+from statemachine.errors import InvalidArgument
 
 NONE = 0  # "no node": no vote cast, no leader known
 
@@ -42,16 +43,64 @@ class HardState(Message):
     commit: int = attrs.field(default=0, validator=non_negative)
 
 
+MAX_MEMBER_LINKS = 8  # addresses (links) of one member, as the transport's MAX_LINKS
+MAX_ADDRESS_CHARS = 300  # one "host:port"
+
+
+def _addresses(
+    instance: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]
+) -> None:
+    if len(value) > MAX_MEMBER_LINKS or any(not 0 < len(a) <= MAX_ADDRESS_CHARS for a in value):
+        raise InvalidArgument(
+            f"Member.{attribute.name}",
+            f"{len(value)} addresses: 0..{MAX_MEMBER_LINKS} of 1..{MAX_ADDRESS_CHARS} characters",
+        )
+
+
+@tagged(1006)
+@attrs.frozen
+class Member(Message):
+    """Who a member is and where it listens, as the log records it.
+
+    A member's identity is its node id together with its `incarnation`: 0 for a founding
+    member (its data directory prepared by `raftcluster init`), a fresh random number for
+    a member added later (`member add`, `member replace`). A node whose own incarnation is
+    not the one its log records for its id never votes nor campaigns (see
+    `raftcluster.raft.membership`): a machine that lost its data directory cannot speak
+    with the votes of the identity it had. `addresses` are "host:port" links (empty:
+    not recorded, as in a founding configuration built without addresses).
+    `promote_when_caught_up`: a learner the leader promotes to voter once it has caught up.
+    """
+
+    node_id: int = attrs.field(validator=positive)
+    addresses: tuple[str, ...] = attrs.field(default=(), validator=_addresses)
+    incarnation: int = attrs.field(default=0, validator=non_negative)
+    promote_when_caught_up: bool = False
+
+
 @tagged(1002)
 @attrs.frozen
 class ConfState(Message):
-    """A cluster configuration. `voters_outgoing` is non-empty only in a joint configuration."""
+    """A cluster configuration. `voters_outgoing` is non-empty only in a joint configuration.
+
+    `members` records, for members added with them (and founding members given addresses),
+    their addresses and incarnation, sorted by id: the log (and a snapshot's meta) is the
+    authority on who the members are and where they listen, not the cluster file.
+    """
 
     voters: tuple[int, ...] = attrs.field(default=(), validator=max_len(MAX_MEMBERS, "members"))
     learners: tuple[int, ...] = attrs.field(default=(), validator=max_len(MAX_MEMBERS, "members"))
     voters_outgoing: tuple[int, ...] = attrs.field(
         default=(), validator=max_len(MAX_MEMBERS, "members")
     )
+    members: tuple[Member, ...] = attrs.field(default=(), validator=max_len(MAX_MEMBERS, "members"))
+
+    def member(self, node_id: int) -> Member | None:
+        """What the configuration records about `node_id` (None: nothing)."""
+        for m in self.members:
+            if m.node_id == node_id:
+                return m
+        return None
 
 
 @tagged(1003)

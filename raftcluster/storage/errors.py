@@ -34,9 +34,11 @@ class StorageCorrupted(StorageError):
             f"storage corrupted: {path} at byte {offset}: {reason}. "
             "The node must not start from this directory, nor from an empty one under the "
             "same identity. Keep a copy of the directory for diagnosis, then either restore "
-            "it from a backup taken after the node last ran, or replace the member: remove "
-            "it from the cluster and add it back with a fresh identity and an empty "
-            "directory. See docs/storage.md, 'Recovery after StorageCorrupted'."
+            "it from a backup taken after the node last ran, or replace the member: "
+            "`raftcluster member replace ID --write-config FILE` removes it and adds it back "
+            "with a fresh identity, and `raftcluster node run --config FILE --id ID --join` "
+            "starts it from an empty directory. See docs/storage.md, 'Recovery after "
+            "StorageCorrupted', and docs/operations.md."
         )
         self.path = path
         self.offset = offset

@@ -15,12 +15,14 @@ from chaos.sim.nemeses.links import Duplicate, Loss, Reorder, SlowDown
 from chaos.sim.nemeses.membership import Membership
 from chaos.sim.nemeses.partitions import Bridge, Halves, IsolateLeader, MajoritiesRing
 from chaos.sim.nemeses.processes import Kill, PauseNode
+from chaos.sim.nemeses.replace import ReplaceDisk
 
 NAMED: dict[str, Callable[[], Episodes]] = {
     cls.name: cls
     for cls in (
         Halves, IsolateLeader, MajoritiesRing, Bridge, Kill, PauseNode, ClockSkew,
         ClockStrobe, Loss, Duplicate, Reorder, SlowDown, Membership, Disks, LoseDisk,
+        ReplaceDisk,
     )
 }  # fmt: skip
 NAMED.update(HARD_CASES)

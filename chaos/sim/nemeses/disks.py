@@ -10,8 +10,9 @@ majority).
 
 `lose-disk` is not in the `random` mix: a member whose directory is gone must not come
 back as if it were new (it may vote twice in a term it voted in), and bringing it back
-safely is a membership procedure. The simulator starts it as an empty member joining the
-cluster, the way an operator would; Raft's checks then show what that costs.
+safely is a membership procedure. The simulator starts it empty, joining the cluster with
+a fresh incarnation (`node run --join`): it neither votes nor campaigns until replaced,
+which healing does at the end (`replace-disk` does it under load). One directory per run.
 """
 
 from __future__ import annotations
@@ -62,10 +63,19 @@ class LoseDisk(Episodes):
 
     name = "lose-disk"
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._done = False
+
     def begin(self, now_ms: int, view: ClusterView, hold_ms: int) -> list[Fault]:
+        # One directory per run: nobody replaces the member (healing does, at the end), and
+        # a member that lost its data no longer votes; two such could leave no majority.
+        if self._done:
+            return []
         down = len(self.nodes) - len(view.running)
         if down + 1 > (len(self.nodes) - 1) // 2 or not view.running:
             return []
         node = self.rng.choice(view.running)
+        self._done = True
         self.later(now_ms + hold_ms, Restart(node), "restart")
         return [self.inject("crash", Crash(node)), self.inject("lost", DiskFault(node, "lost"))]
