@@ -62,6 +62,7 @@ from raftcluster.node.protocol import (
     Written,
 )
 from raftcluster.node.services import LeaderService, QuorumContact, SessionExpiry
+from raftcluster.node.session_time import leader_stamped
 from raftcluster.raft import errors as raft_errors
 from raftcluster.raft.core import RaftCore
 from raftcluster.raft.messages import RaftMessage
@@ -437,11 +438,12 @@ class Replica:
     # -- writes -----------------------------------------------------------------------
 
     def _submit(self, client: Hashable, request_id: int, request: Submit) -> None:
-        problem = _check_client_command(request.command)
-        if problem is not None:
-            self._refuse(client, request_id, RefuseCode.BAD_REQUEST, problem)
+        checked = _check_client_command(request.command)
+        if isinstance(checked, str):
+            self._refuse(client, request_id, RefuseCode.BAD_REQUEST, checked)
             return
-        self._propose(client, request_id, request, lambda: self._core.propose(request.command))
+        command = leader_stamped(checked, request.command, self._now_ms)
+        self._propose(client, request_id, request, lambda: self._core.propose(command))
 
     def _change_membership(
         self, client: Hashable, request_id: int, request: ChangeMembership
@@ -712,8 +714,8 @@ class Replica:
                 self._answer(pending, message)
 
 
-def _check_client_command(command: bytes) -> str | None:
-    """Why `command` may not be proposed by a client, or None if it may."""
+def _check_client_command(command: bytes) -> Message | str:
+    """The decoded `command` if a client may propose it, else why it may not."""
     try:
         decoded = decode(command, Message)
     except DecodeError as e:
