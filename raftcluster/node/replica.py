@@ -723,4 +723,4 @@ def _check_client_command(command: bytes) -> Message | str:
     if not isinstance(decoded, CLIENT_COMMANDS):
         allowed = ", ".join(c.__name__ for c in CLIENT_COMMANDS)
         return f"a client may propose only {allowed}, not {type(decoded).__name__}"
-    return None
+    return decoded

@@ -18,6 +18,7 @@ from raftcluster.groups.settings import GroupsSettings
 from raftcluster.node.config import ReplicaConfig
 from raftcluster.storage.wal import WalOptions
 from raftcluster.transport.config import Address, Limits, TransportConfig
+from raftcluster.transport.credentials import ClientKeys
 
 
 def _freeze_peers(value: Mapping[int, Any]) -> Mapping[int, tuple[Address, ...]]:
@@ -36,6 +37,10 @@ class NodeSettings:
     limits: Limits = Limits()
     wal: WalOptions = WalOptions()
     allow_fault_injection: bool = False
+    # What clients prove (docs/security.md): the client secret (None: none) and the file
+    # of named client keys (None: none), re-read when it changes.
+    client_secret: bytes | None = attrs.field(default=None, repr=False)
+    client_keys_file: Path | None = None
     # The cluster service (resource groups): None runs none (an embedded node, tests).
     groups: GroupsSettings | None = None
 
@@ -43,8 +48,9 @@ class NodeSettings:
     def node_id(self) -> int:
         return self.replica.node_id
 
-    def transport_config(self) -> TransportConfig:
-        """Raises InvalidArgument for an unusable secret, cluster id or address list."""
+    def transport_config(self, clients: ClientKeys | None = None) -> TransportConfig:
+        """With `clients` the credentials clients may prove. Raises InvalidArgument for an
+        unusable secret, cluster id or address list."""
         return TransportConfig(
             cluster_id=self.cluster_id,
             node_id=self.node_id,
@@ -52,4 +58,5 @@ class NodeSettings:
             listen=self.listen,  # type: ignore[arg-type]  # mypy and attrs' converter=tuple
             peers=self.peers,
             limits=self.limits,
+            clients=clients,
         )

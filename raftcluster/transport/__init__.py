@@ -11,6 +11,8 @@ Public surface (everything else in the package is private and may move):
         transport.set_rpc_handler(handler)        async handler(caller, request) -> response
         transport.set_rpc_submit(submit)          submit(caller, request, respond) -> taken
         transport.set_after_reading(hook)         hook() after each batch of frames read
+        transport.set_client_requests(accepts)    accepts(body): what a client may ask
+        transport.revalidate_clients() -> closed  end clients whose credential was revoked
         transport.set_peer(node_id, addresses) / remove_peer(node_id)
         transport.stats() -> TransportStats;  transport.faults -> FaultLayer
     connect_rpc(address, ClientConfig, *, expected_node_id=0)     async with ... as RpcConnection
@@ -31,6 +33,7 @@ from raftcluster.transport.config import (
     TransportConfig,
 )
 from raftcluster.transport.connection import Caller, RpcHandler, RpcSubmit
+from raftcluster.transport.credentials import ClientKey, ClientKeys, StaticClientKeys
 from raftcluster.transport.errors import (
     AuthenticationFailed,
     ConnectionLost,
@@ -60,6 +63,8 @@ __all__ = [
     "BondMode",
     "Caller",
     "ClientConfig",
+    "ClientKey",
+    "ClientKeys",
     "ConnectionLost",
     "FaultLayer",
     "FrameTooLarge",
@@ -81,6 +86,7 @@ __all__ = [
     "RpcHandler",
     "RpcSubmit",
     "RpcTimeout",
+    "StaticClientKeys",
     "TlsConfig",
     "Transport",
     "TransportConfig",

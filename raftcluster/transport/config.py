@@ -10,12 +10,15 @@ import enum
 import ssl
 import types
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from raftcluster.transport.backoff import Backoff
 from statemachine.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from raftcluster.transport.credentials import ClientKeys
 
 MIN_SECRET_BYTES = 16
 MAX_SECRET_BYTES = 1024
@@ -172,6 +175,9 @@ class TransportConfig:
     bond_mode: BondMode = BondMode.ACTIVE_BACKUP
     tls: TlsConfig | None = None
     accept_clients: bool = True
+    # The credentials clients prove (never the cluster secret); None: no client can
+    # authenticate. See `raftcluster.transport.credentials`.
+    clients: ClientKeys | None = attrs.field(default=None, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.listen:
@@ -180,10 +186,14 @@ class TransportConfig:
 
 @attrs.frozen(kw_only=True)
 class ClientConfig:
-    """A client's side of the transport: it proves the secret and uses RPC only."""
+    """A client's side of the transport: it proves a client credential and uses RPC only.
+
+    `secret` is the cluster's client secret (`key_name` "") or the secret of the named
+    client key `key_name`; never the cluster secret, which nodes refuse from a client."""
 
     cluster_id: str = attrs.field(validator=_check_cluster_id)
     client_id: int = attrs.field(validator=_check_node_id)
     secret: bytes = attrs.field(repr=False, validator=_check_secret)
+    key_name: str = ""
     limits: Limits = Limits()
     tls: TlsConfig | None = None

@@ -33,6 +33,7 @@ class RefusalReason(enum.IntEnum):
     TIMEOUT = 9  # the handshake did not finish before its deadline (local only)
     MALFORMED = 10  # a handshake message was not what the protocol expects (local only)
     BUSY = 11  # too many client connections
+    UNKNOWN_CREDENTIAL = 12  # a client names a credential this node does not hold (or revoked)
 
 
 class RpcErrorCode(enum.IntEnum):
