@@ -34,6 +34,7 @@ how to install them and the table has no etcd rows: no figure is ever quoted.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -53,6 +54,7 @@ from bench import etcd_cluster
 from bench.etcd_cluster import free_ports as _free_ports
 from bench.table import Row
 from raftcluster.cli.processes import NodeProcesses
+from raftcluster.client import txn
 from raftcluster.client.connect import connect
 from raftcluster.client.probe import Poller, Target
 from raftcluster.config import ClusterFile, client_transport_config, init_cluster
@@ -280,6 +282,70 @@ async def _parallel(worker: Any, inflight: int, latencies: list[float], errors: 
     return Measured.of(latencies, errors(), time.perf_counter() - start)
 
 
+# -- a large store: snapshots under load -----------------------------------------------
+
+FILL_BATCH = 128  # puts per transaction while filling (the kv's MAX_TXN_OPS)
+
+
+async def measure_large_store(keys: int, duration_s: float, snapshot_every: int) -> Measured:
+    """Puts with 64 in flight on a store already holding `keys` keys of 100 bytes, with
+    `raftcluster init`'s defaults but a snapshot every `snapshot_every` entries (so that
+    several fall in the window at this machine's rate): how much the snapshots of a
+    large state show in the latency (p99 against p50)."""
+    root = Path(tempfile.mkdtemp(prefix="bench-node-large-"))
+    every = {"limits.snapshot_every_entries": snapshot_every}
+    cluster = init_cluster(root, nodes=3, settings=every)
+    processes = NodeProcesses(cluster)
+    try:
+        for node in cluster.node_ids:
+            await processes.start(node)
+        await _until_leader(cluster)
+        async with connect(cluster) as client:
+            await _fill(client, keys)
+            return await _puts(client, 64, duration_s, "large")
+    finally:
+        with trio.CancelScope(shield=True):
+            await processes.stop_all(timeout_s=10)
+            await processes.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def _fill(client: Any, keys: int) -> None:
+    batches = iter(range(0, keys, FILL_BATCH))
+
+    async def worker() -> None:
+        for start in batches:
+            ops = [
+                txn.put(b"fill/%08d" % i, VALUE)
+                for i in range(start, min(keys, start + FILL_BATCH))
+            ]
+            await client.txn().then(*ops).commit()
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(16):
+            nursery.start_soon(worker)
+
+
+def large_store_main(argv: list[str] | None = None) -> int:
+    """`python -m bench.bench_node --store-keys 100000 [--seconds 10] [--snapshot-every
+    2000]`: one line with the p50 and p99 of puts at 64 in flight on a store of that many
+    keys, and their ratio."""
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_node")
+    parser.add_argument("--store-keys", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--snapshot-every", type=int, default=2_000, metavar="ENTRIES")
+    args = parser.parse_args(argv)
+    measured = trio.run(measure_large_store, args.store_keys, args.seconds, args.snapshot_every)
+    ratio = measured.p99_ms / measured.p50_ms if measured.p50_ms else float("inf")
+    print(
+        f"puts, 64 in flight, store of {args.store_keys} keys, a snapshot every "
+        f"{args.snapshot_every} entries: {measured.ops} ops in "
+        f"{measured.seconds:.1f} s ({measured.per_second:.0f}/s), {measured.errors} errors, "
+        f"p50 {measured.p50_ms:.1f} ms, p99 {measured.p99_ms:.1f} ms, p99/p50 {ratio:.2f}"
+    )
+    return 0
+
+
 # -- pysyncobj -------------------------------------------------------------------------
 
 
@@ -466,3 +532,7 @@ def _note(workload: Workload, mine: Measured, theirs: Measured) -> str:
     if errors:
         parts.append(f"{mine.errors} errors ours, {theirs.errors} theirs")
     return "; ".join(parts)
+
+
+if __name__ == "__main__":
+    sys.exit(large_store_main())

@@ -72,7 +72,7 @@ def test_up_supervises_status_reports_and_ctrl_c_stops_everything(tmp_path: Path
         # The same through --endpoints, in text.
         addresses = ",".join(str(n.addresses[0]) for n in cluster.nodes)
         text = cli(
-            "status", "--endpoints", addresses, "--secret-file", str(cluster.secret_file),
+            "status", "--endpoints", addresses, "--secret-file", str(cluster.client_secret_file),
             "--cluster-id", cluster.cluster_id,
         )  # fmt: skip
         assert text.returncode == 0, text.stderr
@@ -138,7 +138,7 @@ def test_status_with_a_wrong_secret_says_so(tmp_path: Path) -> None:
         assert summary["problems"] == {"wrong-secret": 1}
         other = cli(
             "status", "--endpoints", str(cluster.nodes[0].addresses[0]),
-            "--secret-file", str(cluster.secret_file), "--cluster-id", "another",
+            "--secret-file", str(cluster.client_secret_file), "--cluster-id", "another",
         )  # fmt: skip
         assert other.returncode == 2 and "wrong-cluster" in other.stdout
         node.send_signal(signal.SIGTERM)

@@ -98,7 +98,7 @@ async def _stale_and_linearizable(live: Live, client: raftcluster.Client) -> Non
     assert entry is not None
     async with raftcluster.connect(
         endpoints=[str(entry.addresses[0])],
-        secret_file=live.cluster.secret_file,
+        secret_file=live.cluster.client_secret_file,
         cluster_id=live.cluster.cluster_id,
     ) as alone:
         with pytest.raises(NotLeader, match="add its address") as caught:

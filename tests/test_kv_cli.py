@@ -112,7 +112,7 @@ async def _errors(live: Live, tmp_path: Path) -> None:
     endpoints = ("--endpoints", str(entry.addresses[0]), "--cluster-id", live.cluster.cluster_id)
     refused = await kv(None, "get", "k", target=(*endpoints, "--secret-file", str(wrong)))
     assert refused.code == 1 and "refused our secret" in refused.err
-    right = ("--secret-file", str(live.cluster.secret_file))
+    right = ("--secret-file", str(live.cluster.client_secret_file))
     found = await kv(None, "get", "app/a", "--json", target=(*endpoints, *right))
     assert found.code == 0 and found.json()["value"] == "1"  # one endpoint is enough
     nobody = ("--endpoints", "127.0.0.1:1", "--cluster-id", "x", *right)

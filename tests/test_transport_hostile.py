@@ -41,8 +41,8 @@ from raftcluster.transport.wire import (
 )
 from statemachine.codec import encode
 from tests.transport_kit import (
+    CLIENT_SECRET,
     CLUSTER,
-    SECRET,
     Answer,
     Ask,
     Note,
@@ -193,7 +193,7 @@ async def authenticated_client(address: Address) -> tuple[trio.SocketStream, Fra
     sealer = FrameSealer()
     client_hello = hello(kind=PeerKind.CLIENT, sender_id=77, expected_id=0)
     await dial(
-        stream, FrameParser(MAX_HANDSHAKE_FRAME_BYTES), sealer, secret=SECRET,
+        stream, FrameParser(MAX_HANDSHAKE_FRAME_BYTES), sealer, secret=CLIENT_SECRET,
         hello=client_hello, max_frame_bytes=1 << 20,
     )  # fmt: skip
     return stream, sealer

@@ -14,12 +14,14 @@ from raftcluster.transport import (
     Caller,
     ClientConfig,
     Limits,
+    StaticClientKeys,
     Transport,
     TransportConfig,
 )
 from statemachine.codec import Message, max_len, tagged
 
-SECRET = b"correct horse battery staple 0123"
+SECRET = b"correct horse battery staple 0123"  # the nodes' (cluster) secret
+CLIENT_SECRET = b"client horse battery staple 4567"  # what clients prove
 CLUSTER = "test-cluster"
 LOCAL = Address("127.0.0.1", 0)
 
@@ -55,13 +57,18 @@ def node_config(node_id: int, **overrides: Any) -> TransportConfig:
         "node_id": node_id,
         "secret": SECRET,
         "listen": (LOCAL,),
+        "clients": StaticClientKeys(CLIENT_SECRET),
     }
     fields.update(overrides)
     return TransportConfig(**fields)
 
 
 def client_config(client_id: int = 501, **overrides: Any) -> ClientConfig:
-    fields: dict[str, Any] = {"cluster_id": CLUSTER, "client_id": client_id, "secret": SECRET}
+    fields: dict[str, Any] = {
+        "cluster_id": CLUSTER,
+        "client_id": client_id,
+        "secret": CLIENT_SECRET,
+    }
     fields.update(overrides)
     return ClientConfig(**fields)
 

@@ -37,6 +37,10 @@ class SimConfig:
     session_expiry_interval_ms: int = attrs.field(default=1_000, validator=positive)
     # Node clocks: a fixed offset in [0, skew] and a rate error in [-drift, drift] ppm.
     max_clock_skew_ms: int = attrs.field(default=2_000, validator=int_range(0))
+    # Client clocks: the same, with this bound on the offset (None: max_clock_skew_ms).
+    max_client_clock_skew_ms: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(int_range(0))
+    )
     max_drift_ppm: int = attrs.field(default=200, validator=int_range(0, 200_000))
     # The network between faults (and after healing).
     base_network: NetworkConditions = NetworkConditions(0.0, 0.0, 1, 10)

@@ -563,6 +563,10 @@ class RaftclusterEngine:
             data, frame = wire.response(n.id, client, call_id, answer.reply)
             sim.send(n.id, client, (data, frame), what=type(answer.reply).__name__,
                      term=call_id, size=len(data), duplicable=False)  # fmt: skip
+        if actions.snapshot is not None and n.core is not None:
+            # The node encodes in a worker thread; here at once, in this instant (the
+            # next cycle compacts: raftcluster/node/snapshotting.py).
+            n.core.snapshot_encoded(actions.snapshot, actions.snapshot.encode())
         work, out = actions.completed, actions.output
         if work is not None and out is not None:
             self.invariants.on_cycle(n.id, work, out)

@@ -129,17 +129,18 @@ class Simulator:
 
     # -- what engines use ---------------------------------------------------------------
 
-    def _clock(self, rng: random.Random) -> NodeClock:
+    def _clock(self, rng: random.Random, max_skew_ms: int | None = None) -> NodeClock:
         c = self.config
-        return NodeClock(
-            rng.randint(0, c.max_clock_skew_ms), rng.randint(-c.max_drift_ppm, c.max_drift_ppm)
-        )
+        skew = c.max_clock_skew_ms if max_skew_ms is None else max_skew_ms
+        return NodeClock(rng.randint(0, skew), rng.randint(-c.max_drift_ppm, c.max_drift_ppm))
 
     def client_clock(self, client: int) -> NodeClock:
-        """Client `client`'s own clock, skewed and drifting like a node's."""
+        """Client `client`'s own clock, skewed (up to `max_client_clock_skew_ms`) and
+        drifting like a node's."""
         clock = self.client_clocks.get(client)
         if clock is None:
-            clock = self.client_clocks[client] = self._clock(self.rng_client_clocks)
+            skew = self.config.max_client_clock_skew_ms
+            clock = self.client_clocks[client] = self._clock(self.rng_client_clocks, skew)
         return clock
 
     def node_clock(self, node: int) -> NodeClock:

@@ -15,11 +15,33 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 from types import ModuleType
 
-from raftcluster.cli import demo, events, group, init, kv, member, node, status, up
+from raftcluster.cli import (
+    client_keys,
+    demo,
+    events,
+    group,
+    init,
+    kv,
+    member,
+    node,
+    status,
+    up,
+)
 from statemachine.errors import ClusterError
 
 # Built-in subcommand modules, in the order `--help` lists them.
-BUILTIN: tuple[ModuleType, ...] = (init, up, node, member, status, kv, group, events, demo)
+BUILTIN: tuple[ModuleType, ...] = (
+    init,
+    up,
+    node,
+    member,
+    status,
+    kv,
+    group,
+    events,
+    demo,
+    client_keys,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,9 +1,10 @@
 """Which cluster a command talks to: `--cluster DIR` or `--endpoints host:port,...`.
 
 `--cluster DIR` reads DIR/cluster.toml (node ids, addresses, cluster id, secret file).
-`--endpoints` names nodes directly; the cluster id and the secret then come from
-`--cluster-id` and `--secret-file`. Commands that talk to a cluster (`status`, and the
-client commands built on it) share these options.
+`--endpoints` names nodes directly; the cluster id and the client secret then come from
+`--cluster-id` and `--secret-file` (the cluster's client-secret file). `--key-file`
+proves a named client key instead of the client secret, with either. Commands that
+talk to a cluster (`status`, and the client commands built on it) share these options.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from raftcluster.config import (
     load_cluster,
     read_secret,
 )
+from raftcluster.config.client_keys import read_key_file
 from raftcluster.transport import Address
 from raftcluster.transport import ClientConfig as TransportClientConfig
 from statemachine.errors import ClusterError, InvalidArgument
@@ -40,6 +42,7 @@ class ClusterTarget:
     targets: tuple[Target, ...]
     transport: TransportClientConfig
     cluster: ClusterFile | None  # when found through --cluster
+    key_file: Path | None = None  # a named client key's file (--key-file), else the secret
 
 
 def add_target_options(parser: argparse.ArgumentParser) -> None:
@@ -53,8 +56,14 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
         help="node addresses, comma-separated (with --secret-file and --cluster-id)",
     )  # fmt: skip
     group.add_argument(
-        "--secret-file", type=Path, metavar="PATH", help="the cluster secret, with --endpoints"
-    )
+        "--secret-file", type=Path, metavar="PATH",
+        help="the client secret (the cluster's client-secret file), with --endpoints",
+    )  # fmt: skip
+    group.add_argument(
+        "--key-file", type=Path, metavar="PATH",
+        help="prove this named client key (`raftcluster client add`) instead of the client "
+        "secret; with --endpoints it also names the cluster id",
+    )  # fmt: skip
     group.add_argument("--cluster-id", metavar="ID", help="the cluster id, with --endpoints")
 
 
@@ -62,13 +71,26 @@ def resolve(args: argparse.Namespace) -> ClusterTarget:
     """The nodes and credentials the options name. Raises UsageError or ConfigError."""
     if bool(args.cluster) == bool(args.endpoints):
         raise UsageError("say which cluster: --cluster DIR, or --endpoints HOST:PORT,...")
+    key_file = getattr(args, "key_file", None)
+    key = None if key_file is None else read_key_file(key_file.absolute())
+    if key is not None and args.secret_file is not None:
+        raise UsageError("--key-file or --secret-file, not both")
     if args.cluster:
         cluster = load_cluster(args.cluster)
         targets = tuple(Target(n.id, n.addresses) for n in cluster.nodes)
-        return ClusterTarget(targets, client_transport_config(cluster), cluster)
-    if args.secret_file is None or not args.cluster_id:
-        raise UsageError("--endpoints needs --secret-file PATH and --cluster-id ID")
+        if key is not None and key.cluster_id != cluster.cluster_id:
+            raise UsageError(f"--key-file is a key of cluster {key.cluster_id!r}, not this one")
+        config = client_transport_config(cluster, key=None if key is None else key.key)
+        return ClusterTarget(targets, config, cluster, key_file)
     targets = tuple(Target(0, (address,)) for address in parse_endpoints(args.endpoints))
+    if key is not None:
+        transport = TransportClientConfig(
+            cluster_id=args.cluster_id or key.cluster_id, client_id=secrets.randbits(62) + 1,
+            secret=key.key.secret, key_name=key.key.name,
+        )  # fmt: skip
+        return ClusterTarget(targets, transport, None, key_file)
+    if args.secret_file is None or not args.cluster_id:
+        raise UsageError("--endpoints needs --secret-file PATH (or --key-file) and --cluster-id ID")
     transport = TransportClientConfig(
         cluster_id=args.cluster_id,
         client_id=secrets.randbits(62) + 1,
@@ -103,10 +125,11 @@ def open_client(target: ClusterTarget, timeout_ms: int) -> AbstractAsyncContextM
         connect_timeout_ms=min(CONNECT_TIMEOUT_MS, timeout_ms), request_timeout_ms=timeout_ms
     )
     if target.cluster is not None:
-        return connect(target.cluster, options=options)
+        return connect(target.cluster, options=options, key_file=target.key_file)
     return connect(
         endpoints=[a for t in target.targets for a in t.addresses],
-        secret=target.transport.secret,
+        secret=None if target.key_file is not None else target.transport.secret,
         cluster_id=target.transport.cluster_id,
         options=options,
+        key_file=target.key_file,
     )

@@ -31,6 +31,7 @@ from raftcluster.client.links import FATAL_REFUSALS, Links
 from raftcluster.client.runner import CoreRunner
 from raftcluster.config import ClusterFile, client_transport_config, load_cluster, read_secret
 from raftcluster.config import endpoints as cluster_endpoints
+from raftcluster.config.client_keys import KeyFileContent, read_key_file
 from raftcluster.errors import Unavailable
 from raftcluster.transport import Address, HandshakeFailed, PeerUnreachable, connect_rpc
 from raftcluster.transport import ClientConfig as TransportClientConfig
@@ -75,12 +76,16 @@ def connect(
     cluster_id: str | None = None,
     options: ClientOptions | None = None,
     rng: random.Random | None = None,
+    key_file: str | os.PathLike[str] | None = None,
 ) -> AbstractAsyncContextManager[Client]:
     """``async with connect(...) as client``: a `Client` of one cluster.
 
     Name the cluster with `cluster` (the directory `raftcluster init` wrote, its
     cluster.toml, or a loaded `ClusterFile`), or with `endpoints` ("host:port" strings)
-    plus `cluster_id` and the secret (`secret` bytes or `secret_file`).
+    plus `cluster_id` and the client secret (`secret` bytes or `secret_file`: the
+    cluster's client-secret file, never the nodes' secret). `key_file` (a named client
+    key's file, from `raftcluster client add`) replaces the client secret either way;
+    with `endpoints` it also names the cluster id.
 
     Entering dials every node at once and returns as soon as one authenticates the
     client. It raises `ConfigError` (a bad cluster or secret file), `InvalidArgument`,
@@ -91,9 +96,9 @@ def connect(
     connections at once; the session then expires on its own after its ttl.
     """
     options = options or ClientOptions()
-    return Unwrapped(
-        _open(cluster, endpoints, secret, secret_file, cluster_id, options, rng or _fresh_rng())
-    )
+    rng = rng or _fresh_rng()
+    key = None if key_file is None else read_key_file(Path(key_file).absolute())
+    return Unwrapped(_open(cluster, endpoints, secret, secret_file, cluster_id, options, rng, key))
 
 
 def _fresh_rng() -> random.Random:
@@ -109,16 +114,25 @@ async def _open(
     cluster_id: str | None,
     options: ClientOptions,
     rng: random.Random,
+    key: KeyFileContent | None,
 ) -> AsyncIterator[Client]:
     if (cluster is None) == (endpoints is None):
         raise InvalidArgument("connect", "name the cluster: cluster=DIR, or endpoints=[...]")
+    if key is not None and (secret is not None or secret_file is not None):
+        raise InvalidArgument("connect", "a key file or a secret, not both")
     if cluster is not None:
         if secret is not None or secret_file is not None or cluster_id is not None:
             raise InvalidArgument("connect", "the cluster file names the secret and cluster id")
-        plan = _from_cluster(cluster)
+        plan = _from_cluster(cluster, key)
     else:
         assert endpoints is not None
-        transport = _transport(secret, secret_file, cluster_id, rng)
+        if key is not None:
+            transport = TransportClientConfig(
+                cluster_id=cluster_id or key.cluster_id, client_id=rng.getrandbits(62) + 1,
+                secret=key.key.secret, key_name=key.key.name,
+            )  # fmt: skip
+        else:
+            transport = _transport(secret, secret_file, cluster_id, rng)
         plan = await _discover(_addresses(endpoints), transport, options.connect_timeout_ms)
     core = ClientConfig(
         nodes=tuple(plan.endpoints),
@@ -145,9 +159,15 @@ async def _open(
                 nursery.cancel_scope.cancel()
 
 
-def _from_cluster(cluster: str | os.PathLike[str] | ClusterFile) -> _Plan:
+def _from_cluster(
+    cluster: str | os.PathLike[str] | ClusterFile, key: KeyFileContent | None
+) -> _Plan:
     loaded = cluster if isinstance(cluster, ClusterFile) else load_cluster(Path(cluster))
-    return _Plan(cluster_endpoints(loaded), client_transport_config(loaded))
+    if key is not None and key.cluster_id != loaded.cluster_id:
+        why = f"the key is for cluster {key.cluster_id!r}, not {loaded.cluster_id!r}"
+        raise InvalidArgument("key_file", why)
+    config = client_transport_config(loaded, key=None if key is None else key.key)
+    return _Plan(cluster_endpoints(loaded), config)
 
 
 def _transport(

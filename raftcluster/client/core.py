@@ -413,6 +413,9 @@ class ClientCore:
 
     def _refused(self, op: _Op, reply: Refused) -> None:
         if reply.code == RefuseCode.BAD_REQUEST:
+            if op.kind == _Kind.OPEN:  # no session for us (a read-only key): the writes
+                for handle in list(self._queue):  # waiting for one were never sent
+                    self._finish(self._ops[handle], error=BadRequest(reply.message))
             self._finish(op, error=BadRequest(reply.message))
             return
         if not reply.code.definite:

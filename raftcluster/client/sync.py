@@ -307,6 +307,7 @@ def connect_sync(
     cluster_id: str | None = None,
     options: ClientOptions | None = None,
     rng: random.Random | None = None,
+    key_file: str | os.PathLike[str] | None = None,
 ) -> SyncClient:
     """A `SyncClient` of one cluster (the arguments of `raftcluster.connect`). Blocks
     until a node has authenticated the client, and raises what entering `connect`
@@ -324,6 +325,7 @@ def connect_sync(
                 cluster_id=cluster_id,
                 options=options,
                 rng=rng,
+                key_file=key_file,
             ) as client:
                 portal.stop = trio.Event()
                 portal.token = trio.lowlevel.current_trio_token()

@@ -2,11 +2,13 @@
 
 The file lists every node with one address on 127.0.0.1 (free ports, or consecutive
 ports from `base_port`) and a data directory next to the file, and every timing and
-limit setting, commented, with its default and meaning. The secret file gets 32 random
-bytes, mode 0600. Each node's data directory is created and marked as prepared to found
-the new cluster (`BOOTSTRAP`, raftcluster/node/identity.py): a node founds a cluster only
-from such a directory that has never run. An existing cluster is never overwritten
-unless `force` is given, which also wipes the data directories of the cluster it replaces.
+limit setting, commented, with its default and meaning. The secret file (the nodes')
+and the client secret file (the clients') each get 32 random bytes, mode 0600. Each
+node's data directory is created and marked as prepared to found the new cluster
+(`BOOTSTRAP`, raftcluster/node/identity.py): a node founds a cluster only from such a
+directory that has never run. An existing cluster is never overwritten unless `force` is
+given, which also wipes the data directories (and the client keys) of the cluster it
+replaces.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from raftcluster.transport.config import Address
 
 LOCALHOST = "127.0.0.1"
 SECRET_FILE = "secret"
+CLIENT_SECRET_FILE = "client-secret"
+CLIENT_KEYS_FILE = "client-keys.toml"
 
 
 def init_cluster(
@@ -50,7 +54,8 @@ def init_cluster(
     cluster_id: str | None = None,
     settings: Mapping[str, int | bool | str] | None = None,
 ) -> ClusterFile:
-    """Write `directory`/cluster.toml and `directory`/secret; return the loaded file.
+    """Write `directory`/cluster.toml, `directory`/secret and `directory`/client-secret;
+    return the loaded file.
 
     `settings` sets keys of the [cluster], [timing], [limits] and [groups] sections by their dotted
     names (``{"timing.election_timeout_ms": 500, "cluster.allow_fault_injection": True}``);
@@ -83,10 +88,14 @@ def init_cluster(
     name = cluster_id or f"rc-{secrets.token_hex(4)}"
     addresses = [(i, Address(LOCALHOST, port)) for i, port in enumerate(ports, 1)]
     text = render(name, addresses, chosen)
-    secret = root / SECRET_FILE
-    with contextlib.suppress(FileNotFoundError):
-        secret.unlink()
-    write_secret(secret)
+    for name in (SECRET_FILE, str(chosen.get("cluster.client_secret_file", CLIENT_SECRET_FILE))):
+        secret = root / name
+        with contextlib.suppress(FileNotFoundError):
+            secret.unlink()
+        write_secret(secret)
+    if force:
+        with contextlib.suppress(FileNotFoundError):  # the replaced cluster's client keys
+            (root / str(chosen.get("cluster.client_keys_file", CLIENT_KEYS_FILE))).unlink()
     tmp = file.with_suffix(".toml.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(file)

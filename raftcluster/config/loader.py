@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from raftcluster.config.errors import ConfigError
+from raftcluster.config.frames import frame_needs
 from raftcluster.config.schema import (
     CLUSTER_KEYS,
     FENCING_KEYS,
@@ -38,6 +39,7 @@ from raftcluster.config.schema import (
 from raftcluster.config.secret import read_secret
 from raftcluster.groups.timing import min_node_down_after_ms
 from raftcluster.loading import PartLoadError, split_path
+from raftcluster.raft.config import RaftConfig
 from raftcluster.transport.config import MAX_CLUSTER_ID_CHARS, MAX_LINKS, Address
 from statemachine.cluster import BUILTIN_PARTS, MAX_PARTS
 from statemachine.errors import InvalidArgument
@@ -167,6 +169,7 @@ class _Reader:
         timing = Timing(**self.settings("timing", document, TIMING_KEYS))
         self.check_timing(timing)
         limits = NodeLimits(**self.settings("limits", document, LIMIT_KEYS))
+        self.check_frames(limits)
         groups = Groups(**self.settings("groups", document, GROUP_KEYS))
         groups = self.check_groups(groups, timing)
         fencing = self.fencing(document)
@@ -177,6 +180,8 @@ class _Reader:
             secret = read_secret(secret_file)
         except ConfigError as e:
             raise self.fail(("cluster", "secret_file"), f"{secret_file}: {e.reason}") from None
+        client_secret_file, client_secret = self.client_secret(cluster, secret)
+        keys_name = self.value(("cluster", "client_keys_file"), cluster, str, "client-keys.toml")
         return ClusterFile(
             path=self.file,
             cluster_id=cluster_id,
@@ -189,7 +194,25 @@ class _Reader:
             groups=groups,
             fencing=fencing,
             parts=parts,
+            client_secret_file=client_secret_file,
+            client_secret=client_secret,
+            client_keys_file=self.resolve(keys_name),
         )
+
+    def client_secret(self, cluster: dict[str, Any], secret: bytes) -> tuple[Path, bytes]:
+        """The client secret's file and bytes: readable, and not the cluster secret."""
+        path: Path_ = ("cluster", "client_secret_file")
+        file = self.resolve(self.value(path, cluster, str, "client-secret"))
+        try:
+            client_secret = read_secret(file)
+        except ConfigError as e:
+            raise self.fail(
+                path, f"{file}: {e.reason}; a cluster made before client credentials: run "
+                f"`raftcluster client init-secret --cluster {self.file.parent}`",
+            ) from None  # fmt: skip
+        if client_secret == secret:
+            raise self.fail(path, f"{file} holds the cluster secret; clients need their own")
+        return file, client_secret
 
     def resolve(self, name: str) -> Path:
         return (self.file.parent / Path(name).expanduser()).absolute()
@@ -297,6 +320,20 @@ class _Reader:
                 f"{timing.idle_timeout_ms} must exceed twice keepalive_interval_ms "
                 f"({timing.keepalive_interval_ms}), or idle links are closed between keepalives",
             )
+
+    def check_frames(self, limits: NodeLimits) -> None:
+        """Every kind of traffic fits in a frame (`raftcluster.config.frames`): else a
+        follower needing a snapshot, say, would never catch up. Names both settings."""
+        max_entries = RaftConfig(node_id=1).max_entries_per_msg
+        needs = frame_needs(limits.max_snapshot_chunk_bytes, limits.max_append_bytes, max_entries)
+        for need in needs:
+            if need.frame_bytes > limits.max_frame_bytes:
+                raise self.fail(
+                    ("limits", "max_frame_bytes"),
+                    f"{limits.max_frame_bytes} is smaller than {need.what} sized by "
+                    f"{need.setting}: {need.frame_bytes} bytes; raise limits.max_frame_bytes "
+                    "or lower the other",
+                )
 
     def check_groups(self, groups: Groups, timing: Timing) -> Groups:
         """The timing rule (docs/groups-node.md): a node declared down has surely fenced.

@@ -17,6 +17,7 @@ import attrs
 from raftcluster.groups.timing import GroupTiming
 from raftcluster.node.config import ReplicaConfig
 from raftcluster.raft.config import RaftConfig
+from raftcluster.raft.messages import MAX_SNAPSHOT_CHUNK_BYTES
 from raftcluster.storage.wal import WalOptions
 from raftcluster.transport.config import MAX_CLUSTER_ID_CHARS, MAX_LINKS, Address, Limits
 from statemachine.codec import int_range
@@ -113,6 +114,16 @@ class NodeLimits:
         WalOptions, "max_segment_bytes", 4 << 20, 1 << 40,
         "size at which the write-ahead log starts a new segment file",
     )  # fmt: skip
+    max_snapshot_chunk_bytes: int = setting(
+        RaftConfig, "max_snapshot_chunk_bytes", 1024, MAX_SNAPSHOT_CHUNK_BYTES,
+        "one InstallSnapshot chunk's bytes; with its frame's overhead it must fit in "
+        "max_frame_bytes (the loader checks)",
+    )  # fmt: skip
+    max_append_bytes: int = setting(
+        RaftConfig, "max_bytes_per_msg", 1024, 1 << 30,
+        "entry bytes one AppendEntries carries at most (always at least one entry); with "
+        "its frame's overhead it must fit in max_frame_bytes (the loader checks)",
+    )  # fmt: skip
 
 
 @attrs.frozen(kw_only=True)
@@ -191,6 +202,11 @@ class ClusterFile:
     groups: Groups = attrs.field(factory=Groups)
     fencing: Fencing = attrs.field(factory=Fencing)
     parts: tuple[str, ...] = ()  # [state] parts: import paths of user parts, "module:NAME"
+    # Client credentials (docs/security.md): the client secret clients prove instead of
+    # the cluster secret, and the file of named client keys every node reads.
+    client_secret_file: Path | None = None
+    client_secret: bytes | None = attrs.field(default=None, repr=False)
+    client_keys_file: Path | None = None
 
     @property
     def node_ids(self) -> tuple[int, ...]:
@@ -233,6 +249,13 @@ CLUSTER_KEYS = (
     Key("cluster", "allow_fault_injection", bool, False,
         "let holders of the secret set message loss, delay and blocking between nodes "
         "through the admin RPC (the chaos harness's live mode); never in production"),
+    Key("cluster", "client_secret_file", str, "client-secret",
+        "the file holding the client secret (16..1024 random bytes, mode 0600), which "
+        "clients prove instead of the cluster secret; relative to the cluster file's "
+        "directory"),
+    Key("cluster", "client_keys_file", str, "client-keys.toml",
+        "the file of named client keys (`raftcluster client add`), which every node reads "
+        "and re-reads when it changes; absent: no named keys"),
 )  # fmt: skip
 
 MAX_INCARNATION = (1 << 62) - 1

@@ -15,6 +15,7 @@ from raftcluster.raft.config import RaftConfig
 from raftcluster.raft.types import Member
 from raftcluster.storage.wal import WalOptions
 from raftcluster.transport.config import Address, ClientConfig, Limits
+from raftcluster.transport.credentials import ClientKey
 from statemachine.part import PartSpec
 
 
@@ -38,6 +39,8 @@ def node_settings(cluster: ClusterFile, node_id: int, *, join: bool = False) -> 
         election_timeout_ms=timing.election_timeout_ms,
         heartbeat_interval_ms=timing.heartbeat_interval_ms,
         commit_notice_delay_ms=timing.commit_notice_delay_ms,
+        max_snapshot_chunk_bytes=limits.max_snapshot_chunk_bytes,
+        max_bytes_per_msg=limits.max_append_bytes,
     )
     replica = ReplicaConfig(
         raft=raft,
@@ -58,6 +61,8 @@ def node_settings(cluster: ClusterFile, node_id: int, *, join: bool = False) -> 
         wal=WalOptions(max_segment_bytes=limits.max_segment_bytes),
         allow_fault_injection=cluster.allow_fault_injection,
         join=join,
+        client_secret=cluster.client_secret,
+        client_keys_file=cluster.client_keys_file,
         groups=GroupsSettings(
             timing=group_timing(cluster),
             fence_command=cluster.fencing.command,
@@ -89,12 +94,21 @@ def transport_limits(cluster: ClusterFile) -> Limits:
     )
 
 
-def client_transport_config(cluster: ClusterFile, client_id: int | None = None) -> ClientConfig:
-    """How a client of `cluster` authenticates (a random client id unless given)."""
+def client_transport_config(
+    cluster: ClusterFile, client_id: int | None = None, *, key: ClientKey | None = None
+) -> ClientConfig:
+    """How a client of `cluster` authenticates (a random client id unless given): with
+    the client secret, or with the named client `key` (`read_key_file`). Raises
+    ConfigError for a file loaded without a client secret."""
+    if key is None:
+        if cluster.client_secret is None:
+            raise ConfigError(cluster.path, 0, "cluster.client_secret_file", "no client secret")
+        key = ClientKey("", cluster.client_secret)
     return ClientConfig(
         cluster_id=cluster.cluster_id,
         client_id=client_id if client_id is not None else secrets.randbits(62) + 1,
-        secret=cluster.secret,
+        secret=key.secret,
+        key_name=key.name,
         limits=transport_limits(cluster),
     )
 

@@ -1,8 +1,8 @@
 """The admin protocol: what operators and the chaos harness ask a node (tags 2200-2299).
 
 Admin requests travel on the same authenticated RPC channel as client requests (a
-caller must hold the cluster secret), and are answered by the node runtime itself, not
-by the Raft log.
+caller must hold a client credential; a read-only key may only inspect: GetNodeInfo and
+GetFaults), and are answered by the node runtime itself, not by the Raft log.
 
 Requests
     GetNodeInfo()                   who the node is and how it is doing -> NodeInfo

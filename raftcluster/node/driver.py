@@ -10,7 +10,8 @@ that sends a raft message, and how to persist. The node runtime (`runtime.py`) p
 the transport and the file storage; tests plug in an in-memory network, `MemoryStorage`
 and trio's `MockClock`.
 
-One task (`run`) owns the loop:
+One task (`run`) owns the loop (and a nursery where a snapshot the core hands out,
+`Actions.snapshot`, is encoded in a worker thread while cycles go on: snapshotting.py):
 
     loop:  tick the core if its deadline has come
            a persist handed over? persist it (in a worker thread), then `persisted`
@@ -42,6 +43,7 @@ from raftcluster.node.clock import NodeClock
 from raftcluster.node.cycle import Actions, CycleCore, CycleStats
 from raftcluster.node.protocol import ClientReply, ClientRequest
 from raftcluster.node.replica import Output, Replica, Work
+from raftcluster.node.snapshotting import SnapshotJob
 from raftcluster.raft.messages import RaftMessage
 
 
@@ -104,6 +106,7 @@ class Driver:
         # after each batch it read): the batch then shares one cycle and one ReadIndex.
         self.defer_inputs = False
         self._inputs_waiting = False
+        self._nursery: trio.Nursery | None = None  # runs the snapshot encodings (`run`)
 
     @property
     def node_id(self) -> int:
@@ -216,9 +219,13 @@ class Driver:
         self._running = True
         task_status.started()
         try:
-            while not self.core.stopping or self._to_persist is not None:
-                await self._step()
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                while not self.core.stopping or self._to_persist is not None:
+                    await self._step()
+                nursery.cancel_scope.cancel()  # an encoding under way is not needed now
         finally:
+            self._nursery = None
             self._running = False
             self._carry_out(self.core.finish())  # synchronous: safe even while cancelled
 
@@ -250,6 +257,14 @@ class Driver:
     async def _persist_in_thread(self, work: Work) -> None:
         await trio.to_thread.run_sync(self.replica.persist, work)
 
+    async def _encode_snapshot(self, job: SnapshotJob) -> None:
+        """Encode `job` in a worker thread (a slice of keys per encoder call, so this loop
+        runs in between), then let a cycle compact there. Cancellation (the driver stops)
+        abandons the thread, which only reads its copy of the state."""
+        data = await trio.to_thread.run_sync(job.encode, abandon_on_cancel=True)
+        self.core.snapshot_encoded(job, data)
+        self._after_input()
+
     # -- carrying out ------------------------------------------------------------------
 
     def _carry_out(self, actions: Actions) -> None:
@@ -260,3 +275,6 @@ class Driver:
             self._callbacks.pop(answer.request_id)(answer.reply)
         if actions.output is not None and self._on_output is not None:
             self._on_output(actions.output)
+        if actions.snapshot is not None:
+            assert self._nursery is not None, "cycles complete only while `run` runs"
+            self._nursery.start_soon(self._encode_snapshot, actions.snapshot)

@@ -21,6 +21,8 @@ The Ready cycle, in three calls so that a shell can run the blocking one elsewhe
     out = replica.complete(work)  restore/apply committed entries, serve reads, settle
                                   requests, advance the core; `out.messages` may be sent
                                   now (they depend only on what `persist` made durable)
+Snapshots (snapshotting.py): `take_snapshot_job()` hands the shell a copy of the state to
+encode; `snapshot_encoded(job, data)` gives the bytes back, and the next cycle compacts.
 `has_ready()` says whether a cycle has anything to do; `cycle()` runs all three.
 Replies to clients collect in an outbox: `complete()` returns them in `out.replies`, and
 `take_replies()` drains them at any time (a NotLeader answer need not wait for a cycle);
@@ -65,6 +67,8 @@ from raftcluster.node.protocol import (
     Written,
 )
 from raftcluster.node.services import LeaderService, QuorumContact, SessionExpiry
+from raftcluster.node.session_time import leader_stamped
+from raftcluster.node.snapshotting import SnapshotJob
 from raftcluster.raft import errors as raft_errors
 from raftcluster.raft.core import RaftCore
 from raftcluster.raft.messages import RaftMessage
@@ -85,6 +89,7 @@ from statemachine.codec import Message, decode, encode
 from statemachine.errors import DecodeError, InvalidArgument, LimitExceeded
 from statemachine.kv.part import KvPart
 from statemachine.sessions.messages import CloseSession, KeepAlive, OpenSession, SessionRequest
+from statemachine.snapshot_copy import copy_state
 
 # What a client may propose: session commands only, so every write is applied at most once
 # and nobody but the leader's services proposes ExpireSessions.
@@ -195,6 +200,11 @@ class Replica:
         self._applied = snapshot_index
         self._snapshot_index = snapshot_index
         self._to_save: Snapshot | None = None
+        # Snapshots off the event loop (snapshotting.py): a job copied and not yet taken
+        # by the shell, the index of the one out being encoded (0: none), its bytes back.
+        self._snapshot_job: SnapshotJob | None = None
+        self._encoding = 0
+        self._encoded: tuple[SnapshotJob, bytes] | None = None
         self._work: Work | None = None
         self._pending = PendingTable(config.max_pending_requests)
         self._writes: dict[int, int] = {}  # log index -> ticket of the write proposed there
@@ -347,11 +357,17 @@ class Replica:
         replies waiting (a cycle's `complete` returns them; `work.must_sync` is False
         when there is nothing to sync)."""
         self._ask_reads()
-        return self._core.has_ready() or self._to_save is not None or bool(self._outbox)
+        return (
+            self._core.has_ready()
+            or self._to_save is not None
+            or self._encoded is not None
+            or bool(self._outbox)
+        )
 
     def prepare(self) -> Work:
         """Take the core's Ready (and a local snapshot to save). `persist` it next."""
         assert self._work is None, "complete() the previous work first"
+        self._compact_encoded()
         self._ask_reads()
         rd = self._core.ready()
         work = Work(rd, self._to_save, self._term_first(rd))
@@ -416,10 +432,37 @@ class Replica:
         return Output(rd.messages, self.take_replies(), tuple(events), tuple(confs))
 
     def cycle(self) -> Output:
-        """prepare, persist and complete in a row (the simulator's way)."""
+        """prepare, persist and complete in a row, and encode a snapshot job at once (the
+        next cycle compacts there): a synchronous shell's way (test harnesses)."""
         work = self.prepare()
         self.persist(work)
-        return self.complete(work)
+        out = self.complete(work)
+        job = self.take_snapshot_job()
+        if job is not None:
+            self.snapshot_encoded(job, job.encode())
+        return out
+
+    # -- snapshots (snapshotting.py) ----------------------------------------------------
+
+    def take_snapshot_job(self) -> SnapshotJob | None:
+        """The state copied for a snapshot, for the shell to encode (once), or None."""
+        job, self._snapshot_job = self._snapshot_job, None
+        return job
+
+    def snapshot_encoded(self, job: SnapshotJob, data: bytes) -> None:
+        """`job`'s bytes: the next cycle compacts the log at `job.index` and saves them."""
+        assert job.index == self._encoding and self._encoded is None, "one job at a time"
+        self._encoded = (job, data)
+
+    def _compact_encoded(self) -> None:
+        if self._encoded is None:
+            return
+        (job, data), self._encoded = self._encoded, None
+        self._encoding = 0
+        if job.index <= self._snapshot_index:
+            return  # a leader's snapshot went past it meanwhile
+        self._to_save = self._core.compact(job.index, data)
+        self._snapshot_index = job.index
 
     # -- applying ---------------------------------------------------------------------
 
@@ -468,19 +511,23 @@ class Replica:
             self._answer(pending, Refused.of(RefuseCode.OUTCOME_UNKNOWN, message))
 
     def _maybe_snapshot(self) -> None:
-        if self._applied - self._snapshot_index < self.config.snapshot_every_entries:
+        if (
+            self._encoding
+            or self._applied - self._snapshot_index < self.config.snapshot_every_entries
+        ):
             return
-        self._to_save = self._core.compact(self._applied, self._state.snapshot())
-        self._snapshot_index = self._applied
+        self._snapshot_job = SnapshotJob(self._applied, copy_state(self._state))
+        self._encoding = self._applied
 
     # -- writes -----------------------------------------------------------------------
 
     def _submit(self, client: Hashable, request_id: int, request: Submit) -> None:
-        problem = _check_client_command(request.command, self._state)
-        if problem is not None:
-            self._refuse(client, request_id, RefuseCode.BAD_REQUEST, problem)
+        checked = _check_client_command(request.command, self._state)
+        if isinstance(checked, str):
+            self._refuse(client, request_id, RefuseCode.BAD_REQUEST, checked)
             return
-        self._propose(client, request_id, request, lambda: self._core.propose(request.command))
+        command = leader_stamped(checked, request.command, self._now_ms)
+        self._propose(client, request_id, request, lambda: self._core.propose(command))
 
     def _change_membership(
         self, client: Hashable, request_id: int, request: ChangeMembership
@@ -789,9 +836,9 @@ class Replica:
                 self._answer(pending, message)
 
 
-def _check_client_command(command: bytes, state: ClusterState) -> str | None:
-    """Why `command` may not be proposed by a client, or None if it may (so that every
-    replica with the same parts can apply it: `ClusterState.apply_committed`)."""
+def _check_client_command(command: bytes, state: ClusterState) -> Message | str:
+    """The decoded `command` if a client may propose it, else why it may not (every
+    replica with the same parts must be able to apply it: `ClusterState.apply_committed`)."""
     try:
         decoded = decode(command, Message)
     except DecodeError as e:
@@ -799,4 +846,5 @@ def _check_client_command(command: bytes, state: ClusterState) -> str | None:
     if not isinstance(decoded, CLIENT_COMMANDS):
         allowed = ", ".join(c.__name__ for c in CLIENT_COMMANDS)
         return f"a client may propose only {allowed}, not {type(decoded).__name__}"
-    return state.check_command(decoded)
+    problem = state.check_command(decoded)
+    return decoded if problem is None else problem

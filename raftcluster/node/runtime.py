@@ -46,6 +46,7 @@ import attrs
 import trio
 
 from raftcluster import __version__
+from raftcluster.config.client_keys import ClientKeyFile
 from raftcluster.groups.service import GroupsService
 from raftcluster.node import identity
 from raftcluster.node.admin import (
@@ -66,6 +67,7 @@ from raftcluster.node.protocol import ClientRequest, NodeStatus, RefuseCode, Ref
 from raftcluster.node.replica import Output, Replica, Work
 from raftcluster.node.services import SessionExpiry
 from raftcluster.node.settings import NodeSettings
+from raftcluster.node.trust import is_client_request, read_only_refusal, watch_client_keys
 from raftcluster.raft.messages import InstallSnapshot, RaftMessage
 from raftcluster.raft.types import ConfChangeOp, ConfState
 from raftcluster.resources.registry import Kinds
@@ -274,15 +276,20 @@ class Node:
     async def _start_transport(self, nursery: trio.Nursery) -> Transport:
         """Listen (raising PortInUse for a taken address) and start dialing the peers.
         Client requests that arrive before the replica is loaded are refused UNAVAILABLE."""
+        settings = self.settings
+        keys = ClientKeyFile(settings.client_secret, settings.client_keys_file)
         transport = self._transport = Transport(
-            self.settings.transport_config(),
+            settings.transport_config(keys),
             rng=random.Random(self._rng.getrandbits(64)),
             rpc_handler=self._handle,
         )
+        transport.set_client_requests(is_client_request)
         try:
             await nursery.start(transport.serve)
         except TransportError as e:
             raise _listen_error(self.node_id, e) from e
+        if settings.client_keys_file is not None:
+            nursery.start_soon(watch_client_keys, keys, transport)
         return transport
 
     async def _open_storage(self) -> Storage:
@@ -429,7 +436,12 @@ class Node:
 
     def _submit(self, caller: Caller, request: Message, respond: Callable[[Message], None]) -> bool:
         """The transport's submit hook: a client request goes to the replica without a
-        task of its own (answered when its reply comes out); the rest to `_handle`."""
+        task of its own (answered when its reply comes out); the rest to `_handle`. A
+        read-only credential's write is refused here."""
+        refusal = read_only_refusal(caller, request)
+        if refusal is not None:
+            respond(refusal)
+            return True
         driver = self._driver
         if driver is None or not isinstance(request, ClientRequest):
             return False
@@ -440,6 +452,9 @@ class Node:
         """The transport's RPC handler. Cancellation (the caller's deadline, a closed
         connection): a client request stays with the replica and may still be carried
         out; its answer is dropped."""
+        refusal = read_only_refusal(caller, request)
+        if refusal is not None:
+            return refusal
         if isinstance(request, ClientRequest):
             driver = self._driver
             if driver is None:
@@ -509,11 +524,14 @@ async def _answer_of(driver: Driver, request: ClientRequest) -> Message:
 
 
 def client_config(settings: NodeSettings, rng: random.Random) -> TransportClientConfig:
-    """How the node's own client (the cluster service's reports) authenticates."""
+    """How the node's own client (the cluster service's reports) authenticates: with the
+    client secret, like any client (NodeSettings.client_secret must be set)."""
+    if settings.client_secret is None:
+        raise NodeError(f"node {settings.node_id}: the cluster service needs a client secret")
     return TransportClientConfig(
         cluster_id=settings.cluster_id,
         client_id=rng.getrandbits(62) + 1,
-        secret=settings.secret,
+        secret=settings.client_secret,
         limits=settings.limits,
     )
 

@@ -18,6 +18,7 @@ from raftcluster.groups.settings import GroupsSettings
 from raftcluster.node.config import ReplicaConfig
 from raftcluster.storage.wal import WalOptions
 from raftcluster.transport.config import Address, Limits, TransportConfig
+from raftcluster.transport.credentials import ClientKeys
 from statemachine.cluster import ClusterState
 from statemachine.errors import InvalidArgument
 from statemachine.part import PartSpec
@@ -55,6 +56,10 @@ class NodeSettings:
     # Join a running cluster (`node run --join`): never bootstrap one, start from an empty
     # data directory, with `replica.raft.incarnation` as the one `member add` recorded.
     join: bool = False
+    # What clients prove (docs/security.md): the client secret (None: none) and the file
+    # of named client keys (None: none), re-read when it changes.
+    client_secret: bytes | None = attrs.field(default=None, repr=False)
+    client_keys_file: Path | None = None
     # The cluster service (resource groups): None runs none (an embedded node, tests).
     groups: GroupsSettings | None = None
     # The user parts the state machine runs beside the built-in ones (the same on every
@@ -75,8 +80,9 @@ class NodeSettings:
         """The part set (built-in parts and `parts`): what peers must match."""
         return self.new_state().part_set
 
-    def transport_config(self) -> TransportConfig:
-        """Raises InvalidArgument for an unusable secret, cluster id or address list."""
+    def transport_config(self, clients: ClientKeys | None = None) -> TransportConfig:
+        """With `clients` the credentials clients may prove. Raises InvalidArgument for an
+        unusable secret, cluster id or address list."""
         return TransportConfig(
             cluster_id=self.cluster_id,
             node_id=self.node_id,
@@ -85,4 +91,5 @@ class NodeSettings:
             peers=self.peers,
             limits=self.limits,
             parts=self.part_set(),
+            clients=clients,
         )

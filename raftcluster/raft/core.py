@@ -133,6 +133,9 @@ class RaftCore:
         self._became_leader_ms = 0
         self._quorum_due_ms: int | None = None  # `_check_quorum_due_ms`, until an input changes it
         self._incoming: _IncomingSnapshot | None = None
+        # Leader: older snapshots still being sent, by index, each kept until its transfer
+        # ends or its follower is gone (so a compaction never restarts a transfer).
+        self._sending: dict[int, Snapshot] = {}
         self._outstanding: Ready | None = None
         self._leader_lost_ms = -_FOREVER_MS  # when a link-down last made us drop our leader
         self._prev_soft = SoftState()
@@ -418,6 +421,7 @@ class RaftCore:
         for new in sorted(members - set(self._progress)):
             self._progress[new] = self._new_progress()
             self._dirty.add(new)
+        self._keep_snapshots_in_transfer()  # a removed follower's transfer ends
         if self._transferee != NONE and self._transferee not in conf.voters:
             self._transferee = NONE
         self._maybe_commit()
@@ -542,8 +546,19 @@ class RaftCore:
         snap = Snapshot(SnapshotMeta(index, term, self._confs.at(index)), data)
         self._log.compact(index)
         self._confs.compact_to(index)
+        if self._snapshot is not None:
+            self._sending[self._snapshot.meta.index] = self._snapshot
         self._snapshot = snap
+        self._keep_snapshots_in_transfer()
         return snap
+
+    def _keep_snapshots_in_transfer(self) -> None:
+        """Forget the older snapshots no transfer in progress uses any more (finished,
+        restarted with the newest, or its follower removed)."""
+        if self._sending:
+            leading = self._role == Role.LEADER
+            used = {p.snapshot_index for p in self._progress.values() if leading and _sends_kept(p)}
+            self._sending = {i: s for i, s in self._sending.items() if i in used}
 
     # -- Ready / Advance --------------------------------------------------------------
 
@@ -779,6 +794,7 @@ class RaftCore:
         self._heartbeat_due_ms = self._now_ms + self.config.heartbeat_interval_ms
         self._uncommitted_bytes = 0
         self._progress = {}
+        self._sending = {}
         self._sync_progress()
         # The no-op of the term: commits every earlier entry and lets reads start.
         self._leader_append([Entry(self._term, self._log.last_index() + 1)])
@@ -1054,13 +1070,22 @@ class RaftCore:
     def _send_snapshot_chunk(self, to: int, pr: Progress) -> None:
         snap = self._snapshot
         assert snap is not None, "the log is compacted, so there is a snapshot"
-        if pr.state != ProgressState.SNAPSHOT or pr.snapshot_index != snap.meta.index:
+        kept = self._sending.get(pr.snapshot_index) if _sends_kept(pr) else None
+        if kept is not None:
+            snap = kept  # a transfer in progress finishes with the snapshot it started with
+        elif pr.state != ProgressState.SNAPSHOT or pr.snapshot_index != snap.meta.index:
             pr.become_snapshot(snap.meta.index)  # (re)start with our newest snapshot
+            self._keep_snapshots_in_transfer()
         offset = min(pr.snapshot_offset, len(snap.data))
         chunk = snap.data[offset : offset + self.config.max_snapshot_chunk_bytes]
         done = offset + len(chunk) >= len(snap.data)
         self._send(InstallSnapshot(self._term, self.id, to, snap.meta, offset, chunk, done))
         pr.snapshot_sent_ms = self._now_ms
+
+
+def _sends_kept(pr: Progress) -> bool:
+    """Whether `pr` is in the middle of a transfer (which an older snapshot may serve)."""
+    return pr.state == ProgressState.SNAPSHOT and pr.match < pr.snapshot_index
 
 
 def _check_durable(meta: SnapshotMeta, entries: Sequence[Entry], hs: HardState) -> None:

@@ -12,6 +12,8 @@ Public surface (everything else in the package is private and may move):
         transport.set_rpc_submit(submit)          submit(caller, request, respond) -> taken
         transport.set_after_reading(hook)         hook() after each batch of frames read
         transport.set_link_down_handler(handler)  handler(peer_id): the peer closed its last link
+        transport.set_client_requests(accepts)    accepts(body): what a client may ask
+        transport.revalidate_clients() -> closed  end clients whose credential was revoked
         transport.set_peer(node_id, addresses) / remove_peer(node_id)
         transport.stats() -> TransportStats;  transport.faults -> FaultLayer
     connect_rpc(address, ClientConfig, *, expected_node_id=0)     async with ... as RpcConnection
@@ -32,6 +34,7 @@ from raftcluster.transport.config import (
     TransportConfig,
 )
 from raftcluster.transport.connection import Caller, RpcHandler, RpcSubmit
+from raftcluster.transport.credentials import ClientKey, ClientKeys, StaticClientKeys
 from raftcluster.transport.errors import (
     AuthenticationFailed,
     ConnectionLost,
@@ -61,6 +64,8 @@ __all__ = [
     "BondMode",
     "Caller",
     "ClientConfig",
+    "ClientKey",
+    "ClientKeys",
     "ConnectionLost",
     "FaultLayer",
     "FrameTooLarge",
@@ -82,6 +87,7 @@ __all__ = [
     "RpcHandler",
     "RpcSubmit",
     "RpcTimeout",
+    "StaticClientKeys",
     "TlsConfig",
     "Transport",
     "TransportConfig",

@@ -1,6 +1,7 @@
 """The client side: one authenticated RPC connection to one node.
 
-Clients hold the cluster secret and prove it like nodes do, but speak the RPC
+Clients prove a client credential (the cluster's client secret or a named client key,
+never the cluster secret) the way nodes prove the cluster secret, and speak the RPC
 channel only. Choosing a node, retrying elsewhere and reconnecting belong to the
 client API built on top; this module gives it a connection that fails cleanly.
 """
@@ -105,6 +106,7 @@ async def _connect(address: Address, config: ClientConfig, expected_node_id: int
         link=0,
         incarnation=secrets.randbits(63),
         nonce=secrets.token_bytes(NONCE_BYTES),
+        credential=config.key_name,
     )
     try:
         session, stream, parser, sealer = await open_and_dial(

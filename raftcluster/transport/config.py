@@ -10,13 +10,16 @@ import enum
 import ssl
 import types
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from raftcluster.transport.backoff import Backoff
 from statemachine.errors import InvalidArgument
 from statemachine.partset import NO_PARTS, PartSet
+
+if TYPE_CHECKING:
+    from raftcluster.transport.credentials import ClientKeys
 
 MIN_SECRET_BYTES = 16
 MAX_SECRET_BYTES = 1024
@@ -176,6 +179,9 @@ class TransportConfig:
     # The node's state machine parts: peers whose part set differs are refused (and
     # refuse this node) at the handshake. A bare transport has none.
     parts: PartSet = NO_PARTS
+    # The credentials clients prove (never the cluster secret); None: no client can
+    # authenticate. See `raftcluster.transport.credentials`.
+    clients: ClientKeys | None = attrs.field(default=None, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.listen:
@@ -184,10 +190,14 @@ class TransportConfig:
 
 @attrs.frozen(kw_only=True)
 class ClientConfig:
-    """A client's side of the transport: it proves the secret and uses RPC only."""
+    """A client's side of the transport: it proves a client credential and uses RPC only.
+
+    `secret` is the cluster's client secret (`key_name` "") or the secret of the named
+    client key `key_name`; never the cluster secret, which nodes refuse from a client."""
 
     cluster_id: str = attrs.field(validator=_check_cluster_id)
     client_id: int = attrs.field(validator=_check_node_id)
     secret: bytes = attrs.field(repr=False, validator=_check_secret)
+    key_name: str = ""
     limits: Limits = Limits()
     tls: TlsConfig | None = None

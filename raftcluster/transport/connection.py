@@ -58,10 +58,14 @@ _DELIVER_NOW = Verdict(True)
 
 @attrs.frozen
 class Caller:
-    """Who sent an RPC request: a peer node or a client, with its id."""
+    """Who sent an RPC request: a peer node or a client, with its id; for a client, the
+    credential it proved ("" the client secret, else a client key's name) and whether
+    that credential may only read."""
 
     kind: PeerKind
     id: int
+    credential: str = ""
+    read_only: bool = False
 
 
 RpcHandler = Callable[[Caller, Message], Awaitable[Message]]
@@ -216,6 +220,7 @@ class Connection:
         on_closed: Callable[[Connection], None] | None = None,
         submit: Callable[[], RpcSubmit | None] = lambda: None,
         after_reading: Callable[[], Callable[[], None] | None] = lambda: None,
+        client_requests: Callable[[], Callable[[Message], bool] | None] = lambda: None,
     ) -> None:
         self.session = session
         self.label = label
@@ -238,12 +243,20 @@ class Connection:
         self._on_closed = on_closed
         self._submit = submit
         self._after_reading = after_reading
+        self._client_requests = client_requests
+        # A client's connection (we accepted it) carries its requests and keepalives only.
+        self._from_client = session.peer_kind is PeerKind.CLIENT
         self._calls: dict[int, _PendingCall] = {}
         # Deadlines of the calls made with `send_call` (trio time, call id), earliest first;
         # the writer's timer expires them (tasks in `call` keep their own).
         self._expiry: list[tuple[float, int]] = []
         self._serving = 0
-        self._caller = Caller(session.peer_kind, session.peer_id)
+        key = session.client_key
+        self._caller = (
+            Caller(session.peer_kind, session.peer_id)
+            if key is None
+            else Caller(session.peer_kind, session.peer_id, key.name, key.read_only)
+        )
         self._scope = trio.CancelScope()
         self._last_write = 0.0  # trio time of the last write (set when the writer starts)
         # Replies queued but unsent beyond this mean the peer sends requests without
@@ -437,6 +450,8 @@ class Connection:
     def _dispatch(self, frame: Frame) -> None:
         if isinstance(frame, Keepalive):
             return
+        if self._from_client and not self._is_client_request(frame):
+            raise ProtocolError(f"{self.label} sent {_what(frame)}, not a client request")
         if isinstance(frame, RaftFrame):
             if self._on_raft is None:
                 raise ProtocolError(f"{self.label} may not send raft messages")
@@ -449,6 +464,12 @@ class Connection:
             self._resolve(frame.call_id, RemoteError(frame.code, frame.reason))
         else:  # a frame class this version does not serve (the future stream channel)
             raise ProtocolError(f"{self.label} sent an unsupported {type(frame).__name__}")
+
+    def _is_client_request(self, frame: Frame) -> bool:
+        if not isinstance(frame, RpcRequest):
+            return False
+        accepts = self._client_requests()
+        return accepts is None or accepts(frame.body)
 
     def _resolve(self, call_id: int, outcome: Message | RpcFailed) -> None:
         pending = self._calls.get(call_id)
@@ -611,6 +632,14 @@ class Connection:
     @staticmethod
     def _due(verdict: Verdict) -> float:
         return trio.current_time() + verdict.delay_ms / 1000 if verdict.delay_ms else 0.0
+
+
+def _what(frame: Frame) -> str:
+    """A frame's class, and its content's ("a RaftFrame of AppendEntries")."""
+    inner = frame.message if isinstance(frame, RaftFrame) else None
+    inner = frame.body if isinstance(frame, RpcRequest | RpcResponse) else inner
+    name = type(frame).__name__
+    return f"a {name} of {type(inner).__name__}" if inner is not None else f"a {name}"
 
 
 def describe(error: BaseException | None) -> str:

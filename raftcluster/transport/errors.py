@@ -34,6 +34,7 @@ class RefusalReason(enum.IntEnum):
     MALFORMED = 10  # a handshake message was not what the protocol expects (local only)
     BUSY = 11  # too many client connections
     PART_SET = 12  # the nodes run different state machine parts (sent after the dialer's proof)
+    UNKNOWN_CREDENTIAL = 13  # a client names a credential this node does not hold (or revoked)
 
 
 class RpcErrorCode(enum.IntEnum):

@@ -1,4 +1,5 @@
-"""Mutual authentication with the cluster secret, and the per-connection keys.
+"""Mutual authentication (nodes: the cluster secret; clients: a client credential),
+and the per-connection keys.
 
 Four messages, each a small untagged frame:
 
@@ -12,7 +13,10 @@ Four messages, each a small untagged frame:
 
 T, the transcript, is the canonical CBOR of both versions, the cluster id, the
 dialer's kind and id, the acceptor's id, the link index, both incarnations, both
-nonces and the dialer's part marks. So a proof
+nonces, the dialer's part marks and the client's credential name. The secret is the
+cluster secret between nodes, and the credential the Hello names for a client (its
+client secret or a named client key), so a client credential never opens a node link.
+So a proof
 is bound to this connection (both fresh nonces: a replay fails), to both identities
 and the cluster (it cannot be reused elsewhere), and to its direction (the labels
 differ: a reflected proof fails). The acceptor proves only after the dialer did, so
@@ -39,6 +43,7 @@ from collections.abc import Callable
 import attrs
 import trio
 
+from raftcluster.transport.credentials import ClientKey
 from raftcluster.transport.errors import (
     AuthenticationFailed,
     FrameTooLarge,
@@ -79,6 +84,8 @@ class Session:
     peer_incarnation: int
     send_key: bytes = attrs.field(repr=False)
     receive_key: bytes = attrs.field(repr=False)
+    # A client's side as its acceptor saw it: the credential it proved (None for a node).
+    client_key: ClientKey | None = attrs.field(default=None, repr=False)
 
 
 def transcript(hello: Hello, challenge: Challenge) -> bytes:
@@ -98,6 +105,7 @@ def transcript(hello: Hello, challenge: Challenge) -> bytes:
             hello.nonce,
             challenge.nonce,
             hello.parts,
+            hello.credential,
         ]
     )
 
@@ -226,9 +234,14 @@ async def accept(
     policy: Callable[[Hello], RefusalReason | None],
     max_frame_bytes: int,
     parts: PartSet = NO_PARTS,
+    client_keys: Callable[[str], ClientKey | None] = lambda name: None,
 ) -> Session:
     """Run the acceptor's side. `policy` vets the (still unauthenticated) Hello; a node
     whose part marks differ from `parts`' is refused (PART_SET) once it proved the secret.
+
+    A node dialer proves `secret` (the cluster secret); a client dialer proves the
+    credential its Hello names, which `client_keys(name)` looks up (None: refused,
+    UNKNOWN_CREDENTIAL). The cluster secret never authenticates a client.
 
     On success `parser` and `sealer` are switched to the keys. Raises HandshakeFailed;
     a refusal is first told to the dialer (best effort). Cancellation leaves the
@@ -238,9 +251,16 @@ async def accept(
     if not isinstance(hello, Hello):
         raise _unexpected(hello, "Hello")
     reason = _vet(hello, cluster_id, policy)
+    client_key = None
+    if reason is None and hello.kind is PeerKind.CLIENT:
+        client_key = client_keys(hello.credential)
+        if client_key is None:
+            reason = RefusalReason.UNKNOWN_CREDENTIAL
+        else:
+            secret = client_key.secret
     if reason is not None:
         await _send(stream, sealer, Refused(reason))
-        raise HandshakeFailed(reason, f"{hello.kind.name.lower()} {hello.sender_id}", by_peer=False)
+        raise HandshakeFailed(reason, _dialer(hello), by_peer=False)
     challenge = Challenge(PROTOCOL_VERSION, node_id, incarnation, nonce)
     await _send(stream, sealer, challenge)
     candidate = await _receive(stream, parser)
@@ -249,10 +269,8 @@ async def accept(
     agreed = transcript(hello, challenge)
     if not verify(secret, Role.DIALER, agreed, candidate):
         await _send(stream, sealer, Refused(RefusalReason.BAD_PROOF))
-        raise AuthenticationFailed(
-            f"{hello.kind.name.lower()} {hello.sender_id} did not prove the cluster secret",
-            by_peer=False,
-        )
+        what = "the cluster secret" if client_key is None else client_key.label
+        raise AuthenticationFailed(f"{_dialer(hello)} did not prove {what}", by_peer=False)
     if hello.kind is PeerKind.NODE and hello.parts != parts.marks:
         await _send(stream, sealer, Refused(RefusalReason.PART_SET, parts=parts.marks))
         here, there = f"node {node_id}", f"node {hello.sender_id}"
@@ -265,7 +283,16 @@ async def accept(
     forward, backward = session_keys(secret, agreed)
     sealer.authenticate(backward)
     parser.authenticate(forward, max_frame_bytes)
-    return Session(hello.kind, hello.sender_id, hello.link, hello.incarnation, backward, forward)
+    return Session(
+        hello.kind, hello.sender_id, hello.link, hello.incarnation, backward, forward, client_key
+    )
+
+
+def _dialer(hello: Hello) -> str:
+    if hello.kind is PeerKind.NODE:
+        return f"node {hello.sender_id}"
+    credential = f"key {hello.credential!r}" if hello.credential else "the client secret"
+    return f"client {hello.sender_id} (with {credential})"
 
 
 def _parts_differ(parts: PartSet, theirs: bytes, *, here: str, there: str) -> str:

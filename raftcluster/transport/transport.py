@@ -47,6 +47,7 @@ from raftcluster.transport.connection import (
     describe,
     log,
 )
+from raftcluster.transport.credentials import ClientKey
 from raftcluster.transport.errors import (
     HandshakeFailed,
     IdleTimeout,
@@ -198,6 +199,7 @@ class Transport:
         self._submit: RpcSubmit | None = None
         self._after_reading: Callable[[], None] | None = None
         self._link_down: Callable[[int], None] | None = None
+        self._client_requests: Callable[[Message], bool] | None = None
         self._context: Unwrapped[Transport] | None = None
 
     # -- public: running -----------------------------------------------------------------
@@ -309,6 +311,21 @@ class Transport:
                 link.connection.close()
         peer.notify()
 
+    def revalidate_clients(self) -> int:
+        """Close every client connection whose credential is no longer the one it proved
+        (revoked, replaced, or its rights changed); how many were closed. Call it when
+        the credentials changed (`TransportConfig.clients`): a revoked key is refused at
+        the next handshake anyway, this ends the connections it already opened."""
+        closed = 0
+        for connection in list(self._clients):
+            used = connection.session.client_key
+            if used is not None and self._client_key(used.name) != used:
+                log.warning("node %d: closing %s: %s was revoked or changed", self.node_id,
+                            connection.label, used.label)  # fmt: skip
+                connection.close()
+                closed += 1
+        return closed
+
     def is_connected(self, peer_id: int) -> bool:
         return bool(self._require(peer_id).live())
 
@@ -383,6 +400,12 @@ class Transport:
         for them here (a late answer is ignored by a caller that gave up). None: every
         request goes to the handler."""
         self._submit = submit
+
+    def set_client_requests(self, accepts: Callable[[Message], bool] | None) -> None:
+        """What a client may ask: a request body from a client for which `accepts(body)`
+        is False closes that client's connection (with the reason logged), as does any
+        frame but a request or a keepalive (a raft frame, an answer). None: any body."""
+        self._client_requests = accepts
 
     def set_after_reading(self, hook: Callable[[], None] | None) -> None:
         """Call `hook()` in a connection's reader after each batch of frames it read and
@@ -520,6 +543,7 @@ class Transport:
             handler=lambda: self._handler,
             submit=lambda: self._submit,
             after_reading=lambda: self._after_reading,
+            client_requests=lambda: self._client_requests,
             on_raft=functools.partial(self._deliver, peer) if peer is not None else None,
             budget=peer.budget if peer is not None else None,
             faults=functools.partial(self.faults.decide, peer.node_id) if peer else None,
@@ -742,6 +766,7 @@ class Transport:
                     policy=self._vet,
                     max_frame_bytes=limits.max_frame_bytes,
                     parts=self.config.parts,
+                    client_keys=self._client_key,
                 )
         except (HandshakeFailed, trio.TooSlowError, trio.BrokenResourceError, OSError) as e:
             self._handshakes_refused += 1
@@ -752,6 +777,10 @@ class Transport:
             await trio.aclose_forcefully(stream)
             return None
         return session, stream, parser, sealer
+
+    def _client_key(self, name: str) -> ClientKey | None:
+        clients = self.config.clients
+        return clients.lookup(name) if clients is not None else None
 
     def _vet(self, hello: Hello) -> RefusalReason | None:
         """Checks on the (unauthenticated) Hello; the proof that follows settles identity."""

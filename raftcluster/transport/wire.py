@@ -85,7 +85,8 @@ class HandshakeMessage(Message):
 @tagged(2000)
 @attrs.frozen
 class Hello(HandshakeMessage):
-    """Dialer -> acceptor: who I am, whom I expect, which link, my nonce.
+    """Dialer -> acceptor: who I am, whom I expect, which link, my nonce (a client: and
+    which credential it proves).
 
     `incarnation` is drawn afresh each time a transport starts, so the receiver of
     raft frames can tell a restarted peer (whose sequence numbers start over) apart.
@@ -102,6 +103,9 @@ class Hello(HandshakeMessage):
     incarnation: int = attrs.field(validator=_INCARNATION)
     nonce: bytes = attrs.field(validator=exact_len(NONCE_BYTES))
     parts: bytes = attrs.field(default=b"", validator=_part_marks)
+    # A client's credential: "" the client secret, else the name of a client key
+    # (raftcluster.transport.credentials). A node's Hello leaves it "".
+    credential: str = attrs.field(default="", validator=max_len(48, "characters"))
 
 
 @tagged(2001)

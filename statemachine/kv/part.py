@@ -11,7 +11,7 @@ from statemachine.kv.commands import Changes, Compact, DeleteRange, Put, Range, 
 from statemachine.kv.limits import KvConfig
 from statemachine.kv.reads import ResponseBudget, read_changes, read_range
 from statemachine.kv.results import CompactResult, OpResult, TxnResult
-from statemachine.kv.snapshot import KvSnapshot, snapshot_array, snapshot_of, store_of
+from statemachine.kv.snapshot import KvCopy, KvSnapshot, snapshot_array, snapshot_of, store_of
 from statemachine.kv.store import Store
 from statemachine.part import ApplyContext, PartSpec, expect_snapshot
 
@@ -50,6 +50,10 @@ class KvPart:
 
     def snapshot_array(self) -> list[Any]:
         return snapshot_array(self.store)
+
+    def snapshot_copy(self) -> KvCopy:
+        """The store copied now, to encode later (`statemachine.snapshot_copy`)."""
+        return KvCopy(self.store)
 
     def restore(self, snapshot: Message) -> None:
         self.store = store_of(expect_snapshot(snapshot, KvSnapshot, NAME))

@@ -7,14 +7,16 @@ versions from the compact revision on, ordered by (revision, key), and is rebuil
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import attrs
 
-from statemachine.codec import Message, non_negative, positive, tagged
+from statemachine.codec import Message, encode_value, non_negative, positive, tagged
 from statemachine.errors import DecodeError
 from statemachine.kv.keys import check_key
 from statemachine.kv.store import Store, Version, version_bytes
+from statemachine.snapshot_slices import array_header, sliced_array
 
 
 @tagged(170)
@@ -57,6 +59,28 @@ def snapshot_array(store: Store) -> list[Any]:
     key_tag, version_tag = StoredKey.TAG, StoredVersion.TAG
     keys = [[key_tag, key, [[version_tag, *v] for v in history[key]]] for key in store.index]
     return [KvSnapshot.TAG, store.revision, store.compact_revision, keys]
+
+
+class KvCopy:
+    """The store frozen at the copy (for `statemachine.snapshot_copy`): its keys in order
+    and each key's versions as a tuple (versions are immutable), taken with C-level copies
+    only; encoded in slices, to the bytes of `snapshot_array(store)` at the copy."""
+
+    def __init__(self, store: Store) -> None:
+        self._keys = list(store.index)
+        self._versions = list(map(tuple, map(store.history.__getitem__, self._keys)))
+        self._revision = store.revision
+        self._compact_revision = store.compact_revision
+
+    def slices(self) -> Iterator[bytes]:
+        head = [KvSnapshot.TAG, self._revision, self._compact_revision]
+        yield array_header(4) + b"".join(encode_value(v) for v in head)
+        key_tag, version_tag = StoredKey.TAG, StoredVersion.TAG
+
+        def stored(i: int) -> list[Any]:
+            return [key_tag, self._keys[i], [[version_tag, *v] for v in self._versions[i]]]
+
+        yield from sliced_array(range(len(self._keys)), stored)
 
 
 def store_of(snapshot: KvSnapshot) -> Store:

@@ -340,6 +340,9 @@ def test_persist_writes_term_snapshots_entries_hard_state_then_syncs_once() -> N
             work = replica.prepare()
             replica.persist(work)
             replica.complete(work)
+            job = replica.take_snapshot_job()  # a synchronous shell encodes it at once
+            if job is not None:
+                replica.snapshot_encoded(job, job.encode())
             order = [c for c in storage.calls if c != "sync"]
             if work.term_first is not None:
                 assert order[0] == "hard_state"  # the new term before anything of that term
