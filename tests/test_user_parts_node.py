@@ -72,7 +72,8 @@ def test_a_path_that_does_not_load_is_a_config_error_before_the_node_starts(
         f"{cluster.path}: state.parts: tests.user_parts.nothing:X: no module named "
         "'tests.user_parts.nothing' (is it installed, or on PYTHONPATH?)"
     )
-    assert not (tmp_path / "node-1").exists()  # nothing started, nothing written
+    # Nothing started, nothing written: the data directory holds only what init put there.
+    assert [p.name for p in (tmp_path / "node-1").iterdir()] == ["BOOTSTRAP"]
 
 
 def test_node_settings_refuse_parts_that_cannot_run_together(tmp_path: Path) -> None:

@@ -213,6 +213,10 @@ class Node:
         try:
             with unwrap_groups():
                 await self._serve(task_status)
+        except UnknownEntry as e:  # other parts than the leader's: stop, never diverge
+            # (raised by the replay at start or by a later apply: logged here for both)
+            log.error("node %d: stopping: %s", self.node_id, e)
+            raise
         finally:
             self._stopped.set()
 
@@ -257,11 +261,7 @@ class Node:
                          ", ".join(self.addresses), status.term, status.commit_index,
                          status.applied_index)  # fmt: skip
                 task_status.started(self)
-                try:
-                    await driver.run()
-                except UnknownEntry as e:  # other parts than the leader's: stop, never diverge
-                    log.error("node %d: stopping: %s", self.node_id, e)
-                    raise
+                await driver.run()
                 if groups is not None:  # a graceful stop: the node's resources stop first
                     await groups.shutdown()
                 # A graceful stop: cycles that only moved the commit index were not synced;
