@@ -474,13 +474,16 @@ class RaftCore:
 
     def has_ready(self) -> bool:
         self._flush()
-        prev = self._prev_hard
-        return bool(
+        prev, soft, log = self._prev_hard, self._prev_soft, self._log
+        return bool(  # (field by field: asked often, and nothing to build)
             self._msgs
             or self._read_states
-            or (self._term, self._vote, self._log.committed) != (prev.term, prev.vote, prev.commit)
-            or self._soft_state() != self._prev_soft
-            or self._log.unstable_from <= self._log.last_index()
+            or self._term != prev.term
+            or self._vote != prev.vote
+            or log.committed != prev.commit
+            or self._role != soft.role
+            or self._leader != soft.leader
+            or log.unstable_from <= log.last_index()
             or self._pending_restore is not None
             or self._applying < self._log.committed
         )
