@@ -491,25 +491,29 @@ class RaftCore:
     def ready(self) -> Ready:
         assert self._outstanding is None, "advance() the previous Ready first"
         self._flush()
-        soft = self._soft_state()
-        hard = HardState(self._term, self._vote, self._log.committed)
+        term, vote, commit = self._term, self._vote, self._log.committed
         prev = self._prev_hard
-        assert hard.term >= prev.term, f"term went back: {prev} -> {hard}"
-        assert hard.term > prev.term or prev.vote in (NONE, hard.vote), f"two votes: {hard}"
-        assert hard.commit >= prev.commit, f"commit went back: {prev} -> {hard}"
+        assert term >= prev.term, f"term went back: {prev} -> term {term}"
+        assert term > prev.term or prev.vote in (NONE, vote), f"two votes: {vote} in {term}"
+        assert commit >= prev.commit, f"commit went back: {prev} -> commit {commit}"
+        # The states are built only when they changed (field by field: asked every cycle).
+        term_or_vote_changed = term != prev.term or vote != prev.vote
+        changed = term_or_vote_changed or commit != prev.commit
+        soft = None
+        if self._role != self._prev_soft.role or self._leader != self._prev_soft.leader:
+            soft = self._prev_soft = self._soft_state()
         rd = Ready(
-            soft_state=soft if soft != self._prev_soft else None,
-            hard_state=hard if hard != self._prev_hard else None,
+            soft_state=soft,
+            hard_state=HardState(term, vote, commit) if changed else None,
             entries=self._log.unstable_entries(),
             snapshot=self._pending_restore,
             committed_entries=self._next_committed(),
             messages=tuple(self._msgs),
             read_states=tuple(self._read_states),
-            term_or_vote_changed=(hard.term, hard.vote) != (prev.term, prev.vote),
+            term_or_vote_changed=term_or_vote_changed,
         )
         self._msgs.clear()
         self._read_states.clear()
-        self._prev_soft = soft
         if rd.committed_entries:
             self._applying = rd.committed_entries[-1].index
         self._outstanding = rd
@@ -923,9 +927,10 @@ class RaftCore:
             self._heartbeat_due_ms = self._now_ms + self.config.heartbeat_interval_ms
             self._broadcast_heartbeat()
             self._release_reads()  # a single voter confirms its own round
-        for n in sorted(self._dirty):
-            self._send_appends(n, self._progress[n])
-        self._dirty.clear()
+        if self._dirty:
+            for n in sorted(self._dirty):
+                self._send_appends(n, self._progress[n])
+            self._dirty.clear()
         self._commit_notice_now = False
 
     def _tells_commit(self, pr: Progress) -> bool:
