@@ -83,6 +83,8 @@ from statemachine.codec import encode
 from statemachine.errors import InvalidArgument, LimitExceeded
 
 _FOREVER_MS = 1 << 62  # a leader always hears itself
+# What a leader sends (a tuple: `A | B` would build a union object at every isinstance call).
+_FROM_LEADER = (AppendEntries, Heartbeat, InstallSnapshot)
 
 
 class _IncomingSnapshot:
@@ -561,7 +563,7 @@ class RaftCore:
             self._handle_vote_request(m)
         elif isinstance(m, VoteResponse):
             self._handle_vote_response(m)
-        elif isinstance(m, AppendEntries | Heartbeat | InstallSnapshot):
+        elif isinstance(m, _FROM_LEADER):
             self._from_leader(m)
         elif isinstance(m, TimeoutNow):
             if self._role != Role.LEADER and self._promotable():
@@ -584,7 +586,7 @@ class RaftCore:
                     self._become_follower(m.term, NONE)
             elif isinstance(m, VoteResponse) and m.pre_vote and m.granted:
                 pass  # a granted pre-vote carries the term we would campaign in
-            elif isinstance(m, AppendEntries | Heartbeat | InstallSnapshot):
+            elif isinstance(m, _FROM_LEADER):
                 self._become_follower(m.term, m.src)
             else:
                 self._become_follower(m.term, NONE)
@@ -599,7 +601,7 @@ class RaftCore:
         whose term rose while it was cut off can make the cluster move on); a pre-vote
         is refused explicitly; anything else is dropped."""
         check = self.config.check_quorum or self.config.pre_vote
-        if check and isinstance(m, AppendEntries | Heartbeat | InstallSnapshot):
+        if check and isinstance(m, _FROM_LEADER):
             self._send(AppendResponse(self._term, self.id, m.src, index=0, reject=True))
         elif isinstance(m, VoteRequest) and m.pre_vote:
             self._send(VoteResponse(self._term, self.id, m.src, pre_vote=True, granted=False))
