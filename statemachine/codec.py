@@ -533,9 +533,7 @@ def _build_fast_fields(cls: type[Message]) -> _Fast:
             known = [0, 0]  # an itemgetter of one position gives the item, not a tuple
         pick = operator.itemgetter(*known)
     types = tuple(raw_types[i] for i in known)
-    ints = [i for i, tp in enumerate(annotations, 1) if tp is int]
-    # The int fields' raw values, at once (their types are checked first, with the rest).
-    pick_ints = operator.itemgetter(*ints, *ints) if ints else None  # (always a tuple)
+    ints = tuple(i for i, tp in enumerate(annotations, 1) if tp is int)
 
     def decode_fields(raw: list[Any], depth: int) -> Message:
         if len(raw) != size:
@@ -549,9 +547,8 @@ def _build_fast_fields(cls: type[Message]) -> _Fast:
             values[i] = convert(values[i], depth + 1)
         if tuple(map(type, raw if pick is None else pick(raw))) != types:
             raise _Invalid
-        if pick_ints is not None:
-            picked = pick_ints(raw)
-            if min(picked) < INT_MIN or max(picked) > INT_MAX:
+        for i in ints:
+            if not INT_MIN <= raw[i] <= INT_MAX:
                 raise _Invalid
         try:
             return cls(*values)
