@@ -166,8 +166,10 @@ def _build_plain_array(cls: type[Message]) -> Callable[[Any], list[Any]]:
 
     def convert(value: Any) -> list[Any]:
         array = get_values(value)
+        size = len(array)  # (what the getter gives is what is encoded, whatever its length)
         for i, plain in converters:
-            array[i] = plain(array[i])
+            if i < size:
+                array[i] = plain(array[i])
         return array
 
     return convert
