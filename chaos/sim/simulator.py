@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import random
 import traceback
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -119,6 +120,7 @@ class Simulator:
         # what depends only on those (the availability checks' topology) is kept till then.
         self.topology_version = 0
         self.roles_version = 0  # goes up whenever a node's traced role or term changes
+        self._leaders: tuple[int, Mapping[int, int]] = (-1, {})  # (roles version, leaders)
         engine.attach(self)
         self.availability = Availability(self, engine.timing())
         handles = engine.client_handles(workload.clients)
@@ -179,9 +181,15 @@ class Simulator:
     def paused(self, node: int) -> bool:
         return node in self._pauses
 
-    def leaders(self) -> dict[int, int]:
-        """Node -> term, of every node leading as of the end of its last step."""
-        return {n.id: n.role[1] for n in self.nodes.values() if n.role and n.role[0] == "leader"}
+    def leaders(self) -> Mapping[int, int]:
+        """Node -> term, of every node leading as of the end of its last step (kept until
+        a traced role changes: the availability check asks at every step)."""
+        if self._leaders[0] != self.roles_version:
+            leading = {
+                n.id: n.role[1] for n in self.nodes.values() if n.role and n.role[0] == "leader"
+            }
+            self._leaders = (self.roles_version, leading)
+        return self._leaders[1]
 
     # -- running ------------------------------------------------------------------------
 
