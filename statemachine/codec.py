@@ -153,8 +153,11 @@ def _plain_items(value: Any) -> Any:
 
 def _build_plain_array(cls: type[Message]) -> Callable[[Any], list[Any]]:
     get_values = _field_values[cls]
-    hints = typing.get_type_hints(cls)
-    annotations = [hints[name] for name in _field_names[cls]]
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: convert every field
+        hints = {}
+    annotations = [hints.get(name, object) for name in _field_names[cls]]
     # (position in the array, converter) of each field that may hold a message
     converters = tuple(
         (i, _plain_items if typing.get_origin(tp) is tuple else _plain)
