@@ -368,6 +368,18 @@ def test_fast_decoder_agrees_on_random_messages(raw: object, expected: type[Mess
     assert_fast_agrees(raw, expected)
 
 
+@settings(max_examples=300, deadline=None)
+@given(raw_message(Message, 0))
+def test_the_encoder_writes_what_cbor2_writes_calling_back_per_message(raw: object) -> None:
+    """`encode` turns a message into nested arrays first (`codec._plain`): the bytes must
+    be those of cbor2 calling `_default` for each nested message, for every class."""
+    try:
+        message = decode(cbor2.dumps(raw), Message)
+    except (DecodeError, TypeError, ValueError, OverflowError):
+        return  # not a valid message
+    assert encode(message) == cbor2.dumps(message, canonical=True, default=codec._default)
+
+
 @settings(max_examples=60, deadline=None)
 @given(raw_message(Message, 0))
 def test_fast_decoder_agrees_on_messages_broken_anywhere(raw: object) -> None:

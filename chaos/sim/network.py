@@ -119,26 +119,30 @@ class Network:
 
     def send(self, envelope: Envelope, may_duplicate: bool) -> list[int]:
         """Schedule `envelope`; returns the delivery times (empty if it was dropped)."""
-        self.stats.sent += 1
-        if (envelope.src, envelope.dst) in self.cuts:
-            self.stats.cut += 1
+        stats = self.stats
+        stats.sent += 1
+        link = (envelope.src, envelope.dst)
+        if link in self.cuts:
+            stats.cut += 1
             return []
-        c = self.effective()
+        c = self.effective() if self.degraded else self.conditions
         rng = self.rng
         if c.loss and rng.random() < c.loss:
-            self.stats.lost += 1
+            stats.lost += 1
             return []
         copies = 2 if may_duplicate and c.duplicate and rng.random() < c.duplicate else 1
-        self.stats.duplicated += copies - 1
-        extra = self.slow.get((envelope.src, envelope.dst), 0)
-        self.stats.slowed += extra > 0
+        stats.duplicated += copies - 1
+        extra = self.slow.get(link, 0) if self.slow else 0
+        stats.slowed += extra > 0
+        # randrange(n) draws exactly what randint(low, low + n - 1) does, with less to do
+        low, spread = c.min_delay_ms, c.max_delay_ms - c.min_delay_ms + 1
         times = []
         for _ in range(copies):
-            at = envelope.sent_ms + extra + rng.randint(c.min_delay_ms, c.max_delay_ms)
+            at = envelope.sent_ms + extra + low + rng.randrange(spread)
             copy = envelope
             if c.truncate and rng.random() < c.truncate:
                 copy = attrs.evolve(envelope, damage=rng.random())
-                self.stats.damaged += 1
+                stats.damaged += 1
             self._seq += 1
             heapq.heappush(self._queue, (at, self._seq, copy))
             times.append(at)

@@ -157,11 +157,11 @@ class _Client:
         return self.clock.local(self.engine.sim.now)
 
     def write(self, command: Message, now_ms: int, timeout_ms: int | None = None) -> int:
-        self.dirty = True
+        self.dirty = self.engine.clients_dirty = True
         return self.core.write(command, self.clock.local(now_ms), timeout_ms)
 
     def read(self, query: Message, now_ms: int, **options: Any) -> int:
-        self.dirty = True
+        self.dirty = self.engine.clients_dirty = True
         return self.core.read(query, self.clock.local(now_ms), **options)
 
 
@@ -195,6 +195,7 @@ class RaftclusterEngine:
         self._wakes: dict[int, int] = {}  # running node -> virtual time of its next timer
         self._earliest: tuple[int, int | None] | None = None  # (topology, earliest wake)
         self._clients_wake: int | None = None  # the earliest client timer
+        self.clients_dirty = False  # some client has sends or completions to take
         self.groups: GroupsHost | None = None  # the cluster service, if the workload runs it
         # (applied index, incarnations) at which the replicas last compared equal
         self._compared_at: tuple[int, tuple[int, ...]] | None = None
@@ -271,6 +272,7 @@ class RaftclusterEngine:
         clock = clock if clock is not None else sim.client_clock(client_id)
         core = ClientCore(config, rng, clock.local(sim.now))
         client = self.clients[client_id] = _Client(self, client_id, index, core, clock)
+        self.clients_dirty = True
         return client
 
     def add_node_client(self, client_id: int, node: int) -> _Client:
@@ -521,7 +523,8 @@ class RaftclusterEngine:
             self._carry_out(n, actions)
             if actions.persist is not None:
                 n.persisting = actions.persist
-                latency = sim.rng_disk.randint(0, max_fsync_ms) if max_fsync_ms else 0
+                # (randrange(n + 1) draws what randint(0, n) does, with less to do)
+                latency = sim.rng_disk.randrange(max_fsync_ms + 1) if max_fsync_ms else 0
                 n.persist_due = sim.now + latency
                 if latency == 0:
                     self._complete_persist(n)
@@ -638,8 +641,10 @@ class RaftclusterEngine:
         wake = max(sim.now + 1, cached[1])
         if n.persisting is not None:
             wake = min(wake, max(n.persist_due, sim.now))
-        n.wake = self._wakes[n.id] = wake
-        self._earliest = None
+        n.wake = wake
+        if self._wakes.get(n.id) != wake:
+            self._wakes[n.id] = wake
+            self._earliest = None
 
     def _local(self, node: int) -> int:
         return self.sim.node_clock(node).local(self.sim.now)
@@ -691,6 +696,10 @@ class RaftclusterEngine:
         if self.groups is not None:
             self.groups.run_due()
         now = self.sim.now
+        wake = self._clients_wake
+        if not self.clients_dirty and (wake is None or wake > now):
+            return  # (no client has anything to do)
+        self.clients_dirty = False
         changed = False
         for client in self.clients.values():
             if client.wake is not None and client.wake <= now:
@@ -724,7 +733,7 @@ class RaftclusterEngine:
         if isinstance(reply, Written) and isinstance(request, Submit):
             self.invariants.on_acknowledged(node, client.id, reply.index, request.command)
         client.core.receive(node, frame.call_id, reply, client.local())
-        client.dirty = True
+        client.dirty = self.clients_dirty = True
 
     def _completed(self, client: _Client, done: Completion) -> None:
         sim = self.sim
@@ -901,6 +910,8 @@ class RaftclusterEngine:
     def after_step(self) -> None:
         """The invariants, for the nodes that took a step (nothing changed at the others)."""
         stepped, self._stepped = self._stepped, set()
+        if not stepped:
+            return
         nodes = self.nodes
         running = {i: nodes[i].replica for i in sorted(stepped) if nodes[i].core is not None}
         if running:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import random
 import traceback
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -112,12 +113,14 @@ class Simulator:
         self.where = Where(0, 0)
         self._rate_second = 0  # the virtual second messages are being counted in
         self._rate_count = 0
+        self._message_budget = config.message_budget_per_s  # (asked for every message)
         self._touched: set[int] = set()  # nodes that received something this instant
         self._pauses: dict[int, int] = {}  # paused node -> when it resumes
         # Goes up whenever a fault is injected or a node stops, starts, pauses or resumes:
         # what depends only on those (the availability checks' topology) is kept till then.
         self.topology_version = 0
         self.roles_version = 0  # goes up whenever a node's traced role or term changes
+        self._leaders: tuple[int, Mapping[int, int]] = (-1, {})  # (roles version, leaders)
         engine.attach(self)
         self.availability = Availability(self, engine.timing())
         handles = engine.client_handles(workload.clients)
@@ -162,11 +165,10 @@ class Simulator:
         if second != self._rate_second:
             self._rate_second, self._rate_count = second, 0
         self._rate_count += 1
-        if self._rate_count > self.config.message_budget_per_s:
+        if self._rate_count > self._message_budget:
             raise self.fail(
                 "message storm",
-                f"more than {self.config.message_budget_per_s} messages sent within virtual "
-                f"second {second}",
+                f"more than {self._message_budget} messages sent within virtual second {second}",
                 (src,),
             )
         times = self.network.send(Envelope(src, dst, payload, self.now), duplicable)
@@ -180,9 +182,15 @@ class Simulator:
     def paused(self, node: int) -> bool:
         return node in self._pauses
 
-    def leaders(self) -> dict[int, int]:
-        """Node -> term, of every node leading as of the end of its last step."""
-        return {n.id: n.role[1] for n in self.nodes.values() if n.role and n.role[0] == "leader"}
+    def leaders(self) -> Mapping[int, int]:
+        """Node -> term, of every node leading as of the end of its last step (kept until
+        a traced role changes: the availability check asks at every step)."""
+        if self._leaders[0] != self.roles_version:
+            leading = {
+                n.id: n.role[1] for n in self.nodes.values() if n.role and n.role[0] == "leader"
+            }
+            self._leaders = (self.roles_version, leading)
+        return self._leaders[1]
 
     # -- running ------------------------------------------------------------------------
 
@@ -231,21 +239,28 @@ class Simulator:
         self.step += 1
         self.where = Where(self.step, t)
         engine = self.engine
-        while (envelope := self.network.pop_due(t)) is not None:
+        network = self.network
+        while (envelope := network.pop_due(t)) is not None:
             self._deliver(envelope)
-        for node_id, until in sorted(self._pauses.items()):
-            if until <= t:
-                self._resume(self.nodes[node_id])
-        nemesis_due = self.nemesis.next_ms()
-        if self.healed_at is None and nemesis_due is not None and nemesis_due <= t:
-            for fault in self.nemesis.fire(t, self._view()):
-                self._inject(fault)
+        if self._pauses:
+            for node_id, until in sorted(self._pauses.items()):
+                if until <= t:
+                    self._resume(self.nodes[node_id])
+        if self.healed_at is None:
+            nemesis_due = self.nemesis.next_ms()
+            if nemesis_due is not None and nemesis_due <= t:
+                for fault in self.nemesis.fire(t, self._view()):
+                    self._inject(fault)
         workload_due = self.workload.next_ms()
         if workload_due is not None and workload_due <= t:
             self.workload.act(t)
         touched, self._touched = self._touched, set()
-        for node in sorted(touched.union(engine.due(t))):
-            if self.nodes[node].paused_until is None and engine.running(node):
+        due = engine.due(t)
+        if due:
+            touched.update(due)
+        nodes = self.nodes
+        for node in sorted(touched) if len(touched) > 1 else touched:
+            if nodes[node].paused_until is None and engine.running(node):
                 engine.step_node(node)
                 self._trace_role(node)
         engine.step_clients()
@@ -254,22 +269,21 @@ class Simulator:
         return True
 
     def _next_time(self) -> int | None:
-        times = [self.now] if self._touched else []
-        network = self.network.next_ms()
-        if network is not None:
-            times.append(network)
-        times.extend(p for p in self._pauses.values())
-        wake = self.engine.next_wake_ms()
-        if wake is not None:
-            times.append(wake)
-        if self.healed_at is None:
-            nemesis = self.nemesis.next_ms()
-            if nemesis is not None:
-                times.append(nemesis)
-        workload = self.workload.next_ms()
-        if workload is not None:
-            times.append(workload)
-        return max(min(times), self.now) if times else None
+        now = self.now
+        if self._touched:
+            return now  # (nothing is due before now)
+        queue = self.network.next_ms()
+        t = min(self._pauses.values()) if self._pauses else queue
+        if queue is not None and t is not None and queue < t:
+            t = queue
+        for due in (
+            self.engine.next_wake_ms(),
+            self.nemesis.next_ms() if self.healed_at is None else None,
+            self.workload.next_ms(),
+        ):
+            if due is not None and (t is None or due < t):
+                t = due
+        return t if t is None or t > now else now
 
     def _deliver(self, envelope: Envelope) -> None:
         dst = envelope.dst

@@ -117,20 +117,25 @@ class ClientsWorkload:
         self._clients: list[OpClient] = []
         self._events: list[Event] = []
         self._stopped = False
+        # `next_ms`, kept until `act` or `completed` changes a client (the loop asks for it
+        # twice per step); False: to work out again.
+        self._next: int | None | bool = False
 
     def setup(self, rng: random.Random, cores: Sequence[ClientHandle]) -> None:
         self._rng = rng
         self._clients = [
             OpClient(i, core, rng.randrange(self.max_think_ms + 1)) for i, core in enumerate(cores)
         ]
+        self._next = False
 
     def next_ms(self) -> int | None:
-        if self._stopped:
-            return None
-        idle = [c.next_ms for c in self._clients if not c.handle]
-        return min(idle) if idle else None
+        if self._next is False:
+            idle = [c.next_ms for c in self._clients if not c.handle]
+            self._next = None if self._stopped or not idle else min(idle)
+        return self._next
 
     def act(self, now_ms: int) -> None:
+        self._next = False
         for client in self._clients:
             if not client.handle and client.next_ms <= now_ms and not self._stopped:
                 client.count += 1
@@ -142,6 +147,7 @@ class ClientsWorkload:
 
     def completed(self, client: int, done: Completion, now_ms: int) -> None:
         c = self._clients[client]
+        self._next = False
         if done.handle != c.handle:
             return
         c.handle = 0
@@ -160,6 +166,7 @@ class ClientsWorkload:
 
     def stop(self, now_ms: int) -> None:
         self._stopped = True
+        self._next = False
 
     def history(self) -> tuple[Event, ...]:
         return tuple(self._events)

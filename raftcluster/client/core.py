@@ -72,6 +72,7 @@ from statemachine.sessions.messages import (
 
 # Codes of a Failure that mean "the session did not admit this request".
 _SESSION_LOST = (Code.UNKNOWN_SESSION, Code.REPLY_DISCARDED)
+_ANSWERS = (Written, QueryResult)  # (a tuple: `A | B` builds a union at every call)
 
 
 def _to_ids(value: Iterable[int]) -> tuple[int, ...]:
@@ -224,7 +225,7 @@ class ClientCore:
         if handle is None:
             return
         op = self._ops[handle]
-        if isinstance(reply, Written | QueryResult):
+        if isinstance(reply, _ANSWERS):
             if not op.stale:
                 self.leader = node
             self._answered_by_node(op, reply)

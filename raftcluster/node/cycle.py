@@ -64,6 +64,9 @@ from raftcluster.raft.messages import AppendEntries, Heartbeat, RaftMessage
 CLIENT = "rpc"
 # Requests that may write: an unanswered one may still take effect.
 _WRITES = (Submit, ChangeMembership, TransferLeadership)
+# What may leave before its cycle's persist (see `may_send_before_persist`; a tuple, as
+# `A | B` would build a union object at every call).
+_EARLY = (AppendEntries, Heartbeat)
 
 
 def may_send_before_persist(message: RaftMessage) -> bool:
@@ -74,7 +77,7 @@ def may_send_before_persist(message: RaftMessage) -> bool:
     they go out before the persist and the followers write while the leader does (Raft
     dissertation 10.2.1, as etcd does). Every other message (a vote, an acknowledgement,
     a reply) promises what the persist makes durable, and waits for it."""
-    return isinstance(message, AppendEntries | Heartbeat)
+    return isinstance(message, _EARLY)
 
 
 @attrs.frozen

@@ -678,6 +678,8 @@ class Replica:
             batch.index = read_state.index
 
     def _serve_reads(self) -> None:
+        if not self._batches:
+            return
         done = [
             c for c, b in self._batches.items() if b.index is not None and b.index <= self._applied
         ]
@@ -691,6 +693,8 @@ class Replica:
     def _retry_reads(self) -> None:
         """Ask again for batches with no answer: the request or its answer may be lost, or
         the leader that took it stepped down (it never answers then)."""
+        if not self._batches:
+            return
         cutoff = self._now_ms - self.config.read_retry_after_ms
         stale = [c for c, b in self._batches.items() if b.index is None and b.asked_ms <= cutoff]
         for context in stale:

@@ -91,6 +91,8 @@ from statemachine.codec import encode
 from statemachine.errors import InvalidArgument, LimitExceeded
 
 _FOREVER_MS = 1 << 62  # a leader always hears itself
+# What a leader sends (a tuple: `A | B` would build a union object at every isinstance call).
+_FROM_LEADER = (AppendEntries, Heartbeat, InstallSnapshot)
 
 
 class _IncomingSnapshot:
@@ -564,13 +566,16 @@ class RaftCore:
 
     def has_ready(self) -> bool:
         self._flush()
-        prev = self._prev_hard
-        return bool(
+        prev, soft, log = self._prev_hard, self._prev_soft, self._log
+        return bool(  # (field by field: asked often, and nothing to build)
             self._msgs
             or self._read_states
-            or (self._term, self._vote, self._log.committed) != (prev.term, prev.vote, prev.commit)
-            or self._soft_state() != self._prev_soft
-            or self._log.unstable_from <= self._log.last_index()
+            or self._term != prev.term
+            or self._vote != prev.vote
+            or log.committed != prev.commit
+            or self._role != soft.role
+            or self._leader != soft.leader
+            or log.unstable_from <= log.last_index()
             or self._pending_restore is not None
             or self._applying < self._log.committed
         )
@@ -578,25 +583,29 @@ class RaftCore:
     def ready(self) -> Ready:
         assert self._outstanding is None, "advance() the previous Ready first"
         self._flush()
-        soft = self._soft_state()
-        hard = HardState(self._term, self._vote, self._log.committed)
+        term, vote, commit = self._term, self._vote, self._log.committed
         prev = self._prev_hard
-        assert hard.term >= prev.term, f"term went back: {prev} -> {hard}"
-        assert hard.term > prev.term or prev.vote in (NONE, hard.vote), f"two votes: {hard}"
-        assert hard.commit >= prev.commit, f"commit went back: {prev} -> {hard}"
+        assert term >= prev.term, f"term went back: {prev} -> term {term}"
+        assert term > prev.term or prev.vote in (NONE, vote), f"two votes: {vote} in {term}"
+        assert commit >= prev.commit, f"commit went back: {prev} -> commit {commit}"
+        # The states are built only when they changed (field by field: asked every cycle).
+        term_or_vote_changed = term != prev.term or vote != prev.vote
+        changed = term_or_vote_changed or commit != prev.commit
+        soft = None
+        if self._role != self._prev_soft.role or self._leader != self._prev_soft.leader:
+            soft = self._prev_soft = self._soft_state()
         rd = Ready(
-            soft_state=soft if soft != self._prev_soft else None,
-            hard_state=hard if hard != self._prev_hard else None,
+            soft_state=soft,
+            hard_state=HardState(term, vote, commit) if changed else None,
             entries=self._log.unstable_entries(),
             snapshot=self._pending_restore,
             committed_entries=self._next_committed(),
             messages=tuple(self._msgs),
             read_states=tuple(self._read_states),
-            term_or_vote_changed=(hard.term, hard.vote) != (prev.term, prev.vote),
+            term_or_vote_changed=term_or_vote_changed,
         )
         self._msgs.clear()
         self._read_states.clear()
-        self._prev_soft = soft
         if rd.committed_entries:
             self._applying = rd.committed_entries[-1].index
         self._outstanding = rd
@@ -644,7 +653,7 @@ class RaftCore:
             self._handle_vote_request(m)
         elif isinstance(m, VoteResponse):
             self._handle_vote_response(m)
-        elif isinstance(m, AppendEntries | Heartbeat | InstallSnapshot):
+        elif isinstance(m, _FROM_LEADER):
             self._from_leader(m)
         elif isinstance(m, TimeoutNow):
             if self._role != Role.LEADER and self._promotable():
@@ -667,7 +676,7 @@ class RaftCore:
                     self._become_follower(m.term, NONE)
             elif isinstance(m, VoteResponse) and m.pre_vote and m.granted:
                 pass  # a granted pre-vote carries the term we would campaign in
-            elif isinstance(m, AppendEntries | Heartbeat | InstallSnapshot):
+            elif isinstance(m, _FROM_LEADER):
                 self._become_follower(m.term, m.src)
             else:
                 self._become_follower(m.term, NONE)
@@ -682,7 +691,7 @@ class RaftCore:
         whose term rose while it was cut off can make the cluster move on); a pre-vote
         is refused explicitly; anything else is dropped."""
         check = self.config.check_quorum or self.config.pre_vote
-        if check and isinstance(m, AppendEntries | Heartbeat | InstallSnapshot):
+        if check and isinstance(m, _FROM_LEADER):
             self._send(AppendResponse(self._term, self.id, m.src, index=0, reject=True))
         elif isinstance(m, VoteRequest) and m.pre_vote:
             self._send(VoteResponse(self._term, self.id, m.src, pre_vote=True, granted=False))
@@ -1025,9 +1034,10 @@ class RaftCore:
             self._heartbeat_due_ms = self._now_ms + self.config.heartbeat_interval_ms
             self._broadcast_heartbeat()
             self._release_reads()  # a single voter confirms its own round
-        for n in sorted(self._dirty):
-            self._send_appends(n, self._progress[n])
-        self._dirty.clear()
+        if self._dirty:
+            for n in sorted(self._dirty):
+                self._send_appends(n, self._progress[n])
+            self._dirty.clear()
         self._commit_notice_now = False
 
     def _tells_commit(self, pr: Progress) -> bool:

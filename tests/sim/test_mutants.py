@@ -28,7 +28,7 @@ MUTANTS = (
     Mutant(
         "follower-acks-before-fsync",
         "raftcluster/node/cycle.py",
-        "return isinstance(message, AppendEntries | Heartbeat)",
+        "return isinstance(message, _EARLY)",
         "return True",
         "the cycle sends every message before the persist it depends on: a follower "
         "acknowledges entries, and a node grants votes, that a crash then loses",
