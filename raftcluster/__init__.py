@@ -36,6 +36,7 @@ from raftcluster.errors import (
     OutcomeUnknown,
     Unavailable,
 )
+from raftcluster.loading import PartLoadError, load_object, load_parts
 from raftcluster.transport import AuthenticationFailed, HandshakeFailed
 from statemachine.cluster import ClusterState, Executed
 from statemachine.codec import Message, decode, encode, tagged
@@ -45,11 +46,13 @@ from statemachine.errors import (
     Code,
     Compacted,
     DecodeError,
+    FieldTypeError,
     FutureRevision,
     InvalidArgument,
     LimitExceeded,
     Rejected,
     SessionError,
+    UnknownEntry,
     UnknownPart,
 )
 from statemachine.groups.messages import (
@@ -164,6 +167,7 @@ __all__ = [
     "Executed",
     "ExpireSessions",
     "Failure",
+    "FieldTypeError",
     "FutureRevision",
     "InvalidArgument",
     "KeepAlive",
@@ -172,9 +176,10 @@ __all__ = [
     "KvEvent",
     "LimitExceeded",
     "Message",
-    "OutcomeUnknown",
     "OpenSession",
+    "OutcomeUnknown",
     "Part",
+    "PartLoadError",
     "PartSpec",
     "Put",
     "PutResult",
@@ -190,10 +195,13 @@ __all__ = [
     "Txn",
     "TxnResult",
     "Unavailable",
+    "UnknownEntry",
     "UnknownPart",
     "decode",
     "encode",
     "expect",
+    "load_object",
+    "load_parts",
     "prefix_end",
     "tagged",
     "to_exception",

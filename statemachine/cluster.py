@@ -8,21 +8,29 @@ snapshot is the canonical encoding of every part's snapshot, sorted by part name
 `apply(index, bytes)` is what the Raft log drives; `execute(index, command)` is the
 same for a command already built in-process. Neither raises for a bad command: it
 gets a `Failure` result and changes nothing.
+
+`apply_committed(index, bytes)` is `apply` for an entry a leader proposed after
+`check_command` accepted it: one that does not decode, or that no part handles, then
+means this replica runs other parts than the leader, and it raises `UnknownEntry`
+rather than answer a failure the leader's replicas would not (a node and the simulator's
+replicas apply their log this way).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import attrs
 
-from statemachine.codec import Message, decode, encode, encode_value, max_len, tagged
-from statemachine.errors import ClusterError, Code, DecodeError, InvalidArgument
+from statemachine.codec import Message, decode, encode, encode_value, max_len, parse, tagged
+from statemachine.errors import ClusterError, Code, DecodeError, InvalidArgument, UnknownEntry
 from statemachine.groups import part as groups_part
 from statemachine.groups.config import GroupsConfig
 from statemachine.kv import part as kv_part
 from statemachine.kv.limits import MAX_REQUEST_BYTES, KvConfig
 from statemachine.part import ApplyContext, Part, PartSpec
+from statemachine.partset import PartSet
 from statemachine.protocol import Applied
 from statemachine.results import Failure, failure_of
 from statemachine.sessions import part as sessions_part
@@ -74,8 +82,9 @@ class ClusterState:
     """The built-in cluster state (`groups`, `kv`, `sessions`) plus any parts a user registers.
 
     Every replica must be built with the same configuration and register the same
-    parts, in any order, before it applies anything. `observer` (optional) is told of
-    each session request executed.
+    parts, in any order, before it applies anything: `parts` registers user parts at
+    once, `register` one at a time. `observer` (optional) is told of each session
+    request executed. `part_set` describes the parts (their fingerprint).
     """
 
     def __init__(
@@ -86,6 +95,7 @@ class ClusterState:
         groups: GroupsConfig | None = None,
         max_command_bytes: int = MAX_REQUEST_BYTES,
         observer: ApplyObserver | None = None,
+        parts: Sequence[PartSpec] = (),
     ) -> None:
         self.max_command_bytes = max_command_bytes
         self.observer = observer
@@ -95,9 +105,12 @@ class ClusterState:
         self._parts: dict[str, Part] = {}
         self._command_owner: dict[type[Message], str] = {}
         self._query_owner: dict[type[Message], str] = {}
+        self._part_set: PartSet | None = None  # built when first asked for
         self._add(kv_part.spec(kv))
         self._add(sessions_part.spec(sessions))
         self._add(groups_part.spec(groups))
+        for spec in parts:
+            self.register(spec)
 
     # -- composition --------------------------------------------------------------------
 
@@ -122,6 +135,7 @@ class ClusterState:
         self._parts[spec.name] = spec.factory()
         self._command_owner.update(dict.fromkeys(spec.commands, spec.name))
         self._query_owner.update(dict.fromkeys(spec.queries, spec.name))
+        self._part_set = None
 
     def part(self, name: str) -> Part:
         """The running part named `name` (for inspection; change it only through commands)."""
@@ -130,6 +144,18 @@ class ClusterState:
     @property
     def part_names(self) -> tuple[str, ...]:
         return tuple(sorted(self._parts))
+
+    @property
+    def part_set(self) -> PartSet:
+        """The registered parts (built-in ones included): names, versions, message tags."""
+        if self._part_set is None:
+            self._part_set = PartSet.of(self._specs.values())
+        return self._part_set
+
+    @property
+    def fingerprint(self) -> str:
+        """The part set's fingerprint (hex): equal on replicas that may share a log."""
+        return self.part_set.fingerprint
 
     @property
     def checks_invariants(self) -> bool:
@@ -148,15 +174,48 @@ class ClusterState:
 
     def apply(self, index: int, command: bytes) -> Applied:
         """Apply the encoded command of log entry `index`; never raises for any bytes."""
+        return self._apply(index, command, committed=False)
+
+    def apply_committed(self, index: int, command: bytes) -> Applied:
+        """`apply` for a log entry the leader checked (`check_command`) before proposing
+        it. Raises `UnknownEntry` (index, tag, reason, this part set) where `apply` would
+        answer that it does not decode or that no part handles it: this replica runs
+        other parts than the leader, and must stop rather than diverge."""
+        return self._apply(index, command, committed=True)
+
+    def check_command(self, command: Message) -> str | None:
+        """Why a leader must not propose `command` (no part here handles it, or the one a
+        `SessionRequest` carries), or None. What it accepts, `apply_committed` applies on
+        every replica with the same parts."""
+        inner = command.command if isinstance(command, SessionRequest) else command
+        if type(inner) not in self._command_owner:
+            return f"no part handles the command {type(inner).__name__}"
+        return None
+
+    def _apply(self, index: int, command: bytes, *, committed: bool) -> Applied:
         if len(command) > self.max_command_bytes:
             result: Message = _too_large(len(command), self.max_command_bytes)
             return Applied(encode(result))
         try:
             decoded = decode(command, Message)
         except DecodeError as e:
+            if committed:
+                raise self._unknown(index, command, f"it does not decode: {e}") from None
             return Applied(encode(failure_of(e)))
+        if committed:
+            problem = self.check_command(decoded)
+            if problem is not None:
+                raise self._unknown(index, command, problem)
         done = self._execute(index, decoded)
         return Applied(encode(done.result), tuple(encode(e) for e in done.events))
+
+    def _unknown(self, index: int, command: bytes, reason: str) -> UnknownEntry:
+        try:
+            raw = parse(command)
+        except DecodeError:
+            raw = None
+        tag = raw[0] if type(raw) is list and raw and type(raw[0]) is int else 0
+        return UnknownEntry(index, tag, reason, self.part_set.describe())
 
     def execute(self, index: int, command: Message) -> Executed:
         """Apply a command built in-process: exactly what `apply(index, encode(command))`

@@ -5,6 +5,11 @@ that derives from `Message` and carries a stable integer tag (`@tagged(n)`). On 
 wire a message is the CBOR array ``[tag, field1, field2, ...]`` in the order the
 fields are declared, encoded canonically, so equal messages give equal bytes.
 
+Building a message checks the type of every field against its annotation (the types
+listed under "Field types" in docs/statemachine.md), naming the field when one is wrong
+(`FieldTypeError`), then runs the field validators (the limits): a message that is built
+can be encoded, and decodes to an equal one.
+
 Decoding is driven by the field annotations: every value is checked for its exact
 type, integer bounds and collection sizes, then the class is built, which runs the
 field validators (the limits). Anything malformed raises `DecodeError` naming the
@@ -24,6 +29,8 @@ Tag ranges (keep them apart so a stray tag is never mistaken for another layer's
 from __future__ import annotations
 
 import enum
+import functools
+import inspect
 import operator
 import types
 import typing
@@ -33,7 +40,13 @@ from typing import Any, ClassVar, TypeVar
 import attrs
 import cbor2
 
-from statemachine.errors import DecodeError, InvalidArgument, LimitExceeded
+from statemachine.errors import (
+    DecodeError,
+    FieldTypeError,
+    InvalidArgument,
+    LimitExceeded,
+    describe_value,
+)
 
 INT_MIN = -(2**63)
 INT_MAX = 2**64 - 1
@@ -72,6 +85,7 @@ def tagged(tag: int) -> Callable[[type[M]], type[M]]:
         if existing is not None and existing.__qualname__ != cls.__qualname__:
             raise ValueError(f"tag {tag} already used by {existing.__qualname__}")
         cls.TAG = tag
+        _check_fields_when_built(cls)
         _by_tag[tag] = cls
         names = tuple(a.name for a in attrs.fields(typing.cast(Any, cls)))
         _field_names[cls] = names
@@ -243,6 +257,7 @@ def _build_fields_decoder(cls: type[Message]) -> Callable[[list[Any], str], Mess
     parts = [_compile(hints[f.name]) for f in fields]
     required = sum(1 for f in fields if f.default is attrs.NOTHING)
     name = cls.__name__
+    build = _builder(cls)
 
     def decode_fields(raw: list[Any], path: str) -> Message:
         given = len(raw) - 1
@@ -250,7 +265,7 @@ def _build_fields_decoder(cls: type[Message]) -> Callable[[list[Any], str], Mess
             raise DecodeError(path, f"{name} takes {required}..{len(parts)} fields, got {given}")
         values = [part(raw[i + 1], f"{path}.{names[i]}") for i, part in enumerate(parts[:given])]
         try:
-            return cls(*values)
+            return build(*values)
         except (LimitExceeded, InvalidArgument) as e:
             raise DecodeError(f"{path}.{e.field.rpartition('.')[2]}", str(e)) from None
         except (ValueError, TypeError) as e:
@@ -479,6 +494,7 @@ def _build_fast_fields(cls: type[Message]) -> _Fast:
         pick = operator.itemgetter(*known)
     types = [raw_types[i] for i in known]
     ints = tuple(i for i, tp in enumerate(annotations, 1) if tp is int)
+    build = _builder(cls)
 
     def decode_fields(raw: list[Any], depth: int) -> Message:
         if len(raw) != size:
@@ -496,7 +512,7 @@ def _build_fast_fields(cls: type[Message]) -> _Fast:
             if not INT_MIN <= raw[i] <= INT_MAX:
                 raise _Invalid
         try:
-            return cls(*values)
+            return build(*values)
         except (ValueError, TypeError):
             raise _Invalid from None
 
@@ -611,6 +627,191 @@ def _fast_union(alternatives: list[_Fast], optional: bool) -> _Fast:
         raise _Invalid
 
     return check
+
+
+# -- field types, checked when a message is built ----------------------------------------
+#
+# `tagged` gives each class an `__init__` that checks the type of every argument against
+# its field's annotation, then runs the attrs-generated `__init__` (converters, then the
+# validators: the limits), so a message that would not encode, or would decode to something
+# else, is refused where it is built, naming the field. Construction is on the hot path, so
+# each class's `__init__` is generated once, on its first construction (annotations may name
+# classes defined later), with the class's own signature and one plain comparison per field
+# (`type(key) is not bytes`...); anything odd goes to `_wrong_type`, which decides slowly. A
+# field with a converter is checked after the conversion, on the built message. The decoders
+# have checked every type already: they build with the attrs `__init__` alone (`_builder`).
+
+_raw_inits: dict[type[Message], Callable[..., None]] = {}
+
+
+def _check_fields_when_built(cls: type[Message]) -> None:
+    raw_init = getattr(cls.__init__, "__wrapped__", cls.__init__)  # tagged twice: once
+    _raw_inits[cls] = raw_init
+
+    @functools.wraps(raw_init)
+    def first_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        checked = _checked_init(cls, raw_init)
+        cls.__init__ = checked  # type: ignore[method-assign]
+        checked(self, *args, **kwargs)
+
+    cls.__init__ = first_init  # type: ignore[method-assign]
+
+
+def _checked_init(cls: type[Message], raw_init: Callable[..., None]) -> Callable[..., None]:
+    """`cls.__init__`: check each argument's type, then `raw_init` (see above)."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.alias: f for f in attrs.fields(typing.cast(Any, cls)) if f.init}
+    namespace: dict[str, Any] = {"_raw": raw_init, "_wrong": _wrong_type, "_cls": cls}
+    params, passed, before, after = ["self"], [], [], []
+    keyword_only = False
+    for i, parameter in enumerate(list(inspect.signature(raw_init).parameters.values())[1:]):
+        name = parameter.name
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and not keyword_only:
+            keyword_only = True
+            params.append("*")
+        default = ""
+        if parameter.default is not inspect.Parameter.empty:
+            namespace[f"_default{i}"] = parameter.default
+            default = f"=_default{i}"
+        params.append(f"{name}{default}")
+        passed.append(f"{name}={name}" if keyword_only else name)
+        field = fields[name]
+        tp = hints[field.name]
+        namespace[f"_ok{i}"] = _type_check(tp)  # the whole decision, for `_wrong_type`
+        wrong = f"_wrong(_cls, {field.name!r}, {{value}}, _ok{i})"
+        if field.converter is not None:  # what the converter made is what the field holds
+            after.append(_field_test(tp, f"self.{field.name}", i, namespace, wrong))
+        else:
+            before.append(_field_test(tp, name, i, namespace, wrong))
+    source = "\n".join(
+        [
+            f"def __init__({', '.join(params)}):",
+            *before,
+            f"    _raw(self, {', '.join(passed)})",
+            *after,
+        ]
+    )
+    exec(source, namespace)  # noqa: S102 - our own text, from the class's signature
+    checked: Callable[..., None] = functools.wraps(raw_init)(namespace["__init__"])
+    return checked
+
+
+def _field_test(tp: Any, value: str, i: int, namespace: dict[str, Any], wrong: str) -> str:
+    """One line of a generated `__init__`: if `value` fails the quick test for annotation
+    `tp`, `wrong` decides. `X | None` is None or passes X's quick test."""
+    optional = _optional_of(tp)
+    if optional is not None:
+        refusal = _quick_refusal(optional, value, i, namespace)
+        return f"    if {value} is not None and {refusal}: {wrong.format(value=value)}"
+    return f"    if {_quick_refusal(tp, value, i, namespace)}: {wrong.format(value=value)}"
+
+
+def _quick_refusal(tp: Any, value: str, i: int, namespace: dict[str, Any]) -> str:
+    """An expression true when `value` fails the quick test for `tp`."""
+    if tp is int:  # an IntEnum member, or an int out of range, is left to `_wrong_type`
+        return f"(type({value}) is not int or not {INT_MIN} <= {value} <= {INT_MAX})"
+    namespace[f"_tp{i}"] = _PLAIN.get(tp, tp)
+    if tp in _PLAIN:
+        return f"type({value}) is not _tp{i}"
+    if isinstance(tp, type) and issubclass(tp, (enum.IntEnum, Message)):
+        return f"not isinstance({value}, _tp{i})"
+    namespace[f"_quick{i}"] = _type_check(tp)
+    return f"not _quick{i}({value})"
+
+
+def _optional_of(tp: Any) -> Any:
+    """X for an annotation `X | None` (or Optional[X]), else None."""
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return None
+    others = [a for a in typing.get_args(tp) if a is not type(None)]
+    return others[0] if len(others) == 1 and len(typing.get_args(tp)) == 2 else None
+
+
+def _wrong_type(cls: type[Message], name: str, value: Any, ok: Callable[[Any], bool]) -> None:
+    """The slow decision for a value the quick test did not pass: FieldTypeError, unless
+    the value is acceptable after all (an IntEnum member for an int field)."""
+    if not ok(value):
+        tp = typing.get_type_hints(cls)[name]
+        raise FieldTypeError(f"{cls.__name__}.{name}", _type_name(tp), _value_kind(value))
+
+
+def _builder(cls: type[Message]) -> Callable[..., Message]:
+    """Build `cls` from field values whose types are checked already (by a decoder)."""
+    raw_init = _raw_inits.get(cls)
+    if raw_init is None:  # not tagged: built as it is
+        return cls
+    new = object.__new__
+
+    def build(*values: Any) -> Message:
+        message: Message = new(cls)
+        raw_init(message, *values)
+        return message
+
+    return build
+
+
+def _type_check(tp: Any) -> Callable[[Any], bool]:
+    """Whether a value may be held by a field annotated `tp`: it encodes, and decodes to
+    an equal value. The counterpart of `_compile` for values built in process."""
+    if tp is int:
+        return _int_ok
+    if tp in _PLAIN:
+        kind = _PLAIN[tp]
+        return lambda value: type(value) is kind
+    if tp is float:
+        return _float_ok
+    if isinstance(tp, type) and issubclass(tp, (enum.IntEnum, Message)):
+        return lambda value: isinstance(value, tp)
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            item = _type_check(args[0])
+            return lambda value: type(value) is tuple and all(map(item, value))
+        items = [_type_check(a) for a in args]
+        return lambda value: (
+            type(value) is tuple
+            and len(value) == len(items)
+            and all(ok(v) for ok, v in zip(items, value, strict=True))
+        )
+    if origin in (typing.Union, types.UnionType):
+        optional = _optional_of(tp)
+        if optional is not None:
+            only = _type_check(optional)
+            return lambda value: value is None or only(value)
+        alternatives = [_type_check(a) for a in args]
+        return lambda value: any(ok(value) for ok in alternatives)
+    raise TypeError(f"codec cannot handle annotation {tp!r}")
+
+
+def _int_ok(value: Any) -> bool:
+    # An IntEnum member is an int that encodes as one (`_default`); a bool is not.
+    return (
+        type(value) is int or (isinstance(value, int) and not isinstance(value, bool))
+    ) and INT_MIN <= value <= INT_MAX
+
+
+def _float_ok(value: Any) -> bool:
+    return type(value) is float or (type(value) is int and abs(value) <= 2**53)
+
+
+def _type_name(tp: Any) -> str:
+    """`tp` as the docs name it: ``int``, ``bytes``, ``tuple[Compare, ...]``."""
+    if tp is type(None) or tp is None:
+        return "None"
+    if isinstance(tp, type):
+        return tp.__name__
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) is tuple:
+        inner = ", ".join("..." if a is Ellipsis else _type_name(a) for a in args)
+        return f"tuple[{inner}]"
+    return " | ".join(_type_name(a) for a in args)
+
+
+def _value_kind(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and not INT_MIN <= value <= INT_MAX:
+        return f"int {value} (outside the 64-bit range)"
+    return describe_value(value)
 
 
 # -- validators (limits checked when a message is built, and so when it is decoded) -----

@@ -41,9 +41,36 @@ class DecodeError(ClusterError):
     """
 
     def __init__(self, field: str, reason: str) -> None:
+        _check_field("DecodeError", "field", field, str)
+        _check_field("DecodeError", "reason", reason, str)
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+class UnknownEntry(ClusterError):
+    """A committed log entry this replica cannot apply: its command does not decode here,
+    or no part here handles it.
+
+    The leader proposes only commands that decode and that a part handles, so a replica
+    that cannot apply one runs other parts than the leader did. Answering it with a
+    failure would make this replica's state differ from the others' for good; the node
+    stops instead. `index` is the entry's log index, `tag` the tag of its command (0 if
+    the bytes carry none), `reason` what failed, `parts` this replica's part set
+    (`PartSet.describe()`).
+    """
+
+    def __init__(self, index: int, tag: int, reason: str, parts: str) -> None:
+        super().__init__(
+            f"committed entry {index} (tag {tag}) cannot be applied here: {reason}; this "
+            f"node runs {parts}. The nodes run different state machine parts: this node "
+            "stops rather than diverge (compare [state] parts and the parts' versions on "
+            "every node)"
+        )
+        self.index = index
+        self.tag = tag
+        self.reason = reason
+        self.parts = parts
 
 
 class LimitExceeded(ClusterError, ValueError):
@@ -53,6 +80,10 @@ class LimitExceeded(ClusterError, ValueError):
     """
 
     def __init__(self, field: str, limit: int, actual: int, unit: str = "bytes") -> None:
+        _check_field("LimitExceeded", "field", field, str)
+        _check_field("LimitExceeded", "limit", limit, int)
+        _check_field("LimitExceeded", "actual", actual, int)
+        _check_field("LimitExceeded", "unit", unit, str)
         super().__init__(f"{field} is {actual} {unit}, over the limit of {limit} {unit}")
         self.field = field
         self.limit = limit
@@ -64,9 +95,38 @@ class InvalidArgument(ClusterError, ValueError):
     """A value of the right type that is not acceptable (negative revision, empty key...)."""
 
     def __init__(self, field: str, reason: str) -> None:
+        _check_field("InvalidArgument", "field", field, str)
+        _check_field("InvalidArgument", "reason", reason, str)
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+class FieldTypeError(InvalidArgument, TypeError):
+    """A value of the wrong type for a field of a message or of an error, refused when the
+    message or error is built: `field` names it (``"Put.key"``, ``"Rejected.detail"``),
+    `expected` the type it takes, `got` the value given. Raised by a part's `apply`, it
+    becomes an INVALID_ARGUMENT failure on every replica alike (it is an `InvalidArgument`).
+    """
+
+    def __init__(self, field: str, expected: str, got: str) -> None:
+        super().__init__(field, f"expected {expected}, got {got}")
+        self.expected = expected
+        self.got = got
+
+
+def _check_field(owner: str, name: str, value: object, kind: type) -> None:
+    """`value` must be a `kind` (an int: not a bool, which encodes otherwise)."""
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return
+    raise FieldTypeError(f"{owner}.{name}", kind.__name__, describe_value(value))
+
+
+def describe_value(value: object) -> str:
+    """``str 'text'``: a value's type and its repr, cut short (for FieldTypeError.got)."""
+    shown = repr(value)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    return f"{type(value).__name__} {shown}"
 
 
 class Rejected(ClusterError):
@@ -81,6 +141,11 @@ class Rejected(ClusterError):
     code: int = Code.REJECTED
 
     def __init__(self, message: str, *, code: int | None = None, detail: int = 0) -> None:
+        owner = type(self).__name__
+        _check_field(owner, "message", message, str)
+        if code is not None:
+            _check_field(owner, "code", code, int)
+        _check_field(owner, "detail", detail, int)
         super().__init__(message)
         if code is not None:
             self.code = code

@@ -21,6 +21,7 @@ from statemachine.errors import (
     InvalidArgument,
     Rejected,
     SessionError,
+    UnknownEntry,
     UnknownPart,
 )
 from statemachine.kv import (
@@ -381,3 +382,29 @@ def test_deeply_nested_session_requests_are_refused_not_crashing() -> None:
     result = decode(ClusterState().apply(1, cbor2.dumps(raw)).result, Message)
     assert isinstance(result, Failure) and result.code == Code.MALFORMED
     assert "nest" in result.message
+
+
+def test_a_committed_entry_this_replica_cannot_apply_stops_it() -> None:
+    # `apply` answers a failure for anything; `apply_committed` (what replicas drive)
+    # raises where that failure would mean the leader ran other parts than this one.
+    stock, counting = ClusterState(), with_counter()
+    for command in (Increment(1), SessionRequest(1, 1, 0, Increment(1))):
+        assert counting.check_command(command) is None
+        assert stock.check_command(command) == "no part handles the command Increment"
+        assert decode(stock.apply(1, encode(command)).result, Failure).code == Code.UNKNOWN_COMMAND
+        with pytest.raises(UnknownEntry) as caught:
+            stock.apply_committed(7, encode(command))
+        assert (caught.value.index, caught.value.tag) == (7, command.TAG)
+        assert "no part handles the command Increment" in str(caught.value)
+        assert caught.value.parts == stock.part_set.describe()
+    before = stock.snapshot()
+    unknown_tag = cbor2.dumps([19_999, 1])
+    with pytest.raises(UnknownEntry, match="does not decode: Message: unknown tag 19999"):
+        stock.apply_committed(8, unknown_tag)
+    with pytest.raises(UnknownEntry, match=r"\(tag 0\).*not acceptable CBOR"):
+        stock.apply_committed(9, b"\xff")
+    assert stock.snapshot() == before  # nothing was applied, nor a session opened
+    # What a replica with the part applies, it applies as `apply` does.
+    assert counting.apply_committed(1, encode(Increment(2))) == with_counter().apply(
+        1, encode(Increment(2))
+    )

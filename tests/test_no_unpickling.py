@@ -23,6 +23,12 @@ FORBIDDEN_MODULES = {
     "yaml", "copyreg",
 }  # fmt: skip
 FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__"}
+# Reviewed uses of a forbidden call: (module, call). Each runs text of our own, never bytes.
+REVIEWED_CALLS = {
+    # The checked `__init__` of each message class, generated (as attrs generates its own)
+    # from the class's signature and field annotations: identifiers and our constants only
+    ("statemachine/codec.py", "exec"),
+}
 # Reviewed exceptions: (module, call). Each reads no bytes from outside the installation.
 REVIEWED = {
     # importlib entry point: imports an installed plugin module (the chaos commands)
@@ -58,7 +64,7 @@ def findings(source: str, filename: str) -> list[str]:
             loader = leaf in ("load", "loads", "Unpickler") and name not in ALLOWED_LOADS
             if loader and (filename, name) not in REVIEWED:
                 found.append(f"{filename}:{node.lineno} calls {name}")
-            if name in FORBIDDEN_CALLS:
+            if name in FORBIDDEN_CALLS and (filename, name) not in REVIEWED_CALLS:
                 found.append(f"{filename}:{node.lineno} calls {name}")
             if name in ("cbor2.loads", "cbor2.load") and any(
                 k.arg == "object_hook" for k in node.keywords

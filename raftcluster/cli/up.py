@@ -1,11 +1,13 @@
 """`raftcluster up DIR [--restart]`: run every node of DIR/cluster.toml and supervise them.
 
-Each node is a child process (`raftcluster node run ... --supervised`) in a process group of
-its own, logging to `node.log` in its data directory. In the foreground the supervisor
-prints who leads whenever that changes, and reports a node that exits (with the end of
-its log); with `--restart` it starts it again (after 1 s, doubling up to 30 s while it
-keeps failing within a minute). Ctrl-C or SIGTERM stops every node gracefully (SIGTERM,
-then SIGKILL after 15 s). Exit status 0 when every node stopped cleanly.
+The user parts of `[state] parts` are imported first: one that does not load stops `up`
+before any node starts. Each node is a child process (`raftcluster node run ...
+--supervised`) in a process group of its own, logging to `node.log` in its data
+directory. In the foreground the supervisor prints who leads whenever that changes, and
+reports a node that exits (with the end of its log); with `--restart` it starts it again
+(after 1 s, doubling up to 30 s while it keeps failing within a minute). Ctrl-C or
+SIGTERM stops every node gracefully (SIGTERM, then SIGKILL after 15 s). Exit status 0 when
+every node stopped cleanly.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from raftcluster.cli.status import summarize
 from raftcluster.client.probe import Poller, Target
 from raftcluster.config import ClusterFile, ConfigError, client_transport_config, load_cluster
 from raftcluster.config.init import port_is_free
+from raftcluster.config.settings import cluster_parts
 
 POLL_INTERVAL_S = 0.5
 PROBE_TIMEOUT_MS = 1000
@@ -48,6 +51,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cluster = load_cluster(args.directory)
+    cluster_parts(cluster)  # a part that does not load stops us before any node starts
     check_ports(cluster)
     supervisor = Supervisor(cluster, restart=args.restart, log_level=args.log_level)
     return trio.run(supervisor.run)

@@ -26,6 +26,7 @@ from raftcluster.config.schema import (
     GROUP_KEYS,
     LIMIT_KEYS,
     MAX_NODES,
+    STATE_KEYS,
     TIMING_KEYS,
     ClusterFile,
     Key,
@@ -161,6 +162,9 @@ def render(
         *_settings(GROUP_KEYS, settings),
         "[fencing]",
         *_settings(FENCING_KEYS, settings),
+        "# Your own state machine parts (docs/statemachine.md), the same on every node.",
+        "[state]",
+        *_settings(STATE_KEYS, settings),
     ]
     for node_id, address in nodes:
         out += [

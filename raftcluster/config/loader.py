@@ -25,6 +25,7 @@ from raftcluster.config.schema import (
     MAX_NODES,
     NODE_KEYS,
     SECTIONS,
+    STATE_KEYS,
     TIMING_KEYS,
     ClusterFile,
     Fencing,
@@ -36,10 +37,13 @@ from raftcluster.config.schema import (
 )
 from raftcluster.config.secret import read_secret
 from raftcluster.groups.timing import min_node_down_after_ms
+from raftcluster.loading import PartLoadError, split_path
 from raftcluster.transport.config import MAX_CLUSTER_ID_CHARS, MAX_LINKS, Address
+from statemachine.cluster import BUILTIN_PARTS, MAX_PARTS
 from statemachine.errors import InvalidArgument
 
 MAX_FILE_BYTES = 1 << 20
+MAX_USER_PARTS = MAX_PARTS - len(BUILTIN_PARTS)  # a state holds at most MAX_PARTS parts
 CLUSTER_FILE = "cluster.toml"
 _CLUSTER_ID = re.compile(rf"[A-Za-z0-9._-]{{1,{MAX_CLUSTER_ID_CHARS}}}")
 _AT_LINE = re.compile(r"\(at line (\d+), column \d+\)$")
@@ -166,6 +170,7 @@ class _Reader:
         groups = Groups(**self.settings("groups", document, GROUP_KEYS))
         groups = self.check_groups(groups, timing)
         fencing = self.fencing(document)
+        parts = self.parts(document)
         nodes = self.nodes(document)
         secret_file = self.resolve(secret_name)
         try:
@@ -183,6 +188,7 @@ class _Reader:
             nodes=nodes,
             groups=groups,
             fencing=fencing,
+            parts=parts,
         )
 
     def resolve(self, name: str) -> Path:
@@ -257,6 +263,26 @@ class _Reader:
         if not 1 <= timeout <= 3_600_000:
             raise self.fail(path, f"{timeout} is outside 1..3600000")
         return Fencing(command=argv, timeout_ms=timeout)
+
+    def parts(self, document: dict[str, Any]) -> tuple[str, ...]:
+        """[state] parts: import paths, checked for their form here; the modules are
+        imported by whoever runs a node (`node_settings`), not by every reader."""
+        table = self.table(document, "state", required=False)
+        self.known_keys(("state",), table, STATE_KEYS)
+        path: Path_ = ("state", "parts")
+        values = self.value(path, table, list, [])
+        if len(values) > MAX_USER_PARTS:
+            raise self.fail(path, f"{len(values)} parts; at most {MAX_USER_PARTS}")
+        for value in values:
+            if not isinstance(value, str):
+                raise self.fail(path, f'each part is a "module:NAME" string, not {_kind(value)}')
+            try:
+                split_path(value)
+            except PartLoadError as e:
+                raise self.fail(path, str(e)) from None
+            if values.count(value) > 1:
+                raise self.fail(path, f"{value!r} appears twice")
+        return tuple(values)
 
     def check_timing(self, timing: Timing) -> None:
         if timing.election_timeout_ms < 2 * timing.heartbeat_interval_ms:

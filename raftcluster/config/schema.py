@@ -187,6 +187,7 @@ class ClusterFile:
     nodes: tuple[NodeEntry, ...]
     groups: Groups = attrs.field(factory=Groups)
     fencing: Fencing = attrs.field(factory=Fencing)
+    parts: tuple[str, ...] = ()  # [state] parts: import paths of user parts, "module:NAME"
 
     @property
     def node_ids(self) -> tuple[int, ...]:
@@ -206,7 +207,7 @@ class ClusterFile:
 class Key:
     """One key of the file: where it lives, its type, its default (None: required)."""
 
-    section: str  # "cluster", "timing", "limits", "groups" or "nodes"
+    section: str  # "cluster", "timing", "limits", "groups", "fencing", "state" or "nodes"
     name: str
     kind: type  # int, bool, str or list (of strings)
     default: object
@@ -262,5 +263,13 @@ FENCING_KEYS = (
         "how long the fencing agent may run; past it, it is killed and counts as failed",
         1, 3_600_000),
 )  # fmt: skip
-ALL_KEYS = CLUSTER_KEYS + TIMING_KEYS + LIMIT_KEYS + GROUP_KEYS + FENCING_KEYS + NODE_KEYS
-SECTIONS = ("cluster", "timing", "limits", "groups", "fencing", "nodes")
+STATE_KEYS = (
+    Key("state", "parts", list, [],
+        "the user parts every node runs beside the built-in ones, as import paths "
+        "\"module:NAME\" naming a PartSpec, a list of them or a function returning them; "
+        "the modules must be importable by the nodes (installed, or on PYTHONPATH)"),
+)  # fmt: skip
+ALL_KEYS = (
+    CLUSTER_KEYS + TIMING_KEYS + LIMIT_KEYS + GROUP_KEYS + FENCING_KEYS + STATE_KEYS + NODE_KEYS
+)
+SECTIONS = ("cluster", "timing", "limits", "groups", "fencing", "state", "nodes")

@@ -8,16 +8,19 @@ from raftcluster.config.errors import ConfigError
 from raftcluster.config.schema import ClusterFile
 from raftcluster.groups.settings import GroupsSettings
 from raftcluster.groups.timing import GroupTiming
+from raftcluster.loading import PartLoadError, load_parts
 from raftcluster.node.config import ReplicaConfig
 from raftcluster.node.settings import NodeSettings
 from raftcluster.raft.config import RaftConfig
 from raftcluster.storage.wal import WalOptions
 from raftcluster.transport.config import Address, ClientConfig, Limits
+from statemachine.part import PartSpec
 
 
 def node_settings(cluster: ClusterFile, node_id: int) -> NodeSettings:
     """The settings node `node_id` of `cluster` runs with. Every node of the file is a
-    founding voter. Raises ConfigError when the file has no such node."""
+    founding voter. Imports the user parts of [state] parts (`cluster_parts`). Raises
+    ConfigError when the file has no such node or a part does not load."""
     entry = cluster.find(node_id)
     if entry is None:
         ids = ", ".join(str(i) for i in cluster.node_ids)
@@ -53,7 +56,17 @@ def node_settings(cluster: ClusterFile, node_id: int) -> NodeSettings:
             fence_command=cluster.fencing.command,
             fence_timeout_ms=cluster.fencing.timeout_ms,
         ),
+        parts=cluster_parts(cluster),
     )
+
+
+def cluster_parts(cluster: ClusterFile) -> tuple[PartSpec, ...]:
+    """The user parts [state] parts names, imported and checked (`load_parts`); raises
+    ConfigError naming the file, the key and the path that failed, and why."""
+    try:
+        return load_parts(cluster.parts)
+    except PartLoadError as e:
+        raise ConfigError(cluster.path, 0, "state.parts", str(e)) from None
 
 
 def transport_limits(cluster: ClusterFile) -> Limits:

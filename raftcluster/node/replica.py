@@ -357,7 +357,10 @@ class Replica:
             storage.sync()
 
     def complete(self, work: Work) -> Output:
-        """Apply and answer what `work` made possible, then advance the core."""
+        """Apply and answer what `work` made possible, then advance the core.
+
+        Raises `UnknownEntry` for a committed entry this replica cannot apply (it runs
+        other state machine parts than the leader): the replica must not be used after."""
         assert work is self._work, "complete() takes the work last prepared"
         self._work = None
         rd = work.ready
@@ -392,7 +395,7 @@ class Replica:
             conf = decode(entry.data, ConfChange)  # our own log: the core decoded it already
             confs.append(conf)
         elif entry.data:
-            applied = self._state.apply(entry.index, entry.data)
+            applied = self._state.apply_committed(entry.index, entry.data)  # UnknownEntry
             result = applied.result
             events.extend(AppliedEvent(entry.index, e) for e in applied.events)
         self._applied = entry.index
@@ -437,7 +440,7 @@ class Replica:
     # -- writes -----------------------------------------------------------------------
 
     def _submit(self, client: Hashable, request_id: int, request: Submit) -> None:
-        problem = _check_client_command(request.command)
+        problem = _check_client_command(request.command, self._state)
         if problem is not None:
             self._refuse(client, request_id, RefuseCode.BAD_REQUEST, problem)
             return
@@ -712,8 +715,9 @@ class Replica:
                 self._answer(pending, message)
 
 
-def _check_client_command(command: bytes) -> str | None:
-    """Why `command` may not be proposed by a client, or None if it may."""
+def _check_client_command(command: bytes, state: ClusterState) -> str | None:
+    """Why `command` may not be proposed by a client, or None if it may (so that every
+    replica with the same parts can apply it: `ClusterState.apply_committed`)."""
     try:
         decoded = decode(command, Message)
     except DecodeError as e:
@@ -721,4 +725,4 @@ def _check_client_command(command: bytes) -> str | None:
     if not isinstance(decoded, CLIENT_COMMANDS):
         allowed = ", ".join(c.__name__ for c in CLIENT_COMMANDS)
         return f"a client may propose only {allowed}, not {type(decoded).__name__}"
-    return None
+    return state.check_command(decoded)

@@ -76,7 +76,7 @@ from raftcluster.transport import (
 from raftcluster.transport import ClientConfig as TransportClientConfig
 from raftcluster.transport.scope import Unwrapped, single
 from statemachine.codec import Message
-from statemachine.errors import LimitExceeded
+from statemachine.errors import LimitExceeded, UnknownEntry
 
 log = logging.getLogger("raftcluster.node")
 
@@ -190,7 +190,8 @@ class Node:
 
         Raises PortInUse (an address is taken), NodeError (the data directory belongs to
         another node or cluster), StorageLocked (another process has the data directory),
-        StorageCorrupted, TransportError, or a StorageFailed that ended the node.
+        StorageCorrupted, TransportError, a StorageFailed that ended the node, or an
+        UnknownEntry that did (a committed entry its state machine parts cannot apply).
 
         Cancellation ends the node at once, like a crash except that a persist in
         progress finishes first (its thread cannot be interrupted) and the storage is
@@ -242,7 +243,11 @@ class Node:
                          ", ".join(self.addresses), status.term, status.commit_index,
                          status.applied_index)  # fmt: skip
                 task_status.started(self)
-                await driver.run()
+                try:
+                    await driver.run()
+                except UnknownEntry as e:  # other parts than the leader's: stop, never diverge
+                    log.error("node %d: stopping: %s", self.node_id, e)
+                    raise
                 if groups is not None:  # a graceful stop: the node's resources stop first
                     await groups.shutdown()
                 # A graceful stop: cycles that only moved the commit index were not synced;
@@ -306,7 +311,8 @@ class Node:
         if self._groups is not None:
             expiry = SessionExpiry(config.session_expiry_interval_ms, now_ms)
             services = (expiry, self._groups.agent.manager)
-        return Replica(config, storage, rng, now_ms, services=services)
+        state = self.settings.new_state()
+        return Replica(config, storage, rng, now_ms, state=state, services=services)
 
     # -- raft messages -----------------------------------------------------------------
 

@@ -8,7 +8,7 @@ the transport's `Limits` and `TransportConfig`, `WalOptions`).
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,22 @@ from raftcluster.groups.settings import GroupsSettings
 from raftcluster.node.config import ReplicaConfig
 from raftcluster.storage.wal import WalOptions
 from raftcluster.transport.config import Address, Limits, TransportConfig
+from statemachine.cluster import ClusterState
+from statemachine.errors import InvalidArgument
+from statemachine.part import PartSpec
+from statemachine.partset import PartSet
+
+
+def _tuple_of_parts(value: Iterable[PartSpec]) -> tuple[PartSpec, ...]:
+    return tuple(value)
+
+
+def _check_parts(instance: Any, attribute: Any, parts: tuple[PartSpec, ...]) -> None:
+    """The parts must register together beside the built-in ones (InvalidArgument if not)."""
+    for spec in parts:
+        if not isinstance(spec, PartSpec):
+            raise InvalidArgument("NodeSettings.parts", f"{spec!r} is not a PartSpec")
+    ClusterState(parts=parts)
 
 
 def _freeze_peers(value: Mapping[int, Any]) -> Mapping[int, tuple[Address, ...]]:
@@ -38,10 +54,23 @@ class NodeSettings:
     allow_fault_injection: bool = False
     # The cluster service (resource groups): None runs none (an embedded node, tests).
     groups: GroupsSettings | None = None
+    # The user parts the state machine runs beside the built-in ones (the same on every
+    # node: nodes whose part sets differ refuse each other at the handshake).
+    parts: tuple[PartSpec, ...] = attrs.field(
+        default=(), converter=_tuple_of_parts, validator=_check_parts
+    )
 
     @property
     def node_id(self) -> int:
         return self.replica.node_id
+
+    def new_state(self) -> ClusterState:
+        """A fresh state machine with this node's parts."""
+        return ClusterState(parts=self.parts)
+
+    def part_set(self) -> PartSet:
+        """The part set (built-in parts and `parts`): what peers must match."""
+        return self.new_state().part_set
 
     def transport_config(self) -> TransportConfig:
         """Raises InvalidArgument for an unusable secret, cluster id or address list."""
@@ -52,4 +81,5 @@ class NodeSettings:
             listen=self.listen,  # type: ignore[arg-type]  # mypy and attrs' converter=tuple
             peers=self.peers,
             limits=self.limits,
+            parts=self.part_set(),
         )

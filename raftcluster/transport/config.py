@@ -16,6 +16,7 @@ import attrs
 
 from raftcluster.transport.backoff import Backoff
 from statemachine.errors import InvalidArgument
+from statemachine.partset import NO_PARTS, PartSet
 
 MIN_SECRET_BYTES = 16
 MAX_SECRET_BYTES = 1024
@@ -172,6 +173,9 @@ class TransportConfig:
     bond_mode: BondMode = BondMode.ACTIVE_BACKUP
     tls: TlsConfig | None = None
     accept_clients: bool = True
+    # The node's state machine parts: peers whose part set differs are refused (and
+    # refuse this node) at the handshake. A bare transport has none.
+    parts: PartSet = NO_PARTS
 
     def __attrs_post_init__(self) -> None:
         if not self.listen:

@@ -33,6 +33,7 @@ class RefusalReason(enum.IntEnum):
     TIMEOUT = 9  # the handshake did not finish before its deadline (local only)
     MALFORMED = 10  # a handshake message was not what the protocol expects (local only)
     BUSY = 11  # too many client connections
+    PART_SET = 12  # the nodes run different state machine parts (sent after the dialer's proof)
 
 
 class RpcErrorCode(enum.IntEnum):

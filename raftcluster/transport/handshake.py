@@ -8,15 +8,21 @@ Four messages, each a small untagged frame:
                                                                          or Refused(reason)
     dialer   -> acceptor   Proof(HMAC(secret, "dialer proof" | T))
     acceptor -> dialer     Proof(HMAC(secret, "acceptor proof" | T))    or Refused(BAD_PROOF)
+                                                     or Refused(PART_SET, acceptor's marks)
 
 T, the transcript, is the canonical CBOR of both versions, the cluster id, the
-dialer's kind and id, the acceptor's id, the link index, both incarnations and
-both nonces. So a proof
+dialer's kind and id, the acceptor's id, the link index, both incarnations, both
+nonces and the dialer's part marks. So a proof
 is bound to this connection (both fresh nonces: a replay fails), to both identities
 and the cluster (it cannot be reused elsewhere), and to its direction (the labels
 differ: a reflected proof fails). The acceptor proves only after the dialer did, so
 nobody without the secret can make a node compute a proof for them. Proofs are
 compared in constant time.
+
+Nodes must run the same state machine parts (`statemachine.partset`): the dialer's
+Hello carries its part marks, and an acceptor whose own differ refuses with PART_SET
+once the dialer has proved the secret (so only a holder of the secret learns the
+acceptor's marks). Both sides then say which part differs, in their own terms.
 
 Both sides then derive one key per direction, HMAC(secret, label | T), that tags
 every later frame (see `framing`). The caller bounds the whole exchange with the
@@ -52,6 +58,7 @@ from raftcluster.transport.wire import (
 )
 from statemachine.codec import encode, encode_value
 from statemachine.errors import DecodeError
+from statemachine.partset import NO_PARTS, PartSet
 
 _DOMAIN = "raftcluster/transport/handshake/v1"
 _RECEIVE_CHUNK = 4096
@@ -90,6 +97,7 @@ def transcript(hello: Hello, challenge: Challenge) -> bytes:
             challenge.incarnation,
             hello.nonce,
             challenge.nonce,
+            hello.parts,
         ]
     )
 
@@ -154,10 +162,13 @@ async def dial(
     secret: bytes,
     hello: Hello,
     max_frame_bytes: int,
+    parts: PartSet = NO_PARTS,
 ) -> Session:
     """Run the dialer's side. On success `parser` and `sealer` are switched to the keys.
+    `parts` is the part set whose marks `hello` carries (to name a difference).
 
-    Raises HandshakeFailed (AuthenticationFailed when a proof fails either way).
+    Raises HandshakeFailed (AuthenticationFailed when a proof fails either way; reason
+    PART_SET, saying which part differs, when the acceptor runs other parts).
     Cancellation leaves the stream mid-handshake: the caller must close it.
     """
     await _send(stream, sealer, hello)
@@ -179,6 +190,13 @@ async def dial(
     agreed = transcript(hello, reply)
     await _send(stream, sealer, Proof(proof(secret, Role.DIALER, agreed)))
     answer = await _receive(stream, parser)
+    if isinstance(answer, Refused) and answer.reason == RefusalReason.PART_SET:
+        here, there = f"node {hello.sender_id}", f"node {reply.acceptor_id}"
+        raise HandshakeFailed(
+            RefusalReason.PART_SET,
+            _parts_differ(parts, answer.parts, here=here, there=there),
+            by_peer=True,
+        )
     if isinstance(answer, Refused):
         raise _refused_by_peer(answer, f"node {reply.acceptor_id}")
     if not isinstance(answer, Proof):
@@ -207,8 +225,10 @@ async def accept(
     nonce: bytes,
     policy: Callable[[Hello], RefusalReason | None],
     max_frame_bytes: int,
+    parts: PartSet = NO_PARTS,
 ) -> Session:
-    """Run the acceptor's side. `policy` vets the (still unauthenticated) Hello.
+    """Run the acceptor's side. `policy` vets the (still unauthenticated) Hello; a node
+    whose part marks differ from `parts`' is refused (PART_SET) once it proved the secret.
 
     On success `parser` and `sealer` are switched to the keys. Raises HandshakeFailed;
     a refusal is first told to the dialer (best effort). Cancellation leaves the
@@ -233,11 +253,24 @@ async def accept(
             f"{hello.kind.name.lower()} {hello.sender_id} did not prove the cluster secret",
             by_peer=False,
         )
+    if hello.kind is PeerKind.NODE and hello.parts != parts.marks:
+        await _send(stream, sealer, Refused(RefusalReason.PART_SET, parts=parts.marks))
+        here, there = f"node {node_id}", f"node {hello.sender_id}"
+        raise HandshakeFailed(
+            RefusalReason.PART_SET,
+            _parts_differ(parts, hello.parts, here=here, there=there),
+            by_peer=False,
+        )
     await _send(stream, sealer, Proof(proof(secret, Role.ACCEPTOR, agreed)))
     forward, backward = session_keys(secret, agreed)
     sealer.authenticate(backward)
     parser.authenticate(forward, max_frame_bytes)
     return Session(hello.kind, hello.sender_id, hello.link, hello.incarnation, backward, forward)
+
+
+def _parts_differ(parts: PartSet, theirs: bytes, *, here: str, there: str) -> str:
+    difference = parts.difference(theirs, here=here, there=there) or "their marks differ"
+    return f"{there} runs other state machine parts than {here}: {difference}"
 
 
 def _vet(

@@ -74,6 +74,7 @@ from raftcluster.transport.wire import (
 )
 from statemachine.codec import Message, encode
 from statemachine.errors import InvalidArgument, LimitExceeded
+from statemachine.partset import NO_PARTS, PartSet
 
 # accept() failures that mean "out of resources for now", not "the listener is broken".
 _ACCEPT_RETRY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
@@ -621,10 +622,11 @@ class Transport:
             link=link.index,
             incarnation=self.incarnation,
             nonce=secrets.token_bytes(NONCE_BYTES),
+            parts=self.config.parts.marks,
         )
         try:
             session, stream, parser, sealer = await open_and_dial(
-                address, hello, self.config.secret, limits, self.config.tls
+                address, hello, self.config.secret, limits, self.config.tls, self.config.parts
             )
         except (OSError, trio.TooSlowError, trio.BrokenResourceError, HandshakeFailed) as e:
             link.counters.dial_failures += 1
@@ -725,6 +727,7 @@ class Transport:
                     nonce=secrets.token_bytes(NONCE_BYTES),
                     policy=self._vet,
                     max_frame_bytes=limits.max_frame_bytes,
+                    parts=self.config.parts,
                 )
         except (HandshakeFailed, trio.TooSlowError, trio.BrokenResourceError, OSError) as e:
             self._handshakes_refused += 1
@@ -766,9 +769,15 @@ def wrap(
 
 
 async def open_and_dial(
-    address: Address, hello: Hello, secret: bytes, limits: Limits, tls: TlsConfig | None
+    address: Address,
+    hello: Hello,
+    secret: bytes,
+    limits: Limits,
+    tls: TlsConfig | None,
+    parts: PartSet = NO_PARTS,
 ) -> tuple[Session, trio.abc.Stream, FrameParser, FrameSealer]:
     """Connect to `address` and run the dialer's handshake, within the configured deadlines.
+    `parts` is the part set whose marks `hello` carries (a node's; none for a client).
 
     Raises OSError or trio.TooSlowError (unreachable), trio.BrokenResourceError (TLS
     failure), HandshakeFailed. Cancellation or failure leaves nothing open.
@@ -787,6 +796,7 @@ async def open_and_dial(
                 secret=secret,
                 hello=hello,
                 max_frame_bytes=limits.max_frame_bytes,
+                parts=parts,
             )
     except BaseException:
         await trio.aclose_forcefully(stream)

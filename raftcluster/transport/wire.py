@@ -30,11 +30,14 @@ from statemachine.codec import (
     tagged,
 )
 from statemachine.errors import InvalidArgument
+from statemachine.partset import MARK_BYTES, MAX_MARKS_BYTES
 
 PROTOCOL_VERSION = 1
 NONCE_BYTES = 32
 PROOF_BYTES = 32
-MAX_HANDSHAKE_FRAME_BYTES = 256  # a handshake message is tiny; anything longer is refused
+# A handshake message is small: scalars, and a node's part marks (16 bytes per part, at
+# most MAX_MARKS_BYTES); anything longer is refused.
+MAX_HANDSHAKE_FRAME_BYTES = 256 + MAX_MARKS_BYTES
 MAX_REASON_CHARS = 512
 MAX_DEPTH = MAX_CBOR_DEPTH
 
@@ -62,7 +65,17 @@ _ID = int_range(1, 2**63 - 1)
 _LINK = int_range(0, 7)
 _INCARNATION = int_range(0, 2**63 - 1)
 
-# -- handshake (decoded before authentication: scalars only, tiny) -----------------------
+
+def _part_marks(instance: Any, attribute: attrs.Attribute[Any], value: bytes) -> None:
+    if len(value) > MAX_MARKS_BYTES or len(value) % MARK_BYTES:
+        raise InvalidArgument(
+            f"{type(instance).__name__}.{attribute.name}",
+            f"{len(value)} bytes: part marks are {MARK_BYTES} bytes a part, at most "
+            f"{MAX_MARKS_BYTES}",
+        )
+
+
+# -- handshake (decoded before authentication: scalars only, small) ----------------------
 
 
 class HandshakeMessage(Message):
@@ -76,6 +89,8 @@ class Hello(HandshakeMessage):
 
     `incarnation` is drawn afresh each time a transport starts, so the receiver of
     raft frames can tell a restarted peer (whose sequence numbers start over) apart.
+    `parts` is a node's part-set marks (`statemachine.partset`; empty from a client):
+    two nodes connect only if theirs are equal.
     """
 
     version: int = attrs.field(validator=non_negative)
@@ -86,6 +101,7 @@ class Hello(HandshakeMessage):
     link: int = attrs.field(validator=_LINK)
     incarnation: int = attrs.field(validator=_INCARNATION)
     nonce: bytes = attrs.field(validator=exact_len(NONCE_BYTES))
+    parts: bytes = attrs.field(default=b"", validator=_part_marks)
 
 
 @tagged(2001)
@@ -110,9 +126,13 @@ class Proof(HandshakeMessage):
 @tagged(2003)
 @attrs.frozen
 class Refused(HandshakeMessage):
-    """Acceptor -> dialer, then close: the handshake is refused for this reason."""
+    """Acceptor -> dialer, then close: the handshake is refused for this reason.
+
+    A `PART_SET` refusal (sent only once the dialer proved the secret) carries the
+    acceptor's part marks, so that the dialer can say which part differs."""
 
     reason: RefusalReason
+    parts: bytes = attrs.field(default=b"", validator=_part_marks)
 
 
 # -- frames (decoded only after the frame's MAC verified) --------------------------------
