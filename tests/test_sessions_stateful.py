@@ -35,5 +35,5 @@ class SessionsMachine(ReplicasMachine):
     queries = queries_of(SESSIONS, session=ids)
 
 
-SessionsMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
+SessionsMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=25, deadline=None)
 TestSessionsReplicasAgree = SessionsMachine.TestCase
