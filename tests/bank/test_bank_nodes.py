@@ -68,6 +68,12 @@ def test_the_bank_on_three_processes_started_by_up(tmp_path: Path) -> None:
         balances, refused = trio.run(bank_day, cluster)
         assert balances == Balances((Account("alice", 30), Account("bob", 90)))
         assert refused.code == INSUFFICIENT_FUNDS and refused.detail == 30
+        teller = [sys.executable, "-m", "examples.bank.teller", str(cluster.path.parent)]
+        done = subprocess.run(
+            [*teller, "transfer", "bob", "alice", "40"], cwd=ROOT, capture_output=True,
+            text=True, timeout=WAIT_S, check=False,
+        )  # fmt: skip
+        assert (done.returncode, done.stdout, done.stderr) == (0, "alice 70\nbob 50\n", "")
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=WAIT_S) == 0
     finally:
