@@ -29,8 +29,8 @@ class SimConfig:
     # After healing, a leader, a committed write and identical replicas within this bound.
     heal_timeout_ms: int = attrs.field(default=30_000, validator=positive)
     # After healing the workload goes on until each kind of operation it issues succeeded
-    # once (the stats check, chaos.checker.stats), for at most this long and at most half
-    # the heal timeout; then it stops and the replicas must converge.
+    # once (the stats check, chaos.checker.stats), at most this long after the probe write
+    # committed (and 5 s before the heal timeout); then it stops and the replicas converge.
     after_heal_ms: int = attrs.field(default=10_000, validator=int_range(0))
     # The engine's own settings (docs/engine.md): None draws each from the seed, within its
     # legal range (chaos/sim/settings.py); a value fixes it.

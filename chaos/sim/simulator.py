@@ -18,8 +18,9 @@ a fixed order:
 
 Phases: faults for `duration_ms`; then everything is healed (network, paused and crashed
 nodes), and the workload goes on until each kind of operation it issues has succeeded
-after healing (checked every `AFTER_HEAL_CHECK_MS`, for at most `after_heal_ms` and half
-the heal timeout), then stops starting operations; then, within `heal_timeout_ms` of
+after healing (checked every `AFTER_HEAL_CHECK_MS`; at most `after_heal_ms` after the
+probe write committed, and `AFTER_HEAL_QUIET_MS` before the heal timeout), then stops
+starting operations; then, within `heal_timeout_ms` of
 healing, the engine must be whole again (a leader, a committed probe write, identical
 replicas). The history's stats (`chaos.checker.stats`) say whether the run proved
 anything: a kind that never succeeded under the faults, or after healing, makes the
@@ -68,6 +69,9 @@ from chaos.sim.workload import Workload
 # While the workload runs on after healing, how often its history is counted to see
 # whether every kind of operation has succeeded since (counting reads the whole history).
 AFTER_HEAL_CHECK_MS = 250
+# The workload stops at the latest this long (or a quarter of the heal timeout) before
+# the heal timeout: room for the operations in flight to end and the replicas to agree.
+AFTER_HEAL_QUIET_MS = 5_000
 # Client ids are CLIENT_BASE + index; engines may use ids just below it for their own
 # clients (our engine's probe and administrator).
 CLIENT_BASE = 1000
@@ -417,14 +421,19 @@ class Simulator:
     def _converge(self) -> None:
         assert self.healed_at is not None
         deadline = self.healed_at + self.config.heal_timeout_ms
-        # The workload runs on until every kind of operation succeeded after healing.
-        stop_by = self.healed_at + min(self.config.after_heal_ms, self.config.heal_timeout_ms // 2)
+        # The workload runs on until every kind of operation succeeded after healing, or
+        # `after_heal_ms` after the probe write committed, and stops at the latest a quiet
+        # tail before the deadline (in-flight operations end, the replicas converge).
+        quiet_ms = min(AFTER_HEAL_QUIET_MS, self.config.heal_timeout_ms // 4)
+        stop_by = deadline - quiet_ms
         next_count: int | None = self.healed_at
         engine = self.engine
         while True:
             if next_count is not None and self.now >= next_count:
                 next_count = self.now + AFTER_HEAL_CHECK_MS
-                if self.now >= stop_by or self._stats().ok_after_heal:
+                probe = self.heal_marks.get("probe_ms")
+                waited = probe is not None and self.now >= probe + self.config.after_heal_ms
+                if self.now >= stop_by or waited or self._stats().ok_after_heal:
                     self.workload.stop(self.now)
                     next_count = None
             if "leader_ms" not in self.heal_marks and engine.leader():
