@@ -26,13 +26,13 @@ unit: $(STAMP)
 	$(PY) -m pytest -q -rs -m 'not soak' -n 2
 
 lint: $(STAMP)
-	$(PY) -m ruff check statemachine raftcluster chaos tests bench
-	$(PY) -m ruff format --check --quiet statemachine raftcluster chaos tests bench
-	$(PY) -m mypy statemachine raftcluster chaos
+	$(PY) -m ruff check statemachine raftcluster chaos tests bench examples
+	$(PY) -m ruff format --check --quiet statemachine raftcluster chaos tests bench examples
+	$(PY) -m mypy statemachine raftcluster chaos examples
 
 format: $(STAMP)
-	$(PY) -m ruff format statemachine raftcluster chaos tests bench
-	$(PY) -m ruff check --fix statemachine raftcluster chaos tests bench
+	$(PY) -m ruff format statemachine raftcluster chaos tests bench examples
+	$(PY) -m ruff check --fix statemachine raftcluster chaos tests bench examples
 
 demo: $(STAMP)
 	$(PY) -m raftcluster demo

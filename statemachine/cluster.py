@@ -65,7 +65,12 @@ class Executed:
 class ApplyObserver(Protocol):
     """Told what a `ClusterState` does as it applies (for checkers: the simulator's
     exactly-once check). It must not change the state, and must not raise unless the run
-    it observes is to stop."""
+    it observes is to stop.
+
+    An observer may also define `applied(index: int, state: ClusterState) -> None`,
+    called after each entry is applied (a failed command and a retry included), for
+    checks of the whole state such as `state.check_invariants()`; the state calls it
+    only if the observer has it."""
 
     def executed(self, index: int, request: SessionRequest) -> None:
         """The command of session request `request` was executed at log index `index`
@@ -94,6 +99,8 @@ class ClusterState:
     ) -> None:
         self.max_command_bytes = max_command_bytes
         self.observer = observer
+        # The observer's optional per-entry hook (looked up once: most observers lack it).
+        self._after_apply = getattr(observer, "applied", None)
         self._specs: dict[str, PartSpec] = {}
         self._parts: dict[str, Part] = {}
         self._command_owner: dict[type[Message], str] = {}
@@ -149,6 +156,19 @@ class ClusterState:
     def fingerprint(self) -> str:
         """The part set's fingerprint (hex): equal on replicas that may share a log."""
         return self.part_set.fingerprint
+
+    @property
+    def checks_invariants(self) -> bool:
+        """Whether any registered part declares `check_invariants()`."""
+        return any(hasattr(part, "check_invariants") for part in self._parts.values())
+
+    def check_invariants(self) -> None:
+        """Call `check_invariants()` of every part that declares it, by part name; the
+        first `InvariantBroken` propagates. Changes nothing."""
+        for name in sorted(self._parts):
+            check = getattr(self._parts[name], "check_invariants", None)
+            if check is not None:
+                check()
 
     # -- commands -----------------------------------------------------------------------
 
@@ -209,8 +229,12 @@ class ClusterState:
         if index < 1:
             raise InvalidArgument("index", f"log indexes start at 1, got {index}")
         if isinstance(command, SessionRequest):
-            return self._in_session(index, command)
-        return self._dispatch(index, command)
+            done = self._in_session(index, command)
+        else:
+            done = self._dispatch(index, command)
+        if self._after_apply is not None:
+            self._after_apply(index, self)
+        return done
 
     def _dispatch(self, index: int, command: Message) -> Executed:
         owner = self._command_owner.get(type(command))

@@ -16,6 +16,10 @@ The contract a part keeps (the cluster relies on it for determinism and atomicit
 - `snapshot` returns the same message for the same state, with every collection in a
   canonical order; `restore` accepts what `snapshot` produced and raises `DecodeError`
   for anything inconsistent.
+- optional: `check_invariants()` raises `InvariantBroken` when the part's state breaks a
+  rule it must always keep (money conserved...). It changes nothing. The simulator calls
+  it on every replica after each applied entry and the Hypothesis kit
+  (`raftcluster.testing`) after every step; nothing calls it on a production node.
 """
 
 from __future__ import annotations
@@ -27,12 +31,22 @@ from typing import Protocol, TypeVar
 import attrs
 
 from statemachine.codec import Message
-from statemachine.errors import DecodeError, InvalidArgument
+from statemachine.errors import ClusterError, DecodeError, InvalidArgument
 
 USER_TAG_MIN = 10_000
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 S = TypeVar("S", bound=Message)
+
+
+class InvariantBroken(ClusterError):
+    """A part's state broke one of its own invariants (raised by `check_invariants`): a
+    bug in the part, never a refusal. `part` names the part, `message` what broke."""
+
+    def __init__(self, part: str, message: str) -> None:
+        super().__init__(f"{part}: {message}")
+        self.part = part
+        self.message = message
 
 
 @attrs.frozen
@@ -64,7 +78,12 @@ class Part(Protocol):
         ...
 
     def restore(self, snapshot: Message) -> None:
-        """Replace the whole state with `snapshot` (from `snapshot()`); DecodeError if invalid."""
+        """Replace the whole state with `snapshot` (from `snapshot()`); DecodeError if invalid.
+
+        A part may also define `check_invariants() -> None`: raise `InvariantBroken` if
+        the state breaks a rule it must always keep; change nothing. Checkers call it
+        (the simulator after each apply on every replica, `raftcluster.testing` after
+        every step), so it costs nothing on a node: it may be slow."""
         ...
 
 

@@ -70,7 +70,10 @@ def _is_ok(run: Run) -> None:
     assert run.code == 0, (run.answer, run.stderr)
     answer = run.answer
     assert answer["verdict"] == "ok"
-    assert answer["checks"] == {"linearizability": "ok", "liveness": "ok", "convergence": "ok"}
+    assert answer["checks"] == {
+        "linearizability": "ok", "liveness": "ok", "convergence": "ok", "stats": "ok"
+    }  # fmt: skip
+    assert answer["proved_nothing"] == []
     counts = answer["counts"]
     assert counts["ops.ok"] >= 100, counts
     assert counts["faults.partition"] >= 1, counts
@@ -134,7 +137,7 @@ def test_a_live_run_with_stale_reads_planted_ends_in_a_violation(tmp_path: Path)
     assert done.returncode == 1, (done.stdout, done.stderr)
     answer = json.loads(done.stdout)
     assert answer["checks"] == {
-        "linearizability": "violation", "liveness": "ok", "convergence": "ok"
+        "linearizability": "violation", "liveness": "ok", "convergence": "ok", "stats": "ok"
     }  # fmt: skip
     record = read_record(tmp_path / "report")
     (violation,) = record.violations

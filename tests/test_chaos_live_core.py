@@ -18,7 +18,7 @@ from chaos.live.schedule import HOLD_MS, plan
 from chaos.live.timeline import Timeline
 from chaos.live.workload import next_op
 from chaos.report import ClientOp, IntervalKind, OpType, Record, RunInfo, RunVerdict
-from chaos.report.record import Engine, Mode
+from chaos.report.record import Engine, Fault, Mode
 from statemachine.errors import InvalidArgument
 
 nemeses = st.lists(st.sampled_from(NEMESES), min_size=1, max_size=4, unique=True)
@@ -155,7 +155,17 @@ def test_judge_passes_a_run_that_healed_and_converged() -> None:
         "linearizability": RunVerdict.OK,
         "liveness": RunVerdict.OK,
         "convergence": RunVerdict.OK,
+        "stats": RunVerdict.OK,
     }
+
+
+def test_judge_says_a_run_in_which_nothing_succeeded_after_the_last_heal_proved_nothing() -> None:
+    fault = Fault("kill", 0.5, 2.0, (1, 2))  # healed at 2.0 ms; the only write ended at 1.0
+    judgement = judge(_observed(faults=(fault,)), replay="-")
+    assert judgement.verdict is RunVerdict.VACUOUS
+    (stats,) = [c for c in judgement.record.checkers if c.name == "stats"]
+    assert stats.verdict is RunVerdict.VACUOUS
+    assert stats.reason == "no write succeeded after the last heal"
 
 
 @pytest.mark.parametrize(

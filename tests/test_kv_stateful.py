@@ -1,22 +1,23 @@
-"""The configuration database against a plain model, through encoded commands and queries.
+"""The configuration database against a plain model, with the Hypothesis kit.
 
-Every step goes through `ClusterState.apply(index, bytes)` / `query(bytes)` and compares
-the decoded result with the model's, field for field (failures by code and detail).
-The configuration is tiny so that caps, budgets, auto-compaction and paging all happen.
-A rule swaps the replica for one restored from its snapshot, so everything after it
-also checks the restored state (including the rebuilt change log).
+`raftcluster.testing.ReplicasMachine` does the replicas: every command goes through
+`ClusterState.execute` and `apply(index, bytes)` (results and events byte for byte
+equal), lagging replicas catch up by the log and by snapshot, a replica restarts from its
+own snapshot. Here: the kv commands drawn against the model's current revision, and the
+model (`tests/kv_model.py`) the results must equal, field for field (failures by code
+and detail). The configuration is tiny so that caps, budgets, auto-compaction and paging
+all happen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import invariant, rule
 
-from statemachine.cluster import ClusterState
-from statemachine.codec import Message, decode, encode
+from raftcluster.testing import ReplicasMachine
+from statemachine.codec import Message
+from statemachine.errors import Rejected
 from statemachine.kv import (
     Changes,
     ChangesResult,
@@ -34,7 +35,6 @@ from statemachine.kv import (
     TxnOp,
     prefix_end,
 )
-from statemachine.results import Failure
 from tests.kv_model import KvModel, Refused
 
 CONFIG = KvConfig(
@@ -93,59 +93,72 @@ def ops(max_revision: int) -> st.SearchStrategy[list[TxnOp]]:
     return st.lists(op, max_size=4)
 
 
-class KvMachine(RuleBasedStateMachine):
-    @initialize()
-    def start(self) -> None:
-        self.model = KvModel(CONFIG)
-        self.sut = ClusterState(kv=CONFIG)
-        self.index = 0
+class KvReference:
+    """`tests/kv_model.py` as the kit's model: a refusal raises `Rejected`."""
 
-    def apply(self, command: Message) -> Message:
-        self.index += 1
-        return decode(self.sut.apply(self.index, encode(command)).result, Message)
+    def __init__(self) -> None:
+        self.kv = KvModel(CONFIG)
+
+    def execute(self, command: Message) -> Message:
+        try:
+            if isinstance(command, Txn):
+                return self.kv.txn(command.compares, command.success, command.failure)
+            if isinstance(command, Compact):
+                return self.kv.compact_to(command.revision)
+            assert isinstance(command, Put | DeleteRange | Range)
+            return self.kv.write([command])[0]
+        except Refused as refusal:
+            raise Rejected("refused", code=refusal.code, detail=refusal.detail) from None
 
     def query(self, query: Message) -> Message:
-        return decode(self.sut.query(encode(query)), Message)
-
-    def check(self, actual: Message, expected: Callable[[], Message]) -> None:
+        assert isinstance(query, Range)
         try:
-            wanted = expected()
+            return self.kv.query_range(query)
         except Refused as refusal:
-            assert isinstance(actual, Failure), f"expected a refusal, got {actual}"
-            assert (actual.code, actual.detail) == (refusal.code, refusal.detail), actual
-            return
-        assert actual == wanted
+            raise Rejected("refused", code=refusal.code, detail=refusal.detail) from None
+
+
+class KvMachine(ReplicasMachine):
+    state_options = {"kv": CONFIG}
+
+    def make_model(self) -> KvReference:
+        return KvReference()
+
+    @property
+    def revision(self) -> int:
+        return self.reference.kv.revision
+
+    @property
+    def reference(self) -> KvReference:
+        assert isinstance(self.model, KvReference)
+        return self.model
 
     @rule(put=puts())
     def put(self, put: Put) -> None:
-        self.check(self.apply(put), lambda: self.model.write([put])[0])
+        self.write(put)
 
     @rule(delete=deletes())
     def delete(self, delete: DeleteRange) -> None:
-        self.check(self.apply(delete), lambda: self.model.write([delete])[0])
+        self.write(delete)
 
     @rule(data=st.data())
     def range(self, data: st.DataObject) -> None:
-        request = data.draw(ranges(self.model.revision))
-        self.check(self.query(request), lambda: self.model.query_range(request))
+        self.read(data.draw(ranges(self.revision)))
 
     @rule(data=st.data())
     def range_through_log(self, data: st.DataObject) -> None:
-        request = data.draw(ranges(self.model.revision))
-        self.check(self.apply(request), lambda: self.model.write([request])[0])
+        self.write(data.draw(ranges(self.revision)))
 
     @rule(data=st.data())
     def txn(self, data: st.DataObject) -> None:
-        revision = self.model.revision
+        revision = self.revision
         conditions = data.draw(st.lists(compares(revision), max_size=3))
         success, failure = data.draw(ops(revision)), data.draw(ops(revision))
-        txn = Txn(tuple(conditions), tuple(success), tuple(failure))
-        self.check(self.apply(txn), lambda: self.model.txn(conditions, success, failure))
+        self.write(Txn(tuple(conditions), tuple(success), tuple(failure)))
 
     @rule(data=st.data())
     def compact(self, data: st.DataObject) -> None:
-        revision = data.draw(st.integers(1, self.model.revision + 1))
-        self.check(self.apply(Compact(revision)), lambda: self.model.compact_to(revision))
+        self.write(Compact(data.draw(st.integers(1, self.revision + 1))))
 
     @rule(data=st.data())
     def changes(self, data: st.DataObject) -> None:
@@ -154,22 +167,24 @@ class KvMachine(RuleBasedStateMachine):
         request = Changes(
             key,
             data.draw(range_ends(key)),
-            start_revision=data.draw(st.integers(1, self.model.revision + 1)),
+            start_revision=data.draw(st.integers(1, self.revision + 1)),
             limit=data.draw(st.integers(0, 3)),
             prev_kv=data.draw(st.booleans()),
         )
+        model = self.reference.kv
         try:
-            expected = self.model.history(request)
-        except Refused:
-            self.check(self.query(request), lambda: self.model.history(request)[0])
+            expected = model.history(request)
+        except Refused as refusal:
+            failure = Rejected("refused", code=refusal.code, detail=refusal.detail)
+            self.expect(self.by_execute.read(request), lambda: _raise(failure))
             return
         got: list[KvEvent] = []
         for _ in range(1000):
-            page = self.query(request)
+            page = self.by_execute.read(request)
             assert isinstance(page, ChangesResult), page
-            assert (page.revision, page.compact_revision) == self.model.changes_result_header()
+            assert (page.revision, page.compact_revision) == model.changes_result_header()
             got.extend(page.events)
-            if page.next_revision > self.model.revision:
+            if page.next_revision > model.revision:
                 assert page.next_skip == 0
                 break
             cursor = (page.next_revision, page.next_skip)
@@ -185,26 +200,22 @@ class KvMachine(RuleBasedStateMachine):
         assert got == expected
 
     @rule()
-    def replace_with_restored_replica(self) -> None:
-        snapshot = self.sut.snapshot()
-        # Built from the parts' plain arrays: the very bytes of the snapshot message.
-        assert snapshot == encode(self.sut.snapshot_message())
-        restored = ClusterState(kv=CONFIG)
-        restored.restore(snapshot)
-        assert restored.snapshot() == snapshot
-        # What the limits count must not drift from what a snapshot rebuilds.
-        old, new = self.sut.part("kv"), restored.part("kv")
+    def a_restored_store_counts_what_it_holds(self) -> None:
+        """What the limits count must not drift from what a snapshot rebuilds."""
+        restored = self.new_state()
+        restored.restore(self.by_bytes.snapshot())
+        old, new = self.by_bytes.part("kv"), restored.part("kv")
         assert isinstance(old, KvPart) and isinstance(new, KvPart)
         assert new.store.stored_bytes == old.store.stored_bytes
         assert len(new.store.index) == len(old.store.index) == len(new.store.history)
-        self.sut = restored
 
     @invariant()
     def revisions_agree(self) -> None:
-        if not hasattr(self, "model"):
-            return
-        head = self.query(Range(b"\x00", b"\x00", count_only=True))
-        self.check(head, lambda: self.model.query_range(Range(b"\x00", b"\x00", count_only=True)))
+        self.read(Range(b"\x00", b"\x00", count_only=True))
+
+
+def _raise(error: Exception) -> Message:
+    raise error
 
 
 KvMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)

@@ -96,10 +96,16 @@ def sim_record(
     lin = result.linearizability
     if lin is not None:
         checkers.append(CheckerRun.linearizability(lin))
+    stats = result.stats
+    if stats is not None:
+        stats_verdict = RunVerdict.OK if stats.ok else RunVerdict.VACUOUS
+        checkers.append(CheckerRun("stats", stats_verdict, reason="; ".join(stats.gaps)))
     if violations:
         verdict = RunVerdict.VIOLATION
     elif lin is not None and lin.verdict is Verdict.UNKNOWN:
         verdict = RunVerdict.UNKNOWN
+    elif stats is not None and not stats.ok:
+        verdict = RunVerdict.VACUOUS
     else:
         verdict = RunVerdict.OK
     run = RunInfo(

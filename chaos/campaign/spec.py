@@ -3,18 +3,26 @@
 One spec is one seed with its settings. It builds the simulator's config, nemesis and
 workload, runs, and says the exact command line that replays it. `chaos run`, campaigns
 and regression seeds all share it, so a replay command always means the same run.
+
+A user's state machine is named by import paths (`raftcluster.loading`): `parts`
+(``--part bank:BANK``, repeatable), the workload (``--workload bank:BankWorkload``) and
+the model (``--model bank:BankModel``; without it the workload's own). A regression
+seed keeps them, so its replay imports the same modules.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
 
+from chaos.checker import make_model
 from chaos.sim import SimConfig, SimResult, simulate
 from chaos.sim.catalog import make_nemesis, make_workload
+from chaos.sim.named import parts_of
 from chaos.sim.nemesis import Nemesis
 from chaos.sim.planted import PLANTS
 from chaos.sim.workload import Workload
@@ -37,6 +45,12 @@ def _ms(seconds: float, flag: str) -> int:
     return round(seconds * 1000)
 
 
+def _paths(paths: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(paths, str):
+        raise InvalidArgument("--part", "expected a list of import paths, got one str")
+    return tuple(paths)
+
+
 @attrs.frozen
 class RunSpec:
     """One seed and its settings (seconds as on the command line)."""
@@ -50,6 +64,9 @@ class RunSpec:
     check_timeout_s: float = DEFAULT_CHECK_TIMEOUT_S  # effort seconds; 0 skips the check
     plant: str | None = None  # a planted bug (chaos/sim/planted.py) instead of the real part
     engine: str = DEFAULT_ENGINE  # the system under test: ours, or pysyncobj
+    # The user's parts, as import paths ("bank:BANK"), registered on every node.
+    parts: tuple[str, ...] = attrs.field(default=(), converter=_paths)
+    model: str | None = None  # the model that judges the history (None: the workload's)
 
     def config(self, keep_trace: bool = False) -> SimConfig:
         """The simulator's config. Raises `InvalidArgument` (or ValueError from SimConfig)."""
@@ -59,13 +76,18 @@ class RunSpec:
             duration_ms=_ms(self.duration_s, "--duration"),
             heal_timeout_ms=_ms(self.heal_timeout_s, "--heal-timeout"),
             keep_trace=keep_trace,
+            parts=self.parts,
         )
 
     def validate(self) -> None:
-        """Raise `InvalidArgument` / `ValueError` if the spec cannot be run."""
+        """Raise `InvalidArgument` / `ValueError` if the spec cannot be run (a path that
+        does not load: `PartLoadError` or `ModelError`, both `ClusterError`s)."""
         self.config()
         make_nemesis(self.nemesis)
+        parts_of(self.parts)
         make_workload(self.workload)
+        if self.model is not None:
+            make_model(self.model)
         if not 0 <= self.check_timeout_s <= MAX_SECONDS:
             raise InvalidArgument("--check-timeout", "must be between 0 and 10^7 seconds")
         if self.plant is not None and self.plant not in PLANTS:
@@ -74,6 +96,8 @@ class RunSpec:
             raise InvalidArgument("--engine", f"{self.engine!r} is not one of {list(ENGINES)}")
         if self.engine != DEFAULT_ENGINE and self.plant is not None:
             raise InvalidArgument("--plant", "plants a bug in our engine: not with --engine")
+        if self.engine == "pysyncobj" and (self.parts or self.model is not None):
+            raise InvalidArgument("--part", "the pysyncobj engine runs the built-in kv part only")
         if self.engine == "pysyncobj" and self.workload != "kv":
             raise InvalidArgument("--workload", "the pysyncobj engine runs the kv workload only")
         if self.engine == "pysyncobj" and "membership" in self.nemesis.split(","):
@@ -99,7 +123,12 @@ class RunSpec:
                 raise InvalidArgument("--engine", f"pysyncobj needs pysyncobj ({e})") from e
             return simulate_pysyncobj(config, nemesis, workload, check_timeout_s=check_timeout_s)
         return simulate(
-            config, nemesis, workload, check_timeout_s=check_timeout_s, plant=self.plant
+            config,
+            nemesis,
+            workload,
+            check_timeout_s=check_timeout_s,
+            plant=self.plant,
+            model=self.model,
         )
 
     def flags(self) -> list[str]:
@@ -119,6 +148,10 @@ class RunSpec:
             out += ["--plant", self.plant]
         if self.engine != DEFAULT_ENGINE:
             out += ["--engine", self.engine]
+        for part in self.parts:
+            out += ["--part", part]
+        if self.model is not None:
+            out += ["--model", self.model]
         return out
 
     def replay(self) -> str:
@@ -126,7 +159,9 @@ class RunSpec:
         return " ".join(["raftcluster chaos run", *self.flags()])
 
     def to_json(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+        data = attrs.asdict(self)
+        data["parts"] = list(self.parts)  # JSON's list, as a reader gets it back
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunSpec:

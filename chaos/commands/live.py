@@ -7,7 +7,9 @@ groups` there are no clients: the cluster service runs four probe groups, and th
 judged on double runs, epochs and every group coming back (chaos.live.groups).
 
 Exit status: 0 every check passed (or the linearizability check ran out of time: the
-output says `unknown`); 1 a violation; 2 the run could not be made or broke off.
+output says `unknown`); 1 a violation; 2 the run could not be made or broke off; 3 the
+run was vacuous: no check failed, but some kind of operation never succeeded under the
+faults or after the last one healed (`--allow-vacuous` exits 0 for it).
 Every node process is stopped before the command returns, Ctrl-C included.
 """
 
@@ -41,7 +43,13 @@ from statemachine.errors import ClusterError
 EXIT_OK = 0
 EXIT_VIOLATION = 1
 EXIT_ERROR = 2
-EXIT_STATUS = {RunVerdict.OK: EXIT_OK, RunVerdict.UNKNOWN: EXIT_OK, RunVerdict.VIOLATION: 1}
+EXIT_VACUOUS = 3  # no check failed, but the run proved nothing (chaos.checker.stats)
+EXIT_STATUS = {
+    RunVerdict.OK: EXIT_OK,
+    RunVerdict.UNKNOWN: EXIT_OK,
+    RunVerdict.VIOLATION: 1,
+    RunVerdict.VACUOUS: EXIT_VACUOUS,
+}
 
 
 def register(chaos_sub: Any) -> None:
@@ -77,6 +85,12 @@ def register(chaos_sub: Any) -> None:
         "linearizable); a run with partitions should then end in a violation",
     )  # fmt: skip
     parser.add_argument("--report", metavar="DIR", help="write the report directory here")
+    parser.add_argument(
+        "--allow-vacuous",
+        action="store_true",
+        help="exit 0 for a vacuous run (some kind of operation never succeeded under the "
+        "faults or after the last one healed: the run proved nothing)",
+    )
     parser.add_argument(
         "--keep", metavar="DIR",
         help="put the cluster (config, data, node logs) here and keep it (default: a "
@@ -122,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
     except (ClusterError, OSError) as e:
         return _fail(args, "report", e)
     emit(args, summary(observed, judgement, args.report), human)
+    if judgement.verdict is RunVerdict.VACUOUS and args.allow_vacuous:
+        return EXIT_OK
     return EXIT_STATUS[judgement.verdict]
 
 
@@ -239,6 +255,8 @@ def _verdict_fields(record: Record) -> dict[str, Any]:
         "checks": {c.name: c.verdict.value for c in record.checkers},
         "counts": dict(record.run.counts),
         "violations": [v.message for v in record.violations],
+        # The stats check's gaps, when the run proved nothing (chaos.checker.stats).
+        "proved_nothing": [c.reason for c in record.checkers if c.verdict is RunVerdict.VACUOUS],
     }
 
 
@@ -269,6 +287,7 @@ def human(data: dict[str, Any]) -> str:
         f"  after healing: write committed in {_ms(data['after_heal_ms']['write_committed'])}, "
         f"converged in {_ms(data['after_heal_ms']['converged'])}",
         *(f"  violation: {v}" for v in data["violations"]),
+        *(f"  proved nothing: {v}" for v in data["proved_nothing"]),
         *(f"  fault: {f}" for f in data["faults"]),
         *(f"  note: {n}" for n in data["notes"]),
         f"  replay (same choices, not the same interleaving): {data['replay']}",

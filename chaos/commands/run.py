@@ -7,11 +7,17 @@ convergence and liveness checks, and the linearizability of the clients' history
 `--report DIR` writes the run's report directory (docs/report.md). With `--seeds A..B`
 it runs every seed of the range and prints a summary table (docs/chaos.md).
 
+A user's state machine runs the same way, named by import paths: `--part bank:BANK`
+(repeatable), `--workload bank:BankWorkload`, `--model bank:BankModel`
+(docs/your-state-machine.md). A path that does not load is a usage error, before the run.
+
 Exit status: 0 every invariant held (and the history is linearizable, or could not be
 judged in time); 1 a violation (the output says which, where and when), or in a campaign
 any seed that failed; 2 the run could not be made or broke off with an exception (bad
 arguments; an exception in the code under test or in the harness, shown with its
-traceback).
+traceback); 3 the run was vacuous: no check failed, but some kind of operation never
+succeeded under the faults or after healing, so it proved nothing (`--allow-vacuous`
+exits 0 for it; in a campaign, a vacuous seed counts as failed unless it is given).
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from chaos.campaign.spec import (
     RunSpec,
 )
 from chaos.checker import dump_events
+from chaos.checker.stats import VACUOUS
 from chaos.report import RecordError
 from chaos.sim import SimResult
 from chaos.sim.catalog import NEMESES, WORKLOADS
@@ -54,6 +61,7 @@ from statemachine.errors import ClusterError
 EXIT_OK = 0
 EXIT_VIOLATION = 1
 EXIT_ERROR = 2
+EXIT_VACUOUS = 3
 
 
 def register(chaos_sub: Any) -> None:
@@ -63,7 +71,8 @@ def register(chaos_sub: Any) -> None:
         description=(
             "Run one seed: real node cores under seeded faults, invariants checked at every "
             "step; or, with --seeds A..B, every seed of a range. Exit status: 0 every "
-            "invariant held, 1 a violation (any failing seed), 2 error."
+            "invariant held, 1 a violation (any failing seed), 2 error, 3 vacuous (the run "
+            "proved nothing: some kind of operation never succeeded)."
         ),
     )
     add_run_flags(parser)
@@ -89,6 +98,12 @@ def register(chaos_sub: Any) -> None:
         metavar="DIR",
         help="write the report directory (summary.json, history.jsonl, trace.jsonl, "
         "report.html); for a campaign, one seed-N/ subdirectory per seed and an index.html",
+    )
+    parser.add_argument(
+        "--allow-vacuous",
+        action="store_true",
+        help="exit 0 for a vacuous run (one in which some kind of operation never "
+        "succeeded under the faults or after healing), and count it as passed in a campaign",
     )
     parser.add_argument("--history", metavar="FILE", help="write the clients' history (JSONL)")
     parser.add_argument("--trace", metavar="FILE", help="write the trace records (JSONL)")
@@ -123,7 +138,22 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workload",
         default=DEFAULT_WORKLOAD,
-        help=f"client workload ({', '.join(sorted(WORKLOADS))})",
+        help=f"client workload ({', '.join(sorted(WORKLOADS))}), or the import path of "
+        "your own workload class (module:NAME)",
+    )
+    parser.add_argument(
+        "--part",
+        action="append",
+        default=[],
+        metavar="MODULE:NAME",
+        help="a part of your own to register on every node, by import path (a PartSpec, "
+        "a list of them, or a function returning either); repeatable",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="NAME",
+        help="the model that judges the history: a built-in one's name or the import path "
+        "of your own (module:NAME); default: the workload's",
     )
     parser.add_argument(
         "--check-timeout",
@@ -161,6 +191,8 @@ def spec_from_args(args: argparse.Namespace, seed: int | None = None) -> RunSpec
         check_timeout_s=args.check_timeout,
         plant=args.plant,
         engine=args.engine,
+        parts=tuple(args.part),
+        model=args.model,
     )
     spec.validate()
     return spec
@@ -184,7 +216,9 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, RecordError) as e:
         return _fail(args, "output", e)
     emit(args, data, human)
-    return {"ok": EXIT_OK, "violation": EXIT_VIOLATION}.get(result.verdict, EXIT_ERROR)
+    vacuous = EXIT_OK if args.allow_vacuous else EXIT_VACUOUS
+    exits = {"ok": EXIT_OK, "violation": EXIT_VIOLATION, VACUOUS: vacuous}
+    return exits.get(result.verdict, EXIT_ERROR)
 
 
 def run_seeds(args: argparse.Namespace) -> int:
@@ -219,7 +253,8 @@ def run_seeds(args: argparse.Namespace) -> int:
         except OSError as e:
             return _fail(args, "output", e)
     emit(args, campaign.to_json(), lambda _: campaign_table(campaign))
-    return EXIT_OK if not campaign.failed else EXIT_VIOLATION
+    failed = [r for r in campaign.failed if not (args.allow_vacuous and r.verdict == VACUOUS)]
+    return EXIT_OK if not failed else EXIT_VIOLATION
 
 
 def _write_files(args: argparse.Namespace, result: SimResult) -> None:
@@ -301,6 +336,9 @@ def human(data: dict[str, Any]) -> str:
         reason = f" ({lin['reason']})" if lin["reason"] else ""
         lines.append(f"  linearizable: {lin['verdict']} ({lin['operations']} operations){reason}")
     lines.append("  checks: " + ", ".join(f"{k} {v}" for k, v in data["checks"].items()))
+    stats = data.get("stats")
+    if stats is not None and stats["gaps"]:
+        lines.append("  proved nothing: " + "; ".join(stats["gaps"]))
     if data["plant"]:
         lines.append(f"  planted bug: {data['plant']} (not the real engine)")
     lines += [

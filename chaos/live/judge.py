@@ -1,7 +1,9 @@
 """From what a live run saw to its verdicts and report record (synchronous: it runs
 after the cluster is stopped, so the checker has the machine to itself).
 
-Three checks, each `ok`, `violation` or `unknown`:
+Three checks, each `ok`, `violation` or `unknown`, and the stats check
+(`chaos.checker.stats`: each kind of operation succeeded under the faults and after the
+last fault healed, or the run is `vacuous`: it proved nothing):
 - linearizability of the clients' history (the workload's model; `unknown` when the
   time budget ran out);
 - liveness: after healing, a fresh client's write committed within the heal timeout;
@@ -17,6 +19,7 @@ from typing import Any
 import attrs
 
 from chaos.checker import CheckResult, check, history_from_events, make_model
+from chaos.checker.stats import OperationStats, operation_stats
 from chaos.live.run import Observations
 from chaos.live.workload import MODELS
 from chaos.report import (
@@ -57,10 +60,17 @@ def judge(observed: Observations, replay: str, wall: dict[str, Any] | None = Non
         checkers.append(checker)
         if violation is not None:
             violations.append(violation)
+    stats = live_stats(observed)
+    checkers.append(
+        CheckerRun(
+            "stats", RunVerdict.OK if stats.ok else RunVerdict.VACUOUS, reason="; ".join(stats.gaps)
+        )
+    )
     verdicts = {c.verdict for c in checkers}
     verdict = (
         RunVerdict.VIOLATION if violations
         else RunVerdict.UNKNOWN if RunVerdict.UNKNOWN in verdicts
+        else RunVerdict.VACUOUS if not stats.ok
         else RunVerdict.OK
     )  # fmt: skip
     run = RunInfo(
@@ -82,6 +92,15 @@ def judge(observed: Observations, replay: str, wall: dict[str, Any] | None = Non
         trace_hash=hashlib.sha256("".join(observed.trace).encode()).hexdigest(),
     )  # fmt: skip
     return Judgement(record, result)
+
+
+def live_stats(observed: Observations) -> OperationStats:
+    """The history's stats around the last fault's heal (None: no fault, so the whole run
+    must show every kind of operation succeeding)."""
+    ends = [f.end_ms for f in observed.faults if f.end_ms is not None]
+    if len(ends) < len(observed.faults):  # a fault lasted to the end: healed with the run
+        ends.append(observed.healed_ms)
+    return operation_stats(observed.events, max(ends) if ends else None)
 
 
 def _liveness(observed: Observations) -> tuple[CheckerRun, Violation | None]:

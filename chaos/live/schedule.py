@@ -20,6 +20,9 @@ import attrs
 
 HOLD_MS = (1_000, 2_500)  # how long a fault lasts
 GAP_MS = (500, 1_500)  # quiet time between two faults
+# The last fault heals at least this long before the clients stop: the stats check
+# (chaos.checker.stats) needs operations after the last heal.
+AFTER_LAST_HEAL_MS = GAP_MS[1]
 DROP_PROBABILITY = (0.1, 0.4)
 DELAY_MS = (20, 200)
 MAX_STEPS = 10_000
@@ -53,7 +56,8 @@ def plan(
     duration_ms: int,
     warmup_ms: int,
 ) -> tuple[Step, ...]:
-    """Faults from `warmup_ms` on, each healed by `duration_ms`; in order of start."""
+    """Faults from `warmup_ms` on, each healed by `duration_ms - AFTER_LAST_HEAL_MS`; in
+    order of start."""
     assert nodes, "a cluster has nodes"
     if not nemeses:
         return ()
@@ -64,7 +68,7 @@ def plan(
     while len(steps) < MAX_STEPS:
         nemesis = first[len(steps)] if len(steps) < len(first) else rng.choice(list(nemeses))
         step = _step(rng, nemesis, tuple(nodes), at)
-        if step.end_ms > duration_ms:
+        if step.end_ms > duration_ms - AFTER_LAST_HEAL_MS:
             break
         steps.append(step)
         at = step.end_ms + rng.randint(*GAP_MS)

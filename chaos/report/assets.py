@@ -27,7 +27,7 @@ header.top{display:flex;gap:20px;align-items:center}
 color:#fff;display:flex;flex-direction:column;align-items:center;min-width:190px;
 box-shadow:0 1px 2px rgba(0,0,0,.15)}
 .verdict .found{font-size:12px;font-weight:500;letter-spacing:0;opacity:.92}
-.v-ok{background:#15803d}.v-violation{background:#b91c1c}.v-unknown{background:#b45309}
+.v-ok{background:#15803d}.v-violation{background:#b91c1c}.v-unknown{background:#b45309}.v-vacuous{background:#6b21a8}
 h1{margin:0;font-size:22px;font-weight:700}.seed{color:var(--muted);font-weight:600}
 .facts{margin:4px 0 0;color:#334155}.facts.settings{font-size:12px;color:#64748b}
 .cmds{margin:18px 0 14px;display:grid;gap:6px}

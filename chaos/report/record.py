@@ -103,6 +103,7 @@ KNOWN_VIOLATION_KINDS: Final = (
     "groups",
     "message-storm",
     "assertion",
+    "part-invariant",  # a user part's check_invariants() (chaos/sim/part_invariants.py)
     "stale-read",
     "committed-entry-truncated",
     "two-leaders-in-a-term",
@@ -125,11 +126,14 @@ class Mode(enum.Enum):
 
 
 class RunVerdict(enum.Enum):
-    """A run's verdict, and each checker's: `violation` whenever anything was found."""
+    """A run's verdict, and each checker's: `violation` whenever anything was found;
+    `vacuous` when nothing was, but some kind of operation never succeeded under the
+    faults or after healing, so the run proved nothing (`chaos.checker.stats`)."""
 
     OK = "ok"
     VIOLATION = "violation"
     UNKNOWN = "unknown"
+    VACUOUS = "vacuous"
 
 
 class IntervalKind(enum.Enum):

@@ -177,6 +177,9 @@ def violations(record: Record) -> str:
         words = (
             "No violations: every checker found the run consistent."
             if verdict is RunVerdict.OK
+            else "No violations were found, but the run proved nothing: "
+            + "; ".join(c.reason for c in record.checkers if c.verdict is RunVerdict.VACUOUS)
+            if verdict is RunVerdict.VACUOUS
             else "No violations were found, but not every check reached a verdict."
         )
         return (

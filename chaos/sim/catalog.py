@@ -1,7 +1,7 @@
 """Named nemeses and workloads, as the command line offers them.
 
 The named nemeses live in `chaos.sim.nemeses`; `make_nemesis("a,b")` combines several
-into one schedule.
+into one schedule. A workload may also be a user's, named by import path.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TypeVar
 from chaos.sim.append_workload import AppendWorkload
 from chaos.sim.faults import Fault, NetworkConditions
 from chaos.sim.groups.workload import GroupsWorkload
+from chaos.sim.named import is_path, load_workload
 from chaos.sim.nemeses import NAMED
 from chaos.sim.nemesis import ClusterView, Nemesis, RandomFaults
 from chaos.sim.register_workload import RegisterWorkload
@@ -68,6 +69,10 @@ def make_nemesis(names: str) -> Nemesis:
 
 
 def make_workload(name: str) -> Workload:
+    """A fresh workload: a catalog name, or an import path naming a workload class
+    (``"bank:BankWorkload"``; `PartLoadError` if it does not load)."""
+    if is_path(name):
+        return load_workload(name.strip())
     return _lookup(WORKLOADS, name.strip(), "workload")()
 
 

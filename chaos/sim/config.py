@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import attrs
 
 from chaos.sim.faults import NetworkConditions
 from statemachine.codec import int_range, positive
+from statemachine.errors import InvalidArgument
+from statemachine.part import PartSpec
 
 optional_positive = attrs.validators.optional(positive)
+
+
+def _as_parts(parts: Iterable[PartSpec | str]) -> tuple[PartSpec | str, ...]:
+    if isinstance(parts, str | PartSpec):
+        raise InvalidArgument("SimConfig.parts", "expected a list of parts or import paths")
+    return tuple(parts)
 
 
 @attrs.frozen
@@ -18,6 +28,10 @@ class SimConfig:
     duration_ms: int = attrs.field(default=60_000, validator=int_range(0))
     # After healing, a leader, a committed write and identical replicas within this bound.
     heal_timeout_ms: int = attrs.field(default=30_000, validator=positive)
+    # After healing the workload goes on until each kind of operation it issues succeeded
+    # once (the stats check, chaos.checker.stats), at most this long after the probe write
+    # committed (and 5 s before the heal timeout); then it stops and the replicas converge.
+    after_heal_ms: int = attrs.field(default=10_000, validator=int_range(0))
     # The engine's own settings (docs/engine.md): None draws each from the seed, within its
     # legal range (chaos/sim/settings.py); a value fixes it.
     election_timeout_ms: int | None = attrs.field(default=None, validator=optional_positive)
@@ -60,3 +74,6 @@ class SimConfig:
 
     # Keep trace records in memory (the hash is computed either way).
     keep_trace: bool = False
+    # The user's parts, registered on every node beside the built-in ones: `PartSpec`s or
+    # import paths ("bank:BANK", loaded by raftcluster.loading when the run starts).
+    parts: tuple[PartSpec | str, ...] = attrs.field(default=(), converter=_as_parts)

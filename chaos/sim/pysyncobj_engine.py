@@ -81,7 +81,6 @@ from pysyncobj.version import VERSION as PYSYNCOBJ_VERSION
 import chaos
 import raftcluster
 import statemachine
-from chaos.checker import EffortClock, check, history_from_events, make_model
 from chaos.sim.applied_checks import AppliedLogChecks
 from chaos.sim.clock import NodeClock
 from chaos.sim.config import SimConfig
@@ -172,18 +171,9 @@ def simulate_pysyncobj(
             "nemesis", "membership changes are not driven on the pysyncobj engine"
         )
     engine = PysyncobjEngine(settings or PysyncobjSettings())
-    result = Simulator(config, nemesis, workload, engine).run()
-    if check_timeout_s is None:
-        return result
-    history = history_from_events(result.history, source="pysyncobj kv workload")
-    lin = check(
-        history,
-        make_model("kv", {}),
-        timeout_s=check_timeout_s,
-        core_timeout_s=None,
-        clock=EffortClock(),
-    )
-    return attrs.evolve(result, linearizability=lin)
+    if config.parts:
+        raise InvalidArgument("parts", "the pysyncobj engine runs the built-in kv part only")
+    return Simulator(config, nemesis, workload, engine, check_timeout_s=check_timeout_s).run()
 
 
 # -- what pysyncobj runs -------------------------------------------------------------------

@@ -43,7 +43,9 @@ from chaos.sim.exactly_once import ExactlyOnce
 from chaos.sim.faults import ChangeMembership, DiskFault, Fault
 from chaos.sim.groups.host import GroupsHost
 from chaos.sim.invariants import Invariants, SafetyViolation
+from chaos.sim.named import parts_of
 from chaos.sim.network import LinkClosed
+from chaos.sim.part_invariants import PartInvariants, declares_invariants
 from chaos.sim.settings import EngineSettings
 from chaos.sim.wire import Wire
 from raftcluster import __version__
@@ -209,6 +211,9 @@ class RaftclusterEngine:
         self._max_fsync_ms = settings.max_fsync_ms
         self.invariants = Invariants(sim.fail)
         self.exactly_once = ExactlyOnce(sim.fail)
+        self.parts = parts_of(config.parts)  # the user's parts, registered on every node
+        self.part_invariants = PartInvariants(sim.fail)
+        self._check_parts = declares_invariants(self.parts)
         self.wire = Wire(sim)
         for node in sim.ids:
             disk = SimDataDir(node)
@@ -298,10 +303,14 @@ class RaftclusterEngine:
         n.incarnation += 1
         rng = random.Random(sim.rng_nodes.getrandbits(64))
         groups = self.groups
+        observer = self.exactly_once.observer(node)
+        if self._check_parts:
+            observer = self.part_invariants.observer(node, observer)
         state = ClusterState(
-            observer=self.exactly_once.observer(node),
-            groups=groups.config if groups is not None else None,
+            observer=observer, groups=groups.config if groups is not None else None
         )
+        for spec in self.parts:
+            state.register(spec)
         config = n.config
         services = None
         if groups is not None:  # the node manager is one of its leader services
@@ -940,6 +949,7 @@ class RaftclusterEngine:
         )
         c.acknowledged_writes = len(inv.acknowledged)
         c.session_executions = self.exactly_once.executions
+        c.part_invariant_checks = self.part_invariants.checks
         c.wire = dict(self.wire.counts)
         if self.groups is not None:
             c.groups = self.groups.counters()

@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from chaos.checker import CheckResult, Event
+from chaos.checker.stats import VACUOUS, OperationStats
 from chaos.sim.config import SimConfig
 from chaos.sim.events import Event as TraceEvent
 from raftcluster.client.core import Completion
@@ -41,6 +42,7 @@ class Counters:
     )
     membership_changes: int = 0
     session_executions: int = 0  # session commands executed by state machines (replays too)
+    part_invariant_checks: int = 0  # users' check_invariants() calls (chaos.sim.part_invariants)
     network: dict[str, int] = attrs.Factory(dict)
     # The wire: frames encoded and decoded, damaged frames refused, the largest frame.
     wire: dict[str, int] = attrs.Factory(dict)
@@ -88,16 +90,22 @@ class SimResult:
     sessions_checked: bool = True
     engine: str = "raftcluster"  # the system under test
     settings: dict[str, Any] = attrs.Factory(dict)  # the engine's settings for this seed
+    # The operations by kind around the heal (chaos.checker.stats); None: not counted.
+    stats: OperationStats | None = None
 
     @property
     def verdict(self) -> str:
-        """ "ok", "violation" (an invariant failed, or the history is not linearizable) or
-        "error" (the run broke off with an exception)."""
+        """ "ok", "violation" (an invariant failed, or the history is not linearizable),
+        "vacuous" (no check failed, but some kind of operation never succeeded under the
+        faults or after healing: the run proved nothing) or "error" (the run broke off
+        with an exception)."""
         lin = self.linearizability
         if self.error is not None:
             return "error"
         if self.violation is not None or (lin is not None and lin.verdict.value == "illegal"):
             return "violation"
+        if self.stats is not None and not self.stats.ok:
+            return VACUOUS
         return "ok"
 
     @property
@@ -124,6 +132,8 @@ class SimResult:
             "linearizable": "skipped" if lin is None else {"illegal": "failed"}.get(
                 lin.verdict.value, lin.verdict.value
             ),
+            "stats": "skipped" if self.stats is None else "ok" if self.stats.ok
+            else "failed" if failed is None else "not reached",
         }  # fmt: skip
         if self.error is not None:  # nothing can be said of what the run did not finish
             out = {k: "not reached" if v == "ok" and k != "linearizable" else v
@@ -149,6 +159,7 @@ class SimResult:
                 "reason": lin.reason,
             },
             "checks": self.checks,
+            "stats": None if self.stats is None else self.stats.to_json(),
             "trace_hash": self.trace_hash,
             "trace_records": self.trace_records,
             "steps": self.steps,

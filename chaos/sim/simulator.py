@@ -17,11 +17,21 @@ a fixed order:
     6. the engine's invariants, and the availability checks, are checked.
 
 Phases: faults for `duration_ms`; then everything is healed (network, paused and crashed
-nodes) and the workload stops starting operations; then, within `heal_timeout_ms`, the
-engine must be whole again (a leader, a committed probe write, identical replicas).
+nodes), and the workload goes on until each kind of operation it issues has succeeded
+after healing (checked every `AFTER_HEAL_CHECK_MS`; at most `after_heal_ms` after the
+probe write committed, and `AFTER_HEAL_QUIET_MS` before the heal timeout), then stops
+starting operations; then, within `heal_timeout_ms` of
+healing, the engine must be whole again (a leader, a committed probe write, identical
+replicas). The history's stats (`chaos.checker.stats`) say whether the run proved
+anything: a kind that never succeeded under the faults, or after healing, makes the
+verdict `vacuous`.
 
 Every random choice comes from generators derived from `config.seed`, so a seed replays
 the run exactly; the trace hash proves it (tests/sim/test_determinism.py).
+
+Last, `run()` checks the workload's history for linearizability (with the workload's own
+model, or `model`), within `check_timeout_s` seconds of search effort (None: not
+checked). `simulate()` is this loop too: there is one way to run a seed.
 """
 
 from __future__ import annotations
@@ -33,6 +43,8 @@ from typing import Any
 
 import attrs
 
+from chaos.checker import CheckResult, EffortClock, Model, check, history_from_events, make_model
+from chaos.checker.stats import OperationStats, operation_stats
 from chaos.sim.availability import Availability
 from chaos.sim.clock import NodeClock
 from chaos.sim.config import SimConfig
@@ -55,6 +67,12 @@ from chaos.sim.result import Counters, SimResult
 from chaos.sim.trace import Trace
 from chaos.sim.workload import Workload
 
+# While the workload runs on after healing, how often its history is counted to see
+# whether every kind of operation has succeeded since (counting reads the whole history).
+AFTER_HEAL_CHECK_MS = 250
+# The workload stops at the latest this long (or a quarter of the heal timeout) before
+# the heal timeout: room for the operations in flight to end and the replicas to agree.
+AFTER_HEAL_QUIET_MS = 5_000
 # Client ids are CLIENT_BASE + index; engines may use ids just below it for their own
 # clients (our engine's probe and administrator).
 CLIENT_BASE = 1000
@@ -78,7 +96,12 @@ class Simulator:
         nemesis: Nemesis,
         workload: Workload,
         engine: Engine | None = None,
+        *,
+        check_timeout_s: float | None = 10.0,
+        model: Model | str | None = None,
     ) -> None:
+        """`model` (a `Model`, a registered model's name or an import path) judges the
+        history instead of the workload's own `check`."""
         if engine is None:
             from chaos.sim.raftcluster_engine import RaftclusterEngine
 
@@ -87,6 +110,8 @@ class Simulator:
         self.nemesis = nemesis
         self.workload = workload
         self.engine: Engine = engine
+        self.check_timeout_s = check_timeout_s
+        self.model = make_model(model) if isinstance(model, str) else model
         seeds = random.Random(config.seed)
         # One generator per concern, so that adding draws to one leaves the others alone
         # (and new concerns draw their seeds after the old ones).
@@ -223,7 +248,21 @@ class Simulator:
         report = engine.finish(violation)
         outcome = "error" if error else str(report["invariant"]) if report else "ok"
         self.trace.add(RunEnded(self.now, outcome))
-        return self._result(report, error)
+        result = self._result(report, error)
+        if self.check_timeout_s is None:
+            return result
+        return attrs.evolve(result, linearizability=self._check_history(self.check_timeout_s))
+
+    def _check_history(self, timeout_s: float) -> CheckResult | None:
+        """The history judged by `model`, or by the workload's own check."""
+        if self.model is None:
+            return self.workload.check(timeout_s)
+        history = history_from_events(
+            self.workload.history(), source=f"{self.workload.name} workload"
+        )
+        return check(
+            history, self.model, timeout_s=timeout_s, core_timeout_s=None, clock=EffortClock()
+        )
 
     def _run_until(self, end_ms: int) -> None:
         while self._advance(end_ms):
@@ -385,7 +424,6 @@ class Simulator:
     def _heal(self) -> None:
         self.healed_at = self.now
         self.trace.add(Healed(self.now))
-        self.workload.stop(self.now)
         self.network.heal(self.config.base_network)
         for node in self.nodes.values():
             if node.paused_until is not None:
@@ -398,21 +436,41 @@ class Simulator:
     def _converge(self) -> None:
         assert self.healed_at is not None
         deadline = self.healed_at + self.config.heal_timeout_ms
+        # The workload runs on until every kind of operation succeeded after healing, or
+        # `after_heal_ms` after the probe write committed, and stops at the latest a quiet
+        # tail before the deadline (in-flight operations end, the replicas converge).
+        quiet_ms = min(AFTER_HEAL_QUIET_MS, self.config.heal_timeout_ms // 4)
+        stop_by = deadline - quiet_ms
+        next_count: int | None = self.healed_at
         engine = self.engine
         while True:
+            if next_count is not None and self.now >= next_count:
+                next_count = self.now + AFTER_HEAL_CHECK_MS
+                probe = self.heal_marks.get("probe_ms")
+                waited = probe is not None and self.now >= probe + self.config.after_heal_ms
+                if self.now >= stop_by or waited or self._stats().ok_after_heal:
+                    self.workload.stop(self.now)
+                    next_count = None
             if "leader_ms" not in self.heal_marks and engine.leader():
                 self.heal_marks["leader_ms"] = self.now
             missing = engine.healed()
-            if missing is None:
+            if missing is None and next_count is None:
                 self.heal_marks["converged_ms"] = self.now
                 return
-            if not self._advance(deadline):
+            limit = deadline if next_count is None else min(next_count, deadline)
+            if not self._advance(limit) and (next_count is None or self.now >= deadline):
                 break
+        assert missing is not None  # the workload stops before the deadline
         check, what = missing
         raise self.fail(check, f"{what} within {self.config.heal_timeout_ms} ms after the "
                         "faults healed", self.ids)  # fmt: skip
 
     # -- the result ---------------------------------------------------------------------
+
+    def _stats(self) -> OperationStats:
+        """The workload's history counted by kind, around the heal (the stats check)."""
+        required = getattr(self.workload, "stats_kinds", None)
+        return operation_stats(self.workload.history(), self.healed_at, required)
 
     def _result(self, violation: dict[str, Any] | None, error: dict[str, Any] | None) -> SimResult:
         c = self.counters
@@ -443,6 +501,7 @@ class Simulator:
             sessions_checked=self.engine.checks_sessions,
             engine=self.engine.name,
             settings=dict(self.engine.settings()),
+            stats=self._stats(),
         )
 
 

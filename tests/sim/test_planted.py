@@ -64,4 +64,4 @@ def test_the_command_line_offers_the_plants() -> None:
     assert "--plant deposed-read" in data["replay"]
     assert done.returncode == (0 if data["verdict"] == "ok" else 1)
     assert set(data["checks"]) == {"invariants", "exactly_once", "live", "converged",
-                                   "linearizable"}  # fmt: skip
+                                   "linearizable", "stats"}  # fmt: skip

@@ -1,0 +1,1 @@
+"""Worked examples of using raftcluster as a library (each a package: `examples.bank`)."""
