@@ -83,7 +83,8 @@ class FaultMix:
     clock: int = 1
     network: int = 3
     # A scripted hard case (chaos/sim/nemeses/hard_cases.py): Figure 8, a deposed
-    # leader's queued reads, a crash inside a vote's persist, a snapshot over a stale log.
+    # leader's queued reads, a crash inside a vote's persist, a snapshot over a stale log,
+    # a split vote under duplicated messages.
     hard_case: int = 2
     # An I/O error, or damage to synced data found at the next start (chaos/sim/nemeses/disks.py).
     disk: int = 2

@@ -62,6 +62,9 @@ EFFECTS: dict[str, Callable[[Counters, int], bool]] = {
     "deposed-reads": lambda c, s: c.faults.get("pause", 0) > 0 and c.network["cut"] > 0,
     "vote-crash": lambda c, s: c.crashes > 0 and c.network["cut"] > 0,
     "stale-log-snapshot": lambda c, s: c.network["cut"] > 0,
+    "split-vote": lambda c, s: (
+        c.crashes > 0 and c.network["cut"] > 0 and c.network["duplicated"] > 0
+    ),
     # Disks (chaos/sim/nemeses/disks.py): faults armed or damage done, and nodes stopped.
     "disk": lambda c, s: (
         c.disk["write_failures_armed"]

@@ -22,6 +22,12 @@ are spread wide: some schedules land the corner exactly, most come near it.
 - `stale-log-snapshot`: the leader and one follower are cut off from the majority long
   enough for the majority to commit and compact past them; the follower's uncommitted
   entries then disagree with the snapshot it is sent when the partition heals.
+- `split-vote`: the leader crashes and the other nodes are split into two sides, neither
+  a majority, while many node-to-node messages arrive twice; both sides campaign in the
+  same terms, over and over. A candidate that counts a repeated answer, a stale answer
+  or an answer of the wrong kind as a vote wins without a quorum, and both sides then
+  lead the same term (election safety). With fewer than four nodes no side holds two
+  voters, so the case is skipped.
 """
 
 from __future__ import annotations
@@ -29,7 +35,16 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from chaos.sim.faults import Crash, Fault, HealNetwork, Partition, Pause, Restart
+from chaos.sim.faults import (
+    Crash,
+    Degrade,
+    Fault,
+    HealNetwork,
+    NetworkConditions,
+    Partition,
+    Pause,
+    Restart,
+)
 from chaos.sim.nemeses.episodes import Episodes
 from chaos.sim.nemesis import ClusterView
 
@@ -118,11 +133,32 @@ def stale_log_snapshot(
     return [Partition(((leader, follower), majority))]
 
 
+def split_vote(
+    rng: random.Random, now: int, view: ClusterView, nodes: tuple[int, ...], later: Later
+) -> list[Fault]:
+    if len(nodes) < 4 or len(view.running) < len(nodes):
+        return []
+    leader = _pick_leader(rng, view, nodes)
+    others = [n for n in nodes if n != leader]
+    rng.shuffle(others)
+    half = len(others) // 2  # 4 others: 2 and 2 of 5; 3 others: 1 and 2 of 4
+    sides = (tuple(others[:half]), tuple(others[half:]))
+    assert all(2 * len(side) <= len(nodes) for side in sides), "neither side is a majority"
+    # Long enough for several rounds of elections on both sides.
+    hold = rng.randint(2_000, 8_000)
+    twice = NetworkConditions(duplicate=round(rng.uniform(0.3, 0.7), 3), max_delay_ms=30)
+    later(now + hold, Degrade("split-vote", None), "restore")
+    later(now + hold, HealNetwork(), "heal")
+    later(now + hold + rng.randint(0, 2_000), Restart(leader), "restart")
+    return [Degrade("split-vote", twice), Crash(leader), Partition(sides)]
+
+
 SCRIPTS: dict[str, Script] = {
     "figure8": figure8,
     "deposed-reads": deposed_reads,
     "vote-crash": vote_crash,
     "stale-log-snapshot": stale_log_snapshot,
+    "split-vote": split_vote,
 }
 
 
