@@ -38,6 +38,8 @@ REVIEWED = {
     # Storage.load: reads the node's own write-ahead log through the storage's CRC-checked
     # record parser and the codec (no object construction from the bytes beyond that)
     ("raftcluster/node/replica.py", "storage.load"),
+    # (the node loads it before building the replica, to decide how it starts)
+    ("raftcluster/node/runtime.py", "storage.load"),
     # The simulator's durability oracle: Storage.load of the real storage (as above) and
     # of its shadow, a MemoryStorage, which reads no bytes at all
     ("chaos/sim/durability.py", "self._inner.load"),

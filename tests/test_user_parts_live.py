@@ -94,18 +94,21 @@ def on_three_processes(tmp_path: Path, *, replay_without_the_part: bool) -> None
         infos = [wait_for(f"node {i} to answer", lambda i=i: info(cluster, i)) for i in (1, 2, 3)]
         assert trio.run(count, cluster, 4, 3) == Total(7)
 
-        # Node 3, stopped, comes back with version 2 of the part (its own cluster file,
-        # a fresh data directory): the others dial it and are refused, all three say why.
+        # Node 3, stopped, comes back with version 2 of the part (its own cluster file, a
+        # fresh data directory, joining): the others dial it and are refused, all say why.
         os.kill(infos[2].pid, signal.SIGTERM)
         wait_for("node 3 to exit", lambda: "node 3 exited" in (tmp_path / "up.out").read_text())
         other = tmp_path / "v2"
         other.mkdir()
-        shutil.copy2(cluster.secret_file, other / "secret")
+        copy_secrets(cluster, other)
         text = cluster.path.read_text().replace("counter:COUNTER", "counter:COUNTER_V2")
+        # Joining takes an incarnation (what `member add --write-config` writes); this one
+        # is not in the log, so it could never vote: the handshake refuses it before that.
+        text = text.replace('data_dir = "node-3"', 'data_dir = "node-3"\nincarnation = 7')
         (other / "cluster.toml").write_text(text)
         odd = subprocess.Popen(
             [sys.executable, "-m", "raftcluster", "node", "run", "--config",
-             str(other / "cluster.toml"), "--id", "3"],
+             str(other / "cluster.toml"), "--id", "3", "--join"],
             cwd=ROOT, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         log_1 = cluster.nodes[0].data_dir / "node.log"
@@ -132,13 +135,19 @@ def on_three_processes(tmp_path: Path, *, replay_without_the_part: bool) -> None
                 process.wait()
 
 
+def copy_secrets(cluster: ClusterFile, into: Path) -> None:
+    """The cluster's secret and client secret, for a cluster file of its own in `into`."""
+    shutil.copy2(cluster.secret_file, into / "secret")
+    shutil.copy2(cluster.path.parent / "client-secret", into / "client-secret")
+
+
 def replay_without_part(tmp_path: Path, cluster: ClusterFile) -> None:
     """Node 3 again on its own data directory, without the part: it replays its log to the
     first counter entry and stops there, naming it (its process does not import the
     part's module, so the entry does not even decode there)."""
     stock = tmp_path / "stock"
     stock.mkdir()
-    shutil.copy2(cluster.secret_file, stock / "secret")
+    copy_secrets(cluster, stock)
     text = cluster.path.read_text().replace(COUNTER, "[]")
     text = text.replace('data_dir = "node-', f'data_dir = "{cluster.path.parent}/node-')
     (stock / "cluster.toml").write_text(text)
