@@ -180,9 +180,9 @@ class RandomFaults:
 
             return disk_fault(rng, now, until, view, self._nodes, self._later)
         if kind == "hard-case":
-            from chaos.sim.nemeses.hard_cases import SCRIPTS  # (it imports this module)
+            from chaos.sim.nemeses.hard_cases import SCRIPTS, scripts_for  # (imports us)
 
-            name = rng.choice(sorted(SCRIPTS))
+            name = rng.choice(scripts_for(len(self._nodes)))
             self.coverage[f"random.{name}"] = self.coverage.get(f"random.{name}", 0) + 1
             return SCRIPTS[name](rng, now, view, self._nodes, self._later)
         if kind == "clock":

@@ -89,7 +89,7 @@ STALE_READ_SEED = 99  # IsolateLeaderOnce, 3 nodes, 20 s
 NEW_LEADER_STALE_READ_SEED = 1  # IsolateLeaderOnce, 3 nodes, 20 s
 TRUNCATION_SEED = 0  # RandomFaults, 3 nodes, 30 s
 CLI_LOST_WRITE_SEED = 9  # RandomFaults, 3 nodes, 30 s
-EXCEPTION_SEED = 94  # RandomFaults, 5 nodes, 120 s
+EXCEPTION_SEED = 581  # RandomFaults, 5 nodes, 120 s
 
 
 def test_a_deposed_leader_acknowledges_writes_that_are_lost() -> None:
@@ -274,9 +274,10 @@ def test_only_the_kv_workload_runs_on_pysyncobj() -> None:
 
 
 def test_an_exception_inside_pysyncobj_is_a_finding_and_the_run_goes_on() -> None:
-    """Seed 94 (5 nodes, 120 s): a log compaction finishing after a snapshot install
-    empties a node's journal; pysyncobj then raises IndexError as that node handles
-    messages and ticks. (Seed 185 of 5 nodes, 60 s, before the one-loop simulator.)"""
+    """Seed 581 (5 nodes, 120 s): a node's journal is empty, and pysyncobj raises
+    IndexError as that node handles messages and ticks (docs/chaos-pysyncobj.md, finding
+    4: seed 94 before the split-vote hard case joined the random mix, seed 185 of 5 nodes,
+    60 s, before the one-loop simulator)."""
     result = simulate_pysyncobj(
         SimConfig(seed=EXCEPTION_SEED, nodes=5, duration_ms=120_000),
         RandomFaults(),
@@ -285,7 +286,7 @@ def test_an_exception_inside_pysyncobj_is_a_finding_and_the_run_goes_on() -> Non
     assert result.error is None
     failed = first(result, "node-exception")
     message = str(failed["message"])
-    assert "IndexError" in message and "__getCurrentLogIndex" in message
+    assert "IndexError" in message and "syncobj.py" in message  # pysyncobj's own code
     assert findings(result)["node-exception"] > 1  # the node goes on being ticked
     assert result.timings["probe_committed_after_heal_ms"] is not None  # the others go on
     assert "liveness" in findings(result)  # the broken node never catches up

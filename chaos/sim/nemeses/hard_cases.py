@@ -153,6 +153,17 @@ def split_vote(
     return [Degrade("split-vote", twice), Crash(leader), Partition(sides)]
 
 
+# Cases that need more nodes than the others to do anything: the random mix leaves them
+# out of smaller clusters rather than spend a hard-case draw on a case that does nothing.
+MIN_NODES: dict[str, int] = {"split-vote": 4}
+
+
+def scripts_for(nodes: int) -> list[str]:
+    """The names of the cases the random mix draws from for a cluster of `nodes`, in a
+    fixed order."""
+    return sorted(name for name in SCRIPTS if nodes >= MIN_NODES.get(name, 0))
+
+
 SCRIPTS: dict[str, Script] = {
     "figure8": figure8,
     "deposed-reads": deposed_reads,
