@@ -36,6 +36,7 @@ class Routing(RuleBasedStateMachine):
             limits=Limits(raft_queue_frames=queue_frames),
             peers={2: tuple(Address("127.0.0.1", 9000 + i) for i in range(LINKS))},
         )
+        self.mode = mode
         self.transport = Transport(config, rng=random.Random(0))
         self.peer = self.transport._peers[2]
         self.incarnations = itertools.count(1)
@@ -104,6 +105,17 @@ class Routing(RuleBasedStateMachine):
         assert queued == self.peer.budget.frames <= self.peer.budget.max_frames
 
     @invariant()
+    def each_flow_waits_in_the_one_queue_it_maps_to(self) -> None:
+        """Where a flow's frames wait is where its next send goes, so nothing can overtake."""
+        if not hasattr(self, "peer"):
+            return
+        for held in self.peer.links.values():
+            if held.connection is None:
+                continue
+            for item in held.connection.outbox.raft:
+                assert self.peer.pick(item.flow, self.mode) is held.connection
+
+    @invariant()
     def each_flow_is_written_in_order_once(self) -> None:
         if not hasattr(self, "peer"):
             return
@@ -123,3 +135,23 @@ class Routing(RuleBasedStateMachine):
 
 Routing.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
 test_routing = Routing.TestCase
+
+
+def test_a_flow_moved_by_another_links_close_keeps_its_order() -> None:
+    """Found by the machine above: with three links, flow 1 waits on link 1; link 0
+    closes, so flow 1 now maps to link 2 and the next send goes there; then link 1
+    closes and its waiting frame must not land behind the newer one."""
+    state = Routing()
+    state.start(mode=BondMode.BALANCE_FLOW, queue_frames=4)
+    for link in range(LINKS):
+        state.link_up(link)
+    state.send(flow=1)
+    state.link_down(link=0)
+    state.each_flow_waits_in_the_one_queue_it_maps_to()
+    state.send(flow=1)
+    state.link_down(link=1)
+    state.writer_drains(link=2, limit=2)
+    assert [seq for flow, seq, _ in state.written if flow == 1] == [0, 1]
+    state.each_flow_is_written_in_order_once()
+    state.every_queued_message_is_written_waiting_or_counted_lost()
+    state.teardown()

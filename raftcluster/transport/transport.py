@@ -582,7 +582,14 @@ class Transport:
         for link in peer.links.values():
             if link.connection is connection:
                 link.connection = None
-        self._reroute(peer, connection.outbox.drain_raft())
+        # One link fewer changes where *every* flow maps (flow % live links), not only
+        # the closed link's flows: a flow queued on a surviving link may now map to
+        # another one. Move them all, or a later send on that flow would be written on
+        # its new link ahead of the frames still waiting on the old one.
+        items = connection.outbox.drain_raft()
+        for survivor in peer.live():
+            items += survivor.outbox.drain_raft()
+        self._reroute(peer, items)
         peer.notify()
         if connection.closed_by_peer and not peer.removed and not peer.live():
             log.info("node %d: node %d closed its last link", self.node_id, peer.node_id)
@@ -595,8 +602,10 @@ class Transport:
             self._reroute(peer, connection.outbox.drain_raft())
 
     def _reroute(self, peer: _Peer, items: list[Queued]) -> None:
-        # Items come in queue order and each flow's items come from one queue, so
-        # appending them in this order keeps every flow in order on its new link.
+        # Invariant: all of a flow's queued items sit in one queue, the one its flow
+        # maps to (every change of the live set reroutes every queue). So items come in
+        # queue order and each flow's items come from one queue, and appending them in
+        # this order keeps every flow in order on its new link.
         for item in items:
             target = peer.pick(item.flow, self.config.bond_mode)
             if target is None:
