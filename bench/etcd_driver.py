@@ -31,9 +31,10 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import aetcd
+
+from bench.etcd_status import member_view
 
 # A request that takes longer than this counts as an error (aetcd's default is no
 # deadline at all, which would hang the run on a lost request).
@@ -57,16 +58,11 @@ async def _leader_endpoint(endpoints: list[tuple[str, int]], wait_s: float) -> t
     last: Exception | None = None
     while time.monotonic() < deadline:
         for host, port in endpoints:
-            try:
-                async with aetcd.Client(host, port, timeout=1) as client:
-                    status = await client.status()
-            except Exception as error:  # noqa: BLE001 - a member not up yet: ask again
-                last = error
-                continue
-            if status.leader is not None and status.leader.client_urls:
-                url = urlsplit(status.leader.client_urls[0])
-                assert url.hostname is not None and url.port is not None
-                return url.hostname, url.port
+            view = await member_view(host, port)
+            last = view.error or last
+            if view.leader is not None:
+                leader_host, _, leader_port = view.leader.rpartition(":")
+                return leader_host, int(leader_port)
         await asyncio.sleep(0.1)
     raise TimeoutError(f"no etcd leader within {wait_s} s (last error: {last!r})")
 

@@ -31,6 +31,8 @@ from typing import Any
 
 import aetcd
 
+from bench.etcd_status import member_view
+
 REQUEST_TIMEOUT_S = 5  # per put: a put in flight at the kill fails after this
 LOAD_S = 0.3  # the writers run this long before the kill (as bench_failover's do)
 PROBE_S = 0.010  # after the kill, a new put this often
@@ -46,16 +48,12 @@ async def _agreed_leader(endpoints: list[tuple[str, int]], wait_s: float) -> tup
     while time.monotonic() < deadline:
         leaders, terms = set(), []
         for host, port in endpoints:
-            try:
-                async with aetcd.Client(host, port, timeout=1) as client:
-                    status = await client.status()
-            except Exception as error:  # noqa: BLE001 - a member not up yet: ask again
-                last = error
+            view = await member_view(host, port)
+            if view.leader is None or view.term is None:
+                last = view.error or last
                 break
-            if status.leader is None or not status.leader.client_urls:
-                break
-            leaders.add(status.leader.client_urls[0].removeprefix("http://"))
-            terms.append(status.raft_term)
+            leaders.add(view.leader)
+            terms.append(view.term)
         else:
             if len(leaders) == 1:
                 (url,) = leaders
