@@ -14,43 +14,11 @@ from raftcluster.transport.wire import RaftFrame
 from tests.transport_kit import (
     Answer,
     Ask,
-    LinkProxy,
     Note,
-    echo_handler,
-    fast_limits,
-    node_config,
-    start,
+    bonded_pair,
+    both_links_up,
     until,
 )
-
-
-async def bonded_pair(
-    nursery: trio.Nursery, mode: BondMode = BondMode.ACTIVE_BACKUP
-) -> tuple[Transport, Transport, list[LinkProxy]]:
-    """Node 1 reaches node 2 over two links, each through a proxy that can fail."""
-    nodes = [
-        Transport(
-            node_config(i, limits=fast_limits(), bond_mode=mode),
-            rng=random.Random(i),
-            rpc_handler=echo_handler(i),
-        )
-        for i in (1, 2)
-    ]
-    for node in nodes:
-        await start(nursery, node)
-    one, two = nodes
-    proxies = [LinkProxy(two.listen_addresses[0]) for _ in range(2)]
-    for proxy in proxies:
-        await nursery.start(proxy.run)
-    two.set_peer(1, one.listen_addresses)
-    one.set_peer(2, [proxy.address for proxy in proxies])
-    await until(lambda: both_links_up(one, 2) and both_links_up(two, 1))
-    return one, two, proxies
-
-
-def both_links_up(node: Transport, peer: int) -> bool:
-    links = node.stats().peer(peer).links
-    return len(links) == 2 and all(link.connected for link in links)
 
 
 class Stream:

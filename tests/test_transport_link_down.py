@@ -5,17 +5,14 @@ another one up are not reported."""
 
 from __future__ import annotations
 
-import random
-
 import trio
 
 from raftcluster.transport import BondMode, Limits, Transport
 from tests.transport_kit import (
     LinkProxy,
-    echo_handler,
+    bonded_pair,
     fast_limits,
     make_node,
-    node_config,
     start,
     until,
     wire,
@@ -82,23 +79,7 @@ async def test_a_silent_link_times_out_without_a_report(nursery, caplog) -> None
 
 
 async def test_a_bond_is_reported_down_only_when_its_last_link_closes(nursery) -> None:
-    nodes = [
-        Transport(
-            node_config(i, limits=SLOW_IDLE, bond_mode=BondMode.ACTIVE_BACKUP),
-            rng=random.Random(i),
-            rpc_handler=echo_handler(i),
-        )
-        for i in (1, 2)
-    ]
-    for node in nodes:
-        await start(nursery, node)
-    one, two = nodes
-    proxies = [LinkProxy(two.listen_addresses[0]) for _ in range(2)]
-    for proxy in proxies:
-        await nursery.start(proxy.run)
-    two.set_peer(1, one.listen_addresses)
-    one.set_peer(2, [proxy.address for proxy in proxies])
-    await until(lambda: sum(link.connected for link in one.stats().peer(2).links) == 2)
+    one, _, proxies = await bonded_pair(nursery, BondMode.ACTIVE_BACKUP, SLOW_IDLE)
     reports = recorder(one)
     proxies[0].cut()  # the proxy closes both ends: node 1 sees a close on link 0
     await until(lambda: sum(link.connected for link in one.stats().peer(2).links) == 1)
