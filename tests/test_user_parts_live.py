@@ -1,7 +1,8 @@
 """A user part on real node processes, end to end: named by import path in cluster.toml,
 three nodes started by `raftcluster up`, a client that only imports the part's module;
-then a node with another version of the part is refused by the others; and (soak) a node
-restarted without the part stops at the first entry of it in its log."""
+then a node with another version of the part is refused by the others; and a node
+restarted without the part stops at the first entry of it in its log. Both run in
+`make soak` only (see the marks)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,9 @@ async def count(cluster: ClusterFile, *adds: int) -> Total:
     return total
 
 
+@pytest.mark.soak  # ~40 s of processes; the default run keeps the bank's `up` test
+# (tests/bank/test_bank_nodes.py) and the part-set refusal in-process
+# (tests/test_user_parts_node.py), so only the refusal between processes waits for soak.
 def test_a_user_part_on_three_processes_started_by_up(tmp_path: Path) -> None:
     on_three_processes(tmp_path, replay_without_the_part=False)
 
