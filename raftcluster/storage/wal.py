@@ -193,7 +193,7 @@ class FileStorage:
         it already, only the record that refers to it is buffered."""
         state = self._writable()
         meta = snapshot.meta
-        staged = self._take_staged(snapshot)
+        staged = self._staged_file(snapshot)
         encoded = None
         if staged is not None:
             crc = staged.crc
@@ -201,6 +201,10 @@ class FileStorage:
             encoded = encode_snapshot(snapshot, self._options.max_snapshot_bytes)
             crc = encoded.crc
         retained_last = state.check_snapshot(meta)
+        if staged is not None:
+            # Recorded from now on: the snapshot `_compact` keeps once this is synced.
+            with self._staged_lock:
+                self._staged.pop(staged.name, None)
         marker = SnapshotMarker(meta.index, meta.term, retained_last, crc)
         self._record(RecordType.SNAPSHOT, snapshot_payload(marker))
         state.apply_snapshot(meta.index, meta.term, retained_last)
@@ -369,15 +373,13 @@ class FileStorage:
         del self._segments[:drop]
         self._compacted_at = index
 
-    def _take_staged(self, snapshot: Snapshot) -> StagedSnapshot | None:
-        """The staged file of exactly `snapshot` (same name and data), forgotten here: once
-        its record is buffered, it is the snapshot `_compact` keeps."""
+    def _staged_file(self, snapshot: Snapshot) -> StagedSnapshot | None:
+        """The staged file of exactly `snapshot` (same name and bytes), if any."""
         name = snapshot_name(snapshot.meta.index, snapshot.meta.term)
         with self._staged_lock:
             staged = self._staged.get(name)
-            if staged is None or not (staged.data is snapshot.data or staged.data == snapshot.data):
-                return None
-            del self._staged[name]
+        if staged is None or not (staged.data is snapshot.data or staged.data == snapshot.data):
+            return None
         return staged
 
     # -- state -----------------------------------------------------------------------
