@@ -195,12 +195,17 @@ def write_hard_state(rng: random.Random, storage: Storage, model: Model) -> None
     model.set_hard_state(hard_state)
 
 
-def save_snapshot(rng: random.Random, storage: Storage, model: Model, size: int) -> None:
+def save_snapshot(
+    rng: random.Random, storage: Storage, model: Model, size: int, *, staged: bool = False
+) -> None:
     """A snapshot of `size` random bytes at a random index of the log (sometimes of a
-    later term than the entry there: it replaces the log), to both."""
+    later term than the entry there: it replaces the log), to both; `staged`: its file
+    written ahead first (`stage_snapshot`, which changes nothing the model allows)."""
     now = model.now
     index = rng.randint(now.floor + 1, now.last)
     term = now.term_at(index) + rng.choice([0, 0, 1])
     snapshot = Snapshot(SnapshotMeta(index, term, ConfState((1, 2, 3))), rng.randbytes(size))
+    if staged:
+        storage.stage_snapshot(snapshot)
     storage.save_snapshot(snapshot)
     model.save_snapshot(snapshot)

@@ -98,7 +98,8 @@ def workload(rng: random.Random, storage: FileStorage, model: Model, steps: int)
         elif roll < 0.7:
             write_hard_state(rng, storage, model)
         elif roll < 0.8 and now.last > now.floor:
-            save_snapshot(rng, storage, model, 30)
+            # Every other one with its file written ahead (how a node saves its own).
+            save_snapshot(rng, storage, model, 30, staged=now.last % 2 == 0)
         else:
             storage.sync()
             model.sync()

@@ -165,6 +165,16 @@ class CheckedStorage:
     def save_snapshot(self, snapshot: Snapshot) -> None:
         self._write(lambda s: s.save_snapshot(snapshot))
 
+    def stage_snapshot(self, snapshot: Snapshot) -> None:
+        """Forwarded to the real storage only: it changes nothing durable (the shadow
+        learns of the snapshot from `save_snapshot`)."""
+        self._check_usable()
+        try:
+            self._inner.stage_snapshot(snapshot)
+        except (StorageFailed, SimulatedCrash):
+            self._failed = True
+            raise
+
     def sync(self) -> None:
         self._check_usable()
         try:

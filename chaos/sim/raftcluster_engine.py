@@ -575,10 +575,6 @@ class RaftclusterEngine:
             data, frame = wire.response(n.id, client, call_id, answer.reply)
             sim.send(n.id, client, (data, frame), what=type(answer.reply).__name__,
                      term=call_id, size=len(data), duplicable=False)  # fmt: skip
-        if actions.snapshot is not None and n.core is not None:
-            # The node encodes in a worker thread; here at once, in this instant (the
-            # next cycle compacts: raftcluster/node/snapshotting.py).
-            n.core.snapshot_encoded(actions.snapshot, actions.snapshot.encode())
         work, out = actions.completed, actions.output
         if work is not None and out is not None:
             self.invariants.on_cycle(n.id, work, out)
@@ -595,6 +591,16 @@ class RaftclusterEngine:
                 work.compacted.meta.index if work.compacted is not None else 0,
                 len(out.messages), len(actions.answers),
             )  # fmt: skip
+        if actions.snapshot is not None and n.core is not None:
+            # The node runs it in a worker thread; here at once, in this instant (the
+            # next cycle compacts: raftcluster/node/snapshotting.py). Its file is
+            # written now: a disk fault may hit it, which stops the node as in a persist.
+            try:
+                written = actions.snapshot.run()
+            except StorageFailed as e:
+                self._storage_failed(n, e)
+                return
+            n.core.snapshot_written(actions.snapshot, written)
 
     def _check_promise(self, n: _Node, message: RaftMessage) -> None:
         """A message that promises something about the sender's disk leaves only once its

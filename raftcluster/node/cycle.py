@@ -15,8 +15,9 @@ out the `Actions` it returns, in order:
                        actions. Until then no other cycle starts.
     actions.output     a completed cycle's output (applied events, conf changes), to observe
                        (`actions.completed` is that cycle's work, for checkers)
-    actions.snapshot   a copy of the state to encode (snapshotting.py: the trio node in a
-                       worker thread, the simulator at once); then `snapshot_encoded`
+    actions.snapshot   a copy of the state to encode and write (`job.run()`,
+                       snapshotting.py: the trio node in a worker thread, the simulator
+                       at once); then `snapshot_written`
 
 Inputs (each returns at once):
     deliver(messages, now_ms)     raft messages from peers; the replica is ticked to now
@@ -56,7 +57,7 @@ from raftcluster.node.protocol import (
     TransferLeadership,
 )
 from raftcluster.node.replica import Output, Replica, Reply, Work
-from raftcluster.node.snapshotting import SnapshotJob
+from raftcluster.node.snapshotting import SnapshotJob, WrittenSnapshot
 from raftcluster.raft.messages import AppendEntries, Heartbeat, RaftMessage
 
 # The replica's client key for every request that comes through a cycle core: request
@@ -97,7 +98,7 @@ class Actions:
     persist: Work | None = None
     output: Output | None = None
     completed: Work | None = None  # the work of the cycle that completed (with `output`)
-    # A snapshot to encode (snapshotting.py); give the bytes back with `snapshot_encoded`.
+    # A snapshot job to run (snapshotting.py); give its result with `snapshot_written`.
     snapshot: SnapshotJob | None = None
 
 
@@ -227,11 +228,11 @@ class CycleCore:
         job = self.replica.take_snapshot_job()
         return Actions(send=later, answers=answers, output=out, completed=work, snapshot=job)
 
-    def snapshot_encoded(self, job: SnapshotJob, data: bytes) -> None:
-        """The bytes of `job` (from `Actions.snapshot`): the next cycle compacts there, so
-        `start()` has work. Ignored once stopping (the snapshot is not needed then)."""
+    def snapshot_written(self, job: SnapshotJob, written: WrittenSnapshot) -> None:
+        """`job` (from `Actions.snapshot`) ran: the next cycle compacts there and records
+        it, so `start()` has work. Ignored once stopping (not needed then)."""
         if not self._stopping:
-            self.replica.snapshot_encoded(job, data)
+            self.replica.snapshot_written(job, written)
 
     # -- stopping ----------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ to `Limits.read_batch_frames`: the reads of one batch share a ReadIndex round).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -45,6 +46,16 @@ from raftcluster.node.protocol import ClientReply, ClientRequest
 from raftcluster.node.replica import Output, Replica, Work
 from raftcluster.node.snapshotting import SnapshotJob
 from raftcluster.raft.messages import RaftMessage
+
+
+def _yield_lock() -> None:
+    """Between two slices of a snapshot's encoding (in its worker thread): release the
+    interpreter lock, which wakes the event loop's thread if it waits for it. Without
+    this, a thread that keeps the lock busy makes the loop wait up to the switch interval
+    (5 ms) every time it takes the lock back after a system call (every send and
+    receive): a round trip on the loop measured 10 ms at p99 during an encoding, and
+    1.7 ms with this."""
+    time.sleep(0)
 
 
 @attrs.define
@@ -257,12 +268,15 @@ class Driver:
     async def _persist_in_thread(self, work: Work) -> None:
         await trio.to_thread.run_sync(self.replica.persist, work)
 
-    async def _encode_snapshot(self, job: SnapshotJob) -> None:
-        """Encode `job` in a worker thread (a slice of keys per encoder call, so this loop
-        runs in between), then let a cycle compact there. Cancellation (the driver stops)
-        abandons the thread, which only reads its copy of the state."""
-        data = await trio.to_thread.run_sync(job.encode, abandon_on_cancel=True)
-        self.core.snapshot_encoded(job, data)
+    async def _run_snapshot(self, job: SnapshotJob) -> None:
+        """Run `job` in a worker thread: encode (a slice of keys per encoder call, so this
+        loop runs in between) and write the snapshot's file, while persists go on; then
+        let a cycle compact there and record it. Raises what the storage raises (the node
+        stops, as after a failed persist). Cancellation (the driver stops) abandons the
+        thread: it reads only its copy of the state, and a file it still writes is one
+        nothing refers to (closing the storage waits for it; the next start deletes it)."""
+        written = await trio.to_thread.run_sync(job.run, _yield_lock, abandon_on_cancel=True)
+        self.core.snapshot_written(job, written)
         self._after_input()
 
     # -- carrying out ------------------------------------------------------------------
@@ -277,4 +291,4 @@ class Driver:
             self._on_output(actions.output)
         if actions.snapshot is not None:
             assert self._nursery is not None, "cycles complete only while `run` runs"
-            self._nursery.start_soon(self._encode_snapshot, actions.snapshot)
+            self._nursery.start_soon(self._run_snapshot, actions.snapshot)

@@ -22,7 +22,8 @@ The Ready cycle, in three calls so that a shell can run the blocking one elsewhe
                                   requests, advance the core; `out.messages` may be sent
                                   now (they depend only on what `persist` made durable)
 Snapshots (snapshotting.py): `take_snapshot_job()` hands the shell a copy of the state to
-encode; `snapshot_encoded(job, data)` gives the bytes back, and the next cycle compacts.
+encode and write (`job.run()`); `snapshot_written(job, written)` gives the result back,
+and the next cycle compacts and records it.
 `has_ready()` says whether a cycle has anything to do; `cycle()` runs all three.
 Replies to clients collect in an outbox: `complete()` returns them in `out.replies`, and
 `take_replies()` drains them at any time (a NotLeader answer need not wait for a cycle);
@@ -68,7 +69,7 @@ from raftcluster.node.protocol import (
 )
 from raftcluster.node.services import LeaderService, QuorumContact, SessionExpiry
 from raftcluster.node.session_time import leader_stamped
-from raftcluster.node.snapshotting import SnapshotJob
+from raftcluster.node.snapshotting import SnapshotJob, WrittenSnapshot
 from raftcluster.raft import errors as raft_errors
 from raftcluster.raft.core import RaftCore
 from raftcluster.raft.messages import RaftMessage
@@ -201,10 +202,10 @@ class Replica:
         self._snapshot_index = snapshot_index
         self._to_save: Snapshot | None = None
         # Snapshots off the event loop (snapshotting.py): a job copied and not yet taken
-        # by the shell, the index of the one out being encoded (0: none), its bytes back.
+        # by the shell, the index of the one out being run (0: none), its result back.
         self._snapshot_job: SnapshotJob | None = None
         self._encoding = 0
-        self._encoded: tuple[SnapshotJob, bytes] | None = None
+        self._encoded: tuple[SnapshotJob, WrittenSnapshot] | None = None
         self._work: Work | None = None
         self._pending = PendingTable(config.max_pending_requests)
         self._writes: dict[int, int] = {}  # log index -> ticket of the write proposed there
@@ -432,36 +433,42 @@ class Replica:
         return Output(rd.messages, self.take_replies(), tuple(events), tuple(confs))
 
     def cycle(self) -> Output:
-        """prepare, persist and complete in a row, and encode a snapshot job at once (the
+        """prepare, persist and complete in a row, and run a snapshot job at once (the
         next cycle compacts there): a synchronous shell's way (test harnesses)."""
         work = self.prepare()
         self.persist(work)
         out = self.complete(work)
         job = self.take_snapshot_job()
         if job is not None:
-            self.snapshot_encoded(job, job.encode())
+            self.snapshot_written(job, job.run())
         return out
 
     # -- snapshots (snapshotting.py) ----------------------------------------------------
 
     def take_snapshot_job(self) -> SnapshotJob | None:
-        """The state copied for a snapshot, for the shell to encode (once), or None."""
+        """The state copied for a snapshot, for the shell to run (once), or None."""
         job, self._snapshot_job = self._snapshot_job, None
         return job
 
-    def snapshot_encoded(self, job: SnapshotJob, data: bytes) -> None:
-        """`job`'s bytes: the next cycle compacts the log at `job.index` and saves them."""
+    def snapshot_written(self, job: SnapshotJob, written: WrittenSnapshot) -> None:
+        """`job` ran (its file is durable): the next cycle compacts the log at `job.index`
+        and records the snapshot."""
         assert job.index == self._encoding and self._encoded is None, "one job at a time"
-        self._encoded = (job, data)
+        self._encoded = (job, written)
 
     def _compact_encoded(self) -> None:
         if self._encoded is None:
             return
-        (job, data), self._encoded = self._encoded, None
+        (job, written), self._encoded = self._encoded, None
         self._encoding = 0
         if job.index <= self._snapshot_index:
             return  # a leader's snapshot went past it meanwhile
-        self._to_save = self._core.compact(job.index, data)
+        # Only now, the file being durable (`job.run`), may the snapshot be recorded and
+        # the log compacted: `persist` then writes just the record (the storage found the
+        # staged file), and the storage drops covered segments once that record is synced.
+        snapshot = self._core.compact(job.index, written.snapshot.data)
+        assert snapshot.meta == written.snapshot.meta, "the job's position is the core's"
+        self._to_save = snapshot
         self._snapshot_index = job.index
 
     # -- applying ---------------------------------------------------------------------
@@ -516,7 +523,8 @@ class Replica:
             or self._applied - self._snapshot_index < self.config.snapshot_every_entries
         ):
             return
-        self._snapshot_job = SnapshotJob(self._applied, copy_state(self._state))
+        meta = self._core.snapshot_meta(self._applied)
+        self._snapshot_job = SnapshotJob(meta, copy_state(self._state), self._storage)
         self._encoding = self._applied
 
     # -- writes -----------------------------------------------------------------------

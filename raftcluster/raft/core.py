@@ -531,6 +531,19 @@ class RaftCore:
 
     # -- snapshots --------------------------------------------------------------------
 
+    def snapshot_meta(self, index: int) -> SnapshotMeta:
+        """The position and configuration `compact(index, ...)` will record: the term of
+        the applied entry at `index` and the configuration there (both fixed once applied).
+        """
+        if not self._log.snapshot_index < index <= self._applied:
+            raise InvalidArgument(
+                "snapshot_meta.index",
+                f"{index} is not in ({self._log.snapshot_index}, applied={self._applied}]",
+            )
+        term = self._log.term(index)
+        assert term is not None
+        return SnapshotMeta(index, term, self._confs.at(index))
+
     def compact(self, index: int, data: bytes) -> Snapshot:
         """The state machine's snapshot `data` reflects every entry up to `index` (applied).
 

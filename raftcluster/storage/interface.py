@@ -57,6 +57,15 @@ class Storage(Protocol):
         Its index must be above the stored snapshot's, its term at least that one's."""
         ...
 
+    def stage_snapshot(self, snapshot: Snapshot) -> None:
+        """Do ahead, durably, the slow part of a later `save_snapshot(snapshot)` (for a
+        file storage: encode, write and fsync the snapshot's file), changing nothing
+        `load()` returns: a crash before that `save_snapshot` is synced loses nothing.
+        The only call that may run in another thread while one other call runs (the node
+        runs it in its snapshot thread while its persists go on). Errors as for `sync()`.
+        """
+        ...
+
     def sync(self) -> None:
         """Make every write so far durable (one fsync per batch). Nothing pending: no-op."""
         ...

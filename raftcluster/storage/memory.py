@@ -123,6 +123,9 @@ class MemoryStorage:
         current.apply_snapshot(meta.index, meta.term, retained_last)
         self._pending.append(_Write(snapshot=snapshot, retained_last=retained_last))
 
+    def stage_snapshot(self, snapshot: Snapshot) -> None:
+        """Nothing to do ahead in memory (`Storage.stage_snapshot`)."""
+
     def sync(self) -> None:
         self._writable(0)
         if not self._pending or self.lie_on_sync:

@@ -7,6 +7,11 @@ CBOR of `raftcluster.raft.types.Snapshot`).
 Atomic write: the bytes go to `<name>.tmp`, which is fsynced, then renamed over the
 final name; the caller fsyncs the directory before anything refers to the file. A
 crash leaves either no file, a complete one, or a `.tmp` that recovery removes.
+
+A file may also be written ahead of the log record that refers to it ("staged",
+`FileStorage.stage_snapshot`, in the node's snapshot thread): through
+`<name>.staged.tmp`, so that it never shares a temporary file with the same snapshot
+saved the usual way. Until its record is synced it is a file recovery deletes.
 """
 
 from __future__ import annotations
@@ -27,6 +32,20 @@ MAGIC = b"RCSNAP01"
 _HEAD = struct.Struct("<8sQI")
 
 
+STAGED_SUFFIX = ".staged" + TMP_SUFFIX
+
+
+@attrs.frozen(eq=False)
+class StagedSnapshot:
+    """A snapshot file written (durably) ahead of its record: its name, index, the CRC
+    the record must carry, and the snapshot bytes it holds (to recognise the snapshot)."""
+
+    name: str
+    index: int
+    crc: int
+    data: bytes = attrs.field(repr=False)
+
+
 @attrs.frozen
 class EncodedSnapshot:
     name: str
@@ -44,10 +63,12 @@ def encode_snapshot(snapshot: Snapshot, max_bytes: int) -> EncodedSnapshot:
     return EncodedSnapshot(name, _HEAD.pack(MAGIC, len(payload), crc) + payload, crc)
 
 
-def write_snapshot(directory: Directory, encoded: EncodedSnapshot) -> None:
-    """Write and fsync `<name>.tmp`, then rename it to `<name>`. The caller syncs the
+def write_snapshot(
+    directory: Directory, encoded: EncodedSnapshot, suffix: str = TMP_SUFFIX
+) -> None:
+    """Write and fsync `<name><suffix>`, then rename it to `<name>`. The caller syncs the
     directory afterwards (once for several files)."""
-    temporary = encoded.name + TMP_SUFFIX
+    temporary = encoded.name + suffix
     file = directory.create(temporary)
     try:
         file.write(encoded.content)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Iterator
+from itertools import chain
 
 LOAD = 512
 
@@ -77,6 +78,10 @@ class SortedKeys:
     def __iter__(self) -> Iterator[bytes]:
         for chunk in self._chunks:
             yield from chunk
+
+    def as_list(self) -> list[bytes]:
+        """Every key, ascending, as a new list (C-level copying: a snapshot's copy)."""
+        return list(chain.from_iterable(self._chunks))
 
     def _split(self, i: int) -> None:
         chunk = self._chunks[i]

@@ -1,7 +1,9 @@
 """The multi-version key index behind the configuration database.
 
-Every key keeps the list of its versions in revision order (`Version`, a tombstone
-when deleted), and a sorted index of keys answers ranges. A change log records
+Every key keeps the tuple of its versions in revision order (`Version`, a tombstone
+when deleted; a write replaces the tuple, so a snapshot copies the store by reference,
+`statemachine.kv.snapshot.KvCopy`, without allocating an object per key), and a sorted
+index of keys answers ranges. A change log records
 (revision, key) of every change at or after the compact revision, in order, which
 both serves changes queries and tells compaction which keys to trim, so that no
 operation scans the whole store.
@@ -85,7 +87,7 @@ class Store:
         self.compact_revision = 0  # 0: never compacted
         self.stored_bytes = 0  # keys and values of every retained version
         self.index = SortedKeys()  # keys with at least one retained version
-        self.history: dict[bytes, list[Version]] = {}
+        self.history: dict[bytes, tuple[Version, ...]] = {}
         self.log = ChangeLog()
 
     # -- reads ----------------------------------------------------------------------
@@ -143,7 +145,7 @@ class Store:
         """Write `key` at `revision`; return the live version it replaced."""
         versions = self.history.get(key)
         if versions is None:
-            versions = self.history[key] = []
+            versions = ()
             self.index.add(key)
         prev = versions[-1] if versions and versions[-1].value is not None else None
         if prev is None:
@@ -151,7 +153,7 @@ class Store:
         else:
             assert prev.mod_revision < revision, "a key changes at most once per revision"
             new = Version(revision, prev.create_revision, prev.version + 1, value)
-        versions.append(new)
+        self.history[key] = (*versions, new)
         self.log.append(revision, key)
         self.stored_bytes += len(key) + len(value)
         return prev
@@ -161,7 +163,7 @@ class Store:
         versions = self.history[key]
         prev = versions[-1]
         assert prev.value is not None and prev.mod_revision < revision, "delete of a live key"
-        versions.append(Version(revision, 0, 0, None))
+        self.history[key] = (*versions, Version(revision, 0, 0, None))
         self.log.append(revision, key)
         self.stored_bytes += len(key)
         return prev
@@ -196,7 +198,8 @@ class Store:
         if keep_from == 0:
             return
         self.stored_bytes -= sum(version_bytes(key, v) for v in versions[:keep_from])
-        del versions[:keep_from]
-        if not versions:
+        if keep_from < len(versions):
+            self.history[key] = versions[keep_from:]
+        else:
             del self.history[key]
             self.index.remove(key)

@@ -342,7 +342,7 @@ def test_persist_writes_term_snapshots_entries_hard_state_then_syncs_once() -> N
             replica.complete(work)
             job = replica.take_snapshot_job()  # a synchronous shell encodes it at once
             if job is not None:
-                replica.snapshot_encoded(job, job.encode())
+                replica.snapshot_written(job, job.run())
             order = [c for c in storage.calls if c != "sync"]
             if work.term_first is not None:
                 assert order[0] == "hard_state"  # the new term before anything of that term
