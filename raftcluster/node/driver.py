@@ -33,7 +33,9 @@ to `Limits.read_batch_frames`: the reads of one batch share a ReadIndex round).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import attrs
@@ -84,11 +86,15 @@ class Driver:
         *,
         persist: Callable[[Work], Awaitable[None]] | None = None,
         on_output: Callable[[Output], None] | None = None,
+        hold_sends: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
     ) -> None:
         """`send` queues one raft message (it must not block or raise). `persist` makes a
         cycle's work durable; by default `replica.persist` in a worker thread (tests give
         their own, inline or delayed under trio's MockClock). `on_output` sees each
-        completed cycle's output (applied events, conf changes)."""
+        completed cycle's output (applied events, conf changes). The loop carries out
+        each step's actions inside `hold_sends()` (a synchronous context: the node's is
+        the transport's `corking.held`, so that what one step sends goes out together
+        when it ends, without a task switch per frame)."""
         self.core = CycleCore(replica)
         self.replica = replica
         self.clock = clock
@@ -96,6 +102,7 @@ class Driver:
         self._send = send
         self._persist = persist if persist is not None else self._persist_in_thread
         self._on_output = on_output
+        self._hold_sends = hold_sends
         self._callbacks: dict[int, Callable[[ClientReply], None]] = {}
         self._input = trio.Event()
         self._running = False
@@ -234,15 +241,18 @@ class Driver:
         self._input = trio.Event()  # inputs from now on wake the sleep below
         core = self.core
         now = self.clock.now_ms()
-        if now >= core.next_deadline_ms():
-            self._carry_out(core.tick(now))
-        work = self._to_persist
+        with self._hold_sends():
+            if now >= core.next_deadline_ms():
+                self._carry_out(core.tick(now))
+            work = self._to_persist
+            started = work is None and self._start_cycle()
         if work is not None:
             # Not cancellable (see `run`): the thread's writes must not be half-known.
             await self._persist(work)
             self._to_persist = None
-            self._carry_out(core.persisted(work))
-        elif not self._start_cycle():
+            with self._hold_sends():
+                self._carry_out(core.persisted(work))
+        elif not started:
             deadline_ms = max(core.next_deadline_ms(), now + 1)
             self._sleeping_to_ms = deadline_ms
             try:

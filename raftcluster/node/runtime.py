@@ -80,6 +80,7 @@ from raftcluster.transport import (
     Transport,
     TransportError,
     UnknownPeer,
+    corking,
 )
 from raftcluster.transport import ClientConfig as TransportClientConfig
 from raftcluster.transport.scope import Unwrapped, single
@@ -238,6 +239,7 @@ class Node:
                     self._send,
                     persist=None if self._storage is None else self._persist_inline,
                     on_output=self._observe,
+                    hold_sends=corking.held,
                 )
                 if self._stop_requested:
                     driver.stop()
