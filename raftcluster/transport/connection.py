@@ -56,6 +56,7 @@ log = logging.getLogger("raftcluster.transport")
 _RECEIVE_CHUNK_MIN = 64 * 1024
 _RECEIVE_CHUNK_MAX = 1024 * 1024
 _KEEPALIVE_BODY = encode(Keepalive())
+_IDLE_SLACK = 1 / 16  # of the idle timeout: how much later than it a silent peer may be cut
 _DELIVER_NOW = Verdict(True)
 
 
@@ -463,16 +464,21 @@ class Connection:
         idle timeout (IdleTimeout); True when the idle timer fell due just as data
         arrived (call again: the data counts, and the next receive would be cancelled).
 
-        One idle scope for many receives, its deadline moved on before each: a cancel
-        scope per receive costs several times more, on every frame batch.
+        One idle scope for many receives, its deadline moved on before a receive when it
+        would fall due within the idle timeout, and then by the timeout and a sixteenth
+        (`_IDLE_SLACK`): moving a scope's deadline costs more than the receive's other
+        work, and this way it moves every sixteenth of the timeout at most, not on every
+        frame batch. A silent peer is cut after the timeout and at most a sixteenth more.
         `receive_some` is the only cancellation point inside it."""
         idle_s = self._limits.idle_timeout_ms / 1000
-        with trio.CancelScope() as idle:
+        with trio.CancelScope(deadline=trio.current_time() + idle_s) as idle:
             while not idle.cancel_called:
                 await self._dispatch_in_batches()
                 wanted = self._parser.wanted_bytes()
                 chunk = min(max(wanted, _RECEIVE_CHUNK_MIN), _RECEIVE_CHUNK_MAX)
-                idle.deadline = trio.current_time() + idle_s
+                due = trio.current_time() + idle_s
+                if idle.deadline < due:
+                    idle.deadline = due + idle_s * _IDLE_SLACK
                 data = await self._stream.receive_some(chunk)
                 if not data:
                     self.closed_by_peer = True
