@@ -241,10 +241,13 @@ class Driver:
         self._input = trio.Event()  # inputs from now on wake the sleep below
         core = self.core
         now = self.clock.now_ms()
+        due_ms = core.next_deadline_ms()
+        ticked = now >= due_ms  # then `due_ms` is stale: the tick may have moved it
         with self._hold_sends():
-            if now >= core.next_deadline_ms():
+            if ticked:
                 self._carry_out(core.tick(now))
             work = self._to_persist
+            # (A cycle that did not start changed nothing: `due_ms` still holds.)
             started = work is None and self._start_cycle()
         if work is not None:
             # Not cancellable (see `run`): the thread's writes must not be half-known.
@@ -253,7 +256,7 @@ class Driver:
             with self._hold_sends():
                 self._carry_out(core.persisted(work))
         elif not started:
-            deadline_ms = max(core.next_deadline_ms(), now + 1)
+            deadline_ms = max(core.next_deadline_ms() if ticked else due_ms, now + 1)
             self._sleeping_to_ms = deadline_ms
             try:
                 with trio.move_on_at(self.clock.trio_time(deadline_ms)):
