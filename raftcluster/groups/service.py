@@ -6,7 +6,8 @@ from a cluster file does) makes one before its replica and wires it:
 - the agent's `NodeManager` is one of the replica's leader services;
 - `receive(peer, message)` takes the `NodeHeartbeat`s and `NodeHeartbeatAck`s its peers
   send (the runtime hands them over from the transport: a heartbeat only from the node
-  it names, an ack only for this node), and `poke()` after every cycle of the node;
+  it names, an ack only for this node), and `poke()` after every cycle of the node that
+  applied something (or left a node to fence: the runtime's `_observe`);
 - one task steps the agent after each poke and at its timers, and carries out each step
   in order: acks and the heartbeat go out on the transport (a flow of their own, so a
   burst of appends never holds them back); the controller's actions go to the

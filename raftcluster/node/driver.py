@@ -33,9 +33,12 @@ to `Limits.read_batch_frames`: the reads of one batch share a ReadIndex round).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -46,6 +49,9 @@ from raftcluster.node.protocol import ClientReply, ClientRequest
 from raftcluster.node.replica import Output, Replica, Work
 from raftcluster.node.snapshotting import SnapshotJob
 from raftcluster.raft.messages import RaftMessage
+
+if TYPE_CHECKING:
+    import outcome
 
 
 def _yield_lock() -> None:
@@ -95,11 +101,15 @@ class Driver:
         *,
         persist: Callable[[Work], Awaitable[None]] | None = None,
         on_output: Callable[[Output], None] | None = None,
+        hold_sends: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
     ) -> None:
         """`send` queues one raft message (it must not block or raise). `persist` makes a
         cycle's work durable; by default `replica.persist` in a worker thread (tests give
         their own, inline or delayed under trio's MockClock). `on_output` sees each
-        completed cycle's output (applied events, conf changes)."""
+        completed cycle's output (applied events, conf changes). The loop carries out
+        each step's actions inside `hold_sends()` (a synchronous context: the node's is
+        the transport's `corking.held`, so that what one step sends goes out together
+        when it ends, without a task switch per frame)."""
         self.core = CycleCore(replica)
         self.replica = replica
         self.clock = clock
@@ -107,6 +117,7 @@ class Driver:
         self._send = send
         self._persist = persist if persist is not None else self._persist_in_thread
         self._on_output = on_output
+        self._hold_sends = hold_sends
         self._callbacks: dict[int, Callable[[ClientReply], None]] = {}
         self._input = trio.Event()
         self._running = False
@@ -245,16 +256,22 @@ class Driver:
         self._input = trio.Event()  # inputs from now on wake the sleep below
         core = self.core
         now = self.clock.now_ms()
-        if now >= core.next_deadline_ms():
-            self._carry_out(core.tick(now))
-        work = self._to_persist
+        due_ms = core.next_deadline_ms()
+        ticked = now >= due_ms  # then `due_ms` is stale: the tick may have moved it
+        with self._hold_sends():
+            if ticked:
+                self._carry_out(core.tick(now))
+            work = self._to_persist
+            # (A cycle that did not start changed nothing: `due_ms` still holds.)
+            started = work is None and self._start_cycle()
         if work is not None:
             # Not cancellable (see `run`): the thread's writes must not be half-known.
             await self._persist(work)
             self._to_persist = None
-            self._carry_out(core.persisted(work))
-        elif not self._start_cycle():
-            deadline_ms = max(core.next_deadline_ms(), now + 1)
+            with self._hold_sends():
+                self._carry_out(core.persisted(work))
+        elif not started:
+            deadline_ms = max(core.next_deadline_ms() if ticked else due_ms, now + 1)
             self._sleeping_to_ms = deadline_ms
             try:
                 with trio.move_on_at(self.clock.trio_time(deadline_ms)):
@@ -266,7 +283,19 @@ class Driver:
         await trio.lowlevel.checkpoint()
 
     async def _persist_in_thread(self, work: Work) -> None:
-        await trio.to_thread.run_sync(self.replica.persist, work)
+        """`replica.persist(work)` in one of trio's cached worker threads, this task
+        asleep until it returns (or raises). Not cancellable: a cancellation waits for the
+        thread and is delivered at the next checkpoint (what the thread wrote must be
+        known). Lighter than `trio.to_thread.run_sync` (no capacity limiter, no context
+        copy, no checkpoints of its own): this runs once per fsync."""
+        task = trio.lowlevel.current_task()
+        token = trio.lowlevel.current_trio_token()
+
+        def deliver(result: outcome.Outcome[None]) -> None:  # in the worker thread
+            token.run_sync_soon(trio.lowlevel.reschedule, task, result)
+
+        trio.lowlevel.start_thread_soon(functools.partial(self.replica.persist, work), deliver)
+        await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
 
     async def _run_snapshot(self, job: SnapshotJob) -> None:
         """Run `job` in a worker thread: encode (a slice of keys per encoder call, so this

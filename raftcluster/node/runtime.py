@@ -80,6 +80,7 @@ from raftcluster.transport import (
     Transport,
     TransportError,
     UnknownPeer,
+    corking,
 )
 from raftcluster.transport import ClientConfig as TransportClientConfig
 from raftcluster.transport.scope import Unwrapped, single
@@ -125,6 +126,7 @@ class Node:
         self._dropped_inputs = 0
         self._kinds = kinds
         self._groups: GroupsService | None = None  # the cluster service, if it runs
+        self._poked_at = -1  # the applied index when the cluster service was last poked
         self._conf_followed: ConfState | None = None  # the configuration the transport follows
         self._claimed: identity.Claimed | None = None  # the data directory (file storage)
         self._bootstrap_marker = False  # BOOTSTRAP to remove once the founding log is synced
@@ -238,6 +240,7 @@ class Node:
                     self._send,
                     persist=None if self._storage is None else self._persist_inline,
                     on_output=self._observe,
+                    hold_sends=corking.held,
                 )
                 if self._stop_requested:
                     driver.stop()
@@ -405,10 +408,19 @@ class Node:
         self.transport.send(peer, message, flow=flow)
 
     def _observe(self, out: Output) -> None:
-        """Tell the cluster service a cycle ran; let the transport follow the membership;
-        log role changes (once per change)."""
-        if self._groups is not None:
-            self._groups.poke()
+        """Tell the cluster service a cycle applied something; let the transport follow
+        the membership; log role changes (once per change)."""
+        groups = self._groups
+        if groups is not None:
+            # Its agent reads the replica's applied state only (the rest of its inputs
+            # wake it themselves, its timers run on their own): a cycle that applied
+            # nothing needs no step of it, unless the node manager (a leader service,
+            # run in the replica's ticks) asked for a node to be fenced.
+            applied = self.replica.applied_index
+            fence = groups.fence
+            if applied != self._poked_at or (fence is not None and fence.wanting):
+                self._poked_at = applied
+                groups.poke()
         driver = self._driver
         if self._bootstrap_marker and driver is not None and driver.stats.syncs:
             # The founding log is on disk: this directory may never bootstrap again (one

@@ -12,12 +12,15 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
+import os
 from collections import deque
 from collections.abc import Awaitable, Callable
 
 import attrs
 import trio
 
+from raftcluster.transport import corking
 from raftcluster.transport.config import Limits
 from raftcluster.transport.errors import (
     ConnectionLost,
@@ -53,6 +56,7 @@ log = logging.getLogger("raftcluster.transport")
 _RECEIVE_CHUNK_MIN = 64 * 1024
 _RECEIVE_CHUNK_MAX = 1024 * 1024
 _KEEPALIVE_BODY = encode(Keepalive())
+_IDLE_SLACK = 1 / 16  # of the idle timeout: how much later than it a silent peer may be cut
 _DELIVER_NOW = Verdict(True)
 
 
@@ -117,13 +121,23 @@ class QueueBudget:
 
 
 class Outbox:
-    """What a connection's writer sends: control frames (RPC) first, then raft messages."""
+    """What a connection's writer sends: control frames (RPC) first, then raft messages.
+
+    `on_put`, when set, is called instead of waking the writer when an item is put (the
+    connection decides: wake it, or write the item itself: `Connection.flush`)."""
 
     def __init__(self, budget: QueueBudget | None) -> None:
         self.control: deque[Queued] = deque()
         self.raft: deque[Queued] = deque()
         self._budget = budget
         self._wake = trio.Event()
+        self.on_put: Callable[[], None] | None = None
+
+    def _put(self) -> None:
+        if self.on_put is not None:
+            self.on_put()
+        else:
+            self._wake.set()
 
     def wake(self) -> None:
         """Wake the writer (its timers changed)."""
@@ -131,13 +145,13 @@ class Outbox:
 
     def put_control(self, item: Queued) -> None:
         self.control.append(item)
-        self._wake.set()
+        self._put()
 
     def put_raft(self, item: Queued) -> None:
         """The caller has already taken `len(item.body)` from the budget."""
         assert self._budget is not None, "raft frames only travel between nodes"
         self.raft.append(item)
-        self._wake.set()
+        self._put()
 
     def drain_raft(self) -> list[Queued]:
         """Remove every queued raft item (still counted in the budget) for re-routing."""
@@ -259,6 +273,14 @@ class Connection:
         )
         self._scope = trio.CancelScope()
         self._last_write = 0.0  # trio time of the last write (set when the writer starts)
+        # Frames written without the writer task (`flush`): on a plain TCP stream, while
+        # the writer waits with nothing to send. `_unsent` is what such a write left over
+        # (the socket's buffer was full): the writer sends it before anything else.
+        self._fd = stream.socket.fileno() if type(stream) is trio.SocketStream else -1
+        self._writer_idle = False
+        self._unsent = b""
+        self._writer_deadline = -math.inf  # while the writer waits: when its timer fires
+        self.outbox.on_put = self._queued
         # Replies queued but unsent beyond this mean the peer sends requests without
         # reading our replies: the connection is closed rather than buffering without end.
         self._max_control = limits.max_pending_calls + 2 * limits.max_concurrent_requests + 16
@@ -340,7 +362,7 @@ class Connection:
                 keepalive_due = self._last_write + keepalive_s
                 if not bodies and now >= keepalive_due:
                     bodies = [_KEEPALIVE_BODY]
-                if bodies:
+                if bodies or self._unsent:
                     timer.deadline, writing = now + write_timeout_s, True
                     await self._write(bodies)
                     writing = False
@@ -349,7 +371,13 @@ class Connection:
                 wake = keepalive_due if next_due is None else min(keepalive_due, next_due)
                 expiry = self._live_expiry()
                 timer.deadline = min(wake, expiry[0][0]) if expiry else wake
-                await self.outbox.wait()
+                self._writer_idle = self._fd >= 0 and not self._unsent and next_due is None
+                self._writer_deadline = timer.deadline
+                try:
+                    await self.outbox.wait()
+                finally:
+                    self._writer_idle = False
+                    self._writer_deadline = -math.inf
         if writing:
             raise trio.TooSlowError
         self._expire_calls()
@@ -375,10 +403,51 @@ class Connection:
                 pending.resolve(RpcTimeout(f"no answer from {self.label} in time"))
 
     async def _write(self, bodies: list[bytes]) -> None:
-        data = b"".join([self._sealer.seal(body) for body in bodies])
+        data = b"".join([self._unsent, *[self._sealer.seal(body) for body in bodies]])
+        self._unsent = b""
         await self._stream.send_all(data)
         self.counters.bytes_out += len(data)
         self.counters.frames_out += len(bodies)
+
+    def _queued(self) -> None:
+        """An item was put in the outbox. With the writer idle on a plain TCP stream it
+        is written by `flush`: when the hold open now closes (corking.py: a batch of
+        inputs, a cycle), or at once when no hold is open and at most one call waits on
+        this connection (a request sent after the answer to the last: nothing to gather
+        it with). Otherwise the writer is woken, and gathers what is queued meanwhile."""
+        if self._writer_idle:
+            if corking.defer(self):
+                return
+            if len(self._calls) <= 1:
+                self.flush()
+                return
+        self.outbox.wake()
+
+    def flush(self) -> None:
+        """Write what the outbox holds now, if the writer is idle: one non-blocking send
+        of the sealed frames from this task; what the socket does not take, the writer
+        sends (with its write timeout), before anything queued later. An error is left
+        to the writer too (its send fails the same way and ends the connection). Never
+        blocks or raises."""
+        if not self._writer_idle or not self.open:
+            self.outbox.wake()
+            return
+        now = trio.current_time()
+        bodies, next_due = self.outbox.take_ready(now, self._limits.write_batch_bytes)
+        if bodies:
+            data = b"".join([self._sealer.seal(body) for body in bodies])
+            try:
+                sent = os.write(self._fd, data)
+            except OSError:  # BlockingIOError: nothing taken; another: the writer's send fails
+                sent = 0
+            self.counters.bytes_out += len(data)
+            self.counters.frames_out += len(bodies)
+            self._last_write = now
+            if sent < len(data):
+                self._unsent = data[sent:]
+                self._writer_idle = False  # nothing more goes around `_unsent`
+        if self._unsent or next_due is not None or self.outbox.control or self.outbox.raft:
+            self.outbox.wake()
 
     # -- reading -----------------------------------------------------------------------
 
@@ -395,16 +464,21 @@ class Connection:
         idle timeout (IdleTimeout); True when the idle timer fell due just as data
         arrived (call again: the data counts, and the next receive would be cancelled).
 
-        One idle scope for many receives, its deadline moved on before each: a cancel
-        scope per receive costs several times more, on every frame batch.
+        One idle scope for many receives, its deadline moved on before a receive when it
+        would fall due within the idle timeout, and then by the timeout and a sixteenth
+        (`_IDLE_SLACK`): moving a scope's deadline costs more than the receive's other
+        work, and this way it moves every sixteenth of the timeout at most, not on every
+        frame batch. A silent peer is cut after the timeout and at most a sixteenth more.
         `receive_some` is the only cancellation point inside it."""
         idle_s = self._limits.idle_timeout_ms / 1000
-        with trio.CancelScope() as idle:
+        with trio.CancelScope(deadline=trio.current_time() + idle_s) as idle:
             while not idle.cancel_called:
                 await self._dispatch_in_batches()
                 wanted = self._parser.wanted_bytes()
                 chunk = min(max(wanted, _RECEIVE_CHUNK_MIN), _RECEIVE_CHUNK_MAX)
-                idle.deadline = trio.current_time() + idle_s
+                due = trio.current_time() + idle_s
+                if idle.deadline < due:
+                    idle.deadline = due + idle_s * _IDLE_SLACK
                 data = await self._stream.receive_some(chunk)
                 if not data:
                     self.closed_by_peer = True
@@ -425,11 +499,12 @@ class Connection:
         by a cancellation here, and the idle timer cannot fire while data is handled)."""
         batch = self._limits.read_batch_frames
         while True:
-            count = self._dispatch_buffered(batch)
-            if count:
-                hook = self._after_reading()
-                if hook is not None:
-                    hook()
+            with corking.held():  # what the batch makes us send goes out together
+                count = self._dispatch_buffered(batch)
+                if count:
+                    hook = self._after_reading()
+                    if hook is not None:
+                        hook()
             if count < batch:
                 return
             await trio.lowlevel.cancel_shielded_checkpoint()
@@ -612,7 +687,8 @@ class Connection:
         call_id, body, _ = self._request_frame(request, deadline)
         self._calls[call_id] = _PendingCall(on_outcome)
         heapq.heappush(self._expiry, (deadline, call_id))
-        self.outbox.wake()  # its timer may have to fire sooner
+        if deadline < self._writer_deadline:
+            self.outbox.wake()  # its timer has to fire sooner
         verdict = self._faults() if self._faults is not None else _DELIVER_NOW
         if verdict.deliver:
             self.outbox.put_control(Queued(self._due(verdict), body, 0))

@@ -1,0 +1,184 @@
+"""CPU per operation on a real leader: what a change to the hot path did, on a noisy machine.
+
+    python -m bench.node_cpu [--ops 2000] [--workload put|get] [--rounds 1]
+                             [--profile DIR] [--top 25]
+
+Starts three local node processes from `raftcluster init` defaults (fsync on), one
+`raftcluster.connect` client in this process, warms up (a session, the connections,
+50 keys), then runs `--ops` sequential operations of `--workload` (puts of 100-byte
+values, or linearizable gets of those keys) `--rounds` times. For each round it prints
+the leader's and the followers' CPU time per operation (user + system, from
+/proc/<pid>/stat, in µs) and the client's, with the wall time per operation. CPU time
+moves far less than throughput when other work shares the machine, so it shows what a
+change to the node's code did.
+
+With `--profile DIR` every node runs under cProfile (bench/profiled_node.py: the main
+thread's CPU time, so the fsync thread's is not in it), the leader's profile covering
+the rounds only; its `--top` entries by total time and by cumulative time are printed,
+with the calls per operation; the raw profile stays in DIR (`node-<pid>.prof`, readable
+with `pstats`). Profiling inflates small calls: compare profiles with profiles, and
+CPU figures without `--profile`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import shutil
+import signal
+import stat
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import trio
+
+from bench.bench_node import VALUE, _until_leader
+from raftcluster.cli.processes import NodeProcesses
+from raftcluster.client.connect import connect
+from raftcluster.client.probe import Poller, Target
+from raftcluster.config import client_transport_config, init_cluster
+from raftcluster.node.admin import NodeInfo
+
+WARM_KEYS = 50  # keys written before the rounds (what the gets read)
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process `pid` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wrapper(profile_dir: Path) -> str:
+    """An executable that runs its arguments (`-m raftcluster node run ...`) under
+    bench/profiled_node.py, which writes `node-<pid>.prof` into `profile_dir`."""
+    script = profile_dir / "python-profiled"
+    here = Path(__file__).resolve().parent.parent
+    script.write_text(
+        "#!/bin/sh\n"
+        f'PYTHONPATH="{here}${{PYTHONPATH:+:$PYTHONPATH}}" exec "{sys.executable}" '
+        f'-m bench.profiled_node "{profile_dir}/node-$$.prof" "$@"\n'
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return str(script)
+
+
+async def _leader(poller: Poller) -> tuple[NodeInfo, list[int]]:
+    """The leader's `NodeInfo` and the other nodes' pids."""
+    probes = await poller.poll(timeout_ms=2_000)
+    leader = [p.info for p in probes if p.info and p.info.status.role == "leader"]
+    others = [p.info.pid for p in probes if p.info and p.info.status.role != "leader"]
+    assert len(leader) == 1, f"no single leader: {probes}"
+    return leader[0], others
+
+
+def _counts(info: NodeInfo) -> tuple[int, int, int, int]:
+    """A node's cycles, syncs, raft messages sent and received so far."""
+    peers = info.transport.peers
+    sent = sum(p.raft_sent for p in peers)
+    received = sum(p.raft_received for p in peers)
+    return info.cycles, info.syncs, sent, received
+
+
+async def measure(
+    ops: int, workload: str, rounds: int, profile_dir: Path | None, profile_node: str = "leader"
+) -> tuple[int, list[str]]:
+    """Run the rounds; the profiled node's pid and one printed line per round."""
+    root = Path(tempfile.mkdtemp(prefix="bench-node-cpu-"))
+    cluster = init_cluster(root, nodes=3)
+    python = _wrapper(profile_dir) if profile_dir is not None else sys.executable
+    processes = NodeProcesses(cluster, python=python)
+    lines = []
+    targets = [Target(n.id, n.addresses) for n in cluster.nodes]
+    try:
+        for node in cluster.node_ids:
+            await processes.start(node)
+        await _until_leader(cluster)
+        poller_cm = Poller.open(targets, client_transport_config(cluster))
+        async with connect(cluster) as client, poller_cm as poller:
+            keys = [b"bench/warm/%08d" % i for i in range(WARM_KEYS)]
+            for key in keys:
+                await client.put(key, VALUE)
+            info, others = await _leader(poller)
+            leader = info.pid
+            profiled = {"leader": leader, "follower": others[0]}.get(profile_node, os.getpid())
+            in_process = cProfile.Profile(time.thread_time)
+            if profile_dir is not None and profiled == os.getpid():
+                in_process.enable()
+            elif profile_dir is not None:
+                os.kill(profiled, signal.SIGUSR1)  # the rounds only (profiled_node.py)
+            for r in range(rounds):
+                counts = _counts((await _leader(poller))[0])
+                before = _cpu_s(leader), [_cpu_s(p) for p in others], time.process_time()
+                t0 = time.perf_counter()
+                for i in range(ops):
+                    if workload == "put":
+                        await client.put(b"bench/cpu/%d/%08d" % (r, i), VALUE)
+                    else:
+                        await client.get(keys[i % WARM_KEYS])
+                wall = time.perf_counter() - t0
+                lead_us = (_cpu_s(leader) - before[0]) * 1e6 / ops
+                follow = [
+                    (_cpu_s(p) - b) * 1e6 / ops for p, b in zip(others, before[1], strict=True)
+                ]
+                client_us = (time.process_time() - before[2]) * 1e6 / ops
+                after = _counts((await _leader(poller))[0])
+                cycles, syncs, sent, received = (
+                    (b - a) / ops for a, b in zip(counts, after, strict=True)
+                )
+                lines.append(
+                    f"round {r + 1}: {ops} sequential {workload}s, {ops / wall:.0f}/s; CPU per op: "
+                    f"leader {lead_us:.0f} us, followers "
+                    f"{', '.join(f'{f:.0f}' for f in follow)} us, client {client_us:.0f} us; "
+                    f"per op on the leader: {cycles:.2f} cycles, {syncs:.2f} syncs, "
+                    f"{sent:.2f} raft messages sent, {received:.2f} received"
+                )
+                print(lines[-1], flush=True)
+            if profile_dir is not None and profiled == os.getpid():
+                in_process.disable()
+                in_process.dump_stats(str(profile_dir / f"node-{profiled}.prof"))
+            elif profile_dir is not None:
+                os.kill(profiled, signal.SIGUSR2)
+                await trio.sleep(1)  # it writes the profile
+        return profiled, lines
+    finally:
+        with trio.CancelScope(shield=True):
+            await processes.stop_all(timeout_s=30)
+            await processes.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.node_cpu")
+    parser.add_argument("--ops", type=int, default=2_000)
+    parser.add_argument("--workload", choices=("put", "get"), default="put")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--profile", type=Path, metavar="DIR")
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--profile-node", choices=("leader", "follower", "client"), default="leader"
+    )
+    args = parser.parse_args(argv)
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    profiled, _ = trio.run(
+        measure, args.ops, args.workload, args.rounds, args.profile, args.profile_node
+    )
+    if args.profile is not None:
+        path = args.profile / f"node-{profiled}.prof"
+        stats = pstats.Stats(str(path))
+        ops = args.ops * args.rounds
+        total_s = stats.total_tt  # type: ignore[attr-defined]
+        calls = stats.total_calls  # type: ignore[attr-defined]
+        print(f"== the {args.profile_node}'s profile ({path}): {total_s * 1e6 / ops:.0f} us "
+              f"of profiled CPU and {calls / ops:.0f} function calls per operation ==")  # fmt: skip
+        stats.sort_stats("tottime").print_stats(args.top)
+        stats.sort_stats("cumulative").print_stats(args.top)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
