@@ -138,7 +138,38 @@ def _default(encoder: cbor2.CBOREncoder, value: Any) -> None:
 
 def encode(message: Message) -> bytes:
     """Canonical CBOR bytes of a message: equal messages give equal bytes."""
-    return cbor2.dumps(_plain(message), canonical=True, default=_default)
+    try:
+        return cbor2.dumps(_plain(message), default=_default_float_free)
+    except _NeedsCanonical:  # a float in it (see below): cbor2's canonical encoder decides
+        return cbor2.dumps(message, canonical=True, default=_default)
+
+
+# Canonical CBOR differs from cbor2's default encoding only for floats (the shortest exact
+# form), maps and sets. A message holds no map nor set (its fields' annotations cannot
+# say one, and building it checks every field), so without a float both give the same
+# bytes, and the default encoding costs far less (the canonical one probes every array
+# against `collections.abc.Mapping`). So `encode` encodes without `canonical`, and a
+# message whose class has a field that may hold a float (by its annotation, or one that
+# does not resolve) raises `_NeedsCanonical` where it is converted: then the message is
+# encoded canonically from scratch, through `_default` alone (the encoder before the fast
+# path below: the same bytes).
+
+
+class _NeedsCanonical(Exception):
+    pass
+
+
+def _default_float_free(encoder: cbor2.CBOREncoder, value: Any) -> None:
+    if isinstance(value, Message):
+        encoder.encode(_plain(value))  # raises _NeedsCanonical for a class with a float
+    elif isinstance(value, enum.IntEnum):
+        encoder.encode(int(value))
+    else:
+        raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def _needs_canonical(_: Any) -> list[Any]:
+    raise _NeedsCanonical
 
 
 # -- encoding, fast path ----------------------------------------------------------------
@@ -177,6 +208,8 @@ def _build_plain_array(cls: type[Message]) -> Callable[[Any], list[Any]]:
     except Exception:  # noqa: BLE001 - unresolvable annotations: convert every field
         hints = {}
     annotations = [hints.get(name, object) for name in _field_names[cls]]
+    if any(map(_may_hold_float, annotations)):
+        return _needs_canonical
     # (position in the array, converter) of each field that may hold a message
     converters = tuple(
         (i, _plain_items if typing.get_origin(tp) is tuple else _plain)
@@ -195,6 +228,18 @@ def _build_plain_array(cls: type[Message]) -> Callable[[Any], list[Any]]:
         return array
 
     return convert
+
+
+def _may_hold_float(tp: Any) -> bool:
+    """Whether a field annotated `tp` may hold a float itself (one nested in a message
+    is its own class's business); an annotation the codec does not know: it may."""
+    if tp in _PLAIN:
+        return False
+    if isinstance(tp, type):
+        return not issubclass(tp, Message | enum.IntEnum)
+    return not typing.get_args(tp) or any(
+        _may_hold_float(a) for a in typing.get_args(tp) if a is not Ellipsis
+    )
 
 
 def _may_hold_message(tp: Any) -> bool:

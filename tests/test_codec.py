@@ -448,3 +448,16 @@ def test_fast_decoder_decodes_by_itself_what_we_encode() -> None:
         raw = codec.parse(encode(message))
         assert codec._fast_message(Message)(raw, 0) == message
         assert_fast_agrees(raw)
+
+
+def test_a_float_is_encoded_in_its_shortest_exact_form_wherever_it_is_nested() -> None:
+    """`encode` skips cbor2's canonical mode where no float can be: a message that may hold
+    one is still encoded canonically (a half-precision 1.5 takes 3 bytes, not 9)."""
+    inner = Sample((1, "a"), 1.5, None)
+    for message in (inner, Drawing(b"d", (Circle(1),)), Unsure((), 1.5), Label("x")):
+        assert encode(message) == cbor2.dumps(message, canonical=True, default=codec._default)
+    assert b"\xf9\x3e\x00" in encode(inner)  # 1.5 as a half-precision float
+    # A float one message down.
+    outer = Sample((2, "b"), 2.0, None, inner=inner)
+    assert encode(outer) == cbor2.dumps(outer, canonical=True, default=codec._default)
+    assert encode(outer).count(b"\xf9") == 2
