@@ -39,6 +39,7 @@ from typing import Any, ClassVar, TypeVar
 
 import attrs
 import cbor2
+from attr import _config as attr_config
 
 from statemachine.errors import (
     DecodeError,
@@ -591,41 +592,48 @@ def _build_fast_fields(cls: type[Message]) -> _Fast:
     converters = tuple(
         (i, _fast_compile(tp)) for i, tp in enumerate(annotations) if tp not in _PLAIN
     )
-    # The types of the items, compared all at once in C: this is what checks plain fields.
-    # It covers converted fields too where their raw type is fixed (a repeat of their own
-    # check, but then the array is compared as it is); where it is not (float, unions), an
-    # itemgetter leaves them out.
     raw_types = [int, *map(_raw_type, annotations)]  # the tag, then each field
-    known = [i for i, tp in enumerate(raw_types) if tp is not None]  # 0, the tag, is known
-    pick = None
-    if len(known) < len(raw_types):
-        if len(known) == 1:
-            known = [0, 0]  # an itemgetter of one position gives the item, not a tuple
-        pick = operator.itemgetter(*known)
-    types = tuple(raw_types[i] for i in known)
     ints = tuple(i for i, tp in enumerate(annotations, 1) if tp is int)
-    build = _builder(cls)
-
-    def decode_fields(raw: list[Any], depth: int) -> Message:
-        if len(raw) != size:
-            raise _Deferred if smallest <= len(raw) < size else _Invalid
-        # Converters first, in field order: an error of a nested class's own (no refusal)
-        # then escapes before any plain field is refused, so a union cannot take it for a
-        # refusal and try another alternative where the reference lets it out. They work
-        # on a copy: `raw` must stay as it came, for the reference to run on if need be.
-        values = raw[1:]
-        for i, convert in converters:
-            values[i] = convert(values[i], depth + 1)
-        if tuple(map(type, raw if pick is None else pick(raw))) != types:
-            raise _Invalid
-        for i in ints:
-            if not INT_MIN <= raw[i] <= INT_MAX:
-                raise _Invalid
-        try:
-            return build(*values)
-        except (ValueError, TypeError):
-            raise _Invalid from None
-
+    # The decoder is generated (once per class), the checks written out per field: the
+    # array unpacked into locals (`r1`...: `raw` stays as it came, for the reference to run
+    # on if need be), the converters first, in field order (an error of a nested class's
+    # own, no refusal, then escapes before any plain field is refused, so a union cannot
+    # take it for a refusal and try another alternative where the reference lets it out),
+    # then the exact type of every field whose raw type is fixed (the tag's was checked by
+    # the caller; float and unions are left to their converters), then the integer bounds.
+    namespace: dict[str, Any] = {
+        "_Invalid": _Invalid, "_Deferred": _Deferred, "_build": _builder(cls),
+        "_INT_MIN": INT_MIN, "_INT_MAX": INT_MAX,
+    }  # fmt: skip
+    names = [f"r{i}" for i in range(1, size)]
+    values = list(names)
+    lines = [
+        "def decode_fields(raw, depth):",
+        f"    if len(raw) != {size}:",
+        f"        raise _Deferred if {smallest} <= len(raw) < {size} else _Invalid",
+        f"    _, {', '.join(names)}{',' if size == 2 else ''} = raw",
+    ]
+    for i, convert in converters:
+        namespace[f"_convert{i + 1}"] = convert
+        values[i] = f"v{i + 1}"
+        lines.append(f"    v{i + 1} = _convert{i + 1}(r{i + 1}, depth + 1)")
+    tests = []
+    for i, kind in enumerate(raw_types[1:], 1):
+        if kind is not None:
+            namespace[f"_kind{i}"] = kind
+            tests.append(f"type(r{i}) is not _kind{i}")
+    tests += [f"not _INT_MIN <= r{i} <= _INT_MAX" for i in ints]
+    if tests:
+        lines.append(f"    if {' or '.join(tests)}:")
+        lines.append("        raise _Invalid")
+    lines += [
+        "    try:",
+        f"        return _build({', '.join(values)})",
+        "    except (ValueError, TypeError):",
+        "        raise _Invalid from None",
+    ]
+    exec("\n".join(lines), namespace)  # noqa: S102 - our own text, from the class's fields
+    decode_fields: _Fast = namespace["decode_fields"]
     return decode_fields
 
 
@@ -850,6 +858,9 @@ def _builder(cls: type[Message]) -> Callable[..., Message]:
     raw_init = _raw_inits.get(cls)
     if raw_init is None:  # not tagged: built as it is
         return cls
+    inline = _inline_builder(cls)
+    if inline is not None:
+        return inline
     new = object.__new__
 
     def build(*values: Any) -> Message:
@@ -857,6 +868,62 @@ def _builder(cls: type[Message]) -> Callable[..., Message]:
         raw_init(message, *values)
         return message
 
+    return build
+
+
+# A decoder builds thousands of messages a second, and the attrs `__init__` calls each
+# field's validator. For a class whose `__init__` does nothing but set the fields, run the
+# validators and `__attrs_post_init__` (no converter, factory, keyword-only or non-init
+# field, no `__attrs_pre_init__`), the builder is generated: the same steps in the same
+# order, where a validator made by `int_range` or `max_len` (`_inline_tests`) is first
+# tested inline and called, to raise its own error, only when its test fails. Validators
+# disabled through attrs are honoured as the attrs `__init__` honours them.
+
+_inline_tests: dict[Any, tuple[str, dict[str, Any]]] = {}  # validator -> (test, names)
+
+
+def _inline_builder(cls: type[Message]) -> Callable[..., Message] | None:
+    fields = attrs.fields(typing.cast(Any, cls))
+    if hasattr(cls, "__attrs_pre_init__") or any(
+        f.converter is not None
+        or not f.init
+        or f.kw_only
+        or f.alias != f.name
+        or isinstance(f.default, attrs.Factory)  # type: ignore[arg-type]
+        for f in fields
+    ):
+        return None
+    namespace: dict[str, Any] = {
+        "_new": object.__new__, "_set": object.__setattr__, "_cls": cls, "_config": attr_config
+    }  # fmt: skip
+    params, sets, checks = [], [], []
+    for i, f in enumerate(fields):
+        if f.default is attrs.NOTHING:
+            params.append(f"a{i}")
+        else:
+            namespace[f"_default{i}"] = f.default
+            params.append(f"a{i}=_default{i}")
+        sets.append(f"    _set(m, {f.name!r}, a{i})")
+        if f.validator is None:
+            continue
+        namespace[f"_validate{i}"], namespace[f"_field{i}"] = f.validator, f
+        call = f"_validate{i}(m, _field{i}, a{i})"
+        inline = _inline_tests.get(f.validator)
+        if inline is None:
+            checks.append(f"        {call}")
+            continue
+        test, names = inline
+        for name, value in names.items():
+            namespace[f"{name}{i}"] = value
+        checks.append(f"        if {test.format(value=f'a{i}', i=i)}: {call}")
+    lines = [f"def build({', '.join(params)}):", "    m = _new(_cls)", *sets]
+    if checks:
+        lines += ["    if _config._run_validators is True:", *checks]
+    if hasattr(cls, "__attrs_post_init__"):
+        lines.append("    m.__attrs_post_init__()")
+    lines.append("    return m")
+    exec("\n".join(lines), namespace)  # noqa: S102 - our own text, from the class's fields
+    build: Callable[..., Message] = namespace["build"]
     return build
 
 
@@ -938,6 +1005,7 @@ def max_len(limit: int, unit: str = "bytes") -> Callable[[Any, attrs.Attribute[A
         if value is not None and len(value) > limit:
             raise LimitExceeded(_field_name(instance, attribute), limit, len(value), unit)
 
+    _inline_tests[check] = ("{value} is not None and len({value}) > _limit{i}", {"_limit": limit})
     return check
 
 
@@ -950,6 +1018,7 @@ def int_range(low: int, high: int = INT_MAX) -> Callable[[Any, attrs.Attribute[A
                 _field_name(instance, attribute), f"{value} is outside {low}..{high}"
             )
 
+    _inline_tests[check] = ("not _low{i} <= {value} <= _high{i}", {"_low": low, "_high": high})
     return check
 
 

@@ -461,3 +461,56 @@ def test_a_float_is_encoded_in_its_shortest_exact_form_wherever_it_is_nested() -
     outer = Sample((2, "b"), 2.0, None, inner=inner)
     assert encode(outer) == cbor2.dumps(outer, canonical=True, default=codec._default)
     assert encode(outer).count(b"\xf9") == 2
+
+
+def attrs_init_outcome(cls: type[Message], *values: object) -> tuple[str, object]:
+    """What the attrs `__init__` itself makes of `values` (no decoder involved)."""
+    message = object.__new__(cls)
+    try:
+        codec._raw_inits[cls](message, *values)
+    except Exception as e:  # noqa: BLE001 - compared, not handled
+        return (type(e).__name__, str(e))
+    return ("value", message)
+
+
+@pytest.mark.parametrize(
+    ("cls", "values"),
+    [
+        (Circle, (5,)),
+        (Circle, (1001,)),  # int_range, tested inline
+        (Circle, (-1,)),
+        (Label, ("x" * 8,)),
+        (Label, ("x" * 9,)),  # max_len, tested inline
+        (Drawing, (b"d", (Circle(1),) * 5)),  # max_len in shapes, after name's
+        (Drawing, (b"d" * 17, (Circle(1),) * 5)),  # the first failing field is named
+        (Drawing, (b"d", ())),  # defaults
+        (raftcluster.raft.messages.Heartbeat, (1, 2, 3, 4, 5)),
+        (raftcluster.raft.messages.Heartbeat, (1, 0, 3, 4, 5)),  # a node id is positive
+        (
+            raftcluster.raft.messages.AppendEntries,  # __attrs_post_init__ refuses it
+            (3, 1, 2, 10, 3, 10, (raftcluster.raft.types.Entry(3, 12),)),
+        ),
+    ],
+)
+def test_the_generated_builder_does_what_the_attrs_init_does(
+    cls: type[Message], values: tuple[object, ...]
+) -> None:
+    build = codec._inline_builder(cls)
+    assert build is not None  # these classes get one: the test must not compare nothing
+
+    def built() -> tuple[str, object]:
+        try:
+            return ("value", build(*values))
+        except Exception as e:  # noqa: BLE001 - compared, not handled
+            return (type(e).__name__, str(e))
+
+    assert built() == attrs_init_outcome(cls, *values)
+    with attrs.validators.disabled():  # as the attrs __init__ honours it
+        assert built() == attrs_init_outcome(cls, *values)
+
+
+def test_a_decoded_value_outside_a_limit_names_the_field() -> None:
+    with pytest.raises(DecodeError, match=r"Circle\.radius.*1001 is outside 0\.\.1000"):
+        decode(cbor2.dumps([9001, 1001]), Shape)
+    with pytest.raises(DecodeError, match=r"Label\.text"):
+        decode(cbor2.dumps([9002, "x" * 9]), Shape)
