@@ -65,7 +65,14 @@ class Trace:
         `values` are integers, strings, None and tuples of them, for which cbor2's
         default encoding gives the canonical bytes (canonical CBOR differs only for
         floats, maps and sets), at less cost: the hash is the same as `add`'s."""
-        self._hash_event(cbor2.dumps([kind.KIND, *values]))
+        data = cbor2.dumps([kind.KIND, *values])
+        unhashed = self._unhashed  # (`_hash_event`, written out: this is the hot one)
+        unhashed += len(data).to_bytes(4, "big")
+        unhashed += data
+        self.count += 1
+        if len(unhashed) >= HASH_BATCH_BYTES:
+            self._hash.update(unhashed)
+            unhashed.clear()
         if self.max_records and len(self.records) < self.max_records:
             self.records.append(kind(*values))
 
