@@ -1,11 +1,16 @@
-"""The trace's hash: `add_values` (the hot events, hashed without building them) gives
-the hash `add` gives for the same events."""
+"""The trace's hash: one line per event (its kind and fields, a fault's event as
+canonical CBOR), whatever the batches."""
 
 from __future__ import annotations
 
+import hashlib
+
+import cbor2
 import pytest
 
-from chaos.sim.events import CycleDone, Event, Sent
+from chaos.sim import trace as trace_module
+from chaos.sim.events import CycleDone, Event, FaultInjected, Sent, plain
+from chaos.sim.faults import Partition
 from chaos.sim.trace import Trace
 
 EVENTS: list[tuple[type[Event], tuple[object, ...]]] = [
@@ -17,19 +22,37 @@ EVENTS: list[tuple[type[Event], tuple[object, ...]]] = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "values"), EVENTS)
-def test_add_values_hashes_what_add_hashes(kind: type[Event], values: tuple[object, ...]) -> None:
-    built, fast = Trace(), Trace()
-    built.add(kind(*values))
-    fast.add_values(kind, *values)
-    assert fast.hexdigest() == built.hexdigest()
-    assert fast.records == built.records == [kind(*values)]
+def expected_line(kind: type[Event], values: tuple[object, ...]) -> bytes:
+    return (repr((kind.KIND, *values)) + "\n").encode()
 
 
-def test_the_whole_sequence_hashes_alike() -> None:
-    built, fast = Trace(), Trace()
-    for kind, values in EVENTS * 500:  # (past a hash batch)
-        built.add(kind(*values))
-        fast.add_values(kind, *values)
-    assert fast.hexdigest() == built.hexdigest()
-    assert fast.count == built.count == 5 * 500
+def test_the_hash_is_that_of_one_line_per_event() -> None:
+    trace = Trace()
+    digest = hashlib.sha256()
+    for kind, values in EVENTS:
+        trace.add_values(kind, *values)
+        digest.update(expected_line(kind, values))
+    assert trace.hexdigest() == digest.hexdigest()
+    assert trace.records == [kind(*values) for kind, values in EVENTS]
+
+
+def test_an_event_with_a_fault_is_hashed_as_its_canonical_cbor() -> None:
+    event = FaultInjected(7, Partition(((1, 2), (3,))))
+    trace = Trace()
+    trace.add(event)
+    data = cbor2.dumps([event.KIND, 7, plain(event.fault)], canonical=True)
+    line = (repr((event.KIND, data)) + "\n").encode()
+    assert trace.hexdigest() == hashlib.sha256(line).hexdigest()
+
+
+@pytest.mark.parametrize("read_every", [1, 7, trace_module.HASH_BATCH_EVENTS, 10**9])
+def test_the_digest_does_not_depend_on_where_a_batch_ends(read_every: int) -> None:
+    """(The digest may be read before the run ends: the batches then end early.)"""
+    whole, read = Trace(keep=False), Trace(keep=False)
+    for i, (kind, values) in enumerate(EVENTS * 700):
+        whole.add_values(kind, *values)
+        read.add_values(kind, *values)
+        if i % read_every == 0:
+            read.hexdigest()
+    assert read.hexdigest() == whole.hexdigest()
+    assert read.count == whole.count == 5 * 700 and read.records == []
