@@ -40,6 +40,7 @@ from typing import Any, ClassVar, TypeVar
 import attrs
 import cbor2
 from attr import _config as attr_config
+from attr._make import _frozen_setattrs as attr_frozen_setattrs
 
 from statemachine.errors import (
     DecodeError,
@@ -874,23 +875,30 @@ def _builder(cls: type[Message]) -> Callable[..., Message]:
 # A decoder builds thousands of messages a second, and the attrs `__init__` calls each
 # field's validator. For a class whose `__init__` does nothing but set the fields, run the
 # validators and `__attrs_post_init__` (no converter, factory, keyword-only or non-init
-# field, no `__attrs_pre_init__`), the builder is generated: the same steps in the same
-# order, where a validator made by `int_range` or `max_len` (`_inline_tests`) is first
-# tested inline and called, to raise its own error, only when its test fails. Validators
-# disabled through attrs are honoured as the attrs `__init__` honours them.
+# field, no `__attrs_pre_init__`, frozen or without a `__setattr__` of its own), the
+# builder is generated: the same steps in the same order, where a validator made by
+# `int_range` or `max_len` (`_inline_tests`) is first tested inline and called, to raise
+# its own error, only when its test fails. Validators disabled through attrs are honoured
+# as the attrs `__init__` honours them.
 
 _inline_tests: dict[Any, tuple[str, dict[str, Any]]] = {}  # validator -> (test, names)
 
 
 def _inline_builder(cls: type[Message]) -> Callable[..., Message] | None:
     fields = attrs.fields(typing.cast(Any, cls))
-    if hasattr(cls, "__attrs_pre_init__") or any(
-        f.converter is not None
-        or not f.init
-        or f.kw_only
-        or f.alias != f.name
-        or isinstance(f.default, attrs.Factory)  # type: ignore[arg-type]
-        for f in fields
+    # Setting a field as the attrs `__init__` does: frozen, or no `__setattr__` of its own.
+    plain_setattr = cls.__setattr__ in (object.__setattr__, attr_frozen_setattrs)
+    if (
+        not plain_setattr
+        or hasattr(cls, "__attrs_pre_init__")
+        or any(
+            f.converter is not None
+            or not f.init
+            or f.kw_only
+            or f.alias != f.name
+            or isinstance(f.default, attrs.Factory)  # type: ignore[arg-type]
+            for f in fields
+        )
     ):
         return None
     namespace: dict[str, Any] = {

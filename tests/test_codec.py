@@ -514,3 +514,14 @@ def test_a_decoded_value_outside_a_limit_names_the_field() -> None:
         decode(cbor2.dumps([9001, 1001]), Shape)
     with pytest.raises(DecodeError, match=r"Label\.text"):
         decode(cbor2.dumps([9002, "x" * 9]), Shape)
+
+
+def test_a_class_with_a_setattr_of_its_own_is_built_by_its_attrs_init() -> None:
+    """(A mutable class whose fields validate when set: the attrs `__init__` decides.)"""
+
+    @attrs.define
+    class Hooked(Message):
+        size: int = attrs.field(validator=int_range(0, 9), on_setattr=attrs.setters.validate)
+
+    assert codec._inline_builder(Hooked) is None
+    assert codec._inline_builder(Circle) is not None  # frozen
