@@ -39,8 +39,6 @@ from typing import Any, ClassVar, TypeVar
 
 import attrs
 import cbor2
-from attr import _config as attr_config
-from attr._make import _frozen_setattrs as attr_frozen_setattrs
 
 from statemachine.errors import (
     DecodeError,
@@ -884,10 +882,15 @@ def _builder(cls: type[Message]) -> Callable[..., Message]:
 _inline_tests: dict[Any, tuple[str, dict[str, Any]]] = {}  # validator -> (test, names)
 
 
+@attrs.frozen
+class _Frozen:
+    """(Its `__setattr__` is the one attrs gives every frozen class.)"""
+
+
 def _inline_builder(cls: type[Message]) -> Callable[..., Message] | None:
     fields = attrs.fields(typing.cast(Any, cls))
     # Setting a field as the attrs `__init__` does: frozen, or no `__setattr__` of its own.
-    plain_setattr = cls.__setattr__ in (object.__setattr__, attr_frozen_setattrs)
+    plain_setattr = cls.__setattr__ in (object.__setattr__, _Frozen.__setattr__)
     if (
         not plain_setattr
         or hasattr(cls, "__attrs_pre_init__")
@@ -902,7 +905,8 @@ def _inline_builder(cls: type[Message]) -> Callable[..., Message] | None:
     ):
         return None
     namespace: dict[str, Any] = {
-        "_new": object.__new__, "_set": object.__setattr__, "_cls": cls, "_config": attr_config
+        "_new": object.__new__, "_set": object.__setattr__, "_cls": cls,
+        "_disabled": attrs.validators.get_disabled,
     }  # fmt: skip
     params, sets, checks = [], [], []
     for i, f in enumerate(fields):
@@ -926,7 +930,7 @@ def _inline_builder(cls: type[Message]) -> Callable[..., Message] | None:
         checks.append(f"        if {test.format(value=f'a{i}', i=i)}: {call}")
     lines = [f"def build({', '.join(params)}):", "    m = _new(_cls)", *sets]
     if checks:
-        lines += ["    if _config._run_validators is True:", *checks]
+        lines += ["    if not _disabled():", *checks]
     if hasattr(cls, "__attrs_post_init__"):
         lines.append("    m.__attrs_post_init__()")
     lines.append("    return m")
