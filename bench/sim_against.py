@@ -8,9 +8,10 @@ seed run (`chaos run --nodes 5 --duration 60`: 5 nodes, random faults, the kv wo
 `rounds` times, alternating, so that both see the same load on a shared machine. Each
 process prints the virtual seconds it simulated and the wall and CPU seconds the run took
 (the `Simulator(...).run()` call alone, as `bench_sim` times it). The result: virtual
-seconds per wall second and per CPU second of each tree (medians over the rounds), and
-the ratios now / then. The ratio of medians from one run is the figure to quote: absolute
-figures move with the machine's load, the ratio far less.
+seconds per wall second and per CPU second of each tree (medians over the rounds), the
+best round's per CPU second (the least disturbed by the machine's load, which only ever
+adds time), and the ratios now / then of each. The ratios from one run are the figures to
+quote: absolute figures move with the machine's load, the ratios far less.
 
 Both trees must have `chaos.sim` with `SimConfig`, `Simulator`, `RandomFaults` and
 `KvWorkload` (every commit since the simulator's first). Errors (not a git checkout, an
@@ -108,9 +109,12 @@ def compare(then: Path, now: Path, rounds: int, seeds: str, duration_s: int) -> 
                 f["virtual_s"] / f["wall_s"] for f in figures
             ),
             "virtual_s_per_cpu_s": statistics.median(f["virtual_s"] / f["cpu_s"] for f in figures),
+            # The best round: on a shared machine the load only ever adds time, so the
+            # fastest round of each tree is the least disturbed one.
+            "best_virtual_s_per_cpu_s": max(f["virtual_s"] / f["cpu_s"] for f in figures),
             "each_per_wall_s": [round(f["virtual_s"] / f["wall_s"], 1) for f in figures],
         }
-    for unit in ("virtual_s_per_wall_s", "virtual_s_per_cpu_s"):
+    for unit in ("virtual_s_per_wall_s", "virtual_s_per_cpu_s", "best_virtual_s_per_cpu_s"):
         out[f"ratio_{unit}"] = out["now"][unit] / out["then"][unit]
     return out
 
@@ -145,11 +149,14 @@ def main(argv: list[str] | None = None) -> int:
         r = result[name]
         print(
             f"  {label:>10}: {r['virtual_s_per_wall_s']:.1f} virtual s per wall s, "
-            f"{r['virtual_s_per_cpu_s']:.1f} per CPU s (each round: {r['each_per_wall_s']})"
+            f"{r['virtual_s_per_cpu_s']:.1f} per CPU s, best round "
+            f"{r['best_virtual_s_per_cpu_s']:.1f} per CPU s (each round: {r['each_per_wall_s']} "
+            "per wall s)"
         )
     print(
         f"  now / then: {result['ratio_virtual_s_per_wall_s']:.2f}x per wall s, "
-        f"{result['ratio_virtual_s_per_cpu_s']:.2f}x per CPU s"
+        f"{result['ratio_virtual_s_per_cpu_s']:.2f}x per CPU s, "
+        f"{result['ratio_best_virtual_s_per_cpu_s']:.2f}x per CPU s in the best rounds"
     )
     return 0
 

@@ -138,7 +138,38 @@ def _default(encoder: cbor2.CBOREncoder, value: Any) -> None:
 
 def encode(message: Message) -> bytes:
     """Canonical CBOR bytes of a message: equal messages give equal bytes."""
-    return cbor2.dumps(_plain(message), canonical=True, default=_default)
+    try:
+        return cbor2.dumps(_plain(message), default=_default_float_free)
+    except _NeedsCanonical:  # a float in it (see below): cbor2's canonical encoder decides
+        return cbor2.dumps(message, canonical=True, default=_default)
+
+
+# Canonical CBOR differs from cbor2's default encoding only for floats (the shortest exact
+# form), maps and sets. A message holds no map nor set (its fields' annotations cannot
+# say one, and building it checks every field), so without a float both give the same
+# bytes, and the default encoding costs far less (the canonical one probes every array
+# against `collections.abc.Mapping`). So `encode` encodes without `canonical`, and a
+# message whose class has a field that may hold a float (by its annotation, or one that
+# does not resolve) raises `_NeedsCanonical` where it is converted: then the message is
+# encoded canonically from scratch, through `_default` alone (the encoder before the fast
+# path below: the same bytes).
+
+
+class _NeedsCanonical(Exception):
+    pass
+
+
+def _default_float_free(encoder: cbor2.CBOREncoder, value: Any) -> None:
+    if isinstance(value, Message):
+        encoder.encode(_plain(value))  # raises _NeedsCanonical for a class with a float
+    elif isinstance(value, enum.IntEnum):
+        encoder.encode(int(value))
+    else:
+        raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def _needs_canonical(_: Any) -> list[Any]:
+    raise _NeedsCanonical
 
 
 # -- encoding, fast path ----------------------------------------------------------------
@@ -177,6 +208,8 @@ def _build_plain_array(cls: type[Message]) -> Callable[[Any], list[Any]]:
     except Exception:  # noqa: BLE001 - unresolvable annotations: convert every field
         hints = {}
     annotations = [hints.get(name, object) for name in _field_names[cls]]
+    if any(map(_may_hold_float, annotations)):
+        return _needs_canonical
     # (position in the array, converter) of each field that may hold a message
     converters = tuple(
         (i, _plain_items if typing.get_origin(tp) is tuple else _plain)
@@ -195,6 +228,18 @@ def _build_plain_array(cls: type[Message]) -> Callable[[Any], list[Any]]:
         return array
 
     return convert
+
+
+def _may_hold_float(tp: Any) -> bool:
+    """Whether a field annotated `tp` may hold a float itself (one nested in a message
+    is its own class's business); an annotation the codec does not know: it may."""
+    if tp in _PLAIN:
+        return False
+    if isinstance(tp, type):
+        return not issubclass(tp, Message | enum.IntEnum)
+    return not typing.get_args(tp) or any(
+        _may_hold_float(a) for a in typing.get_args(tp) if a is not Ellipsis
+    )
 
 
 def _may_hold_message(tp: Any) -> bool:
@@ -546,41 +591,48 @@ def _build_fast_fields(cls: type[Message]) -> _Fast:
     converters = tuple(
         (i, _fast_compile(tp)) for i, tp in enumerate(annotations) if tp not in _PLAIN
     )
-    # The types of the items, compared all at once in C: this is what checks plain fields.
-    # It covers converted fields too where their raw type is fixed (a repeat of their own
-    # check, but then the array is compared as it is); where it is not (float, unions), an
-    # itemgetter leaves them out.
     raw_types = [int, *map(_raw_type, annotations)]  # the tag, then each field
-    known = [i for i, tp in enumerate(raw_types) if tp is not None]  # 0, the tag, is known
-    pick = None
-    if len(known) < len(raw_types):
-        if len(known) == 1:
-            known = [0, 0]  # an itemgetter of one position gives the item, not a tuple
-        pick = operator.itemgetter(*known)
-    types = tuple(raw_types[i] for i in known)
     ints = tuple(i for i, tp in enumerate(annotations, 1) if tp is int)
-    build = _builder(cls)
-
-    def decode_fields(raw: list[Any], depth: int) -> Message:
-        if len(raw) != size:
-            raise _Deferred if smallest <= len(raw) < size else _Invalid
-        # Converters first, in field order: an error of a nested class's own (no refusal)
-        # then escapes before any plain field is refused, so a union cannot take it for a
-        # refusal and try another alternative where the reference lets it out. They work
-        # on a copy: `raw` must stay as it came, for the reference to run on if need be.
-        values = raw[1:]
-        for i, convert in converters:
-            values[i] = convert(values[i], depth + 1)
-        if tuple(map(type, raw if pick is None else pick(raw))) != types:
-            raise _Invalid
-        for i in ints:
-            if not INT_MIN <= raw[i] <= INT_MAX:
-                raise _Invalid
-        try:
-            return build(*values)
-        except (ValueError, TypeError):
-            raise _Invalid from None
-
+    # The decoder is generated (once per class), the checks written out per field: the
+    # array unpacked into locals (`r1`...: `raw` stays as it came, for the reference to run
+    # on if need be), the converters first, in field order (an error of a nested class's
+    # own, no refusal, then escapes before any plain field is refused, so a union cannot
+    # take it for a refusal and try another alternative where the reference lets it out),
+    # then the exact type of every field whose raw type is fixed (the tag's was checked by
+    # the caller; float and unions are left to their converters), then the integer bounds.
+    namespace: dict[str, Any] = {
+        "_Invalid": _Invalid, "_Deferred": _Deferred, "_build": _builder(cls),
+        "_INT_MIN": INT_MIN, "_INT_MAX": INT_MAX,
+    }  # fmt: skip
+    names = [f"r{i}" for i in range(1, size)]
+    values = list(names)
+    lines = [
+        "def decode_fields(raw, depth):",
+        f"    if len(raw) != {size}:",
+        f"        raise _Deferred if {smallest} <= len(raw) < {size} else _Invalid",
+        f"    _, {', '.join(names)}{',' if size == 2 else ''} = raw",
+    ]
+    for i, convert in converters:
+        namespace[f"_convert{i + 1}"] = convert
+        values[i] = f"v{i + 1}"
+        lines.append(f"    v{i + 1} = _convert{i + 1}(r{i + 1}, depth + 1)")
+    tests = []
+    for i, kind in enumerate(raw_types[1:], 1):
+        if kind is not None:
+            namespace[f"_kind{i}"] = kind
+            tests.append(f"type(r{i}) is not _kind{i}")
+    tests += [f"not _INT_MIN <= r{i} <= _INT_MAX" for i in ints]
+    if tests:
+        lines.append(f"    if {' or '.join(tests)}:")
+        lines.append("        raise _Invalid")
+    lines += [
+        "    try:",
+        f"        return _build({', '.join(values)})",
+        "    except (ValueError, TypeError):",
+        "        raise _Invalid from None",
+    ]
+    exec("\n".join(lines), namespace)  # noqa: S102 - our own text, from the class's fields
+    decode_fields: _Fast = namespace["decode_fields"]
     return decode_fields
 
 
@@ -805,6 +857,9 @@ def _builder(cls: type[Message]) -> Callable[..., Message]:
     raw_init = _raw_inits.get(cls)
     if raw_init is None:  # not tagged: built as it is
         return cls
+    inline = _inline_builder(cls)
+    if inline is not None:
+        return inline
     new = object.__new__
 
     def build(*values: Any) -> Message:
@@ -812,6 +867,75 @@ def _builder(cls: type[Message]) -> Callable[..., Message]:
         raw_init(message, *values)
         return message
 
+    return build
+
+
+# A decoder builds thousands of messages a second, and the attrs `__init__` calls each
+# field's validator. For a class whose `__init__` does nothing but set the fields, run the
+# validators and `__attrs_post_init__` (no converter, factory, keyword-only or non-init
+# field, no `__attrs_pre_init__`, frozen or without a `__setattr__` of its own), the
+# builder is generated: the same steps in the same order, where a validator made by
+# `int_range` or `max_len` (`_inline_tests`) is first tested inline and called, to raise
+# its own error, only when its test fails. Validators disabled through attrs are honoured
+# as the attrs `__init__` honours them.
+
+_inline_tests: dict[Any, tuple[str, dict[str, Any]]] = {}  # validator -> (test, names)
+
+
+@attrs.frozen
+class _Frozen:
+    """(Its `__setattr__` is the one attrs gives every frozen class.)"""
+
+
+def _inline_builder(cls: type[Message]) -> Callable[..., Message] | None:
+    fields = attrs.fields(typing.cast(Any, cls))
+    # Setting a field as the attrs `__init__` does: frozen, or no `__setattr__` of its own.
+    plain_setattr = cls.__setattr__ in (object.__setattr__, _Frozen.__setattr__)
+    if (
+        not plain_setattr
+        or hasattr(cls, "__attrs_pre_init__")
+        or any(
+            f.converter is not None
+            or not f.init
+            or f.kw_only
+            or f.alias != f.name
+            or isinstance(f.default, attrs.Factory)  # type: ignore[arg-type]
+            for f in fields
+        )
+    ):
+        return None
+    namespace: dict[str, Any] = {
+        "_new": object.__new__, "_set": object.__setattr__, "_cls": cls,
+        "_disabled": attrs.validators.get_disabled,
+    }  # fmt: skip
+    params, sets, checks = [], [], []
+    for i, f in enumerate(fields):
+        if f.default is attrs.NOTHING:
+            params.append(f"a{i}")
+        else:
+            namespace[f"_default{i}"] = f.default
+            params.append(f"a{i}=_default{i}")
+        sets.append(f"    _set(m, {f.name!r}, a{i})")
+        if f.validator is None:
+            continue
+        namespace[f"_validate{i}"], namespace[f"_field{i}"] = f.validator, f
+        call = f"_validate{i}(m, _field{i}, a{i})"
+        inline = _inline_tests.get(f.validator)
+        if inline is None:
+            checks.append(f"        {call}")
+            continue
+        test, names = inline
+        for name, value in names.items():
+            namespace[f"{name}{i}"] = value
+        checks.append(f"        if {test.format(value=f'a{i}', i=i)}: {call}")
+    lines = [f"def build({', '.join(params)}):", "    m = _new(_cls)", *sets]
+    if checks:
+        lines += ["    if not _disabled():", *checks]
+    if hasattr(cls, "__attrs_post_init__"):
+        lines.append("    m.__attrs_post_init__()")
+    lines.append("    return m")
+    exec("\n".join(lines), namespace)  # noqa: S102 - our own text, from the class's fields
+    build: Callable[..., Message] = namespace["build"]
     return build
 
 
@@ -893,6 +1017,7 @@ def max_len(limit: int, unit: str = "bytes") -> Callable[[Any, attrs.Attribute[A
         if value is not None and len(value) > limit:
             raise LimitExceeded(_field_name(instance, attribute), limit, len(value), unit)
 
+    _inline_tests[check] = ("{value} is not None and len({value}) > _limit{i}", {"_limit": limit})
     return check
 
 
@@ -905,6 +1030,7 @@ def int_range(low: int, high: int = INT_MAX) -> Callable[[Any, attrs.Attribute[A
                 _field_name(instance, attribute), f"{value} is outside {low}..{high}"
             )
 
+    _inline_tests[check] = ("not _low{i} <= {value} <= _high{i}", {"_low": low, "_high": high})
     return check
 
 

@@ -26,6 +26,10 @@ def test_it_measures_both_trees_and_their_ratio(capsys: pytest.CaptureFixture[st
     then, now = result["then"], result["now"]
     ratio = now["virtual_s_per_wall_s"] / then["virtual_s_per_wall_s"]
     assert abs(result["ratio_virtual_s_per_wall_s"] - ratio) < 1e-9
+    for tree in ("then", "now"):  # the best round is at least as good as the median
+        assert result[tree]["best_virtual_s_per_cpu_s"] >= result[tree]["virtual_s_per_cpu_s"]
+    best = now["best_virtual_s_per_cpu_s"] / then["best_virtual_s_per_cpu_s"]
+    assert abs(result["ratio_best_virtual_s_per_cpu_s"] - best) < 1e-9
 
 
 def test_an_unknown_commit_is_one_line_and_status_2() -> None:

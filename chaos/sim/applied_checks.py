@@ -122,11 +122,13 @@ class AppliedLogChecks:
             kept_text = f"{kept[0]}={kept[1]} (applied on nodes {_ids(seen[kept])})"
             if lost:
                 (key, value), node = lost[0]
+                # An acknowledged write that no node applied at its index is lost as well.
+                appliers = seen.get((key, value), ())
+                applied_text = f"nodes {_ids(appliers)}" if appliers else "no node"
                 self.find(
                     "acknowledged-write-lost",
                     f"put {key}={value} was acknowledged by node {node} at index {index}, "
-                    f"applied on nodes {_ids(seen[(key, value)])}, but the cluster kept "
-                    f"{kept_text} there",
+                    f"applied on {applied_text}, but the cluster kept {kept_text} there",
                     nodes, time_ms=time_ms, step=step, index=index, acknowledged_by=node,
                     key=key, value=value,
                 )  # fmt: skip

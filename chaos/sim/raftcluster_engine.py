@@ -51,7 +51,7 @@ from chaos.sim.wire import Wire
 from raftcluster import __version__
 from raftcluster.client.core import ClientConfig, ClientCore, Completion
 from raftcluster.node.config import ReplicaConfig
-from raftcluster.node.cycle import Actions, CycleCore
+from raftcluster.node.cycle import NOTHING, Actions, CycleCore
 from raftcluster.node.protocol import ChangeMembership as ChangeMembershipRequest
 from raftcluster.node.protocol import (
     ClientReply,
@@ -206,6 +206,7 @@ class RaftclusterEngine:
 
     def attach(self, sim: Simulator) -> None:
         self.sim = sim
+        self._paused = sim.paused_nodes()  # (read at every step: a view, not a call per node)
         config = sim.config
         self._settings = settings = EngineSettings.for_seed(config, sim.rng_settings)
         self._max_fsync_ms = settings.max_fsync_ms
@@ -463,16 +464,16 @@ class RaftclusterEngine:
         earliest = self._earliest_node_wake()
         if earliest is None or earliest > now_ms:
             return []
-        paused = self.sim.paused
-        return [n for n, w in sorted(self._wakes.items()) if w <= now_ms and not paused(n)]
+        paused = self._paused
+        return [n for n, w in sorted(self._wakes.items()) if w <= now_ms and n not in paused]
 
     def _earliest_node_wake(self) -> int | None:
         """The earliest timer of a running node that is not paused, kept until a node's
         timer or the loop's topology (a pause) changes: the loop asks twice per step."""
         key = self.sim.topology_version
         if self._earliest is None or self._earliest[0] != key:
-            paused = self.sim.paused
-            times = [w for node, w in self._wakes.items() if not paused(node)]
+            paused = self._paused
+            times = [w for node, w in self._wakes.items() if node not in paused]
             self._earliest = (key, min(times) if times else None)
         return self._earliest[1]
 
@@ -563,6 +564,8 @@ class RaftclusterEngine:
         sim.record(NodeCrashed(sim.now, n.id, True, lost, torn))
 
     def _carry_out(self, n: _Node, actions: Actions) -> None:
+        if actions is NOTHING:
+            return  # (most inputs: nothing to do now)
         sim, wire = self.sim, self.wire
         for message in actions.send:
             if isinstance(message, _PROMISES):

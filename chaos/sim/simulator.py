@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import random
 import traceback
+import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -135,12 +136,13 @@ class Simulator:
         # After healing, when the engine first had a leader, committed its probe write
         # (the engine says), and was whole again.
         self.heal_marks: dict[str, int] = {}
-        self.where = Where(0, 0)
+        self._where_at = (0, 0)  # (step, time) of the instant under way: `where`
         self._rate_second = 0  # the virtual second messages are being counted in
         self._rate_count = 0
         self._message_budget = config.message_budget_per_s  # (asked for every message)
         self._touched: set[int] = set()  # nodes that received something this instant
         self._pauses: dict[int, int] = {}  # paused node -> when it resumes
+        self._paused_view = types.MappingProxyType(self._pauses)
         # Goes up whenever a fault is injected or a node stops, starts, pauses or resumes:
         # what depends only on those (the availability checks' topology) is kept till then.
         self.topology_version = 0
@@ -177,6 +179,11 @@ class Simulator:
     def record(self, event: Event) -> None:
         self.trace.add(event)
 
+    @property
+    def where(self) -> Where:
+        """The step and virtual time of the instant under way (for violations)."""
+        return Where(*self._where_at)
+
     def fail(self, invariant: str, message: str, nodes: Any) -> SafetyViolation:
         """The violation to raise: `invariant` did not hold, here and now."""
         return SafetyViolation(invariant, message, self.where, nodes)
@@ -206,6 +213,10 @@ class Simulator:
 
     def paused(self, node: int) -> bool:
         return node in self._pauses
+
+    def paused_nodes(self) -> Mapping[int, int]:
+        """Paused node -> when it resumes: a read-only view that stays current."""
+        return self._paused_view
 
     def leaders(self) -> Mapping[int, int]:
         """Node -> term, of every node leading as of the end of its last step (kept until
@@ -276,7 +287,7 @@ class Simulator:
             return False
         self.now = t
         self.step += 1
-        self.where = Where(self.step, t)
+        self._where_at = (self.step, t)
         engine = self.engine
         network = self.network
         while (envelope := network.pop_due(t)) is not None:

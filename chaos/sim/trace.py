@@ -1,10 +1,16 @@
 """The trace of a simulation: every event (`chaos.sim.events`) in order, and its hash.
 
-The hash is the SHA-256 of each event's canonical CBOR encoding (`[KIND, field values]`,
-a nested fault as its plain form), each prefixed by its length, so the same seed gives
-the same hash byte for byte in any process (nothing in an event depends on the iteration
-order of a set or dict of strings, or on object ids). Events are also kept (up to
-`max_records`) for reports and for comparing two runs.
+The hash is the SHA-256 of one line per event, in order: the `repr` of the tuple
+`(KIND, field values...)` and a newline (UTF-8). The hot events (sends, cycles:
+`add_values`) hold only integers, strings, None and tuples of them, whose `repr` is the
+same in every process; any other event's line holds the canonical CBOR of
+`[KIND, field values]` instead (a nested fault as its plain form), as bytes, so that a
+set or map in it hashes alike in every process too. So the same seed gives the same
+hash byte for byte in any process: nothing in an event depends on the iteration order
+of a set or dict of strings, or on object ids. Lines are hashed in batches of
+`HASH_BATCH_EVENTS` (one `repr` and one hash update per batch); the digest does not
+depend on where a batch ends. Events are also kept (up to `max_records`) for reports and
+for comparing two runs.
 """
 
 from __future__ import annotations
@@ -20,9 +26,9 @@ import cbor2
 from chaos.sim.events import Event, plain
 
 DEFAULT_MAX_RECORDS = 2_000_000
-# Encoded events are hashed in batches of about this many bytes (one `update` call per
-# batch instead of two per event; the digest is the same).
-HASH_BATCH_BYTES = 64 * 1024
+# Events whose lines wait to be hashed, at most (one `repr` call and one hash update per
+# batch instead of an encoding per event).
+HASH_BATCH_EVENTS = 1024
 
 _FIELDS: dict[type[Event], Callable[[Event], tuple[Any, ...]]] = {}
 
@@ -46,36 +52,40 @@ class Trace:
 
     def __init__(self, keep: bool = True, max_records: int = DEFAULT_MAX_RECORDS) -> None:
         self._hash = hashlib.sha256()
-        self._unhashed = bytearray()  # encoded events not yet given to `_hash`
+        self._unhashed: list[tuple[Any, ...]] = []  # events' tuples not yet hashed
         self.records: list[Event] = []
         self.count = 0
         self.max_records = max_records if keep else 0
 
     def add(self, event: Event) -> None:
-        self._hash_event(
-            cbor2.dumps([event.KIND, *_values(event)], canonical=True, default=_encode_other)
-        )
+        data = cbor2.dumps([event.KIND, *_values(event)], canonical=True, default=_encode_other)
+        self._line((event.KIND, data))
         if self.max_records and len(self.records) < self.max_records:
             self.records.append(event)
 
     def add_values(self, kind: type[Event], *values: Any) -> None:
         """`add(kind(*values))`, without building the event unless it is kept: the hot
-        events (sends, cycles) of a run whose trace is only hashed cost less so."""
-        self._hash_event(cbor2.dumps([kind.KIND, *values], canonical=True, default=_encode_other))
+        events (sends, cycles) of a run whose trace is only hashed cost less so.
+
+        `values` are integers, strings, None and tuples of them (whose `repr` is the
+        same in every process), hashed as they are."""
+        self._line((kind.KIND, *values))
         if self.max_records and len(self.records) < self.max_records:
             self.records.append(kind(*values))
 
-    def _hash_event(self, data: bytes) -> None:
+    def _line(self, line: tuple[Any, ...]) -> None:
         unhashed = self._unhashed
-        unhashed += len(data).to_bytes(4, "big")
-        unhashed += data
+        unhashed.append(line)
         self.count += 1
-        if len(unhashed) >= HASH_BATCH_BYTES:
-            self._hash.update(unhashed)
+        if len(unhashed) >= HASH_BATCH_EVENTS:
+            self._flush()
+
+    def _flush(self) -> None:
+        unhashed = self._unhashed
+        if unhashed:
+            self._hash.update(("\n".join(map(repr, unhashed)) + "\n").encode())
             unhashed.clear()
 
     def hexdigest(self) -> str:
-        if self._unhashed:
-            self._hash.update(self._unhashed)
-            self._unhashed.clear()
+        self._flush()
         return self._hash.hexdigest()

@@ -99,7 +99,7 @@ class Wire:
                 f"{src}'s {_what(sent)} to {dst} does not decode: {e}",
                 _nodes(src, dst),
             ) from None
-        if got != sent:
+        if not got == sent:  # (`==` at once: attrs' `!=` is a call that calls it)
             raise self._sim.fail(
                 INVARIANT,
                 f"{src}'s {_what(sent)} to {dst} decodes to another message: sent {sent!r}, "

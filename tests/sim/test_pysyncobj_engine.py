@@ -90,6 +90,7 @@ NEW_LEADER_STALE_READ_SEED = 1  # IsolateLeaderOnce, 3 nodes, 20 s
 TRUNCATION_SEED = 0  # RandomFaults, 3 nodes, 30 s
 CLI_LOST_WRITE_SEED = 9  # RandomFaults, 3 nodes, 30 s
 EXCEPTION_SEED = 581  # RandomFaults, 5 nodes, 120 s
+LOST_UNAPPLIED_SEED = 314  # RandomFaults, 5 nodes, 120 s
 
 
 def test_a_deposed_leader_acknowledges_writes_that_are_lost() -> None:
@@ -290,6 +291,20 @@ def test_an_exception_inside_pysyncobj_is_a_finding_and_the_run_goes_on() -> Non
     assert findings(result)["node-exception"] > 1  # the node goes on being ticked
     assert result.timings["probe_committed_after_heal_ms"] is not None  # the others go on
     assert "liveness" in findings(result)  # the broken node never catches up
+
+
+@pytest.mark.soak
+def test_a_write_acknowledged_at_an_index_no_node_applied_it_at_is_reported() -> None:
+    """Seed 314 (5 nodes, 120 s): put k1=0-697 is acknowledged at an index where the nodes
+    applied other commands. The harness crashed there (KeyError in classify_divergence);
+    the small constructed case is in test_applied_checks.py."""
+    result = simulate_pysyncobj(
+        SimConfig(seed=LOST_UNAPPLIED_SEED, nodes=5, duration_ms=120_000),
+        RandomFaults(),
+        check_timeout_s=None,
+    )
+    assert result.error is None
+    assert findings(result)["acknowledged-write-lost"] >= 1
 
 
 def test_an_exception_in_the_harness_is_the_runs_error(monkeypatch: pytest.MonkeyPatch) -> None:
