@@ -80,13 +80,16 @@ def resolve(args: argparse.Namespace) -> ClusterTarget:
         targets = tuple(Target(n.id, n.addresses) for n in cluster.nodes)
         if key is not None and key.cluster_id != cluster.cluster_id:
             raise UsageError(f"--key-file is a key of cluster {key.cluster_id!r}, not this one")
-        config = client_transport_config(cluster, key=None if key is None else key.key)
+        if key is None:
+            config = client_transport_config(cluster)
+        else:
+            config = client_transport_config(cluster, key=key.key, tls=key.tls)
         return ClusterTarget(targets, config, cluster, key_file)
     targets = tuple(Target(0, (address,)) for address in parse_endpoints(args.endpoints))
     if key is not None:
         transport = TransportClientConfig(
             cluster_id=args.cluster_id or key.cluster_id, client_id=secrets.randbits(62) + 1,
-            secret=key.key.secret, key_name=key.key.name,
+            secret=key.key.secret, key_name=key.key.name, tls=key.tls,
         )  # fmt: skip
         return ClusterTarget(targets, transport, None, key_file)
     if args.secret_file is None or not args.cluster_id:

@@ -85,7 +85,9 @@ def connect(
     plus `cluster_id` and the client secret (`secret` bytes or `secret_file`: the
     cluster's client-secret file, never the nodes' secret). `key_file` (a named client
     key's file, from `raftcluster client add`) replaces the client secret either way;
-    with `endpoints` it also names the cluster id.
+    with `endpoints` it also names the cluster id. Over TLS the client presents the
+    certificate of the key file's [tls] table, else (with `cluster`) the cluster file's
+    [tls] client_cert_file (docs/security.md).
 
     Entering dials every node at once and returns as soon as one authenticates the
     client. It raises `ConfigError` (a bad cluster or secret file), `InvalidArgument`,
@@ -129,7 +131,7 @@ async def _open(
         if key is not None:
             transport = TransportClientConfig(
                 cluster_id=cluster_id or key.cluster_id, client_id=rng.getrandbits(62) + 1,
-                secret=key.key.secret, key_name=key.key.name,
+                secret=key.key.secret, key_name=key.key.name, tls=key.tls,
             )  # fmt: skip
         else:
             transport = _transport(secret, secret_file, cluster_id, rng)
@@ -166,7 +168,10 @@ def _from_cluster(
     if key is not None and key.cluster_id != loaded.cluster_id:
         why = f"the key is for cluster {key.cluster_id!r}, not {loaded.cluster_id!r}"
         raise InvalidArgument("key_file", why)
-    config = client_transport_config(loaded, key=None if key is None else key.key)
+    if key is None:
+        config = client_transport_config(loaded)
+    else:
+        config = client_transport_config(loaded, key=key.key, tls=key.tls)
     return _Plan(cluster_endpoints(loaded), config)
 
 
