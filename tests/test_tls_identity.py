@@ -185,7 +185,14 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_a_tls_cluster_from_its_file_serves_writes_end_to_end(tmp_path: Path) -> None:
     """`raftcluster up` of a 3-node cluster.toml with [tls]: real processes, mutual TLS
     between nodes and to the CLI (which presents [tls] client_cert_file)."""
-    tls_cluster(tmp_path, 3)
+    cluster, ca = tls_cluster(tmp_path, 3)
+    # A named key's file with its own [tls] table (the client's certificate is client-app).
+    app_cert, app_key = ca.issue("client-app")
+    key_file = tmp_path / "app.key"
+    write_key_file(key_file, cluster.cluster_id, add_key(cluster, "app"))
+    with key_file.open("a") as f:
+        f.write(f'[tls]\nca_file = "{ca.cert}"\ncert_file = "{app_cert}"\nkey_file = "{app_key}"\n')
+    endpoints = ",".join(str(n.addresses[0]) for n in cluster.nodes)
     log = (tmp_path / "up.out").open("w+")
     up = subprocess.Popen(
         [sys.executable, "-m", "raftcluster", "up", str(tmp_path)],
@@ -193,16 +200,22 @@ def test_a_tls_cluster_from_its_file_serves_writes_end_to_end(tmp_path: Path) ->
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 45
-        while True:
-            put = cli("kv", "put", "greeting", "hello", "--cluster", str(tmp_path))
+        while True:  # one call waits for a leader (its timeout); again if nothing listened yet
+            put = cli("kv", "put", "greeting", "hello", "--cluster", str(tmp_path),
+                      "--timeout-ms", "20000")  # fmt: skip
             if put.returncode == 0 or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
         assert put.returncode == 0, (put.stderr, (tmp_path / "up.out").read_text()[-3000:])
-        got = cli("kv", "get", "greeting", "--cluster", str(tmp_path), "--json")
-        assert got.returncode == 0, got.stderr
-        assert json.loads(got.stdout)["value"] == "hello"
-        status = cli("status", "--cluster", str(tmp_path), "--json")
+        got = cli("kv", "get", "greeting", "--endpoints", endpoints, "--key-file", str(key_file))
+        assert got.returncode == 0 and got.stdout.strip() == "hello", got.stderr
+        # --endpoints with the client secret speaks TLS with the --tls-* files.
+        status = cli(
+            "status", "--endpoints", endpoints, "--secret-file", str(cluster.client_secret_file),
+            "--cluster-id", cluster.cluster_id, "--tls-ca", str(ca.cert),
+            "--tls-cert", str(tmp_path / "tls" / "client.crt"),
+            "--tls-key", str(tmp_path / "tls" / "client.key"), "--json",
+        )  # fmt: skip
         assert json.loads(status.stdout)["answered"] == 3, status.stdout
         # Every connection was accepted: the nodes' links, the CLI's, and each node's own
         # cluster service client (a node certificate with the client secret).
