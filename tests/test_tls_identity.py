@@ -28,7 +28,7 @@ from raftcluster.config.client_keys import add_key, read_key_file, revoke_key, w
 from raftcluster.config.tls import tls_from_files
 from raftcluster.node import run
 from raftcluster.node.protocol import GetStatus, NodeStatus, RefuseCode, Refused, Submit
-from raftcluster.transport import HandshakeFailed, RefusalReason, Transport, connect_rpc
+from raftcluster.transport import HandshakeFailed, RefusalReason, Transport, certnames, connect_rpc
 from statemachine.codec import encode
 from statemachine.kv import Put
 from tests.tls_kit import Authority
@@ -223,3 +223,38 @@ def test_a_tls_cluster_from_its_file_serves_writes_end_to_end(tmp_path: Path) ->
     finally:
         up.terminate()
         up.wait(timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("name", "node", "client"),
+    [
+        ("node-2", 2, ""),
+        ("node-02", 0, ""),  # one spelling per id: no leading zeros
+        ("node-0", 0, ""),
+        ("node-99999999999999999999", 0, ""),  # beyond 63 bits
+        ("client-backup", 0, "backup"),
+        ("client-", 0, ""),
+        ("client-a b", 0, ""),
+        ("localhost", 0, ""),
+        ("", 0, ""),
+    ],
+)
+def test_a_certificate_name_names_a_node_a_client_or_nobody(
+    name: str, node: int, client: str
+) -> None:
+    named = certnames.Named.parse(name)
+    assert (named.node_id, named.client) == (node, client)
+
+
+def test_the_rules_for_each_kind_of_certificate() -> None:
+    assert certnames.node_refusal("node-3", 3) is None
+    assert "does not name node 3" in (certnames.node_refusal("node-2", 3) or "")
+    assert "never opens a node link" in (certnames.node_refusal("client-3", 3) or "")
+    assert certnames.client_refusal("client-app", "app") is None
+    assert certnames.client_refusal("client-app", "") is None  # the client secret
+    assert "proves key 'ops'" in (certnames.client_refusal("client-app", "ops") or "")
+    assert certnames.client_refusal("node-1", "") is None  # a node's own client
+    assert "client secret only" in (certnames.client_refusal("node-1", "app") or "")
+    assert "neither a node" in (certnames.client_refusal("localhost", "") or "")
+    assert certnames.rights_name("client-app", "") == "app"
+    assert certnames.rights_name("node-1", "") == ""
