@@ -158,6 +158,17 @@ def test_tls_files_are_checked_at_the_boundary(tmp_path: Path) -> None:
     (tmp_path / "tls" / "node-1.crt").write_bytes(other_cert.read_bytes())
     with pytest.raises(ConfigError, match=r"tls\.key_file: .*does not match the certificate"):
         node_settings(cluster, 1)
+    # A node's certificate must name it, and be signed by the cluster's CA.
+    wrong_cert, wrong_key = ca.issue("node-2", "wrong")
+    for suffix, source in ((".crt", wrong_cert), (".key", wrong_key)):
+        (tmp_path / "tls" / f"node-1{suffix}").write_bytes(source.read_bytes())
+    with pytest.raises(ConfigError, match=r"tls\.cert_file: .*node-1\.crt names 'node-2'"):
+        node_settings(cluster, 1)
+    stranger_cert, stranger_key = Authority(tmp_path / "elsewhere").issue("node-1")
+    for suffix, source in ((".crt", stranger_cert), (".key", stranger_key)):
+        (tmp_path / "tls" / f"node-1{suffix}").write_bytes(source.read_bytes())
+    with pytest.raises(ConfigError, match=r"tls\.cert_file: .*not accepted under the CA"):
+        node_settings(cluster, 1)
     ca.cert.rename(tmp_path / "ca.away")
     with pytest.raises(ConfigError, match=r"tls\.ca_file: .*ca\.crt: no such file") as missing:
         load_cluster(tmp_path)

@@ -3,7 +3,9 @@ into the transport's `TlsConfig` (mutual TLS, certificate names checked).
 
     check_ca(path)                      why a CA file cannot be used (None: it can)
     tls_from_files(ca, cert, key)       -> TlsConfig; raises TlsFileError(which, reason)
+    own_name(tls)                       the Common Name of the certificate `tls` presents
     node_tls(cluster, node_id)          the node's TlsConfig (None: no [tls]); ConfigError
+                                        (also when its certificate is not node-<id>'s)
     client_tls(cluster)                 a client's, from [tls] client_cert_file; ConfigError
 
 Both ends present a certificate the cluster CA signed and require one from the other
@@ -23,10 +25,13 @@ from pathlib import Path
 
 from raftcluster.config.errors import ConfigError
 from raftcluster.config.schema import ClusterFile, TlsFiles
+from raftcluster.transport import certnames
 from raftcluster.transport.config import TlsConfig
 from statemachine.errors import ClusterError
 
 MAX_PEM_BYTES = 1 << 20  # a certificate chain or a key file: far larger than any real one
+# A TLS handshake with itself in memory takes a few round trips; more means it is stuck.
+MAX_LOOPBACK_ROUNDS = 16
 
 
 class TlsFileError(ClusterError):
@@ -105,6 +110,27 @@ def tls_from_files(ca: Path, cert: Path, key: Path) -> TlsConfig:
     return TlsConfig(server=server, client=client, check_names=True)
 
 
+def own_name(tls: TlsConfig) -> str:
+    """The Common Name of the certificate `tls` presents, as its peers see it: a TLS
+    handshake of its client context with its server context, in memory (public `ssl`
+    API only). Raises ssl.SSLError when the two do not accept each other (say, a
+    certificate the CA did not sign)."""
+    assert tls.server is not None and tls.client is not None
+    to_server, to_client = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = tls.client.wrap_bio(to_client, to_server, server_side=False)
+    server = tls.server.wrap_bio(to_server, to_client, server_side=True)
+    for _ in range(MAX_LOOPBACK_ROUNDS):
+        done = True
+        for side in (client, server):
+            try:
+                side.do_handshake()
+            except ssl.SSLWantReadError:
+                done = False
+        if done:
+            return certnames.peer_name(client)
+    raise ssl.SSLError("the TLS handshake with itself did not finish")
+
+
 _SETTING = {"ca": "ca_file", "cert": "cert_file", "key": "key_file"}
 
 
@@ -114,10 +140,20 @@ def node_tls(cluster: ClusterFile, node_id: int) -> TlsConfig | None:
     files = cluster.tls
     if files is None:
         return None
+    cert = files.node_cert(node_id)
     try:
-        return tls_from_files(files.ca_file, files.node_cert(node_id), files.node_key(node_id))
+        tls = tls_from_files(files.ca_file, cert, files.node_key(node_id))
     except TlsFileError as e:
         raise ConfigError(cluster.path, 0, f"tls.{_SETTING[e.which]}", str(e)) from None
+    try:
+        name = own_name(tls)
+    except ssl.SSLError as e:
+        why = f"{cert}: not accepted under the CA {files.ca_file} ({e.reason or e})"
+        raise ConfigError(cluster.path, 0, "tls.cert_file", why) from None
+    if name != certnames.node_name(node_id):
+        why = f"{cert} names {name!r}; node {node_id}'s must name {certnames.node_name(node_id)!r}"
+        raise ConfigError(cluster.path, 0, "tls.cert_file", why)
+    return tls
 
 
 def client_tls(cluster: ClusterFile) -> TlsConfig | None:
