@@ -57,8 +57,9 @@ async def test_an_old_incarnation_is_refused_and_the_current_one_links_up(
 
 
 async def test_a_dialing_node_refuses_an_acceptor_of_an_old_incarnation(
-    nursery: trio.Nursery,
+    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, "raftcluster.transport")
     # Node 2 was replaced (incarnation 9 now); its old process still listens.
     conf = make_conf(
         voters=(1, 2), members=(Member(1, ("127.0.0.1:1",), 0), Member(2, ("127.0.0.1:2",), 9))
@@ -71,7 +72,9 @@ async def test_a_dialing_node_refuses_an_acceptor_of_an_old_incarnation(
     dialer.set_peer(2, old_acceptor.listen_addresses)
     old_acceptor.set_peer(1, dialer.listen_addresses)
     await until(lambda: "stale_member" in last_error(dialer, 2))
-    assert not dialer.is_connected(2)
+    assert not dialer.is_connected(2) and not old_acceptor.is_connected(1)
+    # The dialer told the acceptor why, in place of its proof: it logs the reason too.
+    await until(lambda: "refused by peer: stale_member: node 1 refused this node" in caplog.text)
 
 
 async def test_a_node_the_acceptor_does_not_record_yet_is_not_refused(

@@ -83,6 +83,7 @@ async def test_a_node_certificate_names_one_node_and_a_client_certificate_none(
     await until(lambda: "cert_mismatch" in last_error(dialer, 5))
     assert "does not name node 5" in last_error(dialer, 5)
     assert not dialer.is_connected(5)
+    await until(lambda: "refused by peer: cert_mismatch: node 1 refused this node" in caplog.text)
 
 
 def tls_cluster(root: Path, nodes: int, *, client: str = "node-1") -> tuple[ClusterFile, Authority]:

@@ -7,7 +7,7 @@ Four messages, each a small untagged frame:
                                  incarnation_d, nonce_d, parts, credential, member_d)
     acceptor -> dialer     Challenge(version, acceptor_id, incarnation_a, nonce_a, member_a)
                                                                          or Refused(reason)
-    dialer   -> acceptor   Proof(HMAC(secret, "dialer proof" | T))
+    dialer   -> acceptor   Proof(HMAC(secret, "dialer proof" | T))     or Refused(reason)
     acceptor -> dialer     Proof(HMAC(secret, "acceptor proof" | T))    or Refused(BAD_PROOF)
                                                      or Refused(PART_SET, acceptor's marks)
                                                      or Refused(STALE_MEMBER)
@@ -34,16 +34,18 @@ Member incarnations: a node's Hello (and the Challenge) carries the incarnation 
 which the log records it (`raftcluster.raft.types.Member`). Once the dialer proved the
 secret, the acceptor asks its `member_check(id, incarnation)` (the node's rule:
 `raftcluster.node.trust.member_refusal`) and refuses with STALE_MEMBER, so a process of a
-replaced member cannot link up under its old identity; a dialing node checks the
-acceptor's the same way.
+replaced member cannot link up under its old identity. A dialing node checks the
+acceptor's the same way, on receiving the Challenge, and sends Refused(STALE_MEMBER) in
+place of its proof (the Challenge is in the transcript: a forged one can only make it
+refuse).
 
 TLS identities (`certnames`): when the connection runs over TLS with names checked, the
 caller passes the name of the certificate the peer presented (`peer_name`). The acceptor
 refuses (CERT_MISMATCH, before any proof) a node whose certificate names another node id
 or a client, and a client whose certificate does not fit its credential; a client
 connection gets the rights of the key its certificate names (UNKNOWN_CREDENTIAL when that
-key is revoked). The dialer refuses an acceptor whose certificate is not that of the node
-its Challenge names.
+key is revoked). The dialer refuses (Refused(CERT_MISMATCH) in place of its proof) an
+acceptor whose certificate is not that of the node its Challenge names.
 
 Both sides then derive one key per direction, HMAC(secret, label | T), that tags
 every later frame (see `framing`). The caller bounds the whole exchange with the
@@ -224,10 +226,10 @@ async def dial(
             f"expected node {hello.expected_id}, reached node {reply.acceptor_id}",
             by_peer=False,
         )
-    if peer_name is not None:
-        mismatch = certnames.node_refusal(peer_name, reply.acceptor_id)
-        if mismatch is not None:
-            raise HandshakeFailed(RefusalReason.CERT_MISMATCH, mismatch, by_peer=False)
+    refusal = _acceptor_refusal(reply, peer_name, member_check)
+    if refusal is not None:  # told to the acceptor in place of our proof, so it logs why
+        await _send(stream, sealer, Refused(refusal.reason))
+        raise refusal
     agreed = transcript(hello, reply)
     await _send(stream, sealer, Proof(proof(secret, Role.DIALER, agreed)))
     answer = await _receive(stream, parser)
@@ -246,11 +248,6 @@ async def dial(
         raise AuthenticationFailed(
             f"node {reply.acceptor_id} did not prove the cluster secret", by_peer=False
         )
-    stale = (
-        None if member_check is None else member_check(reply.acceptor_id, reply.member_incarnation)
-    )
-    if stale is not None:
-        raise HandshakeFailed(RefusalReason.STALE_MEMBER, stale, by_peer=False)
     forward, backward = session_keys(secret, agreed)
     sealer.authenticate(forward)
     parser.authenticate(backward, max_frame_bytes)
@@ -323,6 +320,9 @@ async def accept(
     challenge = Challenge(PROTOCOL_VERSION, node_id, incarnation, nonce, member_incarnation)
     await _send(stream, sealer, challenge)
     candidate = await _receive(stream, parser)
+    if isinstance(candidate, Refused) and hello.kind is PeerKind.NODE:
+        refuser = f"node {hello.sender_id}"
+        raise HandshakeFailed(candidate.reason, f"{refuser} refused this node", by_peer=True)
     if not isinstance(candidate, Proof):
         raise _unexpected(candidate, "Proof")
     agreed = transcript(hello, challenge)
@@ -357,6 +357,23 @@ def _dialer(hello: Hello) -> str:
         return f"node {hello.sender_id}"
     credential = f"key {hello.credential!r}" if hello.credential else "the client secret"
     return f"client {hello.sender_id} (with {credential})"
+
+
+def _acceptor_refusal(
+    challenge: Challenge, peer_name: str | None, member_check: MemberCheck | None
+) -> HandshakeFailed | None:
+    """Why a dialer refuses the acceptor its Challenge names: its certificate is not that
+    node's, or its member incarnation is stale. Judged before any proof (a forged
+    Challenge can only make us refuse: its fields are in the transcript the proofs cover)."""
+    node = challenge.acceptor_id
+    if peer_name is not None:
+        mismatch = certnames.node_refusal(peer_name, node)
+        if mismatch is not None:
+            return HandshakeFailed(RefusalReason.CERT_MISMATCH, mismatch, by_peer=False)
+    stale = None if member_check is None else member_check(node, challenge.member_incarnation)
+    if stale is not None:
+        return HandshakeFailed(RefusalReason.STALE_MEMBER, stale, by_peer=False)
+    return None
 
 
 def _certificate_refusal(name: str, hello: Hello) -> str | None:
