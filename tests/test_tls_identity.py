@@ -25,6 +25,7 @@ from raftcluster.config import (
     node_settings,
 )
 from raftcluster.config.client_keys import add_key, read_key_file, revoke_key, write_key_file
+from raftcluster.config.member_file import write_member_file
 from raftcluster.config.tls import tls_from_files
 from raftcluster.node import run
 from raftcluster.node.protocol import GetStatus, NodeStatus, RefuseCode, Refused, Submit
@@ -270,3 +271,18 @@ def test_the_rules_for_each_kind_of_certificate() -> None:
     assert "neither a node" in (certnames.client_refusal("localhost", "") or "")
     assert certnames.rights_name("client-app", "") == "app"
     assert certnames.rights_name("node-1", "") == ""
+
+
+def test_a_member_file_written_elsewhere_keeps_every_file_it_names(tmp_path: Path) -> None:
+    """`member add --write-config` may write the new node's file in another directory: the
+    secret files, the key file and the [tls] files must still be the cluster's."""
+    cluster, _ = tls_cluster(tmp_path / "cluster", 1)
+    members = {1: [str(cluster.nodes[0].addresses[0])], 2: ["127.0.0.1:1"]}
+    (tmp_path / "elsewhere").mkdir()
+    written = write_member_file(cluster, tmp_path / "elsewhere", members, 2, 77)
+    assert written.path == tmp_path / "elsewhere" / "cluster.toml"
+    assert written.tls == cluster.tls and written.secret == cluster.secret
+    assert written.client_secret == cluster.client_secret
+    assert written.client_keys_file == cluster.client_keys_file
+    entry = written.find(2)
+    assert entry is not None and entry.incarnation == 77
