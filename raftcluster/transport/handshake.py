@@ -7,7 +7,7 @@ Four messages, each a small untagged frame:
                                  incarnation_d, nonce_d, parts, credential, member_d)
     acceptor -> dialer     Challenge(version, acceptor_id, incarnation_a, nonce_a, member_a)
                                                                          or Refused(reason)
-    dialer   -> acceptor   Proof(HMAC(secret, "dialer proof" | T))     or Refused(reason)
+    dialer   -> acceptor   Proof(HMAC(secret, "dialer proof" | T))  or Refused(CERT_MISMATCH)
     acceptor -> dialer     Proof(HMAC(secret, "acceptor proof" | T))    or Refused(BAD_PROOF)
                                                      or Refused(PART_SET, acceptor's marks)
                                                      or Refused(STALE_MEMBER)
@@ -34,10 +34,10 @@ Member incarnations: a node's Hello (and the Challenge) carries the incarnation 
 which the log records it (`raftcluster.raft.types.Member`). Once the dialer proved the
 secret, the acceptor asks its `member_check(id, incarnation)` (the node's rule:
 `raftcluster.node.trust.member_refusal`) and refuses with STALE_MEMBER, so a process of a
-replaced member cannot link up under its old identity. A dialing node checks the
-acceptor's the same way, on receiving the Challenge, and sends Refused(STALE_MEMBER) in
-place of its proof (the Challenge is in the transcript: a forged one can only make it
-refuse).
+replaced member cannot link up under its old identity (PART_SET is checked first: a
+lasting mismatch is the more useful news). A dialing node checks the acceptor's the same
+way once the acceptor has answered its proof, and closes the connection (the acceptor
+then sees its link close; the dialer logs why).
 
 TLS identities (`certnames`): when the connection runs over TLS with names checked, the
 caller passes the name of the certificate the peer presented (`peer_name`). The acceptor
@@ -226,10 +226,11 @@ async def dial(
             f"expected node {hello.expected_id}, reached node {reply.acceptor_id}",
             by_peer=False,
         )
-    refusal = _acceptor_refusal(reply, peer_name, member_check)
-    if refusal is not None:  # told to the acceptor in place of our proof, so it logs why
-        await _send(stream, sealer, Refused(refusal.reason))
-        raise refusal
+    if peer_name is not None:
+        mismatch = certnames.node_refusal(peer_name, reply.acceptor_id)
+        if mismatch is not None:  # told to the acceptor in place of our proof: it logs why
+            await _send(stream, sealer, Refused(RefusalReason.CERT_MISMATCH))
+            raise HandshakeFailed(RefusalReason.CERT_MISMATCH, mismatch, by_peer=False)
     agreed = transcript(hello, reply)
     await _send(stream, sealer, Proof(proof(secret, Role.DIALER, agreed)))
     answer = await _receive(stream, parser)
@@ -248,6 +249,13 @@ async def dial(
         raise AuthenticationFailed(
             f"node {reply.acceptor_id} did not prove the cluster secret", by_peer=False
         )
+    # After the acceptor's answer, so that a node running other parts hears PART_SET (a
+    # lasting mismatch) first, as the acceptor's own checks order them.
+    stale = (
+        None if member_check is None else member_check(reply.acceptor_id, reply.member_incarnation)
+    )
+    if stale is not None:
+        raise HandshakeFailed(RefusalReason.STALE_MEMBER, stale, by_peer=False)
     forward, backward = session_keys(secret, agreed)
     sealer.authenticate(forward)
     parser.authenticate(backward, max_frame_bytes)
@@ -357,23 +365,6 @@ def _dialer(hello: Hello) -> str:
         return f"node {hello.sender_id}"
     credential = f"key {hello.credential!r}" if hello.credential else "the client secret"
     return f"client {hello.sender_id} (with {credential})"
-
-
-def _acceptor_refusal(
-    challenge: Challenge, peer_name: str | None, member_check: MemberCheck | None
-) -> HandshakeFailed | None:
-    """Why a dialer refuses the acceptor its Challenge names: its certificate is not that
-    node's, or its member incarnation is stale. Judged before any proof (a forged
-    Challenge can only make us refuse: its fields are in the transcript the proofs cover)."""
-    node = challenge.acceptor_id
-    if peer_name is not None:
-        mismatch = certnames.node_refusal(peer_name, node)
-        if mismatch is not None:
-            return HandshakeFailed(RefusalReason.CERT_MISMATCH, mismatch, by_peer=False)
-    stale = None if member_check is None else member_check(node, challenge.member_incarnation)
-    if stale is not None:
-        return HandshakeFailed(RefusalReason.STALE_MEMBER, stale, by_peer=False)
-    return None
 
 
 def _certificate_refusal(name: str, hello: Hello) -> str | None:
