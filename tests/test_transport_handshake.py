@@ -230,8 +230,11 @@ async def test_out_of_order_and_garbage_handshakes_are_malformed() -> None:
 
 @pytest.mark.parametrize(
     "field",
-    ["cluster_id", "kind", "sender_id", "link", "nonce", "acceptor", "a_nonce", "d_inc", "a_inc"],
-)
+    [
+        "cluster_id", "kind", "sender_id", "link", "nonce", "acceptor", "a_nonce", "d_inc",
+        "a_inc", "d_member", "a_member",
+    ],
+)  # fmt: skip
 def test_every_field_is_bound_into_the_proof(field: str) -> None:
     base_hello, base_challenge = hello(), Challenge(PROTOCOL_VERSION, 2, 22, NONCE_A)
     changes = {
@@ -244,6 +247,8 @@ def test_every_field_is_bound_into_the_proof(field: str) -> None:
         "a_nonce": lambda: (base_hello, Challenge(PROTOCOL_VERSION, 2, 22, bytes([8]) * 32)),
         "d_inc": lambda: (hello(incarnation=12), base_challenge),
         "a_inc": lambda: (base_hello, Challenge(PROTOCOL_VERSION, 2, 23, NONCE_A)),
+        "d_member": lambda: (hello(member_incarnation=5), base_challenge),
+        "a_member": lambda: (base_hello, Challenge(PROTOCOL_VERSION, 2, 22, NONCE_A, 5)),
     }
     changed_hello, changed_challenge = changes[field]()
     base = transcript(base_hello, base_challenge)

@@ -33,7 +33,7 @@ from raftcluster.config import ClusterFile, client_transport_config, load_cluste
 from raftcluster.config import endpoints as cluster_endpoints
 from raftcluster.config.client_keys import KeyFileContent, read_key_file
 from raftcluster.errors import Unavailable
-from raftcluster.transport import Address, HandshakeFailed, PeerUnreachable, connect_rpc
+from raftcluster.transport import Address, HandshakeFailed, PeerUnreachable, TlsConfig, connect_rpc
 from raftcluster.transport import ClientConfig as TransportClientConfig
 from raftcluster.transport.scope import Unwrapped
 from statemachine.codec import int_range, positive
@@ -77,6 +77,7 @@ def connect(
     options: ClientOptions | None = None,
     rng: random.Random | None = None,
     key_file: str | os.PathLike[str] | None = None,
+    tls: TlsConfig | None = None,
 ) -> AbstractAsyncContextManager[Client]:
     """``async with connect(...) as client``: a `Client` of one cluster.
 
@@ -85,7 +86,10 @@ def connect(
     plus `cluster_id` and the client secret (`secret` bytes or `secret_file`: the
     cluster's client-secret file, never the nodes' secret). `key_file` (a named client
     key's file, from `raftcluster client add`) replaces the client secret either way;
-    with `endpoints` it also names the cluster id.
+    with `endpoints` it also names the cluster id. Over TLS the client presents the
+    certificate of the key file's [tls] table, else (with `cluster`) the cluster file's
+    [tls] client_cert_file (docs/security.md); `tls` (`raftcluster.config.tls.
+    tls_from_files(ca, cert, key)`) overrides both.
 
     Entering dials every node at once and returns as soon as one authenticates the
     client. It raises `ConfigError` (a bad cluster or secret file), `InvalidArgument`,
@@ -98,7 +102,10 @@ def connect(
     options = options or ClientOptions()
     rng = rng or _fresh_rng()
     key = None if key_file is None else read_key_file(Path(key_file).absolute())
-    return Unwrapped(_open(cluster, endpoints, secret, secret_file, cluster_id, options, rng, key))
+    if tls is not None and key is not None:
+        key = attrs.evolve(key, tls=tls)
+    opened = _open(cluster, endpoints, secret, secret_file, cluster_id, options, rng, key, tls)
+    return Unwrapped(opened)
 
 
 def _fresh_rng() -> random.Random:
@@ -115,6 +122,7 @@ async def _open(
     options: ClientOptions,
     rng: random.Random,
     key: KeyFileContent | None,
+    tls: TlsConfig | None = None,
 ) -> AsyncIterator[Client]:
     if (cluster is None) == (endpoints is None):
         raise InvalidArgument("connect", "name the cluster: cluster=DIR, or endpoints=[...]")
@@ -123,16 +131,16 @@ async def _open(
     if cluster is not None:
         if secret is not None or secret_file is not None or cluster_id is not None:
             raise InvalidArgument("connect", "the cluster file names the secret and cluster id")
-        plan = _from_cluster(cluster, key)
+        plan = _from_cluster(cluster, key, tls)
     else:
         assert endpoints is not None
         if key is not None:
             transport = TransportClientConfig(
                 cluster_id=cluster_id or key.cluster_id, client_id=rng.getrandbits(62) + 1,
-                secret=key.key.secret, key_name=key.key.name,
+                secret=key.key.secret, key_name=key.key.name, tls=key.tls,
             )  # fmt: skip
         else:
-            transport = _transport(secret, secret_file, cluster_id, rng)
+            transport = attrs.evolve(_transport(secret, secret_file, cluster_id, rng), tls=tls)
         plan = await _discover(_addresses(endpoints), transport, options.connect_timeout_ms)
     core = ClientConfig(
         nodes=tuple(plan.endpoints),
@@ -160,13 +168,18 @@ async def _open(
 
 
 def _from_cluster(
-    cluster: str | os.PathLike[str] | ClusterFile, key: KeyFileContent | None
+    cluster: str | os.PathLike[str] | ClusterFile,
+    key: KeyFileContent | None,
+    tls: TlsConfig | None = None,
 ) -> _Plan:
     loaded = cluster if isinstance(cluster, ClusterFile) else load_cluster(Path(cluster))
     if key is not None and key.cluster_id != loaded.cluster_id:
         why = f"the key is for cluster {key.cluster_id!r}, not {loaded.cluster_id!r}"
         raise InvalidArgument("key_file", why)
-    config = client_transport_config(loaded, key=None if key is None else key.key)
+    if key is None:
+        config = client_transport_config(loaded, tls=tls)
+    else:
+        config = client_transport_config(loaded, key=key.key, tls=key.tls)
     return _Plan(cluster_endpoints(loaded), config)
 
 

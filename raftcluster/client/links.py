@@ -24,7 +24,12 @@ from raftcluster.transport import (
 from raftcluster.transport import ClientConfig as TransportClientConfig
 
 # Refusals no retry can fix: the client's own configuration is wrong.
-FATAL_REFUSALS = (RefusalReason.BAD_PROOF, RefusalReason.WRONG_CLUSTER, RefusalReason.VERSION)
+FATAL_REFUSALS = (
+    RefusalReason.BAD_PROOF,
+    RefusalReason.WRONG_CLUSTER,
+    RefusalReason.VERSION,
+    RefusalReason.CERT_MISMATCH,  # our certificate does not fit our credential: no retry helps
+)
 
 
 @attrs.define

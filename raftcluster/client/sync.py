@@ -43,7 +43,7 @@ from raftcluster.client.values import Consistency, Data
 from raftcluster.client.watch import Watch
 from raftcluster.config import ClusterFile
 from raftcluster.errors import ClientClosed
-from raftcluster.transport import Address
+from raftcluster.transport import Address, TlsConfig
 from statemachine.codec import Message
 from statemachine.kv.commands import Compare, Txn
 from statemachine.kv.results import (
@@ -308,6 +308,7 @@ def connect_sync(
     options: ClientOptions | None = None,
     rng: random.Random | None = None,
     key_file: str | os.PathLike[str] | None = None,
+    tls: TlsConfig | None = None,
 ) -> SyncClient:
     """A `SyncClient` of one cluster (the arguments of `raftcluster.connect`). Blocks
     until a node has authenticated the client, and raises what entering `connect`
@@ -326,6 +327,7 @@ def connect_sync(
                 options=options,
                 rng=rng,
                 key_file=key_file,
+                tls=tls,
             ) as client:
                 portal.stop = trio.Event()
                 portal.token = trio.lowlevel.current_trio_token()

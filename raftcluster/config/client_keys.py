@@ -41,7 +41,8 @@ import attrs
 from raftcluster.config.errors import ConfigError
 from raftcluster.config.schema import ClusterFile
 from raftcluster.config.secret import SECRET_BYTES
-from raftcluster.transport.config import MAX_SECRET_BYTES, MIN_SECRET_BYTES
+from raftcluster.config.tls import key_file_tls
+from raftcluster.transport.config import MAX_SECRET_BYTES, MIN_SECRET_BYTES, TlsConfig
 from raftcluster.transport.credentials import CLIENT_SECRET_NAME, ClientKey, check_key_name
 from statemachine.errors import InvalidArgument
 
@@ -53,10 +54,12 @@ MAX_KEYS_FILE_BYTES = 1 << 20
 
 @attrs.frozen
 class KeyFileContent:
-    """A client's key file: which cluster it is for, and the key."""
+    """A client's key file: which cluster it is for, the key, and the client's TLS (its
+    [tls] table: ca_file, cert_file, key_file; None: no table)."""
 
     cluster_id: str
     key: ClientKey
+    tls: TlsConfig | None = attrs.field(default=None, eq=False)
 
 
 def read_keys(path: Path) -> dict[str, ClientKey]:
@@ -156,7 +159,9 @@ def read_key_file(path: Path) -> KeyFileContent:
     cluster_id = document.pop("cluster", None)
     if not isinstance(cluster_id, str):
         raise ConfigError(path, 0, "cluster", "missing: the key file names its cluster")
-    return KeyFileContent(cluster_id, _key(path, "", document))
+    tls_table = document.pop("tls", None)
+    tls = None if tls_table is None else key_file_tls(path, tls_table)
+    return KeyFileContent(cluster_id, _key(path, "", document), tls)
 
 
 class ClientKeyFile:

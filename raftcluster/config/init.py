@@ -32,6 +32,7 @@ from raftcluster.config.schema import (
     MAX_NODES,
     STATE_KEYS,
     TIMING_KEYS,
+    TLS_KEYS,
     ClusterFile,
     Key,
 )
@@ -180,6 +181,11 @@ def render(
         "# Your own state machine parts (docs/statemachine.md), the same on every node.",
         "[state]",
         *_settings(STATE_KEYS, settings),
+        '# Mutual TLS under the secret handshake (docs/security.md, "TLS identities"): off',
+        "# unless the [tls] line is uncommented. Certificates: CN node-<id> for nodes, CN",
+        "# client-<NAME> for clients, all signed by ca_file.",
+        "# [tls]",
+        *_settings(TLS_KEYS, {}),
     ]
     for node_id, address in nodes:
         out += [

@@ -28,6 +28,7 @@ from raftcluster.config.schema import (
     SECTIONS,
     STATE_KEYS,
     TIMING_KEYS,
+    TLS_KEYS,
     ClusterFile,
     Fencing,
     Groups,
@@ -35,8 +36,10 @@ from raftcluster.config.schema import (
     NodeEntry,
     NodeLimits,
     Timing,
+    TlsFiles,
 )
 from raftcluster.config.secret import read_secret
+from raftcluster.config.tls import check_ca
 from raftcluster.groups.timing import min_node_down_after_ms
 from raftcluster.loading import PartLoadError, split_path
 from raftcluster.raft.config import RaftConfig
@@ -174,6 +177,7 @@ class _Reader:
         groups = self.check_groups(groups, timing)
         fencing = self.fencing(document)
         parts = self.parts(document)
+        tls = self.tls(document)
         nodes = self.nodes(document)
         secret_file = self.resolve(secret_name)
         try:
@@ -197,6 +201,7 @@ class _Reader:
             client_secret_file=client_secret_file,
             client_secret=client_secret,
             client_keys_file=self.resolve(keys_name),
+            tls=tls,
         )
 
     def client_secret(self, cluster: dict[str, Any], secret: bytes) -> tuple[Path, bytes]:
@@ -306,6 +311,35 @@ class _Reader:
             if values.count(value) > 1:
                 raise self.fail(path, f"{value!r} appears twice")
         return tuple(values)
+
+    def tls(self, document: dict[str, Any]) -> TlsFiles | None:
+        """[tls]: present, TLS is on. Paths are resolved here and the CA is checked (every
+        reader needs it); a node's own certificate and key are read where that node runs
+        (`raftcluster.config.tls.node_tls`), a client's where it runs."""
+        if "tls" not in document:
+            return None
+        table = self.table(document, "tls", required=False)
+        self.known_keys(("tls",), table, TLS_KEYS)
+        names = {k.name: self.value(("tls", k.name), table, str, k.default) for k in TLS_KEYS}
+        for name in ("ca_file", "cert_file", "key_file"):
+            if not names[name]:
+                raise self.fail(("tls", name), "empty; it names a file")
+        if bool(names["client_cert_file"]) != bool(names["client_key_file"]):
+            raise self.fail(
+                ("tls", "client_key_file"), "client_cert_file and client_key_file go together"
+            )
+        ca = self.resolve(names["ca_file"])
+        problem = check_ca(ca)
+        if problem is not None:
+            raise self.fail(("tls", "ca_file"), f"{ca}: {problem}")
+        client_cert, client_key = names["client_cert_file"], names["client_key_file"]
+        return TlsFiles(
+            ca_file=ca,
+            cert_file=str(self.resolve(names["cert_file"])),
+            key_file=str(self.resolve(names["key_file"])),
+            client_cert_file=self.resolve(client_cert) if client_cert else None,
+            client_key_file=self.resolve(client_key) if client_key else None,
+        )
 
     def check_timing(self, timing: Timing) -> None:
         if timing.election_timeout_ms < 2 * timing.heartbeat_interval_ms:

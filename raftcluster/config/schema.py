@@ -174,6 +174,26 @@ class Fencing:
     timeout_ms: int = 10_000
 
 
+@attrs.frozen(kw_only=True)
+class TlsFiles:
+    """[tls]: mutual TLS under the secret handshake (docs/security.md). Absolute paths;
+    `cert_file` and `key_file` may hold "{id}", which stands for the node's id. The files
+    themselves are read where they are used (`raftcluster.config.tls`): a node's on its
+    own machine, a client's on the client's."""
+
+    ca_file: Path
+    cert_file: str  # a path, with "{id}" for the node id
+    key_file: str
+    client_cert_file: Path | None = None  # what a client reading the cluster file presents
+    client_key_file: Path | None = None
+
+    def node_cert(self, node_id: int) -> Path:
+        return Path(self.cert_file.replace("{id}", str(node_id)))
+
+    def node_key(self, node_id: int) -> Path:
+        return Path(self.key_file.replace("{id}", str(node_id)))
+
+
 @attrs.frozen
 class NodeEntry:
     """One [[nodes]] table: a node's id, its addresses and its data directory."""
@@ -207,6 +227,7 @@ class ClusterFile:
     client_secret_file: Path | None = None
     client_secret: bytes | None = attrs.field(default=None, repr=False)
     client_keys_file: Path | None = None
+    tls: TlsFiles | None = None  # [tls]: None, no TLS
 
     @property
     def node_ids(self) -> tuple[int, ...]:
@@ -226,7 +247,7 @@ class ClusterFile:
 class Key:
     """One key of the file: where it lives, its type, its default (None: required)."""
 
-    section: str  # "cluster", "timing", "limits", "groups", "fencing", "state" or "nodes"
+    section: str  # "cluster", "timing", "limits", "groups", "fencing", "state", "tls", "nodes"
     name: str
     kind: type  # int, bool, str or list (of strings)
     default: object
@@ -299,7 +320,30 @@ STATE_KEYS = (
         "\"module:NAME\" naming a PartSpec, a list of them or a function returning them; "
         "the modules must be importable by the nodes (installed, or on PYTHONPATH)"),
 )  # fmt: skip
+TLS_KEYS = (
+    Key("tls", "ca_file", str, "tls/ca.crt",
+        "the CA certificate (PEM) that signs every node's and every client's certificate; "
+        "both ends of every connection must present a certificate it signed"),
+    Key("tls", "cert_file", str, "tls/node-{id}.crt",
+        "this node's certificate (PEM), whose subject CN is node-<id>; \"{id}\" stands for "
+        "the node's id"),
+    Key("tls", "key_file", str, "tls/node-{id}.key",
+        "this node's private key (PEM, mode 0600); \"{id}\" stands for the node's id"),
+    Key("tls", "client_cert_file", str, "",
+        "the certificate (PEM) a client that reads this file presents (the CLI's --cluster, "
+        "raftcluster.connect(cluster=...)): CN client-<NAME> for a named client key NAME, or "
+        "a node's node-<id>; empty: such a client cannot connect"),
+    Key("tls", "client_key_file", str, "",
+        "the private key (PEM, mode 0600) of client_cert_file"),
+)  # fmt: skip
 ALL_KEYS = (
-    CLUSTER_KEYS + TIMING_KEYS + LIMIT_KEYS + GROUP_KEYS + FENCING_KEYS + STATE_KEYS + NODE_KEYS
+    CLUSTER_KEYS
+    + TIMING_KEYS
+    + LIMIT_KEYS
+    + GROUP_KEYS
+    + FENCING_KEYS
+    + STATE_KEYS
+    + TLS_KEYS
+    + NODE_KEYS
 )
-SECTIONS = ("cluster", "timing", "limits", "groups", "fencing", "state", "nodes")
+SECTIONS = ("cluster", "timing", "limits", "groups", "fencing", "state", "tls", "nodes")

@@ -6,6 +6,7 @@ import secrets
 
 from raftcluster.config.errors import ConfigError
 from raftcluster.config.schema import ClusterFile
+from raftcluster.config.tls import client_tls, node_tls
 from raftcluster.groups.settings import GroupsSettings
 from raftcluster.groups.timing import GroupTiming
 from raftcluster.loading import PartLoadError, load_parts
@@ -14,7 +15,7 @@ from raftcluster.node.settings import NodeSettings
 from raftcluster.raft.config import RaftConfig
 from raftcluster.raft.types import Member
 from raftcluster.storage.wal import WalOptions
-from raftcluster.transport.config import Address, ClientConfig, Limits
+from raftcluster.transport.config import Address, ClientConfig, Limits, TlsConfig
 from raftcluster.transport.credentials import ClientKey
 from statemachine.part import PartSpec
 
@@ -69,6 +70,7 @@ def node_settings(cluster: ClusterFile, node_id: int, *, join: bool = False) -> 
             fence_timeout_ms=cluster.fencing.timeout_ms,
         ),
         parts=cluster_parts(cluster),
+        tls=node_tls(cluster, node_id),
     )
 
 
@@ -95,11 +97,16 @@ def transport_limits(cluster: ClusterFile) -> Limits:
 
 
 def client_transport_config(
-    cluster: ClusterFile, client_id: int | None = None, *, key: ClientKey | None = None
+    cluster: ClusterFile,
+    client_id: int | None = None,
+    *,
+    key: ClientKey | None = None,
+    tls: TlsConfig | None = None,
 ) -> ClientConfig:
     """How a client of `cluster` authenticates (a random client id unless given): with
-    the client secret, or with the named client `key` (`read_key_file`). Raises
-    ConfigError for a file loaded without a client secret."""
+    the client secret, or with the named client `key` (`read_key_file`); over TLS when the
+    file has [tls], with `tls` (a key file's) or else [tls] client_cert_file. Raises
+    ConfigError for a file loaded without a client secret, or unusable TLS files."""
     if key is None:
         if cluster.client_secret is None:
             raise ConfigError(cluster.path, 0, "cluster.client_secret_file", "no client secret")
@@ -110,6 +117,7 @@ def client_transport_config(
         secret=key.secret,
         key_name=key.name,
         limits=transport_limits(cluster),
+        tls=tls if tls is not None or cluster.tls is None else client_tls(cluster),
     )
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import os
 import random
@@ -67,7 +68,12 @@ from raftcluster.node.protocol import ClientRequest, NodeStatus, RefuseCode, Ref
 from raftcluster.node.replica import Output, Replica, Work
 from raftcluster.node.services import SessionExpiry
 from raftcluster.node.settings import NodeSettings
-from raftcluster.node.trust import is_client_request, read_only_refusal, watch_client_keys
+from raftcluster.node.trust import (
+    is_client_request,
+    member_refusal,
+    read_only_refusal,
+    watch_client_keys,
+)
 from raftcluster.raft.messages import InstallSnapshot, RaftMessage
 from raftcluster.raft.types import ConfChangeOp, ConfState
 from raftcluster.resources.registry import Kinds
@@ -226,7 +232,10 @@ class Node:
         self._clock = clock = NodeClock(self._origin_ms)
         self._started_ms = clock.now_ms()
         async with trio.open_nursery() as nursery:
-            transport = await self._start_transport(nursery)
+            # The data directory's identity first: the transport's handshakes carry the
+            # member incarnation it records.
+            incarnation = await self._claim_data_dir()
+            transport = await self._start_transport(nursery, incarnation)
             storage = await self._open_storage()
             groups = None
             if self.settings.groups is not None:
@@ -257,6 +266,7 @@ class Node:
                     client = client_config(self.settings, self._rng)
                     await nursery.start(groups.serve, endpoints, client)
                 self._drain(transport.inbox, driver)
+                transport.set_member_check(self._member_refusal)
                 self._conf_followed = replica.core.conf
                 follow_membership(transport, replica.core.conf, self.node_id)
                 status = replica.status()
@@ -276,13 +286,14 @@ class Node:
                     await trio.to_thread.run_sync(storage.close)
             nursery.cancel_scope.cancel()  # the transport
 
-    async def _start_transport(self, nursery: trio.Nursery) -> Transport:
-        """Listen (raising PortInUse for a taken address) and start dialing the peers.
-        Client requests that arrive before the replica is loaded are refused UNAVAILABLE."""
+    async def _start_transport(self, nursery: trio.Nursery, incarnation: int) -> Transport:
+        """Listen (raising PortInUse for a taken address) and start dialing the peers,
+        as member `incarnation`. Client requests that arrive before the replica is loaded
+        are refused UNAVAILABLE."""
         settings = self.settings
         keys = ClientKeyFile(settings.client_secret, settings.client_keys_file)
         transport = self._transport = Transport(
-            settings.transport_config(keys),
+            settings.transport_config(keys, member_incarnation=incarnation),
             rng=random.Random(self._rng.getrandbits(64)),
             rpc_handler=self._handle,
         )
@@ -295,21 +306,37 @@ class Node:
             nursery.start_soon(watch_client_keys, keys, transport)
         return transport
 
+    def _member_refusal(self, node_id: int, incarnation: int) -> str | None:
+        """The transport's member check, by the configuration in force (`member_refusal`)."""
+        return member_refusal(self.replica.core.conf, node_id, incarnation)
+
+    async def _claim_data_dir(self) -> int:
+        """Check or write the data directory's identity (`identity.claim`, in a worker
+        thread); the node's member incarnation. An injected storage has no directory: the
+        settings' incarnation."""
+        settings = self.settings
+        if self._storage is not None:
+            return settings.replica.raft.incarnation
+        claimed = self._claimed = await trio.to_thread.run_sync(
+            functools.partial(
+                identity.claim,
+                settings.data_dir,
+                settings.cluster_id,
+                self.node_id,
+                join=settings.join,
+                incarnation=settings.replica.raft.incarnation,
+            )
+        )
+        return claimed.incarnation
+
     async def _open_storage(self) -> Storage:
         if self._storage is not None:
             return self._storage
         return await trio.to_thread.run_sync(self._open_file_storage)
 
     def _open_file_storage(self) -> FileStorage:
-        settings = self.settings
-        claimed = self._claimed = identity.claim(
-            settings.data_dir,
-            settings.cluster_id,
-            self.node_id,
-            join=settings.join,
-            incarnation=settings.replica.raft.incarnation,
-        )
-        return FileStorage.open(claimed.wal, settings.wal)
+        assert self._claimed is not None, "claim the data directory first"
+        return FileStorage.open(self._claimed.wal, self.settings.wal)
 
     async def _persist_inline(self, work: Work) -> None:
         self.replica.persist(work)  # an injected (in-memory) storage: no I/O to wait for
@@ -537,7 +564,9 @@ async def _answer_of(driver: Driver, request: ClientRequest) -> Message:
 
 def client_config(settings: NodeSettings, rng: random.Random) -> TransportClientConfig:
     """How the node's own client (the cluster service's reports) authenticates: with the
-    client secret, like any client (NodeSettings.client_secret must be set)."""
+    client secret, like any client (NodeSettings.client_secret must be set); over TLS with
+    the node's own certificate (a node certificate proves the client secret only:
+    `raftcluster.transport.certnames`)."""
     if settings.client_secret is None:
         raise NodeError(f"node {settings.node_id}: the cluster service needs a client secret")
     return TransportClientConfig(
@@ -545,6 +574,7 @@ def client_config(settings: NodeSettings, rng: random.Random) -> TransportClient
         client_id=rng.getrandbits(62) + 1,
         secret=settings.client_secret,
         limits=settings.limits,
+        tls=settings.tls,
     )
 
 

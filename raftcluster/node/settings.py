@@ -17,7 +17,7 @@ import attrs
 from raftcluster.groups.settings import GroupsSettings
 from raftcluster.node.config import ReplicaConfig
 from raftcluster.storage.wal import WalOptions
-from raftcluster.transport.config import Address, Limits, TransportConfig
+from raftcluster.transport.config import Address, Limits, TlsConfig, TransportConfig
 from raftcluster.transport.credentials import ClientKeys
 from statemachine.cluster import ClusterState
 from statemachine.errors import InvalidArgument
@@ -67,6 +67,9 @@ class NodeSettings:
     parts: tuple[PartSpec, ...] = attrs.field(
         default=(), converter=_tuple_of_parts, validator=_check_parts
     )
+    # TLS (a cluster file's [tls]: mutual, certificates naming identities), for the node's
+    # transport and its own client (the cluster service); None: none.
+    tls: TlsConfig | None = None
 
     @property
     def node_id(self) -> int:
@@ -80,9 +83,12 @@ class NodeSettings:
         """The part set (built-in parts and `parts`): what peers must match."""
         return self.new_state().part_set
 
-    def transport_config(self, clients: ClientKeys | None = None) -> TransportConfig:
-        """With `clients` the credentials clients may prove. Raises InvalidArgument for an
-        unusable secret, cluster id or address list."""
+    def transport_config(
+        self, clients: ClientKeys | None = None, *, member_incarnation: int = 0
+    ) -> TransportConfig:
+        """With `clients` the credentials clients may prove, and the node's
+        `member_incarnation` (what its data directory records). Raises InvalidArgument for
+        an unusable secret, cluster id or address list."""
         return TransportConfig(
             cluster_id=self.cluster_id,
             node_id=self.node_id,
@@ -92,4 +98,6 @@ class NodeSettings:
             limits=self.limits,
             parts=self.part_set(),
             clients=clients,
+            tls=self.tls,
+            member_incarnation=member_incarnation,
         )

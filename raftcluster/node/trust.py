@@ -6,6 +6,9 @@ read-only key, and revoked keys shut out (docs/security.md).
     read_only_refusal(caller, request)  the refusal of a write from a read-only credential
     watch_client_keys(keys, transport)  re-read the key file on a timer; close the client
                                         connections of revoked keys
+    member_refusal(conf, id, incarnation)
+                                        why a node may not link up under that member
+                                        incarnation (the transport's member check)
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from raftcluster.node.protocol import (
     Refused,
     WaitChanges,
 )
+from raftcluster.raft.membership import is_member
+from raftcluster.raft.types import ConfState
 from raftcluster.transport import Caller, PeerKind, Transport
 from statemachine.codec import Message
 
@@ -69,3 +74,40 @@ async def watch_client_keys(keys: ClientKeyFile, transport: Transport) -> None:
         if keys.generation != seen:  # changed, here or in a handshake that re-read the file
             seen = keys.generation
             transport.revalidate_clients()
+
+
+def member_refusal(conf: ConfState, node_id: int, incarnation: int) -> str | None:
+    """Why node `node_id` may not link up under member `incarnation`, judged by `conf` (the
+    configuration in force on this node: the latest in its log); None when it may.
+
+    The rule:
+    - a member of `conf` must come with the incarnation `conf` records for it (0 when it
+      records none: a founding member). So once `member replace` (remove, then add with a
+      fresh incarnation) has reached this node's log, a process of the old identity that
+      still runs is refused at every handshake; and a new process of a member this node
+      still knows under its old incarnation (this node is behind) waits until this node
+      has the replacement (it redials with backoff; the leader, whose log has it, takes it
+      meanwhile).
+    - a node that is not a member of `conf` is not judged here: this node may be behind
+      (a learner being added that its log does not hold yet), or be joining itself (its
+      empty configuration records nobody, not even the leader that must reach it).
+      Refusing would stall exactly those joins; the transport's peer set already refuses
+      ids it does not know (UNKNOWN_PEER) and drops a member once its removal is applied,
+      and the Raft core counts no vote from a non-member.
+
+    Why the latest configuration and not the applied one: it is the one the core and the
+    transport follow (a leader replicates to a new learner from the moment it appends
+    it), and it is never older than the applied one, so an old identity is refused as
+    soon as this node's log holds its replacement, not only once that is applied.
+    """
+    if not is_member(conf, node_id):
+        return None
+    recorded = conf.member(node_id)
+    expected = recorded.incarnation if recorded is not None else 0
+    if incarnation == expected:
+        return None
+    return (
+        f"node {node_id} came with member incarnation {incarnation}, but the configuration "
+        f"records incarnation {expected} for it (a replaced member's old process, or this "
+        "node has not yet seen the replacement)"
+    )

@@ -114,11 +114,18 @@ class TlsConfig:
     the dialer checks the certificate against (None when `client.check_hostname` is off).
     TLS adds confidentiality and certificate-based identity; the cluster-secret
     handshake runs inside it regardless, so TLS never replaces the secret.
+
+    `check_names`: the certificates name identities (`raftcluster.transport.certnames`:
+    CN `node-<id>` or `client-<NAME>`), and the handshake refuses a peer whose certificate
+    does not name the identity it claims (CERT_MISMATCH). It needs certificates on both
+    sides (mutual TLS: `server` must require client certificates). Off only for contexts
+    whose certificates name no identity (hostname-only TLS).
     """
 
     server: ssl.SSLContext | None = attrs.field(default=None, eq=False)
     client: ssl.SSLContext | None = attrs.field(default=None, eq=False)
     server_hostname: str | None = None
+    check_names: bool = True
 
 
 def _check_secret(instance: Any, attribute: attrs.Attribute[Any], value: bytes) -> None:
@@ -182,6 +189,9 @@ class TransportConfig:
     # The credentials clients prove (never the cluster secret); None: no client can
     # authenticate. See `raftcluster.transport.credentials`.
     clients: ClientKeys | None = attrs.field(default=None, eq=False)
+    # The node's member incarnation (`raftcluster.raft.types.Member`), told in every
+    # handshake; peers refuse it if their configuration records another (STALE_MEMBER).
+    member_incarnation: int = attrs.field(default=0, validator=attrs.validators.ge(0))
 
     def __attrs_post_init__(self) -> None:
         if not self.listen:

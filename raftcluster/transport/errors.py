@@ -35,6 +35,8 @@ class RefusalReason(enum.IntEnum):
     BUSY = 11  # too many client connections
     PART_SET = 12  # the nodes run different state machine parts (sent after the dialer's proof)
     UNKNOWN_CREDENTIAL = 13  # a client names a credential this node does not hold (or revoked)
+    STALE_MEMBER = 14  # the node's member incarnation is not the one the configuration records
+    CERT_MISMATCH = 15  # the TLS certificate does not name the identity the Hello claims
 
 
 class RpcErrorCode(enum.IntEnum):

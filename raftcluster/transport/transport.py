@@ -28,7 +28,7 @@ from typing import Any
 import attrs
 import trio
 
-from raftcluster.transport import handshake
+from raftcluster.transport import certnames, handshake
 from raftcluster.transport.config import (
     Address,
     BondMode,
@@ -59,7 +59,7 @@ from raftcluster.transport.errors import (
 )
 from raftcluster.transport.faults import FaultLayer
 from raftcluster.transport.framing import FrameParser, FrameSealer
-from raftcluster.transport.handshake import Session
+from raftcluster.transport.handshake import MemberCheck, Session
 from raftcluster.transport.scope import Unwrapped
 from raftcluster.transport.wire import (
     MAX_FLOWS,
@@ -200,6 +200,7 @@ class Transport:
         self._after_reading: Callable[[], None] | None = None
         self._link_down: Callable[[int], None] | None = None
         self._client_requests: Callable[[Message], bool] | None = None
+        self._member_check: MemberCheck | None = None
         self._context: Unwrapped[Transport] | None = None
 
     # -- public: running -----------------------------------------------------------------
@@ -406,6 +407,14 @@ class Transport:
         is False closes that client's connection (with the reason logged), as does any
         frame but a request or a keepalive (a raft frame, an answer). None: any body."""
         self._client_requests = accepts
+
+    def set_member_check(self, check: MemberCheck | None) -> None:
+        """Refuse (STALE_MEMBER) a peer node whose member incarnation `check(node_id,
+        incarnation)` objects to, with the reason it returns, in every later handshake, this
+        node accepting or dialing (None: no check). It runs in the handshake: it must
+        neither block nor raise. Links already up are not re-checked (a removed member's
+        links close when it is removed: `remove_peer`)."""
+        self._member_check = check
 
     def set_after_reading(self, hook: Callable[[], None] | None) -> None:
         """Call `hook()` in a connection's reader after each batch of frames it read and
@@ -670,11 +679,13 @@ class Transport:
             incarnation=self.incarnation,
             nonce=secrets.token_bytes(NONCE_BYTES),
             parts=self.config.parts.marks,
+            member_incarnation=self.config.member_incarnation,
         )
         try:
             session, stream, parser, sealer = await open_and_dial(
-                address, hello, self.config.secret, limits, self.config.tls, self.config.parts
-            )
+                address, hello, self.config.secret, limits, self.config.tls, self.config.parts,
+                member_check=self._member_check,
+            )  # fmt: skip
         except (OSError, trio.TooSlowError, trio.BrokenResourceError, HandshakeFailed) as e:
             link.counters.dial_failures += 1
             link.counters.last_error = describe(e)
@@ -776,6 +787,9 @@ class Transport:
                     max_frame_bytes=limits.max_frame_bytes,
                     parts=self.config.parts,
                     client_keys=self._client_key,
+                    member_incarnation=self.config.member_incarnation,
+                    peer_name=_certificate_name(stream, self.config.tls),
+                    member_check=self._member_check,
                 )
         except (HandshakeFailed, trio.TooSlowError, trio.BrokenResourceError, OSError) as e:
             self._handshakes_refused += 1
@@ -808,6 +822,13 @@ class Transport:
         return None
 
 
+def _certificate_name(stream: trio.abc.Stream, tls: TlsConfig | None) -> str | None:
+    """The name of the peer's certificate when names are checked (None: they are not)."""
+    if tls is None or not tls.check_names or not isinstance(stream, trio.SSLStream):
+        return None
+    return certnames.peer_name(stream)
+
+
 def wrap(
     tcp: trio.abc.Stream, tls: TlsConfig | None, *, server_side: bool
 ) -> tuple[trio.abc.Stream, FrameParser, FrameSealer]:
@@ -827,9 +848,13 @@ async def open_and_dial(
     limits: Limits,
     tls: TlsConfig | None,
     parts: PartSet = NO_PARTS,
+    *,
+    member_check: MemberCheck | None = None,
 ) -> tuple[Session, trio.abc.Stream, FrameParser, FrameSealer]:
     """Connect to `address` and run the dialer's handshake, within the configured deadlines.
-    `parts` is the part set whose marks `hello` carries (a node's; none for a client).
+    `parts` is the part set whose marks `hello` carries (a node's; none for a client);
+    `member_check` vets the acceptor's member incarnation (a node's; None for a client).
+    With TLS names checked, the acceptor's certificate must be its node's (CERT_MISMATCH).
 
     Raises OSError or trio.TooSlowError (unreachable), trio.BrokenResourceError (TLS
     failure), HandshakeFailed. Cancellation or failure leaves nothing open.
@@ -849,6 +874,8 @@ async def open_and_dial(
                 hello=hello,
                 max_frame_bytes=limits.max_frame_bytes,
                 parts=parts,
+                peer_name=_certificate_name(stream, tls),
+                member_check=member_check,
             )
     except BaseException:
         await trio.aclose_forcefully(stream)

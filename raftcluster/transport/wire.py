@@ -32,7 +32,10 @@ from statemachine.codec import (
 from statemachine.errors import InvalidArgument
 from statemachine.partset import MARK_BYTES, MAX_MARKS_BYTES
 
-PROTOCOL_VERSION = 1
+# 2: the Hello and the Challenge carry the member incarnation (and, since version 1 was
+# first used, the part marks and the client credential): a node of version 1 and one of
+# version 2 refuse each other with the VERSION reason.
+PROTOCOL_VERSION = 2
 NONCE_BYTES = 32
 PROOF_BYTES = 32
 # A handshake message is small: scalars, and a node's part marks (16 bytes per part, at
@@ -91,7 +94,9 @@ class Hello(HandshakeMessage):
     `incarnation` is drawn afresh each time a transport starts, so the receiver of
     raft frames can tell a restarted peer (whose sequence numbers start over) apart.
     `parts` is a node's part-set marks (`statemachine.partset`; empty from a client):
-    two nodes connect only if theirs are equal.
+    two nodes connect only if theirs are equal. `member_incarnation` is a node's
+    identity in the log (`raftcluster.raft.types.Member.incarnation`: 0 for a founding
+    member); the acceptor refuses it when its configuration records another (STALE_MEMBER).
     """
 
     version: int = attrs.field(validator=non_negative)
@@ -106,17 +111,20 @@ class Hello(HandshakeMessage):
     # A client's credential: "" the client secret, else the name of a client key
     # (raftcluster.transport.credentials). A node's Hello leaves it "".
     credential: str = attrs.field(default="", validator=max_len(48, "characters"))
+    member_incarnation: int = attrs.field(default=0, validator=_INCARNATION)
 
 
 @tagged(2001)
 @attrs.frozen
 class Challenge(HandshakeMessage):
-    """Acceptor -> dialer: my node id, my incarnation and my nonce."""
+    """Acceptor -> dialer: my node id, my (transport) incarnation and my nonce, and my
+    member incarnation (which a dialing node checks as the acceptor checks the Hello's)."""
 
     version: int = attrs.field(validator=non_negative)
     acceptor_id: int = attrs.field(validator=_ID)
     incarnation: int = attrs.field(validator=_INCARNATION)
     nonce: bytes = attrs.field(validator=exact_len(NONCE_BYTES))
+    member_incarnation: int = attrs.field(default=0, validator=_INCARNATION)
 
 
 @tagged(2002)
