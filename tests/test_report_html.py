@@ -4,6 +4,7 @@ and showing what matters (the violation's operations, the witness in words)."""
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import subprocess
@@ -14,7 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from chaos.report.example import build
+from chaos.report.fmt import nice_step
 from chaos.report.html import render
+from chaos.report.latency import YScale
 from chaos.report.record import Fault, Interval, IntervalKind, Record, dumps, loads
 from chaos.report.timeline import MAX_DRAWN_OPS, MAX_LANES
 from tests.report_records import (
@@ -179,3 +182,15 @@ def test_a_record_at_the_schemas_limits_stays_under_four_megabytes() -> None:
     page = render(attrs.evolve(record, intervals=intervals, faults=faults))
     assert len(page.encode()) < 4_000_000
     assert "The timeline draws the first 1,000 of 100,000 faults" in page
+
+
+def test_scales_survive_spans_and_latencies_that_underflow() -> None:
+    """Found by the test above: a run of 5e-324 ms (a denormal), and an operation of that
+    latency beside one of 1 ms, made the scales take log10(0)."""
+    assert nice_step(5e-324, 14) == 1.0
+    assert nice_step(float("inf"), 4) == 1.0
+    assert nice_step(1000.0, 4) == 500.0
+    scale = YScale.fit([5e-324, 1.0])
+    ticks = scale.ticks()
+    assert scale.log and ticks[0] > 0 and ticks[-1] >= 1.0
+    assert all(math.isfinite(scale.y(v)) for v in (5e-324, 1.0))

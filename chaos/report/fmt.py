@@ -127,6 +127,8 @@ def nice_step(span_ms: float, ticks: int) -> float:
     if span_ms <= 0:
         return 1.0
     raw = span_ms / ticks
+    if not (raw > 0 and math.isfinite(raw)):
+        return 1.0  # a span too small to divide (a denormal) or infinite: one ms a tick
     power = 10 ** math.floor(math.log10(raw))
     for factor in (1, 2, 5, 10):
         if raw <= factor * power:

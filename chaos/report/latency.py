@@ -35,6 +35,7 @@ MIN_BIN_OPS: Final = 5
 PENDING_Y: Final = 6.0
 PLOT_TOP: Final = 30.0
 PLOT_H: Final = 190.0
+MIN_LOG_MS: Final = 1e-6  # the smallest latency a log scale shows (a nanosecond)
 LOG_RANGE: Final = 50.0  # a log scale once the slowest is this many times the fastest
 
 
@@ -55,7 +56,9 @@ class YScale:
     @classmethod
     def fit(cls, latencies: Sequence[float]) -> YScale:
         hi = max(latencies, default=1.0)
-        positive = [v for v in latencies if v > 0]
+        # Latencies under a nanosecond are below any clock a history is taken with; a
+        # log scale down to them would reach 10**-324, which is 0.0 (a float underflow).
+        positive = [max(v, MIN_LOG_MS) for v in latencies if v > 0]
         lo = min(positive, default=hi)
         if positive and hi / lo >= LOG_RANGE:
             d0, d1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
