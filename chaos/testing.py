@@ -9,8 +9,9 @@ import path, under seeded faults, within a time budget per example.
     )
 
 `simulator_test(...)` returns a test function that Hypothesis feeds seeds: each example
-runs one seed (`run_seed`) and fails with the violation, the error or the stats check's
-gaps, and the `raftcluster chaos run` command that replays the seed. `budget_s` is the
+runs one seed (`run_seed`) and fails with the violation or the error, and the
+`raftcluster chaos run` command that replays the seed; a `vacuous` seed is rejected, not
+counted (see `simulator_test`). `budget_s` is the
 wall-clock deadline of one example (Hypothesis's `deadline`) and the linearizability
 check's effort budget; keep `duration_ms` short enough to fit. Hypothesis does not
 shrink seeds (a seed has no smaller version); it reports the failing one.
@@ -21,7 +22,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Sequence
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, reject, settings
 from hypothesis import strategies as st
 
 from chaos.campaign.spec import RunSpec
@@ -82,7 +83,13 @@ def simulator_test(
     **options: object,
 ) -> Callable[[], None]:
     """A Hypothesis test that runs `max_examples` seeds (options as `spec_for`), each
-    within `budget_s` wall seconds. Bad import paths fail when the test is made."""
+    within `budget_s` wall seconds. Bad import paths fail when the test is made.
+
+    A seed whose verdict is `vacuous` proved nothing (its faults kept a majority down
+    while they were on, say): it neither passes nor fails; Hypothesis rejects it and draws
+    another seed, so the `max_examples` that count each proved something. If Hypothesis
+    cannot find enough such seeds, it fails the test (Unsatisfiable). `allow_vacuous`
+    counts a vacuous seed as a pass instead."""
     spec_for(0, budget_s=budget_s, **options)  # type: ignore[arg-type]
 
     @settings(
@@ -94,6 +101,8 @@ def simulator_test(
     )
     @given(seed=st.integers(0, MAX_SEED))
     def test(seed: int) -> None:
-        run_seed(seed, allow_vacuous=allow_vacuous, budget_s=budget_s, **options)
+        result = run_seed(seed, allow_vacuous=True, budget_s=budget_s, **options)
+        if result.verdict == VACUOUS and not allow_vacuous:
+            reject()  # proved nothing: not an example (see the docstring)
 
     return test
