@@ -96,7 +96,8 @@ async def join(directory: Path, node: int) -> tuple[ClusterFile, NodeProcesses]:
     return cluster, processes
 
 
-@pytest.mark.soak  # about 40 s on an idle machine (CLI processes, five nodes)
+# About 20 s on an idle machine (CLI processes, five nodes). It is the one end-to-end
+# test of every membership procedure docs/operations.md describes, so it runs by default.
 async def test_grow_shrink_and_replace_a_wiped_member_under_load(tmp_path: Path) -> None:
     root = tmp_path / "cluster"
     port4, port5 = free_ports(2)
