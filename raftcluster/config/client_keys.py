@@ -31,7 +31,6 @@ import contextlib
 import logging
 import os
 import secrets
-import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,6 +38,7 @@ from pathlib import Path
 import attrs
 
 from raftcluster.config.errors import ConfigError
+from raftcluster.config.private_file import UnusableFile, read_small_file
 from raftcluster.config.schema import ClusterFile
 from raftcluster.config.secret import SECRET_BYTES
 from raftcluster.config.tls import key_file_tls
@@ -252,20 +252,10 @@ def _key(path: Path, where: str, table: object) -> ClientKey:
 
 def _read_private(path: Path) -> str:
     """The text of a file only its owner may read. FileNotFoundError if absent."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        info = os.fstat(fd)
-        mode = stat.S_IMODE(info.st_mode)
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(path, 0, "", "not a regular file")
-        if mode & 0o077:
-            raise ConfigError(
-                path, 0, "", f"mode {mode:04o}: anyone but its owner may read it; run: chmod 600 "
-                f"{path}",
-            )  # fmt: skip
-        data = os.read(fd, MAX_KEYS_FILE_BYTES + 1)
-    finally:
-        os.close(fd)
+        data = read_small_file(path, MAX_KEYS_FILE_BYTES, what="the file", owner_only=True)
+    except UnusableFile as e:
+        raise ConfigError(path, 0, "", e.reason) from None
     if len(data) > MAX_KEYS_FILE_BYTES:
         raise ConfigError(path, 0, "", f"larger than {MAX_KEYS_FILE_BYTES} bytes")
     try:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import secrets
-import stat
 from pathlib import Path
 
 from raftcluster.config.errors import ConfigError
+from raftcluster.config.private_file import UnusableFile, read_small_file
 from raftcluster.transport.config import MAX_SECRET_BYTES, MIN_SECRET_BYTES
 
 SECRET_BYTES = 32
@@ -32,27 +32,15 @@ def write_secret(path: Path) -> None:
 def read_secret(path: Path) -> bytes:
     """The secret in `path`; raises ConfigError (naming `path`) when it cannot be used."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        data = read_small_file(path, MAX_SECRET_BYTES, what="the secret file", owner_only=True)
     except FileNotFoundError:
         raise ConfigError(
             path, 0, "", "secret file not found (`raftcluster init` writes one)"
         ) from None
+    except UnusableFile as e:
+        raise ConfigError(path, 0, "", e.reason) from None
     except OSError as e:
         raise ConfigError(path, 0, "", f"cannot open the secret file: {e.strerror}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(path, 0, "", "the secret file is not a regular file")
-        mode = stat.S_IMODE(info.st_mode)
-        if mode & 0o077:
-            raise ConfigError(
-                path, 0, "",
-                f"the secret file has mode {mode:04o}: anyone but its owner may read it; "
-                f"run: chmod 600 {path}",
-            )  # fmt: skip
-        data = os.read(fd, MAX_SECRET_BYTES + 1)
-    finally:
-        os.close(fd)
     if not MIN_SECRET_BYTES <= len(data) <= MAX_SECRET_BYTES:
         raise ConfigError(
             path, 0, "",

@@ -18,12 +18,11 @@ not PEM, a private key readable by others, a key that does not match its certifi
 
 from __future__ import annotations
 
-import os
 import ssl
-import stat
 from pathlib import Path
 
 from raftcluster.config.errors import ConfigError
+from raftcluster.config.private_file import UnusableFile, read_small_file
 from raftcluster.config.schema import ClusterFile, TlsFiles
 from raftcluster.transport import certnames
 from raftcluster.transport.config import TlsConfig
@@ -45,26 +44,15 @@ class TlsFileError(ClusterError):
 
 
 def _read(which: str, path: Path, *, private: bool = False) -> bytes:
+    what = "a private key" if private else "the file"
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        data = read_small_file(path, MAX_PEM_BYTES, what=what, owner_only=private)
     except FileNotFoundError:
         raise TlsFileError(which, path, "no such file") from None
+    except UnusableFile as e:
+        raise TlsFileError(which, path, e.reason) from None
     except OSError as e:
         raise TlsFileError(which, path, f"cannot read: {e.strerror}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise TlsFileError(which, path, "not a regular file")
-        mode = stat.S_IMODE(info.st_mode)
-        if private and mode & 0o077:
-            raise TlsFileError(
-                which, path,
-                f"a private key of mode {mode:04o}: anyone but its owner may read it; run: "
-                f"chmod 600 {path}",
-            )  # fmt: skip
-        data = os.read(fd, MAX_PEM_BYTES + 1)
-    finally:
-        os.close(fd)
     if len(data) > MAX_PEM_BYTES:
         raise TlsFileError(which, path, f"larger than {MAX_PEM_BYTES} bytes")
     marker = b"PRIVATE KEY-----" if private else b"-----BEGIN CERTIFICATE-----"
