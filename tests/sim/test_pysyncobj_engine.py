@@ -293,11 +293,10 @@ def test_an_exception_inside_pysyncobj_is_a_finding_and_the_run_goes_on() -> Non
     assert "liveness" in findings(result)  # the broken node never catches up
 
 
-@pytest.mark.soak
 def test_a_write_acknowledged_at_an_index_no_node_applied_it_at_is_reported() -> None:
-    """Seed 314 (5 nodes, 120 s): put k1=0-697 is acknowledged at an index where the nodes
-    applied other commands. The harness crashed there (KeyError in classify_divergence);
-    the small constructed case is in test_applied_checks.py."""
+    """Seed 314 (5 nodes, 120 s; about 2 s of wall time): put k1=0-697 is acknowledged at
+    an index where the nodes applied other commands. The harness crashed there (KeyError
+    in classify_divergence); the small constructed case is in test_applied_checks.py."""
     result = simulate_pysyncobj(
         SimConfig(seed=LOST_UNAPPLIED_SEED, nodes=5, duration_ms=120_000),
         RandomFaults(),
