@@ -42,9 +42,14 @@ class BuggyBankMachine(BankMachine):
 
 
 def test_the_same_machine_finds_the_planted_bug() -> None:
+    # The bug needs a transfer of a multiple of 7 that the funds allow: about one example
+    # in 80 meets it, so 200 examples missed it about one run in fifteen. 1,000 (it stops
+    # at the first failure: 1-3 s) miss it about once in a million, and derandomize fixes
+    # the sequence, so the test does not depend on the run.
     quick = settings(
-        max_examples=200, stateful_step_count=30, deadline=None, database=None,
+        max_examples=1_000, stateful_step_count=30, deadline=None, database=None,
         suppress_health_check=list(HealthCheck), phases=(Phase.generate,),  # no shrinking
+        derandomize=True,
     )  # fmt: skip
     with pytest.raises((InvariantBroken, AssertionError, Flaky)) as caught:
         run_state_machine_as_test(BuggyBankMachine, settings=quick)
