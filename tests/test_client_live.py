@@ -32,11 +32,20 @@ from raftcluster import (
 from raftcluster.node.admin import ClearFaults, SetFaults
 from tests.live_kit import WAIT_S, Live, live_cluster
 
+# The nodes were only just started when a test connects: on a loaded machine their
+# processes may take more than the client's default 5 s to listen. Patience, not a
+# different behaviour: the first node that answers is used as soon as it does.
+STARTING_MS = int(WAIT_S * 1000)
+STARTING = ClientOptions(connect_timeout_ms=STARTING_MS)
+
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
 async def test_the_key_value_api(tmp_path: Path) -> None:
-    async with live_cluster(tmp_path) as live, raftcluster.connect(live.cluster) as client:
+    async with (
+        live_cluster(tmp_path) as live,
+        raftcluster.connect(live.cluster, options=STARTING) as client,
+    ):
         # put, get, delete
         first = await client.put("app/a", "1")
         kv = await client.get("app/a")
@@ -174,7 +183,9 @@ def _sync_facade(live: Live) -> None:
 
 
 async def test_a_watch_and_a_stream_of_writes_survive_a_leader_kill(tmp_path: Path) -> None:
-    options = ClientOptions(attempt_timeout_ms=500, request_timeout_ms=30_000)
+    options = ClientOptions(
+        attempt_timeout_ms=500, request_timeout_ms=30_000, connect_timeout_ms=STARTING_MS
+    )
     async with (
         live_cluster(tmp_path) as live,
         raftcluster.connect(live.cluster, options=options) as client,
@@ -240,7 +251,10 @@ async def test_a_watch_and_a_stream_of_writes_survive_a_leader_kill(tmp_path: Pa
 
 
 async def test_a_caller_learns_whether_a_write_may_have_been_applied(tmp_path: Path) -> None:
-    async with live_cluster(tmp_path) as live, raftcluster.connect(live.cluster) as client:
+    async with (
+        live_cluster(tmp_path) as live,
+        raftcluster.connect(live.cluster, options=STARTING) as client,
+    ):
         await client.put("k", "0")
         nodes = live.cluster.node_ids
         for node in nodes:  # nodes that take requests and never answer
