@@ -43,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -165,31 +165,42 @@ def measure_etcd(duration_s: float, path: str | None = None) -> Etcd | None:
 # -- ours ------------------------------------------------------------------------------
 
 
-async def measure_ours(duration_s: float) -> dict[str, Measured]:
-    root = Path(tempfile.mkdtemp(prefix="bench-node-"))
-    cluster = init_cluster(root, nodes=3)
+@contextlib.asynccontextmanager
+async def _running_cluster(
+    prefix: str, settings: dict[str, int] | None = None
+) -> AsyncIterator[tuple[NodeProcesses, Any]]:
+    """A 3-node cluster from `raftcluster init` (with `settings`) in a temporary
+    directory, its processes started, a leader elected and a client connected; stopped
+    and removed on the way out, even when cancelled."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    cluster = init_cluster(root, nodes=3, settings=settings)
     processes = NodeProcesses(cluster)
     try:
         for node in cluster.node_ids:
             await processes.start(node)
         await _until_leader(cluster)
         async with connect(cluster) as client:
-            results: dict[str, Measured] = {}
-            await _puts(client, 1, min(duration_s, 0.5), "warm")  # session, connections
-            pids = [processes.pid(node) for node in cluster.node_ids]
-            for workload in WORKLOADS:
-                before = _cpu_s(pids)
-                if workload.op == "put":
-                    measured = await _puts(client, workload.inflight, duration_s, workload.name)
-                else:
-                    measured = await _gets(client, workload.inflight, duration_s)
-                results[workload.name] = _with_cpu(measured, before, _cpu_s(pids))
-            return results
+            yield processes, client
     finally:
         with trio.CancelScope(shield=True):
             await processes.stop_all(timeout_s=10)
             await processes.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def measure_ours(duration_s: float) -> dict[str, Measured]:
+    async with _running_cluster("bench-node-") as (processes, client):
+        results: dict[str, Measured] = {}
+        await _puts(client, 1, min(duration_s, 0.5), "warm")  # session, connections
+        pids = [processes.pid(node) for node in processes.cluster.node_ids]
+        for workload in WORKLOADS:
+            before = _cpu_s(pids)
+            if workload.op == "put":
+                measured = await _puts(client, workload.inflight, duration_s, workload.name)
+            else:
+                measured = await _gets(client, workload.inflight, duration_s)
+            results[workload.name] = _with_cpu(measured, before, _cpu_s(pids))
+        return results
 
 
 def _cpu_s(node_pids: list[int]) -> tuple[list[float], float]:
@@ -292,22 +303,10 @@ async def measure_large_store(keys: int, duration_s: float, snapshot_every: int)
     `raftcluster init`'s defaults but a snapshot every `snapshot_every` entries (so that
     several fall in the window at this machine's rate): how much the snapshots of a
     large state show in the latency (p99 against p50)."""
-    root = Path(tempfile.mkdtemp(prefix="bench-node-large-"))
     every = {"limits.snapshot_every_entries": snapshot_every}
-    cluster = init_cluster(root, nodes=3, settings=every)
-    processes = NodeProcesses(cluster)
-    try:
-        for node in cluster.node_ids:
-            await processes.start(node)
-        await _until_leader(cluster)
-        async with connect(cluster) as client:
-            await _fill(client, keys)
-            return await _puts(client, 64, duration_s, "large")
-    finally:
-        with trio.CancelScope(shield=True):
-            await processes.stop_all(timeout_s=10)
-            await processes.close()
-        shutil.rmtree(root, ignore_errors=True)
+    async with _running_cluster("bench-node-large-", every) as (_, client):
+        await _fill(client, keys)
+        return await _puts(client, 64, duration_s, "large")
 
 
 async def _fill(client: Any, keys: int) -> None:

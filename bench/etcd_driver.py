@@ -34,7 +34,7 @@ from typing import Any
 
 import aetcd
 
-from bench.etcd_status import member_view
+from bench.etcd_status import member_view, parse_endpoints
 
 # A request that takes longer than this counts as an error (aetcd's default is no
 # deadline at all, which would hang the run on a lost request).
@@ -142,10 +142,7 @@ def main() -> int:
     parser.add_argument("--value-bytes", type=int, default=100)
     parser.add_argument("--wait-s", type=float, default=60.0)
     args = parser.parse_args()
-    endpoints = []
-    for endpoint in args.endpoints.split(","):
-        host, port = endpoint.rsplit(":", 1)
-        endpoints.append((host, int(port)))
+    endpoints = parse_endpoints(args.endpoints)
     try:
         results = asyncio.run(
             drive(endpoints, json.loads(args.workloads), args.duration_s, args.value_bytes,

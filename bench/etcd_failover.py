@@ -31,7 +31,7 @@ from typing import Any
 
 import aetcd
 
-from bench.etcd_status import member_view
+from bench.etcd_status import member_view, parse_endpoints
 
 REQUEST_TIMEOUT_S = 5  # per put: a put in flight at the kill fails after this
 LOAD_S = 0.3  # the writers run this long before the kill (as bench_failover's do)
@@ -131,10 +131,7 @@ def main() -> int:
     parser.add_argument("--writers", type=int, default=4)
     parser.add_argument("--wait-s", type=float, default=60.0)
     args = parser.parse_args()
-    endpoints = []
-    for endpoint in args.endpoints.split(","):
-        host, port = endpoint.rsplit(":", 1)
-        endpoints.append((host, int(port)))
+    endpoints = parse_endpoints(args.endpoints)
     pids = [int(pid) for pid in args.pids.split(",")]
     try:
         result = asyncio.run(trial(endpoints, pids, args.writers, args.wait_s))

@@ -27,3 +27,12 @@ async def member_view(host: str, port: int) -> MemberView:
         return MemberView(None, status.raft_term)
     leader = status.leader.client_urls[0].removeprefix("http://").removeprefix("https://")
     return MemberView(leader, status.raft_term)
+
+
+def parse_endpoints(text: str) -> list[tuple[str, int]]:
+    """The drivers' --endpoints, "host:port,host:port,...", as (host, port) pairs."""
+    endpoints = []
+    for endpoint in text.split(","):
+        host, port = endpoint.rsplit(":", 1)
+        endpoints.append((host, int(port)))
+    return endpoints
