@@ -20,15 +20,14 @@ test_vacuous_bank_seeds_are_drawn_again = simulator_test(
 
 
 def test_no_seed_that_proves_anything_fails_the_test() -> None:
-    # A lone node whose every leadership is cut off at once, for half a second: next to no
-    # seed proves anything, and Hypothesis gives up (too few examples, or too much
-    # filtering: either fails the test).
+    # 200 ms is too short for a first election to commit anything: every seed is vacuous
+    # (measured: 300 of seeds 0..299; a lone node under isolate-leader for 500 ms, tried
+    # first, let a seed through now and then), and Hypothesis gives up (too few examples,
+    # or too much filtering: either fails the test).
     never = simulator_test(
         parts=("examples.bank:BANK",),
         workload="examples.bank:BankWorkload",
-        nemesis="isolate-leader",
-        nodes=1,
-        duration_ms=500,
+        duration_ms=200,
         max_examples=2,
         budget_s=20,
     )
