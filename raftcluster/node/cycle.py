@@ -198,9 +198,9 @@ class CycleCore:
         go before it; the rest comes from `persisted`. Without (at most a new commit
         index, buffered until the next sync: no I/O to wait for) the cycle completes here.
         """
-        if not self.has_ready():
-            return None
         replica = self.replica
+        if self._stopping or self._work is not None or not replica.has_ready():
+            return None  # (`has_ready`, inline: asked after every input)
         work = replica.prepare()
         if not work.must_sync:
             replica.persist(work)  # buffers only
@@ -223,10 +223,12 @@ class CycleCore:
         out = self.replica.complete(work)
         self.stats.cycles += 1
         self.stats.messages_sent += len(out.messages)
-        later = tuple(m for m in out.messages if id(m) not in sent_early)
+        messages = out.messages
+        if sent_early:
+            messages = tuple(m for m in messages if id(m) not in sent_early)
         answers = self._answers(out.replies).answers
         job = self.replica.take_snapshot_job()
-        return Actions(send=later, answers=answers, output=out, completed=work, snapshot=job)
+        return Actions(send=messages, answers=answers, output=out, completed=work, snapshot=job)
 
     def snapshot_written(self, job: SnapshotJob, written: WrittenSnapshot) -> None:
         """`job` (from `Actions.snapshot`) ran: the next cycle compacts there and records
@@ -263,8 +265,12 @@ class CycleCore:
     def _answers(self, replies: Sequence[Reply]) -> Actions:
         """Answers for the replies of a cycle and those the replica holds now: one per
         waiting request (a reply to a request answered already is dropped)."""
+        held = self.replica.take_replies()
+        if not replies and not held:
+            return NOTHING  # (most inputs)
         answers = []
-        for reply in (*replies, *self.replica.take_replies()):
-            if self._waiting.pop(reply.request_id, None) is not None:
+        waiting = self._waiting
+        for reply in (*replies, *held):
+            if waiting.pop(reply.request_id, None) is not None:
                 answers.append(Answer(reply.request_id, reply.message))
         return Actions(answers=tuple(answers)) if answers else NOTHING

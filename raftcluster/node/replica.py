@@ -330,6 +330,8 @@ class Replica:
             self._refuse(client, request_id, RefuseCode.BAD_REQUEST, f"unknown request {kind}")
 
     def take_replies(self) -> tuple[Reply, ...]:
+        if not self._outbox:
+            return ()  # (asked after every input)
         out = tuple(self._outbox)
         self._outbox.clear()
         return out
@@ -426,11 +428,20 @@ class Replica:
         for read_state in rd.read_states:
             self._read_index_known(read_state)
         self._core.advance(rd)
-        self._serve_reads()
-        self._serve_watches()
-        self._settle_transfers()
+        # (Each guarded here: most cycles carry only messages, and one runs per input.)
+        if self._batches:
+            self._serve_reads()
+        if self._watches:
+            self._serve_watches()
+        if self._transfers:
+            self._settle_transfers()
         self._maybe_snapshot()
-        return Output(rd.messages, self.take_replies(), tuple(events), tuple(confs))
+        return Output(
+            rd.messages,
+            self.take_replies(),
+            tuple(events) if events else (),
+            tuple(confs) if confs else (),
+        )
 
     def cycle(self) -> Output:
         """prepare, persist and complete in a row, and run a snapshot job at once (the
@@ -574,6 +585,8 @@ class Replica:
         if core.role != Role.LEADER:
             return
         conf = core.conf
+        if not conf.learners:
+            return
         for member in conf.members:
             node_id = member.node_id
             wanted = member.promote_when_caught_up and node_id in conf.learners
