@@ -1065,13 +1065,15 @@ class RaftCore:
             if pr.state == ProgressState.SNAPSHOT or log.term(pr.next - 1) is None:
                 self._send_snapshot_chunk(to, pr)
                 return
+            replicating = pr.state == ProgressState.REPLICATE
+            if replicating and pr.next > log.last_index() and not self._tells_commit(pr):
+                return  # up to date, and nothing to tell (most calls: skip the slice)
             entries = log.slice(
                 pr.next,
                 log.last_index() + 1,
                 self.config.max_bytes_per_msg,
                 self.config.max_entries_per_msg,
             )
-            replicating = pr.state == ProgressState.REPLICATE
             if replicating and not entries and not self._tells_commit(pr):
                 return
             prev_term = log.term(pr.next - 1)

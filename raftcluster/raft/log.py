@@ -51,10 +51,11 @@ class RaftLog:
 
     def term(self, index: int) -> int | None:
         """The term at `index`, or None when it is compacted away or beyond the log."""
-        if index == self.snapshot_index:
+        offset = index - self.snapshot_index  # (last_index inlined: asked very often)
+        if offset == 0:
             return self.snapshot_term
-        if self.snapshot_index < index <= self.last_index():
-            return self._entries[index - self.snapshot_index - 1].term
+        if 0 < offset <= len(self._entries):
+            return self._entries[offset - 1].term
         return None
 
     def matches(self, index: int, term: int) -> bool:
