@@ -37,6 +37,7 @@ import attrs
 from chaos.sim.clock import NodeClock
 from chaos.sim.datadir import SimDataDir
 from chaos.sim.durability import DurabilityCheckFailed
+from chaos.sim.durable_quorum import DurableQuorum
 from chaos.sim.engine import Membership, Timing
 from chaos.sim.events import CycleDone, NodeCrashed, NodeRefused, NodeStarted, OperationDone
 from chaos.sim.exactly_once import ExactlyOnce
@@ -46,6 +47,7 @@ from chaos.sim.invariants import Invariants, SafetyViolation
 from chaos.sim.named import parts_of
 from chaos.sim.network import LinkClosed
 from chaos.sim.part_invariants import PartInvariants, declares_invariants
+from chaos.sim.read_freshness import ReadFreshness
 from chaos.sim.settings import EngineSettings
 from chaos.sim.wire import Wire
 from raftcluster import __version__
@@ -56,9 +58,11 @@ from raftcluster.node.protocol import ChangeMembership as ChangeMembershipReques
 from raftcluster.node.protocol import (
     ClientReply,
     ClientRequest,
+    Consistency,
     MembershipChanged,
     MembershipOp,
     NotLeader,
+    Query,
     Submit,
     Written,
 )
@@ -66,7 +70,12 @@ from raftcluster.node.replica import Replica, ReplicaHooks, Work
 from raftcluster.node.services import SessionExpiry
 from raftcluster.raft.config import RaftConfig
 from raftcluster.raft.membership import identity_current, is_member
-from raftcluster.raft.messages import AppendResponse, RaftMessage, VoteResponse
+from raftcluster.raft.messages import (
+    AppendResponse,
+    RaftMessage,
+    ReadIndexResponse,
+    VoteResponse,
+)
 from raftcluster.raft.ready import Role
 from raftcluster.raft.types import ConfChange, ConfChangeOp, EntryKind
 from raftcluster.storage.errors import StorageCorrupted, StorageFailed
@@ -212,6 +221,8 @@ class RaftclusterEngine:
         self._max_fsync_ms = settings.max_fsync_ms
         self.invariants = Invariants(sim.fail)
         self.exactly_once = ExactlyOnce(sim.fail)
+        self.durable_quorum = DurableQuorum(sim.fail)
+        self.read_freshness = ReadFreshness(sim.fail)
         self.parts = parts_of(config.parts)  # the user's parts, registered on every node
         self.part_invariants = PartInvariants(sim.fail)
         self._check_parts = declares_invariants(self.parts)
@@ -418,6 +429,8 @@ class RaftclusterEngine:
         self._wakes.pop(n.id, None)
         self._earliest = None
         self.invariants.on_stop(n.id)
+        self.durable_quorum.stopped(n.id)
+        self.read_freshness.forget(n.id)
         if self.groups is not None:
             self.groups.stopped(n.id)
         self.sim.node_stopped(n.id)
@@ -442,6 +455,8 @@ class RaftclusterEngine:
         elif isinstance(frame, RaftFrame):
             message = cast(RaftMessage, frame.message)
             assert message.dst == dst and message.src == envelope.src, "misrouted"
+            if isinstance(message, AppendResponse) and not message.reject:
+                self.durable_quorum.acknowledged(dst, message.src, message.term, message.index)
             self.nodes[dst].inbox.append(message)
         elif self.groups is not None and self.groups.receive(dst, envelope.src, frame):
             return  # a heartbeat of the cluster service, or its answer
@@ -516,6 +531,8 @@ class RaftclusterEngine:
                 continue
             client, call_id, request = item
             request_id, actions = core.submit(request, local)
+            if isinstance(request, Query) and request.consistency == Consistency.LINEARIZABLE:
+                self.read_freshness.arrived(n.id, request_id)
             n.calls[request_id] = (client, call_id)
             self._carry_out(n, actions)
         if run:
@@ -570,10 +587,16 @@ class RaftclusterEngine:
         for message in actions.send:
             if isinstance(message, _PROMISES):
                 self._check_promise(n, message)
+            elif isinstance(message, ReadIndexResponse):
+                raft = n.replica.core
+                self.read_freshness.released(
+                    n.id, message.term, message.index, raft.term_at(message.index)
+                )
             data, frame = wire.raft(message)
             sim.send(n.id, message.dst, (data, frame), what=type(message).__name__,
                      term=message.term, size=len(data), duplicable=True)  # fmt: skip
         for answer in actions.answers:
+            self.read_freshness.answered(n.id, answer.request_id, answer.reply)
             client, call_id = n.calls.pop(answer.request_id)
             data, frame = wire.response(n.id, client, call_id, answer.reply)
             sim.send(n.id, client, (data, frame), what=type(answer.reply).__name__,
@@ -581,6 +604,15 @@ class RaftclusterEngine:
         work, out = actions.completed, actions.output
         if work is not None and out is not None:
             self.invariants.on_cycle(n.id, work, out)
+            rd, raft = work.ready, n.replica.core
+            # Its own reads, released as leader of this term: judged when neither its role
+            # nor its term changed since its previous cycle (else some may be a follower's).
+            same = rd.soft_state is None and not rd.term_or_vote_changed
+            if rd.read_states and same and raft.role == Role.LEADER:
+                for read in rd.read_states:
+                    self.read_freshness.released(
+                        n.id, raft.term, read.index, raft.term_at(read.index)
+                    )
             counters = sim.counters
             counters.snapshots_taken += work.compacted is not None
             counters.snapshots_installed += work.ready.snapshot is not None
@@ -934,6 +966,14 @@ class RaftclusterEngine:
         running = {i: nodes[i].replica for i in sorted(stepped) if nodes[i].core is not None}
         if running:
             self.invariants.on_step(running)
+            for node, replica in running.items():
+                raft = replica.core
+                commit = raft.commit_index
+                self.read_freshness.note_commit(commit)
+                synced = nodes[node].disk.oracle.shadow.synced
+                self.durable_quorum.after_step(
+                    node, raft.role, raft.term, commit, raft.conf, synced
+                )
 
     def check_final(self) -> None:
         self.invariants.check_final(self.replicas())
@@ -959,6 +999,8 @@ class RaftclusterEngine:
         c.acknowledged_writes = len(inv.acknowledged)
         c.session_executions = self.exactly_once.executions
         c.part_invariant_checks = self.part_invariants.checks
+        c.leader_commits_checked = self.durable_quorum.commits_checked
+        c.reads_checked = self.read_freshness.reads_checked + self.read_freshness.releases_checked
         c.wire = dict(self.wire.counts)
         if self.groups is not None:
             c.groups = self.groups.counters()

@@ -43,6 +43,8 @@ class Counters:
     membership_changes: int = 0
     session_executions: int = 0  # session commands executed by state machines (replays too)
     part_invariant_checks: int = 0  # users' check_invariants() calls (chaos.sim.part_invariants)
+    leader_commits_checked: int = 0  # commit moves held to a durable quorum (durable_quorum)
+    reads_checked: int = 0  # linearizable reads held to earlier commits (read_freshness)
     network: dict[str, int] = attrs.Factory(dict)
     # The wire: frames encoded and decoded, damaged frames refused, the largest frame.
     wire: dict[str, int] = attrs.Factory(dict)

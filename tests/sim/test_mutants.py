@@ -119,6 +119,26 @@ MUTANTS = (
         "tail, losing what came after",
         ("durability",),
     ),
+    Mutant(
+        "leader-counts-its-unsynced-copy",
+        "raftcluster/raft/core.py",
+        "match[self.id] = self._log.persisted_index()",
+        "match[self.id] = self._log.last_index()  # planted: counted before its fsync",
+        "a leader counts its own copy of an entry towards commit before its fsync: a power "
+        "cut of the leader and of the followers that have it in memory only loses it",
+        ("durable quorum",),
+    ),
+    Mutant(
+        "read-before-own-term-commit",
+        "raftcluster/raft/core.py",
+        "        if self._log.term(self._log.committed) == self._term:\n"
+        "            self._reads.activate(self._log.committed)",
+        "        if True:  # planted: no entry of its own term committed yet, and reads go\n"
+        "            self._reads.activate(self._log.committed)",
+        "a new leader takes reads at its commit index before committing an entry of its "
+        "term, so they may miss what the previous leader committed (Raft 6.4)",
+        ("read freshness", "not linearizable"),
+    ),
 )
 
 

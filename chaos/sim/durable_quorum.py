@@ -1,0 +1,87 @@
+"""The durable quorum: a leader's commit index rests on a majority of synced copies.
+
+Raft commits an entry once a majority of voters has stored it. "Stored" means durable:
+an entry that a majority holds only in memory, or in page caches, is lost by a power cut
+of that majority, and an acknowledged write with it. Each node promises its own part: a
+follower acknowledges entries only once its disk holds them synced (the persist-before-
+send check), and a leader counts its own copy only once its own persist is synced (it
+sends appends before that: Raft dissertation 10.2.1).
+
+The second promise has no message to check, so it is checked where it is used: each time
+a leader moves its commit index to C in its term, a majority of the voters of its
+configuration must hold entry C durably, counting
+- each follower that acknowledged an index >= C to this leader in this term (an
+  acknowledgement in the leader's term covers the leader's entries up to it: log matching);
+- the leader itself only if its own disk has entry C of its term synced (the durability
+  oracle's shadow says what it synced).
+
+Why acknowledgements and not the followers' disks now: a follower's disk may since have
+been lost (a nemesis wipes it), and the leader was right to count it when it answered.
+
+Without this check a leader that counts its unsynced copy is found only when a power cut
+hits it inside the fsync window and a node without the entry then wins an election.
+Fed by the engine: `acknowledged` for each AppendResponse delivered, `after_step` for each
+node that took a step. Raises what `fail(invariant, message, nodes)` makes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from raftcluster.raft.quorum import majority
+from raftcluster.raft.ready import Role
+from raftcluster.raft.types import ConfState
+from raftcluster.storage.logstate import LogState
+
+INVARIANT = "durable quorum"
+
+
+class DurableQuorum:
+    def __init__(self, fail: Callable[[str, str, Iterable[int]], AssertionError]) -> None:
+        self._fail = fail
+        # (leader, term) -> follower -> the highest index it acknowledged in that term
+        self._acked: dict[tuple[int, int], dict[int, int]] = {}
+        self._commits: dict[int, tuple[int, int]] = {}  # leader -> (term, commit) seen
+        self.commits_checked = 0
+
+    def acknowledged(self, leader: int, follower: int, term: int, index: int) -> None:
+        """`leader` received `follower`'s acknowledgement of entries up to `index` in
+        `term` (a successful AppendResponse)."""
+        acks = self._acked.setdefault((leader, term), {})
+        if index > acks.get(follower, 0):
+            acks[follower] = index
+
+    def stopped(self, node: int) -> None:
+        """`node`'s incarnation is gone: its next one starts over (its acknowledgements
+        received are kept: they were promises of the followers' disks)."""
+        self._commits.pop(node, None)
+
+    def after_step(
+        self, node: int, role: Role, term: int, commit: int, conf: ConfState, synced: LogState
+    ) -> None:
+        """`node` took a step; it is in `role` and `term` with commit index `commit`, its
+        configuration `conf`, and its disk holds `synced` (the oracle's shadow)."""
+        if role != Role.LEADER:
+            self._commits.pop(node, None)
+            return
+        before = self._commits.get(node)
+        self._commits[node] = (term, commit)
+        if before is None or before[0] != term or commit <= before[1]:
+            return  # a new leader's first step, or no move: nothing counted yet
+        self.commits_checked += 1
+        acks = self._acked.get((node, term), {})
+        durable = sorted(v for v in conf.voters if v != node and acks.get(v, 0) >= commit)
+        own = synced.last_index >= commit and synced.term_at(commit) == term
+        if node in conf.voters and own:
+            durable.append(node)
+        needed = majority(len(conf.voters))
+        if len(durable) < needed:
+            held = f"synced up to {synced.last_index}" if not own else "synced"
+            raise self._fail(
+                INVARIANT,
+                f"node {node}, leader of term {term}, moved its commit index from {before[1]} "
+                f"to {commit}, but only {len(durable)} of its {len(conf.voters)} voters hold "
+                f"entry {commit} durably ({', '.join(map(str, durable)) or 'none'}; its own "
+                f"disk: {held}): a majority needs {needed}",
+                [node],
+            )
