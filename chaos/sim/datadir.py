@@ -84,9 +84,14 @@ class Damage:
 class SimDataDir:
     """A node's data directory in the simulator (see the module docstring)."""
 
-    def __init__(self, node_id: int, options: WalOptions = SIM_WAL_OPTIONS) -> None:
+    def __init__(
+        self, node_id: int, options: WalOptions = SIM_WAL_OPTIONS, *, check_startable: bool = False
+    ) -> None:
+        """`check_startable`: hold the node's writes to a safe order (`CheckedStorage`);
+        off for tests that write what a storage accepts, in any order."""
         self.path = f"sim/node-{node_id}"
         self.options = options
+        self.check_startable = check_startable
         self.directory = SimDirectory(self.path)
         self.oracle = DurabilityOracle(self.path)
         self.injected = InjectedFaults()
@@ -97,7 +102,7 @@ class SimDataDir:
         calls `load()` on it. Refused (`StorageLocked`) while the last one is open: the
         node must `close()` it, or the directory `crash`."""
         inner = FileStorage(self.directory, self.options)
-        self._storage = CheckedStorage(inner, self.oracle)
+        self._storage = CheckedStorage(inner, self.oracle, check_startable=self.check_startable)
         return self._storage
 
     # -- power ---------------------------------------------------------------------------

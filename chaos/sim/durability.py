@@ -47,6 +47,7 @@ from raftcluster.storage import (
     StorageCorrupted,
     StorageFailed,
 )
+from raftcluster.storage.logstate import LogState
 from raftcluster.storage.simfs import SimulatedCrash
 
 
@@ -63,6 +64,11 @@ class DurabilityLost(DurabilityCheckFailed):
     """Recovery returned a state that is not the synced state plus a prefix of the
     writes pending at the crash: something synced is missing or changed, or something
     never written came back."""
+
+
+class UnstartableOrder(DurabilityCheckFailed):
+    """A write left the directory in a state the node could not start from, were the
+    power cut now: the writes of a persist came in an unsafe order."""
 
 
 class UnexplainedCorruption(DurabilityCheckFailed):
@@ -136,11 +142,18 @@ class CheckedStorage:
 
     Once abandoned (`abandon()`, by a crash of the data directory) or closed, every call
     raises `StorageClosed`: the node's incarnation that held it is gone.
+
+    With `check_startable`, every write must also leave a state the node could start
+    from (`UnstartableOrder`): the storage accepts writes in any order, and the node must
+    choose a safe one (the simulator's nodes are held to it).
     """
 
-    def __init__(self, inner: Storage, oracle: DurabilityOracle) -> None:
+    def __init__(
+        self, inner: Storage, oracle: DurabilityOracle, *, check_startable: bool = False
+    ) -> None:
         self._inner = inner
         self._oracle = oracle
+        self._check_startable = check_startable
         self._failed = False  # the inner storage failed; it refuses every later call
         self._gone: str | None = None  # why the storage is no longer usable
 
@@ -220,14 +233,42 @@ class CheckedStorage:
         self._shadow_write(call)
 
     def _shadow_write(self, call: Callable[[Storage], None]) -> None:
+        shadow = self._oracle.shadow
         try:
-            call(self._oracle.shadow)
+            call(shadow)
         except Exception as e:  # the shadow applies the same rules: this is a bug
             raise DurabilityCheckFailed(
                 self._oracle.where,
                 f"the storage accepted a call that the shadow refused ({type(e).__name__}: "
                 f"{e}): the two storages disagree on the contract",
             ) from e
+        if self._check_startable:
+            current = shadow.current
+            assert current is not None
+            _check_startable(self._oracle.where, current)
+
+
+def _check_startable(where: str, state: LogState) -> None:
+    """Every prefix of a node's writes is a state a crash may leave, so each must be one
+    the node can start from (what `RaftCore` checks at start): the commit index within
+    the log, and no entry of a term above the hard state's. Checked after every write, so
+    an unsafe order (the new commit index before the entries it covers; entries of a new
+    term before the term) is found on any seed that writes such a batch, not only when a
+    power cut lands between the two writes."""
+    hs, last = state.hard_state, state.last_index
+    if hs.commit > last:
+        raise UnstartableOrder(
+            where,
+            f"a crash now would leave commit index {hs.commit} above the last entry {last}: "
+            "the commit index was written before the entries it covers",
+        )
+    last_term = state.last_term() or 0
+    if last_term > hs.term:
+        raise UnstartableOrder(
+            where,
+            f"a crash now would leave entries of term {last_term} under a hard state of "
+            f"term {hs.term}: the entries were written before their term",
+        )
 
 
 def _index_of(state: DurableState, outcomes: Iterator[DurableState]) -> int | None:

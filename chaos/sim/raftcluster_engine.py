@@ -228,7 +228,7 @@ class RaftclusterEngine:
         self._check_parts = declares_invariants(self.parts)
         self.wire = Wire(sim)
         for node in sim.ids:
-            disk = SimDataDir(node)
+            disk = SimDataDir(node, check_startable=True)
             disk.directory.lying_syncs = LYING_SYNCS if self.lying_fsync else 0
             self.nodes[node] = _Node(node, self._replica_config(node, sim.ids, settings), disk)
         groups_plan = getattr(sim.workload, "groups_plan", None)
@@ -567,6 +567,8 @@ class RaftclusterEngine:
         except StorageFailed as e:  # the real node stops here: `serve` raises it
             self._storage_failed(n, e)
             return
+        except DurabilityCheckFailed as e:  # its writes came in an order a crash breaks
+            raise self.sim.fail("durability", f"node {n.id}: {e}", (n.id,)) from None
         n.persisting = None
         self._carry_out(n, n.core.persisted(work))
 

@@ -90,6 +90,12 @@ class MemoryStorage:
         """The state as of the last `sync()` (what a crash keeps for sure); read only."""
         return self._durable
 
+    @property
+    def current(self) -> LogState | None:
+        """The state as every write so far leaves it, synced or not (None before `load()`);
+        read only. A crash keeps this state or one of those before it."""
+        return self._current
+
     def load(self) -> DurableState:
         """What survived: everything synced, and what the last crash chose to keep."""
         if self._current is not None:

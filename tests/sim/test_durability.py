@@ -32,6 +32,7 @@ from chaos.sim.durability import (
     DurabilityLost,
     DurabilityOracle,
     UnexplainedCorruption,
+    UnstartableOrder,
     explain,
 )
 from raftcluster.raft.types import ConfState, DurableState, Entry, HardState, Snapshot, SnapshotMeta
@@ -406,3 +407,24 @@ def test_damage_and_failures_are_counted_and_chosen_by_the_caller() -> None:
     assert (injected.sectors_zeroed, injected.sectors_changed, injected.wipes) == (1, 1, 1)
     assert (injected.write_failures_armed, injected.sync_failures_armed) == (1, 1)
     assert injected.power_cuts_armed == 1
+
+
+def test_every_write_leaves_a_state_the_node_can_start_from() -> None:
+    """A crash may keep any prefix of the writes, so each write is checked: a commit index
+    above the log, or entries of a term above the hard state's, is refused at once."""
+    storage = CheckedStorage(MemoryStorage(), DurabilityOracle("sim/node-8"), check_startable=True)
+    storage.load()
+    storage.set_hard_state(HardState(1, 1, 0))
+    storage.append([Entry(1, 1), Entry(1, 2)])
+    storage.set_hard_state(HardState(1, 1, 2))  # the safe order: entries, then commit
+    with pytest.raises(UnstartableOrder, match="commit index 4 above the last entry 2"):
+        storage.set_hard_state(HardState(1, 1, 4))
+
+    storage = CheckedStorage(MemoryStorage(), DurabilityOracle("sim/node-9"), check_startable=True)
+    loose = CheckedStorage(MemoryStorage(), DurabilityOracle("sim/node-10"))
+    loose.load()
+    loose.append([Entry(2, 1)])  # without the check: any order the storage accepts
+    storage.load()
+    storage.set_hard_state(HardState(1, 1, 0))
+    with pytest.raises(UnstartableOrder, match="entries of term 2 under a hard state of term 1"):
+        storage.append([Entry(2, 1)])

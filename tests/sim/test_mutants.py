@@ -139,6 +139,29 @@ MUTANTS = (
         "term, so they may miss what the previous leader committed (Raft 6.4)",
         ("read freshness", "not linearizable"),
     ),
+    Mutant(
+        "commit-written-before-entries",
+        "raftcluster/node/replica.py",
+        "        if rd.entries:\n            storage.append(rd.entries)\n"
+        "        if rd.hard_state is not None:\n            storage.set_hard_state(rd.hard_state)",
+        "        if rd.hard_state is not None:  # planted: the commit index first\n"
+        "            storage.set_hard_state(rd.hard_state)\n"
+        "        if rd.entries:\n            storage.append(rd.entries)",
+        "a persist writes the new commit index before the entries it covers: a power cut "
+        "between the two leaves a directory the node cannot start from",
+        ("durability",),
+    ),
+    Mutant(
+        "entries-written-before-their-term",
+        "raftcluster/node/replica.py",
+        "        if work.term_first is not None:\n"
+        "            storage.set_hard_state(work.term_first)",
+        "        if False:  # planted: the new term only with the batch's last write\n"
+        "            storage.set_hard_state(work.term_first)",
+        "a persist writes entries of a new term before the term: a power cut between the "
+        "two leaves a directory the node cannot start from",
+        ("durability",),
+    ),
 )
 
 
