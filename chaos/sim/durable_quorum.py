@@ -21,7 +21,8 @@ been lost (a nemesis wipes it), and the leader was right to count it when it ans
 Without this check a leader that counts its unsynced copy is found only when a power cut
 hits it inside the fsync window and a node without the entry then wins an election.
 Fed by the engine: `acknowledged` for each AppendResponse delivered, `after_step` for each
-node that took a step. Raises what `fail(invariant, message, nodes)` makes.
+node that took a step as leader or led at its previous one (`tracks`). Raises what
+`fail(invariant, message, nodes)` makes.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ class DurableQuorum:
         acks = self._acked.setdefault((leader, term), {})
         if index > acks.get(follower, 0):
             acks[follower] = index
+
+    def tracks(self, node: int) -> bool:
+        """Whether `node` led at its last step (else only a leader's step matters)."""
+        return node in self._commits
 
     def stopped(self, node: int) -> None:
         """`node`'s incarnation is gone: its next one starts over (its acknowledgements

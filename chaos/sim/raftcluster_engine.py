@@ -419,6 +419,8 @@ class RaftclusterEngine:
     def _down(self, n: _Node) -> None:
         """`n`'s process is gone (crashed, or stopped on a storage failure): its peers
         see its connections close (`Network.close_links`, not across a cut)."""
+        if n.core is not None:  # what it committed stays committed: reads still owe it
+            self.read_freshness.note_commit(n.replica.core.commit_index)
         peers = [m for m, other in sorted(self.nodes.items()) if m != n.id and other.core]
         self.sim.network.close_links(n.id, peers, self.sim.now)
         n.core = None
@@ -532,7 +534,7 @@ class RaftclusterEngine:
             client, call_id, request = item
             request_id, actions = core.submit(request, local)
             if isinstance(request, Query) and request.consistency == Consistency.LINEARIZABLE:
-                self.read_freshness.arrived(n.id, request_id)
+                self.read_freshness.arrived(n.id, request_id, self._highest_commit())
             n.calls[request_id] = (client, call_id)
             self._carry_out(n, actions)
         if run:
@@ -697,6 +699,14 @@ class RaftclusterEngine:
         if self._wakes.get(n.id) != wake:
             self._wakes[n.id] = wake
             self._earliest = None
+
+    def _highest_commit(self) -> int:
+        """The highest commit index of the running nodes now (read freshness adds the
+        stopped ones')."""
+        return max(
+            (n.core.replica.core.commit_index for n in self.nodes.values() if n.core is not None),
+            default=0,
+        )
 
     def _local(self, node: int) -> int:
         return self.sim.node_clock(node).local(self.sim.now)
@@ -968,14 +978,13 @@ class RaftclusterEngine:
         running = {i: nodes[i].replica for i in sorted(stepped) if nodes[i].core is not None}
         if running:
             self.invariants.on_step(running)
+            quorum = self.durable_quorum
             for node, replica in running.items():
                 raft = replica.core
-                commit = raft.commit_index
-                self.read_freshness.note_commit(commit)
-                synced = nodes[node].disk.oracle.shadow.synced
-                self.durable_quorum.after_step(
-                    node, raft.role, raft.term, commit, raft.conf, synced
-                )
+                role = raft.role
+                if role == Role.LEADER or quorum.tracks(node):
+                    synced = nodes[node].disk.oracle.shadow.synced
+                    quorum.after_step(node, role, raft.term, raft.commit_index, raft.conf, synced)
 
     def check_final(self) -> None:
         self.invariants.check_final(self.replicas())

@@ -10,9 +10,9 @@ asks only for the writes acknowledged before the read began: the linearizability
 finds a stale read only when a client saw the missed write acknowledged and the read then
 returns an older value; this check finds it from the indexes alone, whatever the values.
 
-The commit index "before it arrived" is the highest any node had at the end of the
-previous instant (`note_commit`, after each step): a lower bound of the true one, so the
-check can only be lenient, never wrong.
+The commit index "before it arrived" is the highest any node has had: the engine gives
+the running nodes' highest with each read (`arrived`), and a stopping node's own
+(`note_commit`), as its commits stay committed.
 
 The leader's side is checked where it releases a read (Raft dissertation 6.4): the read
 index it gives (to its own reads, or to a follower in a ReadIndexResponse) is at or past
@@ -21,8 +21,9 @@ commit index before committing an entry of its term (it may lag the cluster's: t
 leader's last commits had not reached it) gives an older index: found at once, whatever
 is served later, where the linearizability check finds it only if a conflicting write
 was seen acknowledged and the read then returns an older value.
-Fed by the engine: `note_commit` after each step, `arrived` for each linearizable query a
-node takes, `answered` for each answer. Raises what `fail(invariant, message, nodes)`
+Fed by the engine: `arrived` for each linearizable query a node takes, `note_commit`
+for each node that stops, `released` for each read a leader releases, `answered` for each
+answer. Raises what `fail(invariant, message, nodes)`
 makes.
 """
 
@@ -47,6 +48,7 @@ class ReadFreshness:
         self.releases_checked = 0
 
     def note_commit(self, commit: int) -> None:
+        """Some node has had commit index `commit`."""
         if commit > self._committed:
             self._committed = commit
 
@@ -63,8 +65,10 @@ class ReadFreshness:
                 [node],
             )
 
-    def arrived(self, node: int, request_id: int) -> None:
-        """`node` took a linearizable query as its request `request_id`."""
+    def arrived(self, node: int, request_id: int, running_commit: int) -> None:
+        """`node` took a linearizable query as its request `request_id`, when the highest
+        commit index of the running nodes was `running_commit`."""
+        self.note_commit(running_commit)
         waiting = self._waiting
         if len(waiting) >= MAX_WAITING_READS:
             del waiting[next(iter(waiting))]

@@ -104,11 +104,10 @@ def test_a_single_voter_commits_on_its_own_synced_copy() -> None:
 
 def test_a_read_answered_below_an_earlier_commit_is_refused() -> None:
     check = ReadFreshness(Failed)
-    check.note_commit(10)
-    check.arrived(2, 7)
+    check.arrived(2, 7, 10)
     check.note_commit(12)  # committed after the read arrived: not owed to it
     check.answered(2, 7, QueryResult(10, b""))
-    check.arrived(2, 8)
+    check.arrived(2, 8, 11)  # (a stopped node had 12)
     with pytest.raises(Failed) as raised:
         check.answered(2, 8, QueryResult(11, b""))
     assert raised.value.invariant == "read freshness" and raised.value.nodes == (2,)
@@ -117,11 +116,10 @@ def test_a_read_answered_below_an_earlier_commit_is_refused() -> None:
 
 def test_refusals_unknown_requests_and_stopped_nodes_are_not_judged() -> None:
     check = ReadFreshness(Failed)
-    check.note_commit(10)
-    check.arrived(2, 1)
+    check.arrived(2, 1, 10)
     check.answered(2, 1, NotLeader(3))  # refused: nothing was read
     check.answered(2, 99, QueryResult(0, b""))  # not a linearizable read it took
-    check.arrived(3, 1)
+    check.arrived(3, 1, 10)
     check.forget(3)
     check.answered(3, 1, QueryResult(0, b""))  # an answer of its next incarnation
     assert check.reads_checked == 0
@@ -139,9 +137,8 @@ def test_a_leader_releasing_a_read_below_its_terms_first_entry_is_refused() -> N
 
 def test_the_reads_waiting_are_bounded() -> None:
     check = ReadFreshness(Failed)
-    check.note_commit(1_000)
     for request in range(MAX_WAITING_READS + 5):
-        check.arrived(1, request)
+        check.arrived(1, request, 1_000)
     check.answered(1, 0, QueryResult(0, b""))  # forgotten, the oldest: not judged
     assert check.reads_checked == 0
     with pytest.raises(Failed):
