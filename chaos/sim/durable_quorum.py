@@ -20,9 +20,9 @@ been lost (a nemesis wipes it), and the leader was right to count it when it ans
 
 Without this check a leader that counts its unsynced copy is found only when a power cut
 hits it inside the fsync window and a node without the entry then wins an election.
-Fed by the engine: `acknowledged` for each AppendResponse delivered, `after_step` for each
-node that took a step as leader or led at its previous one (`tracks`). Raises what
-`fail(invariant, message, nodes)` makes.
+Fed by the engine: `acknowledged` for each AppendResponse delivered; `moved` for each node
+that took a step as leader or led at its previous one (`tracks`), and `check` when it
+says so. Raises what `fail(invariant, message, nodes)` makes.
 """
 
 from __future__ import annotations
@@ -61,18 +61,20 @@ class DurableQuorum:
         received are kept: they were promises of the followers' disks)."""
         self._commits.pop(node, None)
 
-    def after_step(
-        self, node: int, role: Role, term: int, commit: int, conf: ConfState, synced: LogState
-    ) -> None:
-        """`node` took a step; it is in `role` and `term` with commit index `commit`, its
-        configuration `conf`, and its disk holds `synced` (the oracle's shadow)."""
+    def moved(self, node: int, role: Role, term: int, commit: int) -> bool:
+        """`node` took a step; it is in `role` and `term` with commit index `commit`.
+        Whether it is a leader that moved its commit index in its term (then `check`)."""
         if role != Role.LEADER:
             self._commits.pop(node, None)
-            return
+            return False
         before = self._commits.get(node)
         self._commits[node] = (term, commit)
-        if before is None or before[0] != term or commit <= before[1]:
-            return  # a new leader's first step, or no move: nothing counted yet
+        # (a new leader's first step counts nothing: its commit index is where it found it)
+        return before is not None and before[0] == term and commit > before[1]
+
+    def check(self, node: int, term: int, commit: int, conf: ConfState, synced: LogState) -> None:
+        """`node`, leader of `term`, moved its commit index to `commit` with configuration
+        `conf`; its disk holds `synced` (the oracle's shadow)."""
         self.commits_checked += 1
         acks = self._acked.get((node, term), {})
         durable = sorted(v for v in conf.voters if v != node and acks.get(v, 0) >= commit)
@@ -84,9 +86,9 @@ class DurableQuorum:
             held = f"synced up to {synced.last_index}" if not own else "synced"
             raise self._fail(
                 INVARIANT,
-                f"node {node}, leader of term {term}, moved its commit index from {before[1]} "
-                f"to {commit}, but only {len(durable)} of its {len(conf.voters)} voters hold "
-                f"entry {commit} durably ({', '.join(map(str, durable)) or 'none'}; its own "
-                f"disk: {held}): a majority needs {needed}",
+                f"node {node}, leader of term {term}, moved its commit index to {commit}, "
+                f"but only {len(durable)} of its {len(conf.voters)} voters hold entry "
+                f"{commit} durably ({', '.join(map(str, durable)) or 'none'}; its own disk: "
+                f"{held}): a majority needs {needed}",
                 [node],
             )

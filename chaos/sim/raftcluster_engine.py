@@ -983,8 +983,10 @@ class RaftclusterEngine:
                 raft = replica.core
                 role = raft.role
                 if role == Role.LEADER or quorum.tracks(node):
-                    synced = nodes[node].disk.oracle.shadow.synced
-                    quorum.after_step(node, role, raft.term, raft.commit_index, raft.conf, synced)
+                    term, commit = raft.term, raft.commit_index
+                    if quorum.moved(node, role, term, commit):
+                        synced = nodes[node].disk.oracle.shadow.synced
+                        quorum.check(node, term, commit, raft.conf, synced)
 
     def check_final(self) -> None:
         self.invariants.check_final(self.replicas())

@@ -42,8 +42,9 @@ FIVE = ConfState(voters=(1, 2, 3, 4, 5))
 def leader_moves_commit(
     check: DurableQuorum, commit: int, synced: LogState, conf: ConfState = FIVE
 ) -> None:
-    check.after_step(1, Role.LEADER, 3, 2, conf, synced)  # the leader's first step
-    check.after_step(1, Role.LEADER, 3, commit, conf, synced)
+    assert not check.moved(1, Role.LEADER, 3, 2)  # the leader's first step
+    assert check.moved(1, Role.LEADER, 3, commit)
+    check.check(1, 3, commit, conf, synced)
 
 
 def test_a_commit_backed_by_two_acks_and_the_leaders_synced_copy_passes() -> None:
@@ -84,14 +85,17 @@ def test_the_leaders_own_copy_must_be_of_its_term() -> None:
 
 def test_followers_first_steps_and_unmoved_commits_are_not_judged() -> None:
     check = DurableQuorum(Failed)
-    empty = synced_log([], synced_up_to=0)
-    check.after_step(1, Role.FOLLOWER, 3, 9, FIVE, empty)
-    check.after_step(1, Role.LEADER, 3, 9, FIVE, empty)  # became leader: first step
-    check.after_step(1, Role.LEADER, 3, 9, FIVE, empty)  # no move
-    check.after_step(1, Role.LEADER, 4, 12, FIVE, empty)  # a new term: starts over
+    assert not check.moved(1, Role.FOLLOWER, 3, 9)
+    assert not check.tracks(1)
+    assert not check.moved(1, Role.LEADER, 3, 9)  # became leader: first step
+    assert check.tracks(1)
+    assert not check.moved(1, Role.LEADER, 3, 9)  # no move
+    assert not check.moved(1, Role.LEADER, 4, 12)  # a new term: starts over
     check.stopped(1)
-    check.after_step(1, Role.LEADER, 4, 15, FIVE, empty)  # a new incarnation: starts over
-    assert check.commits_checked == 0
+    assert not check.moved(1, Role.LEADER, 4, 15)  # a new incarnation: starts over
+    assert check.moved(1, Role.LEADER, 4, 16)
+    assert not check.moved(1, Role.FOLLOWER, 4, 17)
+    assert not check.tracks(1)
 
 
 def test_a_single_voter_commits_on_its_own_synced_copy() -> None:
