@@ -88,6 +88,8 @@ KNOWN_VIOLATION_KINDS: Final = (
     "leader-append-only",
     "commit-rule",
     "persist-before-send",
+    "durable-quorum",  # chaos/sim/durable_quorum.py
+    "read-freshness",  # chaos/sim/read_freshness.py
     "acknowledged-writes",
     "monotonic-progress",
     "exactly-once",
