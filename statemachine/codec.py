@@ -177,9 +177,12 @@ def _needs_canonical(_: Any) -> list[Any]:
 # cbor2 calls `_default` (from C) for every message nested in a message, after probing it
 # against its own types. Turning the message into the nested arrays `_default` would have
 # written, in one Python pass first, writes the same bytes for a fraction of the cost: each
-# class gets a converter that keeps its plain fields as they are and converts only the
-# fields whose annotation may hold a message. Whatever it leaves unconverted (a value of a
-# type its annotation does not say) still reaches `_default`, so the bytes never differ.
+# class gets a converter, generated once per class as the decoders are, that reads its
+# fields in order, keeps the plain ones as they are and converts only the fields whose
+# annotation may hold a message (through `_plain`'s table, inline). Whatever it leaves
+# unconverted (a value of a type its annotation does not say) still reaches `_default`,
+# so the bytes never differ (tests/test_codec.py checks every class against cbor2 calling
+# `_default` per message).
 
 _plain_arrays: dict[type, Callable[[Any], list[Any]]] = {}
 
@@ -197,36 +200,37 @@ def _plain(value: Any) -> Any:
 
 def _plain_items(value: Any) -> Any:
     if type(value) is tuple or type(value) is list:
-        return [_plain(item) for item in value]
+        get = _plain_arrays.get  # (`_plain` inline: a converter, or `_plain` to decide)
+        return [(get(type(item)) or _plain)(item) for item in value]
     return _plain(value)
 
 
 def _build_plain_array(cls: type[Message]) -> Callable[[Any], list[Any]]:
-    get_values = _field_values[cls]
+    names = _field_names[cls]
     try:
         hints = typing.get_type_hints(cls)
     except Exception:  # noqa: BLE001 - unresolvable annotations: convert every field
         hints = {}
-    annotations = [hints.get(name, object) for name in _field_names[cls]]
+    annotations = [hints.get(name, object) for name in names]
     if any(map(_may_hold_float, annotations)):
         return _needs_canonical
-    # (position in the array, converter) of each field that may hold a message
-    converters = tuple(
-        (i, _plain_items if typing.get_origin(tp) is tuple else _plain)
-        for i, tp in enumerate(annotations, 1)
-        if _may_hold_message(tp)
-    )
-    if not converters:
-        return get_values
-
-    def convert(value: Any) -> list[Any]:
-        array = get_values(value)
-        size = len(array)  # (what the getter gives is what is encoded, whatever its length)
-        for i, plain in converters:
-            if i < size:
-                array[i] = plain(array[i])
-        return array
-
+    # The array written out: `value.field` for a plain field; for one that may hold a
+    # message, `_plain` inline (its table's converter for the value's class, or `_plain`
+    # itself to decide), or `_plain_items` for a tuple.
+    items = [str(cls.TAG)]
+    for name, tp in zip(names, annotations, strict=True):
+        if not _may_hold_message(tp):
+            items.append(f"value.{name}")
+        elif typing.get_origin(tp) is tuple:
+            items.append(f"_plain_items(value.{name})")
+        else:
+            items.append(f"(_get(type(value.{name})) or _plain)(value.{name})")
+    namespace: dict[str, Any] = {
+        "_get": _plain_arrays.get, "_plain": _plain, "_plain_items": _plain_items,
+    }  # fmt: skip
+    source = f"def convert(value):\n    return [{', '.join(items)}]"
+    exec(source, namespace)  # noqa: S102 - our own text, from the class's fields
+    convert: Callable[[Any], list[Any]] = namespace["convert"]
     return convert
 
 
