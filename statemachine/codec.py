@@ -229,7 +229,7 @@ def _build_plain_array(cls: type[Message]) -> Callable[[Any], list[Any]]:
         "_get": _plain_arrays.get, "_plain": _plain, "_plain_items": _plain_items,
     }  # fmt: skip
     source = f"def convert(value):\n    return [{', '.join(items)}]"
-    exec(source, namespace)  # noqa: S102 - our own text, from the class's fields
+    _run(source, namespace, "encode", cls)
     convert: Callable[[Any], list[Any]] = namespace["convert"]
     return convert
 
@@ -635,9 +635,19 @@ def _build_fast_fields(cls: type[Message]) -> _Fast:
         "    except (ValueError, TypeError):",
         "        raise _Invalid from None",
     ]
-    exec("\n".join(lines), namespace)  # noqa: S102 - our own text, from the class's fields
+    _run("\n".join(lines), namespace, "decode", cls)
     decode_fields: _Fast = namespace["decode_fields"]
     return decode_fields
+
+
+def _run(source: str, namespace: dict[str, Any], what: str, cls: type) -> None:
+    """Define the generated function `source` (one `def`, nothing nested) in `namespace`,
+    its code labelled with a file name that names it and its class (`<codec decode
+    AppendEntries>`), so a profile tells the classes' functions apart."""
+    exec(source, namespace)  # noqa: S102 - our own text, from the class's fields
+    name = source[4 : source.index("(")]  # (after "def ")
+    function = namespace[name]
+    function.__code__ = function.__code__.replace(co_filename=f"<codec {what} {cls.__qualname__}>")
 
 
 def _raw_type(tp: Any) -> type | None:
@@ -779,7 +789,8 @@ def _check_fields_when_built(cls: type[Message]) -> None:
 
 
 def _checked_init(cls: type[Message], raw_init: Callable[..., None]) -> Callable[..., None]:
-    """`cls.__init__`: check each argument's type, then `raw_init` (see above)."""
+    """`cls.__init__`: check each argument's type, then do what `raw_init` does (see
+    above)."""
     hints = typing.get_type_hints(cls)
     fields = {f.alias: f for f in attrs.fields(typing.cast(Any, cls)) if f.init}
     namespace: dict[str, Any] = {"_raw": raw_init, "_wrong": _wrong_type, "_cls": cls}
@@ -804,15 +815,20 @@ def _checked_init(cls: type[Message], raw_init: Callable[..., None]) -> Callable
             after.append(_field_test(tp, f"self.{field.name}", i, namespace, wrong))
         else:
             before.append(_field_test(tp, name, i, namespace, wrong))
+    # The attrs `__init__`'s own steps inline where they are plain (see `_inline_steps`:
+    # no converter, so nothing to check after), else a call of it.
+    names = [f.name for f in attrs.fields(typing.cast(Any, cls))]  # (its parameters, if plain)
+    inline = _inline_steps(cls, "self", names, namespace)
     source = "\n".join(
         [
             f"def __init__({', '.join(params)}):",
             *before,
-            f"    _raw(self, {', '.join(passed)})",
+            *(inline if inline is not None else [f"    _raw(self, {', '.join(passed)})"]),
             *after,
+            "    return None",  # (a class without fields has no other line)
         ]
     )
-    exec(source, namespace)  # noqa: S102 - our own text, from the class's signature
+    _run(source, namespace, "init", cls)
     checked: Callable[..., None] = functools.wraps(raw_init)(namespace["__init__"])
     return checked
 
@@ -893,6 +909,33 @@ class _Frozen:
 
 def _inline_builder(cls: type[Message]) -> Callable[..., Message] | None:
     fields = attrs.fields(typing.cast(Any, cls))
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    args = [f"a{i}" for i in range(len(fields))]
+    steps = _inline_steps(cls, "m", args, namespace)
+    if steps is None:
+        return None
+    params = []
+    for i, f in enumerate(fields):
+        if f.default is attrs.NOTHING:
+            params.append(f"a{i}")
+        else:
+            namespace[f"_default{i}"] = f.default
+            params.append(f"a{i}=_default{i}")
+    lines = [f"def build({', '.join(params)}):", "    m = _new(_cls)", *steps, "    return m"]
+    _run("\n".join(lines), namespace, "build", cls)
+    build: Callable[..., Message] = namespace["build"]
+    return build
+
+
+def _inline_steps(
+    cls: type[Message], target: str, args: list[str], namespace: dict[str, Any]
+) -> list[str] | None:
+    """The lines of generated code that do what the attrs `__init__` of `cls` does with
+    the field values named `args` (in field order) on the object named `target`: set the
+    fields, run the validators (those of `_inline_tests` tested inline first), then
+    `__attrs_post_init__`. None if the attrs `__init__` does more (see above). The names
+    it needs go into `namespace` (`_set`, `_disabled`, `_validate{i}`, `_field{i}`...)."""
+    fields = attrs.fields(typing.cast(Any, cls))
     # Setting a field as the attrs `__init__` does: frozen, or no `__setattr__` of its own.
     plain_setattr = cls.__setattr__ in (object.__setattr__, _Frozen.__setattr__)
     if (
@@ -908,22 +951,14 @@ def _inline_builder(cls: type[Message]) -> Callable[..., Message] | None:
         )
     ):
         return None
-    namespace: dict[str, Any] = {
-        "_new": object.__new__, "_set": object.__setattr__, "_cls": cls,
-        "_disabled": attrs.validators.get_disabled,
-    }  # fmt: skip
-    params, sets, checks = [], [], []
-    for i, f in enumerate(fields):
-        if f.default is attrs.NOTHING:
-            params.append(f"a{i}")
-        else:
-            namespace[f"_default{i}"] = f.default
-            params.append(f"a{i}=_default{i}")
-        sets.append(f"    _set(m, {f.name!r}, a{i})")
+    namespace["_set"], namespace["_disabled"] = object.__setattr__, attrs.validators.get_disabled
+    sets, checks = [], []
+    for i, (f, arg) in enumerate(zip(fields, args, strict=True)):
+        sets.append(f"    _set({target}, {f.name!r}, {arg})")
         if f.validator is None:
             continue
         namespace[f"_validate{i}"], namespace[f"_field{i}"] = f.validator, f
-        call = f"_validate{i}(m, _field{i}, a{i})"
+        call = f"_validate{i}({target}, _field{i}, {arg})"
         inline = _inline_tests.get(f.validator)
         if inline is None:
             checks.append(f"        {call}")
@@ -931,16 +966,13 @@ def _inline_builder(cls: type[Message]) -> Callable[..., Message] | None:
         test, names = inline
         for name, value in names.items():
             namespace[f"{name}{i}"] = value
-        checks.append(f"        if {test.format(value=f'a{i}', i=i)}: {call}")
-    lines = [f"def build({', '.join(params)}):", "    m = _new(_cls)", *sets]
+        checks.append(f"        if {test.format(value=arg, i=i)}: {call}")
+    lines = sets
     if checks:
         lines += ["    if not _disabled():", *checks]
     if hasattr(cls, "__attrs_post_init__"):
-        lines.append("    m.__attrs_post_init__()")
-    lines.append("    return m")
-    exec("\n".join(lines), namespace)  # noqa: S102 - our own text, from the class's fields
-    build: Callable[..., Message] = namespace["build"]
-    return build
+        lines.append(f"    {target}.__attrs_post_init__()")
+    return lines
 
 
 def _type_check(tp: Any) -> Callable[[Any], bool]:

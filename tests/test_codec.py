@@ -568,9 +568,17 @@ def test_the_generated_builder_does_what_the_attrs_init_does(
         except Exception as e:  # noqa: BLE001 - compared, not handled
             return (type(e).__name__, str(e))
 
-    assert built() == attrs_init_outcome(cls, *values)
+    def constructed() -> tuple[str, object]:
+        """The class called: its generated `__init__` does the attrs steps inline too."""
+        try:
+            return ("value", cls(*values))
+        except Exception as e:  # noqa: BLE001 - compared, not handled
+            return (type(e).__name__, str(e))
+
+    assert built() == attrs_init_outcome(cls, *values) == constructed()
     with attrs.validators.disabled():  # as the attrs __init__ honours it
-        assert built() == attrs_init_outcome(cls, *values)
+        assert built() == attrs_init_outcome(cls, *values) == constructed()
+    assert "_raw" not in cls.__init__.__code__.co_names  # (they were inlined)
 
 
 def test_a_decoded_value_outside_a_limit_names_the_field() -> None:
