@@ -440,7 +440,7 @@ class RaftclusterEngine:
         elif dst not in self.nodes:
             return  # an answer to a node's own client, gone with its node
         elif isinstance(frame, RaftFrame):
-            message = cast(RaftMessage, frame.message)
+            message: RaftMessage = frame.message  # type: ignore[assignment]  # (decoded so)
             assert message.dst == dst and message.src == envelope.src, "misrouted"
             self.nodes[dst].inbox.append(message)
         elif self.groups is not None and self.groups.receive(dst, envelope.src, frame):
