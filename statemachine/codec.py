@@ -960,16 +960,17 @@ def _inline_steps(
         namespace[f"_validate{i}"], namespace[f"_field{i}"] = f.validator, f
         call = f"_validate{i}({target}, _field{i}, {arg})"
         inline = _inline_tests.get(f.validator)
+        # Whether validators run (`attrs.validators.disabled()`) is asked only before a
+        # call: an inline-tested validator is called only when its test fails, and then
+        # raises (a call per message otherwise).
         if inline is None:
-            checks.append(f"        {call}")
+            checks.append(f"    if not _disabled(): {call}")
             continue
         test, names = inline
         for name, value in names.items():
             namespace[f"{name}{i}"] = value
-        checks.append(f"        if {test.format(value=arg, i=i)}: {call}")
-    lines = sets
-    if checks:
-        lines += ["    if not _disabled():", *checks]
+        checks.append(f"    if {test.format(value=arg, i=i)} and not _disabled(): {call}")
+    lines = sets + checks
     if hasattr(cls, "__attrs_post_init__"):
         lines.append(f"    {target}.__attrs_post_init__()")
     return lines
