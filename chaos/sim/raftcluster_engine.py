@@ -465,7 +465,11 @@ class RaftclusterEngine:
         return clients if nodes is None or clients < nodes else nodes
 
     def due(self, now_ms: int) -> list[int]:
-        earliest = self._earliest_node_wake()
+        cached = self._earliest  # (`_earliest_node_wake` inline: asked at every step)
+        if cached is not None and cached[0] == self.sim.topology_version:
+            earliest = cached[1]
+        else:
+            earliest = self._earliest_node_wake()
         if earliest is None or earliest > now_ms:
             return []
         paused = self._paused
