@@ -214,6 +214,8 @@ def _build_plain_array(cls: type[Message]) -> Callable[[Any], list[Any]]:
     annotations = [hints.get(name, object) for name in names]
     if any(map(_may_hold_float, annotations)):
         return _needs_canonical
+    if not any(map(_may_hold_message, annotations)):
+        return _field_values[cls]  # (as quick as a generated one, and nothing to compile)
     # The array written out: `value.field` for a plain field; for one that may hold a
     # message, `_plain` inline (its table's converter for the value's class, or `_plain`
     # itself to decide), or `_plain_items` for a tuple.

@@ -397,8 +397,9 @@ def test_the_encoder_writes_what_cbor2_writes_calling_back_per_message(raw: obje
 def test_each_class_generated_encoder_writes_the_generic_bytes(
     cls: type[Message], data: st.DataObject
 ) -> None:
-    """Each class's generated converter (`codec._plain_arrays`), on a message of that very
-    class: the bytes of cbor2 calling `_default` per message (the generic path)."""
+    """Each class's converter (`codec._plain_arrays`: generated where a field may hold a
+    message, else its field getter), on a message of that very class: the bytes of cbor2
+    calling `_default` per message (the generic path)."""
     raw = data.draw(raw_fields(cls, 0))
     try:
         message = decode(cbor2.dumps(raw), cls)
