@@ -277,7 +277,7 @@ def decode(data: bytes, expected: type[M]) -> M:
     # still gets the error it always got, naming the field. It runs after the `except`
     # block, so that its error does not carry the fast decoder's as context.
     try:
-        fast: M = _fast_message(expected)(raw, 0)
+        fast: M = (_fast_bases.get(expected) or _fast_message(expected))(raw, 0)
     except Exception:  # noqa: BLE001, S110 - deliberately blind, see above
         pass
     else:
