@@ -94,7 +94,7 @@ MUTANTS = (
         "statemachine/codec.py",
         "return [{', '.join(items)}]",
         "return [{', '.join(items[:-1] if len(items) > 2 else items)}]",
-        "the encoder leaves out the last field of every message of several fields",
+        "the generated encoder leaves out the last field of every message that nests one",
         ("wire",),
     ),
     Mutant(
