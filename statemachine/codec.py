@@ -177,9 +177,12 @@ def _needs_canonical(_: Any) -> list[Any]:
 # cbor2 calls `_default` (from C) for every message nested in a message, after probing it
 # against its own types. Turning the message into the nested arrays `_default` would have
 # written, in one Python pass first, writes the same bytes for a fraction of the cost: each
-# class gets a converter that keeps its plain fields as they are and converts only the
-# fields whose annotation may hold a message. Whatever it leaves unconverted (a value of a
-# type its annotation does not say) still reaches `_default`, so the bytes never differ.
+# class gets a converter, generated once per class as the decoders are, that reads its
+# fields in order, keeps the plain ones as they are and converts only the fields whose
+# annotation may hold a message (through `_plain`'s table, inline). Whatever it leaves
+# unconverted (a value of a type its annotation does not say) still reaches `_default`,
+# so the bytes never differ (tests/test_codec.py checks every class against cbor2 calling
+# `_default` per message).
 
 _plain_arrays: dict[type, Callable[[Any], list[Any]]] = {}
 
@@ -197,36 +200,39 @@ def _plain(value: Any) -> Any:
 
 def _plain_items(value: Any) -> Any:
     if type(value) is tuple or type(value) is list:
-        return [_plain(item) for item in value]
+        get = _plain_arrays.get  # (`_plain` inline: a converter, or `_plain` to decide)
+        return [(get(type(item)) or _plain)(item) for item in value]
     return _plain(value)
 
 
 def _build_plain_array(cls: type[Message]) -> Callable[[Any], list[Any]]:
-    get_values = _field_values[cls]
+    names = _field_names[cls]
     try:
         hints = typing.get_type_hints(cls)
     except Exception:  # noqa: BLE001 - unresolvable annotations: convert every field
         hints = {}
-    annotations = [hints.get(name, object) for name in _field_names[cls]]
+    annotations = [hints.get(name, object) for name in names]
     if any(map(_may_hold_float, annotations)):
         return _needs_canonical
-    # (position in the array, converter) of each field that may hold a message
-    converters = tuple(
-        (i, _plain_items if typing.get_origin(tp) is tuple else _plain)
-        for i, tp in enumerate(annotations, 1)
-        if _may_hold_message(tp)
-    )
-    if not converters:
-        return get_values
-
-    def convert(value: Any) -> list[Any]:
-        array = get_values(value)
-        size = len(array)  # (what the getter gives is what is encoded, whatever its length)
-        for i, plain in converters:
-            if i < size:
-                array[i] = plain(array[i])
-        return array
-
+    if not any(map(_may_hold_message, annotations)):
+        return _field_values[cls]  # (as quick as a generated one, and nothing to compile)
+    # The array written out: `value.field` for a plain field; for one that may hold a
+    # message, `_plain` inline (its table's converter for the value's class, or `_plain`
+    # itself to decide), or `_plain_items` for a tuple.
+    items = [str(cls.TAG)]
+    for name, tp in zip(names, annotations, strict=True):
+        if not _may_hold_message(tp):
+            items.append(f"value.{name}")
+        elif typing.get_origin(tp) is tuple:
+            items.append(f"_plain_items(value.{name})")
+        else:
+            items.append(f"(_get(type(value.{name})) or _plain)(value.{name})")
+    namespace: dict[str, Any] = {
+        "_get": _plain_arrays.get, "_plain": _plain, "_plain_items": _plain_items,
+    }  # fmt: skip
+    source = f"def convert(value):\n    return [{', '.join(items)}]"
+    _run(source, namespace, "encode", cls)
+    convert: Callable[[Any], list[Any]] = namespace["convert"]
     return convert
 
 
@@ -271,7 +277,7 @@ def decode(data: bytes, expected: type[M]) -> M:
     # still gets the error it always got, naming the field. It runs after the `except`
     # block, so that its error does not carry the fast decoder's as context.
     try:
-        fast: M = _fast_message(expected)(raw, 0)
+        fast: M = (_fast_bases.get(expected) or _fast_message(expected))(raw, 0)
     except Exception:  # noqa: BLE001, S110 - deliberately blind, see above
         pass
     else:
@@ -631,9 +637,19 @@ def _build_fast_fields(cls: type[Message]) -> _Fast:
         "    except (ValueError, TypeError):",
         "        raise _Invalid from None",
     ]
-    exec("\n".join(lines), namespace)  # noqa: S102 - our own text, from the class's fields
+    _run("\n".join(lines), namespace, "decode", cls)
     decode_fields: _Fast = namespace["decode_fields"]
     return decode_fields
+
+
+def _run(source: str, namespace: dict[str, Any], what: str, cls: type) -> None:
+    """Define the generated function `source` (one `def`, nothing nested) in `namespace`,
+    its code labelled with a file name that names it and its class (`<codec decode
+    AppendEntries>`), so a profile tells the classes' functions apart."""
+    exec(source, namespace)  # noqa: S102 - our own text, from the class's fields
+    name = source[4 : source.index("(")]  # (after "def ")
+    function = namespace[name]
+    function.__code__ = function.__code__.replace(co_filename=f"<codec {what} {cls.__qualname__}>")
 
 
 def _raw_type(tp: Any) -> type | None:
@@ -775,7 +791,8 @@ def _check_fields_when_built(cls: type[Message]) -> None:
 
 
 def _checked_init(cls: type[Message], raw_init: Callable[..., None]) -> Callable[..., None]:
-    """`cls.__init__`: check each argument's type, then `raw_init` (see above)."""
+    """`cls.__init__`: check each argument's type, then do what `raw_init` does (see
+    above)."""
     hints = typing.get_type_hints(cls)
     fields = {f.alias: f for f in attrs.fields(typing.cast(Any, cls)) if f.init}
     namespace: dict[str, Any] = {"_raw": raw_init, "_wrong": _wrong_type, "_cls": cls}
@@ -800,15 +817,20 @@ def _checked_init(cls: type[Message], raw_init: Callable[..., None]) -> Callable
             after.append(_field_test(tp, f"self.{field.name}", i, namespace, wrong))
         else:
             before.append(_field_test(tp, name, i, namespace, wrong))
+    # The attrs `__init__`'s own steps inline where they are plain (see `_inline_steps`:
+    # no converter, so nothing to check after), else a call of it.
+    names = [f.name for f in attrs.fields(typing.cast(Any, cls))]  # (its parameters, if plain)
+    inline = _inline_steps(cls, "self", names, namespace)
     source = "\n".join(
         [
             f"def __init__({', '.join(params)}):",
             *before,
-            f"    _raw(self, {', '.join(passed)})",
+            *(inline if inline is not None else [f"    _raw(self, {', '.join(passed)})"]),
             *after,
+            "    return None",  # (a class without fields has no other line)
         ]
     )
-    exec(source, namespace)  # noqa: S102 - our own text, from the class's signature
+    _run(source, namespace, "init", cls)
     checked: Callable[..., None] = functools.wraps(raw_init)(namespace["__init__"])
     return checked
 
@@ -889,6 +911,33 @@ class _Frozen:
 
 def _inline_builder(cls: type[Message]) -> Callable[..., Message] | None:
     fields = attrs.fields(typing.cast(Any, cls))
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    args = [f"a{i}" for i in range(len(fields))]
+    steps = _inline_steps(cls, "m", args, namespace)
+    if steps is None:
+        return None
+    params = []
+    for i, f in enumerate(fields):
+        if f.default is attrs.NOTHING:
+            params.append(f"a{i}")
+        else:
+            namespace[f"_default{i}"] = f.default
+            params.append(f"a{i}=_default{i}")
+    lines = [f"def build({', '.join(params)}):", "    m = _new(_cls)", *steps, "    return m"]
+    _run("\n".join(lines), namespace, "build", cls)
+    build: Callable[..., Message] = namespace["build"]
+    return build
+
+
+def _inline_steps(
+    cls: type[Message], target: str, args: list[str], namespace: dict[str, Any]
+) -> list[str] | None:
+    """The lines of generated code that do what the attrs `__init__` of `cls` does with
+    the field values named `args` (in field order) on the object named `target`: set the
+    fields, run the validators (those of `_inline_tests` tested inline first), then
+    `__attrs_post_init__`. None if the attrs `__init__` does more (see above). The names
+    it needs go into `namespace` (`_set`, `_disabled`, `_validate{i}`, `_field{i}`...)."""
+    fields = attrs.fields(typing.cast(Any, cls))
     # Setting a field as the attrs `__init__` does: frozen, or no `__setattr__` of its own.
     plain_setattr = cls.__setattr__ in (object.__setattr__, _Frozen.__setattr__)
     if (
@@ -904,39 +953,29 @@ def _inline_builder(cls: type[Message]) -> Callable[..., Message] | None:
         )
     ):
         return None
-    namespace: dict[str, Any] = {
-        "_new": object.__new__, "_set": object.__setattr__, "_cls": cls,
-        "_disabled": attrs.validators.get_disabled,
-    }  # fmt: skip
-    params, sets, checks = [], [], []
-    for i, f in enumerate(fields):
-        if f.default is attrs.NOTHING:
-            params.append(f"a{i}")
-        else:
-            namespace[f"_default{i}"] = f.default
-            params.append(f"a{i}=_default{i}")
-        sets.append(f"    _set(m, {f.name!r}, a{i})")
+    namespace["_set"], namespace["_disabled"] = object.__setattr__, attrs.validators.get_disabled
+    sets, checks = [], []
+    for i, (f, arg) in enumerate(zip(fields, args, strict=True)):
+        sets.append(f"    _set({target}, {f.name!r}, {arg})")
         if f.validator is None:
             continue
         namespace[f"_validate{i}"], namespace[f"_field{i}"] = f.validator, f
-        call = f"_validate{i}(m, _field{i}, a{i})"
+        call = f"_validate{i}({target}, _field{i}, {arg})"
         inline = _inline_tests.get(f.validator)
+        # Whether validators run (`attrs.validators.disabled()`) is asked only before a
+        # call: an inline-tested validator is called only when its test fails, and then
+        # raises (a call per message otherwise).
         if inline is None:
-            checks.append(f"        {call}")
+            checks.append(f"    if not _disabled(): {call}")
             continue
         test, names = inline
         for name, value in names.items():
             namespace[f"{name}{i}"] = value
-        checks.append(f"        if {test.format(value=f'a{i}', i=i)}: {call}")
-    lines = [f"def build({', '.join(params)}):", "    m = _new(_cls)", *sets]
-    if checks:
-        lines += ["    if not _disabled():", *checks]
+        checks.append(f"    if {test.format(value=arg, i=i)} and not _disabled(): {call}")
+    lines = sets + checks
     if hasattr(cls, "__attrs_post_init__"):
-        lines.append("    m.__attrs_post_init__()")
-    lines.append("    return m")
-    exec("\n".join(lines), namespace)  # noqa: S102 - our own text, from the class's fields
-    build: Callable[..., Message] = namespace["build"]
-    return build
+        lines.append(f"    {target}.__attrs_post_init__()")
+    return lines
 
 
 def _type_check(tp: Any) -> Callable[[Any], bool]:

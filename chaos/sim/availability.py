@@ -58,9 +58,17 @@ class Availability:
             self._topology = sim.topology_version
             self._healthy_now = self._healthy()
             self._reach = {}
-        if self._timing.elect_within_ms is not None:
+        # (Each check's first test is made here, before a call: most steps end there.)
+        timing = self._timing
+        if timing.elect_within_ms is not None and not (
+            self._topology == self._window_topology
+            and self._healthy_since is not None
+            and sim.now - self._healthy_since < timing.elect_within_ms
+        ):
             self._check_elected()
-        if self._timing.step_down_within_ms is not None:
+        if timing.step_down_within_ms is not None and (
+            self._cut_off or (sim.topology_version, sim.roles_version) != self._seen
+        ):
             self._check_stepped_down(elapsed)
 
     # -- a healthy majority elects -----------------------------------------------------------
@@ -117,8 +125,8 @@ class Availability:
         sim = self._sim
         bound = self._timing.step_down_within_ms
         assert bound is not None
-        if not self._cut_off and (sim.topology_version, sim.roles_version) == self._seen:
-            return  # no leader was cut off, and nothing that could cut one off changed
+        # (`after_step` calls this only when a leader was cut off, or something that could
+        # cut one off changed)
         self._seen = (sim.topology_version, sim.roles_version)
         leaders = sim.leaders()
         for node in [n for n in self._cut_off if n not in leaders]:

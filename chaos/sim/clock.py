@@ -35,15 +35,22 @@ class NodeClock:
     def virtual(self, local_ms: int, at_least: int) -> int:
         """The first virtual time, not before `at_least`, at which this clock reads
         `local_ms` or later."""
-        if self.local(at_least) >= local_ms:
+        # (`local` written out: the loop asks for the time of every node's next timer)
+        anchor_v, anchor_local, ppm = self._anchor_v, self._anchor_local, self._ppm
+        d = at_least - anchor_v
+        if anchor_local + d + (d * ppm) // PPM >= local_ms:
             return at_least
-        d = ((local_ms - self._anchor_local) * PPM) // (PPM + self._ppm)
-        v = max(at_least, self._anchor_v + d)
-        while self.local(v) < local_ms:
-            v += 1
-        while v > at_least and self.local(v - 1) >= local_ms:
-            v -= 1
-        return v
+        d = ((local_ms - anchor_local) * PPM) // (PPM + ppm)
+        v = max(at_least, anchor_v + d)
+        d = v - anchor_v
+        while anchor_local + d + (d * ppm) // PPM < local_ms:  # local(v) < local_ms
+            d += 1
+        while d > at_least - anchor_v:  # v > at_least and local(v - 1) >= local_ms
+            e = d - 1
+            if anchor_local + e + (e * ppm) // PPM < local_ms:
+                break
+            d = e
+        return anchor_v + d
 
     def jump(self, now_ms: int, forward_ms: int) -> None:
         if forward_ms < 0:

@@ -126,6 +126,8 @@ class Invariants:
         self.acknowledged: dict[int, bytes] = {}  # index -> the command acknowledged there
         self._complete_terms: set[int] = set()  # terms whose leader was checked complete
         self._seen_commit = 0  # indexes up to here have a commit term
+        # node -> (commit, applied, role, term) at its last step checked (`on_step`)
+        self._last_step: dict[int, tuple[int, int, Role, int]] = {}
 
     # -- a node (re)started -----------------------------------------------------------
 
@@ -135,10 +137,12 @@ class Invariants:
         self._shadows[node] = _LogShadow(first - 1, None, [e.term for e in entries])
         self._progress.pop(node, None)  # a new incarnation: its indexes start over
         self._led.pop(node, None)
+        self._last_step.pop(node, None)
 
     def on_stop(self, node: int) -> None:
         self._progress.pop(node, None)
         self._led.pop(node, None)
+        self._last_step.pop(node, None)
 
     # -- every Ready cycle ------------------------------------------------------------
 
@@ -230,7 +234,17 @@ class Invariants:
     # -- after every step -------------------------------------------------------------
 
     def on_step(self, replicas: dict[int, Replica]) -> None:
+        # A node whose commit and applied indexes, role and term are those of its last
+        # step passes every check below as it did then: only the others are checked.
+        changed = []
+        last_step = self._last_step
         for node, replica in replicas.items():
+            core = replica.core
+            state = (core.commit_index, replica.applied_index, core.role, core.term)
+            if last_step.get(node) != state:
+                last_step[node] = state
+                changed.append((node, replica))
+        for node, replica in changed:
             core = replica.core
             commit, applied = core.commit_index, replica.applied_index
             before = self._progress.get(node)
@@ -258,7 +272,7 @@ class Invariants:
                 self._led.pop(node, None)
             if commit > self._seen_commit:
                 self._note_commits(core.term, commit)
-        for node, replica in replicas.items():
+        for node, replica in changed:
             core = replica.core
             if core.role != Role.LEADER:
                 continue

@@ -114,11 +114,14 @@ MAX_TRACKED_REQUESTS = 10_000
 class _Node:
     __slots__ = (
         "id", "config", "disk", "core", "incarnation", "inbox", "persisting", "persist_due",
-        "crash_in_persist", "wake", "calls", "lost", "wiped", "deadline_at",
+        "crash_in_persist", "wake", "calls", "lost", "wiped", "deadline_at", "clock",
     )  # fmt: skip
 
-    def __init__(self, node_id: int, config: ReplicaConfig, disk: SimDataDir) -> None:
+    def __init__(
+        self, node_id: int, config: ReplicaConfig, disk: SimDataDir, clock: NodeClock
+    ) -> None:
         self.id = node_id
+        self.clock = clock  # the simulator's clock of the node (faults move it in place)
         self.config = config
         self.disk = disk
         self.core: CycleCore | None = None  # None: down
@@ -230,7 +233,8 @@ class RaftclusterEngine:
         for node in sim.ids:
             disk = SimDataDir(node, check_startable=True)
             disk.directory.lying_syncs = LYING_SYNCS if self.lying_fsync else 0
-            self.nodes[node] = _Node(node, self._replica_config(node, sim.ids, settings), disk)
+            replica_config = self._replica_config(node, sim.ids, settings)
+            self.nodes[node] = _Node(node, replica_config, disk, sim.node_clock(node))
         groups_plan = getattr(sim.workload, "groups_plan", None)
         if groups_plan is not None:  # the workload runs the cluster service on the nodes
             self.groups = GroupsHost(self, groups_plan(sim.ids), settings.election_timeout_ms)
@@ -455,7 +459,7 @@ class RaftclusterEngine:
         elif dst not in self.nodes:
             return  # an answer to a node's own client, gone with its node
         elif isinstance(frame, RaftFrame):
-            message = cast(RaftMessage, frame.message)
+            message: RaftMessage = frame.message  # type: ignore[assignment]  # (decoded so)
             assert message.dst == dst and message.src == envelope.src, "misrouted"
             if isinstance(message, AppendResponse) and not message.reject:
                 self.durable_quorum.acknowledged(dst, message.src, message.term, message.index)
@@ -478,7 +482,11 @@ class RaftclusterEngine:
         return clients if nodes is None or clients < nodes else nodes
 
     def due(self, now_ms: int) -> list[int]:
-        earliest = self._earliest_node_wake()
+        cached = self._earliest  # (`_earliest_node_wake` inline: asked at every step)
+        if cached is not None and cached[0] == self.sim.topology_version:
+            earliest = cached[1]
+        else:
+            earliest = self._earliest_node_wake()
         if earliest is None or earliest > now_ms:
             return []
         paused = self._paused
@@ -500,7 +508,7 @@ class RaftclusterEngine:
         assert core is not None
         self._stepped.add(node)
         sim = self.sim
-        local = self._local(node)
+        local = n.clock.local(sim.now)
         due = n.wake is not None and n.wake <= sim.now  # (its timers, as of its last step)
         if n.persisting is not None and n.persist_due <= sim.now:
             self._complete_persist(n)
@@ -691,7 +699,7 @@ class RaftclusterEngine:
         key = (deadline, sim.topology_version)
         cached = n.deadline_at
         if cached is None or cached[0] != key:
-            cached = n.deadline_at = (key, sim.node_clock(n.id).virtual(deadline, sim.now))
+            cached = n.deadline_at = (key, n.clock.virtual(deadline, sim.now))
         wake = max(sim.now + 1, cached[1])
         if n.persisting is not None:
             wake = min(wake, max(n.persist_due, sim.now))
@@ -709,7 +717,7 @@ class RaftclusterEngine:
         )
 
     def _local(self, node: int) -> int:
-        return self.sim.node_clock(node).local(self.sim.now)
+        return self.nodes[node].clock.local(self.sim.now)
 
     # -- what the loop and the checks read -------------------------------------------------
 
@@ -975,7 +983,11 @@ class RaftclusterEngine:
         if not stepped:
             return
         nodes = self.nodes
-        running = {i: nodes[i].replica for i in sorted(stepped) if nodes[i].core is not None}
+        running = {
+            i: core.replica
+            for i in (sorted(stepped) if len(stepped) > 1 else stepped)
+            if (core := nodes[i].core) is not None
+        }
         if running:
             self.invariants.on_step(running)
             quorum = self.durable_quorum

@@ -69,7 +69,11 @@ class Trace:
 
         `values` are integers, strings, None and tuples of them (whose `repr` is the
         same in every process), hashed as they are."""
-        self._line((kind.KIND, *values))
+        unhashed = self._unhashed  # (`_line`, inline: two events per message sent)
+        unhashed.append((kind.KIND, *values))
+        self.count += 1
+        if len(unhashed) >= HASH_BATCH_EVENTS:
+            self._flush()
         if self.max_records and len(self.records) < self.max_records:
             self.records.append(kind(*values))
 
