@@ -15,15 +15,17 @@ change to the node's code did.
 With `--profile DIR` every node runs under cProfile (bench/profiled_node.py: the main
 thread's CPU time, so the fsync thread's is not in it), the leader's profile covering
 the rounds only; its `--top` entries by total time and by cumulative time are printed,
-with the calls per operation; the raw profile stays in DIR (`node-<pid>.prof`, readable
-with `pstats`). Profiling inflates small calls: compare profiles with profiles, and
-CPU figures without `--profile`.
+with the calls per operation, and (for a node) its trio task steps per operation by
+task name and its event loop's passes; the raw profile stays in DIR (`node-<pid>.prof`,
+readable with `pstats`; the step counts in `node-<pid>.prof.steps.json`). Profiling
+inflates small calls: compare profiles with profiles, and CPU figures without `--profile`.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import pstats
 import shutil
@@ -177,6 +179,14 @@ def main(argv: list[str] | None = None) -> int:
               f"of profiled CPU and {calls / ops:.0f} function calls per operation ==")  # fmt: skip
         stats.sort_stats("tottime").print_stats(args.top)
         stats.sort_stats("cumulative").print_stats(args.top)
+        steps_path = Path(f"{path}.steps.json")
+        if steps_path.exists():  # a node's (not the client's, profiled in this process)
+            counts = json.loads(steps_path.read_text())
+            steps = counts["steps"]
+            print(f"== task steps per operation: {sum(steps.values()) / ops:.2f}, "
+                  f"event loop passes {counts['loop_passes'] / ops:.2f} ==")  # fmt: skip
+            for name, n in sorted(steps.items(), key=lambda kv: -kv[1]):
+                print(f"{n / ops:8.2f}  {name}")
     return 0
 
 
