@@ -82,10 +82,11 @@ async def test_writes_are_persisted_and_answered_without_waking_the_loop(tmp_pat
             assert all(isinstance(r, Written) for r in replies), replies
             assert driver.stats.syncs - syncs >= 50  # each write its own fsync
             # The loop wakes only for its timers (a heartbeat deadline every 50 ms, and
-            # the session expiry the leader proposes now and then); it took three steps
-            # per write when it ran the persist itself.
+            # the session expiry the leader proposes now and then), however slow the
+            # machine, and fewer times than there were writes; it took three steps per
+            # write when it ran the persist itself.
             woken = driver.stats.loop_steps - steps
-            assert woken <= elapsed_ms / HEARTBEAT_MS + 5 and woken < 25, (woken, elapsed_ms)
+            assert woken <= elapsed_ms / HEARTBEAT_MS + 5 and woken < 50, (woken, elapsed_ms)
             driver.stop()
     finally:
         storage.close()
