@@ -136,7 +136,7 @@ async def test_a_cancelled_run_waits_for_the_persist_in_its_thread_and_completes
 
     disk.observer = observe
     async with leader(storage) as (driver, nursery):
-        applied = driver.replica.applied_index
+        applied, syncs = driver.replica.applied_index, driver.stats.syncs
         holding = True
         answered, replies = submit(driver)
         await trio.to_thread.run_sync(in_sync.wait, 10)  # the fsync is under way
@@ -147,7 +147,8 @@ async def test_a_cancelled_run_waits_for_the_persist_in_its_thread_and_completes
             assert not answered.is_set()  # `run` still waits for the thread
             holding = False
             release.set()
-    assert driver.replica.applied_index == applied  # the cycle was not completed
+    assert driver.replica.applied_index == applied
+    assert driver.stats.syncs == syncs  # the cycle was not completed (`persisted` not called)
     assert len(replies) == 1 and isinstance(replies[0], Refused), replies
     assert replies[0].code == RefuseCode.TIMED_OUT
     on_disk = FileStorage(disk.clone(), WalOptions()).load()
