@@ -18,9 +18,14 @@ Two flavours of the same processes:
   framework at all.
 
 Ours (bench_node's workloads, measured in the same run) is set beside the trio floor:
-the ratio says how much is left to win with this stack. etcd is not run here (no figure
-is quoted either): bench_node measures it in its own run; if the floor is below etcd's
-figure there, no amount of work on raftcluster's code reaches it with this stack.
+the ratio says how much is left to win with this stack. etcd (when an `etcd` binary and
+the `aetcd` client are installed: bench/etcd_cluster.py, as bench_node runs it) is
+measured in the same run on the sequential workloads, where the floor is closest to it:
+the trio floor's row then has etcd as its peer (floor / etcd), and ours has both the
+floor (ours / floor) and etcd (ours / etcd). If the trio floor is at or below etcd, no
+amount of work on raftcluster's code reaches etcd with this stack; ours / floor says how
+much of what the stack allows our code takes. Without etcd, one line says how to
+install it and those rows are left out (no figure is quoted).
 """
 
 from __future__ import annotations
@@ -42,10 +47,12 @@ import trio
 
 from bench.bench_node import (
     WORKLOADS,
+    Etcd,
     Measured,
     _cpu_s,
     _free_ports,
     _with_cpu,
+    measure_etcd,
     measure_ours,
 )
 from bench.table import Row
@@ -54,6 +61,9 @@ HEADER = struct.Struct(">IcQ")  # length of what follows the length, type, id
 MAX_FRAME_BYTES = 1 << 20
 VALUE = b"bench/floor/key0" + b"v" * 100
 FLAVOURS = ("trio", "plain")
+# The workloads etcd runs here: the sequential ones, where the trio floor comes nearest
+# to etcd (with requests in flight the floor is far above it: bench_node has those rows).
+ETCD_WORKLOADS = tuple(w for w in WORKLOADS if w.inflight == 1)
 
 
 def frame(kind: bytes, ident: int, payload: bytes = b"") -> bytes:
@@ -364,24 +374,38 @@ def run(quick: bool) -> list[Row]:
     duration_s = 0.2 if quick else 3.0
     floors = {flavour: measure_floor(flavour, duration_s) for flavour in FLAVOURS}
     ours = trio.run(measure_ours, duration_s)
-    return rows(floors, ours)
+    etcd = measure_etcd(duration_s, workloads=ETCD_WORKLOADS)
+    return rows(floors, ours, etcd)
 
 
-def rows(floors: dict[str, dict[str, Measured]], ours: dict[str, Measured]) -> list[Row]:
+def rows(
+    floors: dict[str, dict[str, Measured]], ours: dict[str, Measured], etcd: Etcd | None = None
+) -> list[Row]:
+    """The floors, ours against the trio floor, and where etcd ran that workload, the trio
+    floor and ours against etcd."""
     out = []
     for workload in WORKLOADS:
         name = f"{workload.name} (ops/s)"
+        theirs = etcd.results.get(workload.name) if etcd is not None else None
         for flavour in FLAVOURS:
             floor = floors[flavour][workload.name]
+            peer, peer_value = "", None
+            if flavour == "trio" and etcd is not None and theirs is not None:
+                peer, peer_value = etcd.peer, theirs.per_second  # floor / etcd
             out.append(
-                Row(f"floor, {flavour}: {name}", floor.per_second, "ops/s",
-                    note=_cpu_note(floor))
+                Row(f"floor, {flavour}: {name}", floor.per_second, "ops/s", peer=peer,
+                    peer_value=peer_value, note=_cpu_note(floor))
             )  # fmt: skip
         mine = ours[workload.name]
         out.append(
             Row(f"ours: {name}", mine.per_second, "ops/s", peer="floor, trio (same run)",
                 peer_value=floors["trio"][workload.name].per_second, note=_cpu_note(mine))
         )  # fmt: skip
+        if etcd is not None and theirs is not None:
+            out.append(
+                Row(f"ours: {name}", mine.per_second, "ops/s", peer=etcd.peer,
+                    peer_value=theirs.per_second)
+            )  # fmt: skip
     return out
 
 

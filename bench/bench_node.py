@@ -145,16 +145,18 @@ def run(quick: bool) -> list[Row]:
 # -- etcd ------------------------------------------------------------------------------
 
 
-def measure_etcd(duration_s: float, path: str | None = None) -> Etcd | None:
-    """etcd's figures for every workload (bench/etcd_cluster.py), or None after printing
-    the line that says how to install etcd and aetcd, when either is missing. `path`
-    is searched for the etcd binary instead of $PATH when given."""
+def measure_etcd(
+    duration_s: float, path: str | None = None, workloads: tuple[Workload, ...] = WORKLOADS
+) -> Etcd | None:
+    """etcd's figures for each of `workloads` (bench/etcd_cluster.py), or None after
+    printing the line that says how to install etcd and aetcd, when either is missing.
+    `path` is searched for the etcd binary instead of $PATH when given."""
     hint = etcd_cluster.missing(path)
     if hint is not None:
         print(hint, flush=True)
         return None
-    workloads = [{"name": w.name, "op": w.op, "inflight": w.inflight} for w in WORKLOADS]
-    peer, results = etcd_cluster.measure(workloads, duration_s, len(VALUE))
+    asked = [{"name": w.name, "op": w.op, "inflight": w.inflight} for w in workloads]
+    peer, results = etcd_cluster.measure(asked, duration_s, len(VALUE))
     return Etcd(
         peer,
         {name: Measured(r["ops"], r["seconds"], r["errors"], r["p50_ms"], r["p99_ms"])

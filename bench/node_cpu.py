@@ -7,23 +7,26 @@ Starts three local node processes from `raftcluster init` defaults (fsync on), o
 `raftcluster.connect` client in this process, warms up (a session, the connections,
 50 keys), then runs `--ops` sequential operations of `--workload` (puts of 100-byte
 values, or linearizable gets of those keys) `--rounds` times. For each round it prints
-the leader's and the followers' CPU time per operation (user + system, from
-/proc/<pid>/stat, in µs) and the client's, with the wall time per operation. CPU time
+the leader's (and its main thread's: the rest is the persist's worker thread) and the
+followers' CPU time per operation (user + system, from /proc/<pid>/stat, in µs) and
+the client's, with the wall time per operation. CPU time
 moves far less than throughput when other work shares the machine, so it shows what a
 change to the node's code did.
 
 With `--profile DIR` every node runs under cProfile (bench/profiled_node.py: the main
 thread's CPU time, so the fsync thread's is not in it), the leader's profile covering
 the rounds only; its `--top` entries by total time and by cumulative time are printed,
-with the calls per operation; the raw profile stays in DIR (`node-<pid>.prof`, readable
-with `pstats`). Profiling inflates small calls: compare profiles with profiles, and
-CPU figures without `--profile`.
+with the calls per operation, and (for a node) its trio task steps per operation by
+task name and its event loop's passes; the raw profile stays in DIR (`node-<pid>.prof`,
+readable with `pstats`; the step counts in `node-<pid>.prof.steps.json`). Profiling
+inflates small calls: compare profiles with profiles, and CPU figures without `--profile`.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import pstats
 import shutil
@@ -46,9 +49,11 @@ from raftcluster.node.admin import NodeInfo
 WARM_KEYS = 50  # keys written before the rounds (what the gets read)
 
 
-def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) process `pid` has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _cpu_s(pid: int, thread: int | None = None) -> float:
+    """CPU seconds (user + system) process `pid` (or only its thread `thread`: the main
+    thread's id is the pid) has used so far."""
+    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -113,6 +118,7 @@ async def measure(
             for r in range(rounds):
                 counts = _counts((await _leader(poller))[0])
                 before = _cpu_s(leader), [_cpu_s(p) for p in others], time.process_time()
+                main_before = _cpu_s(leader, thread=leader)
                 t0 = time.perf_counter()
                 for i in range(ops):
                     if workload == "put":
@@ -121,6 +127,7 @@ async def measure(
                         await client.get(keys[i % WARM_KEYS])
                 wall = time.perf_counter() - t0
                 lead_us = (_cpu_s(leader) - before[0]) * 1e6 / ops
+                main_us = (_cpu_s(leader, thread=leader) - main_before) * 1e6 / ops
                 follow = [
                     (_cpu_s(p) - b) * 1e6 / ops for p, b in zip(others, before[1], strict=True)
                 ]
@@ -131,7 +138,7 @@ async def measure(
                 )
                 lines.append(
                     f"round {r + 1}: {ops} sequential {workload}s, {ops / wall:.0f}/s; CPU per op: "
-                    f"leader {lead_us:.0f} us, followers "
+                    f"leader {lead_us:.0f} us ({main_us:.0f} in its main thread), followers "
                     f"{', '.join(f'{f:.0f}' for f in follow)} us, client {client_us:.0f} us; "
                     f"per op on the leader: {cycles:.2f} cycles, {syncs:.2f} syncs, "
                     f"{sent:.2f} raft messages sent, {received:.2f} received"
@@ -177,6 +184,14 @@ def main(argv: list[str] | None = None) -> int:
               f"of profiled CPU and {calls / ops:.0f} function calls per operation ==")  # fmt: skip
         stats.sort_stats("tottime").print_stats(args.top)
         stats.sort_stats("cumulative").print_stats(args.top)
+        steps_path = Path(f"{path}.steps.json")
+        if steps_path.exists():  # a node's (not the client's, profiled in this process)
+            counts = json.loads(steps_path.read_text())
+            steps = counts["steps"]
+            print(f"== task steps per operation: {sum(steps.values()) / ops:.2f}, "
+                  f"event loop passes {counts['loop_passes'] / ops:.2f} ==")  # fmt: skip
+            for name, n in sorted(steps.items(), key=lambda kv: -kv[1]):
+                print(f"{n / ops:8.2f}  {name}")
     return 0
 
 

@@ -6,17 +6,37 @@ bench/node_cpu.py starts the nodes through this with `--profile`. The profiler c
 the main thread's CPU time (`time.thread_time`: not the wall clock, in which a send to
 a loopback socket that wakes its receiver on the same core looks expensive) and only
 between SIGUSR1 (start) and SIGUSR2 (stop, and write `OUT.prof`), so that the start-up
-and the warm-up stay out of it.
+and the warm-up stay out of it. Over the same span a trio instrument counts the task
+steps by task name and the passes of the event loop (its waits for I/O), written to
+`OUT.steps.json` as {"steps": {task name: count}, "loop_passes": count}.
 """
 
 from __future__ import annotations
 
+import collections
 import cProfile
+import json
 import runpy
 import signal
 import sys
 import time
 from typing import Any
+
+import trio
+
+
+class StepCounter(trio.abc.Instrument):
+    """Counts task steps by task name, and the event loop's waits for I/O."""
+
+    def __init__(self) -> None:
+        self.steps: collections.Counter[str] = collections.Counter()
+        self.loop_passes = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.steps[task.name] += 1
+
+    def before_io_wait(self, timeout: float) -> None:
+        self.loop_passes += 1
 
 
 def main() -> None:
@@ -25,13 +45,20 @@ def main() -> None:
     module = sys.argv[3]
     sys.argv = [module, *sys.argv[4:]]
     profile = cProfile.Profile(time.thread_time)
+    counter = StepCounter()
 
     def start(signum: int, frame: Any) -> None:
+        # (The handler runs in the main thread, which runs trio: its run is current.)
+        trio.lowlevel.add_instrument(counter)
         profile.enable()
 
     def stop(signum: int, frame: Any) -> None:
         profile.disable()
+        trio.lowlevel.remove_instrument(counter)
         profile.dump_stats(out)
+        counts = {"steps": dict(counter.steps), "loop_passes": counter.loop_passes}
+        with open(f"{out}.steps.json", "w") as f:
+            json.dump(counts, f)
 
     signal.signal(signal.SIGUSR1, start)
     signal.signal(signal.SIGUSR2, stop)

@@ -106,6 +106,11 @@ class ClusterState:
         self._command_owner: dict[type[Message], str] = {}
         self._query_owner: dict[type[Message], str] = {}
         self._part_set: PartSet | None = None  # built when first asked for
+        # `changed_at`: a count of commands routed and restores, and for each part the
+        # count when it last may have changed (a part not in it: at `_restored_at`).
+        self._changes = 0
+        self._changed_at: dict[str, int] = {}
+        self._restored_at = 0
         self._add(kv_part.spec(kv))
         self._add(sessions_part.spec(sessions))
         self._add(groups_part.spec(groups))
@@ -140,6 +145,13 @@ class ClusterState:
     def part(self, name: str) -> Part:
         """The running part named `name` (for inspection; change it only through commands)."""
         return self._parts[name]
+
+    def changed_at(self, name: str) -> int:
+        """A number that moves whenever the part named `name` may have changed (a command
+        was routed to it, or the state was restored) and at no other time: a reader of
+        one part's state (the cluster service reads `groups` after every applied entry)
+        reads it again only when this moved."""
+        return self._changed_at.get(name, self._restored_at)
 
     @property
     def part_names(self) -> tuple[str, ...]:
@@ -242,6 +254,7 @@ class ClusterState:
             message = f"no part handles the command {type(command).__name__}"
             return Executed(Failure.of(Code.UNKNOWN_COMMAND, message))
         events: list[Message] = []
+        self._touch(owner)
         try:
             result = self._parts[owner].apply(command, ApplyContext(index, events.append))
         except ClusterError as e:  # the part refused before changing anything
@@ -258,6 +271,7 @@ class ClusterState:
             message = f"no part handles the command {type(inner).__name__}"
             return Executed(Failure.of(Code.UNKNOWN_COMMAND, message))
         table = self._sessions().table
+        self._touch(sessions_part.NAME)  # (its table records the request)
         try:
             kept = table.admit(request.session, request.seq, request.ack)
         except ClusterError as e:
@@ -269,6 +283,11 @@ class ClusterState:
         done = self._dispatch(index, inner)
         table.record(request.session, request.seq, encode(done.result))
         return done
+
+    def _touch(self, name: str) -> None:
+        """Part `name` may change now (`changed_at`)."""
+        self._changes += 1
+        self._changed_at[name] = self._changes
 
     def _sessions(self) -> sessions_part.SessionsPart:
         found = self._parts[sessions_part.NAME]
@@ -324,6 +343,9 @@ class ClusterState:
         a part in the snapshot that is not registered is an error (its state would be lost)."""
         parts = self._restored(decode(snapshot, ClusterSnapshot))
         self._parts = parts
+        self._changes += 1
+        self._restored_at = self._changes
+        self._changed_at.clear()
 
     def _restored(self, snapshot: ClusterSnapshot) -> dict[str, Part]:
         fresh = {name: spec.factory() for name, spec in self._specs.items()}

@@ -8,6 +8,7 @@ import tempfile
 
 from bench import bench_floor
 from bench.bench_floor import Frames, Leader, frame
+from bench.bench_node import Etcd, Measured
 from tests.test_bench_node import children
 
 
@@ -69,3 +70,33 @@ def test_the_floor_benchmark_runs_in_quick_mode() -> None:
             assert row.peer_value is None
         ours = rows[(f"ours: {name}", "floor, trio (same run)")]
         assert ours.peer_value == floors["trio"][workload.name].per_second
+
+
+def test_with_etcd_the_trio_floor_and_ours_are_set_against_it_on_what_it_ran() -> None:
+    def figures(per_second: float) -> Measured:
+        return Measured(int(per_second), 1.0, 0, 1.0, 2.0)
+
+    floors = {
+        "trio": {w.name: figures(1_000) for w in bench_floor.WORKLOADS},
+        "plain": {w.name: figures(2_000) for w in bench_floor.WORKLOADS},
+    }
+    ours = {w.name: figures(500) for w in bench_floor.WORKLOADS}
+    etcd = Etcd("etcd 9.9 via aetcd", {w.name: figures(800) for w in bench_floor.ETCD_WORKLOADS})
+    table = bench_floor.rows(floors, ours, etcd)
+    rows = {(r.name, r.peer): r for r in table}
+    assert bench_floor.ETCD_WORKLOADS and len(bench_floor.ETCD_WORKLOADS) < len(
+        bench_floor.WORKLOADS
+    )
+    for workload in bench_floor.WORKLOADS:
+        name = f"{workload.name} (ops/s)"
+        ran = workload in bench_floor.ETCD_WORKLOADS
+        assert ran == (workload.inflight == 1)
+        trio_floor = [r for r in table if r.name == f"floor, trio: {name}"]
+        assert len(trio_floor) == 1
+        if ran:
+            assert trio_floor[0].peer == etcd.peer and trio_floor[0].ratio == 1_000 / 800
+            assert rows[(f"ours: {name}", etcd.peer)].ratio == 500 / 800
+        else:
+            assert trio_floor[0].peer == "" and (f"ours: {name}", etcd.peer) not in rows
+        assert rows[(f"ours: {name}", "floor, trio (same run)")].ratio == 500 / 1_000
+        assert rows[(f"floor, plain: {name}", "")].peer_value is None

@@ -24,6 +24,7 @@ from statemachine.errors import (
     UnknownEntry,
     UnknownPart,
 )
+from statemachine.groups.messages import JoinNode
 from statemachine.kv import (
     MAX_REQUEST_BYTES,
     Compact,
@@ -408,3 +409,39 @@ def test_a_committed_entry_this_replica_cannot_apply_stops_it() -> None:
     assert counting.apply_committed(1, encode(Increment(2))) == with_counter().apply(
         1, encode(Increment(2))
     )
+
+
+def test_changed_at_moves_for_a_part_only_when_it_may_have_changed() -> None:
+    state = with_counter()
+    parts = ("counter", "groups", "kv", "sessions")
+
+    def marks() -> dict[str, int]:
+        return {name: state.changed_at(name) for name in parts}
+
+    def moved(before: dict[str, int]) -> set[str]:
+        return {name for name, mark in marks().items() if mark != before[name]}
+
+    before = marks()
+    state.apply(1, encode(Increment(2)))
+    assert moved(before) == {"counter"}
+    before = marks()
+    state.apply(2, encode(JoinNode(1, 10)))
+    assert moved(before) == {"groups"}
+    before = marks()
+    opened = state.apply(3, encode(OpenSession(0, 60_000)))
+    assert moved(before) == {"sessions"}
+    before = marks()
+    session = decode(opened.result, Message).session  # type: ignore[attr-defined]
+    in_session = SessionRequest(session, 1, 0, Increment(1))
+    state.apply(4, encode(in_session))
+    assert moved(before) == {"counter", "sessions"}  # the session table records it
+    before = marks()
+    state.apply(5, encode(state.read(GetCount())))  # no part handles a query's result
+    state.apply(6, b"\xff")  # nor garbage
+    assert moved(before) == set()
+    before = marks()
+    state.read(GetCount())
+    state.snapshot()
+    assert moved(before) == set()  # reads change nothing
+    state.restore(state.snapshot())
+    assert moved(before) == set(parts)

@@ -11,8 +11,11 @@ or sends anything itself.
     heartbeat_in(hb)       a `NodeHeartbeat` from a peer
     ack_in(ack)            a `NodeHeartbeatAck` from a leader
     observed(obs)          what the node's resources did (the executor's answers)
+    needs_step()           whether the applied state moved in a way `step` reads (the
+                           shell steps after a cycle only then)
     step(now_ms) -> Step   what changed reaches the cores:
-        - the applied state, when it moved: the part's events to `GlobalUpdates` (the
+        - the applied state, when the groups part changed (`ClusterState.changed_at`;
+          a kv write does not): the part's events to `GlobalUpdates` (the
           node's handlers, from a durable cursor) and, when the part's revision moved,
           the groups this node owns (`Owned`) to the `ResourceController`;
         - acks (and a held-back ack once the state caught up) renew the lease
@@ -45,6 +48,7 @@ from raftcluster.groups.manager import NodeManager
 from raftcluster.groups.timing import GroupTiming
 from raftcluster.groups.updates import CursorStore, GlobalUpdates
 from raftcluster.node.replica import Replica
+from raftcluster.raft.types import ConfState
 from statemachine.errors import Code
 from statemachine.groups.messages import (
     EventPage,
@@ -56,6 +60,7 @@ from statemachine.groups.messages import (
     NodeInfo,
     NodeList,
 )
+from statemachine.groups.part import NAME as GROUPS
 from statemachine.results import Failure
 
 _HELD = (GroupState.STARTING, GroupState.ONLINE, GroupState.STOPPING)
@@ -102,11 +107,12 @@ class NodeAgent:
         self._heartbeats: list[NodeHeartbeat] = []
         self._acks: list[NodeHeartbeatAck] = []
         self._observations: list[Observation] = []
-        self._applied = -1
+        self._changed_at = -1  # the groups part's `changed_at` when a step last read it
         self._revision = -1  # the groups part's latest event revision when last read
         self._owned: tuple[Owned, ...] | None = None
         self._members: dict[int, NodeInfo] = {}
-        self._members_at = -1  # the replica's applied index when `_members` was read
+        self._members_at = -1  # the groups part's `changed_at` when `_members` was read
+        self._voters_of: tuple[ConfState | None, tuple[int, ...]] = (None, ())
 
     def attach(self, replica: Replica) -> None:
         assert self.replica is None, "an agent serves one replica"
@@ -129,12 +135,25 @@ class NodeAgent:
 
     # -- a step -----------------------------------------------------------------------
 
+    def needs_step(self) -> bool:
+        """Whether the node's applied state moved in a way `step` reads: the groups part
+        changed since the last step, or an ack held back for an applied index is now
+        free. (Its other inputs call for a step themselves; its timers are its own.)"""
+        replica = self.replica
+        if replica is None:
+            return False
+        if replica.state.changed_at(GROUPS) != self._changed_at:
+            return True
+        held = self.lease.held_for_index
+        return held is not None and replica.applied_index >= held
+
     def step(self, now_ms: int) -> Step:
         replica = self.replica
         assert replica is not None, "step before attach"
         outs: list[Output] = []
-        if replica.applied_index != self._applied:
-            self._applied = replica.applied_index
+        changed_at = replica.state.changed_at(GROUPS)
+        if changed_at != self._changed_at:
+            self._changed_at = changed_at
             revision = self._read_events(replica)
             # What this node owns changes only with an event of the part (every change
             # of a group's state, owner, epoch or spec is one): most applied entries
@@ -186,26 +205,36 @@ class NodeAgent:
     # -- what the node's own state says -------------------------------------------------
 
     def members(self) -> Mapping[int, NodeInfo]:
-        """The nodes the replica's state lists (not to be changed by the caller). Read
-        again only when the replica applied something since: the node manager asks for
-        it at every deadline the replica computes, many times per applied entry."""
+        """The nodes the replica's state lists (not to be changed by the caller): the same
+        mapping until the groups part changes (`ClusterState.changed_at`), read again
+        only then: the node manager asks for it at every deadline the replica computes,
+        many times per applied entry."""
         replica = self.replica
         if replica is None:
             return {}
-        applied = replica.applied_index
-        if self._members_at != applied:
+        changed_at = replica.state.changed_at(GROUPS)
+        if self._members_at != changed_at:
             listing = replica.state.read(ListNodes())
             assert isinstance(listing, NodeList), listing
             self._members = {info.node: info for info in listing.nodes}
-            self._members_at = applied
+            self._members_at = changed_at
         return self._members
 
     def _term(self) -> int:
         return self.replica.core.term if self.replica is not None else 0
 
     def _voters(self) -> tuple[int, ...]:
+        """The voters of the configuration in force, sorted: the same tuple until it
+        changes (the node manager asks at every deadline)."""
         replica = self.replica
-        return () if replica is None else tuple(sorted(replica.core.conf.voters))
+        if replica is None:
+            return ()
+        conf = replica.core.conf
+        of, voters = self._voters_of
+        if conf is not of:
+            voters = tuple(sorted(conf.voters))
+            self._voters_of = (conf, voters)
+        return voters
 
     def _read_owned(self, replica: Replica) -> tuple[Owned, ...]:
         listing = replica.state.read(ListGroups())

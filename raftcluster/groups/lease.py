@@ -71,6 +71,11 @@ class LeaseKeeper:
         self._held = None
         return self._extend(until)
 
+    @property
+    def held_for_index(self) -> int | None:
+        """The applied index a held-back ack waits for (`applied` releases it), or None."""
+        return self._held[0] if self._held is not None else None
+
     def applied(self, applied_index: int, now_ms: int) -> int | None:
         self._observe(now_ms)
         held = self._held

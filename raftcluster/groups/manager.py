@@ -25,6 +25,13 @@ returns. Everything is on the leader's own clock, in ms.
 With a fencing agent (`fence`, a `FenceGate`), a silent node is declared down only once
 the agent fenced it after its silence began (`fencing.py`).
 
+`next_due_ms` is asked at every deadline the replica computes (several times per
+request): its answer is kept until `heard` or `run`, or until `members()`,
+`leader_term()` or `voters()` returns another value. So `members()` and `voters()` must
+return a new object whenever what they list changes, never change one they returned
+(the node agent's return the same mapping and tuple until the state or the
+configuration changes, and new ones then).
+
 Guards (why a NodeDown is safe, docs/groups-node.md "The timing rule"):
 - tenure: on its first run, and whenever `leader_term()` changed since the last, every
   member counts as heard now; what an earlier tenure heard is not trusted, and a node
@@ -85,6 +92,9 @@ class NodeManager:
         self._declared: set[int] = set()
         self._next_tick_ms = now_ms
         self._asap = False  # `heard` saw something to propose at once
+        # `next_due_ms`'s last answer and what it was computed from (members, term,
+        # voters: compared by identity), until `heard` or `run` changes anything else.
+        self._due: tuple[object, int, object, int] | None = None
 
     # -- inputs -----------------------------------------------------------------------
 
@@ -94,6 +104,7 @@ class NodeManager:
         """`hb` arrived while this node leads with quorum contact, whose state has applied
         up to `applied_index`: the ack to send back, or None (a node that is not a member,
         is DOWN, or restarted since its state says: it gets a lease after its `NodeUp`)."""
+        self._due = None
         self._silent_since[hb.node] = now_ms
         self._heartbeat.add(hb.node)
         self._incarnation[hb.node] = max(hb.incarnation, self._incarnation.get(hb.node, 0))
@@ -106,16 +117,28 @@ class NodeManager:
         return NodeHeartbeatAck(hb.node, self._leader_term(), hb.sent_ms, applied_index)
 
     def next_due_ms(self) -> int:
-        if self._asap or self._term != self._leader_term() or self._joining():
+        members, term, voters = self._members(), self._leader_term(), self._voters()
+        cached = self._due
+        if cached is not None and cached[:3] == (members, term, voters):
+            return cached[3]
+        due = self._compute_due_ms(members, term, voters)
+        self._due = (members, term, voters, due)
+        return due
+
+    def _compute_due_ms(
+        self, members: Mapping[int, NodeInfo], term: int, voters: Collection[int]
+    ) -> int:
+        if self._asap or self._term != term or self._joining_of(members, voters):
             return self._last_run_ms if self._last_run_ms is not None else self._next_tick_ms
         due = self._next_tick_ms
         after = self.timing.node_down_after_ms
-        for node, info in self._members().items():
+        for node, info in members.items():
             if node != self.node_id and info.state in _WATCHED and node in self._silent_since:
                 due = min(due, self._silent_since[node] + after)
         return due
 
     def run(self, now_ms: int) -> Sequence[Message]:
+        self._due = None
         members = self._members()
         term = self._leader_term()
         last = self._last_run_ms
@@ -168,9 +191,11 @@ class NodeManager:
         return tuple(out)
 
     def _joining(self) -> list[int]:
-        members = self._members()
+        return self._joining_of(self._members(), self._voters())
+
+    def _joining_of(self, members: Mapping[int, NodeInfo], voters: Collection[int]) -> list[int]:
         heard = self._incarnation  # (cleared with every new tenure)
-        return sorted(n for n in self._voters() if n not in members and n in heard)
+        return sorted(n for n in voters if n not in members and n in heard)
 
     # -- inspection -------------------------------------------------------------------
 

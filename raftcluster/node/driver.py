@@ -3,20 +3,19 @@
 Every decision about a node's cycles (what is sent before the local fsync, what is
 persisted, which answers are released and when, what is answered on stop) is the
 `CycleCore`'s (`cycle.py`), which the simulator drives too. `Driver` only carries out its
-`Actions`: it sends, calls the answer callbacks, persists in a worker thread
-(`trio.to_thread.run_sync`, by default), sleeps until the next deadline and wakes when
-an input needs it. It knows nothing of sockets or files: it is given a clock, a function
-that sends a raft message, and how to persist. The node runtime (`runtime.py`) plugs in
-the transport and the file storage; tests plug in an in-memory network, `MemoryStorage`
-and trio's `MockClock`.
+`Actions`: it sends, calls the answer callbacks, persists in a worker thread (by
+default), sleeps until the next deadline and wakes when an input needs it. It knows
+nothing of sockets or files: it is given a clock, a function that sends a raft message,
+and how to persist. The node runtime (`runtime.py`) plugs in the transport and the file
+storage; tests plug in an in-memory network, `MemoryStorage` and trio's `MockClock`.
 
 One task (`run`) owns the loop (and a nursery where a snapshot the core hands out,
 `Actions.snapshot`, is encoded in a worker thread while cycles go on: snapshotting.py):
 
     loop:  tick the core if its deadline has come
-           a persist handed over? persist it (in a worker thread), then `persisted`
+           a persist handed over (a `persist` of the caller's)? await it, then `persisted`
            else if the core starts a cycle: carry out its actions (a persist among them
-                                           is the loop's next step)
+                                           starts at once: below)
            else: sleep until the next deadline or until an input needs it
 
 Inputs come from other tasks at any time, also while a persist runs in its thread:
@@ -25,10 +24,21 @@ callback). They go straight into the core, whose next cycle takes everything tha
 arrived meanwhile: while one fsync runs, the writes of many clients gather for the next
 one (group commit). When the loop is asleep, the task that brought the input starts the
 cycle itself: a cycle with nothing to sync runs to its end there, one that must sync
-sends its early messages there and hands the persist to the loop, so no task switch
-stands between an input and its effect. With `defer_inputs` that happens once per batch,
-in `inputs_done` (a node's connections call it after each batch of frames they read, up
-to `Limits.read_batch_frames`: the reads of one batch share a ReadIndex round).
+sends its early messages there and starts its persist, so no task switch stands
+between an input and its effect. With `defer_inputs` that happens once per batch, in
+`inputs_done` (a node's connections call it after each batch of frames they read, up
+to `Limits.read_batch_frames`: the reads of one batch share a ReadIndex round). An
+input that brings a deadline before the one the loop sleeps to moves its sleep's
+deadline, without waking it.
+
+The default persist (`Replica.persist`) runs in one of trio's cached worker threads,
+started by whichever task started the cycle; when it returns, the cycle is completed
+(`persisted`: apply, answer, send) in trio's own callback task (`TrioToken.run_sync_soon`),
+which also starts the next cycle if inputs that came meanwhile made one ready; the loop
+is woken only for a deadline that has come, or a stop. A write then costs the loop no
+wake-up at all: the task that read the request starts the fsync, the callback task
+completes it. What the persist or the completion raises goes to the loop, which raises
+it (the node ends).
 """
 
 from __future__ import annotations
@@ -104,8 +114,9 @@ class Driver:
         hold_sends: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
     ) -> None:
         """`send` queues one raft message (it must not block or raise). `persist` makes a
-        cycle's work durable; by default `replica.persist` in a worker thread (tests give
-        their own, inline or delayed under trio's MockClock). `on_output` sees each
+        cycle's work durable; by default `replica.persist` in a worker thread started by
+        the task that starts the cycle (see the module docstring; tests give their own,
+        inline or delayed under trio's MockClock, which the loop awaits). `on_output` sees each
         completed cycle's output (applied events, conf changes). The loop carries out
         each step's actions inside `hold_sends()` (a synchronous context: the node's is
         the transport's `corking.held`, so that what one step sends goes out together
@@ -115,14 +126,21 @@ class Driver:
         self.clock = clock
         self.stats = DriverStats(self.core.stats)
         self._send = send
-        self._persist = persist if persist is not None else self._persist_in_thread
+        self._persist = persist
         self._on_output = on_output
         self._hold_sends = hold_sends
         self._callbacks: dict[int, Callable[[ClientReply], None]] = {}
         self._input = trio.Event()
         self._running = False
-        self._to_persist: Work | None = None  # handed to the loop by a cycle started elsewhere
+        # The work of the cycle under way, until its persist is done: with `persist`, the
+        # loop's to await; by default, in its worker thread.
+        self._to_persist: Work | None = None
+        self._failure: BaseException | None = None  # from a threaded persist: `run` raises it
+        self._thread_done: trio.Event | None = None  # set when the persist's thread returned
+        self._abandoned = False  # `run` ended with a persist in its thread: do not complete it
+        self._token: trio.lowlevel.TrioToken | None = None  # the run's (`run` sets it)
         self._sleeping_to_ms: int | None = None  # the loop's wake-up time while it sleeps
+        self._sleep: trio.CancelScope | None = None  # its sleep's scope (deadline: that time)
         # With `defer_inputs`, `deliver` and `submit` leave starting a cycle to
         # `inputs_done`, which the caller invokes after a batch of them (a connection
         # after each batch it read): the batch then shares one cycle and one ReadIndex.
@@ -200,27 +218,84 @@ class Driver:
             self._input.set()
             return
         ran = self._start_cycle()
-        sleeping_to = self._sleeping_to_ms
-        if self._to_persist is not None or sleeping_to is None:
-            return  # a persist handed over (the loop is woken), or the loop is awake
-        core = self.core
+        if self._persist is not None and self._to_persist is not None:
+            return  # a persist handed over: the loop is woken
         # (Nothing was ready if no cycle ran: no need to ask again.)
-        if (ran and core.has_ready()) or core.next_deadline_ms() < sleeping_to:
+        self._wake_if_needed(ran)
+
+    def _wake_if_needed(self, ready: bool) -> None:
+        """Wake the sleeping loop if the core may have a cycle to start (`ready`, when
+        nothing in progress says otherwise) or a deadline that has come; for a deadline
+        still to come before the one the loop sleeps to, move its sleep's deadline there
+        instead (a task switch to move it costs more)."""
+        sleeping_to, sleep = self._sleeping_to_ms, self._sleep
+        if sleeping_to is None or sleep is None:
+            return  # the loop is awake: its next step sees what is ready
+        core = self.core
+        if ready and core.has_ready():
             self._input.set()
+            return
+        due_ms = core.next_deadline_ms()
+        if due_ms < sleeping_to:
+            if due_ms <= self.clock.now_ms():
+                self._input.set()
+            else:
+                self._sleeping_to_ms = due_ms
+                sleep.deadline = self.clock.trio_time(due_ms)
 
     def _start_cycle(self) -> bool:
         """Start a cycle in the caller's task, if the core has one to start; a persist it
-        needs is handed to the loop. False when none started."""
+        needs starts in its worker thread (by default) or is handed to the loop. False
+        when none started."""
         if self._to_persist is not None:
             return False
         actions = self.core.start()
         if actions is None:
             return False
         self._carry_out(actions)
-        if actions.persist is not None:
-            self._to_persist = actions.persist
-            self._input.set()
+        work = actions.persist
+        if work is not None:
+            self._to_persist = work
+            if self._persist is None:
+                self._start_persist_thread(work)
+            else:
+                self._input.set()
         return True
+
+    def _start_persist_thread(self, work: Work) -> None:
+        """`replica.persist(work)` in one of trio's cached worker threads (no capacity
+        limiter, context copy or checkpoints of `trio.to_thread`: this runs once per
+        fsync); `_persisted_in_thread` follows in trio's callback task."""
+        token = self._token
+        assert token is not None, "cycles start only while `run` runs"
+        done = self._thread_done = trio.Event()
+
+        def deliver(result: outcome.Outcome[None]) -> None:  # in the worker thread
+            token.run_sync_soon(self._persisted_in_thread, work, result, done)
+
+        trio.lowlevel.start_thread_soon(functools.partial(self.replica.persist, work), deliver)
+
+    def _persisted_in_thread(
+        self, work: Work, result: outcome.Outcome[None], done: trio.Event
+    ) -> None:
+        """The persist of `work` returned (in trio's callback task): complete its cycle,
+        unless it failed or `run` has ended meanwhile, and start the next if one is ready.
+        Never raises (trio's callback task must not): a failure goes to the loop."""
+        done.set()
+        if self._abandoned:
+            return  # `run` was cancelled: the cycle stays uncompleted, as documented there
+        try:
+            result.unwrap()  # what the storage raised
+            self._to_persist = None
+            with self._hold_sends():
+                self._carry_out(self.core.persisted(work))
+        except BaseException as e:  # noqa: BLE001 - handed to the loop, which raises it
+            self._failure = e
+            self._input.set()
+            return
+        # What came meanwhile starts the next cycle here (as after an input); once
+        # stopping, the loop is woken to return.
+        self._after_input()
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -238,6 +313,7 @@ class Driver:
         answered as on a stop, so no caller waits forever.
         """
         assert not self._running, "a Driver runs once"
+        self._token = trio.lowlevel.current_trio_token()
         self._running = True
         task_status.started()
         try:
@@ -245,14 +321,29 @@ class Driver:
                 self._nursery = nursery
                 while not self.core.stopping or self._to_persist is not None:
                     await self._step()
+                self._raise_failure()
                 nursery.cancel_scope.cancel()  # an encoding under way is not needed now
         finally:
             self._nursery = None
             self._running = False
+            done = self._thread_done
+            if done is not None and not done.is_set():
+                # A persist still in its thread (cancelled): what it writes must be known
+                # before `run` returns; its cycle is not completed.
+                self._abandoned = True
+                with trio.CancelScope(shield=True):
+                    await done.wait()
             self._carry_out(self.core.finish())  # synchronous: safe even while cancelled
+
+    def _raise_failure(self) -> None:
+        """Raise what a threaded persist, or the completion of its cycle, raised."""
+        failure = self._failure
+        if failure is not None:
+            raise failure
 
     async def _step(self) -> None:
         self.stats.loop_steps += 1
+        self._raise_failure()
         self._input = trio.Event()  # inputs from now on wake the sleep below
         core = self.core
         now = self.clock.now_ms()
@@ -261,12 +352,15 @@ class Driver:
         with self._hold_sends():
             if ticked:
                 self._carry_out(core.tick(now))
-            work = self._to_persist
+            # A persist of the caller's, handed over, is this step's (a threaded one is
+            # under way in its thread: nothing to start meanwhile).
+            persist = self._persist
+            work = self._to_persist if persist is not None else None
             # (A cycle that did not start changed nothing: `due_ms` still holds.)
-            started = work is None and self._start_cycle()
-        if work is not None:
-            # Not cancellable (see `run`): the thread's writes must not be half-known.
-            await self._persist(work)
+            started = self._to_persist is None and self._start_cycle()
+        if persist is not None and work is not None:
+            # Not cancellable (see `run`): the persist's writes must not be half-known.
+            await persist(work)
             self._to_persist = None
             with self._hold_sends():
                 self._carry_out(core.persisted(work))
@@ -274,28 +368,13 @@ class Driver:
             deadline_ms = max(core.next_deadline_ms() if ticked else due_ms, now + 1)
             self._sleeping_to_ms = deadline_ms
             try:
-                with trio.move_on_at(self.clock.trio_time(deadline_ms)):
+                with trio.move_on_at(self.clock.trio_time(deadline_ms)) as self._sleep:
                     await self._input.wait()
             finally:
-                self._sleeping_to_ms = None
+                self._sleeping_to_ms = self._sleep = None
             return
         # Let the other tasks in: inputs that queued up during this cycle join the next.
         await trio.lowlevel.checkpoint()
-
-    async def _persist_in_thread(self, work: Work) -> None:
-        """`replica.persist(work)` in one of trio's cached worker threads, this task
-        asleep until it returns (or raises). Not cancellable: a cancellation waits for the
-        thread and is delivered at the next checkpoint (what the thread wrote must be
-        known). Lighter than `trio.to_thread.run_sync` (no capacity limiter, no context
-        copy, no checkpoints of its own): this runs once per fsync."""
-        task = trio.lowlevel.current_task()
-        token = trio.lowlevel.current_trio_token()
-
-        def deliver(result: outcome.Outcome[None]) -> None:  # in the worker thread
-            token.run_sync_soon(trio.lowlevel.reschedule, task, result)
-
-        trio.lowlevel.start_thread_soon(functools.partial(self.replica.persist, work), deliver)
-        await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
 
     async def _run_snapshot(self, job: SnapshotJob) -> None:
         """Run `job` in a worker thread: encode (a slice of keys per encoder call, so this

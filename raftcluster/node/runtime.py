@@ -132,7 +132,6 @@ class Node:
         self._dropped_inputs = 0
         self._kinds = kinds
         self._groups: GroupsService | None = None  # the cluster service, if it runs
-        self._poked_at = -1  # the applied index when the cluster service was last poked
         self._conf_followed: ConfState | None = None  # the configuration the transport follows
         self._claimed: identity.Claimed | None = None  # the data directory (file storage)
         self._bootstrap_marker = False  # BOOTSTRAP to remove once the founding log is synced
@@ -440,13 +439,11 @@ class Node:
         groups = self._groups
         if groups is not None:
             # Its agent reads the replica's applied state only (the rest of its inputs
-            # wake it themselves, its timers run on their own): a cycle that applied
-            # nothing needs no step of it, unless the node manager (a leader service,
-            # run in the replica's ticks) asked for a node to be fenced.
-            applied = self.replica.applied_index
+            # wake it themselves, its timers run on their own): a cycle that changed
+            # nothing it reads (a kv write) needs no step of it, unless the node manager
+            # (a leader service, run in the replica's ticks) asked for a node to be fenced.
             fence = groups.fence
-            if applied != self._poked_at or (fence is not None and fence.wanting):
-                self._poked_at = applied
+            if groups.agent.needs_step() or (fence is not None and fence.wanting):
                 groups.poke()
         driver = self._driver
         if self._bootstrap_marker and driver is not None and driver.stats.syncs:

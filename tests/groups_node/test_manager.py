@@ -32,7 +32,8 @@ class Cluster:
         self.term = 5
 
     def set(self, node: int, state: NodeState, incarnation: int = 1) -> None:
-        self.members[node] = NodeInfo(node, state, incarnation, 0)
+        # A new mapping, as the node agent's state gives (NodeManager's contract).
+        self.members = {**self.members, node: NodeInfo(node, state, incarnation, 0)}
 
     def manager(self, now: int = 0) -> NodeManager:
         return NodeManager(1, T, lambda: self.members, lambda: self.term, now)
