@@ -1032,9 +1032,22 @@ class RaftCore:
         self._become_follower(self._term, NONE)
 
     def _broadcast_heartbeat(self) -> None:
+        committed = self._log.committed
         for n, pr in sorted(self._progress.items()):
-            commit = min(pr.match, self._log.committed)
+            commit = min(pr.match, committed)
+            if commit == committed:
+                pr.needs_commit = False  # this heartbeat tells it: no notice of its own
             self._send(Heartbeat(self._term, self.id, n, commit, self._reads.round))
+        self._drop_needless_notice()
+
+    def _drop_needless_notice(self) -> None:
+        """Once every follower has been told the commit index (by an append or a
+        heartbeat), a pending commit notice has nothing left to tell: drop its timer, so
+        the shell is not woken for it."""
+        if self._commit_notice_due_ms is not None and not any(
+            pr.needs_commit for pr in self._progress.values()
+        ):
+            self._commit_notice_due_ms = None
 
     def _flush(self) -> None:
         """Leader: turn everything queued since the last Ready into messages, at most one
@@ -1051,6 +1064,7 @@ class RaftCore:
             for n in sorted(self._dirty):
                 self._send_appends(n, self._progress[n])
             self._dirty.clear()
+            self._drop_needless_notice()
         self._commit_notice_now = False
 
     def _tells_commit(self, pr: Progress) -> bool:
