@@ -31,7 +31,6 @@ from collections.abc import Callable, Iterable
 
 from raftcluster.raft.quorum import majority
 from raftcluster.raft.ready import Role
-from raftcluster.raft.types import ConfState
 from raftcluster.storage.logstate import LogState
 
 INVARIANT = "durable quorum"
@@ -42,7 +41,10 @@ class DurableQuorum:
         self._fail = fail
         # (leader, term) -> follower -> the highest index it acknowledged in that term
         self._acked: dict[tuple[int, int], dict[int, int]] = {}
-        self._commits: dict[int, tuple[int, int]] = {}  # leader -> (term, commit) seen
+        # leader -> (term, commit, voters) as of its last step
+        self._seen: dict[int, tuple[int, int, tuple[int, ...]]] = {}
+        # leader -> (term, commit, voters before, voters now) of a move to check
+        self._moved: dict[int, tuple[int, int, tuple[int, ...], tuple[int, ...]]] = {}
         self.commits_checked = 0
 
     def acknowledged(self, leader: int, follower: int, term: int, index: int) -> None:
@@ -54,41 +56,53 @@ class DurableQuorum:
 
     def tracks(self, node: int) -> bool:
         """Whether `node` led at its last step (else only a leader's step matters)."""
-        return node in self._commits
+        return node in self._seen
 
     def stopped(self, node: int) -> None:
         """`node`'s incarnation is gone: its next one starts over (its acknowledgements
         received are kept: they were promises of the followers' disks)."""
-        self._commits.pop(node, None)
+        self._seen.pop(node, None)
 
-    def moved(self, node: int, role: Role, term: int, commit: int) -> bool:
-        """`node` took a step; it is in `role` and `term` with commit index `commit`.
-        Whether it is a leader that moved its commit index in its term (then `check`)."""
+    def moved(self, node: int, role: Role, term: int, commit: int, voters: tuple[int, ...]) -> bool:
+        """`node` took a step; it is in `role` and `term` with commit index `commit`, and
+        its configuration's `voters`. Whether it is a leader that moved its commit index
+        in its term (then `check` it)."""
         if role != Role.LEADER:
-            self._commits.pop(node, None)
+            self._seen.pop(node, None)
             return False
-        before = self._commits.get(node)
-        self._commits[node] = (term, commit)
+        before = self._seen.get(node)
+        self._seen[node] = (term, commit, voters)
         # (a new leader's first step counts nothing: its commit index is where it found it)
-        return before is not None and before[0] == term and commit > before[1]
+        if before is None or before[0] != term or commit <= before[1]:
+            return False
+        self._moved[node] = (term, commit, before[2], voters)
+        return True
 
-    def check(self, node: int, term: int, commit: int, conf: ConfState, synced: LogState) -> None:
-        """`node`, leader of `term`, moved its commit index to `commit` with configuration
-        `conf`; its disk holds `synced` (the oracle's shadow)."""
+    def check(self, node: int, synced: LogState) -> None:
+        """Check the move `moved` just reported; `node`'s disk holds `synced` (the
+        durability oracle's shadow).
+
+        The quorum is counted in the configuration of the step before or of this one:
+        a leader may append a membership change in the step in which it commits (one
+        change at a time, so the commit was decided in one of the two)."""
+        term, commit, before, now = self._moved.pop(node)
         self.commits_checked += 1
         acks = self._acked.get((node, term), {})
-        durable = sorted(v for v in conf.voters if v != node and acks.get(v, 0) >= commit)
         own = synced.last_index >= commit and synced.term_at(commit) == term
-        if node in conf.voters and own:
-            durable.append(node)
-        needed = majority(len(conf.voters))
-        if len(durable) < needed:
-            held = f"synced up to {synced.last_index}" if not own else "synced"
-            raise self._fail(
-                INVARIANT,
-                f"node {node}, leader of term {term}, moved its commit index to {commit}, "
-                f"but only {len(durable)} of its {len(conf.voters)} voters hold entry "
-                f"{commit} durably ({', '.join(map(str, durable)) or 'none'}; its own disk: "
-                f"{held}): a majority needs {needed}",
-                [node],
-            )
+        counts = []
+        for voters in (before, now) if before != now else (now,):
+            durable = sorted(v for v in voters if v != node and acks.get(v, 0) >= commit)
+            if node in voters and own:
+                durable.append(node)
+            needed = majority(len(voters))
+            if len(durable) >= needed:
+                return
+            counts.append(f"{len(durable)} of its {len(voters)} voters {list(voters)}")
+        held = f"synced up to {synced.last_index}" if not own else "synced"
+        raise self._fail(
+            INVARIANT,
+            f"node {node}, leader of term {term}, moved its commit index to {commit}, but "
+            f"only {' (or '.join(counts)}{')' * (len(counts) - 1)} hold entry {commit} "
+            f"durably (its own disk: {held}): not a majority",
+            [node],
+        )

@@ -995,10 +995,9 @@ class RaftclusterEngine:
                 raft = replica.core
                 role = raft.role
                 if role == Role.LEADER or quorum.tracks(node):
-                    term, commit = raft.term, raft.commit_index
-                    if quorum.moved(node, role, term, commit):
-                        synced = nodes[node].disk.oracle.shadow.synced
-                        quorum.check(node, term, commit, raft.conf, synced)
+                    voters = raft.conf.voters
+                    if quorum.moved(node, role, raft.term, raft.commit_index, voters):
+                        quorum.check(node, nodes[node].disk.oracle.shadow.synced)
 
     def check_final(self) -> None:
         self.invariants.check_final(self.replicas())

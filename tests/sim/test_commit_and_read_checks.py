@@ -42,9 +42,9 @@ FIVE = ConfState(voters=(1, 2, 3, 4, 5))
 def leader_moves_commit(
     check: DurableQuorum, commit: int, synced: LogState, conf: ConfState = FIVE
 ) -> None:
-    assert not check.moved(1, Role.LEADER, 3, 2)  # the leader's first step
-    assert check.moved(1, Role.LEADER, 3, commit)
-    check.check(1, 3, commit, conf, synced)
+    assert not check.moved(1, Role.LEADER, 3, 2, conf.voters)  # the leader's first step
+    assert check.moved(1, Role.LEADER, 3, commit, conf.voters)
+    check.check(1, synced)
 
 
 def test_a_commit_backed_by_two_acks_and_the_leaders_synced_copy_passes() -> None:
@@ -85,17 +85,35 @@ def test_the_leaders_own_copy_must_be_of_its_term() -> None:
 
 def test_followers_first_steps_and_unmoved_commits_are_not_judged() -> None:
     check = DurableQuorum(Failed)
-    assert not check.moved(1, Role.FOLLOWER, 3, 9)
+    voters = FIVE.voters
+    assert not check.moved(1, Role.FOLLOWER, 3, 9, voters)
     assert not check.tracks(1)
-    assert not check.moved(1, Role.LEADER, 3, 9)  # became leader: first step
+    assert not check.moved(1, Role.LEADER, 3, 9, voters)  # became leader: first step
     assert check.tracks(1)
-    assert not check.moved(1, Role.LEADER, 3, 9)  # no move
-    assert not check.moved(1, Role.LEADER, 4, 12)  # a new term: starts over
+    assert not check.moved(1, Role.LEADER, 3, 9, voters)  # no move
+    assert not check.moved(1, Role.LEADER, 4, 12, voters)  # a new term: starts over
     check.stopped(1)
-    assert not check.moved(1, Role.LEADER, 4, 15)  # a new incarnation: starts over
-    assert check.moved(1, Role.LEADER, 4, 16)
-    assert not check.moved(1, Role.FOLLOWER, 4, 17)
+    assert not check.moved(1, Role.LEADER, 4, 15, voters)  # a new incarnation: starts over
+    assert check.moved(1, Role.LEADER, 4, 16, voters)
+    assert not check.moved(1, Role.FOLLOWER, 4, 17, voters)
     assert not check.tracks(1)
+
+
+def test_the_quorum_is_that_of_the_configuration_before_or_after_the_step() -> None:
+    """A leader may append a membership change in the step in which it commits: a commit
+    by a majority of the three voters before the step passes, though not one of the four
+    after it; a majority of neither is refused."""
+    synced = synced_log([1, 3, 3], synced_up_to=3)
+    check = DurableQuorum(Failed)
+    check.acknowledged(1, 2, 3, 3)
+    assert not check.moved(1, Role.LEADER, 3, 1, (1, 2, 4))
+    assert check.moved(1, Role.LEADER, 3, 3, (1, 2, 3, 4))  # node 3 added as a voter
+    check.check(1, synced)
+    check = DurableQuorum(Failed)
+    assert not check.moved(1, Role.LEADER, 3, 1, (1, 2, 4))
+    assert check.moved(1, Role.LEADER, 3, 3, (1, 2, 3, 4))
+    with pytest.raises(Failed, match=r"only 1 of its 3 voters \[1, 2, 4\] \(or 1 of its 4"):
+        check.check(1, synced)
 
 
 def test_a_single_voter_commits_on_its_own_synced_copy() -> None:
