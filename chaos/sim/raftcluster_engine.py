@@ -115,6 +115,7 @@ class _Node:
     __slots__ = (
         "id", "config", "disk", "core", "incarnation", "inbox", "persisting", "persist_due",
         "crash_in_persist", "wake", "calls", "lost", "wiped", "deadline_at", "clock",
+        "persist_term",
     )  # fmt: skip
 
     def __init__(
@@ -133,6 +134,7 @@ class _Node:
         self.wake: int | None = None  # virtual time of the next timer (cached)
         # ((local deadline, topology version), the virtual time its clock reaches it)
         self.deadline_at: tuple[tuple[int, int], int] | None = None
+        self.persist_term = 0  # the term its core was in when the persist under way began
         self.calls: dict[int, tuple[int, int]] = {}  # core request id -> (client, call id)
         self.lost = False  # refused to start from its disk: stays down
         # Its data directory was lost: it starts as a new member joining the cluster (no
@@ -560,6 +562,7 @@ class RaftclusterEngine:
             self._carry_out(n, actions)
             if actions.persist is not None:
                 n.persisting = actions.persist
+                n.persist_term = n.replica.core.term  # (the Ready's: for read freshness)
                 # (randrange(n + 1) draws what randint(0, n) does, with less to do)
                 latency = sim.rng_disk.randrange(max_fsync_ms + 1) if max_fsync_ms else 0
                 n.persist_due = sim.now + latency
@@ -618,8 +621,11 @@ class RaftclusterEngine:
             self.invariants.on_cycle(n.id, work, out)
             rd, raft = work.ready, n.replica.core
             # Its own reads, released as leader of this term: judged when neither its role
-            # nor its term changed since its previous cycle (else some may be a follower's).
+            # nor its term changed since its previous cycle (else some may be a follower's)
+            # nor since this cycle's Ready (a persist's inputs may have moved them).
             same = rd.soft_state is None and not rd.term_or_vote_changed
+            if work.must_sync and n.persist_term != raft.term:
+                same = False
             if rd.read_states and same and raft.role == Role.LEADER:
                 for read in rd.read_states:
                     self.read_freshness.released(
