@@ -93,7 +93,8 @@ class NodeManager:
         self._next_tick_ms = now_ms
         self._asap = False  # `heard` saw something to propose at once
         # `next_due_ms`'s last answer and what it was computed from (members, term,
-        # voters: compared by identity), until `heard` or `run` changes anything else.
+        # voters: compared as a tuple, so the same objects pass at once and equal new ones
+        # after a comparison), until `heard` or `run` changes anything else.
         self._due: tuple[object, int, object, int] | None = None
 
     # -- inputs -----------------------------------------------------------------------
