@@ -169,14 +169,19 @@ def measure_etcd(
 
 @contextlib.asynccontextmanager
 async def _running_cluster(
-    prefix: str, settings: dict[str, int] | None = None
+    prefix: str,
+    settings: dict[str, int] | None = None,
+    *,
+    python: str = sys.executable,
+    stop_timeout_s: float = 10,
 ) -> AsyncIterator[tuple[NodeProcesses, Any]]:
     """A 3-node cluster from `raftcluster init` (with `settings`) in a temporary
-    directory, its processes started, a leader elected and a client connected; stopped
-    and removed on the way out, even when cancelled."""
+    directory, its processes started (by the interpreter `python`), a leader elected and a
+    client connected; stopped (within `stop_timeout_s` each) and removed on the way out,
+    even when cancelled."""
     root = Path(tempfile.mkdtemp(prefix=prefix))
     cluster = init_cluster(root, nodes=3, settings=settings)
-    processes = NodeProcesses(cluster)
+    processes = NodeProcesses(cluster, python=python)
     try:
         for node in cluster.node_ids:
             await processes.start(node)
@@ -185,7 +190,7 @@ async def _running_cluster(
             yield processes, client
     finally:
         with trio.CancelScope(shield=True):
-            await processes.stop_all(timeout_s=10)
+            await processes.stop_all(timeout_s=stop_timeout_s)
             await processes.close()
         shutil.rmtree(root, ignore_errors=True)
 

@@ -29,21 +29,17 @@ import cProfile
 import json
 import os
 import pstats
-import shutil
 import signal
 import stat
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import trio
 
-from bench.bench_node import VALUE, _until_leader
-from raftcluster.cli.processes import NodeProcesses
-from raftcluster.client.connect import connect
+from bench.bench_node import VALUE, _running_cluster
 from raftcluster.client.probe import Poller, Target
-from raftcluster.config import client_transport_config, init_cluster
+from raftcluster.config import client_transport_config
 from raftcluster.node.admin import NodeInfo
 
 WARM_KEYS = 50  # keys written before the rounds (what the gets read)
@@ -92,18 +88,14 @@ async def measure(
     ops: int, workload: str, rounds: int, profile_dir: Path | None, profile_node: str = "leader"
 ) -> tuple[int, list[str]]:
     """Run the rounds; the profiled node's pid and one printed line per round."""
-    root = Path(tempfile.mkdtemp(prefix="bench-node-cpu-"))
-    cluster = init_cluster(root, nodes=3)
     python = _wrapper(profile_dir) if profile_dir is not None else sys.executable
-    processes = NodeProcesses(cluster, python=python)
     lines = []
-    targets = [Target(n.id, n.addresses) for n in cluster.nodes]
-    try:
-        for node in cluster.node_ids:
-            await processes.start(node)
-        await _until_leader(cluster)
-        poller_cm = Poller.open(targets, client_transport_config(cluster))
-        async with connect(cluster) as client, poller_cm as poller:
+    # (30 s to stop: a profiled node writes its profile on the way out)
+    running = _running_cluster("bench-node-cpu-", python=python, stop_timeout_s=30)
+    async with running as (processes, client):
+        cluster = processes.cluster
+        targets = [Target(n.id, n.addresses) for n in cluster.nodes]
+        async with Poller.open(targets, client_transport_config(cluster)) as poller:
             keys = [b"bench/warm/%08d" % i for i in range(WARM_KEYS)]
             for key in keys:
                 await client.put(key, VALUE)
@@ -150,12 +142,7 @@ async def measure(
             elif profile_dir is not None:
                 os.kill(profiled, signal.SIGUSR2)
                 await trio.sleep(1)  # it writes the profile
-        return profiled, lines
-    finally:
-        with trio.CancelScope(shield=True):
-            await processes.stop_all(timeout_s=30)
-            await processes.close()
-        shutil.rmtree(root, ignore_errors=True)
+    return profiled, lines
 
 
 def main(argv: list[str] | None = None) -> int:
