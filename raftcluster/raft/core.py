@@ -535,14 +535,7 @@ class RaftCore:
         """The position and configuration `compact(index, ...)` will record: the term of
         the applied entry at `index` and the configuration there (both fixed once applied).
         """
-        if not self._log.snapshot_index < index <= self._applied:
-            raise InvalidArgument(
-                "snapshot_meta.index",
-                f"{index} is not in ({self._log.snapshot_index}, applied={self._applied}]",
-            )
-        term = self._log.term(index)
-        assert term is not None
-        return SnapshotMeta(index, term, self._confs.at(index))
+        return self._applied_meta(index, "snapshot_meta.index")
 
     def compact(self, index: int, data: bytes) -> Snapshot:
         """The state machine's snapshot `data` reflects every entry up to `index` (applied).
@@ -551,14 +544,7 @@ class RaftCore:
         behind. Returns the Snapshot (with its term and configuration) for the shell to save
         with `Storage.save_snapshot`.
         """
-        if not self._log.snapshot_index < index <= self._applied:
-            raise InvalidArgument(
-                "compact.index",
-                f"{index} is not in ({self._log.snapshot_index}, applied={self._applied}]",
-            )
-        term = self._log.term(index)
-        assert term is not None
-        snap = Snapshot(SnapshotMeta(index, term, self._confs.at(index)), data)
+        snap = Snapshot(self._applied_meta(index, "compact.index"), data)
         self._log.compact(index)
         self._confs.compact_to(index)
         if self._snapshot is not None:
@@ -566,6 +552,17 @@ class RaftCore:
         self._snapshot = snap
         self._keep_snapshots_in_transfer()
         return snap
+
+    def _applied_meta(self, index: int, field: str) -> SnapshotMeta:
+        """The snapshot position of applied `index` (above the current snapshot), or
+        InvalidArgument naming `field`."""
+        if not self._log.snapshot_index < index <= self._applied:
+            raise InvalidArgument(
+                field, f"{index} is not in ({self._log.snapshot_index}, applied={self._applied}]"
+            )
+        term = self._log.term(index)
+        assert term is not None
+        return SnapshotMeta(index, term, self._confs.at(index))
 
     def _keep_snapshots_in_transfer(self) -> None:
         """Forget the older snapshots no transfer in progress uses any more (finished,
