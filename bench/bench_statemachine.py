@@ -6,12 +6,22 @@ decodes it and encodes the result and events) and decodes the result, as a node
 applying committed log entries and a client reading the reply would. There is no
 peer for this one. Keys are distinct and in random order (seeded), values 32 bytes.
 
+`committed` is the path every replica runs per log entry and per read, with the
+commands a client sends: `ClusterState.apply_committed` of a put wrapped in a session
+request (`SessionRequest(session, seq, seq - 1, Put(key, 100-byte value))`, the commands
+encoded beforehand, as they arrive in the log), then `ClusterState.query` of an encoded
+single-key `Range` per key. `measure_committed` is self-contained (the public API of
+`statemachine` only), so `bench.sm_against` runs this tree's copy of it against an older
+tree's `statemachine` in one run.
+
 Times are CPU seconds of this process (`time.process_time`): the work is single-threaded
 and the machines it runs on are shared, where wall-clock figures swing with the load.
 """
 
 from __future__ import annotations
 
+import contextlib
+import cProfile
 import random
 import time
 from collections.abc import Callable
@@ -20,8 +30,11 @@ from bench.table import Row
 from statemachine.cluster import ClusterState
 from statemachine.codec import Message, decode, encode
 from statemachine.kv import Put, PutResult, Range, RangeResult
+from statemachine.sessions import OpenSession, SessionOpened, SessionRequest
 
 VALUE = b"v" * 32
+CLIENT_VALUE = b"c" * 100  # the value size of the node benchmarks (and etcd's comparison)
+SESSION_TTL_MS = 60_000
 
 
 def _keys(count: int) -> list[bytes]:
@@ -92,10 +105,60 @@ def _snapshot_rows(n: int) -> list[Row]:
     ]
 
 
+def measure_committed(
+    n: int, profiles: dict[str, cProfile.Profile] | None = None
+) -> dict[str, float]:
+    """CPU seconds of `n` session puts through `apply_committed` and of `n` single-key
+    reads through `query` (see the module's docstring), and whether every answer was
+    right (`ok`: 1.0 or 0.0). Only the public API, so that any tree since sessions runs it.
+    `profiles` (optional): a profiler for the loop of puts (`"put"`) and of gets (`"get"`),
+    enabled around that loop alone (to count calls per operation; the times then include
+    the profiler's cost)."""
+    off = contextlib.nullcontext()
+    profiles = profiles or {}
+    state = ClusterState()
+    opened = decode(
+        state.apply_committed(1, encode(OpenSession(0, SESSION_TTL_MS))).result, Message
+    )
+    assert isinstance(opened, SessionOpened)
+    keys = _keys(n)
+    puts = [
+        encode(SessionRequest(opened.session, seq, seq - 1, Put(key, CLIENT_VALUE)))
+        for seq, key in enumerate(keys, 1)
+    ]
+    gets = [encode(Range(key)) for key in keys]
+    apply = state.apply_committed
+    with profiles.get("put", off):
+        started = time.process_time()
+        applied = [apply(index, put) for index, put in enumerate(puts, 2)]
+        put_s = time.process_time() - started
+    query = state.query
+    with profiles.get("get", off):
+        started = time.process_time()
+        answers = [query(get) for get in gets]
+        get_s = time.process_time() - started
+    ok = all(isinstance(decode(a.result, Message), PutResult) for a in applied)
+    ok &= all(len(a.events) == 1 for a in applied)
+    for answer in answers:
+        read = decode(answer, Message)
+        ok &= isinstance(read, RangeResult) and read.count == 1
+    return {"put_s": put_s, "get_s": get_s, "ok": float(ok)}
+
+
+def _committed_rows(n: int) -> list[Row]:
+    figures = measure_committed(n)
+    ok = figures["ok"] == 1.0
+    return [
+        _row("sm apply_committed session put", n, figures["put_s"], ok, f"{n:,} distinct keys"),
+        _row("sm query get", n, figures["get_s"], ok, f"{n:,} single-key ranges"),
+    ]
+
+
 def run(quick: bool) -> list[Row]:
     n = 10_000 if quick else 100_000
     return [
         *_measure("typed", _typed, n),
         *_measure("bytes", _through_bytes, n),
+        *_committed_rows(n),
         *_snapshot_rows(n),
     ]
