@@ -206,8 +206,7 @@ class ClusterState:
 
     def _apply(self, index: int, command: bytes, *, committed: bool) -> Applied:
         if len(command) > self.max_command_bytes:
-            result: Message = _too_large(len(command), self.max_command_bytes)
-            return Applied(encode(result))
+            return Applied(encode(_too_large(len(command), self.max_command_bytes)))
         try:
             decoded = decode(command, Message)
         except DecodeError as e:
@@ -218,8 +217,11 @@ class ClusterState:
             problem = self.check_command(decoded)
             if problem is not None:
                 raise self._unknown(index, command, problem)
-        done = self._execute(index, decoded)
-        return Applied(encode(done.result), tuple(encode(e) for e in done.events))
+        result, reply, events = self._run(index, decoded)
+        if reply is None:
+            assert result is not None
+            reply = encode(result)
+        return Applied(reply, tuple(map(encode, events)) if events else ())
 
     def _unknown(self, index: int, command: bytes, reason: str) -> UnknownEntry:
         try:
@@ -235,59 +237,66 @@ class ClusterState:
         size = len(encode(command))
         if size > self.max_command_bytes:
             return Executed(_too_large(size, self.max_command_bytes))
-        return self._execute(index, command)
+        result, reply, events = self._run(index, command)
+        if result is None:
+            assert reply is not None
+            result = decode(reply, Message)
+        return Executed(result, tuple(events))
 
-    def _execute(self, index: int, command: Message) -> Executed:
+    def _run(self, index: int, command: Message) -> _Done:
+        """Apply `command` at `index`: its result and the events it caused (see `_Done`)."""
         if index < 1:
             raise InvalidArgument("index", f"log indexes start at 1, got {index}")
         if isinstance(command, SessionRequest):
             done = self._in_session(index, command)
         else:
-            done = self._dispatch(index, command)
+            owner = self._command_owner.get(type(command))
+            if owner is None:
+                done = _unhandled(command)
+            else:
+                done = self._dispatch(index, command, owner)
         if self._after_apply is not None:
             self._after_apply(index, self)
         return done
 
-    def _dispatch(self, index: int, command: Message) -> Executed:
-        owner = self._command_owner.get(type(command))
-        if owner is None:
-            message = f"no part handles the command {type(command).__name__}"
-            return Executed(Failure.of(Code.UNKNOWN_COMMAND, message))
+    def _dispatch(self, index: int, command: Message, owner: str) -> _Done:
+        """Apply `command` in part `owner`: (result, None, events); none on a refusal."""
         events: list[Message] = []
-        self._touch(owner)
+        self._changes += 1  # the part may change now (`changed_at`)
+        self._changed_at[owner] = self._changes
         try:
             result = self._parts[owner].apply(command, ApplyContext(index, events.append))
         except ClusterError as e:  # the part refused before changing anything
-            return Executed(failure_of(e))
-        return Executed(result, tuple(events))
+            return failure_of(e), None, ()
+        return result, None, events
 
-    def _in_session(self, index: int, request: SessionRequest) -> Executed:
+    def _in_session(self, index: int, request: SessionRequest) -> _Done:
+        """The inner command applied once: a new request's result is encoded once, for the
+        session table and for the caller (`_Done`'s reply); a retry is answered with the
+        reply kept, as it was kept, and nothing applied again."""
         inner = request.command
         owner = self._command_owner.get(type(inner))
         if isinstance(inner, SessionRequest) or owner == sessions_part.NAME:
             message = f"a SessionRequest cannot carry {type(inner).__name__}"
-            return Executed(Failure.of(Code.INVALID_ARGUMENT, message))
+            return Failure.of(Code.INVALID_ARGUMENT, message), None, ()
         if owner is None:
-            message = f"no part handles the command {type(inner).__name__}"
-            return Executed(Failure.of(Code.UNKNOWN_COMMAND, message))
+            return _unhandled(inner)
         table = self._sessions().table
-        self._touch(sessions_part.NAME)  # (its table records the request)
+        self._changes += 1  # `sessions` changes now (`changed_at`): its table records
+        self._changed_at[sessions_part.NAME] = self._changes
         try:
             kept = table.admit(request.session, request.seq, request.ack)
         except ClusterError as e:
-            return Executed(failure_of(e))
+            return failure_of(e), None, ()
         if kept is not None:  # a retry: the reply it had, and nothing applied again
-            return Executed(decode(kept, Message))
+            return None, kept, ()
         if self.observer is not None:
             self.observer.executed(index, request)
-        done = self._dispatch(index, inner)
-        table.record(request.session, request.seq, encode(done.result))
-        return done
-
-    def _touch(self, name: str) -> None:
-        """Part `name` may change now (`changed_at`)."""
-        self._changes += 1
-        self._changed_at[name] = self._changes
+        result, _, events = self._dispatch(index, inner, owner)
+        assert result is not None
+        reply = encode(result)
+        table.record(request.session, request.seq, reply)
+        return result, reply, events
 
     def _sessions(self) -> sessions_part.SessionsPart:
         found = self._parts[sessions_part.NAME]
@@ -359,6 +368,18 @@ class ClusterState:
                 raise DecodeError(path, f"no part named {saved.name!r} is registered")
             fresh[saved.name].restore(saved.state)
         return fresh
+
+
+# What applying one command gave: (result, reply, events). `reply` is the result encoded
+# where it already is (a session request's, kept in the session table), else None; a
+# retry answered from the session table has only its kept reply (result None). One of
+# the two is always given; each caller builds the other only if it needs it.
+_Done = tuple[Message | None, bytes | None, Sequence[Message]]
+
+
+def _unhandled(command: Message) -> _Done:
+    message = f"no part handles the command {type(command).__name__}"
+    return Failure.of(Code.UNKNOWN_COMMAND, message), None, ()
 
 
 def _too_large(size: int, limit: int) -> Failure:

@@ -103,26 +103,31 @@ class SessionTable:
         Refusals come first and change nothing; an admitted request forgets the
         replies its `ack` releases.
         """
-        found = self.get(session)
-        if seq <= found.floor:
+        found = self.sessions.get(session)
+        if found is None:
+            found = self.get(session)  # (raises: the session is not open)
+        floor = found.floor
+        if seq <= floor:
             raise SessionError(
                 f"session {session}: the reply to sequence {seq} was discarded (acknowledged "
                 "or evicted); this retry was not applied",
                 code=Code.REPLY_DISCARDED,
                 detail=seq,
             )
-        found.forget_through(ack)
+        if ack > floor:
+            found.forget_through(ack)
         return found.replies.get(seq)
 
     def record(self, session: int, seq: int, reply: bytes) -> None:
         """Keep the reply to a newly applied request, evicting the oldest over the limits."""
         found = self.sessions[session]
-        assert seq > found.floor and seq not in found.replies
-        found.replies[seq] = reply
+        replies = found.replies
+        assert seq > found.floor and seq not in replies
+        replies[seq] = reply
         found.reply_bytes += len(reply)
         limits = self.limits
         while (
-            len(found.replies) > limits.max_replies_per_session
+            len(replies) > limits.max_replies_per_session
             or found.reply_bytes > limits.max_reply_bytes_per_session
         ):
-            found.forget_through(min(found.replies))
+            found.forget_through(min(replies))
