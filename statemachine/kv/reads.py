@@ -62,6 +62,8 @@ def read_range(
     budget; `count` always counts every existing key in range.
     """
     check_readable(store, request.revision)
+    if not request.range_end:  # one key (the most common read): no range to walk
+        return _read_key(store, request, budget, header)
     cap = min(request.limit, config.max_range_kvs) if request.limit else config.max_range_kvs
     kvs: list[KeyValue] = []
     count = 0
@@ -77,6 +79,20 @@ def read_range(
             full = True
     more = len(kvs) < count and not request.count_only
     return RangeResult(header, tuple(kvs), more, count)
+
+
+def _read_key(store: Store, request: Range, budget: ResponseBudget, header: int) -> RangeResult:
+    """`read_range` of a single key: the same answer (every cap is at least one pair)."""
+    key = request.key
+    found = store.latest(key) if request.revision == 0 else store.at(key, request.revision)
+    if found is None:
+        return RangeResult(header, (), False, 0)
+    if request.count_only:
+        return RangeResult(header, (), False, 1)
+    size = len(key) + (0 if request.keys_only else len(found.value or b""))
+    if not budget.take(size):
+        return RangeResult(header, (), True, 1)
+    return RangeResult(header, (key_value(key, found, request.keys_only),), False, 1)
 
 
 def event_of(store: Store, key: bytes, revision: int, with_prev: bool = True) -> KvEvent:

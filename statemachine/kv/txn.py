@@ -1,7 +1,9 @@
 """Writes: a list of ops applied atomically in one revision (a Put alone is a list of one).
 
 `plan` checks the whole list against the current state and raises before anything
-changes; `execute` then applies it, and cannot fail. Ops run in order, so a `Range`
+changes; `execute` then applies it, and cannot fail. `put_alone` is both for the most
+common request, a lone `Put`: the same checks (`check_limits`, shared), the same change,
+result and event, without the bookkeeping a list of ops needs. Ops run in order, so a `Range`
 after a `Put` of the same txn sees the put (as in etcd). A txn may not put one key
 twice, nor put a key that one of its deletes covers: either would make two changes
 to one key in one revision.
@@ -28,8 +30,8 @@ from statemachine.kv.commands import (
 from statemachine.kv.keys import KeyRange
 from statemachine.kv.limits import KvConfig
 from statemachine.kv.reads import ResponseBudget, check_readable, event_of, key_value, read_range
-from statemachine.kv.results import DeleteRangeResult, KvEvent, OpResult, PutResult
-from statemachine.kv.store import Store
+from statemachine.kv.results import DeleteRangeResult, EventKind, KvEvent, OpResult, PutResult
+from statemachine.kv.store import Store, Version
 
 _COMPARE: dict[CompareOp, Callable[[Any, Any], bool]] = {
     CompareOp.EQUAL: operator.eq,
@@ -83,7 +85,13 @@ def plan(store: Store, ops: Sequence[TxnOp], config: KvConfig) -> Plan:
     deletions, deleted, prev_bytes = _deletions(store, deletes, puts)
     prev_bytes += sum(_pair_bytes(store, key) for key, put in puts.items() if put.prev_kv)
     result = Plan(deletions, len(puts) + len(deleted), prev_bytes)
-    _check_limits(store, config, puts, deleted, result)
+    if puts:
+        history = store.history
+        new_keys = sum(1 for key in puts if key not in history)
+        added = sum(len(k) + len(p.value) for k, p in puts.items()) + sum(map(len, deleted))
+        check_limits(store, config, result.changes, prev_bytes, new_keys, added)
+    else:  # deletes are always allowed, so a full store can be emptied
+        check_limits(store, config, result.changes, prev_bytes)
     return result
 
 
@@ -111,25 +119,52 @@ def _pair_bytes(store: Store, key: bytes) -> int:
     return len(key) + len(found.value or b"") if found is not None else 0
 
 
-def _check_limits(
-    store: Store, config: KvConfig, puts: dict[bytes, Put], deleted: set[bytes], plan: Plan
+def check_limits(
+    store: Store,
+    config: KvConfig,
+    changes: int,
+    prev_bytes: int,
+    new_keys: int | None = None,
+    added_bytes: int = 0,
 ) -> None:
-    if plan.changes > config.max_changes_per_revision:
+    """Raise if a write changing `changes` keys, answering `prev_bytes` of prev_kv pairs,
+    would break a limit; with puts, also if its `new_keys` keys and `added_bytes` (keys
+    and values put, keys deleted) would (`new_keys` None: no puts, nothing more to check)."""
+    if changes > config.max_changes_per_revision:
         raise LimitExceeded(
-            "keys changed in one revision", config.max_changes_per_revision, plan.changes, "keys"
+            "keys changed in one revision", config.max_changes_per_revision, changes, "keys"
         )
-    if plan.prev_bytes > config.max_response_bytes:
-        raise LimitExceeded("prev_kv answers", config.max_response_bytes, plan.prev_bytes)
-    if not puts:
-        return  # deletes are always allowed, so a full store can be emptied
-    new_keys = sum(1 for key in puts if key not in store.history)
-    if len(store.index) + new_keys > config.max_keys:
-        raise LimitExceeded(
-            "keys in the store", config.max_keys, len(store.index) + new_keys, "keys"
-        )
-    added = sum(len(k) + len(p.value) for k, p in puts.items()) + sum(len(k) for k in deleted)
-    if store.stored_bytes + added > config.max_store_bytes:
-        raise LimitExceeded("store size", config.max_store_bytes, store.stored_bytes + added)
+    if prev_bytes > config.max_response_bytes:
+        raise LimitExceeded("prev_kv answers", config.max_response_bytes, prev_bytes)
+    if new_keys is None:
+        return
+    keys = len(store.index) + new_keys
+    if keys > config.max_keys:
+        raise LimitExceeded("keys in the store", config.max_keys, keys, "keys")
+    size = store.stored_bytes + added_bytes
+    if size > config.max_store_bytes:
+        raise LimitExceeded("store size", config.max_store_bytes, size)
+
+
+def put_alone(store: Store, put: Put, config: KvConfig) -> tuple[PutResult, KvEvent]:
+    """What `plan` then `execute` do with the list `[put]`: check it (raising before
+    anything changes), write it at the next revision; its result and its event."""
+    key = put.key
+    versions = store.history.get(key)
+    live: Version | None = None  # the key's current version (None: it does not exist)
+    if versions is not None and versions[-1].value is not None:
+        live = versions[-1]
+    prev_bytes = len(key) + len(live.value or b"") if put.prev_kv and live is not None else 0
+    new_keys = 1 if versions is None else 0
+    check_limits(store, config, 1, prev_bytes, new_keys, len(key) + len(put.value))
+    revision = store.revision + 1
+    mark = len(store.log)
+    store.put(key, put.value, revision)
+    store.commit(revision, mark)
+    written = store.history[key][-1]
+    prev_kv = key_value(key, live) if live is not None else None
+    event = KvEvent(EventKind.PUT, key_value(key, written), prev_kv)
+    return PutResult(revision, prev_kv if put.prev_kv else None), event
 
 
 def execute(
