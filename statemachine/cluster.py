@@ -281,7 +281,9 @@ class ClusterState:
             return Failure.of(Code.INVALID_ARGUMENT, message), None, ()
         if owner is None:
             return _unhandled(inner)
-        table = self._sessions().table
+        sessions = self._parts[sessions_part.NAME]
+        assert isinstance(sessions, sessions_part.SessionsPart)
+        table = sessions.table
         self._changes += 1  # `sessions` changes now (`changed_at`): its table records
         self._changed_at[sessions_part.NAME] = self._changes
         try:
@@ -297,11 +299,6 @@ class ClusterState:
         reply = encode(result)
         table.record(request.session, request.seq, reply)
         return result, reply, events
-
-    def _sessions(self) -> sessions_part.SessionsPart:
-        found = self._parts[sessions_part.NAME]
-        assert isinstance(found, sessions_part.SessionsPart)
-        return found
 
     # -- queries ------------------------------------------------------------------------
 

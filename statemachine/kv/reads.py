@@ -63,7 +63,7 @@ def read_range(
     """
     check_readable(store, request.revision)
     if not request.range_end:  # one key (the most common read): no range to walk
-        return _read_key(store, request, budget, header)
+        return read_key(store, request, budget, header)
     cap = min(request.limit, config.max_range_kvs) if request.limit else config.max_range_kvs
     kvs: list[KeyValue] = []
     count = 0
@@ -81,8 +81,12 @@ def read_range(
     return RangeResult(header, tuple(kvs), more, count)
 
 
-def _read_key(store: Store, request: Range, budget: ResponseBudget, header: int) -> RangeResult:
-    """`read_range` of a single key: the same answer (every cap is at least one pair)."""
+def read_key(
+    store: Store, request: Range, budget: ResponseBudget | None, header: int
+) -> RangeResult:
+    """`read_range` of a single key (`request.range_end` empty, its revision checked
+    readable): the same answer (every cap is at least one pair). `budget` None: a fresh
+    one, which the first pair always fits."""
     key = request.key
     found = store.latest(key) if request.revision == 0 else store.at(key, request.revision)
     if found is None:
@@ -90,7 +94,7 @@ def _read_key(store: Store, request: Range, budget: ResponseBudget, header: int)
     if request.count_only:
         return RangeResult(header, (), False, 1)
     size = len(key) + (0 if request.keys_only else len(found.value or b""))
-    if not budget.take(size):
+    if budget is not None and not budget.take(size):
         return RangeResult(header, (), True, 1)
     return RangeResult(header, (key_value(key, found, request.keys_only),), False, 1)
 

@@ -170,8 +170,9 @@ class Store:
 
     def commit(self, revision: int, log_mark: int) -> None:
         """Publish the writes made at `revision` since the log was `log_mark` long."""
-        assert revision == self.revision + 1 and len(self.log) > log_mark
-        if len(self.log) - log_mark > 1:  # (one change is in order already)
+        changes = len(self.log) - log_mark
+        assert revision == self.revision + 1 and changes > 0
+        if changes > 1:  # (one change is in order already)
             self.log.sort_from(log_mark)
         self.revision = revision
 
