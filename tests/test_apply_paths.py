@@ -156,3 +156,22 @@ def test_a_session_reply_is_the_reply_the_table_keeps_and_a_retry_gets_it_as_kep
     # The typed path answers the retry with the same reply, decoded.
     retry = state.execute(4, SessionRequest(opened.session, 1, 0, Put(b"k", b"v")))
     assert encode(retry.result) == kept and retry.events == ()
+
+
+def test_without_events_an_entry_gives_the_same_result_and_state() -> None:
+    """`apply_committed(..., with_events=False)`: no events encoded, all else the same."""
+    commands = [
+        encode(OpenSession(0, 60_000)),
+        encode(SessionRequest(1, 1, 0, Put(b"k", b"v"))),
+        encode(Put(b"k", b"w", prev_kv=True)),
+        encode(DeleteRange(b"k")),
+    ]
+    full, bare = ClusterState(), ClusterState()
+    emitted = 0
+    for index, command in enumerate(commands, 1):
+        applied = full.apply_committed(index, command)
+        quiet = bare.apply_committed(index, command, with_events=False)
+        assert quiet.result == applied.result and quiet.events == ()
+        emitted += len(applied.events)
+    assert emitted == 3  # (each kv write emitted one)
+    assert bare.snapshot() == full.snapshot()
