@@ -52,7 +52,7 @@ def run_tree(tree: Path, count: int) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     script = str(HERE / "bench" / "bench_statemachine.py")
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, script, str(count), str(PROFILED_OPS)],
+        [sys.executable, "-c", CHILD, script, str(count), str(min(count, PROFILED_OPS))],
         cwd=tree,
         env=env,
         capture_output=True,
