@@ -276,17 +276,28 @@ def encode_value(value: Any) -> bytes:
 
 # The exact types cbor2 encodes without asking `default` (and that hold nothing to convert).
 _SCALARS = frozenset({int, bytes, str, bool, float, type(None)})
+# Longer arrays are left as they are by `_plain_value` (a snapshot's long arrays are plain
+# data: scanning them cost more than the hook they spare).
+_SCAN_ITEMS = 64
 
 
 def _plain_value(value: Any) -> Any:
-    """`value` with every message in it (through lists, tuples and dict values) as the
-    array `_default` would write for it: the same bytes, without the hook. cbor2's first
-    call of a `default` hook in a process imports modules of its own (decimal, uuid,
-    email: about 30 ms, a few per cent of a simulated seed), so the common values never
-    reach it; anything else still does."""
+    """`value` with the messages in it as the arrays `_default` would write for them: the
+    same bytes, without the hook. cbor2's first call of a `default` hook in a process
+    imports modules of its own (decimal, uuid, email: about 30 ms, a few per cent of a
+    simulated seed), so the usual values (messages, in short arrays) do not reach it;
+    anything else still does."""
     kind = type(value)
-    if kind in _SCALARS:
-        return value
+    if kind is list or kind is tuple:
+        if len(value) > _SCAN_ITEMS:
+            return value
+        return [item if type(item) in _SCALARS else _plain_value(item) for item in value]
+    if kind in _field_values:
+        try:
+            return _plain(value)
+        except _NeedsCanonical:  # a float in it: the hook writes it (canonically here)
+            return value
+    return value
     if kind is list or kind is tuple:
         return [_plain_value(item) for item in value]
     if kind is dict:
