@@ -83,7 +83,7 @@ class Trace:
         self.max_records = max_records if keep else 0
 
     def add(self, event: Event) -> None:
-        line = [event.KIND, *map(_native, _values(event))]
+        line = [event.KIND, *[v if type(v) in _NATIVE else _native(v) for v in _values(event)]]
         data = cbor2.dumps(line, canonical=True, default=_encode_other)
         self._line((event.KIND, data))
         if self.max_records and len(self.records) < self.max_records:
