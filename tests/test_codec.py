@@ -515,6 +515,33 @@ def test_fast_decoder_decodes_by_itself_what_we_encode() -> None:
         assert_fast_agrees(raw)
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(raw_message(Message, 0), max_size=4), st.integers(0, 80))
+def test_encode_value_writes_what_cbor2_writes_calling_back_per_message(
+    raws: list[object], pad: int
+) -> None:
+    """`encode_value` hands cbor2 the messages in a value as arrays already (short arrays
+    are scanned, long ones left to the hook): the bytes of cbor2 calling `_default`."""
+    messages = []
+    for raw in raws:
+        try:
+            messages.append(decode(cbor2.dumps(raw), Message))
+        except (DecodeError, TypeError, ValueError, OverflowError):
+            continue  # not a valid message
+    value = [7, "x", [messages, tuple(messages)], [b"p"] * pad + messages, {"k": messages}]
+    assert codec.encode_value(value) == cbor2.dumps(value, canonical=True, default=codec._default)
+    for message in messages:
+        assert codec.encode_value(message) == cbor2.dumps(
+            message, canonical=True, default=codec._default
+        )
+
+
+def test_encode_value_converts_floats_and_long_arrays_alike() -> None:
+    inner = Sample((1, "a"), 1.5, None)
+    value = [inner, [inner] * (codec._SCAN_ITEMS + 1), (Label("x"), 2.5)]
+    assert codec.encode_value(value) == cbor2.dumps(value, canonical=True, default=codec._default)
+
+
 def test_a_float_is_encoded_in_its_shortest_exact_form_wherever_it_is_nested() -> None:
     """`encode` skips cbor2's canonical mode where no float can be: a message that may hold
     one is still encoded canonically (a half-precision 1.5 takes 3 bytes, not 9)."""

@@ -710,9 +710,18 @@ class RaftclusterEngine:
         if n.persisting is not None:
             wake = min(wake, max(n.persist_due, sim.now))
         n.wake = wake
-        if self._wakes.get(n.id) != wake:
+        before = self._wakes.get(n.id)
+        if before != wake:
             self._wakes[n.id] = wake
-            self._earliest = None
+            # The earliest timer stays known unless this node may have held it and its
+            # timer moved later (a paused node's does not count).
+            known = self._earliest
+            if known is not None and n.id not in self._paused:
+                earliest = known[1]
+                if earliest is None or wake <= earliest:
+                    self._earliest = (known[0], wake)
+                elif before is not None and before <= earliest:
+                    self._earliest = None
 
     def _highest_commit(self) -> int:
         """The highest commit index of the running nodes now (read freshness adds the

@@ -118,7 +118,7 @@ def read_frame(buf: bytes | memoryview, offset: int, max_payload_bytes: int) -> 
     payload = bytes(buf[offset + HEADER_BYTES : end])
     if zlib.crc32(payload) != payload_crc:
         return BadFrame(False, f"a whole record of {length} bytes that fails its payload CRC")
-    return Frame(RecordType(kind), payload, end)
+    return Frame(_KINDS[kind], payload, end)
 
 
 _LEGACY_HEADER = struct.Struct("<HBBII")  # format version 1: magic, type, 0, length, CRC
@@ -140,7 +140,7 @@ def legacy_segment_version(buf: bytes | memoryview) -> int | None:
     return version
 
 
-_KINDS = frozenset(int(k) for k in RecordType)
+_KINDS = {int(k): k for k in RecordType}  # (a lookup, not the enum's call: one per record read)
 
 
 # -- payloads ---------------------------------------------------------------------------
@@ -157,12 +157,12 @@ def parse_entry(payload: bytes) -> Entry:
     if kind not in _ENTRY_KINDS:
         raise PayloadError(f"entry kind {kind} is unknown")
     try:
-        return Entry(term, index, EntryKind(kind), payload[_ENTRY.size :])
+        return Entry(term, index, _ENTRY_KINDS[kind], payload[_ENTRY.size :])
     except (LimitExceeded, InvalidArgument) as e:
         raise PayloadError(str(e)) from None
 
 
-_ENTRY_KINDS = frozenset(int(k) for k in EntryKind)
+_ENTRY_KINDS = {int(k): k for k in EntryKind}
 
 
 def hard_state_payload(hard_state: HardState) -> bytes:

@@ -91,14 +91,14 @@ class _SimFile:
     def write(self, data: bytes) -> None:
         assert self._open, "write to a closed file"
         data = bytes(data)
-        self._dir._mutate(SimOp("write", self._name, data), self._write, data)
+        self._dir._mutate("write", self._name, self._write, data, data=data)
 
     def _write(self, data: bytes) -> None:
         self._inode.data += data
 
     def sync(self) -> None:
         assert self._open, "sync of a closed file"
-        self._dir._mutate(SimOp("sync", self._name), self._dir._sync_file, self._inode)
+        self._dir._mutate("sync", self._name, self._dir._sync_file, self._inode)
 
     def close(self) -> None:
         self._open = False
@@ -139,7 +139,7 @@ class SimDirectory:
         if name in self._files:
             raise FileExistsError(name)
         inode = _Inode()
-        self._mutate(SimOp("create", name), self._link, name, inode)
+        self._mutate("create", name, self._link, name, inode)
         return _SimFile(self, name, inode)
 
     def append(self, name: str) -> File:
@@ -147,19 +147,19 @@ class SimDirectory:
 
     def truncate(self, name: str, size: int) -> None:
         inode = self._inode(name)
-        self._mutate(SimOp("truncate", name, size=size), _cut, inode, size)
-        self._mutate(SimOp("sync", name), _sync_inode, inode)
+        self._mutate("truncate", name, _cut, inode, size, size=size)
+        self._mutate("sync", name, _sync_inode, inode)
 
     def remove(self, name: str) -> None:
         self._inode(name)
-        self._mutate(SimOp("remove", name), self._unlink, name)
+        self._mutate("remove", name, self._unlink, name)
 
     def rename(self, src: str, dst: str) -> None:
         self._inode(src)
-        self._mutate(SimOp("rename", src, dst=dst), self._move, src, dst)
+        self._mutate("rename", src, self._move, src, dst, dst=dst)
 
     def sync(self) -> None:
-        self._mutate(SimOp("sync_dir"), self._sync_dir)
+        self._mutate("sync_dir", "", self._sync_dir)
 
     def lock(self) -> None:
         if self._locked:
@@ -283,21 +283,26 @@ class SimDirectory:
         except KeyError:
             raise FileNotFoundError(name) from None
 
-    def _mutate(self, op: SimOp, apply: Callable[..., None], *args: object) -> None:
+    def _mutate(
+        self, kind: str, name: str, apply: Callable[..., None], *args: object, **op: object
+    ) -> None:
+        """Operation `kind` on file `name` ("" for the directory): `apply(*args)`, unless a
+        planned failure comes first. The observer sees it as `SimOp(kind, name, **op)` (built
+        only for an observer: a persist makes several operations)."""
         if self.observer is not None:
-            self.observer(op)
+            self.observer(SimOp(kind, name, **op))  # type: ignore[arg-type]
         self.ops += 1
         if self.fail_at_op is not None and self.ops >= self.fail_at_op:
-            if op.kind == "write":  # the interrupted write reached the page cache
+            if kind == "write":  # the interrupted write reached the page cache
                 apply(*args)
-            raise SimulatedCrash(f"simulated power cut at operation {self.ops} ({op.kind})")
+            raise SimulatedCrash(f"simulated power cut at operation {self.ops} ({kind})")
         code = None
-        if op.kind == "write" and self._failing_write is not None:
+        if kind == "write" and self._failing_write is not None:
             code, self._failing_write = self._failing_write, None
-        elif op.kind in ("sync", "sync_dir") and self._failing_sync is not None:
+        elif (kind == "sync" or kind == "sync_dir") and self._failing_sync is not None:
             code, self._failing_sync = self._failing_sync, None
         if code is not None:
-            where = f"{self.path}/{op.name}" if op.name else self.path
+            where = f"{self.path}/{name}" if name else self.path
             raise OSError(code, os.strerror(code), where)
         apply(*args)
 
