@@ -19,7 +19,7 @@ replicas apply their log this way).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import attrs
 
@@ -273,8 +273,8 @@ class ClusterState:
         try:
             result = self._parts[owner].apply(command, ApplyContext(index, events.append))
         except ClusterError as e:  # the part refused before changing anything
-            return failure_of(e), None, ()
-        return result, None, events
+            return _Done(failure_of(e), None, ())
+        return _Done(result, None, events)
 
     def _in_session(self, index: int, request: SessionRequest) -> _Done:
         """The inner command applied once: a new request's result is encoded once, for the
@@ -284,7 +284,7 @@ class ClusterState:
         owner = self._command_owner.get(type(inner))
         if isinstance(inner, SessionRequest) or owner == sessions_part.NAME:
             message = f"a SessionRequest cannot carry {type(inner).__name__}"
-            return Failure.of(Code.INVALID_ARGUMENT, message), None, ()
+            return _Done(Failure.of(Code.INVALID_ARGUMENT, message), None, ())
         if owner is None:
             return _unhandled(inner)
         sessions = self._parts[sessions_part.NAME]
@@ -295,16 +295,16 @@ class ClusterState:
         try:
             kept = table.admit(request.session, request.seq, request.ack)
         except ClusterError as e:
-            return failure_of(e), None, ()
+            return _Done(failure_of(e), None, ())
         if kept is not None:  # a retry: the reply it had, and nothing applied again
-            return None, kept, ()
+            return _Done(None, kept, ())
         if self.observer is not None:
             self.observer.executed(index, request)
         result, _, events = self._dispatch(index, inner, owner)
         assert result is not None
         reply = encode(result)
         table.record(request.session, request.seq, reply)
-        return result, reply, events
+        return _Done(result, reply, events)
 
     # -- queries ------------------------------------------------------------------------
 
@@ -373,16 +373,20 @@ class ClusterState:
         return fresh
 
 
-# What applying one command gave: (result, reply, events). `reply` is the result encoded
-# where it already is (a session request's, kept in the session table), else None; a
-# retry answered from the session table has only its kept reply (result None). One of
-# the two is always given; each caller builds the other only if it needs it.
-_Done = tuple[Message | None, bytes | None, Sequence[Message]]
+class _Done(NamedTuple):
+    """What applying one command gave. `reply` is the result encoded where it already is
+    (a session request's, kept in the session table), else None; a retry answered from
+    the session table has only its kept reply (`result` None). One of the two is always
+    given; each caller builds the other only if it needs it."""
+
+    result: Message | None
+    reply: bytes | None
+    events: Sequence[Message]
 
 
 def _unhandled(command: Message) -> _Done:
     message = f"no part handles the command {type(command).__name__}"
-    return Failure.of(Code.UNKNOWN_COMMAND, message), None, ()
+    return _Done(Failure.of(Code.UNKNOWN_COMMAND, message), None, ())
 
 
 def _too_large(size: int, limit: int) -> Failure:
