@@ -116,6 +116,15 @@ MUTANTS = (
         ),
     ),
     Mutant(
+        "learners-counted-for-commit",
+        "raftcluster/raft/core.py",
+        "index = committed_index(self._confs.current().voters, match)",
+        "index = committed_index(tuple(match), match)  # planted: learners count too",
+        "a leader counts its learners' acknowledgements towards commit, so an entry held by "
+        "a minority of the voters commits (the random mix changes the membership)",
+        ("durable quorum", "commit rule", "leader completeness", "state machine safety"),
+    ),
+    Mutant(
         "encoder-drops-a-field",
         "statemachine/codec.py",
         "return [{', '.join(items)}]",
