@@ -30,6 +30,8 @@ class Membership:
 
     voters: tuple[int, ...]
     learners: tuple[int, ...] = ()
+    # Whether the engine takes membership steps (`ChangeMembership` faults) at all.
+    changeable: bool = True
 
 
 @attrs.frozen

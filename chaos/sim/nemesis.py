@@ -45,6 +45,19 @@ class ClusterView:
     # The leader's configuration (every node a voter when there is no leader).
     voters: tuple[int, ...] = ()
     learners: tuple[int, ...] = ()
+    # Whether the engine takes membership steps (pysyncobj's adapter does not).
+    membership_changes: bool = True
+
+    def voters_keep_a_majority(self, *, down: int = 0, removed: int = 0) -> bool:
+        """Whether a majority of the voters (without `removed`, a voter to be removed)
+        still runs with node `down` down as well (0: none). A node that is not running
+        may never run again (a damaged disk refuses to start), so a fault that would
+        leave the voters without a running majority is one healing cannot undo: every
+        fault that takes a node down or removes a voter asks this first. With every node
+        a voter it adds nothing to the older rule (`down + 1 <= (n - 1) // 2`)."""
+        voters = [v for v in self.voters or self.nodes if v != removed]
+        up = sum(1 for v in voters if v in self.running and v != down)
+        return up >= len(voters) // 2 + 1
 
 
 class Nemesis(Protocol):
@@ -88,6 +101,10 @@ class FaultMix:
     hard_case: int = 2
     # An I/O error, or damage to synced data found at the next start (chaos/sim/nemeses/disks.py).
     disk: int = 2
+    # A membership step and its way back (chaos/sim/nemeses/membership.py), where the
+    # engine takes them. Last among the kinds: an engine that does not draws the others
+    # as it did before this kind existed (a zero weight at the end moves no draw).
+    membership: int = 1
     max_loss: float = 0.3
     max_duplicate: float = 0.2
     max_truncate: float = 0.05  # frames delivered cut short (the decoder must refuse them)
@@ -104,6 +121,7 @@ class FaultMix:
             ("network", self.network),
             ("hard-case", self.hard_case),
             ("disk", self.disk),
+            ("membership", self.membership),
         )
 
 
@@ -156,7 +174,8 @@ class RandomFaults:
 
     def _start(self, now: int, view: ClusterView) -> list[Fault]:
         kinds = self.mix.kinds()
-        kind = self._rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
+        weights = [w if k != "membership" or view.membership_changes else 0 for k, w in kinds]
+        kind = self._rng.choices([k for k, _ in kinds], weights)[0]
         self.coverage[f"random.{kind}"] = self.coverage.get(f"random.{kind}", 0) + 1
         rng, until = self._rng, now + self._duration()
         if kind == "partition":
@@ -185,6 +204,10 @@ class RandomFaults:
             name = rng.choice(scripts_for(len(self._nodes)))
             self.coverage[f"random.{name}"] = self.coverage.get(f"random.{name}", 0) + 1
             return SCRIPTS[name](rng, now, view, self._nodes, self._later)
+        if kind == "membership":
+            from chaos.sim.nemeses.membership import membership_change  # (imports us)
+
+            return membership_change(rng, now, until, view, self._nodes, self._later)
         if kind == "clock":
             node = rng.choice(self._nodes)
             if rng.random() < 0.5:
@@ -219,6 +242,8 @@ class RandomFaults:
         if down + 1 > (len(self._nodes) - 1) // 2:
             return []  # keep a majority able to run: liveness is checked after healing
         node = self._rng.choice(view.running)
+        if not view.voters_keep_a_majority(down=node):
+            return []
         self._schedule(until, Restart(node))
         return [Crash(node, during_sync=self._rng.random() < 0.5)]
 

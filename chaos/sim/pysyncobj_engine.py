@@ -480,7 +480,7 @@ class PysyncobjEngine:
         return best[1]
 
     def membership(self) -> Membership:
-        return Membership(self.sim.ids)
+        return Membership(self.sim.ids, changeable=False)  # (see `inject`)
 
     def voters(self, node: int) -> tuple[int, ...]:
         return self.sim.ids

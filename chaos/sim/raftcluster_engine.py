@@ -206,6 +206,8 @@ class RaftclusterEngine:
         self._probe: _Client | None = None
         self._probe_handle = 0
         self._admin_call = 0
+        # The configuration of the last leader seen (`membership`, when none leads now).
+        self._last_membership: Membership | None = None
         self._admin_asked_ms: int | None = None  # healing's membership step in flight
         self._stepped: set[int] = set()  # nodes that took a step this instant
         self._wakes: dict[int, int] = {}  # running node -> virtual time of its next timer
@@ -753,11 +755,17 @@ class RaftclusterEngine:
         return best[1]
 
     def membership(self) -> Membership:
+        """The leader's configuration; while none leads, the last leader's (the one the
+        next leader most likely works with: a nemesis that took every node for a voter
+        then could leave the real voters without a running majority)."""
         leader = self.leader()
         if not leader:
-            return Membership(self.sim.ids)
+            return self._last_membership or Membership(self.sim.ids)
         conf = self.nodes[leader].replica.core.conf
-        return Membership(conf.voters, conf.learners)
+        known = self._last_membership
+        if known is None or (known.voters, known.learners) != (conf.voters, conf.learners):
+            known = self._last_membership = Membership(conf.voters, conf.learners)
+        return known
 
     def voters(self, node: int) -> tuple[int, ...]:
         return self.nodes[node].replica.core.conf.voters

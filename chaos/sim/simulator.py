@@ -428,7 +428,9 @@ class Simulator:
         running = tuple(n for n in self.ids if engine.running(n))
         paused = tuple(n.id for n in self.nodes.values() if n.paused_until is not None)
         conf = engine.membership()
-        return ClusterView(self.ids, running, paused, engine.leader(), conf.voters, conf.learners)
+        return ClusterView(
+            self.ids, running, paused, engine.leader(), conf.voters, conf.learners, conf.changeable
+        )
 
     # -- healing and convergence --------------------------------------------------------
 

@@ -226,7 +226,7 @@ class CycleCore:
         messages = out.messages
         if sent_early:
             messages = tuple(m for m in messages if id(m) not in sent_early)
-        answers = self._answers(out.replies).answers
+        answers = self._answered(out.replies)
         job = self.replica.take_snapshot_job()
         return Actions(send=messages, answers=answers, output=out, completed=work, snapshot=job)
 
@@ -263,14 +263,19 @@ class CycleCore:
     # -- answers -----------------------------------------------------------------------
 
     def _answers(self, replies: Sequence[Reply]) -> Actions:
+        """`_answered`, as the actions of an input."""
+        answers = self._answered(replies)
+        return Actions(answers=answers) if answers else NOTHING  # (most inputs: NOTHING)
+
+    def _answered(self, replies: Sequence[Reply]) -> tuple[Answer, ...]:
         """Answers for the replies of a cycle and those the replica holds now: one per
         waiting request (a reply to a request answered already is dropped)."""
         held = self.replica.take_replies()
         if not replies and not held:
-            return NOTHING  # (most inputs)
+            return ()
         answers = []
         waiting = self._waiting
         for reply in (*replies, *held):
             if waiting.pop(reply.request_id, None) is not None:
                 answers.append(Answer(reply.request_id, reply.message))
-        return Actions(answers=tuple(answers)) if answers else NOTHING
+        return tuple(answers)

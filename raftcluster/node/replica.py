@@ -130,11 +130,13 @@ class Work:
     # snapshot or entry: a crash may keep any prefix of the batch, and a disk holding
     # entries of a term above its hard state's is one the core refuses to start from.
     term_first: HardState | None = None
+    # Whether `persist` syncs: entries, a snapshot, a new term or vote (see
+    # `Ready.must_sync`). When False, `persist` only buffers (no I/O to wait for).
+    # (Derived once here: the cycle, the persist and the simulator's checks all ask.)
+    must_sync: bool = attrs.field(init=False)
 
-    @property
-    def must_sync(self) -> bool:
-        """Whether `persist` syncs: entries, a snapshot, a new term or vote (see
-        `Ready.must_sync`). When False, `persist` only buffers (no I/O to wait for)."""
+    @must_sync.default
+    def _must_sync(self) -> bool:
         return self.ready.must_sync or self.compacted is not None
 
 
@@ -359,7 +361,8 @@ class Replica:
         """Whether a cycle has anything to do: the core's Ready, a snapshot to save, or
         replies waiting (a cycle's `complete` returns them; `work.must_sync` is False
         when there is nothing to sync)."""
-        self._ask_reads()
+        if self._unasked:
+            self._ask_reads()
         return (
             self._core.has_ready()
             or self._to_save is not None
@@ -815,10 +818,13 @@ class Replica:
         return self._contact.has_quorum(core.conf.voters, self._now_ms, window)
 
     def _run_services(self) -> None:
+        now = self._now_ms
+        # (Whether one is due first: it runs at every tick, and the quorum check costs more.)
+        if all(now < service.next_due_ms() for service in self._services):
+            return
         if not self.leads_with_quorum():
             return
         core = self._core
-        now = self._now_ms
         for service in self._services:
             inflight = self._service_inflight.get(service.name, 0)
             if now < service.next_due_ms() or inflight > self._applied:

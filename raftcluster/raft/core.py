@@ -604,18 +604,19 @@ class RaftCore:
         soft = None
         if self._role != self._prev_soft.role or self._leader != self._prev_soft.leader:
             soft = self._prev_soft = self._soft_state()
-        rd = Ready(
+        log, msgs, reads = self._log, self._msgs, self._read_states
+        rd = Ready(  # (each part asked for only when there is one: most Readies are small)
             soft_state=soft,
             hard_state=HardState(term, vote, commit) if changed else None,
-            entries=self._log.unstable_entries(),
+            entries=log.unstable_entries() if log.unstable_from <= log.last_index() else (),
             snapshot=self._pending_restore,
-            committed_entries=self._next_committed(),
-            messages=tuple(self._msgs),
-            read_states=tuple(self._read_states),
+            committed_entries=self._next_committed() if self._applying < commit else (),
+            messages=tuple(msgs) if msgs else (),
+            read_states=tuple(reads) if reads else (),
             term_or_vote_changed=term_or_vote_changed,
         )
-        self._msgs.clear()
-        self._read_states.clear()
+        msgs.clear()
+        reads.clear()
         if rd.committed_entries:
             self._applying = rd.committed_entries[-1].index
         self._outstanding = rd

@@ -20,8 +20,9 @@ def committed_index(voters: Collection[int], match: Mapping[int, int]) -> int:
     """The largest index that a majority of `voters` hold (0 for no voters)."""
     if not voters:
         return 0
-    indexes = sorted((match.get(v, 0) for v in voters), reverse=True)
-    return indexes[majority(len(voters)) - 1]
+    get = match.get  # (a list, ascending: asked at every acknowledgement)
+    indexes = sorted([get(v, 0) for v in voters])
+    return indexes[len(indexes) - majority(len(indexes))]
 
 
 def vote_result(voters: Collection[int], votes: Mapping[int, bool]) -> VoteResult:

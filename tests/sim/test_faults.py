@@ -21,6 +21,7 @@ from chaos.sim import (
 )
 from chaos.sim.events import Event, NodeCrashed, NodeResumed, NodeStarted, Sent
 from chaos.sim.faults import (
+    ChangeMembership,
     ClockDrift,
     ClockJump,
     Crash,
@@ -31,6 +32,7 @@ from chaos.sim.faults import (
     Pause,
     Restart,
 )
+from chaos.sim.nemesis import FaultMix
 
 E = TypeVar("E", bound=Event)
 
@@ -159,13 +161,13 @@ def test_loss_duplication_and_delays_that_reorder() -> None:
 
 
 def test_the_random_mix_fires_every_fault_kind() -> None:
-    # Slow links and membership changes come only from their named nemeses
-    # (tests/sim/test_nemeses.py).
-    kinds = set(FAULT_KINDS) - {"slow-links", "membership", "degrade"}
+    # Slow and degraded links come only from their named nemeses (tests/sim/test_nemeses.py).
+    kinds = set(FAULT_KINDS) - {"slow-links", "degrade"}
     seen: set[str] = set()
     for seed in range(10):
         result = simulate(SimConfig(seed=seed, nodes=5, duration_ms=60_000), check_timeout_s=None)
         seen |= set(result.counters.faults)
+        assert seen <= kinds, f"the random mix fired {seen - kinds}"
         if seen == kinds:
             return
     pytest.fail(f"10 seeds and these kinds never fired: {kinds - seen}")
@@ -197,3 +199,64 @@ def test_random_faults_schedule_is_the_same_for_a_seed(seed: int) -> None:
         SimConfig(seed=seed, nodes=3, duration_ms=10_000), RandomFaults(), check_timeout_s=None
     )
     assert a.counters.faults == b.counters.faults and a.trace_hash == b.trace_hash
+
+
+NODES = (1, 2, 3, 4, 5)
+
+
+def fire_all(nemesis: RandomFaults, view: ClusterView, until_ms: int) -> list[tuple[int, Fault]]:
+    """Every fault `nemesis` injects until `until_ms`, with its time (the view fixed)."""
+    out: list[tuple[int, Fault]] = []
+    while (due := nemesis.next_ms()) is not None and due <= until_ms:
+        out.extend((due, fault) for fault in nemesis.fire(due, view))
+    return out
+
+
+def test_the_random_mix_changes_the_membership_and_schedules_the_way_back() -> None:
+    only_membership = FaultMix(
+        partition=0, isolate_leader=0, link_cut=0, crash=0, pause=0, clock=0, network=0,
+        hard_case=0, disk=0, membership=1,
+    )  # fmt: skip
+    nemesis = RandomFaults(only_membership)
+    nemesis.setup(random.Random(7), NODES, NetworkConditions())
+    view = ClusterView(NODES, NODES, (), leader=1, voters=NODES)
+    start = nemesis.next_ms()
+    assert start is not None
+    now = nemesis.fire(start, view)
+    assert len(now) == 1 and isinstance(now[0], ChangeMembership) and now[0].op == "remove"
+    removed = now[0].node
+    # The way back: added again as a learner when the fault ends, promoted after that.
+    back = [
+        (t, f) for t, f in fire_all(nemesis, view, start + 60_000)
+        if isinstance(f, ChangeMembership) and f.node == removed and f.op != "remove"
+    ]  # fmt: skip
+    assert [f.op for _, f in back][:2] == ["add-learner", "promote"]
+    assert start < back[0][0] < back[1][0]
+    assert nemesis.coverage["random.membership"] >= 1
+
+
+def test_a_node_still_out_is_brought_back_first() -> None:
+    only_membership = FaultMix(
+        partition=0, isolate_leader=0, link_cut=0, crash=0, pause=0, clock=0, network=0,
+        hard_case=0, disk=0, membership=1,
+    )  # fmt: skip
+    nemesis = RandomFaults(only_membership)
+    nemesis.setup(random.Random(3), NODES, NetworkConditions())
+    view = ClusterView(NODES, NODES, (), leader=1, voters=(1, 2, 3, 5), learners=(4,))
+    start = nemesis.next_ms()
+    assert start is not None
+    assert nemesis.fire(start, view) == [ChangeMembership("promote", 4)]
+
+
+def test_an_engine_without_membership_steps_draws_the_mix_as_without_that_kind() -> None:
+    # pysyncobj's adapter takes no membership steps: its random runs must stay as they were.
+    def schedule(mix: FaultMix, changes: bool) -> list[tuple[int, Fault]]:
+        nemesis = RandomFaults(mix)
+        nemesis.setup(random.Random(11), NODES, NetworkConditions())
+        view = ClusterView(NODES, NODES, (), leader=2, voters=NODES, membership_changes=changes)
+        return fire_all(nemesis, view, 120_000)
+
+    refused = schedule(FaultMix(), changes=False)
+    assert refused == schedule(FaultMix(membership=0), changes=True)
+    assert not any(isinstance(f, ChangeMembership) for _, f in refused)
+    assert any(isinstance(f, ChangeMembership) for _, f in schedule(FaultMix(), changes=True))

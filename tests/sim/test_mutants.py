@@ -90,6 +90,41 @@ MUTANTS = (
         ),
     ),
     Mutant(
+        "higher-term-answer-ignored",
+        "raftcluster/raft/core.py",
+        "            else:\n"
+        "                self._become_follower(m.term, NONE)\n"
+        "            return True",
+        "            else:\n"
+        "                pass  # planted: an answer's higher term changes nothing\n"
+        "            return True",
+        "a node that gets an answer (an append or heartbeat response, a refused vote) from "
+        "a higher term keeps its term and role: a deposed leader goes on counting a newer "
+        "term's acknowledgements, and a node that fell behind never catches up",
+        (
+            "convergence",
+            "liveness",
+            "availability",
+            "election safety",
+            "leader completeness",
+            "state machine safety",
+            "commit rule",
+            "durable quorum",
+            "acknowledged writes",
+            "not linearizable",
+            "assertion",
+        ),
+    ),
+    Mutant(
+        "learners-counted-for-commit",
+        "raftcluster/raft/core.py",
+        "index = committed_index(self._confs.current().voters, match)",
+        "index = committed_index(tuple(match), match)  # planted: learners count too",
+        "a leader counts its learners' acknowledgements towards commit, so an entry held by "
+        "a minority of the voters commits (the random mix changes the membership)",
+        ("durable quorum", "commit rule", "leader completeness", "state machine safety"),
+    ),
+    Mutant(
         "encoder-drops-a-field",
         "statemachine/codec.py",
         "return [{', '.join(items)}]",

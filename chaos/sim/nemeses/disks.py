@@ -40,6 +40,8 @@ def disk_fault(
     if down + 1 > (len(nodes) - 1) // 2 or not view.running:
         return []  # keep a majority able to run
     node = rng.choice(view.running)
+    if not view.voters_keep_a_majority(down=node):
+        return []
     what = rng.choice(DISK_FAULTS)
     later(until, Restart(node), "restart")
     if what in IO_ERRORS:
@@ -76,6 +78,8 @@ class LoseDisk(Episodes):
         if down + 1 > (len(self.nodes) - 1) // 2 or not view.running:
             return []
         node = self.rng.choice(view.running)
+        if not view.voters_keep_a_majority(down=node):
+            return []
         self._done = True
         self.later(now_ms + hold_ms, Restart(node), "restart")
         return [self.inject("crash", Crash(node)), self.inject("lost", DiskFault(node, "lost"))]

@@ -21,6 +21,8 @@ class Kill(Episodes):
             return []
         rng = self.rng
         node = view.leader if view.leader and rng.random() < 1 / 3 else rng.choice(view.running)
+        if not view.voters_keep_a_majority(down=node):
+            return []
         during_sync = rng.random() < 0.5
         self.later(now_ms + hold_ms, Restart(node), "restart")
         return [self.inject("crash-in-sync" if during_sync else "crash", Crash(node, during_sync))]
