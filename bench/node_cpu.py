@@ -1,7 +1,7 @@
 """CPU per operation on a real leader: what a change to the hot path did, on a noisy machine.
 
     python -m bench.node_cpu [--ops 2000] [--workload put|get] [--rounds 1]
-                             [--profile DIR] [--top 25]
+                             [--profile DIR | --steps DIR] [--top 25]
 
 Starts three local node processes from `raftcluster init` defaults (fsync on), one
 `raftcluster.connect` client in this process, warms up (a session, the connections,
@@ -20,12 +20,18 @@ with the calls per operation, and (for a node) its trio task steps per operation
 task name and its event loop's passes; the raw profile stays in DIR (`node-<pid>.prof`,
 readable with `pstats`; the step counts in `node-<pid>.prof.steps.json`). Profiling
 inflates small calls: compare profiles with profiles, and CPU figures without `--profile`.
+
+With `--steps DIR` the nodes count their task steps the same way but run without the
+profiler, at their real speed (a profiled node is several times slower, so its timers
+fire between operations where they would not): the CPU figures stay those of the
+unprofiled node, and the steps per operation are the ones it really takes.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import json
 import os
 import pstats
@@ -53,15 +59,17 @@ def _cpu_s(pid: int, thread: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _wrapper(profile_dir: Path) -> str:
+def _wrapper(profile_dir: Path, *, steps_only: bool = False) -> str:
     """An executable that runs its arguments (`-m raftcluster node run ...`) under
-    bench/profiled_node.py, which writes `node-<pid>.prof` into `profile_dir`."""
+    bench/profiled_node.py, which writes `node-<pid>.prof` into `profile_dir` (with
+    `steps_only`, only its `.steps.json`)."""
     script = profile_dir / "python-profiled"
     here = Path(__file__).resolve().parent.parent
+    flag = "--steps-only " if steps_only else ""
     script.write_text(
         "#!/bin/sh\n"
         f'PYTHONPATH="{here}${{PYTHONPATH:+:$PYTHONPATH}}" exec "{sys.executable}" '
-        f'-m bench.profiled_node "{profile_dir}/node-$$.prof" "$@"\n'
+        f'-m bench.profiled_node {flag}"{profile_dir}/node-$$.prof" "$@"\n'
     )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return str(script)
@@ -85,10 +93,18 @@ def _counts(info: NodeInfo) -> tuple[int, int, int, int]:
 
 
 async def measure(
-    ops: int, workload: str, rounds: int, profile_dir: Path | None, profile_node: str = "leader"
+    ops: int,
+    workload: str,
+    rounds: int,
+    profile_dir: Path | None,
+    profile_node: str = "leader",
+    *,
+    steps_only: bool = False,
 ) -> tuple[int, list[str]]:
     """Run the rounds; the profiled node's pid and one printed line per round."""
-    python = _wrapper(profile_dir) if profile_dir is not None else sys.executable
+    python = (
+        _wrapper(profile_dir, steps_only=steps_only) if profile_dir is not None else sys.executable
+    )
     lines = []
     # (30 s to stop: a profiled node writes its profile on the way out)
     running = _running_cluster("bench-node-cpu-", python=python, stop_timeout_s=30)
@@ -103,7 +119,7 @@ async def measure(
             leader = info.pid
             profiled = {"leader": leader, "follower": others[0]}.get(profile_node, os.getpid())
             in_process = cProfile.Profile(time.thread_time)
-            if profile_dir is not None and profiled == os.getpid():
+            if profile_dir is not None and profiled == os.getpid() and not steps_only:
                 in_process.enable()
             elif profile_dir is not None:
                 os.kill(profiled, signal.SIGUSR1)  # the rounds only (profiled_node.py)
@@ -136,7 +152,7 @@ async def measure(
                     f"{sent:.2f} raft messages sent, {received:.2f} received"
                 )
                 print(lines[-1], flush=True)
-            if profile_dir is not None and profiled == os.getpid():
+            if profile_dir is not None and profiled == os.getpid() and not steps_only:
                 in_process.disable()
                 in_process.dump_stats(str(profile_dir / f"node-{profiled}.prof"))
             elif profile_dir is not None:
@@ -150,17 +166,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ops", type=int, default=2_000)
     parser.add_argument("--workload", choices=("put", "get"), default="put")
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--profile", type=Path, metavar="DIR")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--profile", type=Path, metavar="DIR")
+    where.add_argument("--steps", type=Path, metavar="DIR", help="count task steps, unprofiled")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument(
         "--profile-node", choices=("leader", "follower", "client"), default="leader"
     )
     args = parser.parse_args(argv)
-    if args.profile is not None:
-        args.profile.mkdir(parents=True, exist_ok=True)
+    out_dir = args.profile if args.profile is not None else args.steps
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
     profiled, _ = trio.run(
-        measure, args.ops, args.workload, args.rounds, args.profile, args.profile_node
+        functools.partial(
+            measure,
+            args.ops,
+            args.workload,
+            args.rounds,
+            out_dir,
+            args.profile_node,
+            steps_only=args.steps is not None,
+        )
     )
+    ops = args.ops * args.rounds
+    if args.steps is not None:
+        _print_steps(args.steps / f"node-{profiled}.prof", ops)
     if args.profile is not None:
         path = args.profile / f"node-{profiled}.prof"
         stats = pstats.Stats(str(path))
@@ -171,15 +201,21 @@ def main(argv: list[str] | None = None) -> int:
               f"of profiled CPU and {calls / ops:.0f} function calls per operation ==")  # fmt: skip
         stats.sort_stats("tottime").print_stats(args.top)
         stats.sort_stats("cumulative").print_stats(args.top)
-        steps_path = Path(f"{path}.steps.json")
-        if steps_path.exists():  # a node's (not the client's, profiled in this process)
-            counts = json.loads(steps_path.read_text())
-            steps = counts["steps"]
-            print(f"== task steps per operation: {sum(steps.values()) / ops:.2f}, "
-                  f"event loop passes {counts['loop_passes'] / ops:.2f} ==")  # fmt: skip
-            for name, n in sorted(steps.items(), key=lambda kv: -kv[1]):
-                print(f"{n / ops:8.2f}  {name}")
+        _print_steps(path, ops)
     return 0
+
+
+def _print_steps(path: Path, ops: int) -> None:
+    """The task steps per operation by task, from `path`'s `.steps.json` (a node's; not
+    the client's, profiled in this process)."""
+    steps_path = Path(f"{path}.steps.json")
+    if steps_path.exists():
+        counts = json.loads(steps_path.read_text())
+        steps = counts["steps"]
+        print(f"== task steps per operation: {sum(steps.values()) / ops:.2f}, "
+              f"event loop passes {counts['loop_passes'] / ops:.2f} ==")  # fmt: skip
+        for name, n in sorted(steps.items(), key=lambda kv: -kv[1]):
+            print(f"{n / ops:8.2f}  {name}")
 
 
 if __name__ == "__main__":

@@ -92,6 +92,7 @@ class TrioCluster:
         driver = self.drivers.get(message.dst)
         if driver is not None and (message.src, message.dst) not in self.cut:
             driver.deliver([message])
+            driver.inputs_done()  # as a connection does after each batch it read
 
     def _persister(self, node: int) -> Callable[[Work], object]:
         async def persist(work: Work) -> None:
