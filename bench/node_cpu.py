@@ -1,12 +1,13 @@
 """CPU per operation on a real leader: what a change to the hot path did, on a noisy machine.
 
-    python -m bench.node_cpu [--ops 2000] [--workload put|get] [--rounds 1]
+    python -m bench.node_cpu [--ops 2000] [--workload put|get] [--rounds 1] [--inflight 1]
                              [--profile DIR | --steps DIR] [--top 25]
 
 Starts three local node processes from `raftcluster init` defaults (fsync on), one
 `raftcluster.connect` client in this process, warms up (a session, the connections,
-50 keys), then runs `--ops` sequential operations of `--workload` (puts of 100-byte
-values, or linearizable gets of those keys) `--rounds` times. For each round it prints
+50 keys), then runs `--ops` operations of `--workload` (puts of 100-byte values, or
+linearizable gets of those keys) `--rounds` times, one after another (or `--inflight`
+at a time, from as many tasks sharing the client). For each round it prints
 the leader's (and its main thread's: the rest is the persist's worker thread) and the
 followers' CPU time per operation (user + system, from /proc/<pid>/stat, in µs) and
 the client's, with the wall time per operation. CPU time
@@ -40,10 +41,12 @@ import stat
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import trio
 
 from bench.bench_node import VALUE, _running_cluster
+from bench.profiled_node import StepCounter
 from raftcluster.client.probe import Poller, Target
 from raftcluster.config import client_transport_config
 from raftcluster.node.admin import NodeInfo
@@ -92,6 +95,17 @@ def _counts(info: NodeInfo) -> tuple[int, int, int, int]:
     return info.cycles, info.syncs, sent, received
 
 
+async def _run_ops(
+    client: Any, workload: str, round_: int, numbers: range, keys: list[bytes]
+) -> None:
+    """One worker's operations of a round, one after another."""
+    for i in numbers:
+        if workload == "put":
+            await client.put(b"bench/cpu/%d/%08d" % (round_, i), VALUE)
+        else:
+            await client.get(keys[i % WARM_KEYS])
+
+
 async def measure(
     ops: int,
     workload: str,
@@ -100,8 +114,10 @@ async def measure(
     profile_node: str = "leader",
     *,
     steps_only: bool = False,
+    inflight: int = 1,
 ) -> tuple[int, list[str]]:
-    """Run the rounds; the profiled node's pid and one printed line per round."""
+    """Run the rounds (`inflight` operations at a time); the profiled node's pid and one
+    printed line per round."""
     python = (
         _wrapper(profile_dir, steps_only=steps_only) if profile_dir is not None else sys.executable
     )
@@ -119,8 +135,11 @@ async def measure(
             leader = info.pid
             profiled = {"leader": leader, "follower": others[0]}.get(profile_node, os.getpid())
             in_process = cProfile.Profile(time.thread_time)
-            if profile_dir is not None and profiled == os.getpid() and not steps_only:
-                in_process.enable()
+            counter = StepCounter()  # the client's task steps (a node counts its own)
+            if profile_dir is not None and profiled == os.getpid():
+                trio.lowlevel.add_instrument(counter)
+                if not steps_only:
+                    in_process.enable()
             elif profile_dir is not None:
                 os.kill(profiled, signal.SIGUSR1)  # the rounds only (profiled_node.py)
             for r in range(rounds):
@@ -128,11 +147,11 @@ async def measure(
                 before = _cpu_s(leader), [_cpu_s(p) for p in others], time.process_time()
                 main_before = _cpu_s(leader, thread=leader)
                 t0 = time.perf_counter()
-                for i in range(ops):
-                    if workload == "put":
-                        await client.put(b"bench/cpu/%d/%08d" % (r, i), VALUE)
-                    else:
-                        await client.get(keys[i % WARM_KEYS])
+                async with trio.open_nursery() as nursery:
+                    for worker in range(inflight):
+                        nursery.start_soon(
+                            _run_ops, client, workload, r, range(worker, ops, inflight), keys
+                        )
                 wall = time.perf_counter() - t0
                 lead_us = (_cpu_s(leader) - before[0]) * 1e6 / ops
                 main_us = (_cpu_s(leader, thread=leader) - main_before) * 1e6 / ops
@@ -144,17 +163,23 @@ async def measure(
                 cycles, syncs, sent, received = (
                     (b - a) / ops for a, b in zip(counts, after, strict=True)
                 )
+                how = "sequential" if inflight == 1 else f"{inflight} in flight"
                 lines.append(
-                    f"round {r + 1}: {ops} sequential {workload}s, {ops / wall:.0f}/s; CPU per op: "
+                    f"round {r + 1}: {ops} {workload}s {how}, {ops / wall:.0f}/s; CPU per op: "
                     f"leader {lead_us:.0f} us ({main_us:.0f} in its main thread), followers "
                     f"{', '.join(f'{f:.0f}' for f in follow)} us, client {client_us:.0f} us; "
                     f"per op on the leader: {cycles:.2f} cycles, {syncs:.2f} syncs, "
                     f"{sent:.2f} raft messages sent, {received:.2f} received"
                 )
                 print(lines[-1], flush=True)
-            if profile_dir is not None and profiled == os.getpid() and not steps_only:
-                in_process.disable()
-                in_process.dump_stats(str(profile_dir / f"node-{profiled}.prof"))
+            if profile_dir is not None and profiled == os.getpid():
+                trio.lowlevel.remove_instrument(counter)
+                path = profile_dir / f"node-{profiled}.prof"
+                if not steps_only:
+                    in_process.disable()
+                    in_process.dump_stats(str(path))
+                counts = {"steps": dict(counter.steps), "loop_passes": counter.loop_passes}
+                Path(f"{path}.steps.json").write_text(json.dumps(counts))
             elif profile_dir is not None:
                 os.kill(profiled, signal.SIGUSR2)
                 await trio.sleep(1)  # it writes the profile
@@ -166,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ops", type=int, default=2_000)
     parser.add_argument("--workload", choices=("put", "get"), default="put")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--inflight", type=int, default=1, help="operations at a time")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--profile", type=Path, metavar="DIR")
     where.add_argument("--steps", type=Path, metavar="DIR", help="count task steps, unprofiled")
@@ -186,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             out_dir,
             args.profile_node,
             steps_only=args.steps is not None,
+            inflight=args.inflight,
         )
     )
     ops = args.ops * args.rounds
@@ -206,8 +233,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_steps(path: Path, ops: int) -> None:
-    """The task steps per operation by task, from `path`'s `.steps.json` (a node's; not
-    the client's, profiled in this process)."""
+    """The task steps per operation by task, from `path`'s `.steps.json` (a node's, or
+    the client's: this process's, counted over the rounds, the probes between them too)."""
     steps_path = Path(f"{path}.steps.json")
     if steps_path.exists():
         counts = json.loads(steps_path.read_text())
