@@ -1,6 +1,7 @@
 """Run a node (`python -m raftcluster ...`) under cProfile, measuring CPU time, on cue.
 
     python -m bench.profiled_node OUT.prof -m raftcluster node run ...
+    python -m bench.profiled_node --steps-only OUT.prof -m raftcluster node run ...
 
 bench/node_cpu.py starts the nodes through this with `--profile`. The profiler counts
 the main thread's CPU time (`time.thread_time`: not the wall clock, in which a send to
@@ -9,6 +10,10 @@ between SIGUSR1 (start) and SIGUSR2 (stop, and write `OUT.prof`), so that the st
 and the warm-up stay out of it. Over the same span a trio instrument counts the task
 steps by task name and the passes of the event loop (its waits for I/O), written to
 `OUT.steps.json` as {"steps": {task name: count}, "loop_passes": count}.
+
+With `--steps-only` only the steps are counted (no profile is written): the profiler
+slows a node several times, which changes what its timers do (a 5-ms commit notice
+falls due between every two sequential writes), so its step counts are not the real ones.
 """
 
 from __future__ import annotations
@@ -40,22 +45,29 @@ class StepCounter(trio.abc.Instrument):
 
 
 def main() -> None:
-    out = sys.argv[1]
-    assert sys.argv[2] == "-m", "usage: python -m bench.profiled_node OUT -m MODULE ARGS..."
-    module = sys.argv[3]
-    sys.argv = [module, *sys.argv[4:]]
+    args = sys.argv[1:]
+    steps_only = args[0] == "--steps-only"
+    if steps_only:
+        args = args[1:]
+    out = args[0]
+    usage = "usage: python -m bench.profiled_node [--steps-only] OUT -m MODULE ARGS..."
+    assert args[1] == "-m", usage
+    module = args[2]
+    sys.argv = [module, *args[3:]]
     profile = cProfile.Profile(time.thread_time)
     counter = StepCounter()
 
     def start(signum: int, frame: Any) -> None:
         # (The handler runs in the main thread, which runs trio: its run is current.)
         trio.lowlevel.add_instrument(counter)
-        profile.enable()
+        if not steps_only:
+            profile.enable()
 
     def stop(signum: int, frame: Any) -> None:
-        profile.disable()
         trio.lowlevel.remove_instrument(counter)
-        profile.dump_stats(out)
+        if not steps_only:
+            profile.disable()
+            profile.dump_stats(out)
         counts = {"steps": dict(counter.steps), "loop_passes": counter.loop_passes}
         with open(f"{out}.steps.json", "w") as f:
             json.dump(counts, f)

@@ -28,8 +28,8 @@ sends its early messages there and starts its persist, so no task switch stands
 between an input and its effect. With `defer_inputs` that happens once per batch, in
 `inputs_done` (a node's connections call it after each batch of frames they read, up
 to `Limits.read_batch_frames`: the reads of one batch share a ReadIndex round). An
-input that brings a deadline before the one the loop sleeps to moves its sleep's
-deadline, without waking it.
+input that moves the core's next deadline (earlier, or later: a timer it dropped) moves
+the sleep's deadline there, without waking the loop.
 
 The default persist (`Replica.persist`) runs in one of trio's cached worker threads,
 started by whichever task started the cycle; when it returns, the cycle is completed
@@ -226,8 +226,11 @@ class Driver:
     def _wake_if_needed(self, ready: bool) -> None:
         """Wake the sleeping loop if the core may have a cycle to start (`ready`, when
         nothing in progress says otherwise) or a deadline that has come; for a deadline
-        still to come before the one the loop sleeps to, move its sleep's deadline there
-        instead (a task switch to move it costs more)."""
+        still to come, move its sleep's deadline there instead, earlier or later (a task
+        switch costs more than moving it). Later too: a leader's commit notice falls due
+        a few ms after each commit, and the next write's appends usually tell the commit
+        index first, dropping it; a sleep left at the dropped notice's time woke the loop
+        for nothing once per sequential write."""
         sleeping_to, sleep = self._sleeping_to_ms, self._sleep
         if sleeping_to is None or sleep is None:
             return  # the loop is awake: its next step sees what is ready
@@ -236,7 +239,7 @@ class Driver:
             self._input.set()
             return
         due_ms = core.next_deadline_ms()
-        if due_ms < sleeping_to:
+        if due_ms != sleeping_to:
             if due_ms <= self.clock.now_ms():
                 self._input.set()
             else:

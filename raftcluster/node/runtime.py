@@ -128,7 +128,7 @@ class Node:
         self._started_ms = 0
         self._stop_requested = False
         self._stopped = trio.Event()
-        self._role = ("", 0, 0)  # (role, leader, term) last logged
+        self._role: tuple[object, int, int] = (None, 0, 0)  # (role, leader, term) last logged
         self._dropped_inputs = 0
         self._kinds = kinds
         self._groups: GroupsService | None = None  # the cluster service, if it runs
@@ -396,26 +396,26 @@ class Node:
                 batch.append(inbox.receive_nowait())
             except (trio.WouldBlock, trio.EndOfChannel):
                 break
-        driver.deliver([m for m in map(self._check, batch) if m is not None])
+        checked = (self._check(each.peer_id, each.message) for each in batch)
+        driver.deliver([m for m in checked if m is not None])
         driver.inputs_done()
 
     def _deliver(self, peer_id: int, message: Message) -> None:
-        checked = self._check(Incoming(peer_id, message))
+        checked = self._check(peer_id, message)
         if checked is not None and self._driver is not None:
             self._driver.deliver((checked,))
 
-    def _check(self, incoming: Incoming) -> RaftMessage | None:
-        message = incoming.message
+    def _check(self, peer_id: int, message: Message) -> RaftMessage | None:
         groups = self._groups
-        if groups is not None and groups.receive(incoming.peer_id, message):
+        if groups is not None and groups.receive(peer_id, message):
             return None  # the cluster service's heartbeat or ack
         ours = isinstance(message, RaftMessage) and message.dst == self.node_id
-        if ours and message.src == incoming.peer_id:  # type: ignore[attr-defined]
+        if ours and message.src == peer_id:  # type: ignore[attr-defined]
             return message  # type: ignore[return-value]
         self._dropped_inputs += 1
         if self._dropped_inputs <= _WARN_LIMIT:
             log.warning("node %d: dropped %s from node %d: not a raft message from it to us",
-                        self.node_id, type(message).__name__, incoming.peer_id)  # fmt: skip
+                        self.node_id, type(message).__name__, peer_id)  # fmt: skip
         return None
 
     def _send(self, message: RaftMessage) -> None:
@@ -452,15 +452,19 @@ class Node:
             self._bootstrap_marker = False
             identity.founded(self.settings.data_dir)
         core = self.replica.core
-        removed = [c.node_id for c in out.conf_changes if c.op == ConfChangeOp.REMOVE_NODE]
+        changes = out.conf_changes
+        removed = (
+            [c.node_id for c in changes if c.op == ConfChangeOp.REMOVE_NODE] if changes else []
+        )
         if core.conf is not self._conf_followed or removed:
             self._conf_followed = core.conf
             follow_membership(self.transport, core.conf, self.node_id, removed, core.leader)
-        role = (core.role.name.lower(), core.leader, core.term)
+        # (Compared as the core has them, after every cycle; named only when they changed.)
+        role = (core.role, core.leader, core.term)
         if role == self._role:
             return
         self._role = role
-        name, leader, term = role
+        name, leader, term = core.role.name.lower(), core.leader, core.term
         if name == "leader":
             log.info("node %d: leader in term %d", self.node_id, term)
         elif leader:

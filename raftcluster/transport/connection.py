@@ -9,6 +9,7 @@ it get `ConnectionLost`. Reconnecting and choosing links is the owner's business
 
 from __future__ import annotations
 
+import errno
 import heapq
 import itertools
 import logging
@@ -275,8 +276,10 @@ class Connection:
         self._last_write = 0.0  # trio time of the last write (set when the writer starts)
         # Frames written without the writer task (`flush`): on a plain TCP stream, while
         # the writer waits with nothing to send. `_unsent` is what such a write left over
-        # (the socket's buffer was full): the writer sends it before anything else.
+        # (the socket's buffer was full): the writer sends it before anything else. The
+        # reader reads that socket directly too (`_receive`).
         self._fd = stream.socket.fileno() if type(stream) is trio.SocketStream else -1
+        self._read_filled = False  # the last read of `_fd` filled its buffer (`_receive`)
         self._writer_idle = False
         self._unsent = b""
         self._writer_deadline = -math.inf  # while the writer waits: when its timer fires
@@ -479,7 +482,7 @@ class Connection:
                 due = trio.current_time() + idle_s
                 if idle.deadline < due:
                     idle.deadline = due + idle_s * _IDLE_SLACK
-                data = await self._stream.receive_some(chunk)
+                data = await self._receive(chunk)
                 if not data:
                     self.closed_by_peer = True
                     if self._parser.buffered_bytes:
@@ -491,6 +494,37 @@ class Connection:
         if idle.cancelled_caught:
             raise IdleTimeout(f"nothing from {self.label} for {idle_s:g} s")
         return True
+
+    async def _receive(self, max_bytes: int) -> bytes | bytearray:
+        """The next bytes from the peer (b"" once it closed), at most `max_bytes`.
+
+        On a plain TCP stream, read from its socket directly: wait until it is readable,
+        then one non-blocking read, and try the read first (with a checkpoint) only when
+        the last one filled its buffer and more is likely waiting. `receive_some` tries
+        the read first every time: on a request-and-answer stream that read finds
+        nothing, raises and is caught, in three layers of context managers, before the
+        wait, for every frame. The one cancellation point, as in `receive_some`, is the
+        wait (or the checkpoint); a reset reads as an OSError, as the stream's
+        BrokenResourceError does, and a socket closed under us as ClosedResourceError."""
+        fd = self._fd
+        if fd < 0:
+            return await self._stream.receive_some(max_bytes)
+        if self._read_filled:
+            await trio.lowlevel.checkpoint()
+        else:
+            await trio.lowlevel.wait_readable(fd)
+        while True:
+            try:
+                data = os.read(fd, max_bytes)
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(fd)
+                continue
+            except OSError as e:
+                if e.errno == errno.EBADF:
+                    raise trio.ClosedResourceError("the connection was closed") from None
+                raise
+            self._read_filled = len(data) == max_bytes
+            return data
 
     async def _dispatch_in_batches(self) -> None:
         """Dispatch every complete frame buffered, `Limits.read_batch_frames` at a time,

@@ -7,7 +7,11 @@ spun instead of sleeping would never let it move, and the times below are exact.
 
 from __future__ import annotations
 
+import math
+import time
+
 import trio
+import trio.testing
 
 from raftcluster.client.core import ClientConfig
 from raftcluster.node.protocol import (
@@ -312,3 +316,49 @@ async def test_inputs_deferred_to_the_end_of_a_batch_share_one_read_round(autoju
             )
         assert rounds[True] == 2  # one round: a heartbeat to each follower
         assert rounds[False] >= 20  # a round per read when each acts on its own
+
+
+async def test_a_commit_notice_that_the_next_append_made_needless_does_not_wake_the_loop(
+    autojump_clock,
+):
+    """A leader's commit sets a commit notice 5 ms ahead (`commit_notice_delay_ms`); the
+    next write's appends tell the followers first and drop it. The loop's sleep follows
+    the core's next deadline, later as well as earlier: it does not wake at the dropped
+    notice's time (it did once per sequential write when it only moved earlier).
+
+    The persists run in worker threads, as on a node, so the loop is woken by nothing
+    but its deadlines; once a leader serves, virtual time moves only when the test
+    jumps it."""
+
+    def settle() -> None:
+        time.sleep(0.02)  # (real time: the persists' threads return meanwhile)
+
+    # (Timers far apart, so that none but the notices falls due in the 6.5 ms jumped.)
+    timers = {"heartbeat_interval_ms": 10_000, "election_timeout_ms": 50_000}
+    async with trio_cluster(**timers) as cluster:
+        cluster.threaded_persist = True
+        cluster.latency_s = 0  # (no virtual time on the wire)
+        for node in cluster.ids:
+            cluster.start(node)
+        await cluster.wait_leader(limit_s=500)  # (virtual seconds)
+        autojump_clock.autojump_threshold = math.inf
+        for _ in range(50):  # a leader that serves (an election may still be settling)
+            leader = cluster.leader()
+            if leader and isinstance(await cluster.request(leader, open_session()), Written):
+                break
+            settle()
+            await trio.testing.wait_all_tasks_blocked()
+        driver = cluster.drivers[leader]
+        assert isinstance(await cluster.request(leader, open_session()), Written)
+        autojump_clock.jump(0.001)
+        assert isinstance(await cluster.request(leader, open_session()), Written)
+        for _ in range(3):  # the second follower's acknowledgement too
+            settle()
+            await trio.testing.wait_all_tasks_blocked()
+        steps = driver.stats.loop_steps
+        autojump_clock.jump(0.0045)  # past the first notice's time, before the second's
+        await trio.testing.wait_all_tasks_blocked()
+        assert driver.stats.loop_steps == steps
+        autojump_clock.jump(0.001)  # the second write's notice: nothing told it since
+        await trio.testing.wait_all_tasks_blocked()
+        assert driver.stats.loop_steps > steps

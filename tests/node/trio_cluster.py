@@ -43,6 +43,9 @@ class TrioCluster:
         self.returned: dict[int, trio.Event] = {}  # set when a driver's `run` returns
         self.sent: list[RaftMessage] = []
         self.clock = NodeClock(0)
+        # Drivers started from now on persist as a node does (`persist=None`: in a worker
+        # thread, the cycle completed in trio's callback task) instead of in their loop.
+        self.threaded_persist = False
 
     def start(self, node: int, driver_class: type[Driver] = Driver) -> Driver:
         replica = Replica(
@@ -51,7 +54,8 @@ class TrioCluster:
             random.Random(self.rng.getrandbits(32)),
             self.clock.now_ms(),
         )
-        driver = driver_class(replica, self.clock, self._sender(), persist=self._persister(node))
+        persist = None if self.threaded_persist else self._persister(node)
+        driver = driver_class(replica, self.clock, self._sender(), persist=persist)
         self.drivers[node] = driver
         scope = self.runs[node] = trio.CancelScope()
         returned = self.returned[node] = trio.Event()
@@ -92,6 +96,7 @@ class TrioCluster:
         driver = self.drivers.get(message.dst)
         if driver is not None and (message.src, message.dst) not in self.cut:
             driver.deliver([message])
+            driver.inputs_done()  # as a connection does after each batch it read
 
     def _persister(self, node: int) -> Callable[[Work], object]:
         async def persist(work: Work) -> None:
