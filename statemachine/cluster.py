@@ -19,7 +19,7 @@ replicas apply their log this way).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import attrs
 
@@ -223,10 +223,11 @@ class ClusterState:
             problem = self.check_command(decoded)
             if problem is not None:
                 raise self._unknown(index, command, problem)
-        result, reply, events = self._run(index, decoded)
+        done = self._run(index, decoded)
+        reply, events = done.reply, done.events
         if reply is None:
-            assert result is not None
-            reply = encode(result)
+            assert done.result is not None
+            reply = encode(done.result)
         return Applied(reply, tuple(map(encode, events)) if events and with_events else ())
 
     def _unknown(self, index: int, command: bytes, reason: str) -> UnknownEntry:
@@ -243,11 +244,12 @@ class ClusterState:
         size = len(encode(command))
         if size > self.max_command_bytes:
             return Executed(_too_large(size, self.max_command_bytes))
-        result, reply, events = self._run(index, command)
+        done = self._run(index, command)
+        result = done.result
         if result is None:
-            assert reply is not None
-            result = decode(reply, Message)
-        return Executed(result, tuple(events))
+            assert done.reply is not None
+            result = decode(done.reply, Message)
+        return Executed(result, tuple(done.events))
 
     def _run(self, index: int, command: Message) -> _Done:
         """Apply `command` at `index`: its result and the events it caused (see `_Done`)."""
@@ -300,11 +302,11 @@ class ClusterState:
             return _Done(None, kept, ())
         if self.observer is not None:
             self.observer.executed(index, request)
-        result, _, events = self._dispatch(index, inner, owner)
-        assert result is not None
-        reply = encode(result)
+        done = self._dispatch(index, inner, owner)
+        assert done.result is not None
+        reply = encode(done.result)
         table.record(request.session, request.seq, reply)
-        return _Done(result, reply, events)
+        return _Done(done.result, reply, done.events)
 
     # -- queries ------------------------------------------------------------------------
 
@@ -373,7 +375,8 @@ class ClusterState:
         return fresh
 
 
-class _Done(NamedTuple):
+@attrs.frozen
+class _Done:
     """What applying one command gave. `reply` is the result encoded where it already is
     (a session request's, kept in the session table), else None; a retry answered from
     the session table has only its kept reply (`result` None). One of the two is always
