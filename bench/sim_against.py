@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,30 @@ def extract(commit: str, into: Path, repo: Path = HERE) -> Path:
     return tree
 
 
+def alternate(
+    rounds: int, run: Callable[[Path], dict[str, float]], then: Path, now: Path
+) -> dict[str, list[dict[str, float]]]:
+    """`run` of each tree in turn, `rounds` times (so both see the same load)."""
+    runs: dict[str, list[dict[str, float]]] = {"then": [], "now": []}
+    for _ in range(rounds):
+        runs["then"].append(run(then))
+        runs["now"].append(run(now))
+    return runs
+
+
+def against(commit: str, compare: Callable[[Path], dict[str, Any]]) -> dict[str, Any] | None:
+    """`compare(then)` with `commit`'s tree extracted to `then` (this tree is the other),
+    the commit recorded in the result; None after printing the error as one line."""
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            result = compare(extract(commit, Path(scratch)))
+    except (AgainstError, subprocess.TimeoutExpired, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return None
+    result["then_commit"] = commit
+    return result
+
+
 def run_tree(tree: Path, seeds: str, duration_s: int) -> dict[str, float]:
     """One run of the seeds in a fresh process importing `tree`'s code."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
@@ -98,10 +123,7 @@ def run_tree(tree: Path, seeds: str, duration_s: int) -> dict[str, float]:
 
 def compare(then: Path, now: Path, rounds: int, seeds: str, duration_s: int) -> dict[str, Any]:
     """Alternate runs of the two trees; medians of each and the ratios now / then."""
-    runs: dict[str, list[dict[str, float]]] = {"then": [], "now": []}
-    for _ in range(rounds):
-        runs["then"].append(run_tree(then, seeds, duration_s))
-        runs["now"].append(run_tree(now, seeds, duration_s))
+    runs = alternate(rounds, lambda tree: run_tree(tree, seeds, duration_s), then, now)
     out: dict[str, Any] = {"rounds": rounds, "seeds": seeds, "duration_s": duration_s}
     for name, figures in runs.items():
         out[name] = {
@@ -130,14 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1 or args.duration < 1:
         print("error: --rounds and --duration must be at least 1", file=sys.stderr)
         return 2
-    try:
-        with tempfile.TemporaryDirectory() as scratch:
-            then = extract(args.commit, Path(scratch))
-            result = compare(then, HERE, args.rounds, args.seeds, args.duration)
-    except (AgainstError, subprocess.TimeoutExpired, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    result = against(
+        args.commit, lambda then: compare(then, HERE, args.rounds, args.seeds, args.duration)
+    )
+    if result is None:
         return 2
-    result["then_commit"] = args.commit
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -21,11 +21,10 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.sim_against import AgainstError, extract
+from bench.sim_against import AgainstError, against, alternate
 
 HERE = Path(__file__).resolve().parent.parent  # the tree measured as "now"
 # One process: the figures of `measure_committed(count)`, then the calls per operation of a
@@ -70,10 +69,7 @@ def run_tree(tree: Path, count: int) -> dict[str, float]:
 
 def compare(then: Path, now: Path, rounds: int, count: int) -> dict[str, Any]:
     """Alternate runs of the two trees; per-operation figures of each and ratios then/now."""
-    runs: dict[str, list[dict[str, float]]] = {"then": [], "now": []}
-    for _ in range(rounds):
-        runs["then"].append(run_tree(then, count))
-        runs["now"].append(run_tree(now, count))
+    runs = alternate(rounds, lambda tree: run_tree(tree, count), then, now)
     out: dict[str, Any] = {"rounds": rounds, "count": count}
     for name, figures in runs.items():
         tree: dict[str, Any] = {}
@@ -98,14 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1 or args.count < 1:
         print("error: --rounds and --count must be at least 1", file=sys.stderr)
         return 2
-    try:
-        with tempfile.TemporaryDirectory() as scratch:
-            then = extract(args.commit, Path(scratch))
-            result = compare(then, HERE, args.rounds, args.count)
-    except (AgainstError, subprocess.TimeoutExpired, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    result = against(args.commit, lambda then: compare(then, HERE, args.rounds, args.count))
+    if result is None:
         return 2
-    result["then_commit"] = args.commit
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

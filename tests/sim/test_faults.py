@@ -202,6 +202,10 @@ def test_random_faults_schedule_is_the_same_for_a_seed(seed: int) -> None:
 
 
 NODES = (1, 2, 3, 4, 5)
+ONLY_MEMBERSHIP = FaultMix(
+    partition=0, isolate_leader=0, link_cut=0, crash=0, pause=0, clock=0, network=0,
+    hard_case=0, disk=0, membership=1,
+)  # fmt: skip
 
 
 def fire_all(nemesis: RandomFaults, view: ClusterView, until_ms: int) -> list[tuple[int, Fault]]:
@@ -213,11 +217,7 @@ def fire_all(nemesis: RandomFaults, view: ClusterView, until_ms: int) -> list[tu
 
 
 def test_the_random_mix_changes_the_membership_and_schedules_the_way_back() -> None:
-    only_membership = FaultMix(
-        partition=0, isolate_leader=0, link_cut=0, crash=0, pause=0, clock=0, network=0,
-        hard_case=0, disk=0, membership=1,
-    )  # fmt: skip
-    nemesis = RandomFaults(only_membership)
+    nemesis = RandomFaults(ONLY_MEMBERSHIP)
     nemesis.setup(random.Random(7), NODES, NetworkConditions())
     view = ClusterView(NODES, NODES, (), leader=1, voters=NODES)
     start = nemesis.next_ms()
@@ -236,11 +236,7 @@ def test_the_random_mix_changes_the_membership_and_schedules_the_way_back() -> N
 
 
 def test_a_node_still_out_is_brought_back_first() -> None:
-    only_membership = FaultMix(
-        partition=0, isolate_leader=0, link_cut=0, crash=0, pause=0, clock=0, network=0,
-        hard_case=0, disk=0, membership=1,
-    )  # fmt: skip
-    nemesis = RandomFaults(only_membership)
+    nemesis = RandomFaults(ONLY_MEMBERSHIP)
     nemesis.setup(random.Random(3), NODES, NetworkConditions())
     view = ClusterView(NODES, NODES, (), leader=1, voters=(1, 2, 3, 5), learners=(4,))
     start = nemesis.next_ms()
