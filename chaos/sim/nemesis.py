@@ -42,7 +42,8 @@ class ClusterView:
     running: tuple[int, ...]  # started and not crashed (paused ones included)
     paused: tuple[int, ...]
     leader: int  # the running leader of the highest term (0: none)
-    # The leader's configuration (every node a voter when there is no leader).
+    # The leader's configuration (while none leads: the last leader's, as the engine knows
+    # it, or every node a voter).
     voters: tuple[int, ...] = ()
     learners: tuple[int, ...] = ()
     # Whether the engine takes membership steps (pysyncobj's adapter does not).
