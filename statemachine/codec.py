@@ -298,14 +298,6 @@ def _plain_value(value: Any) -> Any:
         except _NeedsCanonical:  # a float in it: the hook writes it (canonically here)
             return value
     return value
-    if kind is list or kind is tuple:
-        return [_plain_value(item) for item in value]
-    if kind is dict:
-        return {key: _plain_value(item) for key, item in value.items()}
-    fields = _field_values.get(kind)
-    if fields is not None:
-        return [_plain_value(item) for item in fields(value)]
-    return value
 
 
 # -- decoding ---------------------------------------------------------------------------

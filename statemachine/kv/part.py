@@ -9,13 +9,7 @@ from statemachine.errors import Compacted, FutureRevision
 from statemachine.kv import txn
 from statemachine.kv.commands import Changes, Compact, DeleteRange, Put, Range, Txn, TxnOp
 from statemachine.kv.limits import KvConfig
-from statemachine.kv.reads import (
-    ResponseBudget,
-    check_readable,
-    read_changes,
-    read_key,
-    read_range,
-)
+from statemachine.kv.reads import ResponseBudget, read_changes, read_range
 from statemachine.kv.results import CompactResult, OpResult, TxnResult
 from statemachine.kv.snapshot import KvCopy, KvSnapshot, snapshot_array, snapshot_of, store_of
 from statemachine.kv.store import Store
@@ -51,9 +45,6 @@ class KvPart:
 
     def query(self, query: Message) -> Message:
         if isinstance(query, Range):
-            if not query.range_end:  # one key: a response's first pair always fits
-                check_readable(self.store, query.revision)
-                return read_key(self.store, query, None, self.store.revision)
             budget = ResponseBudget(self.config.max_response_bytes)
             return read_range(self.store, query, self.config, budget, self.store.revision)
         assert isinstance(query, Changes), f"not a kv query: {type(query).__name__}"

@@ -81,12 +81,9 @@ def read_range(
     return RangeResult(header, tuple(kvs), more, count)
 
 
-def read_key(
-    store: Store, request: Range, budget: ResponseBudget | None, header: int
-) -> RangeResult:
+def read_key(store: Store, request: Range, budget: ResponseBudget, header: int) -> RangeResult:
     """`read_range` of a single key (`request.range_end` empty, its revision checked
-    readable): the same answer (every cap is at least one pair). `budget` None: a fresh
-    one, which the first pair always fits."""
+    readable): the same answer (every cap is at least one pair)."""
     key = request.key
     found = store.latest(key) if request.revision == 0 else store.at(key, request.revision)
     if found is None:
@@ -94,7 +91,7 @@ def read_key(
     if request.count_only:
         return RangeResult(header, (), False, 1)
     size = len(key) + (0 if request.keys_only else len(found.value or b""))
-    if budget is not None and not budget.take(size):
+    if not budget.take(size):
         return RangeResult(header, (), True, 1)
     return RangeResult(header, (key_value(key, found, request.keys_only),), False, 1)
 
