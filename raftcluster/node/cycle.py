@@ -198,9 +198,9 @@ class CycleCore:
         go before it; the rest comes from `persisted`. Without (at most a new commit
         index, buffered until the next sync: no I/O to wait for) the cycle completes here.
         """
+        if not self.has_ready():
+            return None
         replica = self.replica
-        if self._stopping or self._work is not None or not replica.has_ready():
-            return None  # (`has_ready`, inline: asked after every input)
         work = replica.prepare()
         if not work.must_sync:
             replica.persist(work)  # buffers only

@@ -819,15 +819,13 @@ class Replica:
 
     def _run_services(self) -> None:
         now = self._now_ms
-        # (Whether one is due first: it runs at every tick, and the quorum check costs more.)
-        if all(now < service.next_due_ms() for service in self._services):
-            return
-        if not self.leads_with_quorum():
+        # (Which are due first: it runs at every tick, and the quorum check costs more.)
+        due = [service for service in self._services if now >= service.next_due_ms()]
+        if not due or not self.leads_with_quorum():
             return
         core = self._core
-        for service in self._services:
-            inflight = self._service_inflight.get(service.name, 0)
-            if now < service.next_due_ms() or inflight > self._applied:
+        for service in due:
+            if self._service_inflight.get(service.name, 0) > self._applied:
                 continue
             for command in service.run(now):
                 try:
