@@ -134,6 +134,7 @@ class RaftCore:
         self._commit_notice_now = False
         self._became_leader_ms = 0
         self._quorum_due_ms: int | None = None  # `_check_quorum_due_ms`, until an input changes it
+        self._quorum_heard_ms = _FOREVER_MS  # the k-th latest heard time that due time is from
         self._incoming: _IncomingSnapshot | None = None
         # Leader: older snapshots still being sent, by index, each kept until its transfer
         # ends or its follower is gone (so a compaction never restarts a transfer).
@@ -296,6 +297,7 @@ class RaftCore:
         heard = {n: p.last_heard_ms for n, p in self._progress.items()}
         heard[self.id] = _FOREVER_MS
         kth = committed_index(self._confs.current().voters, heard)
+        self._quorum_heard_ms = kth
         return max(self._became_leader_ms, kth) + self.config.election_timeout_ms
 
     # -- proposals --------------------------------------------------------------------
@@ -457,6 +459,8 @@ class RaftCore:
             self._reads.activate(self._log.committed)
 
     def _release_reads(self) -> None:
+        if not self._reads.active:
+            return  # nothing waits for a round (most heartbeat answers)
         voters = self._confs.current().voters
         rounds = {n: p.read_round for n, p in self._progress.items()}
         rounds[self.id] = self._reads.round
@@ -637,8 +641,8 @@ class RaftCore:
         if rd.committed_entries:
             self._applied = rd.committed_entries[-1].index
         assert self._applied <= self._applying <= self._log.committed
-        if self._role == Role.LEADER:
-            self._maybe_commit()  # our own copy counts once it is durable
+        if self._role == Role.LEADER and rd.entries:
+            self._maybe_commit()  # our own copy counts once it is durable (nothing else moved)
 
     def _soft_state(self) -> SoftState:
         return SoftState(self._role, self._leader)
@@ -922,8 +926,11 @@ class RaftCore:
         pr = self._progress.get(m.src)
         if pr is None:
             return  # not (or no longer) a member
-        pr.last_heard_ms = self._now_ms
-        self._quorum_due_ms = None
+        heard_before, pr.last_heard_ms = pr.last_heard_ms, self._now_ms
+        if heard_before <= self._quorum_heard_ms:
+            # It was at or below the quorum's k-th latest: the due time may move. (One
+            # heard later than that already counted; hearing it again changes nothing.)
+            self._quorum_due_ms = None
         if isinstance(m, AppendResponse):
             if m.reject:
                 self._handle_append_reject(m, pr)
@@ -970,8 +977,10 @@ class RaftCore:
         self._dirty.add(m.src)
         if m.src == self._transferee and pr.match == self._log.last_index():
             self._send(TimeoutNow(self._term, self.id, m.src))
-        if moved:
-            self._maybe_commit()  # last: a committed removal of this leader ends its term here
+        if moved and pr.match > self._log.committed:
+            # Last: a committed removal of this leader ends its term here. (A match at or
+            # below the commit index cannot move the quorum's index above it.)
+            self._maybe_commit()
 
     def _handle_heartbeat_response(self, m: HeartbeatResponse, pr: Progress) -> None:
         if m.round > pr.read_round:

@@ -35,6 +35,11 @@ class ReadQueue:
     def __len__(self) -> int:
         return len(self._waiting) + len(self._active)
 
+    @property
+    def active(self) -> bool:
+        """Whether a read waits for its heartbeat round."""
+        return bool(self._active)
+
     def full(self) -> bool:
         return len(self) >= self.limit
 
