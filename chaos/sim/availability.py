@@ -10,6 +10,9 @@ Two promises, each with a bound the engine states (`Engine.timing()`):
 - **a leader cut off steps down**: a leader that cannot exchange messages with a majority
   of its voters (the links either way cut, or the others down or paused) steps down within
   `step_down_within_ms` of its own running time (a paused leader's time stands still).
+  Messages already on their way when the links were cut still arrive (slow links can
+  hold them for long), and a leader's check-quorum rightly counts them: the bound runs
+  from the last moment a majority of its voters had been heard from (`delivered`).
 
 A breach raises `sim.fail("availability", ...)`. The counts say how often each check
 ran, so a campaign shows the checks were reached.
@@ -38,8 +41,11 @@ class Availability:
         self._reach: dict[int, bool] = {}
         self._seen = (-1, -1)  # (topology, roles) versions the step-down check last looked at
         self._last_ms = 0
-        # leader -> (term, running ms spent cut off from a majority so far)
-        self._cut_off: dict[int, tuple[int, int]] = {}
+        # leader -> (term, running ms spent cut off from a majority so far); read by the
+        # simulator on each delivery (`delivered`)
+        self.cut_off: dict[int, tuple[int, int]] = {}
+        # cut-off leader -> voter -> when a message of that voter last reached it since
+        self._heard: dict[int, dict[int, int]] = {}
         self.elections_checked = 0
         self.step_downs_checked = 0
 
@@ -67,7 +73,7 @@ class Availability:
         ):
             self._check_elected()
         if timing.step_down_within_ms is not None and (
-            self._cut_off or (sim.topology_version, sim.roles_version) != self._seen
+            self.cut_off or (sim.topology_version, sim.roles_version) != self._seen
         ):
             self._check_stepped_down(elapsed)
 
@@ -129,23 +135,25 @@ class Availability:
         # cut one off changed)
         self._seen = (sim.topology_version, sim.roles_version)
         leaders = sim.leaders()
-        for node in [n for n in self._cut_off if n not in leaders]:
-            del self._cut_off[node]
+        for node in [n for n in self.cut_off if n not in leaders]:
+            del self.cut_off[node]
+            self._heard.pop(node, None)
         for node, term in leaders.items():
             reaches = self._reach.get(node)
             if reaches is None:
                 reaches = self._reach[node] = self._reaches_majority(node)
             if reaches:
-                self._cut_off.pop(node, None)
+                self.cut_off.pop(node, None)
+                self._heard.pop(node, None)
                 continue
-            before_term, spent = self._cut_off.get(node, (term, -1))
+            before_term, spent = self.cut_off.get(node, (term, -1))
             if before_term != term or spent < 0:
-                self._cut_off[node] = (term, 0)  # cut off from now on
+                self.cut_off[node] = (term, 0)  # cut off from now on
                 self.step_downs_checked += 1
                 continue
             if not sim.paused(node):
                 spent += elapsed_ms
-            self._cut_off[node] = (term, spent)
+            self.cut_off[node] = (term, spent)
             if spent > bound:
                 raise sim.fail(
                     "availability",
@@ -154,20 +162,42 @@ class Availability:
                     (node,),
                 )
 
+    def delivered(self, src: int, dst: int) -> None:
+        """A message from `src` reached `dst`, a leader counted as cut off (the simulator
+        calls this only then). If, counting it, a majority of `dst`'s voters has been
+        heard from more recently than the time spent cut off says, that time starts from
+        there: the leader's check-quorum counts what it hears, however late."""
+        now = self._sim.now
+        heard = self._heard.setdefault(dst, {})
+        heard[src] = now
+        term, spent = self.cut_off[dst]
+        if spent <= 0:
+            return
+        voters = self._sim.engine.voters(dst)
+        if not voters or src not in voters:
+            return
+        latest = sorted(
+            (now if v == dst or self._reachable(dst, v) else heard.get(v, -1) for v in voters),
+            reverse=True,
+        )
+        since = latest[len(voters) // 2]  # the majority's k-th latest contact
+        if since >= 0:
+            self.cut_off[dst] = (term, min(spent, now - since))
+
     def _reaches_majority(self, node: int) -> bool:
-        sim = self._sim
-        engine, cuts = sim.engine, sim.network.cuts
-        voters = engine.voters(node)
+        voters = self._sim.engine.voters(node)
         if not voters:
             return True
-        reached = sum(
-            v == node
-            or bool(
-                engine.running(v)
-                and not sim.paused(v)
-                and (node, v) not in cuts
-                and (v, node) not in cuts
-            )
-            for v in voters
-        )
+        reached = sum(v == node or self._reachable(node, v) for v in voters)
         return reached > len(voters) // 2
+
+    def _reachable(self, node: int, v: int) -> bool:
+        """Whether `node` and `v` can exchange messages now (both ways up, `v` running)."""
+        sim = self._sim
+        cuts = sim.network.cuts
+        return bool(
+            sim.engine.running(v)
+            and not sim.paused(v)
+            and (node, v) not in cuts
+            and (v, node) not in cuts
+        )

@@ -346,6 +346,8 @@ class Simulator:
                 node.backlog.append(envelope)
                 return
             self._touched.add(dst)
+            if dst in self.availability.cut_off:  # (a leader cut off hears it: rare)
+                self.availability.delivered(envelope.src, dst)
         self.network.stats.delivered += 1
         self.engine.deliver(envelope)
 

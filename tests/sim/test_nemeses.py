@@ -65,6 +65,7 @@ EFFECTS: dict[str, Callable[[Counters, int], bool]] = {
     "split-vote": lambda c, s: (
         c.crashes > 0 and c.network["cut"] > 0 and c.network["duplicated"] > 0
     ),
+    "late-answers": lambda c, s: c.network["slowed"] > 0 and c.network["cut"] > 0,
     # Disks (chaos/sim/nemeses/disks.py): faults armed or damage done, and nodes stopped.
     "disk": lambda c, s: (
         c.disk["write_failures_armed"]

@@ -22,6 +22,14 @@ are spread wide: some schedules land the corner exactly, most come near it.
 - `stale-log-snapshot`: the leader and one follower are cut off from the majority long
   enough for the majority to commit and compact past them; the follower's uncommitted
   entries then disagree with the snapshot it is sent when the partition heals.
+- `late-answers`: the followers' messages to the leader are delayed more and more, so
+  they reach it spread out and ever older (no gap long enough for its check-quorum to
+  depose it); then the leader is cut off from sending. The others elect a new leader
+  that commits writes while the cut-off leader still receives, as if fresh, answers to
+  heartbeats it sent before: answers of earlier read rounds, from followers who have
+  since voted for another. A leader that takes any answer as confirming its newest read
+  round, or counts old answers as a quorum's contact in a way that serves a read, gives
+  a stale read here (the read freshness check).
 - `split-vote`: the leader crashes and the other nodes are split into two sides, neither
   a majority, while many node-to-node messages arrive twice; both sides campaign in the
   same terms, over and over. A candidate that counts a repeated answer, a stale answer
@@ -37,6 +45,7 @@ from collections.abc import Callable
 
 from chaos.sim.faults import (
     Crash,
+    CutLinks,
     Degrade,
     Fault,
     HealNetwork,
@@ -44,6 +53,7 @@ from chaos.sim.faults import (
     Partition,
     Pause,
     Restart,
+    SlowLinks,
 )
 from chaos.sim.nemeses.episodes import Episodes
 from chaos.sim.nemesis import ClusterView
@@ -133,6 +143,32 @@ def stale_log_snapshot(
     return [Partition(((leader, follower), majority))]
 
 
+def late_answers(
+    rng: random.Random, now: int, view: ClusterView, nodes: tuple[int, ...], later: Later
+) -> list[Fault]:
+    if len(nodes) < 3 or not view.leader or view.leader in view.paused:
+        return []
+    leader = view.leader
+    to_leader = tuple((n, leader) for n in nodes if n != leader)
+    from_leader = tuple((leader, n) for n in nodes if n != leader)
+    # Every `step_ms` the answers' extra delay grows by `growth` times that step, so a
+    # message sent at s after the start arrives at about s * (1 + growth): arrivals are
+    # stretched, with gaps of at most step * growth (under most election timeouts).
+    step_ms = rng.randint(50, 200)
+    growth = rng.uniform(0.5, 2.0)
+    stretch_ms = rng.randint(1_000, 4_000)
+    steps = stretch_ms // step_ms
+    for i in range(1, steps + 1):
+        later(now + i * step_ms, SlowLinks(to_leader, round(i * step_ms * growth)), "later")
+    cut_ms = now + steps * step_ms
+    later(cut_ms, CutLinks(from_leader), "cut-leader-out")
+    # Until every answer sent before the cut has arrived, and a while after.
+    end_ms = cut_ms + round(stretch_ms * growth) + rng.randint(0, 2_000)
+    later(end_ms, SlowLinks(()), "restore")
+    later(end_ms, HealNetwork(), "heal")
+    return [SlowLinks(to_leader, 1)]
+
+
 def split_vote(
     rng: random.Random, now: int, view: ClusterView, nodes: tuple[int, ...], later: Later
 ) -> list[Fault]:
@@ -170,6 +206,7 @@ SCRIPTS: dict[str, Script] = {
     "vote-crash": vote_crash,
     "stale-log-snapshot": stale_log_snapshot,
     "split-vote": split_vote,
+    "late-answers": late_answers,
 }
 
 
