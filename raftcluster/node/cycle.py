@@ -12,7 +12,11 @@ out the `Actions` it returns, in order:
     actions.persist    a `Work` to make durable (`Replica.persist`, the one blocking call,
                        which a shell may run in a worker thread or after a simulated
                        fsync latency); then call `persisted(work)` and carry out its
-                       actions. Until then no other cycle starts.
+                       actions. Until then no other cycle starts. When what the
+                       persist held back (a follower's acknowledgement, a vote) has
+                       committed entries to apply after it, `persisted` returns only
+                       those messages, and the next `start()` applies and answers: the
+                       peer's round trip does not wait for this node's state machine.
     actions.output     a completed cycle's output (applied events, conf changes), to observe
                        (`actions.completed` is that cycle's work, for checkers)
     actions.snapshot   a copy of the state to encode and write (`job.run()`,
@@ -120,7 +124,9 @@ class CycleCore:
         self.stats = CycleStats()
         self._ids = itertools.count(1)
         self._waiting: dict[int, ClientRequest] = {}  # request id -> request, until answered
-        self._work: Work | None = None  # the cycle under way waits for its persist
+        self._work: Work | None = None  # the cycle under way (waits for its persist)
+        # Its persist is done and its messages are out; `start()` completes it.
+        self._deferred = False
         self._sent_early: frozenset[int] = frozenset()  # ids of its messages sent already
         self._stopping = False
 
@@ -134,7 +140,8 @@ class CycleCore:
 
     @property
     def in_cycle(self) -> bool:
-        """A cycle waits for its persist (`persisted` has not been called yet)."""
+        """A cycle is under way: it waits for its persist, or, persisted, for the
+        `start()` that completes it."""
         return self._work is not None
 
     @property
@@ -146,7 +153,9 @@ class CycleCore:
         return self.replica.next_deadline_ms()
 
     def has_ready(self) -> bool:
-        """Whether `start()` would begin a cycle now."""
+        """Whether `start()` would begin a cycle, or complete a persisted one, now."""
+        if self._deferred:
+            return True  # (even once stopping: a cycle under way completes)
         return not self._stopping and self._work is None and self.replica.has_ready()
 
     # -- inputs ------------------------------------------------------------------------
@@ -198,6 +207,8 @@ class CycleCore:
         go before it; the rest comes from `persisted`. Without (at most a new commit
         index, buffered until the next sync: no I/O to wait for) the cycle completes here.
         """
+        if self._deferred:
+            return self._complete_deferred()
         if not self.has_ready():
             return None
         replica = self.replica
@@ -212,10 +223,26 @@ class CycleCore:
 
     def persisted(self, work: Work) -> Actions:
         """`work` (from `start`) is durable: apply, answer and send what it made possible."""
-        assert work is self._work, "persisted() takes the work start() handed out"
-        self._work = None
+        assert work is self._work and not self._deferred, "persisted() takes start()'s work"
         self.stats.syncs += 1
-        self.stats.entries_persisted += len(work.ready.entries)
+        rd = work.ready
+        self.stats.entries_persisted += len(rd.entries)
+        sent = self._sent_early
+        if rd.committed_entries:
+            late = tuple(m for m in rd.messages if id(m) not in sent)
+            if late:
+                # They depended on the persist only: out now, the apply comes after.
+                self._deferred = True
+                self._sent_early = frozenset(map(id, rd.messages))
+                return Actions(send=late)
+        self._work = None
+        self._sent_early = frozenset()
+        return self._complete(work, sent)
+
+    def _complete_deferred(self) -> Actions:
+        work = self._work
+        assert work is not None and self._deferred
+        self._work, self._deferred = None, False
         sent, self._sent_early = self._sent_early, frozenset()
         return self._complete(work, sent)
 

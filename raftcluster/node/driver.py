@@ -322,7 +322,7 @@ class Driver:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                while not self.core.stopping or self._to_persist is not None:
+                while not self.core.stopping or self.core.in_cycle:
                     await self._step()
                 self._raise_failure()
                 nursery.cancel_scope.cancel()  # an encoding under way is not needed now
