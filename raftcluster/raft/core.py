@@ -688,7 +688,12 @@ class RaftCore:
                 if not m.transfer and self.config.check_quorum and self._in_lease():
                     return False  # a live leader exists: do not let this one disrupt it
                 if not m.pre_vote:
-                    self._become_follower(m.term, NONE)
+                    # A follower keeps its election timer: Raft restarts it only for a
+                    # vote granted (`_handle_vote_request`) or a leader heard. Restarted
+                    # for every hopeless candidate, the one node whose log could win may
+                    # never time out first (pre-vote off, a voter gone).
+                    keep = self._role == Role.FOLLOWER
+                    self._become_follower(m.term, NONE, restart_timer=not keep)
             elif isinstance(m, VoteResponse) and m.pre_vote and m.granted:
                 pass  # a granted pre-vote carries the term we would campaign in
             elif isinstance(m, _FROM_LEADER):
@@ -790,7 +795,7 @@ class RaftCore:
 
     # -- role changes -----------------------------------------------------------------
 
-    def _become_role(self, role: Role, leader: int) -> None:
+    def _become_role(self, role: Role, leader: int, restart_timer: bool = True) -> None:
         if self._role == Role.LEADER and role != Role.LEADER:
             self._progress.clear()
             self._dirty.clear()
@@ -801,13 +806,14 @@ class RaftCore:
         self._role = role
         self._leader = leader
         self._votes = {}
-        self._reset_election_timer()
+        if restart_timer:
+            self._reset_election_timer()
 
-    def _become_follower(self, term: int, leader: int) -> None:
+    def _become_follower(self, term: int, leader: int, restart_timer: bool = True) -> None:
         if term > self._term:
             self._term, self._vote = term, NONE
             self._incoming = None
-        self._become_role(Role.FOLLOWER, leader)
+        self._become_role(Role.FOLLOWER, leader, restart_timer)
 
     def _become_leader(self) -> None:
         assert self._role == Role.CANDIDATE and self._vote == self.id
