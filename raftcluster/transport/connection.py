@@ -442,7 +442,8 @@ class Connection:
         now = self._now()
         bodies, next_due = self.outbox.take_ready(now, self._limits.write_batch_bytes)
         if bodies:
-            data = b"".join([self._sealer.seal(body) for body in bodies])
+            seal = self._sealer.seal
+            data = seal(bodies[0]) if len(bodies) == 1 else b"".join([seal(b) for b in bodies])
             try:
                 sent = os.write(self._fd, data)
             except OSError:  # BlockingIOError: nothing taken; another: the writer's send fails
