@@ -19,7 +19,9 @@ thread's CPU time, so the fsync thread's is not in it), the leader's profile cov
 the rounds only; its `--top` entries by total time and by cumulative time are printed,
 with the calls per operation, and (for a node) its trio task steps per operation by
 task name and its event loop's passes; the raw profile stays in DIR (`node-<pid>.prof`,
-readable with `pstats`; the step counts in `node-<pid>.prof.steps.json`). Profiling
+readable with `pstats`; the step counts in `node-<pid>.prof.steps.json`), and the
+profile's own time and calls per operation summed by layer (`LAYERS`: the Raft core,
+the replica and cycle, the node's driver and runtime, the transport, trio...). Profiling
 inflates small calls: compare profiles with profiles, and CPU figures without `--profile`.
 
 With `--steps DIR` the nodes count their task steps the same way but run without the
@@ -228,8 +230,59 @@ def main(argv: list[str] | None = None) -> int:
               f"of profiled CPU and {calls / ops:.0f} function calls per operation ==")  # fmt: skip
         stats.sort_stats("tottime").print_stats(args.top)
         stats.sort_stats("cumulative").print_stats(args.top)
+        _print_layers(stats, ops)
         _print_steps(path, ops)
     return 0
+
+
+# The layers a profile's own time is summed into, first match by path; the rest is
+# "python" (the interpreter's built-ins and the standard library).
+LAYERS = (
+    ("raft core", "raftcluster/raft/"),
+    ("replica and cycle", "raftcluster/node/replica.py"),
+    ("replica and cycle", "raftcluster/node/cycle.py"),
+    ("node driver and runtime", "raftcluster/node/"),
+    ("transport", "raftcluster/transport/"),
+    ("client", "raftcluster/client/"),
+    ("storage", "raftcluster/storage/"),
+    ("cluster service", "raftcluster/groups/"),
+    ("codec", "statemachine/codec"),
+    ("state machine", "statemachine/"),
+    ("trio", "/trio/"),
+    ("bench", "/bench/"),
+)
+
+
+def layer_of(filename: str) -> str:
+    """The layer of `LAYERS` a profiled function's file belongs to ("python": none)."""
+    path = filename.replace("\\", "/")
+    return next((name for name, part in LAYERS if part in path), "python")
+
+
+def _print_layers(stats: pstats.Stats, ops: int) -> None:
+    """The profile's own time and calls per operation, summed by layer (`LAYERS`): where
+    a request's CPU goes, by the code that spends it. A built-in or standard library
+    function's time and calls count for its callers' layers, in the shares the profile
+    gives each caller ("python" only when its caller is one too)."""
+    time_s: dict[str, float] = {}
+    calls: dict[str, float] = {}
+
+    def add(layer: str, spent_s: float, count: float) -> None:
+        time_s[layer] = time_s.get(layer, 0.0) + spent_s
+        calls[layer] = calls.get(layer, 0.0) + count
+
+    for (filename, _, _), row in stats.stats.items():  # type: ignore[attr-defined]
+        layer = layer_of(filename)
+        if layer != "python":
+            add(layer, row[2], row[1])
+            continue
+        for (caller_file, _, _), by_caller in row[4].items():
+            add(layer_of(caller_file), by_caller[2], by_caller[1])
+    total_s = sum(time_s.values()) or 1.0
+    print("== own time and calls per operation, by layer ==")
+    for layer, spent_s in sorted(time_s.items(), key=lambda kv: -kv[1]):
+        print(f"{100 * spent_s / total_s:5.1f}%  {spent_s * 1e6 / ops:7.0f} us  "
+              f"{calls[layer] / ops:7.1f} calls  {layer}")  # fmt: skip
 
 
 def _print_steps(path: Path, ops: int) -> None:

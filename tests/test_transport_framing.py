@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 
 import cbor2
 import pytest
@@ -81,6 +83,21 @@ def test_replayed_dropped_or_reordered_frames_fail() -> None:
         with pytest.raises(UnauthenticatedFrame):
             while parser.next_frame() is not None:
                 pass
+
+
+@pytest.mark.parametrize("key_bytes", [0, 16, 32, 64, 65, 200])
+def test_tags_are_rfc2104_hmac_sha256_of_sequence_header_and_body(key_bytes: int) -> None:
+    """The wire format (framing.py's docstring): the tag is the first 16 bytes of
+    HMAC-SHA256(key, u64 sequence | length | body), as the standard library computes it,
+    for keys shorter than, equal to and longer than SHA-256's block."""
+    key = bytes((7 * i + 3) % 256 for i in range(key_bytes))
+    sealer = FrameSealer()
+    sealer.authenticate(key)
+    for sequence, body in enumerate([b"", b"one", b"x" * 300]):
+        header = len(body).to_bytes(HEADER_BYTES, "big")
+        wire = sealer.seal(body)
+        expected = hmac.new(key, sequence.to_bytes(8, "big") + header + body, hashlib.sha256)
+        assert wire == header + body + expected.digest()[:TAG_BYTES]
 
 
 def test_wrong_key_fails() -> None:

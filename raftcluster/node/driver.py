@@ -54,7 +54,7 @@ import attrs
 import trio
 
 from raftcluster.node.clock import NodeClock
-from raftcluster.node.cycle import Actions, CycleCore, CycleStats
+from raftcluster.node.cycle import NOTHING, Actions, CycleCore, CycleStats
 from raftcluster.node.protocol import ClientReply, ClientRequest
 from raftcluster.node.replica import Output, Replica, Work
 from raftcluster.node.snapshotting import SnapshotJob
@@ -394,6 +394,8 @@ class Driver:
 
     def _carry_out(self, actions: Actions) -> None:
         """Send, answer and observe (a persist in `actions` is the caller's to hand on)."""
+        if actions is NOTHING:
+            return  # (most inputs)
         for message in actions.send:
             self._send(message)
         for answer in actions.answers:

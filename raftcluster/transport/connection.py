@@ -273,6 +273,9 @@ class Connection:
             else Caller(session.peer_kind, session.peer_id, key.name, key.read_only)
         )
         self._scope = trio.CancelScope()
+        # `trio.current_time`; in `run`, the run's clock's own reading: one call instead
+        # of three (several per frame).
+        self._now: Callable[[], float] = trio.current_time
         self._last_write = 0.0  # trio time of the last write (set when the writer starts)
         # Frames written without the writer task (`flush`): on a plain TCP stream, while
         # the writer waits with nothing to send. `_unsent` is what such a write left over
@@ -300,6 +303,7 @@ class Connection:
         can re-route its queued raft frames before anyone queues more elsewhere).
         Cancellation leaves the same.
         """
+        self._now = trio.lowlevel.current_clock().current_time
         try:
             with self._scope:
                 async with trio.open_nursery() as nursery:
@@ -332,7 +336,7 @@ class Connection:
     # -- writing -----------------------------------------------------------------------
 
     async def _write_loop(self, scope: trio.CancelScope) -> None:
-        self._last_write = trio.current_time()
+        self._last_write = self._now()
         try:
             while await self._write_until_timer():
                 pass  # the keepalive or a delayed frame fell due: go round again
@@ -357,7 +361,7 @@ class Connection:
                 # (A timer that fell due while an item woke the wait below cancels the
                 # next checkpoint even with its deadline moved on: go round with a new
                 # scope rather than let the next write fail as a write timeout.)
-                now = trio.current_time()
+                now = self._now()
                 bodies, next_due = self.outbox.take_ready(now, self._limits.write_batch_bytes)
                 # One expression for "keepalive due", used for both the test and the wait:
                 # comparing `now - last` with an interval here and sleeping until
@@ -369,7 +373,7 @@ class Connection:
                     timer.deadline, writing = now + write_timeout_s, True
                     await self._write(bodies)
                     writing = False
-                    self._last_write = trio.current_time()
+                    self._last_write = self._now()
                     continue
                 wake = keepalive_due if next_due is None else min(keepalive_due, next_due)
                 expiry = self._live_expiry()
@@ -398,7 +402,7 @@ class Connection:
         return expiry
 
     def _expire_calls(self) -> None:
-        now = trio.current_time()
+        now = self._now()
         while self._expiry and self._expiry[0][0] <= now:
             _, call_id = heapq.heappop(self._expiry)
             pending = self._calls.pop(call_id, None)
@@ -435,10 +439,11 @@ class Connection:
         if not self._writer_idle or not self.open:
             self.outbox.wake()
             return
-        now = trio.current_time()
+        now = self._now()
         bodies, next_due = self.outbox.take_ready(now, self._limits.write_batch_bytes)
         if bodies:
-            data = b"".join([self._sealer.seal(body) for body in bodies])
+            seal = self._sealer.seal
+            data = seal(bodies[0]) if len(bodies) == 1 else b"".join([seal(b) for b in bodies])
             try:
                 sent = os.write(self._fd, data)
             except OSError:  # BlockingIOError: nothing taken; another: the writer's send fails
@@ -474,14 +479,22 @@ class Connection:
         frame batch. A silent peer is cut after the timeout and at most a sixteenth more.
         `receive_some` is the only cancellation point inside it."""
         idle_s = self._limits.idle_timeout_ms / 1000
-        with trio.CancelScope(deadline=trio.current_time() + idle_s) as idle:
-            while not idle.cancel_called:
-                await self._dispatch_in_batches()
+        batch = self._limits.read_batch_frames
+        now = self._now
+        with trio.CancelScope(deadline=now() + idle_s) as idle:
+            while True:
+                # (The usual read holds less than a batch: dispatched without a coroutine.)
+                if self._dispatch_batch(batch) == batch:
+                    await self._dispatch_in_batches()
                 wanted = self._parser.wanted_bytes()
                 chunk = min(max(wanted, _RECEIVE_CHUNK_MIN), _RECEIVE_CHUNK_MAX)
-                due = trio.current_time() + idle_s
-                if idle.deadline < due:
-                    idle.deadline = due + idle_s * _IDLE_SLACK
+                at = now()
+                deadline = idle.deadline
+                if at >= deadline:
+                    # (What `idle.cancel_called` asks, without its three calls for the time.)
+                    break  # the timer fell due as data came: the caller opens a new scope
+                if deadline < at + idle_s:
+                    idle.deadline = at + idle_s + idle_s * _IDLE_SLACK
                 data = await self._receive(chunk)
                 if not data:
                     self.closed_by_peer = True
@@ -527,21 +540,26 @@ class Connection:
             return data
 
     async def _dispatch_in_batches(self) -> None:
-        """Dispatch every complete frame buffered, `Limits.read_batch_frames` at a time,
-        with the after-reading hook after each batch. Between batches other tasks run
-        (a schedule point, not a cancellation point: nothing read is left undispatched
-        by a cancellation here, and the idle timer cannot fire while data is handled)."""
+        """After a full batch: dispatch every complete frame still buffered,
+        `Limits.read_batch_frames` at a time, other tasks running before each batch (a
+        schedule point, not a cancellation point: nothing read is left undispatched by a
+        cancellation here, and the idle timer cannot fire while data is handled)."""
         batch = self._limits.read_batch_frames
         while True:
-            with corking.held():  # what the batch makes us send goes out together
-                count = self._dispatch_buffered(batch)
-                if count:
-                    hook = self._after_reading()
-                    if hook is not None:
-                        hook()
-            if count < batch:
-                return
             await trio.lowlevel.cancel_shielded_checkpoint()
+            if self._dispatch_batch(batch) < batch:
+                return
+
+    def _dispatch_batch(self, batch: int) -> int:
+        """Dispatch up to `batch` complete buffered frames, then call the after-reading
+        hook if there were any; how many there were."""
+        with corking.held():  # what the batch makes us send goes out together
+            count = self._dispatch_buffered(batch)
+            if count:
+                hook = self._after_reading()
+                if hook is not None:
+                    hook()
+        return count
 
     def _dispatch_buffered(self, limit: int) -> int:
         """Dispatch complete buffered frames, at most `limit`; how many there were."""

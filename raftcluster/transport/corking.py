@@ -32,6 +32,9 @@ class Flushable(Protocol):
 
 
 class _Hold:
+    """A trio run's hold, and the context manager `held()` returns (the run's one
+    instance: a hold is entered on every batch of frames and every cycle)."""
+
     __slots__ = ("depth", "queued")
 
     def __init__(self) -> None:
@@ -40,42 +43,29 @@ class _Hold:
         # Bounded by the open connections (a connection is listed at most once).
         self.queued: list[Flushable] = []
 
+    def __enter__(self) -> None:
+        self.depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self.depth -= 1
+        if self.depth == 0 and self.queued:
+            queued, self.queued = self.queued, []
+            for connection in queued:
+                connection.flush()
+
 
 _HOLD: trio.lowlevel.RunVar[_Hold] = trio.lowlevel.RunVar("raftcluster_transport_hold")
 
 
-def _current() -> _Hold:
+def held() -> _Hold:
+    """``with held():`` frames queued inside are written when the outermost hold closes.
+    Must be entered inside a trio run; nothing inside may await."""
     try:
         return _HOLD.get()
     except LookupError:
         hold = _Hold()
         _HOLD.set(hold)
         return hold
-
-
-class _Held:
-    """The context manager `held()` returns (a class, not contextlib: it is entered on
-    every batch of frames)."""
-
-    __slots__ = ("_hold",)
-
-    def __enter__(self) -> None:
-        hold = self._hold = _current()
-        hold.depth += 1
-
-    def __exit__(self, *exc: object) -> None:
-        hold = self._hold
-        hold.depth -= 1
-        if hold.depth == 0 and hold.queued:
-            queued, hold.queued = hold.queued, []
-            for connection in queued:
-                connection.flush()
-
-
-def held() -> _Held:
-    """``with held():`` frames queued inside are written when the outermost hold closes.
-    Must be entered inside a trio run; nothing inside may await."""
-    return _Held()
 
 
 def defer(connection: Flushable) -> bool:

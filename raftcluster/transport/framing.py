@@ -18,21 +18,33 @@ from raftcluster.transport.errors import FrameTooLarge, UnauthenticatedFrame
 
 HEADER_BYTES = 4
 TAG_BYTES = 16
+_SHA256_BLOCK_BYTES = 64
+_INNER_PAD = bytes(b ^ 0x36 for b in range(256))  # RFC 2104 ipad, as a translation table
+_OUTER_PAD = bytes(b ^ 0x5C for b in range(256))  # opad
 
 
 class _Mac:
-    """HMAC-SHA256 keyed once; each frame's tag is computed on a copy of the keyed state."""
+    """HMAC-SHA256 (RFC 2104) keyed once: the inner and outer hash states after the
+    padded key are kept, and each frame's tag is computed on copies of them. (The same
+    tags as `hmac.new(key, ..., sha256)`, checked by the tests, without the four Python
+    calls per frame of `hmac.HMAC`'s copy, updates and digest.)"""
 
     def __init__(self, key: bytes) -> None:
-        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+        if len(key) > _SHA256_BLOCK_BYTES:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_SHA256_BLOCK_BYTES, b"\0")
+        self._inner = hashlib.sha256(key.translate(_INNER_PAD))
+        self._outer = hashlib.sha256(key.translate(_OUTER_PAD))
         self.sequence = 0
 
     def tag(self, header: bytes, body: bytes) -> bytes:
-        mac = self._keyed.copy()
-        mac.update(self.sequence.to_bytes(8, "big") + header)
-        mac.update(body)  # (not joined to the rest: no copy of the body)
+        inner = self._inner.copy()
+        inner.update(self.sequence.to_bytes(8, "big") + header)
+        inner.update(body)  # (not joined to the rest: no copy of the body)
         self.sequence += 1
-        return mac.digest()[:TAG_BYTES]
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:TAG_BYTES]
 
 
 class FrameSealer:

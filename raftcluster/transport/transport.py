@@ -136,6 +136,10 @@ class _Peer:
         ]
 
     def pick(self, flow: int, mode: BondMode) -> Connection | None:
+        if len(self.links) == 1:  # the usual case (once per message sent): nothing to sort
+            for link in self.links.values():
+                connection = link.connection
+                return connection if connection is not None and connection.open else None
         live = self.live()
         if not live:
             return None
