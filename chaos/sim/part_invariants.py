@@ -48,13 +48,16 @@ class PartInvariants:
 
 
 class _Observer:
-    __slots__ = ("_check", "_inner", "_node")
+    __slots__ = ("_check", "_inner", "_inner_applied", "_node")
 
     def __init__(self, check: PartInvariants, node: int, inner: ApplyObserver) -> None:
         self._check, self._node, self._inner = check, node, inner
+        self._inner_applied = getattr(inner, "applied", None)  # (optional, as for the state)
 
     def executed(self, index: int, request: SessionRequest) -> None:
         self._inner.executed(index, request)
 
     def applied(self, index: int, state: ClusterState) -> None:
+        if self._inner_applied is not None:
+            self._inner_applied(index, state)
         self._check.on_applied(self._node, index, state)

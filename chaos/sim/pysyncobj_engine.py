@@ -265,7 +265,13 @@ class _ClientAdapter:
     A client is an application attached to one node: writes are submitted there (pysyncobj
     forwards them to the leader it knows), and reads are served from the store of the
     node that node believes leads (pysyncobj's reads are local; reading at the leader is
-    the most a client can do for freshness)."""
+    the most a client can do for freshness).
+
+    No session: a workload keeps one process on it (`pipelines`). Several at once would
+    work (each operation has its own handle), but find nothing more, and would move the
+    recorded findings' seeds (tests/regressions)."""
+
+    pipelines = False
 
     def __init__(self, engine: PysyncobjEngine, index: int, node: int) -> None:
         self._engine = engine

@@ -151,6 +151,7 @@ class _Client:
     """A `ClientCore` on its own clock; what the workload calls (`write`, `read`)."""
 
     __slots__ = ("engine", "id", "index", "core", "clock", "requests", "wake", "dirty")
+    pipelines = True  # a session: a workload may run several processes on it at once
 
     def __init__(
         self,
@@ -809,6 +810,8 @@ class RaftclusterEngine:
         client.dirty = False
         sim, core = self.sim, client.core
         for send in core.take_sends():
+            if isinstance(send.request, Submit):
+                self.exactly_once.on_sent(client.id, send.request.command)
             client.requests[send.request_id] = send.request
             if len(client.requests) > MAX_TRACKED_REQUESTS:  # unanswered ones, long lost
                 del client.requests[next(iter(client.requests))]
@@ -825,6 +828,7 @@ class RaftclusterEngine:
         request = client.requests.pop(frame.call_id, None)
         if isinstance(reply, Written) and isinstance(request, Submit):
             self.invariants.on_acknowledged(node, client.id, reply.index, request.command)
+            self.exactly_once.on_answer(node, client.id, request.command, reply.result)
         client.core.receive(node, frame.call_id, reply, client.local())
         client.dirty = self.clients_dirty = True
 

@@ -8,6 +8,14 @@ virtual times, so the linearizability checker can judge it.
 `KvWorkload` is the basic one: each client in turn puts a unique value to, or reads, one
 of a few keys (linearizable reads through ReadIndex), waiting a random think time
 between operations. Its history is checked with the `kv` model.
+
+Pipelined sessions: a history process (`Event.process`) has at most one operation at a
+time, but several processes may share one client (one session), the way a service
+embedding the client sends many writes on one session at once. Each client's
+`SessionShape` says how many processes share it (`depth`) and whether they start
+together (`bursty`); `KvWorkload` draws the shapes from the seed (`ClientsWorkload`
+keeps one process per client). A completion comes back for a client and is matched to
+its process by its handle.
 """
 
 from __future__ import annotations
@@ -34,7 +42,11 @@ from statemachine.kv import Put, Range, RangeResult
 class ClientHandle(Protocol):
     """What a workload drives a client through: the engine's client (ours: a `ClientCore`
     on its own clock; pysyncobj's: an adapter). Each call returns the operation's handle,
-    which its completion carries."""
+    which its completion carries.
+
+    A handle may say `pipelines = True`: it is a session worth sharing between several
+    processes (ours; pysyncobj has no client sessions, and a handle without the
+    attribute is taken as one that does not)."""
 
     def write(self, command: Any, now_ms: int, timeout_ms: int | None = None) -> int: ...
 
@@ -72,13 +84,35 @@ class Workload(Protocol):
         ...
 
 
+@attrs.frozen
+class SessionShape:
+    """How one client (one session) is used: `depth` history processes share it, each
+    with at most one operation in flight; `bursty`: when one of them starts an operation,
+    the idle others start one too (so the session has `depth` operations in flight)."""
+
+    depth: int = attrs.field(default=1, validator=attrs.validators.in_(range(1, 9)))
+    bursty: bool = False
+
+    def max_think_ms(self, base_ms: int) -> int:
+        """A process's longest think time, so that the session issues about as many
+        operations as one process thinking up to `base_ms`: `depth` times longer, and
+        longer still when bursty (a burst starts at the first of `depth` think times
+        and starts `depth` operations)."""
+        if self.bursty:
+            return base_ms * self.depth * (self.depth + 1) // 2
+        return base_ms * self.depth
+
+
 @attrs.define
 class OpClient:
-    """One simulated client's state: at most one operation in flight (`handle`)."""
+    """One history process's state: at most one operation in flight (`handle`), sent
+    through `core` (shared with the other processes of its session, `session`)."""
 
     index: int
     core: ClientHandle
     next_ms: int = 0
+    session: int = 0  # the index of its client (its `core`) in the workload's list
+    max_think_ms: int = 0  # its longest think time between operations (0: the workload's)
     handle: int = 0  # the client core's operation in flight (0: idle)
     f: str = ""
     key: str = ""
@@ -89,8 +123,10 @@ class OpClient:
 
 
 class ClientsWorkload:
-    """The common part of the workloads: clients that each run one operation at a time,
+    """The common part of the workloads: processes that each run one operation at a time,
     with a random think time between operations, recording invoke / ok / fail / info.
+    Each client (session) carries the processes its `SessionShape` says (`shapes`, drawn
+    by `draw_shapes`: one process per client unless a subclass pipelines).
 
     A subclass implements `invoke(client, now)` (start an operation: set `f`, `key`,
     `value` and `handle`; the invoke event is recorded for it) and `step(client, done,
@@ -114,19 +150,41 @@ class ClientsWorkload:
         self.clients = clients
         self.max_think_ms = max_think_ms
         self._rng = random.Random(0)
-        self._clients: list[OpClient] = []
+        self._clients: list[OpClient] = []  # the history processes, by `Event.process`
+        self._by_session: list[list[OpClient]] = []  # each client's processes
+        self.shapes: tuple[SessionShape, ...] = ()
         self._events: list[Event] = []
         self._stopped = False
         # `next_ms`, kept until `act` or `completed` changes a client (the loop asks for it
         # twice per step); False: to work out again.
         self._next: int | None | bool = False
 
+    def draw_shapes(self, rng: random.Random, clients: int) -> tuple[SessionShape, ...]:
+        """Each client's shape (drawn from `rng` by a subclass that pipelines, when every
+        handle `pipelines`; here one process per client, and nothing drawn)."""
+        return (SessionShape(),) * clients
+
     def setup(self, rng: random.Random, cores: Sequence[ClientHandle]) -> None:
         self._rng = rng
-        self._clients = [
-            OpClient(i, core, rng.randrange(self.max_think_ms + 1)) for i, core in enumerate(cores)
-        ]
+        if all(getattr(core, "pipelines", False) for core in cores):
+            self.shapes = self.draw_shapes(rng, len(cores))
+        else:  # (nothing drawn: such an engine's runs stay as they were)
+            self.shapes = ClientsWorkload.draw_shapes(self, rng, len(cores))
+        self._clients, self._by_session = [], []
+        for session, (core, shape) in enumerate(zip(cores, self.shapes, strict=True)):
+            think_ms = shape.max_think_ms(self.max_think_ms)
+            processes = []
+            for _ in range(shape.depth):
+                start_ms = rng.randrange(think_ms + 1)
+                processes.append(OpClient(len(self._clients), core, start_ms, session, think_ms))
+                self._clients.append(processes[-1])
+            self._by_session.append(processes)
         self._next = False
+
+    @property
+    def processes(self) -> int:
+        """How many history processes the clients carry."""
+        return len(self._clients)
 
     def next_ms(self) -> int | None:
         if self._next is False:
@@ -136,26 +194,39 @@ class ClientsWorkload:
 
     def act(self, now_ms: int) -> None:
         self._next = False
+        if self._stopped:
+            return
         for client in self._clients:
-            if not client.handle and client.next_ms <= now_ms and not self._stopped:
-                client.count += 1
-                client.stage, client.scratch = 0, None
-                self.invoke(client, now_ms)
-                self._events.append(
-                    Event(client.index, "invoke", client.f, client.value, client.key, time=now_ms)
-                )
+            if not client.handle and client.next_ms <= now_ms:
+                self._start(client, now_ms)
+                if self.shapes[client.session].bursty:  # the idle others go with it
+                    for other in self._by_session[client.session]:
+                        if not other.handle:
+                            self._start(other, now_ms)
+
+    def _start(self, client: OpClient, now_ms: int) -> None:
+        client.count += 1
+        client.stage, client.scratch = 0, None
+        self.invoke(client, now_ms)
+        self._events.append(
+            Event(client.index, "invoke", client.f, client.value, client.key, time=now_ms)
+        )
 
     def completed(self, client: int, done: Completion, now_ms: int) -> None:
-        c = self._clients[client]
+        """Client `client` (a session) finished the call `done.handle`: the process
+        that has it in flight takes the step (none has it: an operation abandoned)."""
         self._next = False
-        if done.handle != c.handle:
+        for c in self._by_session[client]:  # (a few processes: a scan is enough)
+            if c.handle == done.handle:
+                break
+        else:
             return
         c.handle = 0
         event = self.step(c, done, now_ms)
         if event is None:
             assert c.handle, "an operation that goes on has a call in flight"
             return
-        c.next_ms = now_ms + self._rng.randint(1, self.max_think_ms)
+        c.next_ms = now_ms + self._rng.randint(1, c.max_think_ms or self.max_think_ms)
         self._events.append(event)
 
     def invoke(self, client: OpClient, now: int) -> None:
@@ -197,10 +268,27 @@ class KvWorkload(ClientsWorkload):
     """put / get on a few keys; history checked with the `kv` model (absent reads as "")."""
 
     name = "kv"
+    # The deepest pipelining drawn: up to this many processes share one session.
+    MAX_DEPTH = 4
 
-    def __init__(self, clients: int = 3, keys: int = 3, max_think_ms: int = 200) -> None:
+    def __init__(
+        self, clients: int = 3, keys: int = 3, max_think_ms: int = 200, pipelined: bool = True
+    ) -> None:
         super().__init__(clients, max_think_ms)
         self.keys = tuple(f"k{i}" for i in range(keys))
+        self.pipelined = pipelined
+
+    def draw_shapes(self, rng: random.Random, clients: int) -> tuple[SessionShape, ...]:
+        """The first client's session carries the reader alone (see `READER_SHARE`); the
+        second 2 to `MAX_DEPTH` processes, and each other one 1 to `MAX_DEPTH`, bursty or
+        not, as the seed draws."""
+        if not self.pipelined:
+            return super().draw_shapes(rng, clients)
+        shapes = [SessionShape()]
+        for session in range(1, clients):
+            depth = rng.randint(2 if session == 1 else 1, self.MAX_DEPTH)
+            shapes.append(SessionShape(depth, bursty=depth > 1 and rng.random() < 0.5))
+        return tuple(shapes[:clients])
 
     def invoke(self, client: OpClient, now: int) -> None:
         rng = self._rng

@@ -10,7 +10,9 @@ from chaos.sim.exactly_once import ExactlyOnce
 from chaos.sim.invariants import SafetyViolation, Where
 from statemachine.cluster import ClusterState
 from statemachine.codec import decode, encode
+from statemachine.errors import Code
 from statemachine.kv import Put
+from statemachine.results import Failure
 from statemachine.sessions.messages import OpenSession, SessionOpened, SessionRequest
 from statemachine.sessions.table import SessionTable
 
@@ -81,3 +83,55 @@ def test_a_session_table_that_forgets_retries_is_caught_in_the_simulator(
             assert result.checks["invariants"] == "ok"
             return
     pytest.fail("10 seeds with a forgetful session table and no double execution seen")
+
+
+# -- what clients send and are answered (a client pipelining on one session) -----------
+
+
+def request(session: int, seq: int, ack: int, value: bytes) -> bytes:
+    return encode(SessionRequest(session, seq, ack, Put(b"k", value)))
+
+
+def test_a_sequence_sent_with_two_commands_is_a_violation() -> None:
+    check = ExactlyOnce(fail)
+    check.on_sent(1000, request(5, 1, 0, b"a"))
+    check.on_sent(1000, request(5, 1, 0, b"a"))  # a retry: the same bytes
+    check.on_sent(1000, request(6, 1, 0, b"b"))  # the same seq in another session
+    with pytest.raises(SafetyViolation) as caught:
+        check.on_sent(1000, request(5, 1, 0, b"c"))
+    assert caught.value.invariant == "exactly-once"
+    assert "session 5's request 1 with two different commands" in caught.value.detail
+
+
+def test_a_retry_after_its_sequence_was_acknowledged_is_a_violation() -> None:
+    check = ExactlyOnce(fail)
+    first, second, third = request(5, 1, 0, b"a"), request(5, 2, 0, b"b"), request(5, 3, 2, b"c")
+    for sent in (first, second, third):
+        check.on_sent(1000, sent)
+    check.on_sent(1000, third)  # retrying the newest is fine
+    with pytest.raises(SafetyViolation) as caught:
+        check.on_sent(1000, second)  # ack 2 told the table to forget its reply
+    assert "request 2 again after acknowledging every reply up to 2" in caught.value.detail
+
+
+def test_an_answer_must_be_the_reply_its_execution_kept() -> None:
+    check = ExactlyOnce(fail)
+    state = observed(check, node=1)
+    session = opened(state)
+    one, two = request(session, 1, 0, b"a"), request(session, 2, 0, b"b")
+    for sent in (one, two):
+        check.on_sent(1000, sent)
+    first, second = state.apply(2, one).result, state.apply(3, two).result
+    assert first != second  # (the revisions differ)
+    check.on_answer(1, 1000, one, first)
+    check.on_answer(1, 1000, one, state.apply(4, one).result)  # a retry, from the table
+    check.on_answer(1, 1000, two, encode(Failure.of(Code.REPLY_DISCARDED, "gone")))
+    assert check.answers_checked == 3
+    with pytest.raises(SafetyViolation) as caught:
+        check.on_answer(1, 1000, two, first)
+    assert caught.value.nodes == (1,)
+    assert "index 3 kept another reply" in caught.value.detail
+    never = request(session, 3, 0, b"c")
+    with pytest.raises(SafetyViolation) as caught:
+        check.on_answer(2, 1000, never, first)
+    assert "it was never executed" in caught.value.detail

@@ -197,6 +197,39 @@ MUTANTS = (
         "two leaves a directory the node cannot start from",
         ("durability",),
     ),
+    # Client sessions: found because the kv workload pipelines several writes on one
+    # session (chaos/sim/workload.py), each at seed 1 (a few seconds).
+    Mutant(
+        "client-acks-past-a-pending-write",
+        "raftcluster/client/core.py",
+        "        while self._ack + 1 in self._answered:\n"
+        "            self._ack += 1\n"
+        "            self._answered.discard(self._ack)\n",
+        "        self._ack = max(self._ack, max(self._answered))  # planted: the highest answered\n"
+        "        self._answered = {s for s in self._answered if s > self._ack}\n",
+        "the client acks every sequence up to its highest answered one, over a write still "
+        "pending: the state machine drops the reply that write's retry needs",
+        ("exactly-once",),
+    ),
+    Mutant(
+        "client-seq-from-inflight-count",
+        "raftcluster/client/core.py",
+        "op.session, op.seq = self.session, self._next_seq\n",
+        "op.session, op.seq = self.session, self._ack + self._inflight_writes + 1  # planted\n",
+        "the client numbers a write from its ack plus its writes in flight: after an answer "
+        "out of order, a sequence still kept is used again, and the new write is answered "
+        "with the old one's reply",
+        ("exactly-once", "not linearizable"),
+    ),
+    Mutant(
+        "retry-answered-with-latest-reply",
+        "statemachine/sessions/table.py",
+        "        return found.replies.get(seq)\n",
+        "        return found.replies[max(found.replies)] if seq in found.replies else None\n",
+        "the session table answers a retry with the session's latest kept reply, not the "
+        "retried sequence's",
+        ("exactly-once", "not linearizable"),
+    ),
 )
 
 
