@@ -139,6 +139,42 @@ def test_a_leader_replicates_before_its_persist_and_a_follower_acknowledges_afte
     assert isinstance(reply, Written)
 
 
+def test_a_followers_acknowledgement_leaves_before_it_applies_what_the_same_append_committed():
+    shell = Shell()
+    leader = shell.leader()
+    followers = [i for i in IDS if i != leader]
+    shell.submit(leader, open_session())
+    shell.start(leader)
+    shell.persist(leader)
+    shell.deliver_all()  # the entry's appends
+    for f in followers:
+        shell.start(f)
+        shell.persist(f)
+        shell.start(f)  # applies what that append committed (the term's no-op), if anything
+        assert not shell.cores[f].in_cycle
+    shell.deliver_all()  # their acknowledgements: the leader commits the entry
+    assert shell.start(leader) is not None
+    committed = shell.cores[leader].replica.core.commit_index
+    shell.submit(leader, open_session())
+    shell.start(leader)  # the next entry's appends tell the commit index
+    shell.deliver_all()
+    follower = followers[0]
+    core = shell.cores[follower]
+    applied = core.replica.applied_index
+    taken = shell.start(follower)
+    assert taken is not None and taken.persist is not None
+    assert [e.index for e in taken.persist.ready.committed_entries][-1] == committed > applied
+    done = shell.persist(follower)
+    # The acknowledgement is out; the state machine has not applied anything yet.
+    assert [type(m) for m in done.send] == [AppendResponse] and done.output is None
+    assert core.in_cycle and core.replica.applied_index == applied
+    assert core.has_ready()
+    rest = shell.start(follower)  # the next start applies
+    assert rest is not None and rest.send == () and rest.persist is None
+    assert rest.output is not None and rest.completed is taken.persist
+    assert core.replica.applied_index == committed and not core.in_cycle
+
+
 def test_one_cycle_at_a_time_and_inputs_during_a_persist_join_the_next():
     shell = Shell()
     leader = shell.leader()
