@@ -407,8 +407,18 @@ class RaftCore:
     # -- membership -------------------------------------------------------------------
 
     def _promotable(self) -> bool:
+        """Whether this node may campaign: a voter of its latest configuration, or of the
+        committed one while its removal is still uncommitted. Such a node may hold the
+        longest log (a leader that appended its own removal, then lost its quorum): the
+        others, still in the older configuration, need its vote and cannot get it, so it
+        must be able to win, lead the configuration without itself (its own vote does
+        not count there), commit its removal and hand over (`_hand_over`)."""
         conf = self._confs.current()
-        return self.id in conf.voters and self._identity_current(conf)
+        if self.id not in conf.voters:
+            conf = self._confs.at(self._log.committed)
+            if self.id not in conf.voters:
+                return False
+        return self._identity_current(conf)
 
     def _identity_current(self, conf: ConfState) -> bool:
         """Whether the log records this node's own incarnation for its id (see `Member`)."""
