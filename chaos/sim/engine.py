@@ -50,6 +50,9 @@ class Engine(Protocol):
     name: str  # as reports and `--engine` call it
     version: str
     checks_sessions: bool  # whether the exactly-once check of client sessions applies
+    # Whether a leader confirms linearizable reads by rounds of heartbeats (ReadIndex):
+    # the `late-answers` hard case is for those, and the random mix leaves it out else.
+    read_rounds: bool
 
     def attach(self, sim: Simulator) -> None:
         """Called once, before anything else: the loop the engine runs in."""

@@ -48,6 +48,8 @@ class ClusterView:
     learners: tuple[int, ...] = ()
     # Whether the engine takes membership steps (pysyncobj's adapter does not).
     membership_changes: bool = True
+    # Whether its leaders confirm reads by heartbeat rounds (`Engine.read_rounds`).
+    read_rounds: bool = True
 
     def voters_keep_a_majority(self, *, down: int = 0, removed: int = 0) -> bool:
         """Whether a majority of the voters (without `removed`, a voter to be removed)
@@ -202,7 +204,7 @@ class RandomFaults:
         if kind == "hard-case":
             from chaos.sim.nemeses.hard_cases import SCRIPTS, scripts_for  # (imports us)
 
-            name = rng.choice(scripts_for(len(self._nodes)))
+            name = rng.choice(scripts_for(len(self._nodes), view.read_rounds))
             self.coverage[f"random.{name}"] = self.coverage.get(f"random.{name}", 0) + 1
             return SCRIPTS[name](rng, now, view, self._nodes, self._later)
         if kind == "membership":

@@ -296,6 +296,7 @@ class PysyncobjEngine:
     name = "pysyncobj"
     version = str(PYSYNCOBJ_VERSION)
     checks_sessions = False  # pysyncobj has no client sessions
+    read_rounds = False  # nor ReadIndex (so its random mix draws as before late-answers)
 
     def __init__(self, settings: PysyncobjSettings | None = None) -> None:
         self.settings_ = settings or PysyncobjSettings()

@@ -186,6 +186,7 @@ class RaftclusterEngine:
     name = "raftcluster"
     version = __version__
     checks_sessions = True
+    read_rounds = True
 
     def __init__(
         self,

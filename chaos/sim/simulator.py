@@ -431,7 +431,14 @@ class Simulator:
         paused = tuple(n.id for n in self.nodes.values() if n.paused_until is not None)
         conf = engine.membership()
         return ClusterView(
-            self.ids, running, paused, engine.leader(), conf.voters, conf.learners, conf.changeable
+            self.ids,
+            running,
+            paused,
+            engine.leader(),
+            conf.voters,
+            conf.learners,
+            conf.changeable,
+            engine.read_rounds,
         )
 
     # -- healing and convergence --------------------------------------------------------

@@ -192,12 +192,19 @@ def split_vote(
 # Cases that need more nodes than the others to do anything: the random mix leaves them
 # out of smaller clusters rather than spend a hard-case draw on a case that does nothing.
 MIN_NODES: dict[str, int] = {"split-vote": 4}
+# Cases for an engine whose leaders confirm reads by heartbeat rounds (ReadIndex): the
+# random mix leaves them out for another (`ClusterView.read_rounds`).
+FOR_READ_ROUNDS = frozenset({"late-answers"})
 
 
-def scripts_for(nodes: int) -> list[str]:
-    """The names of the cases the random mix draws from for a cluster of `nodes`, in a
-    fixed order."""
-    return sorted(name for name in SCRIPTS if nodes >= MIN_NODES.get(name, 0))
+def scripts_for(nodes: int, read_rounds: bool = True) -> list[str]:
+    """The names of the cases the random mix draws from for a cluster of `nodes` (and an
+    engine with or without read rounds), in a fixed order."""
+    return sorted(
+        name
+        for name in SCRIPTS
+        if nodes >= MIN_NODES.get(name, 0) and (read_rounds or name not in FOR_READ_ROUNDS)
+    )
 
 
 SCRIPTS: dict[str, Script] = {
