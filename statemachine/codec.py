@@ -1067,6 +1067,34 @@ def _checked_init(cls: type[Message], raw_init: Callable[..., None]) -> Callable
     # no converter, so nothing to check after), else a call of it.
     names = [f.name for f in attrs.fields(typing.cast(Any, cls))]  # (its parameters, if plain)
     inline = _inline_steps(cls, "self", names, namespace)
+    if inline is not None and not after and names and len(before) == len(names):
+        # Every step inline: one condition says that each argument passes its quick test
+        # and its inline-tested validator's test, and then the steps left are the sets,
+        # the other validators and `__attrs_post_init__`; anything else is decided by
+        # `_slow_init` (each type as `_wrong_type` decides it, then the attrs `__init__`:
+        # the same steps in the same order, so the same outcome).
+        fields_in_order = attrs.fields(typing.cast(Any, cls))
+        tests = [
+            _usual_test(f, hints[f.name], name, i, namespace)
+            for i, (f, name) in enumerate(zip(fields_in_order, names, strict=True))
+        ]
+        steps = _inline_steps(cls, "self", names, namespace, untested_only=True)
+        assert steps is not None
+        namespace["_slow"] = _slow_init(
+            cls, raw_init, [(f.name, namespace[f"_ok{i}"]) for i, f in enumerate(fields_in_order)]
+        )
+        source = "\n".join(
+            [
+                f"def __init__({', '.join(params)}):",
+                f"    if {' and '.join(tests)}:",
+                *("    " + line for line in steps),
+                "        return None",
+                f"    _slow(self, {', '.join(names)})",
+            ]
+        )
+        _run(source, namespace, "init", cls)
+        usual: Callable[..., None] = functools.wraps(raw_init)(namespace["__init__"])
+        return usual
     source = "\n".join(
         [
             f"def __init__({', '.join(params)}):",
@@ -1079,6 +1107,43 @@ def _checked_init(cls: type[Message], raw_init: Callable[..., None]) -> Callable
     _run(source, namespace, "init", cls)
     checked: Callable[..., None] = functools.wraps(raw_init)(namespace["__init__"])
     return checked
+
+
+def _slow_init(
+    cls: type[Message], raw_init: Callable[..., None], checks: list[tuple[str, Any]]
+) -> Callable[..., None]:
+    """`cls.__init__` for arguments that did not all pass their quick tests: each type
+    decided by `_wrong_type`, in field order, then the attrs `__init__`."""
+
+    def slow(self: Any, *values: Any) -> None:
+        for (name, ok), value in zip(checks, values, strict=True):
+            _wrong_type(cls, name, value, ok)
+        raw_init(self, *values)
+
+    return slow
+
+
+def _usual_test(
+    field: attrs.Attribute[Any], tp: Any, value: str, i: int, namespace: dict[str, Any]
+) -> str:
+    """An expression true when `value` passes field `i`'s quick test (`_field_test`) and
+    its validator's inline test, if it has one (`_inline_tests`): an integer's 64-bit
+    range and an `int_range` validator's are one range."""
+    inline = _inline_tests.get(field.validator)
+    if tp is int:
+        low, high = INT_MIN, INT_MAX
+        if inline is not None and "_low" in inline[1]:
+            low, high = max(low, inline[1]["_low"]), min(high, inline[1]["_high"])
+            inline = None
+        test = f"type({value}) is int and {low} <= {value} <= {high}"
+    else:
+        optional = _optional_of(tp)
+        test = _quick_accept(optional if optional is not None else tp, value, i, namespace)
+        if optional is not None:
+            test = f"({value} is None or {test})"
+    if inline is not None:
+        test += f" and not ({inline[0].format(value=value, i=i)})"
+    return test
 
 
 def _field_test(tp: Any, value: str, i: int, namespace: dict[str, Any], wrong: str) -> str:
@@ -1102,6 +1167,19 @@ def _quick_refusal(tp: Any, value: str, i: int, namespace: dict[str, Any]) -> st
         return f"not isinstance({value}, _tp{i})"
     namespace[f"_quick{i}"] = _type_check(tp)
     return f"not _quick{i}({value})"
+
+
+def _quick_accept(tp: Any, value: str, i: int, namespace: dict[str, Any]) -> str:
+    """An expression true when `value` passes the quick test for `tp` (the negation of
+    `_quick_refusal`'s)."""
+    if tp is int:
+        return f"type({value}) is int and {INT_MIN} <= {value} <= {INT_MAX}"
+    _quick_refusal(tp, value, i, namespace)  # (the names it needs)
+    if tp in _PLAIN:
+        return f"type({value}) is _tp{i}"
+    if isinstance(tp, type) and issubclass(tp, (enum.IntEnum, Message)):
+        return f"isinstance({value}, _tp{i})"
+    return f"_quick{i}({value})"
 
 
 def _optional_of(tp: Any) -> Any:
@@ -1176,13 +1254,19 @@ def _inline_builder(cls: type[Message]) -> Callable[..., Message] | None:
 
 
 def _inline_steps(
-    cls: type[Message], target: str, args: list[str], namespace: dict[str, Any]
+    cls: type[Message],
+    target: str,
+    args: list[str],
+    namespace: dict[str, Any],
+    untested_only: bool = False,
 ) -> list[str] | None:
     """The lines of generated code that do what the attrs `__init__` of `cls` does with
     the field values named `args` (in field order) on the object named `target`: set the
     fields, run the validators (those of `_inline_tests` tested inline first), then
     `__attrs_post_init__`. None if the attrs `__init__` does more (see above). The names
-    it needs go into `namespace` (`_set`, `_disabled`, `_validate{i}`, `_field{i}`...)."""
+    it needs go into `namespace` (`_set`, `_disabled`, `_validate{i}`, `_field{i}`...).
+    `untested_only`: without the validators of `_inline_tests` (for values known to pass
+    their tests)."""
     fields = attrs.fields(typing.cast(Any, cls))
     # Setting a field as the attrs `__init__` does: frozen, or no `__setattr__` of its own.
     plain_setattr = cls.__setattr__ in (object.__setattr__, _Frozen.__setattr__)
@@ -1202,7 +1286,12 @@ def _inline_steps(
     namespace["_set"], namespace["_disabled"] = object.__setattr__, attrs.validators.get_disabled
     sets, checks = [], []
     for i, (f, arg) in enumerate(zip(fields, args, strict=True)):
-        sets.append(f"    _set({target}, {f.name!r}, {arg})")
+        slot = _slot_setter(cls, f.name)
+        if slot is not None:  # (what `object.__setattr__` calls, without finding it first)
+            namespace[f"_set{i}"] = slot
+            sets.append(f"    _set{i}({target}, {arg})")
+        else:
+            sets.append(f"    _set({target}, {f.name!r}, {arg})")
         if f.validator is None:
             continue
         namespace[f"_validate{i}"], namespace[f"_field{i}"] = f.validator, f
@@ -1217,11 +1306,25 @@ def _inline_steps(
         test, names = inline
         for name, value in names.items():
             namespace[f"{name}{i}"] = value
-        checks.append(f"    if {test.format(value=arg, i=i)} and not _disabled(): {call}")
+        if not untested_only:
+            checks.append(f"    if {test.format(value=arg, i=i)} and not _disabled(): {call}")
     lines = sets + checks
     if hasattr(cls, "__attrs_post_init__"):
         lines.append(f"    {target}.__attrs_post_init__()")
     return lines
+
+
+def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None] | None:
+    """The `__set__` of the slot that holds field `name` (what `object.__setattr__` finds
+    and calls for it: the data descriptor on the class), or None if it is not a slot."""
+    for klass in cls.__mro__:
+        found = klass.__dict__.get(name)
+        if found is not None:
+            if isinstance(found, types.MemberDescriptorType):
+                setter: Callable[[Any, Any], None] = found.__set__
+                return setter
+            return None
+    return None
 
 
 def _type_check(tp: Any) -> Callable[[Any], bool]:
