@@ -349,7 +349,7 @@ def _put_item(value: Any, out: list[bytes]) -> None:
         out.append(_head(0x60, len(data)))
         out.append(data)
     elif kind in _field_values:  # a message whose writer is not made yet
-        put = _puts[kind] = _build_put(kind)
+        put = _puts[kind] = _first_put(kind)
         put(value, out)
     elif isinstance(value, enum.IntEnum):
         out.append(_int_bytes(int(value)))
@@ -357,13 +357,46 @@ def _put_item(value: Any, out: list[bytes]) -> None:
         out.append(cbor2.dumps(value, default=_default_float_free))
 
 
-def _build_put(cls: type[Message]) -> Callable[[Any, list[bytes]], None]:
-    names = _field_names[cls]
+# Generating a writer costs its compilation (a few thousand messages' worth of writing
+# for the larger classes), so a class's first writes go through `_put_item` field by field
+# (the same bytes); its writer is generated at its `GENERATE_AFTER`th message.
+GENERATE_AFTER = 256
+
+
+def _first_put(cls: type[Message]) -> Callable[[Any, list[bytes]], None]:
+    """The writer of a class's first `GENERATE_AFTER` messages (see above)."""
+    annotations = _annotations(cls)
+    if any(map(_may_hold_float, annotations)):
+        return _write_canonically
+    head = _head(0x80, len(annotations) + 1) + _int_bytes(cls.TAG)
+    values = _field_values[cls]  # ([tag, field1, ...])
+    left = GENERATE_AFTER
+
+    def put(value: Any, out: list[bytes]) -> None:
+        nonlocal left
+        left -= 1
+        if not left:
+            _puts[cls] = _build_put(cls)
+        out.append(head)
+        get = _puts.get
+        for item in values(value)[1:]:
+            (get(type(item)) or _put_item)(item, out)
+
+    return put
+
+
+def _annotations(cls: type[Message]) -> list[Any]:
+    """The annotation of each field (`object` for all when they do not resolve)."""
     try:
         hints = _type_hints(cls)
-    except Exception:  # noqa: BLE001 - unresolvable annotations: every field by `_put_item`
+    except Exception:  # noqa: BLE001 - unresolvable annotations: any value
         hints = {}
-    annotations = [hints.get(name, object) for name in names]
+    return [hints.get(name, object) for name in _field_names[cls]]
+
+
+def _build_put(cls: type[Message]) -> Callable[[Any, list[bytes]], None]:
+    names = _field_names[cls]
+    annotations = _annotations(cls)
     if any(map(_may_hold_float, annotations)):
         return _write_canonically
     namespace: dict[str, Any] = {
@@ -1029,11 +1062,64 @@ def _check_fields_when_built(cls: type[Message]) -> None:
 
     @functools.wraps(raw_init)
     def first_init(self: Any, *args: Any, **kwargs: Any) -> None:
-        checked = _checked_init(cls, raw_init)
-        cls.__init__ = checked  # type: ignore[method-assign]
-        checked(self, *args, **kwargs)
+        init = _first_init(cls, raw_init)
+        cls.__init__ = init  # type: ignore[method-assign]
+        init(self, *args, **kwargs)
 
     cls.__init__ = first_init  # type: ignore[method-assign]
+
+
+def _first_init(cls: type[Message], raw_init: Callable[..., None]) -> Callable[..., None]:
+    """`cls.__init__` for its first `GENERATE_AFTER` messages, where the generated one
+    would take its usual path (`_has_plain_init`): each argument's type decided by
+    `_wrong_type`, in field order, then the attrs `__init__` (what the generated one's
+    other path, `_slow_init`, does). The generated one replaces it then, or at once for
+    arguments it does not bind here (a missing or unknown one: that one says what is
+    wrong). Generating costs its compilation; the first messages do not pay it."""
+    if not _has_plain_init(cls):
+        return _checked_init(cls, raw_init)
+    hints = _type_hints(cls)
+    parameters = list(inspect.signature(raw_init).parameters.values())[1:]
+    names = [p.name for p in parameters]
+    defaults = [p.default for p in parameters]
+    empty = inspect.Parameter.empty
+    checks = [(name, _type_check(hints[name])) for name in names]
+    count = len(names)
+    left = GENERATE_AFTER
+
+    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        given = len(args)
+        if given > count:
+            return None
+        if not kwargs:
+            rest = defaults[given:]
+            return None if empty in rest else (*args, *rest)
+        values, used = list(args), 0
+        for name, default in zip(names[given:], defaults[given:], strict=True):
+            if name in kwargs:
+                values.append(kwargs[name])
+                used += 1
+            elif default is not empty:
+                values.append(default)
+            else:
+                return None
+        return values if used == len(kwargs) else None  # (else unknown, or given twice)
+
+    @functools.wraps(raw_init)
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        nonlocal left
+        left -= 1
+        values = bind(args, kwargs)
+        if not left or values is None:
+            checked = cls.__init__ = _checked_init(cls, raw_init)  # type: ignore[method-assign]
+            if values is None:
+                checked(self, *args, **kwargs)
+                return
+        for (name, ok), value in zip(checks, values, strict=True):
+            _wrong_type(cls, name, value, ok)
+        raw_init(self, *values)
+
+    return init
 
 
 def _checked_init(cls: type[Message], raw_init: Callable[..., None]) -> Callable[..., None]:
@@ -1267,22 +1353,9 @@ def _inline_steps(
     it needs go into `namespace` (`_set`, `_disabled`, `_validate{i}`, `_field{i}`...).
     `untested_only`: without the validators of `_inline_tests` (for values known to pass
     their tests)."""
-    fields = attrs.fields(typing.cast(Any, cls))
-    # Setting a field as the attrs `__init__` does: frozen, or no `__setattr__` of its own.
-    plain_setattr = cls.__setattr__ in (object.__setattr__, _Frozen.__setattr__)
-    if (
-        not plain_setattr
-        or hasattr(cls, "__attrs_pre_init__")
-        or any(
-            f.converter is not None
-            or not f.init
-            or f.kw_only
-            or f.alias != f.name
-            or isinstance(f.default, attrs.Factory)  # type: ignore[arg-type]
-            for f in fields
-        )
-    ):
+    if not _has_plain_init(cls):
         return None
+    fields = attrs.fields(typing.cast(Any, cls))
     namespace["_set"], namespace["_disabled"] = object.__setattr__, attrs.validators.get_disabled
     sets, checks = [], []
     for i, (f, arg) in enumerate(zip(fields, args, strict=True)):
@@ -1312,6 +1385,26 @@ def _inline_steps(
     if hasattr(cls, "__attrs_post_init__"):
         lines.append(f"    {target}.__attrs_post_init__()")
     return lines
+
+
+def _has_plain_init(cls: type[Message]) -> bool:
+    """Whether the attrs `__init__` of `cls` only sets the fields, runs the validators and
+    `__attrs_post_init__` (see above), with one parameter per field, in field order."""
+    fields = attrs.fields(typing.cast(Any, cls))
+    # Setting a field as the attrs `__init__` does: frozen, or no `__setattr__` of its own.
+    plain_setattr = cls.__setattr__ in (object.__setattr__, _Frozen.__setattr__)
+    return not (
+        not plain_setattr
+        or hasattr(cls, "__attrs_pre_init__")
+        or any(
+            f.converter is not None
+            or not f.init
+            or f.kw_only
+            or f.alias != f.name
+            or isinstance(f.default, attrs.Factory)  # type: ignore[arg-type]
+            for f in fields
+        )
+    )
 
 
 def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None] | None:
