@@ -810,9 +810,65 @@ def _build_fast_message(base: type[Message]) -> _Fast:
 def _fast_fields_decoder(cls: type[Message]) -> _Fast:
     decoder = _fast_fields.get(cls)
     if decoder is None:
-        decoder = _build_fast_fields(cls)
+        decoder = _first_fast_fields(cls)
         _fast_fields[cls] = decoder
     return decoder
+
+
+def _first_fast_fields(cls: type[Message]) -> _Fast:
+    """The fast decoder of a class's first `GENERATE_AFTER` messages: the generated one's
+    checks (`_build_fast_fields`) in the same order, read from lists rather than written
+    out, and the class built by its attrs `__init__` (what `_builder` falls back to).
+    Then the generated one takes its place (its compilation is paid only by classes that
+    are decoded more)."""
+    hints = _type_hints(cls)
+    fields = attrs.fields(typing.cast(Any, cls))
+    annotations = [hints[f.name] for f in fields]
+    size = len(fields) + 1
+    smallest = sum(1 for f in fields if f.default is attrs.NOTHING) + 1
+    converters = tuple(
+        (i, _fast_compile(tp)) for i, tp in enumerate(annotations) if tp not in _PLAIN
+    )
+    kinds = tuple((i, kind) for i, kind in enumerate(map(_raw_type, annotations), 1) if kind)
+    ints = tuple(i for i, tp in enumerate(annotations, 1) if tp is int)
+    raw_init = _raw_inits.get(cls)
+    new = object.__new__
+    left = GENERATE_AFTER
+
+    def decode_fields(raw: Any, depth: int) -> Any:
+        nonlocal left
+        left -= 1
+        if not left:
+            _generate_fast_fields(cls, decode_fields)
+        if len(raw) != size:
+            raise _Deferred if smallest <= len(raw) < size else _Invalid
+        values = raw[1:]
+        for i, convert in converters:
+            values[i] = convert(raw[i + 1], depth + 1)
+        for i, kind in kinds:
+            if type(raw[i]) is not kind:
+                raise _Invalid
+        for i in ints:
+            if not INT_MIN <= raw[i] <= INT_MAX:
+                raise _Invalid
+        try:
+            if raw_init is None:
+                return cls(*values)
+            message = new(cls)
+            raw_init(message, *values)
+            return message
+        except (ValueError, TypeError):
+            raise _Invalid from None
+
+    return decode_fields
+
+
+def _generate_fast_fields(cls: type[Message], first: _Fast) -> None:
+    """`cls`'s generated fast decoder, in place of `first` wherever that one is kept."""
+    generated = _fast_fields[cls] = _build_fast_fields(cls)
+    for accepted in _fast_accepted:
+        if accepted.get(cls.TAG) is first:
+            accepted[cls.TAG] = generated
 
 
 def _build_fast_fields(cls: type[Message]) -> _Fast:
