@@ -349,40 +349,12 @@ def _put_item(value: Any, out: list[bytes]) -> None:
         out.append(_head(0x60, len(data)))
         out.append(data)
     elif kind in _field_values:  # a message whose writer is not made yet
-        put = _puts[kind] = _first_put(kind)
+        put = _puts[kind] = _build_put(kind)
         put(value, out)
     elif isinstance(value, enum.IntEnum):
         out.append(_int_bytes(int(value)))
     else:
         out.append(cbor2.dumps(value, default=_default_float_free))
-
-
-# Generating a writer costs its compilation (a few thousand messages' worth of writing
-# for the larger classes), so a class's first writes go through `_put_item` field by field
-# (the same bytes); its writer is generated at its `GENERATE_AFTER`th message.
-GENERATE_AFTER = 256
-
-
-def _first_put(cls: type[Message]) -> Callable[[Any, list[bytes]], None]:
-    """The writer of a class's first `GENERATE_AFTER` messages (see above)."""
-    annotations = _annotations(cls)
-    if any(map(_may_hold_float, annotations)):
-        return _write_canonically
-    head = _head(0x80, len(annotations) + 1) + _int_bytes(cls.TAG)
-    values = _field_values[cls]  # ([tag, field1, ...])
-    left = GENERATE_AFTER
-
-    def put(value: Any, out: list[bytes]) -> None:
-        nonlocal left
-        left -= 1
-        if not left:
-            _puts[cls] = _build_put(cls)
-        out.append(head)
-        get = _puts.get
-        for item in values(value)[1:]:
-            (get(type(item)) or _put_item)(item, out)
-
-    return put
 
 
 def _annotations(cls: type[Message]) -> list[Any]:
@@ -815,6 +787,12 @@ def _fast_fields_decoder(cls: type[Message]) -> _Fast:
     return decoder
 
 
+# A generated decoder (with its builder) costs its compilation, about as much as decoding
+# 300 messages of its class without it; most classes are decoded far less often in a
+# process, or far more. So a class's first `GENERATE_AFTER` messages are decoded without.
+GENERATE_AFTER = 48
+
+
 def _first_fast_fields(cls: type[Message]) -> _Fast:
     """The fast decoder of a class's first `GENERATE_AFTER` messages: the generated one's
     checks (`_build_fast_fields`) in the same order, read from lists rather than written
@@ -1118,64 +1096,11 @@ def _check_fields_when_built(cls: type[Message]) -> None:
 
     @functools.wraps(raw_init)
     def first_init(self: Any, *args: Any, **kwargs: Any) -> None:
-        init = _first_init(cls, raw_init)
-        cls.__init__ = init  # type: ignore[method-assign]
-        init(self, *args, **kwargs)
+        checked = _checked_init(cls, raw_init)
+        cls.__init__ = checked  # type: ignore[method-assign]
+        checked(self, *args, **kwargs)
 
     cls.__init__ = first_init  # type: ignore[method-assign]
-
-
-def _first_init(cls: type[Message], raw_init: Callable[..., None]) -> Callable[..., None]:
-    """`cls.__init__` for its first `GENERATE_AFTER` messages, where the generated one
-    would take its usual path (`_has_plain_init`): each argument's type decided by
-    `_wrong_type`, in field order, then the attrs `__init__` (what the generated one's
-    other path, `_slow_init`, does). The generated one replaces it then, or at once for
-    arguments it does not bind here (a missing or unknown one: that one says what is
-    wrong). Generating costs its compilation; the first messages do not pay it."""
-    if not _has_plain_init(cls):
-        return _checked_init(cls, raw_init)
-    hints = _type_hints(cls)
-    parameters = list(inspect.signature(raw_init).parameters.values())[1:]
-    names = [p.name for p in parameters]
-    defaults = [p.default for p in parameters]
-    empty = inspect.Parameter.empty
-    checks = [(name, _type_check(hints[name])) for name in names]
-    count = len(names)
-    left = GENERATE_AFTER
-
-    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        given = len(args)
-        if given > count:
-            return None
-        if not kwargs:
-            rest = defaults[given:]
-            return None if empty in rest else (*args, *rest)
-        values, used = list(args), 0
-        for name, default in zip(names[given:], defaults[given:], strict=True):
-            if name in kwargs:
-                values.append(kwargs[name])
-                used += 1
-            elif default is not empty:
-                values.append(default)
-            else:
-                return None
-        return values if used == len(kwargs) else None  # (else unknown, or given twice)
-
-    @functools.wraps(raw_init)
-    def init(self: Any, *args: Any, **kwargs: Any) -> None:
-        nonlocal left
-        left -= 1
-        values = bind(args, kwargs)
-        if not left or values is None:
-            checked = cls.__init__ = _checked_init(cls, raw_init)  # type: ignore[method-assign]
-            if values is None:
-                checked(self, *args, **kwargs)
-                return
-        for (name, ok), value in zip(checks, values, strict=True):
-            _wrong_type(cls, name, value, ok)
-        raw_init(self, *values)
-
-    return init
 
 
 def _checked_init(cls: type[Message], raw_init: Callable[..., None]) -> Callable[..., None]:

@@ -413,24 +413,7 @@ def test_each_class_generated_encoder_writes_the_generic_bytes(
     except (DecodeError, TypeError, ValueError, OverflowError):
         return  # not a valid message (a limit, a bad union member)
     assert type(message) is cls
-    reference = cbor2.dumps(message, canonical=True, default=codec._default)
-    assert encode(message) == reference
-    assert all(written == reference for written in _by_each_writer(message))
-
-
-def _by_each_writer(message: Message) -> list[bytes]:
-    """`message`'s bytes by its class's first writer and by its generated one (`encode`
-    takes the first for a class's first `GENERATE_AFTER` messages, then the other);
-    none for a class with a float, which cbor2's canonical encoder writes."""
-    written = []
-    for writer in (codec._first_put, codec._build_put):
-        out: list[bytes] = []
-        try:
-            writer(type(message))(message, out)
-        except codec._NeedsCanonical:
-            continue
-        written.append(b"".join(out))
-    return written
+    assert encode(message) == cbor2.dumps(message, canonical=True, default=codec._default)
 
 
 def test_every_class_has_an_example_its_generated_encoder_writes() -> None:
@@ -442,9 +425,7 @@ def test_every_class_has_an_example_its_generated_encoder_writes() -> None:
                 message = decode(raw, cls)
             except DecodeError:
                 continue
-            reference = cbor2.dumps(message, canonical=True, default=codec._default)
-            assert encode(message) == reference
-            assert all(written == reference for written in _by_each_writer(message))
+            assert encode(message) == cbor2.dumps(message, canonical=True, default=codec._default)
             encoded.add(cls)
     # (79 of 95 classes on writing; the rest need a key or an id no smallest value gives)
     assert len(encoded) >= len(CLASSES) * 3 // 4, sorted(c.__name__ for c in set(CLASSES) - encoded)
