@@ -32,6 +32,7 @@ import enum
 import functools
 import inspect
 import operator
+import struct
 import types
 import typing
 from collections.abc import Callable
@@ -93,6 +94,7 @@ def tagged(tag: int) -> Callable[[type[M]], type[M]]:
         _decoders.pop(cls, None)
         _fast_fields.pop(cls, None)
         _plain_arrays.clear()  # a re-registered class may change how others nest it
+        _puts.clear()
         for accepted in _fast_accepted:
             accepted.pop(tag, None)
         return cls
@@ -151,10 +153,12 @@ def _default(encoder: cbor2.CBOREncoder, value: Any) -> None:
 
 def encode(message: Message) -> bytes:
     """Canonical CBOR bytes of a message: equal messages give equal bytes."""
+    out: list[bytes] = []
     try:
-        return cbor2.dumps(_plain(message), default=_default_float_free)
+        (_puts.get(type(message)) or _put_item)(message, out)
     except _NeedsCanonical:  # a float in it (see below): cbor2's canonical encoder decides
         return cbor2.dumps(message, canonical=True, default=_default)
+    return b"".join(out)
 
 
 # Canonical CBOR differs from cbor2's default encoding only for floats (the shortest exact
@@ -267,6 +271,159 @@ def _may_hold_message(tp: Any) -> bool:
     if isinstance(tp, type):
         return issubclass(tp, Message) or not issubclass(tp, int | float | bytes | str)
     return any(_may_hold_message(a) for a in typing.get_args(tp) if a is not Ellipsis)
+
+
+# -- encoding, direct bytes -------------------------------------------------------------
+#
+# `encode` writes the bytes itself rather than through cbor2: its encoder costs about
+# 0.1 us per integer and 0.4 us per array (a frame of a few dozen items: several us),
+# most of a simulated message's encoding. Each class gets a writer, generated once per
+# class as the converters above are, that appends the bytes of its array to a list: the
+# array's head and tag (one constant), then each field in order, written out for the
+# usual case its annotation names (an int of one byte or a small one, bytes, a bool, an
+# enum member, a message, a tuple of messages, None) and handed to `_put_item` for any
+# other. `_put_item` writes ints, bytes, strings, None, bools, lists and tuples as cbor2
+# writes them (the shortest head, definite lengths), messages through their writers,
+# enum members as their ints, and leaves anything else to cbor2 itself (an int beyond 64
+# bits, a dict, a set...), whose bytes for a value do not depend on what surrounds it.
+# So the bytes are those of the converters and cbor2 above, byte for byte (checked for
+# every class by tests/test_codec.py against cbor2 calling `_default` per message).
+
+# The head of a CBOR item of major type `major` (its top three bits) and argument `n`.
+_pack_head16 = struct.Struct(">BH").pack
+_pack_head32 = struct.Struct(">BI").pack
+_pack_head64 = struct.Struct(">BQ").pack
+
+
+def _head(major: int, n: int) -> bytes:
+    if n < 24:
+        return bytes((major | n,))
+    if n < 0x100:
+        return bytes((major | 24, n))
+    if n < 0x10000:
+        return _pack_head16(major | 25, n)
+    if n < 0x100000000:
+        return _pack_head32(major | 26, n)
+    return _pack_head64(major | 27, n)
+
+
+_UINT8 = tuple(_head(0x00, n) for n in range(256))  # the integers 0..255
+_BYTES_HEAD = tuple(_head(0x40, n) for n in range(256))  # byte strings of 0..255 bytes
+_ARRAY_HEAD = tuple(_head(0x80, n) for n in range(256))  # arrays of 0..255 items
+
+_puts: dict[type, Callable[[Any, list[bytes]], None]] = {}  # class -> its writer
+
+
+def _int_bytes(value: int) -> bytes:
+    if 0 <= value <= INT_MAX:
+        return _UINT8[value] if value < 0x100 else _head(0x00, value)
+    if -(2**64) <= value < 0:
+        return _head(0x20, -1 - value)
+    return cbor2.dumps(value)  # a bignum (a tagged byte string)
+
+
+def _put_item(value: Any, out: list[bytes]) -> None:
+    """Append the CBOR bytes of any value (what cbor2 writes for it, see above)."""
+    kind = type(value)
+    if kind is int:
+        out.append(_UINT8[value] if 0 <= value < 0x100 else _int_bytes(value))
+    elif kind is bytes:
+        size = len(value)
+        out.append(_BYTES_HEAD[size] if size < 0x100 else _head(0x40, size))
+        out.append(value)
+    elif kind is list or kind is tuple:
+        size = len(value)
+        out.append(_ARRAY_HEAD[size] if size < 0x100 else _head(0x80, size))
+        for item in value:
+            (_puts.get(type(item)) or _put_item)(item, out)
+    elif value is None:
+        out.append(b"\xf6")
+    elif kind is bool:
+        out.append(b"\xf5" if value else b"\xf4")
+    elif kind is str:
+        try:
+            data = value.encode()
+        except UnicodeEncodeError:  # (cbor2 decides: it refuses it)
+            out.append(cbor2.dumps(value))
+            return
+        out.append(_head(0x60, len(data)))
+        out.append(data)
+    elif kind in _field_values:  # a message whose writer is not made yet
+        put = _puts[kind] = _build_put(kind)
+        put(value, out)
+    elif isinstance(value, enum.IntEnum):
+        out.append(_int_bytes(int(value)))
+    else:
+        out.append(cbor2.dumps(value, default=_default_float_free))
+
+
+def _annotations(cls: type[Message]) -> list[Any]:
+    """The annotation of each field (`object` for all when they do not resolve)."""
+    try:
+        hints = _type_hints(cls)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: any value
+        hints = {}
+    return [hints.get(name, object) for name in _field_names[cls]]
+
+
+def _build_put(cls: type[Message]) -> Callable[[Any, list[bytes]], None]:
+    names = _field_names[cls]
+    annotations = _annotations(cls)
+    if any(map(_may_hold_float, annotations)):
+        return _write_canonically
+    namespace: dict[str, Any] = {
+        "_head_and_tag": _head(0x80, len(names) + 1) + _int_bytes(cls.TAG),
+        "_get": _puts.get, "_item": _put_item, "_U8": _UINT8, "_B8": _BYTES_HEAD,
+        "_A8": _ARRAY_HEAD,
+    }  # fmt: skip
+    lines = ["def put(value, out):", "    out.append(_head_and_tag)"]
+    for i, (name, tp) in enumerate(zip(names, annotations, strict=True)):
+        lines.append(f"    x = value.{name}")
+        lines += _put_lines(tp, i, namespace)
+    _run("\n".join(lines), namespace, "put", cls)
+    put: Callable[[Any, list[bytes]], None] = namespace["put"]
+    return put
+
+
+def _put_lines(tp: Any, i: int, namespace: dict[str, Any]) -> list[str]:
+    """The lines of a generated writer that append the bytes of field value `x`,
+    annotated `tp`: its usual case written out, `_item(x, out)` for any other."""
+    optional = _optional_of(tp)
+    if optional is not None:
+        inner = _put_lines(optional, i, namespace)
+        return ["    if x is None:", "        out.append(b'\\xf6')", "    else:",
+                *("    " + line for line in inner)]  # fmt: skip
+    if tp is int:
+        return ["    if type(x) is int and 0 <= x < 256:", "        out.append(_U8[x])",
+                "    else:", "        _item(x, out)"]  # fmt: skip
+    if tp is bytes:
+        return ["    if type(x) is bytes and len(x) < 256:", "        out.append(_B8[len(x)])",
+                "        out.append(x)", "    else:", "        _item(x, out)"]  # fmt: skip
+    if tp is bool:
+        return ["    if x is True:", "        out.append(b'\\xf5')", "    elif x is False:",
+                "        out.append(b'\\xf4')", "    else:", "        _item(x, out)"]  # fmt: skip
+    if isinstance(tp, type) and issubclass(tp, enum.IntEnum):
+        namespace[f"_enum{i}"] = tp
+        return [f"    if type(x) is _enum{i} and 0 <= x < 256:", "        out.append(_U8[x])",
+                "    else:", "        _item(x, out)"]  # fmt: skip
+    if isinstance(tp, type) and issubclass(tp, Message):
+        return ["    (_get(type(x)) or _item)(x, out)"]
+    args = typing.get_args(tp)
+    if (
+        typing.get_origin(tp) is tuple
+        and len(args) == 2
+        and args[1] is Ellipsis
+        and isinstance(args[0], type)
+        and issubclass(args[0], Message)
+    ):
+        return ["    if type(x) is tuple and len(x) < 256:", "        out.append(_A8[len(x)])",
+                "        for y in x:", "            (_get(type(y)) or _item)(y, out)",
+                "    else:", "        _item(x, out)"]  # fmt: skip
+    return ["    _item(x, out)"]
+
+
+def _write_canonically(value: Any, out: list[bytes]) -> None:
+    raise _NeedsCanonical  # a class with a float: `encode` starts again, canonically
 
 
 def encode_value(value: Any) -> bytes:
@@ -625,9 +782,71 @@ def _build_fast_message(base: type[Message]) -> _Fast:
 def _fast_fields_decoder(cls: type[Message]) -> _Fast:
     decoder = _fast_fields.get(cls)
     if decoder is None:
-        decoder = _build_fast_fields(cls)
+        decoder = _first_fast_fields(cls)
         _fast_fields[cls] = decoder
     return decoder
+
+
+# A generated decoder (with its builder) costs its compilation, about as much as decoding
+# 300 messages of its class without it; most classes are decoded far less often in a
+# process, or far more. So a class's first `GENERATE_AFTER` messages are decoded without.
+GENERATE_AFTER = 48
+
+
+def _first_fast_fields(cls: type[Message]) -> _Fast:
+    """The fast decoder of a class's first `GENERATE_AFTER` messages: the generated one's
+    checks (`_build_fast_fields`) in the same order, read from lists rather than written
+    out, and the class built by its attrs `__init__` (what `_builder` falls back to).
+    Then the generated one takes its place (its compilation is paid only by classes that
+    are decoded more)."""
+    hints = _type_hints(cls)
+    fields = attrs.fields(typing.cast(Any, cls))
+    annotations = [hints[f.name] for f in fields]
+    size = len(fields) + 1
+    smallest = sum(1 for f in fields if f.default is attrs.NOTHING) + 1
+    converters = tuple(
+        (i, _fast_compile(tp)) for i, tp in enumerate(annotations) if tp not in _PLAIN
+    )
+    kinds = tuple((i, kind) for i, kind in enumerate(map(_raw_type, annotations), 1) if kind)
+    ints = tuple(i for i, tp in enumerate(annotations, 1) if tp is int)
+    raw_init = _raw_inits.get(cls)
+    new = object.__new__
+    left = GENERATE_AFTER
+
+    def decode_fields(raw: Any, depth: int) -> Any:
+        nonlocal left
+        left -= 1
+        if not left:
+            _generate_fast_fields(cls, decode_fields)
+        if len(raw) != size:
+            raise _Deferred if smallest <= len(raw) < size else _Invalid
+        values = raw[1:]
+        for i, convert in converters:
+            values[i] = convert(raw[i + 1], depth + 1)
+        for i, kind in kinds:
+            if type(raw[i]) is not kind:
+                raise _Invalid
+        for i in ints:
+            if not INT_MIN <= raw[i] <= INT_MAX:
+                raise _Invalid
+        try:
+            if raw_init is None:
+                return cls(*values)
+            message = new(cls)
+            raw_init(message, *values)
+            return message
+        except (ValueError, TypeError):
+            raise _Invalid from None
+
+    return decode_fields
+
+
+def _generate_fast_fields(cls: type[Message], first: _Fast) -> None:
+    """`cls`'s generated fast decoder, in place of `first` wherever that one is kept."""
+    generated = _fast_fields[cls] = _build_fast_fields(cls)
+    for accepted in _fast_accepted:
+        if accepted.get(cls.TAG) is first:
+            accepted[cls.TAG] = generated
 
 
 def _build_fast_fields(cls: type[Message]) -> _Fast:
@@ -915,6 +1134,34 @@ def _checked_init(cls: type[Message], raw_init: Callable[..., None]) -> Callable
     # no converter, so nothing to check after), else a call of it.
     names = [f.name for f in attrs.fields(typing.cast(Any, cls))]  # (its parameters, if plain)
     inline = _inline_steps(cls, "self", names, namespace)
+    if inline is not None and not after and names and len(before) == len(names):
+        # Every step inline: one condition says that each argument passes its quick test
+        # and its inline-tested validator's test, and then the steps left are the sets,
+        # the other validators and `__attrs_post_init__`; anything else is decided by
+        # `_slow_init` (each type as `_wrong_type` decides it, then the attrs `__init__`:
+        # the same steps in the same order, so the same outcome).
+        fields_in_order = attrs.fields(typing.cast(Any, cls))
+        tests = [
+            _usual_test(f, hints[f.name], name, i, namespace)
+            for i, (f, name) in enumerate(zip(fields_in_order, names, strict=True))
+        ]
+        steps = _inline_steps(cls, "self", names, namespace, untested_only=True)
+        assert steps is not None
+        namespace["_slow"] = _slow_init(
+            cls, raw_init, [(f.name, namespace[f"_ok{i}"]) for i, f in enumerate(fields_in_order)]
+        )
+        source = "\n".join(
+            [
+                f"def __init__({', '.join(params)}):",
+                f"    if {' and '.join(tests)}:",
+                *("    " + line for line in steps),
+                "        return None",
+                f"    _slow(self, {', '.join(names)})",
+            ]
+        )
+        _run(source, namespace, "init", cls)
+        usual: Callable[..., None] = functools.wraps(raw_init)(namespace["__init__"])
+        return usual
     source = "\n".join(
         [
             f"def __init__({', '.join(params)}):",
@@ -927,6 +1174,43 @@ def _checked_init(cls: type[Message], raw_init: Callable[..., None]) -> Callable
     _run(source, namespace, "init", cls)
     checked: Callable[..., None] = functools.wraps(raw_init)(namespace["__init__"])
     return checked
+
+
+def _slow_init(
+    cls: type[Message], raw_init: Callable[..., None], checks: list[tuple[str, Any]]
+) -> Callable[..., None]:
+    """`cls.__init__` for arguments that did not all pass their quick tests: each type
+    decided by `_wrong_type`, in field order, then the attrs `__init__`."""
+
+    def slow(self: Any, *values: Any) -> None:
+        for (name, ok), value in zip(checks, values, strict=True):
+            _wrong_type(cls, name, value, ok)
+        raw_init(self, *values)
+
+    return slow
+
+
+def _usual_test(
+    field: attrs.Attribute[Any], tp: Any, value: str, i: int, namespace: dict[str, Any]
+) -> str:
+    """An expression true when `value` passes field `i`'s quick test (`_field_test`) and
+    its validator's inline test, if it has one (`_inline_tests`): an integer's 64-bit
+    range and an `int_range` validator's are one range."""
+    inline = _inline_tests.get(field.validator)
+    if tp is int:
+        low, high = INT_MIN, INT_MAX
+        if inline is not None and "_low" in inline[1]:
+            low, high = max(low, inline[1]["_low"]), min(high, inline[1]["_high"])
+            inline = None
+        test = f"type({value}) is int and {low} <= {value} <= {high}"
+    else:
+        optional = _optional_of(tp)
+        test = _quick_accept(optional if optional is not None else tp, value, i, namespace)
+        if optional is not None:
+            test = f"({value} is None or {test})"
+    if inline is not None:
+        test += f" and not ({inline[0].format(value=value, i=i)})"
+    return test
 
 
 def _field_test(tp: Any, value: str, i: int, namespace: dict[str, Any], wrong: str) -> str:
@@ -950,6 +1234,19 @@ def _quick_refusal(tp: Any, value: str, i: int, namespace: dict[str, Any]) -> st
         return f"not isinstance({value}, _tp{i})"
     namespace[f"_quick{i}"] = _type_check(tp)
     return f"not _quick{i}({value})"
+
+
+def _quick_accept(tp: Any, value: str, i: int, namespace: dict[str, Any]) -> str:
+    """An expression true when `value` passes the quick test for `tp` (the negation of
+    `_quick_refusal`'s)."""
+    if tp is int:
+        return f"type({value}) is int and {INT_MIN} <= {value} <= {INT_MAX}"
+    _quick_refusal(tp, value, i, namespace)  # (the names it needs)
+    if tp in _PLAIN:
+        return f"type({value}) is _tp{i}"
+    if isinstance(tp, type) and issubclass(tp, (enum.IntEnum, Message)):
+        return f"isinstance({value}, _tp{i})"
+    return f"_quick{i}({value})"
 
 
 def _optional_of(tp: Any) -> Any:
@@ -1024,33 +1321,31 @@ def _inline_builder(cls: type[Message]) -> Callable[..., Message] | None:
 
 
 def _inline_steps(
-    cls: type[Message], target: str, args: list[str], namespace: dict[str, Any]
+    cls: type[Message],
+    target: str,
+    args: list[str],
+    namespace: dict[str, Any],
+    untested_only: bool = False,
 ) -> list[str] | None:
     """The lines of generated code that do what the attrs `__init__` of `cls` does with
     the field values named `args` (in field order) on the object named `target`: set the
     fields, run the validators (those of `_inline_tests` tested inline first), then
     `__attrs_post_init__`. None if the attrs `__init__` does more (see above). The names
-    it needs go into `namespace` (`_set`, `_disabled`, `_validate{i}`, `_field{i}`...)."""
-    fields = attrs.fields(typing.cast(Any, cls))
-    # Setting a field as the attrs `__init__` does: frozen, or no `__setattr__` of its own.
-    plain_setattr = cls.__setattr__ in (object.__setattr__, _Frozen.__setattr__)
-    if (
-        not plain_setattr
-        or hasattr(cls, "__attrs_pre_init__")
-        or any(
-            f.converter is not None
-            or not f.init
-            or f.kw_only
-            or f.alias != f.name
-            or isinstance(f.default, attrs.Factory)  # type: ignore[arg-type]
-            for f in fields
-        )
-    ):
+    it needs go into `namespace` (`_set`, `_disabled`, `_validate{i}`, `_field{i}`...).
+    `untested_only`: without the validators of `_inline_tests` (for values known to pass
+    their tests)."""
+    if not _has_plain_init(cls):
         return None
+    fields = attrs.fields(typing.cast(Any, cls))
     namespace["_set"], namespace["_disabled"] = object.__setattr__, attrs.validators.get_disabled
     sets, checks = [], []
     for i, (f, arg) in enumerate(zip(fields, args, strict=True)):
-        sets.append(f"    _set({target}, {f.name!r}, {arg})")
+        slot = _slot_setter(cls, f.name)
+        if slot is not None:  # (what `object.__setattr__` calls, without finding it first)
+            namespace[f"_set{i}"] = slot
+            sets.append(f"    _set{i}({target}, {arg})")
+        else:
+            sets.append(f"    _set({target}, {f.name!r}, {arg})")
         if f.validator is None:
             continue
         namespace[f"_validate{i}"], namespace[f"_field{i}"] = f.validator, f
@@ -1065,11 +1360,45 @@ def _inline_steps(
         test, names = inline
         for name, value in names.items():
             namespace[f"{name}{i}"] = value
-        checks.append(f"    if {test.format(value=arg, i=i)} and not _disabled(): {call}")
+        if not untested_only:
+            checks.append(f"    if {test.format(value=arg, i=i)} and not _disabled(): {call}")
     lines = sets + checks
     if hasattr(cls, "__attrs_post_init__"):
         lines.append(f"    {target}.__attrs_post_init__()")
     return lines
+
+
+def _has_plain_init(cls: type[Message]) -> bool:
+    """Whether the attrs `__init__` of `cls` only sets the fields, runs the validators and
+    `__attrs_post_init__` (see above), with one parameter per field, in field order."""
+    fields = attrs.fields(typing.cast(Any, cls))
+    # Setting a field as the attrs `__init__` does: frozen, or no `__setattr__` of its own.
+    plain_setattr = cls.__setattr__ in (object.__setattr__, _Frozen.__setattr__)
+    return not (
+        not plain_setattr
+        or hasattr(cls, "__attrs_pre_init__")
+        or any(
+            f.converter is not None
+            or not f.init
+            or f.kw_only
+            or f.alias != f.name
+            or isinstance(f.default, attrs.Factory)  # type: ignore[arg-type]
+            for f in fields
+        )
+    )
+
+
+def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None] | None:
+    """The `__set__` of the slot that holds field `name` (what `object.__setattr__` finds
+    and calls for it: the data descriptor on the class), or None if it is not a slot."""
+    for klass in cls.__mro__:
+        found = klass.__dict__.get(name)
+        if found is not None:
+            if isinstance(found, types.MemberDescriptorType):
+                setter: Callable[[Any, Any], None] = found.__set__
+                return setter
+            return None
+    return None
 
 
 def _type_check(tp: Any) -> Callable[[Any], bool]:

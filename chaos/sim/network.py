@@ -32,8 +32,12 @@ from chaos.sim.faults import (
 )
 
 
-@attrs.frozen
+@attrs.define(eq=False)
 class Envelope:
+    """(Not frozen, though nothing changes one once sent, a damaged copy being another:
+    one is built for every message, and a frozen class's `__init__` costs three times
+    as much. Compared by identity.)"""
+
     src: int
     dst: int
     payload: Any  # what the engine sent (ours: the frame's bytes and the frame)

@@ -61,6 +61,7 @@ from chaos.sim.events import (
     Sent,
 )
 from chaos.sim.faults import ClockDrift, ClockJump, Crash, Fault, Pause, Restart
+from chaos.sim.heap import heap_frozen
 from chaos.sim.invariants import SafetyViolation, Where
 from chaos.sim.nemesis import ClusterView, Nemesis
 from chaos.sim.network import Envelope, Network
@@ -231,6 +232,10 @@ class Simulator:
     # -- running ------------------------------------------------------------------------
 
     def run(self) -> SimResult:
+        with heap_frozen():  # (the collector's passes skip what existed before the run)
+            return self._run()
+
+    def _run(self) -> SimResult:
         violation: SafetyViolation | None = None
         error: dict[str, Any] | None = None
         engine = self.engine

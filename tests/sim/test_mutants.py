@@ -127,8 +127,11 @@ MUTANTS = (
     Mutant(
         "encoder-drops-a-field",
         "statemachine/codec.py",
-        "return [{', '.join(items)}]",
-        "return [{', '.join(items[:-1] if len(items) > 2 else items)}]",
+        '    lines = ["def put(value, out):", "    out.append(_head_and_tag)"]',
+        "    if any(map(_may_hold_message, annotations)) and len(names) > 1:  # planted\n"
+        "        names, annotations = names[:-1], annotations[:-1]\n"
+        '        namespace["_head_and_tag"] = _head(0x80, len(names) + 1) + _int_bytes(cls.TAG)\n'
+        '    lines = ["def put(value, out):", "    out.append(_head_and_tag)"]',
         "the generated encoder leaves out the last field of every message that nests one",
         ("wire",),
     ),
