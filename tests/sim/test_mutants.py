@@ -233,6 +233,33 @@ MUTANTS = (
         "retried sequence's",
         ("exactly-once", "not linearizable"),
     ),
+    Mutant(
+        "vote-ignores-log-length",
+        "raftcluster/raft/log.py",
+        "return (last_term, last_index) >= (self.last_term(), self.last_index())",
+        "return last_term >= self.last_term()  # planted: the last terms only",
+        "the election restriction compares only the last entries' terms: a voter grants its "
+        "vote to a candidate whose log is shorter than its own",
+        ("leader completeness", "state machine safety", "log matching", "durable quorum"),
+    ),
+    Mutant(
+        "payload-crc-unchecked",
+        "raftcluster/storage/records.py",
+        "    if zlib.crc32(payload) != payload_crc:",
+        "    if False:  # planted: the payload's CRC is not checked",
+        "recovery takes a write-ahead log record whose payload was damaged (a flipped bit, a "
+        "zeroed sector) as good",
+        ("durability",),
+    ),
+    Mutant(
+        "read-served-before-applied",
+        "raftcluster/node/replica.py",
+        "c for c, b in self._batches.items() if b.index is not None and b.index <= self._applied",
+        "c for c, b in self._batches.items() if b.index is not None  # planted",
+        "a linearizable read is answered once its read index is known, before the node has "
+        "applied up to it",
+        ("read freshness", "not linearizable"),
+    ),
 )
 
 
