@@ -799,16 +799,9 @@ def _first_fast_fields(cls: type[Message]) -> _Fast:
     out, and the class built by its attrs `__init__` (what `_builder` falls back to).
     Then the generated one takes its place (its compilation is paid only by classes that
     are decoded more)."""
-    hints = _type_hints(cls)
-    fields = attrs.fields(typing.cast(Any, cls))
-    annotations = [hints[f.name] for f in fields]
-    size = len(fields) + 1
-    smallest = sum(1 for f in fields if f.default is attrs.NOTHING) + 1
-    converters = tuple(
-        (i, _fast_compile(tp)) for i, tp in enumerate(annotations) if tp not in _PLAIN
-    )
-    kinds = tuple((i, kind) for i, kind in enumerate(map(_raw_type, annotations), 1) if kind)
-    ints = tuple(i for i, tp in enumerate(annotations, 1) if tp is int)
+    plan = _fast_plan(cls)
+    size, smallest, converters, ints = plan.size, plan.smallest, plan.converters, plan.ints
+    kinds = tuple((i, kind) for i, kind in enumerate(map(_raw_type, plan.annotations), 1) if kind)
     raw_init = _raw_inits.get(cls)
     new = object.__new__
     left = GENERATE_AFTER
@@ -849,18 +842,34 @@ def _generate_fast_fields(cls: type[Message], first: _Fast) -> None:
             accepted[cls.TAG] = generated
 
 
-def _build_fast_fields(cls: type[Message]) -> _Fast:
+@attrs.frozen
+class _FastPlan:
+    """What both fast decoders of a class check."""
+
+    annotations: list[Any]  # its fields', in order
+    size: int  # the array's: the tag, then every field
+    smallest: int  # without the trailing fields that have defaults
+    converters: tuple[tuple[int, _Fast], ...]  # the non-plain fields' (indexes into raw[1:])
+    ints: tuple[int, ...]  # where its int fields are (indexes into raw)
+
+
+def _fast_plan(cls: type[Message]) -> _FastPlan:
     hints = _type_hints(cls)
     fields = attrs.fields(typing.cast(Any, cls))
     annotations = [hints[f.name] for f in fields]
-    size = len(fields) + 1
-    smallest = sum(1 for f in fields if f.default is attrs.NOTHING) + 1
-    # Non-plain fields are converted one by one, in field order (indexes into raw[1:]).
-    converters = tuple(
-        (i, _fast_compile(tp)) for i, tp in enumerate(annotations) if tp not in _PLAIN
+    return _FastPlan(
+        annotations,
+        len(fields) + 1,
+        sum(1 for f in fields if f.default is attrs.NOTHING) + 1,
+        tuple((i, _fast_compile(tp)) for i, tp in enumerate(annotations) if tp not in _PLAIN),
+        tuple(i for i, tp in enumerate(annotations, 1) if tp is int),
     )
-    raw_types = [int, *map(_raw_type, annotations)]  # the tag, then each field
-    ints = tuple(i for i, tp in enumerate(annotations, 1) if tp is int)
+
+
+def _build_fast_fields(cls: type[Message]) -> _Fast:
+    plan = _fast_plan(cls)
+    size, smallest, converters, ints = plan.size, plan.smallest, plan.converters, plan.ints
+    raw_types = [int, *map(_raw_type, plan.annotations)]  # the tag, then each field
     # The decoder is generated (once per class), the checks written out per field: the
     # array unpacked into locals (`r1`...: `raw` stays as it came, for the reference to run
     # on if need be), the converters first, in field order (an error of a nested class's
@@ -883,7 +892,7 @@ def _build_fast_fields(cls: type[Message]) -> _Fast:
     for i, convert in converters:
         namespace[f"_convert{i + 1}"] = convert
         values[i] = f"v{i + 1}"
-        lines += _converter_lines(annotations[i], i + 1, namespace)
+        lines += _converter_lines(plan.annotations[i], i + 1, namespace)
     tests = []
     for i, kind in enumerate(raw_types[1:], 1):
         if kind is not None:
