@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chaos.sim.engine import Timing
+from raftcluster.raft.quorum import committed_index
 
 if TYPE_CHECKING:
     from chaos.sim.simulator import Simulator
@@ -176,11 +177,11 @@ class Availability:
         voters = self._sim.engine.voters(dst)
         if not voters or src not in voters:
             return
-        latest = sorted(
-            (now if v == dst or self._reachable(dst, v) else heard.get(v, -1) for v in voters),
-            reverse=True,
-        )
-        since = latest[len(voters) // 2]  # the majority's k-th latest contact
+        # The latest time a majority had been heard from: the quorum's "index" of contact.
+        contact = {
+            v: now if v == dst or self._reachable(dst, v) else heard.get(v, -1) for v in voters
+        }
+        since = committed_index(voters, contact)
         if since >= 0:
             self.cut_off[dst] = (term, min(spent, now - since))
 

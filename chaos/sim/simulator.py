@@ -440,10 +440,10 @@ class Simulator:
             running,
             paused,
             engine.leader(),
-            conf.voters,
-            conf.learners,
-            conf.changeable,
-            engine.read_rounds,
+            voters=conf.voters,
+            learners=conf.learners,
+            membership_changes=conf.changeable,
+            read_rounds=engine.read_rounds,
         )
 
     # -- healing and convergence --------------------------------------------------------

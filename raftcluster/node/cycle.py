@@ -222,7 +222,9 @@ class CycleCore:
         return Actions(send=early, persist=work)
 
     def persisted(self, work: Work) -> Actions:
-        """`work` (from `start`) is durable: apply, answer and send what it made possible."""
+        """`work` (from `start`) is durable: send what waited for it, apply, and answer.
+        When the work has committed entries and messages that waited, those messages come
+        back alone, and the next `start()` applies and answers (see the module docstring)."""
         assert work is self._work and not self._deferred, "persisted() takes start()'s work"
         self.stats.syncs += 1
         rd = work.ready
